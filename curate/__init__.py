@@ -1,0 +1,3 @@
+"""curate: build reasoning-distillation datasets, from teacher traces to a published Hub dataset."""
+
+__version__ = "0.1.0"

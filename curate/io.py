@@ -1,0 +1,269 @@
+"""Readers for `load` and the stage subcommands, and the Parquet helpers every stage shares.
+
+Every reader yields Arrow tables of the source's own columns; `curate.stages.load` maps them to
+the trace schema. Supported: Parquet, JSONL, CSV (a file, a folder or a glob), a `datasets`
+folder (`save_to_disk`), a Hub dataset id through `datasets.load_dataset`, and another run.
+Errors name the file (and the line, for JSONL) and say what to do next.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import InputError
+
+OnError = Literal["fail", "skip", "record"]
+JSONL_BATCH = 4096
+SUFFIXES = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
+            ".csv": "csv", ".gz": "jsonl"}
+
+
+@dataclass
+class BadLine:
+    """A JSONL line that did not parse: where it is, what it said, and the parser's message."""
+
+    file: str
+    line: int
+    text: str
+    error: str
+
+
+@dataclass
+class ReadLog:
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+
+def detect_format(path: str) -> str:
+    """Guess a source format from its path."""
+    if path.startswith("run:"):
+        return "run"
+    if path.startswith(("hub:", "hf:")):
+        return "hub"
+    p = Path(path)
+    if p.is_dir():
+        if (p / "manifest.json").exists():
+            return "run"
+        if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
+            return "datasets"
+        kinds = {SUFFIXES.get(f.suffix) for f in p.rglob("*") if f.is_file() and f.suffix in SUFFIXES}
+        if len(kinds) == 1:
+            return kinds.pop()
+        raise InputError(f"{path}: cannot tell the format of this folder (found {sorted(map(str, kinds))}).",
+                         "Set `format:` on the source (parquet, jsonl, csv, datasets).")
+    suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
+    if suffix in SUFFIXES or p.suffix in SUFFIXES:
+        return SUFFIXES.get(p.suffix if p.suffix != ".gz" else ".gz")
+    if not p.exists() and "/" in path and not any(ch in path for ch in "*?["):
+        return "hub"
+    raise InputError(f"{path}: unknown file type '{p.suffix}'.",
+                     "Set `format:` on the source (parquet, jsonl, csv, datasets, hub, run).")
+
+
+def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """A file, a folder (searched recursively) or a glob -> sorted list of files."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(suffixes)
+                       and not f.name.startswith((".", "_")))
+    else:
+        files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
+    if not files:
+        raise InputError(f"{path}: no input files found.", f"Expected files ending in {', '.join(suffixes)}.")
+    return files
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def parquet_rows(path: Path) -> int:
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc}).",
+                         "The file is corrupt or truncated: re-create or re-download it.") from exc
+
+
+def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file, reading only the row groups that overlap."""
+    try:
+        pf = pq.ParquetFile(path)
+        offset = 0
+        for group in range(pf.num_row_groups):
+            n = pf.metadata.row_group(group).num_rows
+            lo, hi = max(start, offset), min(stop, offset + n)
+            if lo < hi:
+                table = pf.read_row_group(group)
+                yield from _chunks(table.slice(lo - offset, hi - lo), batch_rows)
+            offset += n
+            if offset >= stop:
+                break
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet ({exc}).",
+                         "The file is corrupt or truncated: re-create or re-download it.") from exc
+
+
+def _chunks(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    for offset in range(0, table.num_rows, rows):
+        yield table.slice(offset, rows)
+
+
+# ---------------------------------------------------------------- JSONL
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def jsonl_index(path: Path, every: int = 1024) -> tuple[int, list[int]]:
+    """Count non-blank lines; return (count, byte offset of every `every`-th counted line)."""
+    count, offsets, position = 0, [], 0
+    opener = open(path, "rb") if path.suffix != ".gz" else _gzip_binary(path)
+    with opener as fh:
+        for raw in fh:
+            if raw.strip():
+                if count % every == 0:
+                    offsets.append(position)
+                count += 1
+            position += len(raw)
+    return count, offsets
+
+
+def _gzip_binary(path: Path):
+    import gzip
+
+    return gzip.open(path, "rb")
+
+
+def read_jsonl_range(
+    path: Path, start: int, stop: int, offsets: list[int], every: int, on_error: OnError, log: ReadLog,
+) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a JSONL file (blank lines skipped); bad lines per `on_error`."""
+    opener = open(path, "rb") if path.suffix != ".gz" else _gzip_binary(path)
+    block = start // every
+    rows: list[dict] = []
+    with opener as fh:
+        fh.seek(offsets[block]) if offsets else None
+        index = block * every
+        line_no = _line_number_at(path, offsets[block]) if offsets else 1
+        for raw in fh:
+            if index >= stop:
+                break
+            if raw.strip():
+                if index >= start:
+                    record = _parse_line(path, line_no, raw, on_error, log)
+                    if record is not None:
+                        rows.append(record)
+                    if len(rows) >= JSONL_BATCH:
+                        yield rows_to_table(rows, path)
+                        rows = []
+                index += 1
+            line_no += 1
+    if rows:
+        yield rows_to_table(rows, path)
+
+
+def _line_number_at(path: Path, offset: int) -> int:
+    if offset == 0:
+        return 1
+    with (open(path, "rb") if path.suffix != ".gz" else _gzip_binary(path)) as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _parse_line(path: Path, line_no: int, raw: bytes, on_error: OnError, log: ReadLog) -> dict | None:
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        return record
+    except ValueError as exc:
+        text = raw.decode("utf-8", errors="replace").rstrip("\n")
+        if on_error == "fail":
+            raise InputError(
+                f"{path}:{line_no}: bad JSON line ({exc}).",
+                "Fix or remove that line, or set `on_error: skip` (count and drop) or "
+                "`on_error: record` (keep it in rejected/) on the load stage.",
+            ) from None
+        log.bad_lines.append(BadLine(str(path), line_no, text, str(exc)))
+        return None
+
+
+def rows_to_table(rows: list[dict], path: Path | str) -> pa.Table:
+    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types."""
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed types across rows (e.g. an int here, a string there): keep them as JSON text.
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        columns = {k: [_jsonish(r.get(k)) for r in rows] for k in keys}
+        return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+
+
+def _jsonish(value):
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- CSV, datasets, Hub, runs
+
+
+def read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.read_csv(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read CSV ({exc}).", "Check the delimiter and quoting.") from exc
+
+
+def read_datasets_folder(path: str, split: str) -> pa.Table:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(path)
+    except Exception as exc:  # datasets raises many kinds here
+        raise InputError(f"{path}: not a readable `datasets` folder ({exc}).") from exc
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise InputError(f"{path}: no split '{split}'.", f"Set `split:` to one of {list(ds)}.")
+        ds = ds[split]
+    return ds.with_format("arrow").data.table
+
+
+def read_hub(repo: str, *, config: str | None, split: str, revision: str | None) -> pa.Table:
+    import datasets
+
+    repo = repo.split(":", 1)[1] if repo.startswith(("hub:", "hf:")) else repo
+    try:
+        ds = datasets.load_dataset(repo, config, split=split, revision=revision)
+    except Exception as exc:
+        raise InputError(
+            f"Hub dataset '{repo}' (config={config}, split={split}, revision={revision}) "
+            f"could not be loaded: {exc}",
+            "Check the id, config and split, and your network; offline, the dataset must be "
+            "in the datasets cache (HF_HUB_OFFLINE=1 uses it).",
+        ) from exc
+    return ds.data.table
+
+
+def run_output_files(path: str) -> list[Path]:
+    """The part files of the last stage of a finished run directory."""
+    root = Path(path.split(":", 1)[1] if path.startswith("run:") else path)
+    stages = sorted(d for d in root.iterdir() if d.is_dir() and d.name[:2].isdigit()) if root.exists() else []
+    if not stages:
+        raise InputError(f"{root}: not a curate run directory with finished stages.",
+                         "Point at the folder you gave `curate run --run-dir`.")
+    return sorted(stages[-1].glob("part-*.parquet"))

@@ -1,0 +1,291 @@
+"""Recipes: YAML validated whole, before anything runs.
+
+A recipe names its `sources` (what `load` reads) and an ordered list of `stages`, each
+`use: <stage>` with that stage's fields inline. Errors name the path and the YAML line and
+suggest the nearest valid key:
+
+    recipe.yaml:14: stages[3] (dedup).treshold: unknown field; did you mean 'threshold'?
+
+`--set a.b=c` overrides apply to the raw YAML before validation; list items are addressed by
+index (`stages.2.threshold=0.9`) or, for stages and sources, by name (`stages.dedup.threshold`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curate.errors import RecipeError
+
+SourceFormat = Literal["auto", "parquet", "jsonl", "csv", "datasets", "hub", "run"]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(Closed):
+    """One input of `load`."""
+
+    path: str = Field(description="File, folder or glob; a Hub dataset id (hub:org/name); or run:DIR.")
+    name: str | None = Field(None, description="Source name recorded in each row (default: from path).")
+    format: SourceFormat = Field("auto", description="Input format; auto guesses from the path.")
+    split: str = Field("train", description="Split to read from a datasets folder or Hub dataset.")
+    config: str | None = Field(None, description="Hub dataset config (subset) name.")
+    revision: str | None = Field(None, description="Hub dataset revision (commit, tag or branch).")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Trace column -> source column, e.g. {problem: question}."
+    )
+    domain: str | None = Field(None, description="Domain of every row (math, code, science, general).")
+    license: str | None = Field(None, description="License of the source data.")
+    trace: str | None = Field(
+        None, description="Column holding a whole generation (<think>..</think> answer) to split."
+    )
+    messages: str | None = Field(
+        None, description="Column holding a chat (list of {role, content}); the last turns fill "
+        "problem/answer, earlier turns go to extra.history."
+    )
+    code_tests: Literal["apps", "livecodebench"] | None = Field(
+        None, description="Convert this dataset's test format into curate's `reference` JSON."
+    )
+    limit: int | None = Field(None, ge=0, description="Read at most this many rows.")
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return Path(self.path.split(":", 1)[-1].rstrip("/")).stem or self.path
+
+
+class CardConfig(Closed):
+    """Dataset card metadata (see data_cards/)."""
+
+    pretty_name: str | None = None
+    description: str | None = None
+    license: str | None = None
+    language: list[str] = Field(default_factory=lambda: ["en"])
+    tags: list[str] = Field(default_factory=lambda: ["reasoning", "distillation", "curate"])
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
+    template: str = Field("r1_mix.md.j2", description="Template file in data_cards/.")
+
+
+class PushConfig(Closed):
+    repo_id: str
+    private: bool = False
+    revision: str | None = None
+    create_pr: bool = False
+
+
+class StageEntry(Closed):
+    """A validated `stages:` item: the stage name and its config as a plain dict."""
+
+    use: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(Closed):
+    name: str = Field(description="Recipe name; also the default run directory name.")
+    description: str | None = None
+    seed: int = Field(0, description="Seed for every random choice in the run.")
+    sources: list[Source] = Field(min_length=1)
+    stages: list[StageEntry] = Field(default_factory=list)
+    card: CardConfig = Field(default_factory=CardConfig)
+    push: PushConfig | None = None
+    base_dir: str | None = Field(None, description="Folder relative source paths resolve from.")
+
+    def stage_entries(self) -> list[StageEntry]:
+        """The stages to run; a `load` is prepended when the recipe does not start with one.
+
+        `load` gets the recipe's sources (and the folder relative paths resolve from)."""
+        stages = list(self.stages)
+        if not stages or stages[0].use != "load":
+            stages.insert(0, StageEntry(use="load"))
+        sources = [s.model_dump(mode="json", exclude_none=True) for s in self.sources]
+        load = {**stages[0].config, "sources": sources, "base_dir": self.base_dir}
+        return [StageEntry(use="load", config=load), *stages[1:]]
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() or not self.base_dir else Path(self.base_dir) / p
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["stages"] = [{"use": s.use, **s.config} for s in self.stages]
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Read, override, and validate a recipe file. Raises RecipeError with path and line."""
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"recipe file not found: {path}", "Check the path; recipes live in recipes/.")
+    text = path.read_text(encoding="utf-8")
+    raw, lines = parse_yaml(text, str(path))
+    for item in overrides:
+        apply_override(raw, item)
+    raw.setdefault("base_dir", str(path.resolve().parent))
+    return validate_recipe(raw, lines, str(path))
+
+
+def parse_yaml(text: str, filename: str) -> tuple[dict, dict[tuple, int]]:
+    """YAML -> (data, {key path: line number}); malformed YAML names the line and column."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeError(f"{where}: invalid YAML: {problem}", "Fix the YAML syntax at that line.")
+    if not isinstance(data, dict):
+        raise RecipeError(f"{filename}: a recipe must be a YAML mapping (name:, sources:, stages:).")
+    lines: dict[tuple, int] = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def _collect_lines(node, path: tuple, lines: dict[tuple, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[path + (key.value,)] = key.start_mark.line + 1
+            _collect_lines(value, path + (key.value,), lines)
+            lines[path + (key.value,)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _collect_lines(value, path + (i,), lines)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one `a.b=c` override to the raw recipe dict (value parsed as YAML)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. --set seed=3")
+    parts = key.split(".")
+    target: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(target, list):
+            index = _list_index(target, part, key)
+            if last:
+                target[index] = yaml.safe_load(value)
+            else:
+                target = target[index]
+        elif isinstance(target, dict):
+            if last:
+                target[part] = yaml.safe_load(value)
+            else:
+                target = target.setdefault(part, {})
+        else:
+            raise RecipeError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping or list.")
+
+
+def _list_index(items: list, part: str, key: str) -> int:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if -len(items) <= index < len(items):
+            return index
+        raise RecipeError(f"--set {key}: index {index} is out of range (the list has {len(items)}).")
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and part in (item.get("use"), item.get("name")):
+            return index
+    names = [i.get("use") or i.get("name") for i in items if isinstance(i, dict)]
+    raise RecipeError(f"--set {key}: no item named '{part}'", f"choose one of: {names}")
+
+
+def validate_recipe(raw: dict, lines: dict[tuple, int] | None = None, filename: str = "recipe") -> Recipe:
+    """Validate the whole recipe: top level first, then each stage's config against its model."""
+    from curate.registry import stage_class
+
+    lines = lines or {}
+    raw = dict(raw)
+    stage_items = raw.pop("stages", None) or []
+    if not isinstance(stage_items, list):
+        raise RecipeError(f"{filename}:{lines.get(('stages',), '?')}: stages must be a list.")
+    try:
+        recipe = Recipe(**raw)
+    except ValidationError as exc:
+        raise _recipe_error(exc, (), Recipe, lines, filename) from None
+    entries = []
+    for i, item in enumerate(stage_items):
+        if not isinstance(item, dict) or "use" not in item:
+            line = lines.get(("stages", i), "?")
+            raise RecipeError(f"{filename}:{line}: stages[{i}] needs `use: <stage name>`.")
+        config = {k: v for k, v in item.items() if k != "use"}
+        try:
+            cls = stage_class(str(item["use"]))
+        except RecipeError as exc:
+            line = lines.get(("stages", i, "use"), "?")
+            raise RecipeError(f"{filename}:{line}: stages[{i}]: {exc.message}", exc.hint) from None
+        try:
+            cls(config)  # validates, and checks optional dependencies
+        except ValidationError as exc:
+            raise _recipe_error(exc, ("stages", i), cls.Config, lines, filename, cls.name) from None
+        entries.append(StageEntry(use=cls.name, config=config))
+    recipe.stages = entries
+    return recipe
+
+
+def _recipe_error(exc: ValidationError, prefix: tuple, model, lines, filename, stage=None) -> RecipeError:
+    err = exc.errors()[0]
+    loc = prefix + tuple(err["loc"])
+    line = _nearest_line(lines, loc)
+    label = _format_loc(loc, stage)
+    message = err["msg"]
+    hint = None
+    if err["type"] == "extra_forbidden":
+        message = "unknown field"
+        fields = _fields_at(model, tuple(err["loc"])[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
+    elif err["type"] == "missing":
+        message = "required field is missing"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return RecipeError(f"{filename}:{line}: {label}: {message}{more}", hint)
+
+
+def _fields_at(model, loc: tuple) -> list[str]:
+    """Field names of the (nested) model that `loc` points into."""
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        model = _model_in(annotation)
+    return sorted(model.model_fields) if model else []
+
+
+def _model_in(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _nearest_line(lines: dict[tuple, int], loc: tuple):
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return "?"
+
+
+def _format_loc(loc: tuple, stage: str | None) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+            if stage and i == 1 and loc[0] == "stages":
+                out += f" ({stage})"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

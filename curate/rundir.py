@@ -1,0 +1,145 @@
+"""The run directory: where every stage's parts, markers, rejects and reports live.
+
+    RUN/recipe.resolved.yaml     the recipe as run (overrides applied)
+    RUN/manifest.json            per stage: fingerprint, parts, counts, timings
+    RUN/NN-stage/part-XXXXX.parquet     output parts (TRACE_SCHEMA)
+    RUN/NN-stage/_done/part-XXXXX.json  completion marker with the part's counts
+    RUN/NN-stage/_fingerprint.json      the stage's fingerprint and config
+    RUN/NN-stage/artifacts/             prepare-phase output (MinHash clusters, indexes)
+    RUN/NN-stage/scratch/part-XXXXX/    per-part caches (the generation request cache)
+    RUN/rejected/NN-stage/part-XXXXX.parquet   dropped rows with stage and reason
+    RUN/reports/                 human-readable reports
+    RUN/dataset/                 the publishable Hub folder
+
+A part file is written under a temporary name, renamed into place, and only then marked done,
+so a crash leaves either nothing or a complete part; an unmarked part is simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
+
+
+def part_name(part: int) -> str:
+    return f"part-{part:05d}"
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # ---- layout
+    def stage_dir(self, index: int, name: str) -> Path:
+        return self.path / f"{index:02d}-{name}"
+
+    def part_path(self, stage_dir: Path, part: int) -> Path:
+        return stage_dir / f"{part_name(part)}.parquet"
+
+    def rejected_path(self, stage_dir: Path, part: int) -> Path:
+        return self.path / "rejected" / stage_dir.name / f"{part_name(part)}.parquet"
+
+    def marker(self, stage_dir: Path, part: int) -> Path:
+        return stage_dir / "_done" / f"{part_name(part)}.json"
+
+    def scratch(self, stage_dir: Path, part: int) -> Path:
+        return stage_dir / "scratch" / part_name(part)
+
+    @property
+    def reports(self) -> Path:
+        return self.path / "reports"
+
+    @property
+    def dataset(self) -> Path:
+        return self.path / "dataset"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def stage_dirs(self) -> list[Path]:
+        if not self.path.exists():
+            return []
+        return sorted(p for p in self.path.iterdir() if p.is_dir() and p.name[:2].isdigit())
+
+    # ---- markers
+    def is_done(self, stage_dir: Path, part: int) -> bool:
+        return self.marker(stage_dir, part).exists()
+
+    def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
+        write_json_atomic(self.marker(stage_dir, part), stats)
+
+    def part_stats(self, stage_dir: Path) -> dict[int, dict]:
+        done = stage_dir / "_done"
+        if not done.exists():
+            return {}
+        return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in sorted(done.glob("*.json"))}
+
+    def flag(self, stage_dir: Path, name: str) -> Path:
+        return stage_dir / f"_{name}"
+
+    # ---- manifest
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {}
+        return json.loads(self.manifest_path.read_text())
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def clear_from(self, stage_index: int) -> list[str]:
+        """Delete stage folders (and their rejects) from `stage_index` on; return their names."""
+        removed = []
+        for d in self.stage_dirs():
+            if int(d.name[:2]) >= stage_index:
+                shutil.rmtree(d)
+                shutil.rmtree(self.path / "rejected" / d.name, ignore_errors=True)
+                removed.append(d.name)
+        if removed:
+            shutil.rmtree(self.dataset, ignore_errors=True)
+        return removed
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_parquet_atomic(
+    path: Path, tables: Iterable[pa.Table], schema: pa.Schema = TRACE_SCHEMA, **options
+) -> int:
+    """Stream tables into `path` via a temporary file and an atomic rename; return the row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    rows = 0
+    options.setdefault("compression", "zstd")
+    try:
+        with pq.ParquetWriter(tmp, schema, **options) as writer:
+            for table in tables:
+                if table.num_rows:
+                    writer.write_table(table.cast(schema) if table.schema != schema else table)
+                    rows += table.num_rows
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
+def write_rejected(path: Path, table: pa.Table | None, stage: str) -> int:
+    """Write a part's rejected rows (with `reject_stage`) atomically; remove stale files if none."""
+    if table is None or table.num_rows == 0:
+        path.unlink(missing_ok=True)
+        return 0
+    table = table.append_column("reject_stage", pa.array([stage] * table.num_rows, pa.string()))
+    table = table.select(REJECTED_SCHEMA.names)
+    return write_parquet_atomic(path, [table], REJECTED_SCHEMA)

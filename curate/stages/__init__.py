@@ -1,0 +1,1 @@
+"""Stages: each reads and writes TRACE_SCHEMA batches (see curate.stages.base)."""

@@ -1,0 +1,149 @@
+"""The stage contract.
+
+A stage is a small class with a `name`, an integer `version`, a nested pydantic `Config` (closed
+to unknown keys, every field described: `curate <stage> --help` is generated from it) and:
+
+- `prepare(ctx)`   optional global pass over all input parts (MinHash clustering, mix quotas,
+                   a benchmark index); writes artifacts into `ctx.artifacts`.
+- `run(batches, ctx)` per part, streaming: Arrow batches in, Arrow batches out (TRACE_SCHEMA).
+                   Rows it drops go through `ctx.reject(rows, reason)`.
+- `finalize(ctx)`  optional, after every part is done (the `write` stage lays out the Hub folder).
+
+A unit test calls `run` on a list of batches with `PartContext.for_test()`.
+Stages may apply only to some domains (`domains: [math, code]`): other rows pass through untouched.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.schema import TRACE_SCHEMA, conform
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: closed to unknown keys, documented fields."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    domains: list[str] | None = Field(
+        None, description="Apply only to rows of these domains; other rows pass through untouched."
+    )
+
+
+@dataclass
+class PartContext:
+    """What a stage's `run` gets for one part."""
+
+    part: int = 0
+    num_parts: int = 1
+    seed: int = 0
+    stage_index: int = 0
+    artifacts: Path | None = None  # the stage's prepare output folder (read-only in run)
+    scratch: Path | None = None  # private folder of this part (caches); kept across reruns
+    counters: Counter = field(default_factory=Counter)
+    stats: dict[str, Any] = field(default_factory=dict)
+    rejected: list[tuple[pa.Table, str]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
+        return cls(artifacts=tmp, scratch=tmp, **kw)
+
+    def reject(self, rows: pa.Table | pa.RecordBatch, reason: str | list[str]) -> None:
+        """Send rows to `rejected/` with a reason (one for all rows, or one per row)."""
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
+        if table.num_rows == 0:
+            return
+        if isinstance(reason, str):
+            reason = [reason] * table.num_rows
+        self.rejected.append((table, reason))
+        self.counters["rejected"] += table.num_rows
+
+    def rejected_table(self) -> pa.Table | None:
+        if not self.rejected:
+            return None
+        tables = []
+        for table, reasons in self.rejected:
+            tables.append(conform(table).append_column("reject_reason", pa.array(reasons, pa.string())))
+        return pa.concat_tables(tables)
+
+
+@dataclass
+class PrepareContext:
+    """What a stage's `prepare` and `finalize` get: all input parts and a place for artifacts."""
+
+    inputs: list[Path]  # the parent stage's part files, in part order
+    artifacts: Path
+    seed: int = 0
+    num_parts: int = 1
+    run_dir: Path | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    executor: Any = None  # lets a prepare phase fan work out (local pool or Ray)
+
+
+class Stage:
+    """Base class; subclasses set `name`, `version`, `Config`, and override `process` or `run`."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    has_prepare: ClassVar[bool] = False
+    has_finalize: ClassVar[bool] = False
+    #: at most this many parts at once (e.g. one per GPU engine); None means the executor decides
+    max_parallel: ClassVar[int | None] = None
+
+    def __init__(self, config: StageConfig | dict | None = None, **kwargs):
+        if config is None or isinstance(config, dict):
+            config = self.Config(**{**(config or {}), **kwargs})
+        self.config = config
+        self.check_requirements()
+
+    def check_requirements(self) -> None:
+        """Raise MissingExtra when an optional dependency is absent (called at construction)."""
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        """Optional global pass over all input parts."""
+
+    def finalize(self, ctx: PrepareContext) -> None:
+        """Optional step after every part is done."""
+
+    def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+        """Per-batch work; the default passes rows through. Override this or `run`."""
+        return table
+
+    def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
+        """Stream one part: applies `process` to the rows in `domains`, passes the others."""
+        for batch in batches:
+            table = conform(batch)
+            inside, outside = split_by_domain(table, self.config.domains)
+            if inside.num_rows:
+                yield conform(self.process(inside, ctx))
+            if outside.num_rows:
+                yield outside
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")
+
+
+def split_by_domain(table: pa.Table, domains: list[str] | None) -> tuple[pa.Table, pa.Table]:
+    """Split rows into (in `domains`, the rest); with no domains, everything is inside."""
+    if not domains:
+        return table, table.slice(0, 0)
+    mask = pc.fill_null(pc.is_in(table.column("domain"), pa.array(domains, pa.string())), False)
+    return table.filter(mask), table.filter(pc.invert(mask))
+
+
+def run_stage_on(stage: Stage, rows: pa.Table, tmp: Path | None = None) -> tuple[pa.Table, PartContext]:
+    """Run a stage on an in-memory table (tests, notebooks); returns output and the context."""
+    ctx = PartContext.for_test(tmp)
+    out = list(stage.run(rows.to_batches() or [rows], ctx))
+    table = pa.concat_tables(out) if out else TRACE_SCHEMA.empty_table()
+    return table, ctx

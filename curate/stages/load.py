@@ -1,0 +1,308 @@
+"""`load`: read the recipe's sources into trace-schema parts.
+
+`prepare` scans every source once (row counts, JSONL line offsets) and writes a plan that cuts
+the concatenated sources into a fixed number of contiguous parts; each part task then reads only
+its slice. Column mapping: a schema column takes the source column named in `columns:`, else a
+source column of the same name; every other source column is kept in `extra` (JSON). Ids are
+stable: `id` = hash(source name, problem text) unless the source has one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from curate import io
+from curate.errors import InputError
+from curate.fingerprint import digest
+from curate.reasoning import split_reasoning
+from curate.recipe import Source
+from curate.schema import COLUMNS, conform, dumps
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+
+EVERY = 1024  # JSONL offset index granularity (lines)
+
+
+class LoadConfig(StageConfig):
+    sources: list[Source] = Field(default_factory=list, description="Filled from the recipe's sources.")
+    base_dir: str | None = Field(None, description="Folder relative source paths resolve from.")
+    rows_per_part: int = Field(50_000, ge=1, description="Rows per part (the unit of parallel work).")
+    parts: int | None = Field(None, ge=1, description="Fixed number of parts (overrides rows_per_part).")
+    on_error: io.OnError = Field(
+        "fail", description="Bad JSONL lines: fail (stop with file:line), skip (count them in the "
+        "stats), or record (keep them in rejected/ with the reason).")
+
+
+class Load(Stage):
+    name = "load"
+    version = 1
+    Config = LoadConfig
+    has_prepare = True
+
+    # ---- prepare: a plan of which source rows go into which part
+    def prepare(self, ctx: PrepareContext) -> None:
+        if not self.config.sources:
+            raise InputError("the recipe has no sources.", "Add a `sources:` list with at least one path.")
+        entries = [scan_source(s, self._path(s)) for s in self.config.sources]
+        total = sum(e["rows"] for e in entries)
+        if total == 0:
+            raise InputError("the sources hold no rows: " + ", ".join(e["path"] for e in entries),
+                             "Check the paths, the split, and that the files are not empty.")
+        parts = self.config.parts or max(1, math.ceil(total / self.config.rows_per_part))
+        plan = {"total": total, "parts": parts, "entries": entries}
+        (ctx.artifacts / "plan.json").write_text(json.dumps(plan, indent=1))
+        ctx.stats["rows"] = total
+
+    def num_parts(self, ctx: PrepareContext) -> int:
+        return json.loads((ctx.artifacts / "plan.json").read_text())["parts"]
+
+    def _path(self, source: Source) -> str:
+        if source.path.startswith(("hub:", "hf:", "run:")) or source.format == "hub":
+            return source.path
+        p = Path(source.path).expanduser()
+        if not p.is_absolute() and self.config.base_dir and not any(c in source.path for c in "*?["):
+            p = Path(self.config.base_dir) / p
+        elif not p.is_absolute() and self.config.base_dir:
+            return str(Path(self.config.base_dir) / source.path)
+        return str(p)
+
+    # ---- run: read this part's slice of every source it overlaps
+    def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
+        plan = json.loads((ctx.artifacts / "plan.json").read_text())
+        size = math.ceil(plan["total"] / plan["parts"])
+        lo, hi = ctx.part * size, min(plan["total"], (ctx.part + 1) * size)
+        offset = 0
+        for i, entry in enumerate(plan["entries"]):
+            source = self.config.sources[i]
+            for file in entry["files"]:
+                start, stop = max(lo, offset), min(hi, offset + file["rows"])
+                if start < stop:
+                    for table in read_slice(source, file, start - offset, stop - offset, self.config, ctx):
+                        yield to_traces(table, source, where=file["path"])
+                offset += file["rows"]
+
+
+# ---------------------------------------------------------------- scanning and reading
+
+
+def scan_source(source: Source, path: str) -> dict[str, Any]:
+    """Row counts per file (and JSONL offsets) for one source; checks its columns early."""
+    fmt = source.format if source.format != "auto" else io.detect_format(path)
+    if fmt == "parquet":
+        files = [{"path": str(f), "rows": io.parquet_rows(f)} for f in io.expand_files(path, (".parquet",))]
+    elif fmt == "jsonl":
+        files = []
+        for f in io.expand_files(path, (".jsonl", ".json", ".ndjson", ".jsonl.gz")):
+            rows, offsets = io.jsonl_index(f, EVERY)
+            files.append({"path": str(f), "rows": rows, "offsets": offsets})
+    elif fmt == "csv":
+        files = [{"path": str(f), "rows": io.read_csv(f).num_rows} for f in io.expand_files(path, (".csv",))]
+    elif fmt == "run":
+        files = [{"path": str(f), "rows": io.parquet_rows(f)} for f in io.run_output_files(path)]
+        fmt = "parquet"
+    else:
+        table = whole_table(source, fmt, path)
+        files = [{"path": path, "rows": min(table.num_rows, source.limit or table.num_rows)}]
+    files = _apply_limit(files, source.limit)
+    entry = {"path": path, "format": fmt, "files": files, "rows": sum(f["rows"] for f in files)}
+    for file in files:
+        file["format"] = fmt
+    if entry["rows"]:
+        check_columns(source, first_columns(source, files[0]), files[0]["path"])
+    return entry
+
+
+def _apply_limit(files: list[dict], limit: int | None) -> list[dict]:
+    if limit is None:
+        return files
+    out, left = [], limit
+    for f in files:
+        if left <= 0:
+            break
+        out.append({**f, "rows": min(f["rows"], left)})
+        left -= out[-1]["rows"]
+    return out
+
+
+def whole_table(source: Source, fmt: str, path: str) -> pa.Table:
+    if fmt == "datasets":
+        return io.read_datasets_folder(path, source.split)
+    if fmt == "hub":
+        return io.read_hub(path, config=source.config, split=source.split, revision=source.revision)
+    raise InputError(f"{path}: unsupported format '{fmt}'.")
+
+
+def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx) -> Iterator[pa.Table]:
+    path, fmt = Path(file["path"]), file["format"]
+    if fmt == "parquet":
+        yield from io.read_parquet_range(path, start, stop)
+    elif fmt == "jsonl":
+        log = io.ReadLog()
+        yield from io.read_jsonl_range(path, start, stop, file["offsets"], EVERY, config.on_error, log)
+        record_bad_lines(log, source, config.on_error, ctx)
+    elif fmt == "csv":
+        yield io.read_csv(path).slice(start, stop - start)
+    else:
+        yield whole_table(source, fmt, file["path"]).slice(start, stop - start)
+
+
+def first_columns(source: Source, file: dict) -> list[str]:
+    for table in read_slice(source, file, 0, min(file["rows"], 100), _Quiet(), None):
+        return table.column_names
+    return []
+
+
+class _Quiet:
+    on_error = "skip"
+
+
+def record_bad_lines(log: io.ReadLog, source: Source, on_error: str, ctx: PartContext | None) -> None:
+    if ctx is None or not log.bad_lines:
+        return
+    ctx.counters["bad_lines"] += len(log.bad_lines)
+    listed = ctx.stats.setdefault("bad_lines", [])
+    listed.extend(f"{b.file}:{b.line}: {b.error}" for b in log.bad_lines[: max(0, 50 - len(listed))])
+    if on_error == "record":
+        rows = [{"id": digest(b.file, b.line), "source": source.display_name, "domain": source.domain,
+                 "extra": dumps({"raw_line": b.text, "file": b.file, "line": b.line})}
+                for b in log.bad_lines]
+        reasons = [f"bad JSON at {b.file}:{b.line}: {b.error}" for b in log.bad_lines]
+        ctx.reject(pa.Table.from_pylist(rows), reasons)
+
+
+def check_columns(source: Source, available: list[str], where: str) -> None:
+    """Every mapped column must exist; some column must give the problem."""
+    wanted = dict(source.columns)
+    for key in ("trace", "messages"):
+        if getattr(source, key):
+            wanted[key] = getattr(source, key)
+    missing = {k: v for k, v in wanted.items() if v not in available}
+    unknown = [k for k in source.columns if k not in COLUMNS]
+    if unknown:
+        raise InputError(f"{where}: `columns:` maps unknown trace column(s) {unknown}.",
+                         f"Trace columns are: {', '.join(COLUMNS)}.")
+    has_problem = "problem" in source.columns or "problem" in available or source.messages
+    if missing or not has_problem:
+        what = f"column(s) {sorted(missing.values())} not found" if missing else "no `problem` column"
+        example = "\n".join(f"      {k}: {v}" for k, v in (wanted or {"problem": "question"}).items())
+        raise InputError(
+            f"{where}: {what}. The source has: {', '.join(available)}.",
+            f"Map the source's columns in the recipe, e.g.\n  sources:\n    - path: ...\n"
+            f"      columns:\n{example}",
+        )
+
+
+# ---------------------------------------------------------------- mapping to the trace schema
+
+
+def to_traces(table: pa.Table, source: Source, *, where: str) -> pa.Table:
+    """Source columns -> TRACE_SCHEMA: mapping, chats, generations, extras, ids."""
+    table = _flatten_types(table)
+    out: dict[str, Any] = {}
+    used = set()
+    for column in COLUMNS:
+        name = source.columns.get(column, column if column in table.column_names else None)
+        if name is not None and name in table.column_names:
+            out[column] = table.column(name)
+            used.add(name)
+    n = table.num_rows
+    added: dict[str, list] = {}
+    if source.messages:
+        used.add(source.messages)
+        chat = chat_columns(table.column(source.messages).to_pylist())
+        added["history"] = chat.pop("history")
+        out.update(chat)
+    if source.trace:
+        used.add(source.trace)
+        pairs = [split_reasoning(t) for t in table.column(source.trace).to_pylist()]
+        out["reasoning"] = pa.array([p[0] for p in pairs], pa.string())
+        out["answer"] = pa.array([p[1] for p in pairs], pa.string())
+    out["source"] = out.get("source") or pa.array([source.display_name] * n, pa.string())
+    for key in ("domain", "license"):
+        if key not in out and getattr(source, key):
+            out[key] = pa.array([getattr(source, key)] * n, pa.string())
+    out["extra"] = extra_column(table, used, out.get("extra"), added)
+    if source.code_tests and "reference" in out:
+        from curate.verifiers.formats import import_tests
+
+        out["reference"] = pa.array([import_tests(source.code_tests, v) for v in out["reference"].to_pylist()],
+                                    pa.string())
+    traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
+    return with_ids(traces)
+
+
+def _flatten_types(table: pa.Table) -> pa.Table:
+    """large_string -> string so the mapped columns fit the schema."""
+    fields = [pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
+
+
+def _as_string_if_needed(name: str, column):
+    """Numbers or nested values in string columns (a numeric gold answer, a JSON test spec)."""
+    from curate.schema import TRACE_SCHEMA
+
+    target = TRACE_SCHEMA.field(name).type
+    if target == pa.string() and not pa.types.is_string(column.type) and not pa.types.is_null(column.type):
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
+            return pc.cast(column, pa.string())
+        return pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                         for v in column.to_pylist()], pa.string())
+    return column
+
+
+def chat_columns(chats: list) -> dict[str, pa.Array]:
+    """Chats -> system, problem (last user turn), answer/reasoning (the reply), extra history."""
+    system, problem, answer, reasoning, history = [], [], [], [], []
+    for chat in chats:
+        chat = json.loads(chat) if isinstance(chat, str) else (chat or [])
+        sys_turns = [m["content"] for m in chat if m.get("role") == "system"]
+        turns = [m for m in chat if m.get("role") != "system"]
+        last_user = max((i for i, m in enumerate(turns) if m.get("role") == "user"), default=None)
+        reply = turns[last_user + 1]["content"] if last_user is not None and last_user + 1 < len(turns) else None
+        r, a = split_reasoning(reply) if reply is not None else (None, None)
+        system.append(sys_turns[0] if sys_turns else None)
+        problem.append(turns[last_user]["content"] if last_user is not None else None)
+        reasoning.append(r)
+        answer.append(a)
+        history.append(turns[:last_user] if last_user else None)
+    return {"system": pa.array(system, pa.string()), "problem": pa.array(problem, pa.string()),
+            "reasoning": pa.array(reasoning, pa.string()), "answer": pa.array(answer, pa.string()),
+            "history": history}
+
+
+def extra_column(table: pa.Table, used: set[str], existing, added: dict[str, list]) -> pa.Array:
+    """Unmapped source columns (and values derived on the way, e.g. chat history) as JSON."""
+    leftover = [c for c in table.column_names if c not in used and c not in COLUMNS]
+    added = {k: v for k, v in added.items() if any(x is not None for x in v)}
+    if not leftover and not added:
+        return existing if existing is not None else pa.nulls(table.num_rows, pa.string())
+    rows = table.select(leftover).to_pylist() if leftover else [{} for _ in range(table.num_rows)]
+    old = existing.to_pylist() if existing is not None else [None] * table.num_rows
+    out = []
+    for i, row in enumerate(rows):
+        merged = {**(json.loads(old[i]) if old[i] else {}), **row}
+        merged.update({k: v[i] for k, v in added.items() if v[i] is not None})
+        out.append(dumps(merged) if merged else None)
+    return pa.array(out, pa.string())
+
+
+def with_ids(table: pa.Table) -> pa.Table:
+    """Fill `id`, `sample_idx` and `trace_id` where the source did not give them."""
+    if not any(table.column(c).null_count for c in ("id", "sample_idx", "trace_id")):
+        return table
+    rows = table.select(["id", "source", "problem", "sample_idx", "teacher", "reasoning", "answer"]).to_pydict()
+    ids = [i if i is not None else digest(s or "", (p or "").strip())
+           for i, s, p in zip(rows["id"], rows["source"], rows["problem"])]
+    samples = [s if s is not None else 0 for s in rows["sample_idx"]]
+    trace_ids = table.column("trace_id").to_pylist()
+    trace_ids = [t if t is not None else digest(i, s, te or "", r or "", a or "")
+                 for t, i, s, te, r, a in zip(trace_ids, ids, samples, rows["teacher"], rows["reasoning"], rows["answer"])]
+    table = table.set_column(0, "id", pa.array(ids, pa.string()))
+    table = table.set_column(1, "sample_idx", pa.array(samples, pa.int32()))
+    return table.set_column(2, "trace_id", pa.array(trace_ids, pa.string()))

@@ -1,0 +1,173 @@
+"""`write`: the publishable Hub folder, `RUN/dataset/`.
+
+    dataset/README.md                                  card with a `configs:` block, one default
+    dataset/<config>/<split>-00000-of-0000N.parquet    the training view of each config
+
+Each part writes its config shards into its scratch folder (rolling to a new file at
+`max_shard_bytes`); `finalize` numbers them globally, links them into a fresh folder, renders
+the card and swaps the folder into place. Parquet: zstd, content-defined chunking (so re-uploads
+of an edited dataset move only changed pages), a page index, row groups of at most
+`max_row_group_bytes`. Only plain string/list types, so Hub mixtures can concatenate.
+Rows that match no config go to `rejected/`; the trace rows pass through for reports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from curate.schema import conform
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.training_view import training_view
+
+MB = 1 << 20
+DEFAULT_COLUMNS = ["id", "trace_id", "sample_idx", "source", "domain", "license", "problem", "reference",
+                   "teacher", "finish_reason", "prompt_tokens", "completion_tokens", "verdict",
+                   "pass_rate", "contaminated"]
+
+
+class WriteConfig(StageConfig):
+    configs: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="Config name -> row filter, e.g. {reasoning: {domain: [math, code]}, "
+        "general: {domain: [general]}}. Empty: one config 'default' with every row.")
+    all_config: str | None = Field(
+        None, description="Also offer a config of this name listing every other config's files (stored once).")
+    default_config: str | None = Field(None, description="The default config (first one if unset).")
+    split: str = Field("train", description="Split name of the written files.")
+    columns: list[str] = Field(default_factory=lambda: list(DEFAULT_COLUMNS),
+                               description="Metadata columns written beside messages and num_tokens.")
+    max_shard_bytes: int = Field(500 * MB, description="Start a new shard file past this many bytes.")
+    max_row_group_bytes: int = Field(100 * MB, description="Row groups hold at most this many bytes.")
+    compression_level: int | None = Field(None, description="zstd level (pyarrow's default if unset).")
+    content_defined_chunking: bool = Field(True, description="Write content-defined data pages (Xet dedup).")
+
+
+def parquet_options(config: WriteConfig) -> dict:
+    return {"compression": "zstd", "compression_level": config.compression_level,
+            "use_content_defined_chunking": config.content_defined_chunking,
+            "write_page_index": True, "write_statistics": True}
+
+
+class Write(Stage):
+    name = "write"
+    version = 1
+    Config = WriteConfig
+    has_finalize = True
+
+    def config_filters(self) -> dict[str, dict[str, list[str]]]:
+        return self.config.configs or {"default": {}}
+
+    def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
+        out_dir = ctx.scratch
+        shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writers = {name: ShardWriter(out_dir / name, self.config) for name in self.config_filters()}
+        try:
+            for batch in batches:
+                table = conform(batch)
+                matched = pa.array([False] * table.num_rows)
+                for name, where in self.config_filters().items():
+                    mask = row_mask(table, where)
+                    matched = pc.or_(matched, mask)
+                    rows = table.filter(mask)
+                    if rows.num_rows:
+                        writers[name].write(training_view(rows, self.config.columns))
+                        ctx.counters[f"rows: {name}"] += rows.num_rows
+                unrouted = table.filter(pc.invert(matched))
+                ctx.reject(unrouted, "matches no dataset config")
+                yield table.filter(matched)
+        finally:
+            for writer in writers.values():
+                writer.close()
+
+    def finalize(self, ctx: PrepareContext) -> None:
+        from curate.card import write_card
+
+        dataset = Path(ctx.run_dir) / "dataset"
+        staging = dataset.with_name(".dataset.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        files = {}
+        stage_dir = ctx.inputs[0].parent
+        for name in self.config_filters():
+            shards = sorted(stage_dir.glob(f"scratch/part-*/{name}/*.parquet"))
+            files[name] = link_shards(shards, staging / name, self.config.split)
+        write_card(Path(ctx.run_dir), staging, self, files)
+        shutil.rmtree(dataset, ignore_errors=True)
+        os.replace(staging, dataset)
+
+    def configs_block(self, files: dict[str, list[str]]) -> list[dict]:
+        """The card's `configs:` list: one per config, plus the optional `all`, one default."""
+        names = [n for n in self.config_filters() if files.get(n)]
+        default = self.config.default_config or (names[0] if names else None)
+        block = []
+        for name in names:
+            entry = {"config_name": name, "data_files": [{"split": self.config.split,
+                                                          "path": f"{name}/{self.config.split}-*"}]}
+            block.append(entry)
+        if self.config.all_config and names:
+            paths = [f"{n}/{self.config.split}-*" for n in names]
+            block.append({"config_name": self.config.all_config,
+                          "data_files": [{"split": self.config.split, "path": paths}]})
+        for entry in block:
+            if entry["config_name"] == default:
+                entry["default"] = True
+        return block
+
+
+def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
+    mask = pa.array([True] * table.num_rows)
+    for column, values in where.items():
+        col = table[column]
+        hit = pc.is_in(col, pa.array(values, col.type)) if not pa.types.is_list(col.type) else \
+            pc.greater(pc.list_value_length(col), 0)
+        mask = pc.and_(mask, pc.fill_null(hit, False))
+    return mask
+
+
+class ShardWriter:
+    """Write training-view tables into numbered files, rolling over at max_shard_bytes."""
+
+    def __init__(self, folder: Path, config: WriteConfig):
+        self.folder, self.config = folder, config
+        self.writer: pq.ParquetWriter | None = None
+        self.index = 0
+        self.bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None or self.bytes >= self.config.max_shard_bytes:
+            self.close()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{self.index:05d}.parquet"
+            self.writer = pq.ParquetWriter(path, table.schema, **parquet_options(self.config))
+            self.index += 1
+            self.bytes = 0
+        per_row = max(1, table.nbytes // max(1, table.num_rows))
+        self.writer.write_table(table, row_group_size=max(1, self.config.max_row_group_bytes // per_row))
+        self.bytes += table.nbytes
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def link_shards(shards: list[Path], folder: Path, split: str) -> list[str]:
+    """Hard-link (or copy) shards as <split>-XXXXX-of-YYYYY.parquet; return the relative names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, shard in enumerate(shards):
+        name = f"{split}-{i:05d}-of-{len(shards):05d}.parquet"
+        target = folder / name
+        try:
+            os.link(shard, target)
+        except OSError:
+            shutil.copyfile(shard, target)
+        names.append(f"{folder.name}/{name}")
+    return names
