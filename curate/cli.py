@@ -18,8 +18,15 @@ from curate import __version__
 from curate.errors import CurateError
 
 CORE_COMMANDS = ["run", "recipe", "stages", "inspect", "status"]
-#: extra top-level commands contributed by feature modules: name -> "module:attribute"
-PLUGIN_COMMANDS: dict[str, str] = {}
+#: top-level commands of feature modules, imported only when used: name -> "module:attribute"
+PLUGIN_COMMANDS: dict[str, str] = {
+    "decontaminate": "curate.decontam_cli:decontaminate",
+    "benchmarks": "curate.decontam_cli:benchmarks",
+    "card": "curate.publish_cli:card",
+    "report": "curate.publish_cli:report",
+    "push": "curate.publish_cli:push",
+    "tiny-model": "curate.tiny_model:tiny_model_command",
+}
 
 
 class CurateGroup(click.Group):
@@ -28,7 +35,11 @@ class CurateGroup(click.Group):
     def list_commands(self, ctx):
         from curate.registry import available
 
-        return sorted(super().list_commands(ctx)) + [n for n in PLUGIN_COMMANDS] + available()
+        import importlib.util
+
+        plugins = [n for n, path in PLUGIN_COMMANDS.items()
+                   if importlib.util.find_spec(path.partition(":")[0]) is not None]
+        return sorted(super().list_commands(ctx)) + sorted(plugins) + available()
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
