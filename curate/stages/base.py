@@ -106,6 +106,13 @@ class Stage:
         self.config = config
         self.check_requirements()
 
+    def resources(self) -> dict[str, float]:
+        """Resources one part task holds on a cluster, e.g. {"num_gpus": 4} for a TP-4 engine.
+
+        Stages that keep an engine warm across parts (generate) set `max_parallel`; executors run
+        them in long-lived workers (Ray actors) so the engine starts once per worker."""
+        return {}
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 
