@@ -64,7 +64,9 @@ def run_recipe(
     fps = fingerprints(recipe, stages)
     check_resume(rd, recipe, stages, fps, force)
     rd.path.mkdir(parents=True, exist_ok=True)
-    (rd.path / "recipe.resolved.yaml").write_text(recipe.to_yaml())
+    resolved = rd.path / "recipe.resolved.yaml"
+    if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
+        resolved.write_text(recipe.to_yaml())
     manifest = start_manifest(rd, recipe)
     pool = make_executor(executor, workers=workers, address=address)
     try:
@@ -73,7 +75,9 @@ def run_recipe(
             started = time.time()
             saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
                      "config": fingerprinted_config(recipe, stage), "recipe": recipe.name}
-            write_json_atomic(rd.stage_dir(index, stage.name) / "_fingerprint.json", saved)
+            fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
+            if not fp_path.exists() or _read_json(fp_path) != saved:
+                write_json_atomic(fp_path, saved)
             num_parts = run_stage(rd, index, stage, num_parts, recipe.seed, pool, progress)
             manifest["stages"][index] = stage_summary(rd, index, stage, fp, num_parts, started)
             manifest["num_parts"] = num_parts
@@ -146,6 +150,7 @@ def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) 
     if index == 0:
         num_parts = stage.num_parts(ctx)
     todo = [p for p in range(num_parts) if not rd.is_done(sdir, p)]
+    remove_stale_temporaries(rd, sdir)
     tasks = [(str(rd.path), index, p, num_parts) for p in todo]
     bar = _progress(len(todo), f"{index:02d}-{stage.name}", progress)
     for _ in pool.map(run_part, tasks, max_parallel=stage.max_parallel):
@@ -157,6 +162,13 @@ def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) 
         stage.finalize(ctx)
         rd.flag(sdir, "finalized").touch()
     return num_parts
+
+
+def remove_stale_temporaries(rd: RunDir, sdir: Path) -> None:
+    """Half-written files of a crashed earlier attempt (no task of this run is running yet)."""
+    for folder in (sdir, sdir / "_done", rd.path / "rejected" / sdir.name):
+        for tmp in folder.glob(".*.tmp-*") if folder.exists() else ():
+            tmp.unlink(missing_ok=True)
 
 
 def _progress(total: int, desc: str, enabled: bool):

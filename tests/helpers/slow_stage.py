@@ -1,0 +1,36 @@
+"""A test-only stage that sleeps per part, so a test can kill a run in the middle of a stage."""
+
+import os
+import time
+
+from curate import registry
+from curate.stages.base import Stage, StageConfig
+
+
+class SlowConfig(StageConfig):
+    seconds: float = 0.2
+
+
+class Slow(Stage):
+    name = "slow"
+    Config = SlowConfig
+
+    def process(self, table, ctx):
+        time.sleep(self.config.seconds)
+        return table.set_column(table.schema.get_field_index("answer"), "answer",
+                                table["problem"])
+
+
+def register() -> None:
+    registry.STAGES["slow"] = "tests.helpers.slow_stage:Slow"
+
+
+if __name__ == "__main__":  # python -m tests.helpers.slow_stage RECIPE RUN_DIR
+    import sys
+
+    register()
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    run_recipe(load_recipe(sys.argv[1]), sys.argv[2], progress=False)
