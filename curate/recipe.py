@@ -228,6 +228,11 @@ def validate_recipe(raw: dict, lines: dict[tuple, int] | None = None, filename: 
             cls(config)  # validates, and checks optional dependencies
         except ValidationError as exc:
             raise _recipe_error(exc, ("stages", i), cls.Config, lines, filename, cls.name) from None
+        if entries and stage_class(entries[-1].use).terminal:
+            line = lines.get(("stages", i, "use"), "?")
+            raise RecipeError(f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
+                              f"'{entries[-1].use}', which must be the last stage.",
+                              f"Move '{entries[-1].use}' to the end of `stages:`.")
         entries.append(StageEntry(use=cls.name, config=config))
     recipe.stages = entries
     return recipe

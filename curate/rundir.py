@@ -123,6 +123,7 @@ def write_parquet_atomic(
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     rows = 0
     options.setdefault("compression", "zstd")
+    options.setdefault("compression_level", 1)  # parts are transient: favour speed over size
     try:
         with pq.ParquetWriter(tmp, schema, **options) as writer:
             for table in tables:

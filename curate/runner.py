@@ -210,7 +210,10 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int) -> dict[str, A
     started = time.time()
     rows_in = [0]
     batches = _count(read_part(rd, index - 1, part), rows_in) if index else iter(())
-    rows_out = write_parquet_atomic(rd.part_path(sdir, part), stage.run(batches, ctx))
+    if stage.terminal:
+        rows_out = sum(table.num_rows for table in stage.run(batches, ctx))
+    else:
+        rows_out = write_parquet_atomic(rd.part_path(sdir, part), stage.run(batches, ctx))
     rejected = write_rejected(rd.rejected_path(sdir, part), ctx.rejected_table(), stage.name)
     stats = {
         "part": part, "rows_in": rows_in[0] if index else rows_out + rejected,

@@ -97,6 +97,9 @@ class Stage:
     Config: ClassVar[type[StageConfig]] = StageConfig
     has_prepare: ClassVar[bool] = False
     has_finalize: ClassVar[bool] = False
+    #: the stage's output lives elsewhere (write: dataset/): rows are counted, no part file is
+    #: stored, and no stage may follow it
+    terminal: ClassVar[bool] = False
     #: at most this many parts at once (e.g. one per GPU engine); None means the executor decides
     max_parallel: ClassVar[int | None] = None
 

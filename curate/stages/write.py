@@ -8,7 +8,8 @@ Each part writes its config shards into its scratch folder (rolling to a new fil
 the card and swaps the folder into place. Parquet: zstd, content-defined chunking (so re-uploads
 of an edited dataset move only changed pages), a page index, row groups of at most
 `max_row_group_bytes`. Only plain string/list types, so Hub mixtures can concatenate.
-Rows that match no config go to `rejected/`; the trace rows pass through for reports.
+Rows that match no config go to `rejected/`. `write` is terminal: its output is `dataset/`, so it
+stores no trace part of its own (the previous stage's parts hold the same rows).
 """
 
 from __future__ import annotations
@@ -47,12 +48,30 @@ class WriteConfig(StageConfig):
     max_row_group_bytes: int = Field(100 * MB, description="Row groups hold at most this many bytes.")
     compression_level: int | None = Field(None, description="zstd level (pyarrow's default if unset).")
     content_defined_chunking: bool = Field(True, description="Write content-defined data pages (Xet dedup).")
+    dataset_info: bool = Field(
+        True, description="Put `dataset_info` (features, row counts) in the card, generated from the written schema.")
+    plots: bool = Field(True, description="Draw token-length plots (PNG) next to the card.")
+
+
+#: pyarrow's content-defined chunking parameters, spelled out so the files can record them
+CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
+#: file key-value metadata naming the chunking (pyarrow itself records nothing about it)
+CDC_METADATA_KEY = "curate.content_defined_chunking"
 
 
 def parquet_options(config: WriteConfig) -> dict:
+    """ParquetWriter options of every published file: zstd, CDC pages, page index, statistics."""
     return {"compression": "zstd", "compression_level": config.compression_level,
-            "use_content_defined_chunking": config.content_defined_chunking,
+            "use_content_defined_chunking": dict(CDC_OPTIONS) if config.content_defined_chunking else False,
             "write_page_index": True, "write_statistics": True}
+
+
+def file_metadata(config: WriteConfig) -> dict[str, str]:
+    """Key-value metadata stamped into each file's footer (constant: no times, no paths)."""
+    import json
+
+    cdc = {"enabled": True, **CDC_OPTIONS} if config.content_defined_chunking else {"enabled": False}
+    return {CDC_METADATA_KEY: json.dumps(cdc, sort_keys=True)}
 
 
 class Write(Stage):
@@ -60,6 +79,7 @@ class Write(Stage):
     version = 1
     Config = WriteConfig
     has_finalize = True
+    terminal = True
 
     def config_filters(self) -> dict[str, dict[str, list[str]]]:
         return self.config.configs or {"default": {}}
@@ -154,6 +174,7 @@ class ShardWriter:
 
     def close(self) -> None:
         if self.writer is not None:
+            self.writer.add_key_value_metadata(file_metadata(self.config))
             self.writer.close()
             self.writer = None
 
