@@ -30,16 +30,21 @@ def stage_command(name: str) -> click.Command:
               click.Argument(["out_dir"], type=click.Path(file_okay=False))]
     params += [option_for(field_name, field) for field_name, field in cls.Config.model_fields.items()
                if field_name not in NO_CLI]
-    params += [
+    fields = set(cls.Config.model_fields)
+    generic = [
         click.Option(["--workers"], type=int, default=1, show_default=True, help="Parts processed in parallel."),
         click.Option(["--rows-per-part"], type=int, default=50_000, show_default=True, help="Rows per part."),
         click.Option(["--force"], is_flag=True, help="Recompute even if OUT holds results made with other options."),
     ]
+    # A stage's own field of the same name wins (e.g. verify's --workers: its checker processes).
+    params += [p for p in generic if p.name not in fields]
     if hasattr(cls, "preview"):
         params.append(click.Option(["--dry-run"], is_flag=True, help="Print what the stage would do "
                                    "for the first rows, without running it."))
 
-    def callback(in_path, out_dir, workers, rows_per_part, force, dry_run=False, **options):
+    def callback(in_path, out_dir, force, dry_run=False, **options):
+        workers = options.pop("workers") if "workers" not in fields else 1
+        rows_per_part = options.pop("rows_per_part") if "rows_per_part" not in fields else 50_000
         config = {k: parse_value(cls.Config.model_fields[k], v) for k, v in options.items() if v is not None}
         return run_stage_command(cls, Path(in_path), Path(out_dir), config,
                                  workers=workers, rows_per_part=rows_per_part, force=force, dry_run=dry_run)
@@ -100,7 +105,7 @@ def run_stage_command(cls, in_path: Path, out_dir: Path, config: dict, *, worker
     raw = {"name": f"{cls.name}-{in_path.stem}", "sources": [{"path": str(in_path.resolve())}],
            "stages": [{"use": "load", "rows_per_part": rows_per_part}, {"use": cls.name, **config}]}
     if cls.name == "load":
-        raw["stages"] = [{"use": "load", "rows_per_part": rows_per_part, **config}]
+        raw["stages"] = [{"use": "load", **config}]
     recipe = validate_recipe(raw, filename=f"curate {cls.name}")
     if dry_run:
         return preview(cls, recipe, config)
