@@ -52,7 +52,7 @@ def detect_format(path: str) -> str:
             return "run"
         if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
             return "datasets"
-        kinds = {SUFFIXES.get(f.suffix) for f in p.rglob("*") if f.is_file() and f.suffix in SUFFIXES}
+        kinds = {SUFFIXES.get(f.suffix) for f in _data_files(p) if f.suffix in SUFFIXES}
         if len(kinds) == 1:
             return kinds.pop()
         raise InputError(f"{path}: cannot tell the format of this folder (found {sorted(map(str, kinds))}).",
@@ -72,13 +72,18 @@ def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(suffixes)
-                       and not f.name.startswith((".", "_")))
+        files = sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
     else:
         files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
     if not files:
         raise InputError(f"{path}: no input files found.", f"Expected files ending in {', '.join(suffixes)}.")
     return files
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """Files under `folder`, skipping hidden and `_`-prefixed names (markers, temporaries)."""
+    return [f for f in folder.rglob("*") if f.is_file()
+            and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)]
 
 
 # ---------------------------------------------------------------- Parquet

@@ -1,0 +1,76 @@
+"""The CLI skin: error boundary, stage subcommands, inspect and status."""
+
+import json
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from curate.cli import cli
+
+ROWS = [{"question": f"Q{i}?", "finish_reason": "stop" if i % 2 else "length", "answer": f"A{i}"}
+        for i in range(6)]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_errors_become_error_and_hint_lines_with_an_exit_code(tmp_path):
+    (tmp_path / "r.yaml").write_text("name: x\nsources:\n  - path: a.jsonl\n    domian: math\n")
+    result = invoke("recipe", "validate", tmp_path / "r.yaml")
+    assert result.exit_code == 2
+    assert "Error: " in result.output and "sources[0].domian: unknown field" in result.output
+    assert "Hint: did you mean 'domain'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_stage_subcommand_reads_a_file_with_just_the_columns_it_needs(tmp_path, write_jsonl):
+    path = write_jsonl("in.jsonl", [{"problem": r["question"], "finish_reason": r["finish_reason"],
+                                     "answer": r["answer"]} for r in ROWS])
+    result = invoke("filter", path, tmp_path / "out", "--finish-reason", "stop")
+    assert result.exit_code == 0, result.output
+    kept = pq.read_table(tmp_path / "out" / "01-filter" / "part-00000.parquet")
+    assert kept["answer"].to_pylist() == ["A1", "A3", "A5"]
+    rejected = pq.read_table(next((tmp_path / "out" / "rejected").rglob("*.parquet")))
+    assert set(rejected["reject_reason"].to_pylist()) == {"finish_reason not in ['stop']"}
+    # chaining: the next command reads the previous run directory
+    again = invoke("filter", tmp_path / "out", tmp_path / "out2", "--max-chars", "1")
+    assert again.exit_code == 0, again.output
+    assert pq.read_table(tmp_path / "out2" / "01-filter" / "part-00000.parquet").num_rows == 0
+
+
+def test_stage_subcommand_refuses_changed_options_without_force(tmp_path, write_jsonl):
+    path = write_jsonl("in.jsonl", [{"problem": r["question"], "answer": r["answer"]} for r in ROWS])
+    assert invoke("filter", path, tmp_path / "out", "--max-chars", "5").exit_code == 0
+    refused = invoke("filter", path, tmp_path / "out", "--max-chars", "9")
+    assert refused.exit_code == 4 and "max_chars: 5 -> 9" in refused.output
+    assert invoke("filter", path, tmp_path / "out", "--max-chars", "9", "--force").exit_code == 0
+
+
+def test_run_inspect_and_status(tmp_path, write_jsonl, write_recipe):
+    write_jsonl("m.jsonl", ROWS)
+    recipe = write_recipe({"name": "cli", "sources": [{"path": "m.jsonl", "domain": "math",
+                                                       "columns": {"problem": "question"}}],
+                           "stages": [{"use": "load", "rows_per_part": 2}, {"use": "write"}]})
+    result = invoke("run", recipe, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "00-load" in result.output and "Dataset:" in result.output
+    status = invoke("status", tmp_path / "run")
+    assert "00-load" in status.output and "3/3" in status.output and "###" in status.output
+    info = json.loads(invoke("inspect", tmp_path / "run" / "00-load", "--json").output)
+    assert info["rows"] == 6 and info["counts"]["domain"] == {"math": 6}
+    assert info["schema"]["problem"] == "string"
+    text = invoke("inspect", tmp_path / "m.jsonl").output
+    assert "6 rows" in text and "question" in text
+
+
+def test_status_of_a_folder_that_is_not_a_run(tmp_path):
+    result = invoke("status", tmp_path)
+    assert result.exit_code == 3 and "not a curate run directory" in result.output
+
+
+def test_recipe_show_fills_defaults(tmp_path, write_jsonl, write_recipe):
+    write_jsonl("m.jsonl", ROWS)
+    recipe = write_recipe({"name": "show", "sources": [{"path": "m.jsonl"}], "stages": [{"use": "filter"}]})
+    out = invoke("recipe", "show", recipe, "--set", "seed=9").output
+    assert "seed: 9" in out and "max_per_problem: null" in out and "keep: all" in out
