@@ -1,0 +1,150 @@
+"""The dedup report: RUN/reports/dedup.md, dedup.json and a cluster-size histogram (PNG).
+
+It shows the parameters (including the bands x rows chosen), how many units and rows were
+marked and why (exact or near), the cluster-size histogram, removals per source, and the
+largest clusters with their members side by side (the kept one first), so a reviewer can see
+at a glance whether the threshold is right. No timings go into it: it may be published.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.stages.base import PrepareContext
+
+TEXT_CHARS = 400
+MEMBERS_SHOWN = 4
+
+
+def report_paths(ctx: PrepareContext) -> tuple[Path, str]:
+    """(folder, base name): reports/dedup, or reports/NN-dedup when an earlier dedup ran."""
+    stage_dir = ctx.artifacts.parent
+    if ctx.run_dir is None:
+        return ctx.artifacts / "report", "dedup"
+    earlier = [d for d in Path(ctx.run_dir).iterdir() if d.is_dir() and d.name[:2].isdigit()
+               and d.name.endswith("-dedup") and d.name < stage_dir.name]
+    return Path(ctx.run_dir) / "reports", (stage_dir.name if earlier else "dedup")
+
+
+def histogram(members: pl.DataFrame) -> dict[int, int]:
+    """Cluster size -> number of clusters."""
+    sizes = members.group_by("cluster").len()["len"].value_counts().sort("len")
+    return {int(size): int(count) for size, count in sizes.iter_rows()}
+
+
+def per_source(units: pl.DataFrame, members: pl.DataFrame) -> list[dict[str, Any]]:
+    seen = units.filter(~pl.col("prior")).group_by("source").agg(units=pl.len(), rows=pl.col("rows").sum())
+    removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).group_by("source").agg(
+        removed_units=pl.len(), removed_rows=pl.col("rows").sum())
+    table = seen.join(removed, on="source", how="left").fill_null(0).sort("source", nulls_last=True)
+    return table.to_dicts()
+
+
+def largest(members: pl.DataFrame, top: int) -> list[pl.DataFrame]:
+    """The `top` largest clusters (ties: by keeper key), keeper first, then by key."""
+    sizes = members.group_by("cluster").len().sort(["len", "cluster"], descending=[True, False]).head(top)
+    return [members.filter(pl.col("cluster") == c).sort(["keeper", "prior", "key"], descending=[True, True, False])
+            for c in sizes["cluster"]]
+
+
+def fetch_texts(clusters: list[pl.DataFrame], files: list[str], prior_files: list[str],
+                options: dict[str, Any]) -> dict[tuple[bool, str], str]:
+    from curate.dedup_units import unit_texts
+
+    shown = pl.concat([c.head(MEMBERS_SHOWN) for c in clusters]) if clusters else None
+    texts: dict[tuple[bool, str], str] = {}
+    if shown is None:
+        return texts
+    for (prior, part), group in shown.group_by(["prior", "part"], maintain_order=True):
+        path = (prior_files if prior else files)[part]
+        for key, text in unit_texts(path, group["key"].to_list(), options).items():
+            texts[(bool(prior), key)] = text or ""
+    return texts
+
+
+def write_report(ctx: PrepareContext, units: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
+                 files: list[str], prior_files: list[str], options: dict[str, Any], top: int) -> Path:
+    """Write the Markdown, JSON and PNG report; return the Markdown path."""
+    folder, base = report_paths(ctx)
+    folder.mkdir(parents=True, exist_ok=True)
+    clusters = largest(members, top)
+    texts = fetch_texts(clusters, files, prior_files, options)
+    columns = ["key", "prior", "keeper", "source", "length", "passes", "rows"]
+    shown = [[{**m, "text": texts.get((m["prior"], m["key"]), "")[:TEXT_CHARS]}
+              for m in c.head(MEMBERS_SHOWN).select(columns).to_dicts()] for c in clusters]
+    public = {k: v for k, v in stats.items() if "second" not in k}
+    data = {"stats": public, "cluster_sizes": histogram(members), "per_source": per_source(units, members),
+            "largest_clusters": [{"size": c.height, "kept": c["cluster"][0], "members": m}
+                                 for c, m in zip(clusters, shown)]}
+    (folder / f"{base}.json").write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    plotted = plot_histogram(data["cluster_sizes"], folder / f"{base}_clusters.png")
+    (folder / f"{base}.md").write_text(markdown(data, plotted.name if plotted else None))
+    return folder / f"{base}.md"
+
+
+def plot_histogram(sizes: dict[int, int], path: Path) -> Path | None:
+    """Bar chart of clusters per size (log counts); None when there are no clusters."""
+    if not sizes:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar([str(s) for s in sizes], list(sizes.values()), color="#4c72b0")
+    ax.set_xlabel("cluster size (units)")
+    ax.set_ylabel("clusters")
+    ax.set_yscale("log")
+    ax.set_title("dedup: cluster sizes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def markdown(data: dict[str, Any], image: str | None) -> str:
+    s = data["stats"]
+    lines = [
+        "# Dedup report", "",
+        (f"Field `{s['field']}` ({s['level']} level), {s['shingle']} {s['ngram']}-gram shingles, "
+         f"Jaccard threshold {s['threshold']}, {s['num_perm']} permutations as {s['bands']} bands x "
+         f"{s['rows']} rows."), "",
+        "| | count |", "|---|---|",
+        f"| units compared | {s['units']} |", f"| rows seen | {s['rows_seen']} |",
+        f"| units in the earlier release (`against`) | {s['against_units']} |",
+        f"| empty texts (not compared) | {s['empty_units']} |",
+        f"| exact-duplicate units | {s['exact_duplicate_units']} |",
+        f"| LSH candidate pairs | {s['candidate_pairs']} |", f"| near-duplicate pairs kept | {s['near_pairs']} |",
+        f"| clusters | {s['clusters']} |", f"| units marked (`dup_of`) | {s['removed_units']} |",
+        f"| rows marked (`dup_of`) | {s['removed_rows']} |", "",
+        "## Cluster sizes", "",
+    ]
+    if image:
+        lines += [f"![cluster sizes]({image})", ""]
+    lines += ["| size | clusters |", "|---|---|"] + [f"| {k} | {v} |" for k, v in data["cluster_sizes"].items()]
+    lines += ["", "## Per source", "", "| source | units | rows | units marked | rows marked |", "|---|---|---|---|---|"]
+    lines += [f"| {_cell(r['source'])} | {r['units']} | {r['rows']} | {r['removed_units']} | {r['removed_rows']} |"
+              for r in data["per_source"]]
+    lines += ["", "## Largest clusters", ""]
+    for i, cluster in enumerate(data["largest_clusters"], 1):
+        members = cluster["members"]
+        lines += [f"### {i}. {cluster['size']} units, kept `{_cell(cluster['kept'])}`", ""]
+        lines.append("| " + " | ".join(_label(m) for m in members) + " |")
+        lines.append("|" + "---|" * len(members))
+        lines.append("| " + " | ".join(_cell(m["text"]) for m in members) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _label(member: dict[str, Any]) -> str:
+    role = "kept" if member["keeper"] else ("earlier release" if member["prior"] else "marked")
+    return f"`{_cell(member['key'])}` ({role}, {_cell(member['source'])}, {member['passes']} pass)"

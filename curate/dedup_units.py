@@ -1,0 +1,151 @@
+"""Dedup units and the per-file tasks of the dedup prepare phase.
+
+A *unit* is what dedup compares: a problem (all rows with one `id`; the default, so samples of
+one problem are never each other's duplicates) or a single row (field `reasoning`/`answer`,
+keyed by `trace_id`, else `id#sample_idx`). Every task here is a module-level function taking
+only paths and a plain options dict, so the local process pool and Ray run them alike:
+
+- `signature_task`: one part file -> a Parquet of unit keys, exact hashes, sizes, pass counts,
+  sources and LSH band keys (`band_0..band_{B-1}`). No text is stored.
+- `shingle_task`: one part file + the unit keys of candidate pairs -> their shingle sets (an
+  `.npz`), for the exact Jaccard check.
+- `materialise_against`: an earlier release (path, run directory or Hub id) -> Parquet files
+  of just the columns dedup reads, under artifacts; the release itself is never touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.errors import InputError
+from curate.minhash import band_keys, shingle_sets, signatures
+
+UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
+AGAINST_ROWS = 200_000
+
+
+def row_key() -> pl.Expr:
+    """The key of a row-level unit: trace_id, else `id#sample_idx`."""
+    fallback = pl.concat_str([pl.col("id"), pl.lit("#"), pl.col("sample_idx").cast(pl.Utf8).fill_null("")])
+    return pl.coalesce([pl.col("trace_id"), fallback])
+
+
+def unit_key(level: str) -> pl.Expr:
+    return pl.col("id") if level == "problem" else row_key()
+
+
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> pl.DataFrame:
+    """Units of one Parquet file: key, text, rows, passes, source (sorted by key)."""
+    field = options["field"]
+    available = pq.ParquetFile(path).schema_arrow.names
+    if field not in available:
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
+    wanted = [c for c in (*UNIT_COLUMNS, field) if c in available]
+    df = pl.read_parquet(path, columns=wanted)
+    for column in UNIT_COLUMNS:
+        if column not in df.columns:
+            dtype = pl.Int32 if column == "sample_idx" else pl.Utf8
+            df = df.with_columns(pl.lit(None, dtype=dtype).alias(column))
+    if df.schema["id"] == pl.Null or df["id"].null_count() == len(df):
+        df = df.with_columns(pl.col(field).hash().cast(pl.Utf8).alias("id"))
+    if domains:
+        df = df.filter(pl.col("domain").is_in(domains))
+    return (
+        df.group_by(unit_key(options["level"]).alias("key"))
+        .agg(text=pl.col(field).min(), rows=pl.len(), passes=(pl.col("verdict") == "pass").sum(),
+             source=pl.col("source").min())
+        .filter(pl.col("key").is_not_null())
+        .sort("key")
+    )
+
+
+def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Signature pass over one part: write unit keys, exact hashes and band keys to `out`."""
+    units = read_units(path, options, domains=options.get("domains"))
+    texts = units["text"].to_arrow()
+    sig, exact, counts = signatures(texts, num_perm=options["num_perm"], ngram=options["ngram"],
+                                    shingle=options["shingle"], seed=options["seed"])
+    keys = band_keys(sig, options["bands"], options["rows"])
+    lengths = pc.fill_null(pc.binary_length(texts), 0)
+    columns = {
+        "key": units["key"].to_arrow().cast(pa.string()),
+        "part": pa.array(np.full(len(units), part, np.int32)),
+        "exact": pa.array(exact), "shingles": pa.array(counts.astype(np.int32)),
+        "length": lengths.cast(pa.int64()), "rows": units["rows"].to_arrow().cast(pa.int32()),
+        "passes": units["passes"].to_arrow().cast(pa.int32()),
+        "source": units["source"].to_arrow().cast(pa.string()),
+    }
+    for band in range(keys.shape[1]):
+        columns[f"band_{band}"] = pa.array(keys[:, band])
+    table = pa.table(columns)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out + ".tmp", compression="zstd")
+    Path(out + ".tmp").replace(out)
+    return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
+            "empty": int((counts == 0).sum()), "bytes": int(pc.sum(lengths).as_py() or 0)}
+
+
+def shingle_task(path: str, wanted: str, out: str, options: dict[str, Any]) -> str:
+    """Shingle sets of the units of `path` whose keys are listed in the Parquet `wanted`."""
+    keys = pl.read_parquet(wanted)["key"]
+    units = read_units(path, options, domains=options.get("domains")).filter(pl.col("key").is_in(keys))
+    offsets, values = shingle_sets(units["text"].to_arrow(), ngram=options["ngram"], shingle=options["shingle"])
+    np.savez(out + ".tmp.npz", keys=np.array(units["key"].to_list(), dtype=object).astype(str),
+             offsets=offsets, values=values)
+    Path(out + ".tmp.npz").replace(out)
+    return out
+
+
+def unit_texts(path: str, keys: list[str], options: dict[str, Any]) -> dict[str, str]:
+    """key -> text for a few units of one file (the report's side-by-side view)."""
+    units = read_units(path, options, domains=None).filter(pl.col("key").is_in(keys))
+    return dict(zip(units["key"].to_list(), units["text"].to_list()))
+
+
+# ---------------------------------------------------------------- against: an earlier release
+
+
+def materialise_against(spec: str, out_dir: Path, *, field: str, split: str = "train",
+                        config: str | None = None) -> list[Path]:
+    """Copy the columns dedup needs from an earlier release into `out_dir`; return the files."""
+    from curate import io
+
+    keep = [*UNIT_COLUMNS, field]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for table in _against_tables(spec, io, split=split, config=config):
+        if field not in table.column_names:
+            raise InputError(f"against: {spec} has no column '{field}' (columns: {', '.join(table.column_names)}).",
+                             "Point `against:` at a dataset with that column, or change `field:`.")
+        table = table.select([c for c in keep if c in table.column_names])
+        for offset in range(0, max(table.num_rows, 1), AGAINST_ROWS):
+            path = out_dir / f"part-{len(written):05d}.parquet"
+            pq.write_table(table.slice(offset, AGAINST_ROWS), path)
+            written.append(path)
+    return written
+
+
+def _against_tables(spec: str, io, *, split: str, config: str | None):
+    fmt = io.detect_format(spec)
+    if fmt == "run":
+        yield from (pq.read_table(f) for f in io.run_output_files(spec))
+    elif fmt == "parquet":
+        yield from (pq.read_table(f) for f in io.expand_files(spec, (".parquet",)))
+    elif fmt == "jsonl":
+        for f in io.expand_files(spec, (".jsonl", ".json", ".ndjson", ".jsonl.gz")):
+            yield pl.read_ndjson(f).to_arrow()
+    elif fmt == "datasets":
+        yield io.read_datasets_folder(spec, split)
+    elif fmt == "hub":
+        yield io.read_hub(spec, config=config, split=split, revision=None)
+    else:
+        raise InputError(f"against: cannot read '{spec}' (format {fmt}).",
+                         "Use a Parquet/JSONL file or folder, a curate run directory or a Hub id.")

@@ -1,0 +1,326 @@
+"""MinHash signatures, LSH banding and exact Jaccard, compiled over Arrow buffers.
+
+Algorithm. A text is read once, byte by byte, straight from an Arrow string array's buffers
+(no Python object per word or shingle): normalised words (see `curate.text`) are hashed with
+FNV-1a, a ring of the last n word hashes gives each word n-gram's 64-bit hash (the same mix as
+`curate.text.ngram_hashes`), and the top 32 bits are the shingle value. Character n-grams run
+over the normalised byte stream instead (words joined by one space). Texts with fewer than n
+words (or characters) yield one shingle of all of them, so short texts still have a fingerprint.
+
+Signatures use `num_perm` hash functions h_k(x) = a_k * x + b_k (mod 2^32, a_k odd, so each is a
+permutation of 32-bit values) over well-mixed shingle values. The per-text shingles are first
+collected into a buffer; then, per permutation, the minimum over the buffer is a tight loop the
+compiler turns into SIMD multiply/add/min. That is why shingling, not the arithmetic, sets the
+speed. The same pass hashes the normalised text (the exact-duplicate key).
+
+LSH. The signature is cut into `bands` bands of `rows` values; a band's key is a 64-bit hash of
+its values. Two texts at Jaccard s share at least one band key with probability
+1 - (1 - s^rows)^bands. `lsh_params` picks bands x rows by minimising a weighted sum of the
+false-positive area (below the threshold) and the false-negative area (above it), the routine
+datasketch uses; a recall-heavy weighting suits a pipeline that checks candidates exactly
+afterwards (`jaccard_pairs`), because a false positive then costs only a set comparison while a
+false negative is a duplicate that stays.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from curate.text import FNV_OFFSET, FNV_PRIME, _buffers, _mix
+
+MASK32 = np.uint64(0xFFFFFFFF)
+EMPTY = np.uint32(0xFFFFFFFF)
+FOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+# ---------------------------------------------------------------- LSH parameters
+
+
+def collision_probability(s: np.ndarray | float, bands: int, rows: int) -> np.ndarray | float:
+    """P(two texts at Jaccard s share a band key) = 1 - (1 - s^rows)^bands."""
+    return 1.0 - (1.0 - np.power(s, rows)) ** bands
+
+
+@lru_cache(maxsize=64)
+def lsh_params(
+    threshold: float, num_perm: int, *, fp_weight: float = 0.5, fn_weight: float = 0.5,
+) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimising the weighted error areas.
+
+    The false-positive area is the integral of the collision probability over [0, threshold],
+    the false-negative area the integral of its complement over [threshold, 1]. Weights
+    (0.5, 0.5) reproduce datasketch's default choice; raising `fn_weight` favours recall.
+
+    >>> lsh_params(0.8, 128)
+    (9, 13)
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("threshold must lie strictly between 0 and 1")
+    low = np.linspace(0.0, threshold, 2001)
+    high = np.linspace(threshold, 1.0, 2001)
+    best, best_error = (1, 1), np.inf
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            fp = np.trapezoid(collision_probability(low, bands, rows), low)
+            fn = np.trapezoid(1.0 - collision_probability(high, bands, rows), high)
+            error = fp_weight * fp + fn_weight * fn
+            if error < best_error - 1e-12:
+                best, best_error = (bands, rows), error
+    return best
+
+
+# ---------------------------------------------------------------- permutations
+
+
+def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b): num_perm odd multipliers and offsets, uint32, fixed by `seed`."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    a = rng.integers(0, 2**32, size=num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+    b = rng.integers(0, 2**32, size=num_perm, dtype=np.uint64).astype(np.uint32)
+    return a, b
+
+
+# ---------------------------------------------------------------- compiled kernels
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lower(b):
+    return b + 32 if 65 <= b <= 90 else b
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word_byte(b):
+    return (48 <= b <= 57) or (97 <= b <= 122) or (65 <= b <= 90) or b >= 128
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold(ring, start, width, n):
+    """Hash of `width` consecutive ring entries from `start` (mod n), in order.
+
+    A polynomial over the entries, then one splitmix finaliser: order-sensitive and cheaper
+    than mixing each entry (this runs once per shingle).
+    """
+    h = np.uint64(width)
+    for j in range(width):
+        h = h * FOLD + ring[(start + j) % n]
+    return _mix(h)
+
+
+@numba.njit(cache=True, nogil=True)
+def _word_shingles(data, lo, hi, n, ring, buf):
+    """Word n-gram shingle values of data[lo:hi] into buf; returns (count, exact hash)."""
+    count = 0
+    words = 0
+    exact = FNV_OFFSET
+    h = FNV_OFFSET
+    inside = False
+    for i in range(lo, hi + 1):
+        b = data[i] if i < hi else 32
+        if _word_byte(b):
+            h = (h ^ np.uint64(_lower(b))) * FNV_PRIME
+            inside = True
+        elif inside:
+            ring[words % n] = h
+            exact = _mix(exact ^ h)
+            words += 1
+            if words >= n:
+                buf[count] = np.uint32(_fold(ring, words - n, n, n) >> np.uint64(32))
+                count += 1
+            h = FNV_OFFSET
+            inside = False
+    if 0 < words < n:
+        buf[count] = np.uint32(_fold(ring, 0, words, n) >> np.uint64(32))
+        count += 1
+    return count, (exact if words else np.uint64(0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _push_char(c, ring, chars, n, buf, count):
+    ring[chars % n] = np.uint64(c)
+    chars += 1
+    if chars >= n:
+        buf[count] = np.uint32(_fold(ring, chars - n, n, n) >> np.uint64(32))
+        count += 1
+    return chars, count
+
+
+@numba.njit(cache=True, nogil=True)
+def _char_shingles(data, lo, hi, n, ring, buf):
+    """Character n-gram shingle values of the normalised bytes of data[lo:hi]."""
+    count = 0
+    chars = 0
+    exact = FNV_OFFSET
+    pending_space = False
+    for i in range(lo, hi):
+        b = data[i]
+        if not _word_byte(b):
+            pending_space = chars > 0
+            continue
+        if pending_space:
+            chars, count = _push_char(32, ring, chars, n, buf, count)
+            exact = (exact ^ np.uint64(32)) * FNV_PRIME
+            pending_space = False
+        c = _lower(b)
+        chars, count = _push_char(c, ring, chars, n, buf, count)
+        exact = (exact ^ np.uint64(c)) * FNV_PRIME
+    if 0 < chars < n:
+        buf[count] = np.uint32(_fold(ring, 0, chars, n) >> np.uint64(32))
+        count += 1
+    return count, (_mix(exact) if chars else np.uint64(0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _shingles(data, lo, hi, n, char_mode, ring, buf):
+    if char_mode:
+        return _char_shingles(data, lo, hi, n, ring, buf)
+    return _word_shingles(data, lo, hi, n, ring, buf)
+
+
+@numba.njit(cache=True, nogil=True)
+def _minhash_kernel(data, offsets, valid, n, char_mode, a, b):
+    """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text."""
+    docs = len(offsets) - 1
+    perms = len(a)
+    sig = np.empty((docs, perms), dtype=np.uint32)
+    exact = np.zeros(docs, dtype=np.uint64)
+    counts = np.zeros(docs, dtype=np.int64)
+    longest = 1
+    for d in range(docs):
+        longest = max(longest, offsets[d + 1] - offsets[d] + 2)
+    buf = np.empty(longest * 2, dtype=np.uint32)
+    ring = np.zeros(max(n, 1), dtype=np.uint64)
+    for d in range(docs):
+        k = 0
+        if valid[d]:
+            k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, buf)
+        counts[d] = k
+        shingles = buf[:k]
+        for p in range(perms):
+            ap = np.uint64(a[p])
+            bp = np.uint64(b[p])
+            m = EMPTY
+            for x in shingles:
+                v = np.uint32((ap * x + bp) & MASK32)
+                m = min(m, v)
+            sig[d, p] = m
+    return sig, exact, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_kernel(sig, bands, rows):
+    docs = sig.shape[0]
+    out = np.empty((docs, bands), dtype=np.uint64)
+    for d in range(docs):
+        for band in range(bands):
+            h = np.uint64(band + 1)
+            for r in range(rows):
+                h = _mix(h ^ np.uint64(sig[d, band * rows + r]))
+            out[d, band] = h
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _set_kernel(data, offsets, valid, n, char_mode):
+    docs = len(offsets) - 1
+    total = 0
+    for d in range(docs):
+        total += offsets[d + 1] - offsets[d] + 1
+    out = np.empty(max(total, 1), dtype=np.uint32)
+    offs = np.zeros(docs + 1, dtype=np.int64)
+    ring = np.zeros(max(n, 1), dtype=np.uint64)
+    pos = 0
+    for d in range(docs):
+        k = 0
+        if valid[d]:
+            k, _ = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, out[pos:])
+            k = _sort_unique(out[pos:pos + k])
+        pos += k
+        offs[d + 1] = pos
+    return offs, out[:pos]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_unique(x):
+    """Sort x in place and move its distinct values to the front; returns their count."""
+    if len(x) == 0:
+        return 0
+    x.sort()
+    k = 1
+    for i in range(1, len(x)):
+        if x[i] != x[k - 1]:
+            x[k] = x[i]
+            k += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _jaccard_kernel(offs, values, left, right):
+    out = np.empty(len(left), dtype=np.float64)
+    for e in range(len(left)):
+        i, j = offs[left[e]], offs[right[e]]
+        i_end, j_end = offs[left[e] + 1], offs[right[e] + 1]
+        na, nb = i_end - i, j_end - j
+        common = 0
+        while i < i_end and j < j_end:
+            if values[i] == values[j]:
+                common += 1
+                i += 1
+                j += 1
+            elif values[i] < values[j]:
+                i += 1
+            else:
+                j += 1
+        union = na + nb - common
+        out[e] = common / union if union else 1.0
+    return out
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _as_array(texts) -> pa.Array:
+    return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+
+
+def signatures(
+    texts, *, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(signatures uint32[docs, num_perm], exact uint64[docs], shingle counts int64[docs]).
+
+    A text with no words has count 0, exact hash 0 and an all-0xFFFFFFFF signature: callers
+    leave such texts out of deduplication. Equal normalised texts have equal exact hashes.
+
+    >>> sig, exact, counts = signatures(["The cat  sat", "the CAT sat!", ""], ngram=2)
+    >>> bool((sig[0] == sig[1]).all()), bool(exact[0] == exact[1]), counts.tolist()
+    (True, True, [2, 2, 0])
+    """
+    a, b = permutations(num_perm, seed)
+    data, offsets, valid = _buffers(_as_array(texts))
+    return _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """uint64[docs, bands]: one hash per band of `rows` consecutive signature values."""
+    if bands * rows > sig.shape[1]:
+        raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {sig.shape[1]}")
+    return _band_kernel(np.ascontiguousarray(sig), int(bands), int(rows))
+
+
+def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values): each text's sorted distinct shingle values (the sets MinHash sees)."""
+    data, offsets, valid = _buffers(_as_array(texts))
+    return _set_kernel(data, offsets, valid, int(ngram), shingle == "char")
+
+
+def jaccard_pairs(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the shingle sets of texts left[e] and right[e] (from `shingle_sets`)."""
+    return _jaccard_kernel(offsets, values, np.asarray(left, np.int64), np.asarray(right, np.int64))
+
+
+def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """The MinHash estimate: the fraction of equal signature values."""
+    return float(np.mean(sig_a == sig_b))

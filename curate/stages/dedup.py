@@ -1,0 +1,226 @@
+"""`dedup`: exact and MinHash-LSH near-duplicate marking, at the problem or the row level.
+
+prepare (global, talks through files under the stage's artifacts so Ray can run it as tasks):
+  1. `signatures/part-XXXXX.parquet`: one task per input part (`ctx.executor.map`) hashes the
+     normalised field (exact key) and computes MinHash band keys in one compiled pass.
+  2. Grouping and clustering (`curate.dedup_cluster`): exact groups, band-by-band candidate
+     pairs, an optional exact Jaccard check, union-find, a keep rule per cluster.
+  3. `decisions/part-XXXXX.parquet` (unit key -> dup_of), `clusters.parquet`, `stats.json`,
+     and the report in RUN/reports/dedup.md (+ .json, + a cluster-size histogram PNG).
+run (per part, streaming): fills `dup_of` on the rows of removed units. Nothing is dropped
+here: `filter` with `drop_duplicates: true` sends them to rejected/.
+
+The default field is `problem`: a unit is a problem (all samples with one `id`), so samples of
+one problem are never each other's duplicates, and every row of a removed problem is marked.
+`reasoning` or `answer` dedup individual rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+
+KeepRule = Literal["verified", "shortest", "longest"]
+
+
+class DedupConfig(StageConfig):
+    field: Literal["problem", "reasoning", "answer"] = Field(
+        "problem", description="Text compared. problem: one unit per problem id (samples of one problem "
+        "are not each other's duplicates); reasoning/answer: one unit per row.")
+    exact: bool = Field(True, description="Mark exact duplicates (same text after normalising case, "
+                        "spacing and punctuation).")
+    near: bool = Field(True, description="Mark near-duplicates with MinHash LSH.")
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets at "
+                             "or above which two texts are near-duplicates.")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length).")
+    shingle: Literal["word", "char"] = Field("word", description="Shingles: word n-grams or character n-grams.")
+    ngram: int = Field(5, ge=1, le=64, description="Shingle size n (words or characters).")
+    recall_weight: float = Field(
+        0.95, gt=0.0, lt=1.0, description="Weight of missed pairs vs false candidates when choosing "
+        "bands x rows (0.5 = datasketch's default; higher favours recall).")
+    bands: int | None = Field(None, ge=1, description="LSH bands (set with rows to override the choice).")
+    rows: int | None = Field(None, ge=1, description="Signature values per band.")
+    verify_pairs: bool = Field(True, description="Check each candidate pair's exact Jaccard, so only "
+                               "pairs at or above the threshold are joined (precision).")
+    keep: list[KeepRule] = Field(
+        default_factory=lambda: ["verified", "shortest"], description="Which unit of a cluster stays, "
+        "in order of preference: verified (a sample passed), shortest, longest; ties: smallest id.")
+    against: str | None = Field(None, description="An earlier release (path, run directory or Hub id): "
+                                "rows duplicating it are marked; it is never modified.")
+    against_split: str = Field("train", description="Split of a Hub `against` dataset.")
+    seed: int = Field(1, description="Seed of the MinHash permutations.")
+    report_clusters: int = Field(10, ge=0, description="Largest clusters shown in the report.")
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> DedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither")
+        if self.bands and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class Dedup(Stage):
+    """Mark exact and near-duplicate problems (or rows) with `dup_of`."""
+
+    name = "dedup"
+    version = 1
+    Config = DedupConfig
+    has_prepare = True
+
+    def lsh_shape(self) -> tuple[int, int]:
+        from curate.minhash import lsh_params
+
+        c = self.config
+        if c.bands:
+            return c.bands, c.rows
+        return lsh_params(c.threshold, c.num_perm, fp_weight=1 - c.recall_weight, fn_weight=c.recall_weight)
+
+    def options(self) -> dict[str, Any]:
+        c = self.config
+        bands, rows = self.lsh_shape()
+        return {"field": c.field, "level": "problem" if c.field == "problem" else "row",
+                "ngram": c.ngram, "shingle": c.shingle, "num_perm": c.num_perm, "seed": c.seed,
+                "bands": bands, "rows": rows, "domains": c.domains}
+
+    # ---------------------------------------------------------------- prepare
+    def prepare(self, ctx: PrepareContext) -> None:
+        from curate import dedup_cluster as dc
+        from curate.dedup_report import write_report
+        from curate.dedup_units import materialise_against
+
+        started, options, art = time.time(), self.options(), ctx.artifacts
+        files = [str(p) for p in ctx.inputs]
+        prior_files = []
+        if self.config.against:
+            prior_files = [str(p) for p in materialise_against(
+                self.config.against, art / "against", field=self.config.field, split=self.config.against_split)]
+        sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
+        signed = time.time()
+        occ, units = dc.load_units(sig_files, [False] * len(files) + [True] * len(prior_files))
+        usable = units["shingles"].to_numpy() > 0
+        ex_left, ex_right, rep = dc.exact_edges(units)
+        edges = [(ex_left, ex_right)] if self.config.exact else []
+        stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
+        if self.config.near and len(units):
+            near = self.near_pairs(ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats)
+            edges.append(near)
+        root = dc.clusters(len(units), edges)
+        keeper = dc.choose_keepers(units, root, self.config.keep)
+        members = dc.decide(units, root, keeper)
+        members.write_parquet(art / "clusters.parquet")
+        stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
+        stats.update(self.summary(options, part_stats, units, usable, ex_left, members))
+        stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
+        (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
+        ctx.stats.update(stats)
+        write_report(ctx, units, members, stats, files=files, prior_files=prior_files, options=options,
+                     top=self.config.report_clusters)
+
+    def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
+        from curate.dedup_units import signature_task
+
+        out = ctx.artifacts / "signatures"
+        tasks = [(f, str(out / f"part-{i:05d}.parquet"), i, options) for i, f in enumerate(files)]
+        tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})
+                  for i, f in enumerate(prior_files)]
+        results = [r for r in _map(ctx, signature_task, tasks) if Path(r["out"]).name.startswith("part-")]
+        return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
+
+    def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
+        from curate import dedup_cluster as dc
+
+        left, right = dc.band_edges(sig_files, occ, rep, usable, options["bands"])
+        stats["candidate_pairs"] = len(left)
+        if self.config.verify_pairs and len(left):
+            fetch = _SetFetcher(ctx, files, prior_files, options)
+            left, right, similarity = dc.verify_edges(left, right, units, self.config.threshold, fetch)
+            stats["near_pair_jaccard_min"] = round(float(similarity.min()), 4) if len(similarity) else None
+        stats["near_pairs"] = len(left)
+        return left, right
+
+    def summary(self, options, part_stats, units, usable, ex_left, members) -> dict[str, Any]:
+        current = units.filter(~pl.col("prior"))
+        return {
+            "field": options["field"], "level": options["level"], "threshold": self.config.threshold,
+            "num_perm": options["num_perm"], "bands": options["bands"], "rows": options["rows"],
+            "shingle": options["shingle"], "ngram": options["ngram"],
+            "units": current.height, "rows_seen": int(current["rows"].sum() or 0),
+            "empty_units": int((~usable).sum()), "exact_duplicate_units": len(ex_left),
+            "bytes": int(sum(s.get("bytes", 0) for s in part_stats)),
+            "clusters": int(members.filter(pl.col("keeper")).height),
+            "against_units": units.height - current.height,
+        }
+
+    # ---------------------------------------------------------------- run
+    def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+        from curate.dedup_units import unit_key
+
+        decisions = self._decisions(ctx)
+        marks = pl.Series("dup_of", [None] * table.num_rows, dtype=pl.Utf8)
+        if decisions.height:
+            keys = pl.from_arrow(table.select(["id", "trace_id", "sample_idx"])).select(
+                unit_key(self.options()["level"]).alias("key"))
+            marks = keys.join(decisions, on="key", how="left", maintain_order="left")["dup_of"]
+        dup_of = pc.coalesce(marks.to_arrow().cast(pa.string()), table["dup_of"])
+        ctx.counters["marked_duplicate"] += int(marks.is_not_null().sum())
+        return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", dup_of)
+
+    def _decisions(self, ctx: PartContext) -> pl.DataFrame:
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == ctx.part:
+            return cached[1]
+        path = Path(ctx.artifacts or ".") / "decisions" / f"part-{ctx.part:05d}.parquet"
+        frame = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
+        self._cache = (ctx.part, frame.unique("key"))
+        return self._cache[1]
+
+
+def _map(ctx: PrepareContext, fn, items: list[tuple]):
+    """Fan tasks out through the run's executor; inline when there is none (tests, notebooks)."""
+    if ctx.executor is None:
+        return (fn(*item) for item in items)
+    return ctx.executor.map(fn, items)
+
+
+class _SetFetcher:
+    """Shingle sets of given units, recomputed from their part files in parallel tasks."""
+
+    def __init__(self, ctx: PrepareContext, files: list[str], prior_files: list[str], options: dict):
+        self.ctx, self.files, self.prior_files, self.options = ctx, files, prior_files, options
+
+    def __call__(self, wanted: pl.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+        from curate.dedup_units import shingle_task
+
+        out = self.ctx.artifacts / "verify"
+        out.mkdir(parents=True, exist_ok=True)
+        tasks = []
+        for (prior, part), group in wanted.group_by(["prior", "part"], maintain_order=True):
+            name = f"{'against' if prior else 'part'}-{part:05d}"
+            group.select("key").write_parquet(out / f"{name}.want.parquet")
+            source = (self.prior_files if prior else self.files)[part]
+            options = {**self.options, "domains": None if prior else self.options["domains"]}
+            tasks.append((source, str(out / f"{name}.want.parquet"), str(out / f"{name}.npz"), options))
+        return _concat_sets(list(_map(self.ctx, shingle_task, tasks)))
+
+
+def _concat_sets(paths: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    keys: list[str] = []
+    offsets, values, base = [np.zeros(1, np.int64)], [], 0
+    for path in sorted(paths):
+        with np.load(path) as data:
+            keys += data["keys"].tolist()
+            offsets.append(data["offsets"][1:] + base)
+            values.append(data["values"])
+            base += int(data["offsets"][-1])
+    return keys, np.concatenate(offsets), np.concatenate(values) if values else np.zeros(0, np.uint32)
