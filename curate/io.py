@@ -52,6 +52,8 @@ def detect_format(path: str) -> str:
             return "run"
         if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
             return "datasets"
+        if any(p.glob("part-*.parquet")):  # a stage folder of a run
+            return "parquet"
         kinds = {SUFFIXES.get(f.suffix) for f in _data_files(p) if f.suffix in SUFFIXES}
         if len(kinds) == 1:
             return kinds.pop()
@@ -72,7 +74,8 @@ def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        files = sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
+        parts = sorted(p.glob("part-*.parquet"))  # a stage folder: its parts, not its artifacts
+        files = parts or sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
     else:
         files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
     if not files:
