@@ -1,0 +1,328 @@
+"""Run part tasks and prepare fan-outs on a Ray cluster (`curate run --executor ray`).
+
+The same module-level functions the local pool runs (`curate.runner.run_part` and whatever a
+prepare phase fans out) run as Ray tasks; only paths cross the wire, so the run directory, its
+markers, manifest and resume semantics are unchanged. The driver schedules:
+
+- **Tasks** for ordinary stages: up to a cluster-sized number in flight, results yielded as they
+  finish (the runner's progress bar consumes them, so progress is aggregated on the driver).
+- **An actor pool** for stages that keep an engine warm (`Stage.max_parallel` set, e.g.
+  generation): long-lived actors, each holding `stage.resources()` (e.g. `{"num_gpus": 4}` for a
+  tensor-parallel-4 engine), are fed the next part as they free up, so each engine starts once.
+  With GPUs requested there is one replica per fitting GPU group of the cluster; a CPU-only engine
+  keeps the stage's `max_parallel` bound. `--workers N` (N > 1) caps both.
+
+Failures: a task that raises, or whose worker or actor dies (killed, out of memory, node lost), is
+retried up to `max_retries` times (a dead actor is replaced first). A `CurateError` is not retried
+(bad input stays bad). When a part finally fails, parts already running are allowed to finish
+(their work is kept), nothing new starts, and the part is reported with its error; rerunning the
+same command resumes.
+
+Storage: workers use the run directory by the driver's path (and the driver's working directory,
+so relative paths agree); it must be on storage every node mounts at the same path. A finished
+part whose marker the driver cannot see is reported as exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError, require
+from curate.ray_tasks import Done, Failed, PartWorker, WorkerEnv, call
+
+log = logging.getLogger("curate.ray")
+
+DEFAULT_RETRIES = 3
+RESOURCE_OPTIONS = ("num_cpus", "num_gpus", "memory", "accelerator_type")
+
+
+class RayExecutor:
+    """Executor interface (`map`, `close`) over a Ray cluster, local or remote."""
+
+    def __init__(self, workers: int = 1, address: str | None = None, *,
+                 max_retries: int | None = None):
+        self.ray = require("ray", "ray", "the Ray executor")
+        self.workers = max(1, int(workers))
+        retries = os.environ.get("CURATE_RAY_MAX_RETRIES", DEFAULT_RETRIES)
+        self.max_retries = int(retries if max_retries is None else max_retries)
+        self._owned = connect(self.ray, address)
+        self._call = self.ray.remote(call)
+        self._actor = self.ray.remote(PartWorker)
+
+    def map(self, fn: Callable, items: Iterable[Any], *, max_parallel: int | None = None
+            ) -> Iterator[Any]:
+        """Call `fn` on every item on the cluster; yield results in completion order."""
+        items = list(items)
+        if not items:
+            return
+        plan = PartPlan.of(fn, items)
+        pool = self._pool(plan, len(items), max_parallel)
+        try:
+            yield from self._schedule(pool, fn, items, plan)
+        finally:
+            pool.close()
+
+    def close(self) -> None:
+        """Shut Ray down if this executor started it (a cluster it joined keeps running)."""
+        if self._owned and self.ray.is_initialized():
+            self.ray.shutdown()
+        self._owned = False
+
+    # ---------------------------------------------------------------- sizing
+
+    def _pool(self, plan: PartPlan | None, count: int, max_parallel: int | None):
+        env = WorkerEnv(cwd=os.getcwd(), stages=_registry())
+        options = ray_options(plan.resources if plan else {})
+        fits = fit(self.ray.cluster_resources(), options)
+        if fits == 0:
+            what = f"stage {plan.label}" if plan else "this fan-out"
+            raise CurateError(
+                f"{what} needs {options} per task, more than any share of this Ray cluster "
+                f"({self.ray.cluster_resources()}).",
+                "Add nodes with those resources (or let the autoscaler do so), or lower the "
+                "stage's tensor_parallel_size / resource request.",
+            )
+        caps = [count, self.workers if self.workers > 1 else count]
+        if plan and plan.warm:
+            if max_parallel and not options.get("num_gpus"):
+                caps.append(max_parallel)
+            size = min(caps + [fits or count])
+            return ActorPool(self.ray, self._actor, env, options, size)
+        if max_parallel:
+            caps.append(max_parallel)
+        width = min(caps + [2 * fits if fits else count])
+        return TaskPool(self.ray, self._call, env, options, width)
+
+    # ---------------------------------------------------------------- scheduling
+
+    def _schedule(self, pool, fn: Callable, items: list, plan: PartPlan | None) -> Iterator[Any]:
+        ray = self.ray
+        queue = deque(range(len(items)))
+        attempts = [0] * len(items)
+        inflight: dict[Any, tuple[int, Any]] = {}
+        failure: tuple[int, BaseException] | None = None
+        try:
+            while queue or inflight:
+                while queue and failure is None and pool.has_free():
+                    i = queue.popleft()
+                    attempts[i] += 1
+                    ref, slot = pool.submit(fn, items[i])
+                    inflight[ref] = (i, slot)
+                if not inflight:
+                    break
+                [ref], _ = ray.wait(list(inflight), num_returns=1)
+                i, slot = inflight.pop(ref)
+                outcome = pool.collect(ref, slot)
+                if isinstance(outcome, Done):
+                    if plan:
+                        plan.check_visible(items[i], outcome.host)
+                    yield outcome.result
+                elif isinstance(outcome, Failed):
+                    failure = failure or (i, outcome.error)
+                elif attempts[i] <= self.max_retries:
+                    log.warning("%s failed (attempt %d of %d), retrying: %s",
+                                describe(fn, items[i], plan), attempts[i], self.max_retries + 1,
+                                _first_line(outcome))
+                    queue.appendleft(i)
+                else:
+                    failure = failure or (i, outcome)
+        finally:
+            pool.cancel(inflight)
+        if failure is not None:
+            i, error = failure
+            raise part_failed(describe(fn, items[i], plan), error, attempts[i])
+
+
+class TaskPool:
+    """Plain Ray tasks, at most `width` in flight."""
+
+    def __init__(self, ray, remote_call, env: WorkerEnv, options: dict, width: int):
+        self.ray = ray
+        self.remote = remote_call.options(**options, max_retries=0, retry_exceptions=False)
+        self.env = env
+        self.width = max(1, width)
+        self.running = 0
+
+    def has_free(self) -> bool:
+        return self.running < self.width
+
+    def submit(self, fn: Callable, item: Any):
+        self.running += 1
+        return self.remote.remote(fn, item, self.env), None
+
+    def collect(self, ref, slot) -> Any:
+        self.running -= 1
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayError as error:
+            return error
+
+    def cancel(self, inflight: dict) -> None:
+        for ref in inflight:
+            self.ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        """Nothing to release: task workers belong to Ray."""
+
+
+class ActorPool:
+    """`size` long-lived `PartWorker` actors; each takes the next item when it frees up."""
+
+    def __init__(self, ray, actor_class, env: WorkerEnv, options: dict, size: int):
+        self.ray = ray
+        self.make = lambda: actor_class.options(**options, max_restarts=0,
+                                                max_task_retries=0).remote(env)
+        self.free = [self.make() for _ in range(max(1, size))]
+        self.actors = list(self.free)
+
+    def has_free(self) -> bool:
+        return bool(self.free)
+
+    def submit(self, fn: Callable, item: Any):
+        actor = self.free.pop()
+        return actor.call.remote(fn, item), actor
+
+    def collect(self, ref, actor) -> Any:
+        try:
+            result = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as error:
+            self._replace(actor)  # the process died: its engine is gone, start a fresh one
+            return error
+        except self.ray.exceptions.RayError as error:
+            self.free.append(actor)
+            return error
+        self.free.append(actor)
+        return result
+
+    def _replace(self, actor) -> None:
+        self.ray.kill(actor)
+        fresh = self.make()
+        self.actors[self.actors.index(actor)] = fresh
+        self.free.append(fresh)
+
+    def cancel(self, inflight: dict) -> None:
+        """Actors are killed by `close`, which stops whatever they were running."""
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors, self.free = [], []
+
+
+# -------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """What the driver knows about a batch of `run_part` tasks: their stage and its needs."""
+
+    run_dir: str
+    index: int
+    name: str
+    resources: dict
+    warm: bool
+
+    @classmethod
+    def of(cls, fn: Callable, items: list) -> PartPlan | None:
+        """Rebuild the stage of `run_part` items from the run directory; None for other fns."""
+        from curate.registry import stage_class
+        from curate.rundir import RunDir
+        from curate.runner import load_recipe_from_run, run_part
+
+        if fn is not run_part:
+            return None
+        run_dir, index = items[0][0], items[0][1]
+        entry = load_recipe_from_run(RunDir(run_dir)).stage_entries()[index]
+        stage = stage_class(entry.use)(entry.config)
+        return cls(str(run_dir), index, stage.name, dict(stage.resources()),
+                   stage.max_parallel is not None)
+
+    @property
+    def label(self) -> str:
+        return f"{self.index:02d}-{self.name}"
+
+    def check_visible(self, item: tuple, host: str) -> None:
+        """A part finished on `host`; the driver must see its marker, or storage is not shared."""
+        from curate.rundir import RunDir
+
+        rd = RunDir(self.run_dir)
+        marker = rd.marker(rd.stage_dir(self.index, self.name), item[2])
+        if not marker.exists():
+            raise CurateError(
+                f"part {item[2]} of stage {self.label} finished on node {host}, but its marker "
+                f"{Path(marker).resolve()} is not visible from the driver.",
+                "The run directory must be on storage every Ray node mounts at the same path "
+                "(NFS, a shared volume); pass such a folder with --run-dir.",
+            )
+
+
+def connect(ray, address: str | None) -> bool:
+    """Join the cluster at `address` (or start a local Ray); True when this process started it."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise CurateError(
+            f"could not connect to a Ray cluster at '{address}': {exc}",
+            "Start one with `ray start --head` (and `ray start --address HEAD:6379` on the other "
+            "nodes), or leave out --address to start a local Ray instance.",
+        ) from exc
+    return True
+
+
+def ray_options(resources: dict) -> dict:
+    """Turn a stage's `resources()` into Ray options; unknown keys are custom resources."""
+    custom = dict(resources)
+    options = {key: custom.pop(key) for key in RESOURCE_OPTIONS if key in custom}
+    options.setdefault("num_cpus", 1)
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def fit(cluster: dict, options: dict) -> int | None:
+    """How many tasks with `options` the cluster's total resources hold at once (None: any)."""
+    need = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0),
+            "memory": options.get("memory", 0), **options.get("resources", {})}
+    counts = [int(cluster.get(key, 0) // amount) for key, amount in need.items() if amount]
+    return min(counts) if counts else None
+
+
+def describe(fn: Callable, item: Any, plan: PartPlan | None) -> str:
+    if plan:
+        return f"part {item[2]} of stage {plan.label}"
+    text = f"{getattr(fn, '__qualname__', fn)}{item if isinstance(item, tuple) else (item,)!r}"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def part_failed(what: str, error: BaseException, attempts: int) -> CurateError:
+    """The error a user sees when a task finally fails."""
+    if isinstance(error, CurateError):
+        error.message = f"{what}: {error.message}"
+        error.args = (error.message,)
+        return error
+    lines = str(error).strip().splitlines()
+    detail = "\n".join(lines[-25:])
+    return CurateError(
+        f"{what} failed {attempts} time(s) on Ray; last error:\n{detail}",
+        "Fix the cause and rerun the same command: finished parts are kept and only unfinished "
+        "ones run again (set CURATE_RAY_MAX_RETRIES to change the retry count).",
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else type(error).__name__
+
+
+def _registry() -> dict[str, str]:
+    from curate import registry
+
+    return dict(registry.STAGES)
