@@ -1,0 +1,128 @@
+"""Decide which benchmark items a batch of texts contains, and where.
+
+`scan_texts` tokenises a column once (`curate.text.word_hashes`) and runs the compiled scan of
+`curate.decontam_index`; every matched window becomes a (text, item, item position, text
+position) row. Matches are then grouped per (text, item) and judged:
+
+- exact path (item shorter than n): a hit; the whole item is covered.
+- n-gram path: the share of the item's indexed n-grams seen must reach `min_share`, and a
+  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item is not
+  covered by any matched window while a word next to it is, the text follows the item's wording
+  up to that number and then says another number: the same template with other constants is
+  another problem (the issue of digit-normalising decontaminators).
+
+A `Hit` carries the share, the matched word spans in the text and in the item; `hit_record`
+turns them into character spans with an excerpt, for the reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.decontam_index import BenchIndex, token_spans
+from curate.text import word_hashes
+
+EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One benchmark item found in one text."""
+
+    row: int
+    item: int
+    kind: str  # "ngram" or "exact"
+    n: int
+    share: float
+    text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
+    item_spans: tuple[tuple[int, int], ...]  # covered word intervals in the item
+
+
+def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_share: float = 0.0,
+               veto_changed_numbers: bool = True) -> list[Hit]:
+    """Every hit of `index` (at this n) in `texts`, ordered by row then item."""
+    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    doc, words = word_hashes(array)
+    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc.astype(np.int64), words)
+    if not len(docs):
+        return []
+    order = np.lexsort((tpos, ipos, items, docs))
+    docs, items, ipos, tpos, kinds = docs[order], items[order], ipos[order], tpos[order], kinds[order]
+    bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
+    hits = []
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
+        hit = _judge(index, n, int(docs[lo]), int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+                     min_share, veto_changed_numbers)
+        if hit is not None:
+            hits.append(hit)
+    return hits
+
+
+def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto) -> Hit | None:
+    length = int(index.item_words[item])
+    if kinds.any():  # the exact path: whole item contained
+        starts = np.unique(tpos[kinds == 1])
+        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),))
+    total = int(index.by_n[n].item_total[item])
+    share = len(np.unique(ipos)) / total if total else 0.0
+    if share < min_share or share == 0.0:
+        return None
+    covered = np.zeros(length, bool)
+    for p in np.unique(ipos):
+        covered[p:p + n] = True
+    if veto and _changed_number(covered, index.numbers(item)):
+        return None
+    return Hit(row, item, "ngram", n, round(share, 4), _merge(np.unique(tpos), n), _runs(covered))
+
+
+def _changed_number(covered: np.ndarray, numbers: list[int]) -> bool:
+    """True when an item number is uncovered while a neighbouring word is covered."""
+    last = len(covered) - 1
+    for p in numbers:
+        if not covered[p] and ((p > 0 and covered[p - 1]) or (p < last and covered[p + 1])):
+            return True
+    return False
+
+
+def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
+    spans: list[list[int]] = []
+    for s in starts.tolist():
+        if spans and s <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], s + width)
+        else:
+            spans.append([s, s + width])
+    return tuple((a, b) for a, b in spans)
+
+
+def _runs(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return tuple((int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]))
+
+
+def char_spans(text: str, word_spans: tuple[tuple[int, int], ...]) -> list[list[int]]:
+    """Word intervals -> character intervals of `text`."""
+    tokens = token_spans(text)
+    out = []
+    for a, b in word_spans:
+        if a < len(tokens):
+            out.append([tokens[a][0], tokens[min(b, len(tokens)) - 1][1]])
+    return out
+
+
+def hit_record(index: BenchIndex, hit: Hit, text: str, *, field: str, row_id: str | None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-able report record: ids, share, an excerpt of the text and both highlighted spans."""
+    item = index.items[hit.item]
+    spans = char_spans(text, hit.text_spans)
+    lo = max(0, min(a for a, _ in spans) - EXCERPT_CONTEXT) if spans else 0
+    hi = min(len(text), max(b for _, b in spans) + EXCERPT_CONTEXT) if spans else 0
+    return {
+        "benchmark": item.benchmark, "item_id": item.id, "row_id": row_id, "field": field, **(extra or {}),
+        "kind": hit.kind, "n": hit.n, "share": hit.share,
+        "excerpt": text[lo:hi], "excerpt_start": lo, "excerpt_spans": [[a - lo, b - lo] for a, b in spans],
+        "item_problem": item.problem, "item_spans": char_spans(item.problem, hit.item_spans),
+    }

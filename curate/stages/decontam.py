@@ -1,0 +1,227 @@
+"""`decontam`: mark rows that contain benchmark items (problem, reasoning and answer text).
+
+`prepare` loads the selected benchmarks (pack names or local files, see `curate.benchmarks`),
+builds the hashed n-gram index once (`curate.decontam_index`) and writes it to the stage's
+artifacts; it is small, so every part task loads the whole of it. `run` tokenises each checked
+field once per batch and scans it against the index (n = 8 for `problem`, 13 for `reasoning`
+and `answer` by default: long texts share short n-grams by accident); each row's `contaminated`
+column lists its `benchmark:item_id` hits (merged with earlier decontam stages). Nothing is
+dropped here: `filter` with `drop_contaminated: true` removes them. `finalize` writes the
+report (RUN/reports/decontam.{json,md,html}) with every hit, its field, the share of the item's
+n-grams matched and the matched spans.
+
+In `mode: flag` a row stops being checked at its first contaminated field (fields are checked in
+the order given), and no per-hit details are kept: cheaper when only the flag is wanted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from curate.errors import CurateError
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+
+TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
+
+
+class DecontamConfig(StageConfig):
+    benchmarks: list[str] = Field(
+        ..., min_length=1, description="Benchmarks to check against: pack names (curate benchmarks list), "
+        "e.g. aime24, livecodebench:release_v5, or local .jsonl/.parquet files (fields id, problem, answer; "
+        "map others with file.jsonl#problem=question,id=uid).")
+    fields: dict[str, int] = Field(
+        default_factory=lambda: {"problem": 8, "reasoning": 13, "answer": 13},
+        description="Row fields to check and the n-gram size for each, checked in this order.")
+    allowlist: list[str] = Field(
+        default_factory=list, description="Phrases to ignore: n-grams containing (or inside) them never match.")
+    allowlist_min_items: int = Field(
+        5, ge=0, description="Ignore n-grams found in at least this many benchmark items (boilerplate); 0 = off.")
+    min_exact_words: int = Field(
+        3, ge=1, description="Items shorter than n are matched by exact containment if they have this many words.")
+    min_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="Minimum share of an item's n-grams a row must contain (0: any one).")
+    veto_changed_numbers: bool = Field(
+        True, description="No hit when the row follows the item's wording but states another number there.")
+    mode: Literal["report", "flag"] = Field(
+        "report", description="report: check every field, keep every hit for the report; flag: stop at a "
+        "row's first contaminated field.")
+    max_report_hits: int = Field(
+        5000, ge=0, description="Hits kept for the report per part (all hits are still counted and flagged).")
+    cache_dir: str | None = Field(None, description="datasets cache folder for Hub benchmarks (default: HF's).")
+    base_dir: str | None = Field(None, description="Folder relative benchmark paths resolve from.")
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, n in value.items():
+            if name not in TEXT_FIELDS:
+                raise ValueError(f"cannot check field '{name}'; choose from {', '.join(TEXT_FIELDS)}")
+            if not 1 <= n <= 64:
+                raise ValueError(f"n for '{name}' must be between 1 and 64, got {n}")
+        if not value:
+            raise ValueError("give at least one field to check, e.g. {problem: 8}")
+        return value
+
+
+class Decontam(Stage):
+    """Annotate `contaminated` with the benchmark items each row contains."""
+
+    name = "decontam"
+    version = 1
+    Config = DecontamConfig
+    has_prepare = True
+    has_finalize = True
+
+    # ------------------------------------------------------------ prepare
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        """Load the benchmarks and write the index into the artifacts."""
+        from curate.benchmarks.select import resolve_selections
+        from curate.decontam_index import build_index
+
+        c = self.config
+        items, described = resolve_selections(c.benchmarks, base_dir=self.base_dir(ctx), cache_dir=c.cache_dir)
+        index = build_index(items, described, set(c.fields.values()), allowlist=c.allowlist,
+                            allowlist_min_items=c.allowlist_min_items, min_exact_words=c.min_exact_words)
+        index.save(ctx.artifacts)
+        stats = prepare_stats(index)
+        (ctx.artifacts / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+        ctx.stats.update(stats)
+
+    def base_dir(self, ctx: PrepareContext) -> Path:
+        """Where relative benchmark paths resolve: config, the run's recipe folder, or cwd."""
+        if self.config.base_dir:
+            return Path(self.config.base_dir)
+        resolved = ctx.run_dir / "recipe.resolved.yaml" if ctx.run_dir else None
+        if resolved and resolved.exists():
+            import yaml
+
+            base = (yaml.safe_load(resolved.read_text()) or {}).get("base_dir")
+            if base:
+                return Path(base)
+        return Path.cwd()
+
+    # ------------------------------------------------------------ run
+
+    def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+        from curate.decontam_index import load_index
+
+        if ctx.artifacts is None or not (ctx.artifacts / "index.npz").exists():
+            raise CurateError("decontam: no benchmark index in the artifacts.",
+                              "Run the stage through a recipe (prepare builds the index), or call prepare first.")
+        index = load_index(ctx.artifacts)
+        found = annotate(index, table, self.config, ctx)
+        existing = table.column("contaminated").to_pylist()
+        merged = [sorted(set(old or []) | new) for old, new in zip(existing, found)]
+        ctx.counters["rows_checked"] += table.num_rows
+        ctx.counters["rows_contaminated"] += sum(1 for m in merged if m)
+        for bench in sorted({k.split(":", 1)[0] for m in found for k in m}):
+            ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(bench + ":") for k in m))
+        column = pa.array(merged, pa.list_(pa.string()))
+        return table.set_column(table.column_names.index("contaminated"), "contaminated", column)
+
+    # ------------------------------------------------------------ finalize
+
+    def finalize(self, ctx: PrepareContext) -> None:
+        """Collect the parts' hits and write RUN/reports/decontam.{json,md,html}."""
+        from curate.decontam_index import load_index
+        from curate.decontam_report import build_report, write_reports
+
+        hits, counters, items_hit, dropped = collect_part_stats(ctx.artifacts.parent / "_done")
+        report = build_report(load_index(ctx.artifacts), self.config_dict(), hits, counters=counters,
+                              items_hit=items_hit, hits_not_listed=dropped)
+        if ctx.run_dir is not None:
+            write_reports(report, Path(ctx.run_dir) / "reports", name=report_name(ctx))
+
+
+def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | None) -> list[set[str]]:
+    """Scan the configured fields of `table`; return each row's hit keys (records go to ctx.stats)."""
+    c = config
+    return scan_table(index, table, fields=c.fields, mode=c.mode, min_share=c.min_share,
+                      veto_changed_numbers=c.veto_changed_numbers, max_report_hits=c.max_report_hits,
+                      stats=ctx.stats if ctx is not None else {})
+
+
+def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_share: float = 0.0,
+               veto_changed_numbers: bool = True, max_report_hits: int = 5000, id_column: str = "id",
+               stats: dict[str, Any]) -> list[set[str]]:
+    """Each row's `benchmark:item` hits over `fields` (column -> n) of any table.
+
+    Report records accumulate in stats["decontam_hits"] (at most `max_report_hits`), the keys of
+    items hit in stats["items_hit"], the records left out in stats["hits_not_listed"]."""
+    from curate.decontam_match import hit_record, scan_texts
+
+    found: list[set[str]] = [set() for _ in range(table.num_rows)]
+    ids = table.column(id_column).to_pylist() if id_column in table.column_names else list(range(table.num_rows))
+    extras = {c: table.column(c).to_pylist() for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
+    records = stats.setdefault("decontam_hits", [])
+    items_hit: set[str] = set(stats.get("items_hit", []))
+    for field_name, n in fields.items():
+        if field_name not in table.column_names:
+            continue
+        todo = [i for i in range(table.num_rows) if not found[i]] if mode == "flag" else None
+        column = table.column(field_name)
+        column = column.take(pa.array(todo, pa.int64())) if todo is not None else column
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        for hit in scan_texts(index, column, n, min_share=min_share, veto_changed_numbers=veto_changed_numbers):
+            row = todo[hit.row] if todo is not None else hit.row
+            key = index.items[hit.item].key
+            found[row].add(key)
+            items_hit.add(key)
+            if mode == "flag":
+                continue
+            if len(records) >= max_report_hits:
+                stats["hits_not_listed"] = stats.get("hits_not_listed", 0) + 1
+                continue
+            extra = {k: v[row] for k, v in extras.items()}
+            records.append(hit_record(index, hit, column[hit.row].as_py(), field=field_name,
+                                      row_id=ids[row], extra=extra))
+    stats["items_hit"] = sorted(items_hit)
+    return found
+
+
+def prepare_stats(index) -> dict[str, Any]:
+    """What the manifest shows for the stage's prepare phase."""
+    from curate.benchmarks import PACK_VERSION
+
+    return {"pack_version": PACK_VERSION, "items": len(index.items),
+            "benchmarks": [{k: b.get(k) for k in ("name", "revision", "items", "version")} for b in index.benchmarks],
+            "allowlisted_ngrams": {str(n): ix.allowlisted for n, ix in index.by_n.items()}}
+
+
+def collect_part_stats(done: Path) -> tuple[list[dict], dict[str, int], set[str], int]:
+    """(hit records, summed counters, item keys hit, hits not listed) from the part markers."""
+    hits: list[dict] = []
+    counters: dict[str, int] = {}
+    items_hit: set[str] = set()
+    dropped = 0
+    for marker in sorted(done.glob("*.json")) if done.exists() else []:
+        data = json.loads(marker.read_text())
+        stats = data.get("stats", {})
+        hits.extend(stats.get("decontam_hits", []))
+        items_hit.update(stats.get("items_hit", []))
+        dropped += stats.get("hits_not_listed", 0)
+        for key, value in data.get("counters", {}).items():
+            counters[key] = counters.get(key, 0) + value
+    return hits, counters, items_hit, dropped
+
+
+def report_name(ctx: PrepareContext) -> str:
+    """`decontam`, or `decontam-NN` when the recipe has more than one decontam stage."""
+    stage_dir = ctx.artifacts.parent.name
+    others = [d for d in Path(ctx.run_dir).iterdir() if d.is_dir() and d.name.endswith("-decontam")] \
+        if ctx.run_dir else []
+    recipe = Path(ctx.run_dir) / "recipe.resolved.yaml" if ctx.run_dir else None
+    count = len(others)
+    if recipe is not None and recipe.exists():
+        import yaml
+
+        stages = (yaml.safe_load(recipe.read_text()) or {}).get("stages", [])
+        count = max(count, sum(1 for s in stages if isinstance(s, dict) and s.get("use") == "decontam"))
+    return "decontam" if count <= 1 else f"decontam-{stage_dir[:2]}"
