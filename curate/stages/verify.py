@@ -1,0 +1,170 @@
+"""`verify`: judge every trace (math by sympy equivalence, code by sandboxed tests) and score problems.
+
+Each row gets a `verdict` (pass, fail, no_answer, bad_reference, timeout, error; `unverified`
+for domains without a verifier) and a `verify_detail` JSON with the reason and the extracted
+answer. Each problem (rows sharing `id`, which live in one part) gets `pass_rate` and a
+`problem_stats` JSON with n, correct, unbiased pass@k for k = 1, 2, 4, ... <= n, the number of
+distinct correct answers and the mean pairwise n-gram overlap of its correct traces.
+
+Math runs in long-lived spawned worker processes with a per-item deadline enforced by the parent
+(`curate.verifiers.pool`); each gold is parsed once per problem, and identical answers of one
+problem are checked once. Code runs each test in a fresh bubblewrap sandbox and is judged in this
+process (`curate.verifiers.code`). `finalize` writes RUN/reports/verify.{md,json}.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.errors import CurateError, require
+from curate.schema import conform, dumps
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+
+Verifier = Literal["math", "code", "none"]
+
+
+class SourceOptions(BaseModel):
+    """Grader conventions for one source; strict unless said otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    percent: Literal["sign", "fraction", "either"] = Field(
+        "sign", description="sign: '60%' matches a gold of 60 (the sign is notation); fraction: it "
+        "matches 0.6 only; either: both.")
+    lists: Literal["ordered", "unordered"] = Field(
+        "ordered", description="Comma-separated answers: compare item by item in order, or as sets.")
+    rel_tol: float | None = Field(None, ge=0, description="Numeric tolerance (relative; absolute below 1).")
+    units: Literal["strict", "strip"] = Field("strict", description="strip: '5 cm' matches a gold of 5.")
+    multiple_choice: bool = Field(False, description="The gold is a letter A-J; compare choice letters.")
+    text_answers: bool = Field(
+        False, description="Golds that are words ('Yes', a name) are compared as normalised text "
+        "instead of being flagged bad_reference.")
+
+
+class VerifyConfig(StageConfig):
+    verifiers: dict[str, Verifier] = Field(
+        default_factory=lambda: {"math": "math", "code": "code"},
+        description="Domain -> verifier (math, code, none). Rows of other domains get verdict unverified.")
+    source_options: dict[str, SourceOptions] = Field(
+        default_factory=dict, description="Per-source grader conventions, keyed by source name.")
+    workers: int = Field(0, ge=0, description="Checker processes (math) and sandboxes at once (code); "
+                         "0 = one per CPU core.")
+    deadline: float = Field(2.0, gt=0, description="Seconds one math answer may take before it is a timeout.")
+    memory_mb: int = Field(2048, ge=256, description="Address-space limit of each math worker process.")
+    sandbox: Literal["bwrap", "none"] = Field(
+        "bwrap", description="bwrap: run code in a bubblewrap sandbox. none: run it unisolated "
+        "(only for trusted code; must be chosen explicitly).")
+    code_timeout: float = Field(5.0, gt=0, description="Wall-clock seconds per program run (one test).")
+    code_memory_mb: int = Field(1024, ge=64, description="Address-space limit of a sandboxed program.")
+    max_output_kb: int = Field(1024, ge=1, description="Stdout captured per run; more output fails the run.")
+    max_tests: int | None = Field(None, ge=1, description="Run at most this many tests per problem.")
+    python: str | None = Field(
+        None, description="Interpreter for candidate programs (default: this Python if the sandbox "
+        "can read it, else /usr/bin/python3).")
+    report_examples: int = Field(3, ge=0, description="Example rows per outcome in the verify report.")
+
+
+class Verify(Stage):
+    """Annotate rows with a verdict and problems with pass rate, pass@k and diversity."""
+
+    name = "verify"
+    version = 1
+    Config = VerifyConfig
+    has_finalize = True
+
+    def check_requirements(self) -> None:
+        uses = set(self.config.verifiers.values())
+        if "math" in uses:
+            require("math_verify", "verify", "checking math answers")
+        if "code" in uses and self.config.sandbox == "bwrap" and not shutil.which("bwrap"):
+            raise CurateError(
+                "the code verifier needs bubblewrap (bwrap), which is not installed.",
+                "Install it: `apt-get install bubblewrap`. Or set `sandbox: none` in the verify "
+                "stage to run model-written code without isolation (trusted code only).")
+
+    def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
+        tables = [conform(b) for b in batches]
+        if not tables:
+            return
+        table = pa.concat_tables(tables)
+        if table.num_rows:
+            yield self.annotate(table, ctx)
+
+    def annotate(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+        """Verdicts for every row, then per-problem statistics."""
+        rows = table.to_pylist()
+        results: list[tuple[str, dict[str, Any]] | None] = [None] * len(rows)
+        by_verifier: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            if self.config.domains and row["domain"] not in self.config.domains:
+                continue
+            by_verifier.setdefault(self.config.verifiers.get(row["domain"] or "", "none"), []).append(i)
+        for verifier, indices in sorted(by_verifier.items()):
+            for i, result in zip(indices, self._verify(verifier, [rows[i] for i in indices], ctx)):
+                results[i] = result
+        return self._with_columns(table, rows, results, ctx)
+
+    def _verify(self, verifier: str, rows: list[dict], ctx: PartContext) -> list[tuple[str, dict]]:
+        if verifier == "math":
+            from curate.verifiers.math_rows import verify_math_rows
+
+            return verify_math_rows(rows, self._options, workers=self._workers(), deadline=self.config.deadline,
+                                    memory_mb=self.config.memory_mb, counters=ctx.counters)
+        if verifier == "code":
+            from curate.verifiers.code import CodeSettings, verify_code_rows
+
+            settings = CodeSettings(sandbox=self.config.sandbox, timeout=self.config.code_timeout,
+                                    memory_mb=self.config.code_memory_mb,
+                                    max_output=self.config.max_output_kb * 1024,
+                                    max_tests=self.config.max_tests, python=self.config.python)
+            return verify_code_rows(rows, settings, workers=self._workers(), counters=ctx.counters)
+        return [("unverified", {"reason": f"no verifier for domain {rows[0]['domain']!r}"})] * len(rows)
+
+    def _options(self, source: str | None) -> dict[str, Any]:
+        options = self.config.source_options.get(source or "")
+        return options.model_dump() if options else {}
+
+    def _workers(self) -> int:
+        return self.config.workers or os.cpu_count() or 1
+
+    def _with_columns(self, table: pa.Table, rows: list[dict], results, ctx: PartContext) -> pa.Table:
+        from curate.verifiers.passk import pass_rate, problem_stats
+
+        groups: dict[str, list[int]] = {}
+        for i, result in enumerate(results):
+            if result is not None:
+                groups.setdefault(rows[i]["id"], []).append(i)
+        verdicts = [r[0] if r else rows[i]["verdict"] for i, r in enumerate(results)]
+        details = [dumps({"verifier": r[1].pop("verifier", None), **r[1]}) if r else rows[i]["verify_detail"]
+                   for i, r in enumerate(results)]
+        rates = [row["pass_rate"] for row in rows]
+        stats = [row["problem_stats"] for row in rows]
+        for indices in groups.values():
+            indices.sort(key=lambda i: (rows[i]["sample_idx"] or 0, rows[i]["trace_id"] or ""))
+            if all(verdicts[i] == "unverified" for i in indices):
+                continue
+            vs = [verdicts[i] for i in indices]
+            answers = [results[i][1].get("extracted") for i in indices]
+            traces = [(rows[i]["reasoning"] or "") + "\n" + (rows[i]["answer"] or "") for i in indices]
+            summary = dumps(problem_stats(vs, answers, traces))
+            rate = pass_rate(vs)
+            for i in indices:
+                rates[i], stats[i] = rate, summary
+        for verdict in verdicts:
+            ctx.counters[f"verdict: {verdict}"] += 1
+        columns = {"verdict": pa.array(verdicts, pa.string()), "verify_detail": pa.array(details, pa.string()),
+                   "pass_rate": pa.array(rates, pa.float64()), "problem_stats": pa.array(stats, pa.string())}
+        for name, column in columns.items():
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+        return table
+
+    def finalize(self, ctx: PrepareContext) -> None:
+        from curate.verifiers.report import write_report
+
+        write_report(ctx.inputs, ctx.run_dir, ctx.artifacts, examples=self.config.report_examples)

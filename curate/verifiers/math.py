@@ -1,0 +1,245 @@
+"""Math answers: extract the final answer, then prove it equal to the gold with sympy.
+
+Extraction (parent side, pure Python, cheap) reads only the text after the reasoning: the last
+`\\boxed{}`/`\\fbox{}` wins, then an explicit "answer is X" / "Answer: X" phrase; there is never a
+fallback to "the last number in the text" (that turns a wrong derivation into a false accept).
+
+Equivalence (worker side) builds on math-verify: the gold goes first in `verify(gold, pred)` (it
+is asymmetric on purpose), bare golds such as `\\tfrac83`, `[2,5)` or `x^2+2x+1` are wrapped in
+`$...$` (math-verify parses nothing from them otherwise), and math-verify's own SIGALRM timeouts
+are disabled: the pool's parent process enforces the deadline by killing the worker. A gold is
+parsed once per problem and worker (`prepare`), not once per sample.
+
+Strict by default; the conventions graders disagree on are per-source `MathOptions`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_PHRASE = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\n|$)", re.IGNORECASE)
+_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "frac", "dfrac", "tfrac",
+               "pi", "infty", "inf", "max", "min", "gcd", "lcm", "mod", "arcsin", "arccos", "arctan",
+               "sinh", "cosh", "tanh", "det", "ln", "cdot", "times", "left", "right", "text", "mathrm"}
+_LETTER = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
+
+
+@dataclass(frozen=True)
+class MathOptions:
+    """Grader conventions for one source (strict by default)."""
+
+    # sign: "60%" is notation and matches 60 only; fraction: it means 0.6 only; either: both
+    percent: Literal["sign", "fraction", "either"] = "sign"
+    lists: Literal["ordered", "unordered"] = "ordered"  # "1,2,3" vs "3,2,1"
+    rel_tol: float | None = None  # numeric tolerance (relative; absolute below 1)
+    units: Literal["strict", "strip"] = "strict"  # strip: "5 cm" matches 5
+    multiple_choice: bool = False  # gold is a letter A-J; compare letters
+    text_answers: bool = False  # a wordy gold ("Yes", a name) compared as normalised text
+
+    def key(self) -> tuple:
+        return tuple(sorted(asdict(self).items()))
+
+
+# ---------------------------------------------------------------- extraction (parent side)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` (balanced braces), or None."""
+    starts = [m.end() for m in _BOX.finditer(text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            return text[start:i - 1].strip()
+    return None
+
+
+def extract_answer(text: str | None) -> str | None:
+    """The final answer in `text` (the part after the reasoning), or None.
+
+    >>> extract_answer("so $x=3$. The answer is $\\\\boxed{3}$.")
+    '3'
+    >>> extract_answer("The final answer is 12.")
+    '12'
+    >>> extract_answer("I computed 2+2=4 somewhere.") is None
+    True
+    """
+    if not text:
+        return None
+    boxed = last_boxed(text)
+    if boxed:
+        return boxed
+    phrases = _PHRASE.findall(text)
+    if not phrases:
+        return None
+    answer = strip_delims(phrases[-1].strip().rstrip("."))
+    boxed = last_boxed(answer)
+    return (boxed or answer).strip() or None
+
+
+def strip_delims(text: str) -> str:
+    text = text.strip()
+    for left, right in _DELIMS:
+        if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
+            return text[len(left):-len(right)].strip()
+    return text
+
+
+def wrap(latex: str) -> str:
+    """Wrap a bare expression in `$...$` so math-verify's LaTeX extractor sees it."""
+    stripped = latex.strip()
+    if any(stripped.startswith(d) for d, _ in _DELIMS) or "\\boxed" in stripped:
+        return stripped
+    return f"${stripped}$"
+
+
+def is_wordy(gold: str) -> bool:
+    """True when the gold is prose ('see solution', 'Yes'): words that are not math."""
+    plain = re.sub(r"\\text\{[^}]*\}", " ", gold)
+    plain = re.sub(r"\\[A-Za-z]+", " ", plain)
+    return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(plain)) or plain.strip() in {"Yes", "No"}
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split at commas outside brackets: '1, (2,3), 4' -> ['1', '(2,3)', '4']."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def normalise_text(text: str) -> str:
+    text = re.sub(r"\\text\{([^}]*)\}", r"\1", strip_delims(text))
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+# ---------------------------------------------------------------- equivalence (worker side)
+
+
+def prepare(header: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """Parse a gold once: returns the state `check` needs, or raises ValueError (bad gold)."""
+    gold, raw_options = header
+    options = MathOptions(**raw_options)
+    gold = strip_delims(gold.strip())
+    if options.percent == "sign":
+        gold = _drop_percent(gold)
+    if not gold:
+        raise ValueError("gold answer is empty")
+    letter = _LETTER.match(gold)
+    if options.multiple_choice:
+        if not letter:
+            raise ValueError(f"multiple_choice source but the gold {gold!r} is not a letter A-J")
+        return {"kind": "letter", "gold": letter.group(1), "options": options}
+    if is_wordy(gold):
+        if options.text_answers:
+            return {"kind": "text", "gold": normalise_text(gold), "options": options}
+        raise ValueError(f"gold {gold[:60]!r} is prose, not math (set text_answers: true for this source)")
+    items = split_top_level(gold) if options.lists == "ordered" else [gold]
+    if len(items) > 1 and not _is_interval(gold):
+        return {"kind": "list", "gold": [_parse_gold(g, options) for g in items], "options": options}
+    return {"kind": "expr", "gold": _parse_gold(gold, options), "options": options}
+
+
+def _is_interval(text: str) -> bool:
+    return len(text) > 2 and text[0] in "([" and text[-1] in ")]" and len(split_top_level(text[1:-1])) == 2
+
+
+def _parse_gold(gold: str, options: MathOptions) -> list:
+    parsed = _parse(gold, options)
+    if not parsed:
+        raise ValueError(f"gold {gold[:60]!r} does not parse")
+    return parsed
+
+
+def _parse(text: str, options: MathOptions) -> list:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+    from math_verify.parser import NormalizationConfig
+
+    norm = NormalizationConfig(basic_latex=True, units=options.units == "strip", malformed_operators=True,
+                               nits=True, boxed="all", equations=False)
+    config = [LatexExtractionConfig(normalization_config=norm, boxed_match_priority=0), ExprExtractionConfig()]
+    return parse(wrap(text), extraction_config=config, parsing_timeout=None)
+
+
+def check(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
+    """Compare one extracted answer with a prepared gold: (verdict, detail)."""
+    kind, options = state["kind"], state["options"]
+    if kind == "letter":
+        letter = _LETTER.match(strip_delims(re.sub(r"\\text\{([^}]*)\}", r"\1", pred)).strip())
+        if not letter:
+            return "fail", {"reason": "answer is not a choice letter"}
+        return _verdict(letter.group(1) == state["gold"], "letters")
+    if kind == "text":
+        return _verdict(normalise_text(pred) == state["gold"], "normalised text")
+    if kind == "list":
+        preds = split_top_level(strip_delims(pred))
+        if len(preds) != len(state["gold"]):
+            return "fail", {"reason": f"{len(preds)} items, expected {len(state['gold'])} (ordered list)"}
+        results = [_equal(g, _parse(p, options), p, options) for g, p in zip(state["gold"], preds)]
+        return _verdict(all(results), "ordered list, item by item")
+    if options.percent == "sign":
+        pred = _drop_percent(pred)
+    parsed = _parse(pred, options)
+    if not parsed:
+        return "fail", {"reason": "answer does not parse as math"}
+    return _verdict(_equal(state["gold"], parsed, pred, options), "sympy equivalence")
+
+
+def _verdict(ok: bool, how: str) -> tuple[str, dict[str, Any]]:
+    return ("pass", {"reason": f"equal ({how})"}) if ok else ("fail", {"reason": f"not equal ({how})"})
+
+
+def _equal(gold: list, pred: list, pred_text: str, options: MathOptions) -> bool:
+    from math_verify import verify
+
+    if "%" in pred_text and options.percent == "fraction":
+        return _strict_percent(gold, pred)
+    if verify(gold, pred, timeout_seconds=None):
+        return True
+    return options.rel_tol is not None and _close(gold, pred, options.rel_tol)
+
+
+def _drop_percent(text: str) -> str:
+    return re.sub(r"\\?%", "", text).strip()
+
+
+def _strict_percent(gold: list, pred: list) -> bool:
+    """`50\\%` means 1/2 only: math-verify alone would also accept a gold of 50."""
+    g, p = _number(gold), _number(pred)
+    return g is not None and p is not None and abs(g - p) <= 1e-9 * max(1.0, abs(g))
+
+
+def _number(parsed: list) -> float | None:
+    import sympy
+
+    try:
+        value = sympy.N(parsed[0].doit())
+        return float(value) if value.is_number and value.is_real else None
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _close(gold: list, pred: list, rel_tol: float) -> bool:
+    g, p = _number(gold), _number(pred)
+    return g is not None and p is not None and abs(g - p) <= rel_tol * max(1.0, abs(g))
+
+
+def warm_up() -> None:
+    """Import sympy and math-verify and run one comparison, before any deadline starts."""
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled": the pool enforces it
+    state = prepare(("1/2", {}))
+    check(state, "\\frac{1}{2}")

@@ -1,0 +1,136 @@
+"""The verify stage on the sample corpus: verdicts match the planted faults; pass@k; the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.recipe import load_recipe
+from curate.runner import run_recipe
+from curate.verifiers.passk import ks_for, pass_at_k, problem_stats
+
+DATA = Path(__file__).resolve().parents[1] / "recipes" / "data"
+FAULT_VERDICT = {"wrong": "fail", "truncated": "no_answer", "no_answer": "no_answer", "alt": "pass",
+                 "final_sentence": "pass", "hang": "timeout"}
+
+
+def plants(file: str) -> dict[tuple[str, int], str]:
+    """(uid, sample) -> planted fault, read from PLANTS.md."""
+    out = {}
+    for line in (DATA / "PLANTS.md").read_text().splitlines():
+        m = re.match(r"\|\s*" + re.escape(file) + r"\s*\|\s*(\S+)\s*\|\s*(\d+)\s*\|\s*(\S+)\s*\|", line)
+        if m:
+            out[(m.group(1), int(m.group(2)))] = m.group(3)
+    return out
+
+
+def run(tmp_path: Path, recipe_text: str) -> pa.Table:
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe_text)
+    run_recipe(load_recipe(path), tmp_path / "run", progress=False)
+    parts = sorted((tmp_path / "run").glob("01-verify/part-*.parquet"))
+    return pa.concat_tables([pq.read_table(p) for p in parts])
+
+
+MATH_RECIPE = f"""
+name: vt
+seed: 1
+sources:
+  - path: {DATA}/math.jsonl
+    name: math
+    domain: math
+    columns: {{problem: question, reference: gold, sample_idx: sample}}
+    trace: generation
+  - path: {DATA}/general.jsonl
+    domain: general
+    messages: messages
+stages:
+  - use: load
+  - use: verify
+    workers: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def math_out(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("verify_math")
+    return run(tmp, MATH_RECIPE), tmp
+
+
+def test_math_verdicts_match_the_plants(math_out):
+    table, _ = math_out
+    rows = [r for r in table.to_pylist() if r["domain"] == "math"]
+    planted = plants("math.jsonl")
+    wrong = []
+    for row in rows:
+        uid = json.loads(row["extra"])["uid"]
+        expected = "bad_reference" if uid == "m-023" else FAULT_VERDICT[planted.get((uid, row["sample_idx"]), "alt")]
+        if row["verdict"] != expected:
+            wrong.append((uid, row["sample_idx"], row["verdict"], expected, row["verify_detail"]))
+    assert not wrong
+    assert len(rows) == 136
+
+
+def test_every_row_annotated_and_general_unverified(math_out):
+    table, _ = math_out
+    assert table.num_rows == 136 + 40
+    verdicts = table.column("verdict").to_pylist()
+    assert None not in verdicts
+    general = [r for r in table.to_pylist() if r["domain"] == "general"]
+    assert {r["verdict"] for r in general} == {"unverified"}
+    assert all(r["pass_rate"] is None and r["problem_stats"] is None for r in general)
+
+
+def test_problem_stats(math_out):
+    table, _ = math_out
+    by_id: dict[str, list[dict]] = {}
+    for row in table.to_pylist():
+        if row["domain"] == "math":
+            by_id.setdefault(row["id"], []).append(row)
+    for rows in by_id.values():
+        stats = json.loads(rows[0]["problem_stats"])
+        assert all(r["problem_stats"] == rows[0]["problem_stats"] for r in rows)
+        assert stats["n"] == len(rows)
+        if stats.get("bad_reference"):
+            assert rows[0]["pass_rate"] is None
+            continue
+        correct = sum(r["verdict"] == "pass" for r in rows)
+        assert stats["correct"] == correct and rows[0]["pass_rate"] == correct / len(rows)
+        assert [k for k in stats if k.startswith("pass@")] == [f"pass@{k}" for k in ks_for(len(rows))]
+        assert stats["pass@1"] == pytest.approx(correct / len(rows))
+        if correct >= 2:
+            assert 0.0 <= stats["mean_pairwise_ngram_overlap"] <= 1.0 and stats["distinct_answers"] >= 1
+
+
+def test_report_files(math_out):
+    _, tmp = math_out
+    report = json.loads((tmp / "run" / "reports" / "verify.json").read_text())
+    wrong = sum(f == "wrong" for f in plants("math.jsonl").values())
+    assert report["counts"]["math / math"]["fail"] == wrong
+    assert report["counts"]["general / general"] == {"unverified": 40}
+    assert any("prose, not math" in reason for reason, _ in report["top_failure_reasons"])
+    md = (tmp / "run" / "reports" / "verify.md").read_text()
+    assert "| math / math |" in md and "pass@1=" in md
+
+
+def test_pass_at_k_agrees_with_the_combinatorial_definition():
+    from math import comb
+
+    for n in range(1, 9):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                exact = 1 - comb(n - c, k) / comb(n, k)
+                assert pass_at_k(n, c, k) == pytest.approx(exact, abs=1e-12)
+
+
+def test_diversity_counts_distinct_correct_answers():
+    stats = problem_stats(["pass", "pass", "fail", "pass"], ["1/2", "0.5", "3", "1/2"],
+                          ["a b c d e f", "a b c d e f", "x", "totally different words here now"])
+    assert stats["distinct_answers"] == 2 and stats["correct"] == 3
+    assert 0 < stats["mean_pairwise_ngram_overlap"] < 1
+    assert problem_stats(["bad_reference"] * 2, [None, None], ["", ""]) == {"n": 2, "correct": 0, "bad_reference": True}
