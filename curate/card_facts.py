@@ -193,7 +193,7 @@ def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
                 rows[bench] += 1
             for hit in hits or []:
                 items.setdefault(hit.split(":", 1)[0], set()).add(hit)
-    return {"hits": {b: {"rows": rows[b], "items": len(items[b])} for b in sorted(rows)},
+    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b])} for b in sorted(rows)},
             "rows": sum(1 for h in (table["contaminated"].to_pylist() if table is not None and
                                     "contaminated" in table.column_names else []) if h),
             "checked": benchmarks_checked(run_dir, stage)}
