@@ -132,7 +132,7 @@ def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, thres
     if len(left) == 0:
         return left, right, np.zeros(0)
     involved = np.unique(np.concatenate([left, right]))
-    keys, offsets, values = fetch_sets(units.filter(pl.col("uidx").is_in(pl.Series(involved))))
+    keys, offsets, values = fetch_sets(units.filter(pl.col("uidx").is_in(pl.Series(involved).implode())))
     position = dict(zip(keys, range(len(keys))))
     unit_keys = units["key"].to_list()
     slot = np.full(len(units), -1, np.int64)

@@ -96,7 +96,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
 def shingle_task(path: str, wanted: str, out: str, options: dict[str, Any]) -> str:
     """Shingle sets of the units of `path` whose keys are listed in the Parquet `wanted`."""
     keys = pl.read_parquet(wanted)["key"]
-    units = read_units(path, options, domains=options.get("domains")).filter(pl.col("key").is_in(keys))
+    units = read_units(path, options, domains=options.get("domains")).filter(pl.col("key").is_in(keys.implode()))
     offsets, values = shingle_sets(units["text"].to_arrow(), ngram=options["ngram"], shingle=options["shingle"])
     np.savez(out + ".tmp.npz", keys=np.array(units["key"].to_list(), dtype=object).astype(str),
              offsets=offsets, values=values)

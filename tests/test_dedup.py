@@ -1,0 +1,190 @@
+"""The dedup stage: planted duplicates, keep rule, invariances, against, reports, recipes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curate.dedup_synth import planted_corpus, score
+from curate.schema import conform
+from curate.stages.base import PartContext, PrepareContext
+from curate.stages.dedup import Dedup
+
+
+def problem_rows(texts: list[str], *, samples: int = 1, verdicts: dict[int, str] | None = None,
+                 source: str = "s") -> list[dict]:
+    """One problem per text (id p0000, p0001, ...), `samples` rows each."""
+    verdicts = verdicts or {}
+    return [{"id": f"p{i:04d}", "sample_idx": s, "trace_id": f"p{i:04d}-{s}", "source": source,
+             "domain": "math", "problem": text, "reasoning": f"think {i} {s}", "answer": str(i),
+             "verdict": verdicts.get(i)}
+            for i, text in enumerate(texts) for s in range(samples)]
+
+
+def run_dedup(tmp: Path, rows: list[dict], *, parts: int = 1, **config) -> tuple[pa.Table, dict]:
+    """prepare + run over `parts` real Parquet parts, inline (no executor); returns output, stats."""
+    inputs = []
+    (tmp / "in").mkdir(parents=True, exist_ok=True)
+    for i, chunk in enumerate(np.array_split(np.arange(len(rows)), parts)):
+        path = tmp / "in" / f"part-{i:05d}.parquet"
+        pq.write_table(conform(pa.Table.from_pylist([rows[j] for j in chunk])), path)
+        inputs.append(path)
+    stage = Dedup(config)
+    ctx = PrepareContext(inputs=inputs, artifacts=tmp / "artifacts", num_parts=parts)
+    ctx.artifacts.mkdir(parents=True, exist_ok=True)
+    stage.prepare(ctx)
+    out = []
+    for i, path in enumerate(inputs):
+        part_ctx = PartContext(part=i, num_parts=parts, artifacts=ctx.artifacts)
+        out += list(stage.run(pq.read_table(path).to_batches(), part_ctx))
+    return pa.concat_tables(out), ctx.stats
+
+
+def marks(table: pa.Table) -> dict[str, str | None]:
+    return dict(zip(table["trace_id"].to_pylist(), table["dup_of"].to_pylist()))
+
+
+def test_planted_near_duplicates_found_and_distinct_rows_kept(tmp_path):
+    corpus = planted_corpus(600, words=60, planted=0.25, low=0.5, high=1.0, seed=7)
+    out, stats = run_dedup(tmp_path, problem_rows(corpus.texts), parts=3)
+    dup_of = _dup_indices(out, 600)
+    result = score(corpus, dup_of, 0.8)
+    assert result["true_pairs"] > 50
+    assert result["recall"] >= 0.98
+    assert result["precision"] == 1.0  # the exact Jaccard check admits no pair below 0.8
+    planted_copies = set(corpus.pairs[:, 1].tolist())
+    assert all(dup_of[i] is None for i in range(600) if i not in planted_copies and i not in corpus.pairs[:, 0])
+    assert (stats["bands"], stats["rows"]) == (16, 8)
+
+
+def _dup_indices(out: pa.Table, n: int) -> list[int | None]:
+    by_id = dict(zip(out["id"].to_pylist(), out["dup_of"].to_pylist()))
+    return [None if by_id[f"p{i:04d}"] is None else int(by_id[f"p{i:04d}"][1:]) for i in range(n)]
+
+
+def test_without_the_exact_check_lsh_candidates_below_threshold_are_joined(tmp_path):
+    corpus = planted_corpus(400, words=60, planted=0.4, low=0.55, high=0.85, seed=2)
+    checked, _ = run_dedup(tmp_path / "a", problem_rows(corpus.texts))
+    unchecked, _ = run_dedup(tmp_path / "b", problem_rows(corpus.texts), verify_pairs=False)
+    assert score(corpus, _dup_indices(checked, 400), 0.8)["precision"] == 1.0
+    assert score(corpus, _dup_indices(unchecked, 400), 0.8)["precision"] < 0.9
+
+
+def test_exact_duplicates_differing_in_whitespace_and_case(tmp_path):
+    texts = ["What is 2 + 2?", "what  is 2+2 ?", "WHAT IS 2 + 2", "What is 2 + 3?"]
+    out, stats = run_dedup(tmp_path, problem_rows(texts, samples=2), near=False)
+    got = dict(zip(out["id"].to_pylist(), out["dup_of"].to_pylist()))
+    # the shortest text of the cluster stays (keep: verified, shortest)
+    assert got == {"p0000": "p0002", "p0001": "p0002", "p0002": None, "p0003": None}
+    assert stats["removed_rows"] == 4  # every sample of a removed problem is marked
+
+
+def test_samples_of_one_problem_are_not_duplicates_of_each_other(tmp_path):
+    rows = problem_rows(["Solve x + 1 = 2 for x please"], samples=4)
+    for row in rows:
+        row["reasoning"] = "the same reasoning for every sample"
+    out, _ = run_dedup(tmp_path / "p", rows)
+    assert out["dup_of"].null_count == 4
+    out, _ = run_dedup(tmp_path / "r", rows, field="reasoning")
+    assert marks(out) == {"p0000-0": None, "p0000-1": "p0000-0", "p0000-2": "p0000-0", "p0000-3": "p0000-0"}
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(["verified", "shortest"], "p0001"), (["shortest"], "p0000"),
+                                            (["longest"], "p0001")])
+def test_keep_rule(tmp_path, keep, kept):
+    base = "Find the number of positive integers n below one hundred such that n squared ends in one"
+    texts = [base, base + " exactly"]
+    out, _ = run_dedup(tmp_path, problem_rows(texts, samples=2, verdicts={1: "pass"}), keep=keep, threshold=0.7)
+    marked = {i for i, d in zip(out["id"].to_pylist(), out["dup_of"].to_pylist()) if d}
+    assert marked == {"p0000", "p0001"} - {kept}
+    assert set(out["dup_of"].drop_null().to_pylist()) == {kept}
+
+
+def test_dedup_of_a_deduplicated_dataset_removes_nothing(tmp_path):
+    corpus = planted_corpus(300, words=40, planted=0.3, low=0.7, high=1.0, seed=11)
+    out, stats = run_dedup(tmp_path / "first", problem_rows(corpus.texts), parts=2)
+    assert stats["removed_units"] > 0
+    kept = out.filter(pa.compute.is_null(out["dup_of"])).to_pylist()
+    again, stats = run_dedup(tmp_path / "second", kept, parts=3)
+    assert stats["removed_units"] == 0 and again["dup_of"].null_count == again.num_rows
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), parts=st.integers(1, 4), field=st.sampled_from(["problem", "reasoning"]))
+def test_result_independent_of_row_order_and_part_count(seed, parts, field):
+    corpus = planted_corpus(120, words=30, planted=0.4, low=0.6, high=1.0, seed=5)
+    rows = problem_rows(corpus.texts, samples=2)
+    for row in rows:
+        row["reasoning"] = row["problem"] if row["sample_idx"] == 0 else row["reasoning"]
+    shuffled = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        reference, _ = run_dedup(Path(a), rows, parts=1, field=field, threshold=0.7)
+        other, _ = run_dedup(Path(b), shuffled, parts=parts, field=field, threshold=0.7)
+    assert marks(other) == marks(reference)
+    assert reference["dup_of"].null_count < reference.num_rows
+
+
+def test_against_an_earlier_release_marks_rows_and_leaves_it_untouched(tmp_path):
+    corpus = planted_corpus(80, words=40, planted=0.0, seed=4)
+    old = problem_rows(corpus.texts[:40])
+    release = tmp_path / "release" / "train-00000-of-00001.parquet"
+    release.parent.mkdir()
+    pq.write_table(conform(pa.Table.from_pylist(old)), release)
+    before = hashlib.sha256(release.read_bytes()).hexdigest()
+    new = problem_rows([t.upper() for t in corpus.texts[30:80]], source="new")
+    for row in new:
+        row["id"] = "n" + row["id"]
+    out, stats = run_dedup(tmp_path / "run", new, against=str(release.parent))
+    got = dict(zip(out["id"].to_pylist(), out["dup_of"].to_pylist()))
+    assert {k: v for k, v in got.items() if v} == {f"np{i:04d}": f"p{i + 30:04d}" for i in range(10)}
+    assert stats["against_units"] == 40
+    assert hashlib.sha256(release.read_bytes()).hexdigest() == before
+
+
+def test_rows_outside_domains_pass_through(tmp_path):
+    rows = problem_rows(["same text here", "same text here"])
+    rows[1]["domain"] = "general"
+    rows.append({**rows[0], "id": "p0009", "trace_id": "p0009-0"})
+    out, _ = run_dedup(tmp_path, rows, domains=["math"])
+    assert marks(out) == {"p0000-0": None, "p0001-0": None, "p0009-0": "p0000"}
+
+
+def test_config_rejects_half_an_lsh_shape():
+    with pytest.raises(ValueError):
+        Dedup({"bands": 10})
+    with pytest.raises(ValueError):
+        Dedup({"bands": 20, "rows": 10})
+    assert Dedup({"bands": 20, "rows": 5}).lsh_shape() == (20, 5)
+
+
+def test_recipe_run_writes_report_and_filter_drops_marked_rows(tmp_path, write_recipe):
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    corpus = planted_corpus(200, words=50, planted=0.3, low=0.85, high=1.0, seed=9)
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_pylist(problem_rows(corpus.texts, samples=2)), data)
+    recipe = {"name": "dd", "seed": 1, "sources": [{"path": str(data), "domain": "math"}],
+              "stages": [{"use": "load", "rows_per_part": 90}, {"use": "dedup"},
+                         {"use": "filter", "drop_duplicates": True}]}
+    manifest = run_recipe(load_recipe(write_recipe(recipe)), tmp_path / "run", workers=2, progress=False)
+    dedup, filt = manifest["stages"][1], manifest["stages"][2]
+    removed = dedup["prepare_stats"]["removed_rows"]
+    assert removed == 2 * len(corpus.pairs) and filt["rejected"] == removed
+    assert dedup["counters"]["marked_duplicate"] == removed
+    reports = tmp_path / "run" / "reports"
+    report = json.loads((reports / "dedup.json").read_text())
+    assert report["per_source"][0]["removed_rows"] == removed
+    assert sum((int(size) - 1) * count for size, count in report["cluster_sizes"].items()) == len(corpus.pairs)
+    assert report["largest_clusters"][0]["members"][0]["keeper"] is True
+    assert "## Largest clusters" in (reports / "dedup.md").read_text()
+    assert (reports / "dedup_clusters.png").stat().st_size > 1000
