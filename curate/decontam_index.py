@@ -323,20 +323,25 @@ def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
-    """Windows that contain a user allowlist phrase or lie inside one."""
+    """Windows that contain a user allowlist phrase, or whose words all lie in phrase occurrences."""
     drop = np.zeros(len(item), bool)
     first = np.searchsorted(item, np.arange(len(doc)))  # windows come grouped by item
     for d in range(len(doc) - 1):
         seq = words[doc[d]:doc[d + 1]]
-        rows = np.arange(first[d], first[d + 1])
+        starts = pos[first[d]:first[d + 1]]
+        inside = np.zeros(len(seq) + 1, np.int64)
+        contains = np.zeros(len(starts), bool)
         for phrase in phrases:
             k = len(phrase)
             if k == 0 or k > len(seq):
                 continue
-            hits = np.flatnonzero((np.lib.stride_tricks.sliding_window_view(seq, k) == phrase).all(axis=1))
-            for a in hits:
-                s = pos[rows]
-                drop[rows[((s <= a) & (s + n >= a + k)) | ((s >= a) & (s + n <= a + k))]] = True
+            for a in np.flatnonzero((np.lib.stride_tricks.sliding_window_view(seq, k) == phrase).all(axis=1)):
+                inside[a] += 1
+                inside[a + k] -= 1
+                contains |= (starts <= a) & (starts + n >= a + k)
+        covered = np.r_[0, np.cumsum(np.cumsum(inside)[:-1] > 0)]  # covered words before each position
+        full = covered[starts + n] - covered[starts] == n
+        drop[first[d]:first[d + 1]] = contains | full
     return drop
 
 

@@ -6,10 +6,11 @@ position) row. Matches are then grouped per (text, item) and judged:
 
 - exact path (item shorter than n): a hit; the whole item is covered.
 - n-gram path: the share of the item's indexed n-grams seen must reach `min_share`, and a
-  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item is not
-  covered by any matched window while a word next to it is, the text follows the item's wording
-  up to that number and then says another number: the same template with other constants is
-  another problem (the issue of digit-normalising decontaminators).
+  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item sits in a
+  short uncovered gap between covered words (or between covered words and the item's edge), the
+  text follows the item's wording around that number but says another number there: the same
+  template with other constants is another problem (the failure of digit-normalising
+  decontaminators). Long gaps are partial quotes and do not veto.
 
 A `Hit` carries the share, the matched word spans in the text and in the item; `hit_record`
 turns them into character spans with an excerpt, for the reports.
@@ -74,16 +75,29 @@ def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto) -> Hit | Non
     covered = np.zeros(length, bool)
     for p in np.unique(ipos):
         covered[p:p + n] = True
-    if veto and _changed_number(covered, index.numbers(item)):
+    if veto and _changed_number(covered, index.numbers(item), n):
         return None
     return Hit(row, item, "ngram", n, round(share, 4), _merge(np.unique(tpos), n), _runs(covered))
 
 
-def _changed_number(covered: np.ndarray, numbers: list[int]) -> bool:
-    """True when an item number is uncovered while a neighbouring word is covered."""
+def _changed_number(covered: np.ndarray, numbers: list[int], n: int) -> bool:
+    """True when a short uncovered gap holding a number sits between covered words.
+
+    A gap is a maximal run of uncovered item words; it counts when each side is a covered word or
+    the item's edge (not both edges) and it is at most n words long: one substituted constant
+    uncovers itself plus, near an edge, the few words no window can reach. A long gap is missing
+    text (a partial quote), not a changed constant."""
     last = len(covered) - 1
     for p in numbers:
-        if not covered[p] and ((p > 0 and covered[p - 1]) or (p < last and covered[p + 1])):
+        if covered[p]:
+            continue
+        lo = p
+        while lo > 0 and not covered[lo - 1]:
+            lo -= 1
+        hi = p
+        while hi < last and not covered[hi + 1]:
+            hi += 1
+        if hi - lo + 1 <= n and not (lo == 0 and hi == last):
             return True
     return False
 

@@ -31,7 +31,7 @@ TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
 class DecontamConfig(StageConfig):
     benchmarks: list[str] = Field(
-        ..., min_length=1, description="Benchmarks to check against: pack names (curate benchmarks list), "
+        default_factory=list, min_length=1, description="Benchmarks to check against: pack names (curate benchmarks list), "
         "e.g. aime24, livecodebench:release_v5, or local .jsonl/.parquet files (fields id, problem, answer; "
         "map others with file.jsonl#problem=question,id=uid).")
     fields: dict[str, int] = Field(

