@@ -112,6 +112,8 @@ def parse_selection(text: str, *, base_dir: str | Path | None = None) -> Selecti
         return Selection(_local_spec(text, base_dir))
     name, *options = text.split(":")
     spec = lookup(name)
+    if options and not spec.versions:
+        raise CurateError(f"{spec.name} has no versions or date windows", f"Write just '{spec.name}'.")
     version = date_from = date_to = None
     for option in options:
         match = _DATE.match(option)
@@ -124,8 +126,6 @@ def parse_selection(text: str, *, base_dir: str | Path | None = None) -> Selecti
             raise CurateError(f"{spec.name}: unknown option '{option}'",
                               f"Versions: {choices}; a date window reads 2024-08-01..2025-02-01 "
                               "(either end may be left open).")
-    if (version or date_from or date_to) and not spec.versions:
-        raise CurateError(f"{spec.name} has no versions or date windows", f"Write just '{spec.name}'.")
     return Selection(spec, version, date_from, date_to)
 
 
@@ -149,7 +149,7 @@ def split_names(text: str) -> list[str]:
     """Split `a,b,./x.jsonl#problem=q,id=uid` on commas, keeping a file's mapping together."""
     out: list[str] = []
     for piece in text.split(","):
-        if out and "=" in piece and "#" in out[-1]:
+        if out and "=" in piece and "#" not in piece and "#" in out[-1]:
             out[-1] += "," + piece
         else:
             out.append(piece)
