@@ -1,0 +1,165 @@
+"""The dataset card: valid Hub metadata (parsed back with huggingface_hub's DatasetCard), one
+default config, dataset_info generated from the written schema, stage numbers equal to the
+manifest's, plots next to it, nothing time-dependent, and every section read defensively from
+whatever the verify/dedup/decontam stages recorded."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from publish_helpers import make_run
+
+from curate import card_facts
+from curate.card import render_body
+from curate.cli import cli
+from curate.recipe import validate_recipe
+from curate.schema import from_rows
+from curate.stages.write import Write
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("card"))
+
+
+@pytest.fixture(scope="module")
+def card(run_dir):
+    from huggingface_hub import DatasetCard
+
+    return DatasetCard.load(run_dir / "dataset" / "README.md")
+
+
+def test_metadata_parses_with_one_default(card):
+    data = card.data.to_dict()
+    for key in ("license", "language", "task_categories", "size_categories", "tags", "pretty_name",
+                "source_datasets", "configs"):
+        assert data.get(key), key
+    assert data["license"] == "cc-by-4.0" and data["size_categories"] == ["n<1K"]
+    assert [c["config_name"] for c in data["configs"]] == ["reasoning", "general", "all"]
+    assert [c["config_name"] for c in data["configs"] if c.get("default")] == ["all"]
+    assert data["configs"][2]["data_files"][0]["path"] == ["reasoning/train-*", "general/train-*"]
+
+
+def test_dataset_info_comes_from_the_written_schema(card, run_dir):
+    from datasets import Features
+
+    infos = {i["config_name"]: i for i in card.data.to_dict()["dataset_info"]}
+    for name, rows in {"reasoning": 110, "general": 30, "all": 140}.items():
+        assert infos[name]["splits"][0]["num_examples"] == rows
+    schema = pq.read_schema(next((run_dir / "dataset" / "general").glob("*.parquet")))
+    assert Features._from_yaml_list(infos["general"]["features"]) == Features.from_arrow_schema(schema)
+
+
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    """The first Markdown table after `heading`, without its header rows."""
+    lines = text.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return table[2:]
+
+
+def test_stage_numbers_match_the_manifest(card, run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    rows = table_rows(card.text, "### Stages")
+    expected = [s for s in card_facts.ordered_stages(manifest) if s["name"] != "write"]
+    assert [r[0] for r in rows] == [s["dir"] for s in expected]
+    for row, stage in zip(rows, expected):
+        assert [int(v.replace(",", "")) for v in row[1:4]] == [stage["rows_in"], stage["rows_out"], stage["rejected"]]
+    assert "finish_reason not in ['stop']: 12" in card.text
+
+
+def test_mix_table_matches_the_prepare_stats(card, run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    groups = manifest["stages"]["2"]["prepare_stats"]["mix_groups"]
+    rows = {r[0]: r for r in table_rows(card.text, "### Mix")}
+    for group, g in groups.items():
+        assert rows[group][1:4] == [str(g["available"]), str(g["target"]), str(g["kept"])]
+    assert rows["**total**"][3] == "**140**"
+
+
+def test_plots_sit_next_to_the_card(card, run_dir):
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.text)
+    assert "plots/token_lengths.png" in links
+    for link in links:
+        assert (run_dir / "dataset" / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_card_has_no_timings_and_the_command_reproduces_it(card, run_dir):
+    text = (run_dir / "dataset" / "README.md").read_text()
+    assert "second" not in text.lower() and "elapsed" not in text.lower()
+    plot = (run_dir / "dataset" / "plots" / "token_lengths.png").read_bytes()
+    result = CliRunner().invoke(cli, ["card", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "dataset" / "README.md").read_text() == text
+    assert (run_dir / "dataset" / "plots" / "token_lengths.png").read_bytes() == plot
+
+
+def test_card_command_explains_a_run_without_dataset(tmp_path):
+    (tmp_path / "recipe.resolved.yaml").write_text("name: x\nsources: [{path: a.jsonl}]\n")
+    result = CliRunner().invoke(cli, ["card", str(tmp_path)])
+    assert result.exit_code != 0 and "no written dataset" in result.output and "Hint:" in result.output
+
+
+# ---------------------------------------------------------------- sections from other stages
+
+
+def fake_run(tmp_path: Path) -> tuple[Path, dict]:
+    """A run directory whose verify/dedup/decontam outputs and stats are written by hand."""
+    rows = []
+    for p in range(3):
+        for s in range(4):
+            rows.append({"id": f"p{p}", "sample_idx": s, "trace_id": f"p{p}-{s}", "domain": "math",
+                         "problem": f"problem {p}", "verdict": "pass" if s <= p else "fail",
+                         "pass_rate": (p + 1) / 4, "problem_stats": json.dumps({"pass@1": (p + 1) / 4, "pass@4": 1.0}),
+                         "dup_of": "p0" if p == 2 else None,
+                         "contaminated": ["aime24:7"] if (p, s) == (1, 0) else ["math500:3", "aime24:9"] if (p, s) == (1, 1) else []})
+    table = from_rows(rows)
+    stages = {}
+    for i, name in enumerate(["load", "verify", "dedup", "decontam"]):
+        folder = tmp_path / f"{i:02d}-{name}"
+        folder.mkdir()
+        pq.write_table(table, folder / "part-00000.parquet")
+        stages[str(i)] = {"name": name, "dir": folder.name, "rows_in": 12, "rows_out": 12, "rejected": 0,
+                          "counters": {"verdict: pass": 6, "wall_seconds": 3.2} if name == "verify" else {},
+                          "prepare_stats": {"benchmarks": [{"name": "aime24", "revision": "abc123"},
+                                                           {"name": "math500", "revision": "def456"}]}
+                          if name == "decontam" else {}, "config": {}}
+    manifest = {"stages": stages}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path, manifest
+
+
+def test_sections_read_defensively_from_other_stages(tmp_path):
+    run, manifest = fake_run(tmp_path)
+    stages = card_facts.stages_before_write(manifest)
+    assert card_facts.verdicts(run, stages) == {"math": {"fail": 6, "pass": 6}}
+    passk = card_facts.pass_at_k(run, stages)["math"]
+    assert passk["problems"] == 3 and passk["pass@4"] == 1.0 and passk["pass@1"] == pytest.approx(0.5)
+    assert card_facts.duplicates(run, stages)["marked"] == 4
+    hits = card_facts.contamination(run, stages)
+    assert hits["rows"] == 2 and hits["hits"] == {"aime24": {"rows": 2, "distinct": 2}, "math500": {"rows": 1, "distinct": 1}}
+    assert hits["checked"][0] == {"name": "aime24", "revision": "abc123"}
+    recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
+    facts = {"stages": card_facts.funnel(run, stages), "generation": {}, "verdicts": card_facts.verdicts(run, stages),
+             "pass_at_k": card_facts.pass_at_k(run, stages), "duplicates": card_facts.duplicates(run, stages),
+             "contamination": hits, "mix": {}, "tokens": {}, "rows": {"default": 12}, "total_rows": 12}
+    body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
+    assert "aime24 (revision `abc123`), math500 (revision `def456`)" in body
+    assert "| aime24 | 2 | 2 |" in body and "| math | 3 | 0.5 |" in body
+    assert "4 rows were marked as near-duplicates" in body
+    assert "wall_seconds" not in body and "| `verdict: pass` | 6 |" in body
+
+
+def test_missing_stages_leave_sections_out(tmp_path):
+    empty = {"stages": {}}
+    assert card_facts.verdicts(tmp_path, []) == {} and card_facts.contamination(tmp_path, []) == {}
+    assert card_facts.mix([]) == {} and card_facts.stages_before_write(empty) == []

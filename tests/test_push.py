@@ -1,0 +1,179 @@
+"""curate push, at the huggingface_hub boundary: an HfApi-shaped stand-in replaces the Hub (no
+network here; HF_HUB_OFFLINE=1 makes any accidental real call fail fast). Checks the repo, the
+files, the revision and PR arguments, stale-shard deletion, layout refusal and error hints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from huggingface_hub.errors import HfHubHTTPError
+from publish_helpers import make_run
+
+from curate import hub
+from curate.cli import cli
+
+SECRET = "hf_notARealTokenButSecret123"
+
+
+class FakeHub:
+    """Records what curate asks of the Hub; behaves like HfApi for the calls curate makes."""
+
+    def __init__(self, remote: list[str] | None = None, fail: int | None = None):
+        self.calls: list[tuple[str, dict]] = []
+        self.remote = remote or []
+        self.fail = fail
+
+    def _record(self, name: str, **kwargs):
+        self.calls.append((name, kwargs))
+        if self.fail:
+            request = httpx.Request("POST", "https://huggingface.co/api/repos/create")
+            raise HfHubHTTPError(f"{self.fail} error", response=httpx.Response(self.fail, request=request))
+
+    def create_repo(self, repo_id, **kw):
+        self._record("create_repo", repo_id=repo_id, **kw)
+        return f"https://huggingface.co/datasets/{repo_id}"
+
+    def create_branch(self, repo_id, **kw):
+        self._record("create_branch", repo_id=repo_id, **kw)
+
+    def list_repo_files(self, repo_id, **kw):
+        self._record("list_repo_files", repo_id=repo_id, **kw)
+        return list(self.remote)
+
+    def upload_folder(self, **kw):
+        self._record("upload_folder", **kw)
+        return type("CommitInfo", (), {"commit_url": "https://hub/commit/1", "pr_url": None})()
+
+    def preupload_lfs_files(self, repo_id, additions, **kw):
+        self._record("preupload_lfs_files", repo_id=repo_id, additions=list(additions), **kw)
+
+    def create_commit(self, repo_id, operations, **kw):
+        self._record("create_commit", repo_id=repo_id, operations=list(operations), **kw)
+        return type("CommitInfo", (), {"commit_url": "https://hub/commit/2", "pr_url": "https://hub/pr/1"})()
+
+    def named(self, name: str) -> list[dict]:
+        return [kw for n, kw in self.calls if n == name]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("push"))
+
+
+def use(monkeypatch, fake: FakeHub) -> FakeHub:
+    seen = {}
+
+    def make_api(token):
+        seen["token"] = token
+        return fake
+
+    monkeypatch.setattr(hub, "make_api", make_api)
+    fake.seen = seen
+    return fake
+
+
+def local_files(run_dir: Path) -> set[str]:
+    folder = run_dir / "dataset"
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, ["push", *args])
+
+
+def test_push_creates_the_repo_and_uploads_every_file_readme_last(monkeypatch, run_dir):
+    fake = use(monkeypatch, FakeHub())
+    result = invoke(str(run_dir), "me/quick", "--private", "--revision", "v1")
+    assert result.exit_code == 0, result.output
+    assert fake.seen["token"] == SECRET and SECRET not in result.output
+    assert fake.named("create_repo") == [{"repo_id": "me/quick", "repo_type": "dataset", "private": True, "exist_ok": True}]
+    assert fake.named("create_branch")[0]["branch"] == "v1"
+    uploads = fake.named("upload_folder")
+    assert all(u["repo_id"] == "me/quick" and u["repo_type"] == "dataset" and u["revision"] == "v1" for u in uploads)
+    assert all(Path(u["folder_path"]) == run_dir / "dataset" for u in uploads)
+    sent = [f for u in uploads for f in u["allow_patterns"]]
+    assert set(sent) == local_files(run_dir) and len(sent) == len(set(sent))
+    assert uploads[-1]["allow_patterns"] == ["README.md"]
+    assert "create_pr" not in uploads[0] or not uploads[0]["create_pr"]
+
+
+def test_create_pr_makes_one_atomic_commit(monkeypatch, run_dir):
+    fake = use(monkeypatch, FakeHub())
+    result = invoke(str(run_dir), "org/data", "--create-pr")
+    assert result.exit_code == 0, result.output
+    assert fake.named("upload_folder") == []
+    pre = fake.named("preupload_lfs_files")[0]
+    commit = fake.named("create_commit")[0]
+    assert pre["create_pr"] is True and commit["create_pr"] is True and commit["revision"] is None
+    assert {op.path_in_repo for op in pre["additions"]} == local_files(run_dir)
+    assert {op.path_in_repo for op in commit["operations"]} == local_files(run_dir)
+    assert "https://hub/pr/1" in result.output
+
+
+def test_stale_shards_of_our_configs_are_deleted(monkeypatch, run_dir):
+    stale = "reasoning/train-00007-of-00009.parquet"
+    fake = use(monkeypatch, FakeHub(remote=[".gitattributes", "README.md", stale]))
+    assert invoke(str(run_dir), "me/quick").exit_code == 0
+    assert fake.named("upload_folder")[-1]["delete_patterns"] == [stale]
+    fake = use(monkeypatch, FakeHub(remote=[stale]))
+    assert invoke(str(run_dir), "me/quick", "--atomic").exit_code == 0
+    deletes = [op.path_in_repo for op in fake.named("create_commit")[0]["operations"] if type(op).__name__ == "CommitOperationDelete"]
+    assert deletes == [stale]
+
+
+def test_repo_with_another_layout_is_refused(monkeypatch, run_dir):
+    fake = use(monkeypatch, FakeHub(remote=["data/train-00000-of-00001.parquet", "README.md"]))
+    result = invoke(str(run_dir), "me/other")
+    assert result.exit_code != 0
+    assert "another layout" in result.output and "data/train-00000-of-00001.parquet" in result.output
+    assert "Hint:" in result.output
+    assert fake.named("upload_folder") == [] and fake.named("create_commit") == []
+
+
+def test_dry_run_lists_files_and_card_without_the_hub(monkeypatch, run_dir):
+    monkeypatch.setattr(hub, "make_api", lambda token: pytest.fail("a dry run must not talk to the Hub"))
+    monkeypatch.delenv("HF_TOKEN")
+    result = invoke(str(run_dir), "me/quick", "--dry-run")
+    assert result.exit_code == 0, result.output
+    for f in local_files(run_dir):
+        assert f"+ {f}" in result.output
+    assert "config_name: all" in result.output and "--- README.md ---" in result.output
+
+
+def test_not_logged_in_says_how_to_log_in(monkeypatch, run_dir):
+    monkeypatch.setattr(hub, "find_token", lambda: None)
+    monkeypatch.setattr(hub, "make_api", lambda token: pytest.fail("no api without a token"))
+    result = invoke(str(run_dir), "me/quick")
+    assert result.exit_code != 0 and "not logged in" in result.output and "hf auth login" in result.output
+
+
+@pytest.mark.parametrize("status, words", [(401, "hf auth login"), (403, "write access"), (409, "another repo id")])
+def test_hub_errors_say_what_to_do_and_never_show_the_token(monkeypatch, run_dir, status, words):
+    use(monkeypatch, FakeHub(fail=status))
+    result = invoke(str(run_dir), "me/quick")
+    assert result.exit_code != 0 and words in result.output
+    assert SECRET not in result.output
+
+
+def test_a_real_call_fails_fast_offline(run_dir):
+    plan = hub.plan_push(run_dir, "me/quick")
+    with pytest.raises(Exception) as info:
+        hub.push(plan, token=SECRET, log=lambda line: None)
+    assert "HF_HUB_OFFLINE" in str(info.value)
+
+
+def test_push_refuses_a_run_without_dataset(tmp_path):
+    result = invoke(str(tmp_path), "me/quick")
+    assert result.exit_code != 0 and "nothing to push" in result.output and "curate run" in result.output

@@ -1,0 +1,88 @@
+"""The run report: one self-contained HTML page (no network) with the funnel, plots, samples per
+verdict, rejected examples with reasons, contamination hits and dedup clusters; it renders in
+headless Chromium and shows the funnel."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from publish_helpers import make_run
+
+from curate.cli import cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = make_run(tmp_path_factory.mktemp("report"))
+    reports = run / "reports"
+    reports.mkdir(exist_ok=True)
+    (reports / "decontam.json").write_text(json.dumps({"benchmarks": [{"name": "aime24", "rows_hit": 1}],
+                                                       "hits": [{"benchmark": "aime24", "item_id": "3"}]}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def html(run_dir) -> str:
+    result = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    return (run_dir / "reports" / "report.html").read_text()
+
+
+def test_page_is_self_contained(html):
+    external = re.findall(r'(?:src|href)\s*=\s*"((?:https?:)?//[^"]*)"', html)
+    assert external == []
+    assert "<link" not in html and "<script" not in html and "@import" not in html
+    assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]{200,}"', html)
+
+
+def test_page_shows_funnel_reasons_samples_and_reports(html, run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for stage in manifest["stages"].values():
+        assert f'data-stage="{stage["dir"]}"' in html
+    assert "finish_reason not in [&#39;stop&#39;]" in html  # the filter's reason, escaped
+    assert "not selected by mix (group math: kept 90 of" in html
+    assert 'id="samples"' in html and "&lt;think&gt;" not in html.split('id="samples"')[0]
+    assert "reports/decontam.json" in html and "aime24" in html
+
+
+def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (tests/install_test_deps.sh installs it)")
+        pytest.skip("chromium is not installed")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}",
+           *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_chromium_renders_the_funnel(html, run_dir, tmp_path):
+    page = (run_dir / "reports" / "report.html").as_uri()
+    dom = chromium("--dump-dom", page, tmp=tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<section id="funnel">' in dom.stdout and 'class="funnel-svg"' in dom.stdout
+    assert dom.stdout.count('class="stage"') == 4
+    shot = tmp_path / "shot.png"
+    result = chromium("--window-size=1200,900", f"--screenshot={shot}", page, tmp=tmp_path)
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    assert len(colours) > 50  # a rendered page, not a blank one
+    funnel_blue = sum(n for n, (r, g, b) in colours if abs(r - 0x4C) < 12 and abs(g - 0x6E) < 12 and abs(b - 0xF5) < 12)
+    assert funnel_blue > 2000  # the funnel bars are on the first screen
+
+
+def test_report_of_a_folder_without_manifest_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "curate run" in result.output
