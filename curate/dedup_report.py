@@ -101,7 +101,7 @@ def plot_histogram(sizes: dict[int, int], path: Path) -> Path | None:
     ax.set_ylabel("clusters")
     ax.set_yscale("log")
     ax.set_title("dedup: cluster sizes")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.17, top=0.88)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return path

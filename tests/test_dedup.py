@@ -188,3 +188,20 @@ def test_recipe_run_writes_report_and_filter_drops_marked_rows(tmp_path, write_r
     assert report["largest_clusters"][0]["members"][0]["keeper"] is True
     assert "## Largest clusters" in (reports / "dedup.md").read_text()
     assert (reports / "dedup_clusters.png").stat().st_size > 1000
+
+
+def test_sample_corpus_planted_duplicates(tmp_path, write_recipe):
+    """recipes/data/math.jsonl plants m-051..m-056 (reworded) and m-057/m-058 (exact)."""
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    math = Path(__file__).resolve().parent.parent / "recipes" / "data" / "math.jsonl"
+    recipe = {"name": "sample", "seed": 1,
+              "sources": [{"path": str(math), "domain": "math",
+                           "columns": {"problem": "question", "reference": "gold", "sample_idx": "sample"},
+                           "trace": "generation"}],
+              "stages": [{"use": "load", "rows_per_part": 40}, {"use": "dedup", "ngram": 3, "threshold": 0.5}]}
+    run_recipe(load_recipe(write_recipe(recipe)), tmp_path / "run", progress=False)
+    out = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "run" / "01-dedup").glob("part-*.parquet")))
+    marked = {json.loads(e)["uid"] for e, d in zip(out["extra"].to_pylist(), out["dup_of"].to_pylist()) if d}
+    assert marked == {f"m-05{i}" for i in range(1, 9)}
