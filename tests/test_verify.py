@@ -134,3 +134,47 @@ def test_diversity_counts_distinct_correct_answers():
     assert stats["distinct_answers"] == 2 and stats["correct"] == 3
     assert 0 < stats["mean_pairwise_ngram_overlap"] < 1
     assert problem_stats(["bad_reference"] * 2, [None, None], ["", ""]) == {"n": 2, "correct": 0, "bad_reference": True}
+
+
+CODE_RECIPE = f"""
+name: vc
+seed: 1
+sources:
+  - path: {DATA}/code.jsonl
+    name: code
+    domain: code
+    columns: {{problem: question, reference: tests, sample_idx: sample}}
+    trace: generation
+stages:
+  - use: load
+  - use: verify
+    workers: 2
+    code_timeout: 3
+"""
+
+
+def test_code_verdicts_match_the_plants(tmp_path):
+    import shutil as _shutil
+
+    if not _shutil.which("bwrap") and not __import__("os").environ.get("CI"):
+        pytest.skip("bubblewrap not installed")
+    table = run(tmp_path, CODE_RECIPE)
+    planted = plants("code.jsonl")
+    expected_for = {"wrong": "fail", "hang": "timeout", "truncated": "no_answer"}
+    got = {(json.loads(r["extra"])["uid"], r["sample_idx"]): r["verdict"] for r in table.to_pylist()}
+    expected = {key: expected_for[planted[key]] if key in planted else "pass" for key in got}
+    assert got == expected
+    report = json.loads((tmp_path / "run" / "reports" / "verify.json").read_text())
+    assert report["counts"]["code / code"]["timeout"] == 1
+
+
+def test_missing_bwrap_is_refused_with_the_install_line(monkeypatch, tmp_path):
+    from curate.errors import CurateError
+    from curate.stages.verify import Verify
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CurateError) as err:
+        Verify()
+    assert "apt-get install bubblewrap" in err.value.hint
+    Verify(sandbox="none")  # explicit opt-out works
+    Verify(verifiers={"math": "math"})  # no code verifier, no sandbox needed

@@ -1,0 +1,265 @@
+# ruff: noqa: S102, S110, BLE001, PLR0124, SIM115 - runs untrusted code on purpose, catches all
+"""Sandbox-side harness: runs a candidate program and reports PLAIN DATA only; never judges.
+
+This file is copied into the sandbox and run as `python -I -S /box/harness.py MODE`; it imports
+nothing from curate. Modes:
+
+- `stdio`:  run /box/program.py as __main__ (its stdout is the result; the parent compares).
+  The other modes read {"spec": ..., "nonce": ...} from stdin and sign each report with the nonce.
+- `call`:   define the program, call `fn_name` on each test's args, report the return values.
+- `record`: HumanEval-style phase 1: run `check(candidate)` from the test code with a proxy that
+            calls the real function and records each call's arguments and plain return value.
+- `replay`: phase 2, in a separate sandbox WITHOUT the candidate's code: run `check` again,
+            answering each call from the recording; only trusted test code runs here, so its
+            asserts are honest. The parent reads {"passed": true} from this run alone.
+
+Values cross as tagged JSON written by our own encoder, which accepts only exact builtin types
+(`type(x) is int`, never subclasses or objects with a custom __eq__), so an always-equal object
+or a patched builtin cannot become a pass. References to the functions this file needs
+(os.write, os._exit, type, ...) are taken before any candidate code runs. Reports go to a
+private copy of the original stdout; the candidate's own prints are sent to stderr. The harness
+ends with os._exit, so atexit hooks and lingering threads never run after the report.
+"""
+
+import builtins
+import os
+import sys
+
+_type, _len, _repr, _write, _exit, _sorted = type, len, repr, os.write, os._exit, sorted
+_int_repr, _float_repr, _join = int.__repr__, float.__repr__, str.join
+_BUILTINS = dict(builtins.__dict__)
+_ESC = {i: f"\\u{i:04x}" for i in range(32)}
+_ESC.update({ord('"'): '\\"', ord("\\"): "\\\\"})
+MAX_NODES = 200_000
+
+
+class Unserialisable(Exception):
+    pass
+
+
+def enc(x, budget=None):
+    """Tagged JSON text of a plain value (exact builtin types only)."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise Unserialisable("value too large")
+    t = _type(x)
+    if x is None:
+        return "null"
+    if t is bool:
+        return "true" if x else "false"
+    if t is int:
+        return _int_repr(x)
+    if t is float:
+        return _float_repr(x) if x == x and x not in (float("inf"), float("-inf")) else f'{{"f":"{_float_repr(x)}"}}'
+    if t is str:
+        return '"' + x.translate(_ESC) + '"'
+    if t is list:
+        return "[" + _join(",", [enc(v, budget) for v in x]) + "]"
+    if t is tuple:
+        return '{"t":[' + _join(",", [enc(v, budget) for v in x]) + "]}"
+    if t is set or t is frozenset:
+        return '{"s":[' + _join(",", _sorted([enc(v, budget) for v in x])) + "]}"
+    if t is dict:
+        return '{"d":[' + _join(",", ["[" + enc(k, budget) + "," + enc(v, budget) + "]" for k, v in x.items()]) + "]}"
+    if t is bytes:
+        return '{"b":"' + x.hex() + '"}'
+    if t is complex:
+        return '{"c":[' + enc(x.real, budget) + "," + enc(x.imag, budget) + "]}"
+    raise Unserialisable(t.__name__ if t.__name__.isidentifier() else "object")
+
+
+def dec(v):
+    """Inverse of `enc` after json.loads (used by replay and by the parent)."""
+    if _type(v) is list:
+        return [dec(x) for x in v]
+    if _type(v) is dict:
+        (tag, body), = v.items()
+        if tag == "t":
+            return tuple(dec(x) for x in body)
+        if tag == "s":
+            return {dec(x) for x in body}
+        if tag == "d":
+            return {_hashable(dec(k)): dec(val) for k, val in body}
+        if tag == "f":
+            return float(body)
+        if tag == "b":
+            return bytes.fromhex(body)
+        if tag == "c":
+            return complex(dec(body[0]), dec(body[1]))
+    return v
+
+
+def _hashable(k):
+    return frozenset(k) if _type(k) is set else k
+
+
+def plain_copy(x):
+    import json
+
+    return dec(json.loads(enc(x)))
+
+
+def report(chan, text):
+    data = (text + "\n").encode()
+    while data:
+        data = data[_write(chan, data):]
+
+
+def set_limits(spec):
+    import resource
+
+    mem, cpu, fsize, nofile, nproc = (int(v) for v in spec.split(","))
+    for name, value in (("RLIMIT_AS", mem << 20), ("RLIMIT_CPU", cpu), ("RLIMIT_FSIZE", fsize << 20),
+                        ("RLIMIT_NOFILE", nofile), ("RLIMIT_NPROC", nproc), ("RLIMIT_CORE", 0)):
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+def load_program(box):
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    source = open(os.path.join(box, "program.py")).read()
+    exec(compile(source, "program.py", "exec"), namespace)
+    return namespace
+
+
+def find_function(namespace, name):
+    fn = namespace.get(name)
+    if fn is None and _type(namespace.get("Solution")) is _type:  # LeetCode style
+        fn = getattr(namespace["Solution"](), name, None)
+    if fn is None:
+        raise NameError(f"the program defines no function {name!r}")
+    return fn
+
+
+def outcome(fn, args):
+    """'v' with the encoded return value, or 'raised' with the exception type's name."""
+    try:
+        value = fn(*args)
+    except BaseException as exc:  # SystemExit too: exiting is not passing
+        return {"raised": _type(exc).__name__}
+    try:
+        return {"v": enc(value)}
+    except Unserialisable as exc:
+        return {"unserialisable": str(exc)}
+
+
+def mode_call(box, spec, out):
+    import json
+
+    records = []
+    try:
+        fn = find_function(load_program(box), spec["fn_name"])
+    except BaseException as exc:
+        out(json.dumps({"setup_error": f"{_type(exc).__name__}: {str(exc)[:200]}"}))
+        return
+    for test in spec["tests"]:
+        records.append(outcome(fn, [dec(a) for a in test["args"]]))
+    out(json.dumps({"results": records, "done": True}))
+
+
+def mode_record(box, spec, out):
+    import json
+    import random
+
+    calls = []
+    try:
+        fn = find_function(load_program(box), spec["entry_point"])
+    except BaseException as exc:
+        out(json.dumps({"setup_error": f"{_type(exc).__name__}: {str(exc)[:200]}"}))
+        return
+
+    def candidate(*args):
+        before = enc(list(args))
+        result = outcome(fn, args)
+        calls.append({"args": before, "after": enc(list(args)), **result})
+        if "v" in result:
+            return dec(json.loads(result["v"]))
+        raise RuntimeError("candidate call did not return a plain value")
+
+    namespace = {"__builtins__": dict(_BUILTINS), "__name__": "__test__"}
+    random.seed(0)
+    try:
+        exec(compile(spec["test"], "test.py", "exec"), namespace)
+        namespace["check"](candidate)
+    except BaseException:
+        pass  # phase 1 never judges; the replay does
+    out(json.dumps({"calls": calls, "done": True}))
+
+
+def mode_replay(spec, out):
+    import json
+    import random
+
+    calls, position = spec["calls"], [0]
+
+    def candidate(*args):
+        i = position[0]
+        if i >= _len(calls) or enc(list(args)) != calls[i]["args"]:
+            raise AssertionError("test is not replayable: arguments differ from the recording")
+        position[0] += 1
+        for arg, after in zip(args, dec(json.loads(calls[i]["after"]))):
+            _apply_mutation(arg, after)
+        if "v" not in calls[i]:
+            exc = getattr(builtins, calls[i].get("raised", ""), None)
+            raise exc() if isinstance(exc, type) and issubclass(exc, Exception) else RuntimeError(calls[i])
+        return dec(json.loads(calls[i]["v"]))
+
+    namespace = {"__name__": "__test__"}
+    random.seed(0)
+    try:
+        exec(compile(spec["test"], "test.py", "exec"), namespace)
+        namespace["check"](candidate)
+        out(json.dumps({"passed": True, "calls": position[0]}))
+    except BaseException as exc:
+        out(json.dumps({"passed": False, "error": f"{_type(exc).__name__}: {str(exc)[:200]}"}))
+
+
+def _apply_mutation(arg, after):
+    """Tests may check in-place changes (`candidate(lst); assert lst == ...`)."""
+    if _type(arg) is list and _type(after) is list:
+        arg[:] = after
+    elif _type(arg) is dict and _type(after) is dict or _type(arg) is set and _type(after) is set:
+        arg.clear()
+        arg.update(after)
+
+
+def main(argv):
+    mode = argv[1]
+    box = argv[argv.index("--box") + 1] if "--box" in argv else "/box"
+    chan = os.dup(1)
+    if mode != "stdio":
+        import json
+
+        # The spec and the run's nonce arrive on stdin and are read before any candidate code
+        # runs: the candidate can neither re-read the tests nor sign a forged report.
+        message = json.loads(sys.stdin.buffer.read())
+        spec, nonce = message["spec"], message["nonce"]
+        os.dup2(2, 1)  # the candidate's prints go to stderr; reports go to `chan`
+        out = lambda text: report(chan, text[:-1] + ',"nonce":"' + nonce + '"}')
+    set_limits(argv[argv.index("--limits") + 1])
+    if mode == "stdio":
+        run_stdio(box)
+        return
+    if mode == "call":
+        mode_call(box, spec, out)
+    elif mode == "record":
+        mode_record(box, spec, out)
+    else:
+        mode_replay(spec, out)
+    _exit(0)
+
+
+def run_stdio(box):
+    """Run the program as a normal script would run: non-daemon threads are waited for,
+    exit codes and atexit hooks behave as usual (their output is judged like any other)."""
+    import runpy
+
+    sys.argv = ["program.py"]
+    runpy.run_path(os.path.join(box, "program.py"), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,225 @@
+"""Run one untrusted program in a bubblewrap sandbox, with limits enforced from outside.
+
+Isolation (bwrap): new user, pid, network, ipc, uts and cgroup namespaces; a read-only view of
+only what the interpreter needs (/usr, the /lib and /bin links, the Python prefix); /proc and a
+minimal /dev; a private, size-capped tmpfs as the working folder (the only writable place); an
+empty environment; `--die-with-parent` and a new session. The sandbox's own root is remounted
+read-only, so /tmp is the one writable place. Files (the program, the harness, test
+data) are copied in read-only from memfds.
+
+bwrap itself runs as an unprivileged uid picked from a rotating range, not as root: a user
+namespace made by root maps to root outside, where RLIMIT_NPROC does not apply, so a fork bomb
+would be unbounded. Each sandbox leaves a zombie that only PID 1 reaps (slowly, in containers),
+and those count against the uid's process limit, hence the rotation.
+
+Limits: the harness sets RLIMIT_AS, CPU, FSIZE, NOFILE and NPROC before any candidate code runs;
+the parent enforces the wall-clock deadline by killing bwrap's process group (its pid-namespace
+init dies with it, and with it every process inside), and caps stdout (a flood is killed).
+`kind="none"` runs the same harness without isolation (trusted code only; never the default).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+UID_BASE, UID_SPAN = 200_000, 4096
+PIPE_SAFE = 4096  # bytes of stdin written inline; more goes through a thread
+BOX = "/box"  # read-only folder holding the program and the harness
+_uids = itertools.count((os.getpid() * 7919) % UID_SPAN)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run resource limits."""
+
+    timeout: float = 5.0  # wall clock, enforced by the parent
+    memory_mb: int = 1024  # address space
+    file_mb: int = 16  # largest file the program may write
+    scratch_mb: int = 64  # size of the writable tmpfs
+    open_files: int = 64
+    processes: int = 32  # per sandbox uid
+    max_output: int = 1 << 20  # stdout bytes; more kills the run
+
+    def cpu_seconds(self) -> int:
+        return int(self.timeout) + 1
+
+
+@dataclass
+class RunResult:
+    """What came back from one sandboxed run: plain bytes and facts, nothing to trust."""
+
+    stdout: bytes
+    stderr: bytes
+    returncode: int | None
+    timed_out: bool = False
+    output_capped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def setup_failed(self) -> bool:
+        """bwrap refused before the program ran (say, no user namespaces)."""
+        return self.returncode == 1 and self.stderr.startswith(b"bwrap:")
+
+
+def default_python() -> str:
+    """This interpreter if an unprivileged uid can reach it, else the system one."""
+    if _world_readable(Path(sys.base_prefix)):
+        return str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}")
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate):
+            return candidate
+    return sys.executable
+
+
+def _world_readable(path: Path) -> bool:
+    for part in [path, *path.parents]:
+        if not os.stat(part).st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+class Sandbox:
+    """Runs `python -I -S harness args` with files under /box, isolated unless kind='none'."""
+
+    def __init__(self, *, kind: Literal["bwrap", "none"] = "bwrap", python: str | None = None):
+        self.kind = kind
+        self.python = python or default_python()
+        self._prefix = str(Path(os.path.realpath(self.python)).parent.parent)
+
+    def run(self, files: dict[str, str | bytes], args: list[str], *, stdin: bytes = b"",
+            limits: Limits = Limits()) -> RunResult:
+        """Run the harness `files['harness.py']` with `args`; returns output and exit facts."""
+        if self.kind == "none":
+            return self._run_unisolated(files, args, stdin, limits)
+        fds, argv = self._bwrap_argv(files, args, limits)
+        uid = UID_BASE + next(_uids) % UID_SPAN
+        try:
+            return _execute(argv, stdin, limits, user=uid, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _bwrap_argv(self, files, args, limits: Limits) -> tuple[list[int], list[str]]:
+        argv = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+                "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+                "--setenv", "LANG", "C.UTF-8", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+        for name in ("lib", "lib64", "lib32", "bin", "sbin"):
+            host = Path("/") / name
+            if host.is_symlink():
+                argv += ["--symlink", os.readlink(host), f"/{name}"]
+            elif host.is_dir():
+                argv += ["--ro-bind", str(host), f"/{name}"]
+        if not self._prefix.startswith("/usr"):
+            argv += ["--ro-bind", self._prefix, self._prefix]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.scratch_mb << 20),
+                 "--tmpfs", "/tmp", "--dir", BOX]
+        fds = []
+        for name, content in sorted(files.items()):
+            fd = os.memfd_create(f"box-{name}", 0)
+            os.write(fd, content.encode() if isinstance(content, str) else content)
+            os.lseek(fd, 0, os.SEEK_SET)
+            fds.append(fd)
+            argv += ["--ro-bind-data", str(fd), f"{BOX}/{name}"]
+        argv += ["--remount-ro", "/", "--chdir", "/tmp", "--", self.python, "-I", "-S", f"{BOX}/harness.py", *args,
+                 *_limit_args(limits)]
+        return fds, argv
+
+    def _run_unisolated(self, files, args, stdin: bytes, limits: Limits) -> RunResult:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="curate-box-") as tmp:
+            box = Path(tmp) / "box"
+            box.mkdir()
+            for name, content in files.items():
+                (box / name).write_bytes(content.encode() if isinstance(content, str) else content)
+            work = Path(tmp) / "work"
+            work.mkdir()
+            argv = [self.python, "-I", "-S", str(box / "harness.py"), *args, *_limit_args(limits),
+                    "--box", str(box)]
+            return _execute(argv, stdin, limits, cwd=str(work), env={"PATH": "/usr/bin:/bin", "HOME": str(work)})
+
+
+def _limit_args(limits: Limits) -> list[str]:
+    return ["--limits", (f"{limits.memory_mb},{limits.cpu_seconds()},{limits.file_mb},"
+            f"{limits.open_files},{limits.processes}")]
+
+
+def _execute(argv: list[str], stdin: bytes, limits: Limits, *, user: int | None = None,
+             pass_fds=(), cwd: str | None = None, env: dict | None = None) -> RunResult:
+    """Start, feed stdin, read capped output, kill the whole group at the deadline."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, pass_fds=pass_fds, cwd=cwd, env=env if env is not None else {},
+                            user=user, group=user, extra_groups=[] if user is not None else None)
+    out, err, capped, timed_out = _communicate(proc, stdin, limits, started)
+    if capped or timed_out:
+        _kill(proc)
+    returncode = proc.wait()
+    return RunResult(stdout=bytes(out), stderr=bytes(err[-8192:]), returncode=returncode, timed_out=timed_out,
+                     output_capped=capped, seconds=time.monotonic() - started)
+
+
+def _communicate(proc, stdin: bytes, limits: Limits, started: float):
+    out, err = bytearray(), bytearray()
+    sel = selectors.DefaultSelector()
+    if len(stdin) <= PIPE_SAFE:
+        _feed(proc.stdin, stdin)  # fits the pipe buffer: cannot block
+    else:  # a program that never reads its input must not stall us past the deadline
+        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
+    sel.register(proc.stdout, selectors.EVENT_READ, out)
+    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    capped = timed_out = False
+    while sel.get_map():
+        left = limits.timeout - (time.monotonic() - started)
+        if left <= 0:
+            timed_out = True
+            break
+        for key, _ in sel.select(timeout=left):
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                continue
+            key.data.extend(chunk)
+            if len(err) > 65536:
+                del err[:-8192]
+        if len(out) > limits.max_output:
+            capped = True
+            del out[limits.max_output:]
+            break
+    sel.close()
+    return out, err, capped, timed_out
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    try:
+        pipe.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
