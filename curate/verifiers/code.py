@@ -77,6 +77,8 @@ def parse_reference(reference: str | None) -> dict[str, Any]:
         raise ValueError("no test spec in `reference`")
     spec = json.loads(reference)
     kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "invalid":
+        raise ValueError(spec.get("error", "the importer could not convert the tests"))
     required = {"functional": ("entry_point", "test"), "stdio": ("tests",), "call": ("fn_name", "tests")}
     if kind not in required:
         raise ValueError(f"unknown test type {kind!r}; expected one of {sorted(required)}")

@@ -1,0 +1,102 @@
+"""Importers: real datasets' test formats -> curate's `reference` JSON (see `curate.verifiers.code`).
+
+- `apps` (APPS, TACO): the `input_output` field, `{"inputs": [...], "outputs": [...], "fn_name"?}`.
+  With `fn_name` the tests are calls: inputs are argument lists and each output is the return
+  value wrapped in a one-element list (the APPS convention, unwrapped here). Without it they are
+  stdin/stdout pairs (lists of lines are joined with newlines).
+- `livecodebench`: a list of `{"input", "output", "testtype": "stdin" | "functional"}`, or a
+  mapping with `public_test_cases`, `private_test_cases` (possibly base64+zlib+pickle of a JSON
+  string, decoded with an unpickler that accepts plain strings only) and `metadata.func_name`.
+  Functional inputs are one JSON value per line (the arguments); outputs are JSON.
+
+A value that cannot be converted becomes `{"type": "invalid", "error": ...}`, so the row is kept
+and `verify` flags it `bad_reference` instead of `load` failing on one bad row.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import pickle
+import zlib
+from typing import Any, Literal
+
+from curate.schema import dumps
+
+
+def import_tests(kind: Literal["apps", "livecodebench"], value: Any) -> str | None:
+    """Convert one dataset value to a curate test spec (JSON text); None stays None."""
+    if value is None:
+        return None
+    try:
+        spec = _apps(_load(value)) if kind == "apps" else _livecodebench(value)
+    except (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
+        spec = {"type": "invalid", "error": f"{kind} tests not understood: {type(exc).__name__}: {exc}"[:300]}
+    return dumps(spec)
+
+
+def _load(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _text(value: Any) -> str:
+    return "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _apps(data: dict[str, Any]) -> dict[str, Any]:
+    inputs, outputs = data["inputs"], data["outputs"]
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
+    if data.get("fn_name"):
+        tests = [{"args": list(i) if isinstance(i, list) else [i], "expected": _unwrap(o)}
+                 for i, o in zip(inputs, outputs)]
+        return {"type": "call", "fn_name": data["fn_name"], "tests": tests}
+    return {"type": "stdio", "tests": [{"input": _text(i), "output": _text(o)} for i, o in zip(inputs, outputs)]}
+
+
+def _unwrap(output: Any) -> Any:
+    return output[0] if isinstance(output, list) and len(output) == 1 else output
+
+
+def _livecodebench(value: Any) -> dict[str, Any]:
+    data = _load(value)
+    fn_name = None
+    if isinstance(data, dict):
+        fn_name = (_load(data.get("metadata") or "{}") or {}).get("func_name")
+        cases = _cases(data.get("public_test_cases")) + _cases(data.get("private_test_cases"))
+    else:
+        cases = _cases(data)
+    if not cases:
+        raise ValueError("no test cases")
+    if all(c.get("testtype", "stdin") == "stdin" for c in cases):
+        return {"type": "stdio", "tests": [{"input": c["input"], "output": c["output"]} for c in cases]}
+    if not fn_name:
+        raise ValueError("functional tests need metadata.func_name")
+    tests = [{"args": [json.loads(line) for line in c["input"].splitlines() if line.strip()],
+              "expected": json.loads(c["output"])} for c in cases]
+    return {"type": "call", "fn_name": fn_name, "tests": tests}
+
+
+def _cases(value: Any) -> list[dict[str, Any]]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = json.loads(_unpickle_text(zlib.decompress(base64.b64decode(value))))
+    return list(value)
+
+
+class _TextOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain strings are accepted")
+
+
+def _unpickle_text(blob: bytes) -> str:
+    """LiveCodeBench's private tests are a pickled JSON string; load strings and nothing else."""
+    text = _TextOnly(io.BytesIO(blob)).load()
+    if not isinstance(text, str):
+        raise pickle.UnpicklingError("expected a pickled string")
+    return text
