@@ -63,7 +63,7 @@ def option_for(name: str, field) -> click.Option:
     flag = "--" + name.replace("_", "-")
     annotation = _unwrap_optional(field.annotation)
     help_text = field.description or ""
-    default = field.get_default(call_default_factory=True)
+    default = None if field.is_required() else field.get_default(call_default_factory=True)
     if default not in (None, [], {}, ""):
         help_text += f"  [default: {json.dumps(default) if not isinstance(default, str) else default}]"
     if annotation is bool:
