@@ -1,0 +1,83 @@
+"""The request cache: finished teacher responses in sqlite, keyed by (problem key, payload hash).
+
+It lives in the part's scratch folder, which the runner keeps across reruns. The generate stage
+writes each response as its request finishes and commits at least once per engine step or
+server response, so a crash or SIGKILL loses only requests in flight. WAL mode with
+`synchronous=NORMAL` survives a killed process (not a power cut) without an fsync per commit,
+which keeps the cache off the engine's critical path.
+
+The payload hash covers teacher, prompt and sampling (see `Request.seal`): a changed sampling
+config or prompt never reuses an old answer; old entries just stay unused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from curate.teachers.base import Request, Response
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (key, payload_hash)
+)
+"""
+
+
+class RequestCache:
+    """sqlite-backed map (key, payload_hash) -> Response. `path=None` keeps it in memory."""
+
+    def __init__(self, path: str | Path | None):
+        target = ":memory:"
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            target = str(path)
+        self.path = path
+        self.db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(SCHEMA)
+        self._pending = 0
+
+    def done_keys(self, requests: Iterable[Request]) -> set[tuple[str, str]]:
+        """Which of these requests already have a cached response."""
+        wanted = {(r.key, r.payload_hash) for r in requests}
+        found: set[tuple[str, str]] = set()
+        rows = self.db.execute("SELECT key, payload_hash FROM responses")
+        for key, payload in rows:
+            if (key, payload) in wanted:
+                found.add((key, payload))
+        return found
+
+    def put(self, request: Request, response: Response) -> None:
+        """Store a response (in the open transaction; `commit` makes it durable)."""
+        if self._pending == 0:
+            self.db.execute("BEGIN")
+        text = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
+        self.db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)",
+                        (request.key, request.payload_hash, text))
+        self._pending += 1
+
+    def commit(self) -> None:
+        if self._pending:
+            self.db.execute("COMMIT")
+            self._pending = 0
+
+    def get_many(self, requests: list[Request]) -> Iterator[Response | None]:
+        """Responses for `requests`, in order (None where missing)."""
+        for request in requests:
+            row = self.db.execute("SELECT response FROM responses WHERE key = ? AND payload_hash = ?",
+                                  (request.key, request.payload_hash)).fetchone()
+            yield Response.from_json(json.loads(row[0])) if row else None
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()

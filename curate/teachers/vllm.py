@@ -1,0 +1,212 @@
+"""The in-process vLLM teacher: one `vllm.LLM` engine per process, kept warm across parts.
+
+Requests go in with `llm_engine.add_request` (token ids rendered here, one request with `n`
+samples per problem) and come out of our own `llm_engine.step()` loop, so each finished request reaches the
+cache at once (`LLM.generate` returns nothing until the whole batch is done: a crash would lose
+it all). The engine is fed in windows of `max_inflight` requests and topped up as requests
+finish, so the scheduler always has a full queue and the tail of one window overlaps the next.
+
+Engines are cached per process, keyed by their arguments: with `--workers 1` the local executor
+runs parts inline, so every part reuses one engine. Data parallel on one machine: run with
+`--workers N` and `data_parallel_size: N`; each worker process claims a replica slot (a file
+lock) and sees only its GPU group through CUDA_VISIBLE_DEVICES.
+
+Prompts longer than the context are answered here with an error response (recorded per row as
+`finish_reason=prompt_too_long`), never sent: the engine would reject the whole batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError, require
+from curate.fingerprint import canonical_json
+from curate.teachers.base import OnDone, Request, Response, Sample, Teacher
+from curate.teachers.config import GenerateConfig
+from curate.teachers.render import check_model_path, load_tokenizer, render
+
+_ENGINES: dict[str, Any] = {}
+_REQUEST_IDS = itertools.count()  # unique per process, across parts
+_SLOT_LOCK: Any = None  # the open lock file of this process's data-parallel slot
+
+
+class VllmTeacher(Teacher):
+    renders_locally = True
+
+    def __init__(self, config: GenerateConfig, *, name: str, lock_dir: Path | None = None):
+        self.config = config
+        self.name = name
+        self.lock_dir = lock_dir
+
+    # ---- engine and tokenizer
+    def engine_args(self) -> dict[str, Any]:
+        c = self.config
+        args = {"model": c.model, "revision": c.revision, "tokenizer": c.tokenizer,
+                "tensor_parallel_size": c.tensor_parallel_size, "max_model_len": c.max_model_len,
+                "gpu_memory_utilization": c.gpu_memory_utilization, "dtype": c.dtype,
+                "enable_prefix_caching": c.enable_prefix_caching, "quantization": c.quantization,
+                "enforce_eager": c.enforce_eager, "trust_remote_code": c.trust_remote_code,
+                "seed": c.seed or 0}
+        args = {k: v for k, v in args.items() if v is not None}
+        return {**args, **c.engine_kwargs}
+
+    def tokenizer(self):
+        c = self.config
+        return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+
+    def engine(self):
+        """The process's engine for these arguments (started on first use)."""
+        args = self.engine_args()
+        key = canonical_json(args)
+        if key not in _ENGINES:
+            for old in list(_ENGINES):  # one engine per process: free the old one's memory
+                shutdown_engine(_ENGINES.pop(old))
+            _ENGINES[key] = start_engine(args, self.config, self.lock_dir)
+        return _ENGINES[key]
+
+    def max_model_len(self) -> int:
+        return int(self.engine().llm_engine.model_config.max_model_len)
+
+    def gpus(self) -> int:
+        import torch
+
+        return self.config.tensor_parallel_size if torch.cuda.is_available() else 0
+
+    # ---- generation
+    def start(self) -> None:
+        self.engine()
+
+    def render(self, requests: list[Request]) -> None:
+        render(self.tokenizer(), requests)
+
+    def generate(self, requests: list[Request], on_done: OnDone) -> None:
+        if not requests:
+            return
+        llm = self.engine()
+        limit = self.max_model_len()
+        sendable = []
+        for request in requests:
+            size = len(request.prompt_token_ids or [])
+            if size >= limit:
+                on_done(request, Response(prompt_tokens=size, error_kind="prompt_too_long",
+                                          error=f"prompt has {size} tokens; max_model_len is {limit}"))
+            else:
+                sendable.append(request)
+        self._run(llm, sendable, on_done, limit)
+
+    def _run(self, llm, requests: list[Request], on_done: OnDone, limit: int) -> None:
+        """Feed the engine in windows and hand over each request the moment it finishes."""
+        engine = llm.llm_engine
+        window = max(1, self.config.max_inflight)
+        pending = iter(requests)
+        by_id: dict[str, Request] = {}
+        left = len(requests)
+        while left:
+            while len(by_id) < window:
+                item = next(pending, None)
+                if item is None:
+                    break
+                left -= not self._add(engine, f"curate-{next(_REQUEST_IDS)}", item, on_done, limit, by_id)
+            for output in engine.step():
+                if output.finished and output.request_id in by_id:
+                    on_done(by_id.pop(output.request_id), to_response(output))
+                    left -= 1
+
+    def _add(self, engine, request_id: str, request: Request, on_done: OnDone, limit: int,
+             by_id: dict[str, Request]) -> bool:
+        """Add one request; if the engine rejects it, record the reason as its response."""
+        try:
+            engine.add_request(request_id, {"prompt_token_ids": request.prompt_token_ids},
+                               self.sampling_params(request, limit))
+        except (ValueError, TypeError) as exc:
+            kind = "prompt_too_long" if "context length" in str(exc) else "error"
+            on_done(request, Response(prompt_tokens=len(request.prompt_token_ids or []),
+                                      error=f"{type(exc).__name__}: {exc}", error_kind=kind))
+            return False
+        by_id[request_id] = request
+        return True
+
+    def sampling_params(self, request: Request, limit: int):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        s = dict(request.sampling, output_kind=RequestOutputKind.FINAL_ONLY)
+        room = limit - len(request.prompt_token_ids or [])
+        s["max_tokens"] = max(1, min(s["max_tokens"], room))
+        return SamplingParams(**s)
+
+
+def to_response(output) -> Response:
+    """A vLLM RequestOutput -> Response (samples in sample order)."""
+    samples = [Sample(text=c.text, finish_reason=c.finish_reason, completion_tokens=len(c.token_ids))
+               for c in sorted(output.outputs, key=lambda c: c.index)]
+    return Response(prompt_tokens=len(output.prompt_token_ids or []), samples=samples)
+
+
+def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | None):
+    """Start vllm.LLM; turn startup failures into an error that says what to try."""
+    require("vllm", "vllm", "the vllm teacher")
+    check_model_path(args["model"])
+    if config.cpu_kv_cache_gb:
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kv_cache_gb)
+    if config.data_parallel_size > 1:
+        claim_replica_slot(config, lock_dir)
+    from vllm import LLM
+
+    try:
+        return LLM(**args)
+    except Exception as exc:  # the engine's own message, not a bare exit
+        cause = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise CurateError(
+            f"the vLLM engine failed to start for '{args['model']}': {type(exc).__name__}: {exc}"
+            + (f" (cause: {type(cause).__name__}: {cause})" if cause is not exc else ""),
+            "See the engine log above for the root cause. Common fixes: lower "
+            "gpu_memory_utilization or max_model_len, set tensor_parallel_size to fit the model, "
+            "enforce_eager: true on CPU, or check that the GPU is visible (nvidia-smi).",
+        ) from exc
+
+
+def shutdown_engines() -> None:
+    """Stop every engine this process started (tests, benchmarks; exit does it too)."""
+    while _ENGINES:
+        shutdown_engine(_ENGINES.pop(next(iter(_ENGINES))))
+
+
+def shutdown_engine(llm) -> None:
+    try:
+        llm.llm_engine.engine_core.shutdown()
+    except (RuntimeError, OSError, AttributeError) as exc:  # best effort; exit cleans up too
+        print(f"curate: engine shutdown: {exc}", file=sys.stderr)
+
+
+def claim_replica_slot(config: GenerateConfig, lock_dir: Path | None) -> int:
+    """Hold one of `data_parallel_size` slot locks for this process; pin its GPU group."""
+    import fcntl
+
+    global _SLOT_LOCK
+    base = Path(lock_dir or Path.cwd())
+    base.mkdir(parents=True, exist_ok=True)
+    tp = config.tensor_parallel_size
+    for slot in range(config.data_parallel_size):
+        handle = open(base / f"_replica-{slot}.lock", "w")  # noqa: SIM115 (held while we live)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _SLOT_LOCK = handle
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        devices = visible.split(",") if visible else [str(i) for i in range(64)]
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices[slot * tp:(slot + 1) * tp])
+        handle.write(json.dumps({"pid": os.getpid(), "gpus": os.environ["CUDA_VISIBLE_DEVICES"]}))
+        handle.flush()
+        return slot
+    raise CurateError(f"all {config.data_parallel_size} engine replica slots are taken.",
+                      "Run with --workers equal to data_parallel_size.")

@@ -1,0 +1,130 @@
+"""The generate stage on the real vLLM engine (CPU build) and the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import vllm_fixtures
+from click.testing import CliRunner
+from vllm_fixtures import MAX_MODEL_LEN, engine_options, need_vllm
+
+from curate.fingerprint import digest
+from curate.schema import from_rows
+from curate.stages.base import run_stage_on
+from curate.stages.generate import Generate
+
+pytestmark = pytest.mark.vllm
+tiny_model = vllm_fixtures.tiny_model  # the session's tiny model (a fixture)
+
+
+def problems(count: int, *, domain: str = "math") -> list[dict]:
+    return [{"id": f"p{i}", "problem": f"What is {i} + {i}?", "domain": domain, "source": "t",
+             "reference": str(2 * i), "extra": json.dumps({"level": i})} for i in range(count)]
+
+
+def test_n4_keeps_every_sample_with_ids_and_token_counts(tiny_model, tmp_path):
+    stage = Generate(**engine_options(tiny_model, n=4, max_tokens=12, prefill="<think>\n",
+                                      user_template="Level {level}: {problem} Answer in \\boxed{}."))
+    out, ctx = run_stage_on(stage, from_rows(problems(5)), tmp_path)
+    rows = out.to_pylist()
+    assert len(rows) == 20
+    assert [(r["id"], r["sample_idx"]) for r in rows] == [(f"p{i}", s) for i in range(5) for s in range(4)]
+    sampling = json.loads(rows[0]["sampling"])
+    assert sampling["n"] == 4 and sampling["max_tokens"] == 12
+    for r in rows:
+        assert r["trace_id"] == digest(r["id"], r["sample_idx"], r["teacher"], r["sampling"], length=32)
+        assert r["teacher"].startswith("tiny-llama@local-")
+        assert r["finish_reason"] in ("stop", "length")
+        assert 1 <= r["completion_tokens"] <= 12
+        assert (r["completion_tokens"] == 12) == (r["finish_reason"] == "length")
+        assert r["reference"] is not None and json.loads(r["extra"]) == {"level": int(r["id"][1:])}
+    assert len({r["trace_id"] for r in rows}) == 20
+    # prompt tokens are exactly the rendered template's tokens
+    tokenizer = stage_tokenizer(stage)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Level 1: What is 1 + 1? Answer in \\boxed{}."}],
+                                         tokenize=False, add_generation_prompt=True) + "<think>\n"
+    assert rows[4]["prompt_tokens"] == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert ctx.counters["samples"] == 20 and ctx.counters["requests_sent"] == 5
+    assert ctx.counters["output_tokens"] == sum(r["completion_tokens"] for r in rows)
+    assert ctx.stats["truncation_rate"] == pytest.approx(
+        sum(r["finish_reason"] == "length" for r in rows) / 20)
+
+
+def stage_tokenizer(stage: Generate):
+    from curate.teachers import make_teacher
+
+    return make_teacher(stage.config).tokenizer()
+
+
+def test_rerun_replays_the_cache_and_new_sampling_is_not_reused(tiny_model, tmp_path):
+    rows = from_rows(problems(3))
+    stage = Generate(**engine_options(tiny_model, n=2, max_tokens=8))
+    first, ctx1 = run_stage_on(stage, rows, tmp_path)
+    again, ctx2 = run_stage_on(stage, rows, tmp_path)
+    assert ctx1.counters["requests_sent"] == 3
+    assert ctx2.counters["requests_sent"] == 0 and ctx2.counters["requests_cached"] == 3
+    assert again.equals(first)
+    hotter = Generate(**engine_options(tiny_model, n=2, max_tokens=8, temperature=1.0))
+    changed, ctx3 = run_stage_on(hotter, rows, tmp_path)
+    assert ctx3.counters["requests_sent"] == 3
+    assert set(changed["trace_id"].to_pylist()).isdisjoint(first["trace_id"].to_pylist())
+
+
+def test_prompt_longer_than_context_is_recorded_per_row(tiny_model, tmp_path):
+    rows = problems(3)
+    rows[1]["problem"] = "What is 1 + 1? " * 200
+    stage = Generate(**engine_options(tiny_model, n=2, max_tokens=8))
+    out, ctx = run_stage_on(stage, from_rows(rows), tmp_path)
+    by_id = {}
+    for r in out.to_pylist():
+        by_id.setdefault(r["id"], []).append(r)
+    assert [len(v) for v in by_id.values()] == [2, 2, 2]
+    for r in by_id["p1"]:
+        assert r["finish_reason"] == "prompt_too_long" and r["answer"] is None and r["verdict"] is None
+        assert r["prompt_tokens"] > MAX_MODEL_LEN
+        assert f"max_model_len is {MAX_MODEL_LEN}" in json.loads(r["extra"])["generate_error"]
+    assert all(r["finish_reason"] in ("stop", "length") for r in by_id["p0"] + by_id["p2"])
+    assert ctx.counters["finish_reason: prompt_too_long"] == 2
+
+
+def test_rows_outside_domains_pass_through(tiny_model, tmp_path):
+    rows = problems(2) + [{"id": "g0", "problem": "hi", "answer": "hello", "domain": "general"}]
+    stage = Generate(**engine_options(tiny_model, n=3, max_tokens=4, domains=["math"]))
+    out, _ = run_stage_on(stage, from_rows(rows), tmp_path)
+    general = [r for r in out.to_pylist() if r["domain"] == "general"]
+    assert len(out) == 7 and general[0]["answer"] == "hello" and general[0]["teacher"] is None
+
+
+def test_cli_generate_and_dry_run(tiny_model, tmp_path):
+    from curate.cli import cli
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"problem": p["problem"]}) + "\n" for p in problems(4)))
+    options = engine_options(tiny_model, n=2, max_tokens=6)
+    args = ["generate", str(source), str(tmp_path / "out"), "--model", str(tiny_model),
+            "--n", "2", "--max-tokens", "6", "--enforce-eager", "--gpu-memory-utilization", "0.3",
+            "--max-model-len", str(MAX_MODEL_LEN), "--cpu-kv-cache-gb", "1",
+            "--engine-kwargs", json.dumps(options["engine_kwargs"]), "--system-prompt", "Be brief."]
+    preview = CliRunner().invoke(cli, args + ["--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert "<|system|>\nBe brief.<|end|>\n<|user|>\nWhat is 0 + 0?" in preview.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "out" / "01-generate" / "part-00000.parquet")
+    assert table.num_rows == 8 and set(table["system"].to_pylist()) == {"Be brief."}
+    stats = json.loads((tmp_path / "out" / "01-generate" / "_done" / "part-00000.json").read_text())
+    assert stats["counters"]["samples"] == 8
+    assert {"output_tokens_per_s", "truncation_rate", "gpu_hours"} <= set(stats["stats"])
+
+
+def test_missing_model_path_says_what_to_do(tmp_path):
+    need_vllm()
+    from curate.errors import CurateError
+
+    stage = Generate(**engine_options(tmp_path / "nope", n=1))
+    with pytest.raises(CurateError, match="does not exist") as info:
+        run_stage_on(stage, from_rows(problems(1)), tmp_path)
+    assert "build_tiny_model" in info.value.hint
