@@ -88,6 +88,12 @@ def test_exact_duplicates_differing_in_whitespace_and_case(tmp_path):
     assert stats["removed_rows"] == 4  # every sample of a removed problem is marked
 
 
+def test_identical_texts_are_near_duplicates_even_without_the_exact_pass(tmp_path):
+    texts = ["What is 2 + 2 when counted twice?"] * 3 + ["What is 2 + 3 when counted twice?"]
+    out, _ = run_dedup(tmp_path, problem_rows(texts), exact=False, threshold=0.9)
+    assert out["dup_of"].to_pylist() == [None, "p0000", "p0000", None]
+
+
 def test_samples_of_one_problem_are_not_duplicates_of_each_other(tmp_path):
     rows = problem_rows(["Solve x + 1 = 2 for x please"], samples=4)
     for row in rows:

@@ -38,7 +38,7 @@ class DedupConfig(StageConfig):
         "problem", description="Text compared. problem: one unit per problem id (samples of one problem "
         "are not each other's duplicates); reasoning/answer: one unit per row.")
     exact: bool = Field(True, description="Mark exact duplicates (same text after normalising case, "
-                        "spacing and punctuation).")
+                        "spacing and punctuation); with near on, they are marked either way.")
     near: bool = Field(True, description="Mark near-duplicates with MinHash LSH.")
     threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets at "
                              "or above which two texts are near-duplicates.")
@@ -110,7 +110,8 @@ class Dedup(Stage):
         occ, units = dc.load_units(sig_files, [False] * len(files) + [True] * len(prior_files))
         usable = units["shingles"].to_numpy() > 0
         ex_left, ex_right, rep = dc.exact_edges(units)
-        edges = [(ex_left, ex_right)] if self.config.exact else []
+        # Identical normalised texts are also near-duplicates (J = 1); LSH sees one per group.
+        edges = [(ex_left, ex_right)] if self.config.exact or self.config.near else []
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         if self.config.near and len(units):
             near = self.near_pairs(ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats)
