@@ -178,3 +178,16 @@ def test_missing_bwrap_is_refused_with_the_install_line(monkeypatch, tmp_path):
     assert "apt-get install bubblewrap" in err.value.hint
     Verify(sandbox="none")  # explicit opt-out works
     Verify(verifiers={"math": "math"})  # no code verifier, no sandbox needed
+
+
+def test_output_is_independent_of_the_part_count(math_out, tmp_path):
+    """Problems straddling parts are judged whole: same annotations with 1 part or 8."""
+    one, _ = math_out
+    many = run(tmp_path, MATH_RECIPE.replace("  - use: load\n", "  - use: load\n    rows_per_part: 25\n"))
+    parts = list((tmp_path / "run").glob("01-verify/part-*.parquet"))
+    assert len(parts) == 8  # 176 rows, 25 per part
+    key = lambda t: sorted(t.to_pylist(), key=lambda r: r["trace_id"])
+    assert key(many) == key(one)
+    stats = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["1"]
+    assert stats["rows_out"] == 176
+    assert stats["prepare_stats"]["split_problems"] > 0

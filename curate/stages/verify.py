@@ -76,6 +76,7 @@ class Verify(Stage):
     name = "verify"
     version = 1
     Config = VerifyConfig
+    has_prepare = True
     has_finalize = True
 
     def check_requirements(self) -> None:
@@ -88,13 +89,25 @@ class Verify(Stage):
                 "Install it: `apt-get install bubblewrap`. Or set `sandbox: none` in the verify "
                 "stage to run model-written code without isolation (trusted code only).")
 
+    def prepare(self, ctx: PrepareContext) -> None:
+        """Problems whose samples straddle parts are judged here, whole, so their stats are right."""
+        import json
+
+        from curate.verifiers.split import judge_split_problems
+
+        count = judge_split_problems(self, ctx.inputs, ctx.artifacts)
+        ctx.stats["split_problems"] = count
+        (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
+
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
+        from curate.verifiers.split import merge_split, read_split
+
         tables = [conform(b) for b in batches]
-        if not tables:
+        table = pa.concat_tables(tables) if tables else None
+        if table is None or not table.num_rows:
             return
-        table = pa.concat_tables(tables)
-        if table.num_rows:
-            yield self.annotate(table, ctx)
+        split = read_split(ctx.artifacts)
+        yield merge_split(table, split, lambda rest: self.annotate(rest, ctx), ctx.counters)
 
     def annotate(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         """Verdicts for every row, then per-problem statistics."""
@@ -165,6 +178,10 @@ class Verify(Stage):
         return table
 
     def finalize(self, ctx: PrepareContext) -> None:
+        import json
+
         from curate.verifiers.report import write_report
 
-        write_report(ctx.inputs, ctx.run_dir, ctx.artifacts, examples=self.config.report_examples)
+        prepared = ctx.artifacts / "prepare.json"
+        extra = json.loads(prepared.read_text()) if prepared.exists() else {}
+        write_report(ctx.inputs, ctx.run_dir, ctx.artifacts, examples=self.config.report_examples, extra=extra)

@@ -92,7 +92,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None, *, examples: int = 3) -> dict:
+def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None, *, examples: int = 3,
+                 extra: dict | None = None) -> dict:
     """Write reports/verify.{json,md} under the run directory (and the JSON into artifacts)."""
     report = build_report(parts, examples=examples)
     text = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False)
@@ -103,6 +104,6 @@ def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None
         (folder / "verify.md").write_text(to_markdown(report))
     if artifacts is not None:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
-        (Path(artifacts) / "stats.json").write_text(json.dumps({"totals": report["totals"],
-                                                                "problems": report["problems"]}, sort_keys=True))
+        stats = {"totals": report["totals"], "problems": report["problems"], **(extra or {})}
+        (Path(artifacts) / "stats.json").write_text(json.dumps(stats, sort_keys=True))
     return report
