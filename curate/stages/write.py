@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -92,17 +93,18 @@ class Write(Stage):
         try:
             for batch in batches:
                 table = conform(batch)
-                matched = pa.array([False] * table.num_rows)
+                matched = pa.array(np.zeros(table.num_rows, dtype=bool))
                 for name, where in self.config_filters().items():
                     mask = row_mask(table, where)
                     matched = pc.or_(matched, mask)
-                    rows = table.filter(mask)
+                    rows = select(table, mask)
                     if rows.num_rows:
                         writers[name].write(training_view(rows, self.config.columns))
                         ctx.counters[f"rows: {name}"] += rows.num_rows
-                unrouted = table.filter(pc.invert(matched))
-                ctx.reject(unrouted, "matches no dataset config")
-                yield table.filter(matched)
+                unrouted = pc.invert(matched)
+                if pc.any(unrouted).as_py():
+                    ctx.reject(table.filter(unrouted), "matches no dataset config")
+                yield select(table, matched)  # terminal: the runner only counts these rows
         finally:
             for writer in writers.values():
                 writer.close()
@@ -141,8 +143,17 @@ class Write(Stage):
         return block
 
 
+def select(table: pa.Table, mask: pa.Array) -> pa.Table:
+    """`table.filter(mask)` without copying when every row (or none) is selected."""
+    kept = pc.sum(mask).as_py() or 0
+    if kept == table.num_rows:
+        return table
+    return table.slice(0, 0) if kept == 0 else table.filter(mask)
+
+
 def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
-    mask = pa.array([True] * table.num_rows)
+    """Rows whose columns hold one of the listed values (a list column: is non-empty)."""
+    mask = pa.array(np.ones(table.num_rows, dtype=bool))
     for column, values in where.items():
         col = table[column]
         hit = pc.is_in(col, pa.array(values, col.type)) if not pa.types.is_list(col.type) else \
