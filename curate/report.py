@@ -96,8 +96,8 @@ def funnel_svg(funnel: list[dict]) -> str:
     top = max([max(s["rows_in"], s["rows_out"]) for s in funnel] + [1])
     width, bar_h, gap, label_w = 760, 26, 14, 150
     scale = (width - label_w - 120) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="stage funnel" '
-             f'viewBox="0 0 {width} {len(funnel) * (bar_h + gap) + gap}" class="funnel-svg">']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="stage funnel" '
+             f'viewBox="0 0 {width} {len(funnel) * (bar_h + gap) + gap}" class="funnel-svg">')]
     for i, s in enumerate(funnel):
         y = gap + i * (bar_h + gap)
         kept, dropped = s["rows_out"] * scale, s["rejected"] * scale
