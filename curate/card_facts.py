@@ -11,6 +11,7 @@ Timing keys are dropped, so the facts of two identical runs are identical.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-TIMING_WORDS = ("second", "elapsed", "timestamp", "per_s", "eta", "gpu_hours", "time", "duration")
+TIMING_TOKENS = {"second", "seconds", "secs", "elapsed", "timestamp", "eta", "duration", "time", "started",
+                 "finished", "wall", "date"}
 
 
 def is_timing(key: str) -> bool:
+    """Keys holding timings or dates (`wall_seconds`, `tokens_per_s`, `gpu_hours`), but not
+    look-alikes such as `timeout` or `beta`."""
     key = str(key).lower()
-    return any(word in key for word in TIMING_WORDS)
+    tokens = set(re.split(r"[^a-z0-9]+", key))
+    return bool(tokens & TIMING_TOKENS) or key.endswith("per_s") or "gpu_hours" in key or "per_second" in key
 
 
 def untimed(value: Any) -> Any:

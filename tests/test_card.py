@@ -163,3 +163,10 @@ def test_missing_stages_leave_sections_out(tmp_path):
     empty = {"stages": {}}
     assert card_facts.verdicts(tmp_path, []) == {} and card_facts.contamination(tmp_path, []) == {}
     assert card_facts.mix([]) == {} and card_facts.stages_before_write(empty) == []
+
+
+@pytest.mark.parametrize("key, timing", [("wall_seconds", True), ("tokens_per_s", True), ("gpu_hours", True),
+                                         ("started_at", True), ("verdict: timeout", False), ("beta", False),
+                                         ("metadata", False), ("rows", False)])
+def test_timing_keys_are_told_from_look_alikes(key, timing):
+    assert card_facts.is_timing(key) is timing
