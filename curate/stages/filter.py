@@ -2,21 +2,31 @@
 
 Rules apply in order, and a row is rejected by the first rule it fails, so each rejected row
 carries exactly one reason. Rejection sampling is configuration: keep verdict `pass`, then keep
-at most `max_per_problem` samples per problem chosen by `keep` (all, first, shortest, random),
-and drop problems outside a pass-rate window (too easy when every sample solves them).
-Samples of one problem live in one part (generate expands rows in place), so per-problem rules
-need no global pass.
+at most `max_per_problem` samples per problem chosen by `keep` (all, first, shortest, random;
+`keep` other than all alone means one per problem), and drop problems outside a pass-rate window
+(too easy when every sample solves them, hopeless when none does).
+
+Typical policies: keep all correct (`verdict: [pass]`), first correct (`verdict: [pass], keep:
+first`), shortest correct (`keep: shortest`), random correct (`keep: random`, seeded by trace id).
+Per-problem choices are global: `prepare` finds problems whose samples straddle parts (load cuts
+by row count) and chooses their samples once, so the result does not depend on the part count.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import Field
 
-from curate.stages.base import PartContext, Stage, StageConfig
+from curate.schema import conform
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
+
+SPLIT_FILE = "split_problems.json"
 
 
 class FilterConfig(StageConfig):
@@ -36,19 +46,56 @@ class FilterConfig(StageConfig):
         default_factory=dict, description="Keep only rows whose column is one of the values, e.g. {source: [a, b]}.")
     max_per_problem: int | None = Field(None, ge=1, description="Keep at most this many samples per problem.")
     keep: Literal["all", "first", "shortest", "random"] = Field(
-        "all", description="Which samples max_per_problem keeps: first (by sample_idx), shortest, random.")
+        "all", description="Which samples max_per_problem keeps: first (by sample_idx), shortest, random "
+        "(seeded). Without max_per_problem, first/shortest/random keep one sample per problem.")
 
 
 class Filter(Stage):
     name = "filter"
-    version = 1
+    version = 2
     Config = FilterConfig
+    has_prepare = True
+
+    @property
+    def cap(self) -> int | None:
+        """Samples kept per problem (None: no cap)."""
+        if self.config.max_per_problem:
+            return self.config.max_per_problem
+        return 1 if self.config.keep != "all" else None
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        """Choose the kept samples of problems that straddle parts, over all their rows."""
+        if not self.cap:
+            return
+        from curate.verifiers.split import find_split_ids
+
+        split = find_split_ids(ctx.inputs)
+        kept: list[str] = []
+        if split:
+            wanted = pa.array(sorted(split), pa.string())
+            tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (pq.read_table(p) for p in ctx.inputs)]
+            rows, _ = split_by_domain(conform(pa.concat_tables(tables)), self.config.domains)
+            probe = PartContext(seed=ctx.seed)
+            for reason, keep in self.row_rules(rows):
+                rows = self._apply(rows, keep, reason, probe)
+            kept = sorted(self._cap_per_problem(rows, probe, {}).column("trace_id").to_pylist())
+        ctx.stats["split_problems"] = len(split)
+        (ctx.artifacts / SPLIT_FILE).write_text(json.dumps({"ids": sorted(split), "kept": kept}))
+
+    def run(self, batches, ctx: PartContext):
+        """Stream row rules batch by batch; with a per-problem cap, see the whole part at once."""
+        if not self.cap:
+            yield from super().run(batches, ctx)
+            return
+        tables = [conform(b) for b in batches]
+        if tables:
+            yield from super().run([pa.concat_tables(tables)], ctx)
 
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         for reason, keep in self.row_rules(table):
             table = self._apply(table, keep, reason, ctx)
-        if self.config.max_per_problem:
-            table = self._cap_per_problem(table, ctx)
+        if self.cap:
+            table = self._cap_per_problem(table, ctx, _read_split(ctx.artifacts))
         return table
 
     def row_rules(self, table: pa.Table):
@@ -76,17 +123,22 @@ class Filter(Stage):
         ctx.counters[f"rejected: {reason}"] += dropped.num_rows
         return table.filter(keep)
 
-    def _cap_per_problem(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+    def _cap_per_problem(self, table: pa.Table, ctx: PartContext, split: dict) -> pa.Table:
         rows = table.select(["id", "sample_idx", "trace_id", "reasoning", "answer"]).to_pylist()
         by_problem: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             by_problem.setdefault(row["id"], []).append(i)
         keep = [False] * len(rows)
-        for indices in by_problem.values():
-            for i in self._choose(indices, rows, ctx)[: self.config.max_per_problem]:
+        split_ids, split_kept = set(split.get("ids", ())), set(split.get("kept", ()))
+        for problem, indices in by_problem.items():
+            if problem in split_ids:  # chosen over all its parts in prepare
+                for i in indices:
+                    keep[i] = rows[i]["trace_id"] in split_kept
+                continue
+            for i in self._choose(indices, rows, ctx)[: self.cap]:
                 keep[i] = True
-        mask = pa.array(keep)
-        reason = f"more than {self.config.max_per_problem} samples of the problem (keep={self.config.keep})"
+        mask = pa.array(keep, pa.bool_())
+        reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
         ctx.reject(table.filter(pc.invert(mask)), reason)
         return table.filter(mask)
 
@@ -100,6 +152,11 @@ class Filter(Stage):
             # A seeded hash of the trace id: the choice ignores row order and part count.
             return sorted(indices, key=lambda i: digest(ctx.seed, rows[i]["trace_id"] or ""))
         return sorted(indices, key=lambda i: (rows[i]["sample_idx"] or 0, rows[i]["trace_id"] or ""))
+
+
+def _read_split(artifacts: Path | None) -> dict:
+    path = Path(artifacts) / SPLIT_FILE if artifacts else None
+    return json.loads(path.read_text()) if path and path.exists() else {}
 
 
 def _isin(column, values: list[str]):

@@ -1,0 +1,106 @@
+"""filter: rejection-sampling policies, every drop recorded, choices independent of part count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.recipe import load_recipe
+from curate.runner import run_recipe
+from curate.schema import from_rows
+from curate.stages.base import run_stage_on
+from curate.stages.filter import Filter
+
+
+def rows() -> pa.Table:
+    """Three problems x four samples with verdicts, lengths, finish reasons and pass rates."""
+    out = []
+    verdicts = {"p1": ["pass", "pass", "fail", "pass"], "p2": ["fail"] * 4, "p3": ["pass"] * 4}
+    for pid, vs in verdicts.items():
+        rate = vs.count("pass") / 4
+        for i, v in enumerate(vs):
+            out.append({"id": pid, "sample_idx": i, "trace_id": f"{pid}-{i}", "domain": "math", "verdict": v,
+                        "reasoning": "r" * (40 - 10 * i if pid != "p3" else 10 + i), "answer": "a",
+                        "finish_reason": "length" if (pid, i) == ("p1", 3) else "stop", "pass_rate": rate,
+                        "completion_tokens": 100 * (i + 1)})
+    out.append({"id": "g", "sample_idx": 0, "trace_id": "g-0", "domain": "general", "verdict": "unverified",
+                "reasoning": None, "answer": "hi"})
+    return from_rows(out)
+
+
+def kept(config: dict) -> tuple[list[str], list[str]]:
+    out, ctx = run_stage_on(Filter(config), rows())
+    rejected = ctx.rejected_table()
+    return sorted(out.column("trace_id").to_pylist()), rejected.column("reject_reason").to_pylist() if rejected else []
+
+
+CASES = [
+    ({"verdict": ["pass"]}, ["p1-0", "p1-1", "p1-3", "p3-0", "p3-1", "p3-2", "p3-3"]),  # keep all correct
+    ({"verdict": ["pass"], "keep": "first"}, ["p1-0", "p3-0"]),  # first correct
+    ({"verdict": ["pass"], "keep": "shortest"}, ["p1-3", "p3-0"]),  # shortest correct
+    ({"verdict": ["pass"], "max_per_problem": 2, "keep": "first"}, ["p1-0", "p1-1", "p3-0", "p3-1"]),
+    ({"verdict": ["pass"], "finish_reason": ["stop"], "keep": "shortest"}, ["p1-1", "p3-0"]),
+    ({"max_pass_rate": 0.99, "min_pass_rate": 0.01, "domains": ["math"]},  # window: drop too easy/hopeless
+     ["g-0", "p1-0", "p1-1", "p1-2", "p1-3"]),
+    ({"max_completion_tokens": 200, "domains": ["math"]}, ["g-0", "p1-0", "p1-1", "p2-0", "p2-1", "p3-0", "p3-1"]),
+]
+
+
+@pytest.mark.parametrize("config,expected", CASES)
+def test_policies(config, expected):
+    assert kept(config)[0] == expected
+
+
+def test_every_drop_has_a_reason():
+    out, reasons = kept({"verdict": ["pass"], "keep": "first"})
+    assert len(out) + len(reasons) == 13
+    assert reasons.count("verdict not in ['pass']") == 6
+    assert all(r.startswith("more than 1 samples") for r in reasons if "verdict" not in r)
+
+
+def test_random_choice_is_seeded_and_order_independent():
+    config = {"verdict": ["pass"], "keep": "random", "max_per_problem": 2}
+    first = run_stage_on(Filter(config), rows())[0].column("trace_id").to_pylist()
+    reversed_rows = rows().take(list(range(12, -1, -1)))
+    again = run_stage_on(Filter(config), reversed_rows)[0].column("trace_id").to_pylist()
+    assert sorted(first) == sorted(again) and len(first) == 4
+
+
+DATA = Path(__file__).resolve().parents[1] / "recipes" / "data"
+
+
+def _run(tmp: Path, rows_per_part: int) -> list[str]:
+    recipe = tmp / f"r{rows_per_part}.yaml"
+    recipe.write_text(f"""
+name: f
+seed: 3
+sources:
+  - path: {DATA}/math.jsonl
+    domain: math
+    columns: {{problem: question, reference: gold, sample_idx: sample}}
+    trace: generation
+stages:
+  - use: load
+    rows_per_part: {rows_per_part}
+  - use: filter
+    keep: random
+    finish_reason: [stop]
+""")
+    run_recipe(load_recipe(recipe), tmp / f"run{rows_per_part}", progress=False)
+    parts = sorted((tmp / f"run{rows_per_part}").glob("01-filter/part-*.parquet"))
+    return sorted(json.loads(e)["uid"] + f"#{t}" for p in parts
+                  for e, t in zip(pq.read_table(p)["extra"].to_pylist(), pq.read_table(p)["trace_id"].to_pylist()))
+
+
+def test_per_problem_choice_ignores_the_part_count(tmp_path):
+    """Problems straddling parts (load cuts by rows) still keep exactly one sample."""
+    whole, split = _run(tmp_path, 1000), _run(tmp_path, 7)
+    assert whole == split
+    uids = [k.split("#")[0] for k in split]
+    assert len(uids) == len(set(uids))  # one sample per problem, even across part boundaries
+    manifest = json.loads((tmp_path / "run7" / "manifest.json").read_text())
+    assert manifest["stages"]["1"]["rejected"] > 0
