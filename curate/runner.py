@@ -146,6 +146,9 @@ def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) 
     if stage.has_prepare and not rd.flag(sdir, "prepared").exists():
         ctx.artifacts.mkdir(parents=True, exist_ok=True)
         stage.prepare(ctx)
+        stats_path = ctx.artifacts / "stats.json"
+        if ctx.stats and not stats_path.exists():
+            write_json_atomic(stats_path, ctx.stats)
         rd.flag(sdir, "prepared").touch()
     if index == 0:
         num_parts = stage.num_parts(ctx)
