@@ -37,19 +37,13 @@ from curate.text import word_hashes
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
+GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
+GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
 MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
 
 # ---------------------------------------------------------------- compiled kernels
-
-
-@numba.njit(cache=True, nogil=True)
-def _fmix(h):
-    h = (h ^ (h >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
-    h = (h ^ (h >> np.uint64(33))) * np.uint64(0xC4CEB9FE1A85EC53)
-    h = h ^ (h >> np.uint64(33))
-    return h if h != np.uint64(0) else np.uint64(1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -62,7 +56,7 @@ def _window_key(words, start, length):
     h = np.uint64(0)
     for j in range(length):
         h = h * BASE + words[start + j]
-    return _fmix(h + np.uint64(length) * SALT)
+    return _nz(h + np.uint64(length) * SALT)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -85,23 +79,40 @@ def _all_windows(doc, words, n):
 
 
 @numba.njit(cache=True)
-def _build_table(keys, values, capacity):
-    tk = np.zeros(capacity, np.uint64)
-    tv = np.zeros(capacity, np.int64)
-    mask = np.uint64(capacity - 1)
+def _build_table(keys, values, bits, filter_bits):
+    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
+    tk = np.zeros(1 << bits, np.uint64)
+    tv = np.zeros(1 << bits, np.int64)
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    mask = np.uint64((1 << bits) - 1)
     for i in range(len(keys)):
-        slot = keys[i] & mask
+        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
         while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
             slot = (slot + np.uint64(1)) & mask
         tk[slot] = keys[i]
         tv[slot] = values[i]
-    return tk, tv
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return tk, tv, filt
 
 
 @numba.njit(cache=True, nogil=True)
-def _probe(tk, tv, key):
+def _shift(size):
+    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
+    bits = 0
+    while (1 << bits) < size:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe(tk, tv, filt, key, tshift, fshift):
+    """The value stored for `key`, or -1; the filter answers most misses from cache."""
+    f = (key * GOLD2) >> fshift
+    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
     mask = np.uint64(len(tk) - 1)
-    slot = key & mask
+    slot = (key * GOLD) >> tshift
     while tk[slot] != np.uint64(0):
         if tk[slot] == key:
             return tv[slot]
@@ -110,17 +121,14 @@ def _probe(tk, tv, key):
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(a, size):
-    return np.concatenate((a, np.empty_like(a)))
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(doc, words, n, power, tk, tv, fk, fv, sk, sv):
-    """Matches of one field: (text, posting-list index, word position, kind 0=n-gram 1=exact)."""
-    o_doc = np.empty(64, np.int64)
-    o_val = np.empty(64, np.int64)
-    o_pos = np.empty(64, np.int64)
-    o_kind = np.empty(64, np.int8)
+def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
+    """Matches of one field into the o_* buffers: (text, posting-list index, word position, kind
+    0=n-gram 1=exact). Returns the number of matches; more than the buffers hold means: rerun
+    with larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
+    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
+    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
+    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
+    cap = len(o_doc)
     k = 0
     salt = np.uint64(n) * SALT
     for d in range(len(doc) - 1):
@@ -131,34 +139,36 @@ def _scan(doc, words, n, power, tk, tv, fk, fv, sk, sv):
                 h = h * BASE + words[a + j]
             s = a
             while True:
-                v = _probe(tk, tv, _fmix(h + salt))
+                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
                 if v >= 0:
-                    if k == len(o_doc):
-                        o_doc, o_val, o_pos, o_kind = _grow(o_doc, k), _grow(o_val, k), _grow(o_pos, k), _grow(o_kind, k)
-                    o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                    if k < cap:
+                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
                     k += 1
                 if s + n >= b:
                     break
                 h = (h - words[s] * power) * BASE + words[s + n]
                 s += 1
+        if not exact:
+            continue
         for s in range(a, b):
-            m = _probe(fk, fv, _nz(words[s]))
+            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
             if m <= 0:
                 continue
             for length in range(1, min(MAX_EXACT, b - s) + 1):
                 if (m >> length) & 1:
-                    v = _probe(sk, sv, _window_key(words, s, length))
+                    v = _probe(sk, sv, sf, _window_key(words, s, length), ss, sfs)
                     if v >= 0:
-                        if k == len(o_doc):
-                            o_doc, o_val, o_pos, o_kind = _grow(o_doc, k), _grow(o_val, k), _grow(o_pos, k), _grow(o_kind, k)
-                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
+                        if k < cap:
+                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
                         k += 1
-    return o_doc[:k], o_val[:k], o_pos[:k], o_kind[:k]
+    return k
 
 
-def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    capacity = 1 << max(4, int(2 * max(len(keys), 1) - 1).bit_length())
-    return _build_table(keys.astype(np.uint64), values.astype(np.int64), capacity)
+def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
+    bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
+    filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
+    return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
 # ---------------------------------------------------------------- tokens (for spans and numbers)
@@ -206,18 +216,24 @@ class NgramIndex:
               "short_item", "short_len", "first_keys", "first_masks")
 
     def tables(self) -> tuple:
-        """(tk, tv, fk, fv, sk, sv) lookup tables, built once per process."""
+        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys."""
         if self._tables is None:
-            tk, tv = _table(self.keys, np.arange(len(self.keys)))
-            fk, fv = _table(self.first_keys, self.first_masks.view(np.int64))
-            sk, sv = _table(self.short_keys, np.arange(len(self.short_keys)))
-            self._tables = (tk, tv, fk, fv, sk, sv)
+            self._tables = (*_table(self.keys, np.arange(len(self.keys))),
+                            *_table(self.first_keys, self.first_masks.view(np.int64)),
+                            *_table(self.short_keys, np.arange(len(self.short_keys))))
         return self._tables
 
     def scan(self, doc: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, ...]:
         """Raw matches over tokenised texts: (text, item, item position, text position, kind)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
-        t_doc, t_val, t_pos, t_kind = _scan(doc, words, self.n, power, *self.tables())
+        capacity = max(1024, len(words) // 64)
+        while True:
+            buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
+            k = _scan(doc, words, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            if k <= capacity:
+                break
+            capacity = k
+        t_doc, t_val, t_pos, t_kind = (b[:k] for b in buffers)
         grams, exact = t_kind == 0, t_kind == 1
         a = _expand(t_doc[grams], t_val[grams], t_pos[grams], self.post_off, self.post_item, self.post_pos)
         zero = np.zeros(len(self.short_item), np.int64)
@@ -243,8 +259,14 @@ class BenchIndex:
     benchmarks: list[dict[str, Any]]
     by_n: dict[int, NgramIndex]
     settings: dict[str, Any]
-    item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words per item
+    item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
     _numbers: dict[int, list[int]] = field(default_factory=dict, repr=False)
+
+    def words_of(self, item: int) -> np.ndarray:
+        """The word hashes of one item."""
+        start = int(self.item_words[:item].sum())
+        return self.item_hashes[start:start + int(self.item_words[item])]
 
     def numbers(self, item: int) -> list[int]:
         if item not in self._numbers:
@@ -254,7 +276,7 @@ class BenchIndex:
     def save(self, folder: Path) -> None:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {"item_words": self.item_words}
+        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -273,7 +295,7 @@ class BenchIndex:
             n = int(n_text)
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
-        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"])
+        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -301,7 +323,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
     by_n = {n: _index_for_n(doc, words, n, phrases, allowlist_min_items, min_exact_words) for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc))
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words)
 
 
 def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:

@@ -6,11 +6,11 @@ position) row. Matches are then grouped per (text, item) and judged:
 
 - exact path (item shorter than n): a hit; the whole item is covered.
 - n-gram path: the share of the item's indexed n-grams seen must reach `min_share`, and a
-  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item sits in a
-  short uncovered gap between covered words (or between covered words and the item's edge), the
-  text follows the item's wording around that number but says another number there: the same
-  template with other constants is another problem (the failure of digit-normalising
-  decontaminators). Long gaps are partial quotes and do not veto.
+  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item lies in a
+  run of item words no matched window covers, and the text, aligned through the neighbouring
+  match, repeats every other word of that run but has another number there, it is the same template
+  with other constants: another problem (the failure of digit-normalising decontaminators).
+  A partial quote continues with other words and still matches.
 
 A `Hit` carries the share, the matched word spans in the text and in the item; `hit_record`
 turns them into character spans with an excerpt, for the reports.
@@ -18,13 +18,14 @@ turns them into character spans with an excerpt, for the reports.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam_index import BenchIndex, token_spans
+from curate.decontam_index import BenchIndex, number_positions, token_spans
 from curate.text import word_hashes
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
@@ -56,14 +57,16 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sh
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
     hits = []
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
-        hit = _judge(index, n, int(docs[lo]), int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                     min_share, veto_changed_numbers)
+        row = int(docs[lo])
+        numbers = functools.partial(_text_numbers, array, row)
+        hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+                     min_share, veto_changed_numbers, words[doc[row]:doc[row + 1]], numbers)
         if hit is not None:
             hits.append(hit)
     return hits
 
 
-def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto) -> Hit | None:
+def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto, text_words, text_numbers) -> Hit | None:
     length = int(index.item_words[item])
     if kinds.any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
@@ -75,31 +78,70 @@ def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto) -> Hit | Non
     covered = np.zeros(length, bool)
     for p in np.unique(ipos):
         covered[p:p + n] = True
-    if veto and _changed_number(covered, index.numbers(item), n):
+    if veto and _changed_number(covered, index.numbers(item), index.words_of(item), text_words,
+                                ipos, tpos, n, text_numbers):
         return None
     return Hit(row, item, "ngram", n, round(share, 4), _merge(np.unique(tpos), n), _runs(covered))
 
 
-def _changed_number(covered: np.ndarray, numbers: list[int], n: int) -> bool:
-    """True when a short uncovered gap holding a number sits between covered words.
+@functools.lru_cache(maxsize=64)
+def _numbers_of(text: str) -> frozenset[int]:
+    return frozenset(number_positions(text))
 
-    A gap is a maximal run of uncovered item words; it counts when each side is a covered word or
-    the item's edge (not both edges) and it is at most n words long: one substituted constant
-    uncovers itself plus, near an edge, the few words no window can reach. A long gap is missing
-    text (a partial quote), not a changed constant."""
+
+def _text_numbers(array, row: int) -> frozenset[int]:
+    """Word positions of numbers in text `row` (tokenised only when a veto needs it)."""
+    return _numbers_of(array[row].as_py() or "")
+
+
+def _changed_number(covered, numbers, item_words, text_words, ipos, tpos, n, text_numbers) -> bool:
+    """True when the text follows the item's wording across an uncovered gap but states another
+    number in it: the same template with other constants.
+
+    A gap is a maximal run of uncovered item words holding a number. It is aligned to the text
+    through a matched window next to it (left side, or right side at the item's start); the veto
+    needs every non-number word of the gap that the text reaches to be equal, and a number to
+    face another number. A partial quote continues with other words, so it does not veto; at
+    the item's edge a lone differing number is not enough evidence (a quote that stops before
+    a final doctest output followed by some number), an equal word after it is."""
     last = len(covered) - 1
     for p in numbers:
         if covered[p]:
             continue
-        lo = p
+        lo, hi = p, p
         while lo > 0 and not covered[lo - 1]:
             lo -= 1
-        hi = p
         while hi < last and not covered[hi + 1]:
             hi += 1
-        if hi - lo + 1 <= n and not (lo == 0 and hi == last):
+        if lo == 0 and hi == last:
+            continue
+        anchor = lo - 1 if lo > 0 else hi + 1  # a covered item word next to the gap
+        w = int(np.flatnonzero((ipos <= anchor) & (anchor < ipos + n))[0])
+        shift = int(tpos[w]) - int(ipos[w])  # text position = item position + shift
+        equal = _same_but_numbers(item_words, text_words, range(lo, hi + 1), shift, set(numbers), text_numbers)
+        # inside the item the match itself resumes after the gap; at an edge, some equal word
+        # past the number must show that the text goes on with the item's wording
+        if equal is not None and (0 < lo and hi < last or equal > 0):
             return True
     return False
+
+
+def _same_but_numbers(item_words, text_words, positions, shift, numbers, text_numbers) -> int | None:
+    """The count of equal aligned words when every aligned non-number word is equal and some
+    item number faces another number in the text; else None."""
+    changed, equal = [], 0
+    for i in positions:
+        t = i + shift
+        if t < 0 or t >= len(text_words):
+            continue
+        if i in numbers:
+            if item_words[i] != text_words[t]:
+                changed.append(t)
+        elif item_words[i] != text_words[t]:
+            return None
+        else:
+            equal += 1
+    return equal if changed and all(t in text_numbers() for t in changed) else None
 
 
 def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:

@@ -167,3 +167,13 @@ def test_null_and_empty_texts_are_safe(index):
     import pyarrow as pa
 
     assert scan_texts(index, pa.array([None, "", "   "], pa.string()), 8) == []
+
+
+def test_changed_constant_near_the_end_is_vetoed_but_a_partial_quote_is_not(index):
+    item = next(i for i in index.items if i.id == "mb-01")  # "... the path alone is 144 square meters, ..."
+    changed = item.problem.replace("144", "176")
+    assert "176" in changed and scan_texts(index, [changed], 13) == []  # < 13 words follow the constant
+    cut = item.problem.index("144")
+    quote = "We are told: " + item.problem[:cut] + " (I will write A for that area) and we go on from there."
+    (hit,) = scan_texts(index, [quote], 8)
+    assert index.items[hit.item].id == "mb-01" and 0.5 < hit.share < 1

@@ -149,14 +149,14 @@ def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | 
 
 def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_share: float = 0.0,
                veto_changed_numbers: bool = True, max_report_hits: int = 5000, id_column: str = "id",
-               stats: dict[str, Any]) -> list[set[str]]:
+               stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
     """Each row's `benchmark:item` hits over `fields` (column -> n) of any table.
 
     Report records accumulate in stats["decontam_hits"] (at most `max_report_hits`), the keys of
     items hit in stats["items_hit"], the records left out in stats["hits_not_listed"]."""
     from curate.decontam_match import hit_record, scan_texts
 
-    found: list[set[str]] = [set() for _ in range(table.num_rows)]
+    found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column).to_pylist() if id_column in table.column_names else list(range(table.num_rows))
     extras = {c: table.column(c).to_pylist() for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
     records = stats.setdefault("decontam_hits", [])
@@ -164,7 +164,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
     for field_name, n in fields.items():
         if field_name not in table.column_names:
             continue
-        todo = [i for i in range(table.num_rows) if not found[i]] if mode == "flag" else None
+        todo = [i for i in range(table.num_rows) if i not in found] if mode == "flag" else None
         column = table.column(field_name)
         column = column.take(pa.array(todo, pa.int64())) if todo is not None else column
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
@@ -172,7 +172,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         for hit in scan_texts(index, column, n, min_share=min_share, veto_changed_numbers=veto_changed_numbers):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
-            found[row].add(key)
+            found.setdefault(row, set()).add(key)
             items_hit.add(key)
             if mode == "flag":
                 continue
@@ -183,7 +183,8 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
             records.append(hit_record(index, hit, column[hit.row].as_py(), field=field_name,
                                       row_id=ids[row], extra=extra))
     stats["items_hit"] = sorted(items_hit)
-    return found
+    empty: frozenset[str] = frozenset()
+    return [found.get(i, empty) for i in range(table.num_rows)]
 
 
 def prepare_stats(index) -> dict[str, Any]:
