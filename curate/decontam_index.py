@@ -23,6 +23,7 @@ loaded; the index file itself stores only sorted arrays (`index.npz`) and the it
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -174,10 +175,10 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 # ---------------------------------------------------------------- tokens (for spans and numbers)
 
 
-def token_spans(text: str) -> list[tuple[int, int]]:
-    """Character (start, end) of each word, exactly as `curate.text` splits words."""
+def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
+    """Character (start, end) of each word (the first `limit` words), as `curate.text` splits them."""
     raw = text.encode("utf-8")
-    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(raw)]
+    spans = [(m.start(), m.end()) for m in itertools.islice(_TOKEN.finditer(raw), limit)]
     if len(raw) == len(text):
         return spans
     starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80

@@ -155,13 +155,15 @@ def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
 
 
 def _runs(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    padded = np.zeros(len(mask) + 2, np.int8)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
     return tuple((int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]))
 
 
 def char_spans(text: str, word_spans: tuple[tuple[int, int], ...]) -> list[list[int]]:
     """Word intervals -> character intervals of `text`."""
-    tokens = token_spans(text)
+    tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
     out = []
     for a, b in word_spans:
         if a < len(tokens):
