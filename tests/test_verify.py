@@ -52,7 +52,7 @@ sources:
 stages:
   - use: load
   - use: verify
-    workers: 2
+    checkers: 2
 """
 
 
@@ -148,7 +148,7 @@ sources:
 stages:
   - use: load
   - use: verify
-    workers: 2
+    checkers: 2
     code_timeout: 3
 """
 

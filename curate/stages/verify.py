@@ -53,7 +53,7 @@ class VerifyConfig(StageConfig):
         description="Domain -> verifier (math, code, none). Rows of other domains get verdict unverified.")
     source_options: dict[str, SourceOptions] = Field(
         default_factory=dict, description="Per-source grader conventions, keyed by source name.")
-    workers: int = Field(0, ge=0, description="Checker processes (math) and sandboxes at once (code); "
+    checkers: int = Field(0, ge=0, description="Checker processes (math) and sandboxes at once (code); "
                          "0 = one per CPU core.")
     deadline: float = Field(2.0, gt=0, description="Seconds one math answer may take before it is a timeout.")
     memory_mb: int = Field(2048, ge=256, description="Address-space limit of each math worker process.")
@@ -144,7 +144,7 @@ class Verify(Stage):
         return options.model_dump() if options else {}
 
     def _workers(self) -> int:
-        return self.config.workers or os.cpu_count() or 1
+        return self.config.checkers or os.cpu_count() or 1
 
     def _with_columns(self, table: pa.Table, rows: list[dict], results, ctx: PartContext) -> pa.Table:
         from curate.verifiers.passk import pass_rate, problem_stats

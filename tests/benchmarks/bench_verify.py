@@ -1,0 +1,124 @@
+"""Benchmark verify: math checks per second per core, and code sandbox overhead.
+
+    python tests/benchmarks/bench_verify.py [--repeats 5]
+
+Math: the sample corpus's math rows, judged (1) by curate's path (extraction in this process,
+equivalence in worker processes with a parent-enforced deadline, golds parsed once per problem,
+identical answers of a problem checked once) with 1 and 2 workers, and (2) by calling
+math-verify directly in one process, row by row (parse gold, parse answer, verify, with
+math-verify's own SIGALRM timeouts). Reported: rows/s, rows/s per core, and the ratio.
+
+Code: the overhead of one bubblewrap sandbox run (the same harness run with and without the
+sandbox), and rows/s on 2 workers over the sample corpus's code rows (the planted infinite loop
+is left out: it costs its timeout by design).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from curate.reasoning import split_reasoning
+from curate.verifiers.math import extract_answer
+
+
+def load_rows(name: str, reference: str) -> list[dict]:
+    rows = []
+    for line in (ROOT / "recipes" / "data" / name).read_text().splitlines():
+        raw = json.loads(line)
+        reasoning, answer = split_reasoning(raw["generation"])
+        rows.append({"id": raw["uid"], "source": "bench", "reference": raw[reference], "reasoning": reasoning,
+                     "answer": answer, "finish_reason": raw["finish_reason"], "uid": raw["uid"],
+                     "sample": raw["sample"]})
+    return rows
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def direct_math(rows: list[dict]) -> None:
+    """The baseline: math-verify called directly, one process, row by row."""
+    from math_verify import parse, verify
+
+    for row in rows:
+        pred = extract_answer(row["answer"]) if row["answer"] else None
+        if pred is None:
+            continue
+        gold = parse(f"${row['reference']}$")
+        verify(gold, parse(f"${pred}$"))
+
+
+def bench_math(repeats: int) -> None:
+    from curate.verifiers.math_rows import close_pools, get_pool, verify_math_rows
+
+    rows = load_rows("math.jsonl", "gold")
+    direct_math(rows[:5])  # import and warm sympy
+    base = timed(lambda: direct_math(rows), repeats)
+    print(f"math: {len(rows)} rows per repeat, median of {repeats}")
+    print(f"  math-verify directly, 1 process   : {len(rows) / base:8.1f} rows/s  (1 core)")
+    per_core = {}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        get_pool(workers=workers, deadline=2.0, memory_mb=2048)
+        startup = time.perf_counter() - started
+        seconds = timed(lambda w=workers: verify_math_rows(rows, lambda s: {}, workers=w, deadline=2.0,
+                                                           memory_mb=2048), repeats)
+        per_core[workers] = len(rows) / seconds / workers
+        print(f"  curate, {workers} worker(s)               : {len(rows) / seconds:8.1f} rows/s  "
+              f"({per_core[workers]:.1f} per core; pool start {startup:.2f}s, once per process)")
+        close_pools()
+    print(f"  ratio per core (curate 1 worker / direct): {per_core[1] / (len(rows) / base):.2f}x")
+    print(f"  ratio per core (curate 2 workers / direct): {per_core[2] / (len(rows) / base):.2f}x")
+    print(f"  scaling 1 -> 2 workers: {per_core[2] * 2 / per_core[1]:.2f}x")
+
+
+def bench_code(repeats: int) -> None:
+    from curate.verifiers.code import CodeSettings, harness_source, verify_code_rows
+    from curate.verifiers.sandbox import Limits, Sandbox
+
+    files = {"harness.py": harness_source(), "program.py": "print(1)\n"}
+    runs = 20
+
+    def many(kind: str) -> None:
+        box = Sandbox(kind=kind, python=Sandbox().python)
+        for _ in range(runs):
+            assert box.run(files, ["stdio"], limits=Limits()).stdout == b"1\n"
+
+    bwrap = timed(lambda: many("bwrap"), repeats) / runs
+    plain = timed(lambda: many("none"), repeats) / runs
+    print(f"code: one program run, median of {repeats} x {runs}")
+    print(f"  unsandboxed run : {plain * 1000:6.1f} ms")
+    print(f"  bwrap sandbox   : {bwrap * 1000:6.1f} ms")
+    print(f"  sandbox overhead: {(bwrap - plain) * 1000:6.1f} ms per run")
+    rows = [r for r in load_rows("code.jsonl", "tests") if not (r["uid"] == "c-007" and r["sample"] == 1)]
+    settings = CodeSettings(timeout=5.0)
+    seconds = timed(lambda: verify_code_rows(rows, settings, workers=2), repeats)
+    print(f"  rows/s on 2 workers: {len(rows) / seconds:.1f} ({len(rows)} rows, median of {repeats})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", choices=["math", "code"], default=None)
+    args = parser.parse_args()
+    if args.only in (None, "math"):
+        bench_math(args.repeats)
+    if args.only in (None, "code"):
+        bench_code(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
