@@ -49,3 +49,21 @@ def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> l
         elif a != b:
             lines.append(f"{path}: {canonical_json(a)} -> {canonical_json(b)}")
     return lines
+
+
+def file_fingerprint(paths, sample: int = 1 << 16) -> str:
+    """Cheap content identity of files: sizes plus the first and last `sample` bytes of each.
+
+    Catches edited, replaced, truncated or appended files without reading big inputs whole.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(str(p) for p in paths):
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(0)
+            head = fh.read(sample)
+            fh.seek(max(0, size - sample))
+            tail = fh.read(sample)
+        h.update(f"{size}:".encode() + head + tail)
+    return h.hexdigest()

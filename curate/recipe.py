@@ -100,13 +100,20 @@ class Recipe(Closed):
     def stage_entries(self) -> list[StageEntry]:
         """The stages to run; a `load` is prepended when the recipe does not start with one.
 
-        `load` gets the recipe's sources (and the folder relative paths resolve from)."""
+        `load` gets the recipe's sources; every stage whose config has a `base_dir` field gets
+        the folder relative paths resolve from (the recipe's)."""
+        from curate.registry import stage_class
+
         stages = list(self.stages)
         if not stages or stages[0].use != "load":
             stages.insert(0, StageEntry(use="load"))
         sources = [s.model_dump(mode="json", exclude_none=True) for s in self.sources]
-        load = {**stages[0].config, "sources": sources, "base_dir": self.base_dir}
-        return [StageEntry(use="load", config=load), *stages[1:]]
+        entries = [StageEntry(use="load", config={**stages[0].config, "sources": sources})]
+        entries += [StageEntry(use=e.use, config=dict(e.config)) for e in stages[1:]]
+        for entry in entries:
+            if "base_dir" in stage_class(entry.use).Config.model_fields and self.base_dir:
+                entry.config.setdefault("base_dir", self.base_dir)
+        return entries
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path).expanduser()

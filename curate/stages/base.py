@@ -116,6 +116,11 @@ class Stage:
         them in long-lived workers (Ray actors) so the engine starts once per worker."""
         return {}
 
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """What the stage reads besides its config and its input parts (e.g. the content digest
+        of a local benchmark file), so that changing it refuses or redoes the stage."""
+        return {}
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 

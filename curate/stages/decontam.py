@@ -77,6 +77,14 @@ class Decontam(Stage):
     has_prepare = True
     has_finalize = True
 
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """Content digests of local benchmark files: an edited eval file redoes the stage."""
+        from curate.benchmarks.select import LocalSpec, file_revision, parse_selections
+
+        base = self.config.base_dir
+        return {s.spec.path: file_revision(s.spec.path) for s in parse_selections(self.config.benchmarks, base_dir=base)
+                if isinstance(s.spec, LocalSpec)}
+
     # ------------------------------------------------------------ prepare
 
     def prepare(self, ctx: PrepareContext) -> None:

@@ -59,6 +59,18 @@ class Load(Stage):
         (ctx.artifacts / "plan.json").write_text(json.dumps(plan, indent=1))
         ctx.stats["rows"] = total
 
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """Size and sampled content of local source files: an edited source redoes the run."""
+        from curate.fingerprint import file_fingerprint
+
+        out = {}
+        for source in self.config.sources:
+            path = self._path(source)
+            if Path(path).exists():
+                files = io.expand_files(path, tuple(io.SUFFIXES)) if Path(path).is_dir() else [Path(path)]
+                out[source.path] = file_fingerprint(files)
+        return out
+
     def num_parts(self, ctx: PrepareContext) -> int:
         return json.loads((ctx.artifacts / "plan.json").read_text())["parts"]
 
