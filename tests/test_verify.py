@@ -191,3 +191,21 @@ def test_output_is_independent_of_the_part_count(math_out, tmp_path):
     stats = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["1"]
     assert stats["rows_out"] == 176
     assert stats["prepare_stats"]["split_problems"] > 0
+
+
+def test_dry_run_preview_shows_what_would_be_compared():
+    from curate.schema import from_rows
+    from curate.stages.verify import Verify
+
+    table = from_rows([
+        {"id": "a", "sample_idx": 0, "domain": "math", "reference": "\\frac12", "answer": "so \\boxed{0.5}"},
+        {"id": "b", "sample_idx": 0, "domain": "math", "reference": "3", "reasoning": "hmm", "answer": None},
+        {"id": "c", "sample_idx": 0, "domain": "code", "answer": "```python\nprint(1)\n```",
+         "reference": json.dumps({"type": "stdio", "tests": [{"input": "", "output": "1"}]})},
+        {"id": "d", "sample_idx": 0, "domain": "general", "answer": "hi"},
+    ])
+    text = Verify(sandbox="none").preview(table).splitlines()
+    assert "answer '0.5' vs gold '\\\\frac12'" in text[0]
+    assert "no_answer (reasoning never closed" in text[1]
+    assert "1-line program, stdio tests: 1" in text[2]
+    assert text[3].endswith("unverified")

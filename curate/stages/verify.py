@@ -177,6 +177,12 @@ class Verify(Stage):
             table = table.set_column(table.schema.get_field_index(name), name, column)
         return table
 
+    def preview(self, table: pa.Table) -> str:
+        """What would be compared for the first rows (extraction only: nothing runs)."""
+        from curate.verifiers.preview import preview_rows
+
+        return preview_rows(conform(table).to_pylist(), self.config.verifiers)
+
     def finalize(self, ctx: PrepareContext) -> None:
         import json
 
