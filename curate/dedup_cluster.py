@@ -179,6 +179,8 @@ def clusters(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 def choose_keepers(units: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:
     """The keeper's index for every unit's cluster under the keep rule."""
     uidx = units["uidx"].to_numpy().astype(np.int64)
+    if len(uidx) == 0:
+        return uidx
     sort_keys: list[np.ndarray] = [uidx]
     for rule in reversed(keep):
         if rule == "verified":
@@ -198,9 +200,8 @@ def choose_keepers(units: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np
 def decide(units: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.DataFrame:
     """Cluster membership of every unit in a cluster of two or more."""
     size = np.bincount(root, minlength=len(root))[root]
-    keys = units["key"].to_numpy()
     table = units.with_columns(
-        pl.Series("cluster", keys[keeper]), pl.Series("size", size),
+        units["key"].gather(keeper).alias("cluster"), pl.Series("size", size, dtype=pl.Int64),
         pl.Series("keeper", keeper == units["uidx"].to_numpy()))
     return table.filter(pl.col("size") > 1)
 

@@ -164,6 +164,15 @@ def test_rows_outside_domains_pass_through(tmp_path):
     assert marks(out) == {"p0000-0": None, "p0001-0": None, "p0009-0": "p0000"}
 
 
+def test_empty_texts_and_empty_selection(tmp_path):
+    rows = problem_rows(["", "  ...  ", "x"])
+    rows[0]["problem"] = None
+    out, stats = run_dedup(tmp_path / "a", rows, parts=2)
+    assert out["dup_of"].null_count == 3 and stats["empty_units"] == 2
+    out, stats = run_dedup(tmp_path / "b", rows, domains=["code"])
+    assert out["dup_of"].null_count == 3 and stats["units"] == 0
+
+
 def test_config_rejects_half_an_lsh_shape():
     with pytest.raises(ValueError):
         Dedup({"bands": 10})
