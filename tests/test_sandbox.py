@@ -202,3 +202,13 @@ def test_plain_value_comparison():
     assert same_value((1, 2), [1, 2]) and same_value(2, 2.0)
     assert not same_value(True, 1) and not same_value(1, True)
     assert not same_value("1", 1) and same_value({1: "a"}, {"1": "a"})
+
+
+def test_a_broken_sandbox_fails_once_with_a_hint():
+    from curate.errors import CurateError
+    from curate.verifiers.code import check_sandbox
+
+    with pytest.raises(CurateError) as err:
+        check_sandbox(Sandbox(kind="bwrap", python="/nonexistent/python3"))
+    assert "does not exist" in err.value.message and "sandbox: none" in err.value.hint
+    check_sandbox(Sandbox(kind="bwrap"))  # the real one works

@@ -92,11 +92,36 @@ def verify_code_rows(rows: list[dict[str, Any]], settings: CodeSettings, *, work
                      counters: Counter | None = None) -> list[Result]:
     """One (verdict, detail) per row; rows run in parallel, each test in its own sandbox."""
     sandbox = Sandbox(kind=settings.sandbox, python=settings.python)
+    check_sandbox(sandbox)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(lambda row: verify_one(row, sandbox, settings), rows))
     if counters is not None:
         counters["sandbox runs"] += sum(r[1].get("runs", 0) for r in results)
     return results
+
+
+@cache
+def _probe(kind: str, python: str) -> str:
+    """'' when a trivial program runs in this sandbox, else what went wrong."""
+    if not Path(python).exists():
+        return f"the interpreter {python} does not exist"
+    run = Sandbox(kind=kind, python=python).run({"harness.py": "print('ok')\n"}, ["probe"], limits=Limits(timeout=30))
+    if run.stdout.strip() == b"ok":
+        return ""
+    return (run.stderr.decode(errors="replace").strip() or f"exit status {run.returncode}")[:500]
+
+
+def check_sandbox(sandbox: Sandbox) -> None:
+    """Fail once, clearly, when the sandbox cannot run anything here (rather than per row)."""
+    from curate.errors import CurateError
+
+    problem = _probe(sandbox.kind, sandbox.python)
+    if problem:
+        raise CurateError(
+            f"the code sandbox does not work here: {problem}",
+            "bubblewrap needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; "
+            "on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0). Set `python:` to an "
+            "interpreter outside private folders, or `sandbox: none` for trusted code only.")
 
 
 def verify_one(row: dict[str, Any], sandbox: Sandbox, settings: CodeSettings) -> Result:

@@ -112,8 +112,18 @@ class WorkerPool:
         slot.conn = parent
 
     def _await_ready(self, slot: _Slot) -> None:
-        if not slot.conn.poll(STARTUP_SECONDS) or slot.conn.recv()[0] != "ready":
-            raise RuntimeError(f"verify worker for {self.handler} did not start")
+        try:
+            ready = slot.conn.poll(STARTUP_SECONDS) and slot.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            from curate.errors import CurateError
+
+            slot.process.kill()
+            raise CurateError(
+                f"a verify worker ({self.handler}) did not start (exit code {slot.process.exitcode}).",
+                f"It may not fit in its memory limit ({self.memory_mb} MB): raise `memory_mb` in the "
+                "verify stage, and check that sympy and math-verify import in this environment.")
 
     def _restart(self, slot: _Slot) -> None:
         slot.process.kill()
