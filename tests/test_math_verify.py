@@ -18,6 +18,7 @@ EXTRACT = [
     ("We get 2 + 2 = 4 and then 7.", None),  # never the last number
     ("", None),
     ("\\boxed{unclosed", None),
+    ("so $\\boxed 5$.", "5"),
 ]
 
 

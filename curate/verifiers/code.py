@@ -94,10 +94,18 @@ def verify_code_rows(rows: list[dict[str, Any]], settings: CodeSettings, *, work
     sandbox = Sandbox(kind=settings.sandbox, python=settings.python)
     check_sandbox(sandbox)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(lambda row: verify_one(row, sandbox, settings), rows))
+        results = list(pool.map(lambda row: _guarded(row, sandbox, settings), rows))
     if counters is not None:
         counters["sandbox runs"] += sum(r[1].get("runs", 0) for r in results)
     return results
+
+
+def _guarded(row: dict[str, Any], sandbox: Sandbox, settings: CodeSettings) -> Result:
+    """verify_one, with an unexpected failure recorded as the row's `error` outcome."""
+    try:
+        return verify_one(row, sandbox, settings)
+    except (OSError, ValueError, KeyError, TypeError, UnicodeError) as exc:
+        return "error", {"verifier": "code", "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 @cache

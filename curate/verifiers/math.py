@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BARE_BOX = re.compile(r"\\boxed[ \t]+([^\s${}]+)")
 _PHRASE = re.compile(
     r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\n|$)", re.IGNORECASE)
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
@@ -59,7 +60,8 @@ def last_boxed(text: str) -> str | None:
             i += 1
         if depth == 0:
             return text[start:i - 1].strip()
-    return None
+    bare = _BARE_BOX.findall(text)  # `\boxed 5`, the brace-less form
+    return bare[-1] if bare else None
 
 
 def extract_answer(text: str | None) -> str | None:
