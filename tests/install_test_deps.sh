@@ -8,10 +8,17 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+# Sandboxed candidates run on the system interpreter, readable by the unprivileged sandbox uids.
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
 command -v chromium >/dev/null || need_apt+=(chromium chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Ubuntu kernels may forbid unprivileged user namespaces, which the sandbox needs.
+if [ -w /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
+  echo 0 > /proc/sys/kernel/apparmor_restrict_unprivileged_userns
 fi
 
 if ! python -c "import vllm" >/dev/null 2>&1; then
