@@ -6,7 +6,8 @@ Nothing here imports Ray, so this module loads in any process. The driver ships 
 - the driver's working directory, so relative run-directory and input paths resolve the same way
   (the storage must be mounted at the same path on every node; a missing folder is reported as a
   storage problem, not as a missing file deep inside a stage);
-- the stage registry, so stages a plugin registered at runtime on the driver resolve in workers.
+- the stage registry, so stages a plugin registered at runtime on the driver resolve in workers;
+- `CURATE_EXECUTOR=ray` in the environment, so a stage knows Ray placed it (and pinned its GPUs).
 
 A `CurateError` raised by a task (bad input, bad config) is returned as a value rather than
 raised: it is deterministic, so retrying it would only waste time; the driver re-raises it.
@@ -62,6 +63,9 @@ def enter(env: WorkerEnv) -> None:
             )
         os.chdir(env.cwd)
     registry.STAGES.update(env.stages)
+    # Stages that pin devices themselves (generation's data-parallel slots) must not when Ray
+    # has already given this process its own GPUs.
+    os.environ["CURATE_EXECUTOR"] = "ray"
 
 
 def call(fn: Callable, item: Any, env: WorkerEnv) -> Done | Failed:

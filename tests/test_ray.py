@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import vllm_fixtures
+from vllm_fixtures import engine_options
 
 from curate import registry
 from curate.errors import CurateError, InputError, MissingExtra
@@ -29,12 +31,14 @@ from curate.stages.base import PartContext, Stage, StageConfig
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
+tiny_model = vllm_fixtures.tiny_model  # the session's tiny model (a fixture)
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "recipes" / "data"
 TEST_STAGES = {
     "ray_crash": f"{__name__}:CrashStage",
     "ray_crash_engine": f"{__name__}:CrashEngineStage",
     "ray_fail": f"{__name__}:FailStage",
+    "ray_placed_engine": f"{__name__}:PlacedEngineStage",
 }
 
 
@@ -66,6 +70,22 @@ class CrashEngineStage(CrashStage):
 
     name = "ray_crash_engine"
     max_parallel = 1
+
+
+class PlacedEngineStage(CrashStage):
+    """An engine replica in its own placement group (how a multi-node vLLM engine is placed)."""
+
+    name = "ray_placed_engine"
+    max_parallel = 1
+
+    def resources(self) -> dict:
+        return {"bundles": [{"CPU": 1}], "strategy": "PACK"}
+
+    def run(self, batches, ctx: PartContext):
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            group = sys.modules["ray"].util.get_current_placement_group()
+            ctx.stats["placement_group"] = group.id.hex() if group else None
+        yield from super().run(batches, ctx)
 
 
 class FailConfig(StageConfig):
@@ -139,17 +159,20 @@ def corpus(tmp_path: Path) -> list[dict]:
              "columns": {"problem": "q", "reference": "gold", "finish_reason": "fr"}}]
 
 
-def write_recipe(tmp_path: Path, extra: list[dict] = (), *, rows_per_part: int = 20) -> Path:
+def write_recipe(tmp_path: Path, extra: list[dict] = (), *, rows_per_part: int = 20,
+                 dedup: bool = False, limit: int | None = None) -> Path:
+    """load, `extra`, filter, (dedup when asked and built), write: 9 parts of the sample corpus."""
     import yaml
 
     stages = [{"use": "load", "rows_per_part": rows_per_part}, *extra,
               {"use": "filter", "finish_reason": ["stop"], "domains": ["math"]}]
-    if "dedup" in registry.available() and not os.environ.get("RAYTEST_NO_DEDUP"):
+    if dedup and "dedup" in registry.available():
         stages.append({"use": "dedup"})
     stages.append({"use": "write", "configs": {"reasoning": {"domain": ["math"]},
                                                "general": {"domain": ["general"]}},
                    "all_config": "all"})
-    recipe = {"name": "raytest", "seed": 7, "sources": corpus(tmp_path), "stages": stages}
+    sources = [{**s, "limit": limit} if limit else s for s in corpus(tmp_path)]
+    recipe = {"name": "raytest", "seed": 7, "sources": sources, "stages": stages}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
@@ -176,7 +199,7 @@ def local_reference(recipe: Path, run_dir: Path) -> dict[str, bytes]:
 
 
 def test_cli_ray_run_matches_local_byte_for_byte(cluster, tmp_path):
-    recipe = write_recipe(tmp_path)
+    recipe = write_recipe(tmp_path, dedup=True)
     reference = local_reference(recipe, tmp_path / "local")
     out = subprocess.run(
         [sys.executable, "-m", "curate", "run", str(recipe), "--run-dir", str(tmp_path / "ray"),
@@ -188,6 +211,16 @@ def test_cli_ray_run_matches_local_byte_for_byte(cluster, tmp_path):
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     for stage in manifest["stages"].values():
         assert stage["parts_done"] == stage["parts"] > 1
+
+
+def test_quickstart_on_ray_matches_local(cluster, tmp_path):
+    quickstart = HERE.parent / "recipes" / "quickstart.yaml"
+    if not quickstart.exists():
+        pytest.skip("recipes/quickstart.yaml is not in this checkout")
+    recipe = load_recipe(quickstart)
+    run_recipe(recipe, tmp_path / "local", workers=1, progress=False)
+    run_recipe(recipe, tmp_path / "ray", executor="ray", progress=False)
+    assert dataset_bytes(tmp_path / "ray") == dataset_bytes(tmp_path / "local")
 
 
 @pytest.mark.parametrize("stage", ["ray_crash", "ray_crash_engine"])
@@ -206,6 +239,29 @@ def test_killed_worker_is_retried_and_output_is_identical(cluster, tmp_path, sta
         # part 1; its replacement ran every later part, so exactly two processes were used
         pids = [m["stats"]["pid"] for m in done.values()]
         assert len(set(pids)) == 2 and pids[0] != pids[1] == pids[-1]
+
+
+def test_engine_replica_runs_in_its_placement_group(cluster, tmp_path):
+    recipe = write_recipe(tmp_path, [{"use": "ray_placed_engine"}])
+    reference = local_reference(recipe, tmp_path / "local")
+    run_recipe(load_recipe(recipe), tmp_path / "ray", executor="ray", progress=False)
+    assert dataset_bytes(tmp_path / "ray") == reference
+    groups = {m["stats"]["placement_group"] for m in markers(tmp_path / "ray", "engine").values()}
+    assert len(groups) == 1 and None not in groups  # one replica, inside its group
+    table = ray.util.placement_group_table()
+    assert table[groups.pop()]["state"] == "REMOVED"  # released with the stage
+
+
+@pytest.mark.vllm
+def test_generation_runs_in_an_engine_actor_and_matches_local(cluster, tiny_model, tmp_path):
+    generate = {"use": "generate", "domains": ["math"],
+                **engine_options(tiny_model, n=2, max_tokens=8)}
+    recipe = write_recipe(tmp_path, [generate], rows_per_part=4, limit=6)
+    reference = local_reference(recipe, tmp_path / "local")  # the session's in-process engine
+    run_recipe(load_recipe(recipe), tmp_path / "ray", executor="ray", progress=False)
+    assert dataset_bytes(tmp_path / "ray") == reference
+    done = markers(tmp_path / "ray", "generate")
+    assert len(done) == 3 and sum(m["counters"].get("samples", 0) for m in done.values()) == 12
 
 
 def test_resume_after_driver_is_killed(cluster, tmp_path):
@@ -303,15 +359,21 @@ def test_fan_out_error_names_the_function_and_item(cluster, monkeypatch):
 
 
 def test_engine_replicas_follow_the_cluster_gpus():
-    from curate.executors.ray import fit, ray_options
+    from curate.ray_resources import Request, fit
 
-    options = ray_options({"num_gpus": 4, "memory": 2**30, "nvlink": 1})
-    assert options == {"num_gpus": 4, "memory": 2**30, "num_cpus": 1,
-                       "resources": {"nvlink": 1}}
+    request = Request.of({"num_gpus": 4, "memory": 2**30, "nvlink": 1})
+    assert request.options == {"num_gpus": 4, "memory": 2**30, "num_cpus": 1,
+                               "resources": {"nvlink": 1}}
     cluster = {"CPU": 64.0, "GPU": 16.0, "memory": 2.0**36, "nvlink": 3.0}
-    assert fit(cluster, options) == 3  # the custom resource is the bottleneck
-    assert fit({"CPU": 64.0, "GPU": 3.0}, ray_options({"num_gpus": 4})) == 0
-    assert fit({"CPU": 5.0}, ray_options({})) == 5
+    assert fit(cluster, request) == 3  # the custom resource is the bottleneck
+    assert fit({"CPU": 64.0, "GPU": 3.0}, Request.of({"num_gpus": 4})) == 0
+    assert fit({"CPU": 5.0}, Request.of({})) == 5
+    # a replica spanning two 8-GPU nodes (tensor parallel 8 x pipeline parallel 2)
+    spanning = Request.of({"bundles": [{"GPU": 1, "CPU": 1}] * 16, "strategy": "pack"})
+    assert spanning.options == {"num_cpus": 0} and spanning.strategy == "PACK"
+    assert fit({"CPU": 96.0, "GPU": 40.0}, spanning) == 2
+    with pytest.raises(CurateError, match="not one of"):
+        Request.of({"bundles": [{"GPU": 1}], "strategy": "nearby"})
 
 
 def test_part_invisible_to_the_driver_is_a_storage_error(tmp_path):

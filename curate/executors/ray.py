@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError, require
+from curate.ray_resources import Request, fit
 from curate.ray_tasks import Done, Failed, PartWorker, WorkerEnv, call
 
 log = logging.getLogger("curate.ray")
 
 DEFAULT_RETRIES = 3
-RESOURCE_OPTIONS = ("num_cpus", "num_gpus", "memory", "accelerator_type")
 
 
 class RayExecutor:
@@ -78,26 +78,26 @@ class RayExecutor:
 
     def _pool(self, plan: PartPlan | None, count: int, max_parallel: int | None):
         env = WorkerEnv(cwd=os.getcwd(), stages=_registry())
-        options = ray_options(plan.resources if plan else {})
-        fits = fit(self.ray.cluster_resources(), options)
+        request = Request.of(plan.resources if plan else {})
+        fits = fit(self.ray.cluster_resources(), request)
         if fits == 0:
             what = f"stage {plan.label}" if plan else "this fan-out"
             raise CurateError(
-                f"{what} needs {options} per task, more than any share of this Ray cluster "
+                f"{what} needs {request.need} per task, more than this Ray cluster has in total "
                 f"({self.ray.cluster_resources()}).",
                 "Add nodes with those resources (or let the autoscaler do so), or lower the "
                 "stage's tensor_parallel_size / resource request.",
             )
         caps = [count, self.workers if self.workers > 1 else count]
         if plan and plan.warm:
-            if max_parallel and not options.get("num_gpus"):
+            if max_parallel and not request.gpus:
                 caps.append(max_parallel)
             size = min(caps + [fits or count])
-            return ActorPool(self.ray, self._actor, env, options, size)
+            return ActorPool(self.ray, self._actor, env, request, size)
         if max_parallel:
             caps.append(max_parallel)
         width = min(caps + [2 * fits if fits else count])
-        return TaskPool(self.ray, self._call, env, options, width)
+        return TaskPool(self.ray, self._call, env, request.options, width)
 
     # ---------------------------------------------------------------- scheduling
 
@@ -174,12 +174,17 @@ class TaskPool:
 class ActorPool:
     """`size` long-lived `PartWorker` actors; each takes the next item when it frees up."""
 
-    def __init__(self, ray, actor_class, env: WorkerEnv, options: dict, size: int):
-        self.ray = ray
-        self.make = lambda: actor_class.options(**options, max_restarts=0,
-                                                max_task_retries=0).remote(env)
-        self.free = [self.make() for _ in range(max(1, size))]
-        self.actors = list(self.free)
+    def __init__(self, ray, actor_class, env: WorkerEnv, request: Request, size: int):
+        self.ray, self.actor_class, self.env, self.request = ray, actor_class, env, request
+        self.groups: dict[Any, Any] = {}  # actor -> its placement group (multi-GPU replicas)
+        self.free = [self._start() for _ in range(max(1, size))]
+
+    def _start(self):
+        options, group = self.request.actor_options(self.ray)
+        actor = self.actor_class.options(**options, max_restarts=0, max_task_retries=0
+                                         ).remote(self.env)
+        self.groups[actor] = group
+        return actor
 
     def has_free(self) -> bool:
         return bool(self.free)
@@ -192,7 +197,8 @@ class ActorPool:
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as error:
-            self._replace(actor)  # the process died: its engine is gone, start a fresh one
+            self._stop(actor)  # the process died: its engine is gone, start a fresh one
+            self.free.append(self._start())
             return error
         except self.ray.exceptions.RayError as error:
             self.free.append(actor)
@@ -200,19 +206,21 @@ class ActorPool:
         self.free.append(actor)
         return result
 
-    def _replace(self, actor) -> None:
+    def _stop(self, actor) -> None:
         self.ray.kill(actor)
-        fresh = self.make()
-        self.actors[self.actors.index(actor)] = fresh
-        self.free.append(fresh)
+        group = self.groups.pop(actor, None)
+        if group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(group)
 
     def cancel(self, inflight: dict) -> None:
         """Actors are killed by `close`, which stops whatever they were running."""
 
     def close(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor)
-        self.actors, self.free = [], []
+        for actor in list(self.groups):
+            self._stop(actor)
+        self.free = []
 
 
 # -------------------------------------------------------------------- helpers
@@ -275,24 +283,6 @@ def connect(ray, address: str | None) -> bool:
             "nodes), or leave out --address to start a local Ray instance.",
         ) from exc
     return True
-
-
-def ray_options(resources: dict) -> dict:
-    """Turn a stage's `resources()` into Ray options; unknown keys are custom resources."""
-    custom = dict(resources)
-    options = {key: custom.pop(key) for key in RESOURCE_OPTIONS if key in custom}
-    options.setdefault("num_cpus", 1)
-    if custom:
-        options["resources"] = custom
-    return options
-
-
-def fit(cluster: dict, options: dict) -> int | None:
-    """How many tasks with `options` the cluster's total resources hold at once (None: any)."""
-    need = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0),
-            "memory": options.get("memory", 0), **options.get("resources", {})}
-    counts = [int(cluster.get(key, 0) // amount) for key, amount in need.items() if amount]
-    return min(counts) if counts else None
 
 
 def describe(fn: Callable, item: Any, plan: PartPlan | None) -> str:
