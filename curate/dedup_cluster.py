@@ -28,6 +28,7 @@ from typing import Any
 import numba
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from curate.minhash import jaccard_pairs
 
@@ -112,8 +113,7 @@ def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable
     lefts, rights = [], []
     for band in range(bands):
         column = f"band_{band}"
-        keys = pl.concat([pl.scan_parquet(str(f)).select(column) for f in sig_files]).collect()[column]
-        keys = keys.to_numpy()[rows]
+        keys = np.concatenate([pq.read_table(f, columns=[column])[column].to_numpy() for f in sig_files])[rows]
         order = np.lexsort((ids, keys))
         left, right = _run_edges(keys, ids, order)
         left, right = unique_edges(left, right)

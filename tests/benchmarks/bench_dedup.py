@@ -107,7 +107,7 @@ def run_curate(path: Path, run_dir: Path) -> dict:
     cpu = time.process_time()
     manifest = run_recipe(curate_recipe(path, rows_per_part), run_dir, workers=1, progress=False)
     cpu = time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the labels load
+    peak = peak_rss_mb()  # before the labels load
     stage = manifest["stages"][1]
     parts = sorted(run_dir.glob("01-dedup/part-*.parquet"))
     out = pa.concat_tables(pq.read_table(f, columns=["id", "dup_of"]) for f in parts)
@@ -130,12 +130,20 @@ def loaded_run(path: Path, rows_per_part: int) -> Path:
     return run_dir
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it restarts at exec)."""
+    for text in Path("/proc/self/status").read_text().splitlines():
+        if text.startswith("VmHWM:"):
+            return int(text.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _result(corpus, dup_of, seconds: float, cpu: float, nbytes: int | None = None) -> dict:
     from curate.dedup_synth import score
 
     nbytes = nbytes if nbytes is not None else corpus.bytes
     result = {"docs": len(dup_of), "mb": nbytes / 1e6, "seconds": seconds, "cpu_seconds": cpu,
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+              "peak_rss_mb": peak_rss_mb()}
     if corpus is not None:
         result.update(score(corpus, dup_of, THRESHOLD))
     return result
