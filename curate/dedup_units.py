@@ -41,8 +41,14 @@ def unit_key(level: str) -> pl.Expr:
     return pl.col("id") if level == "problem" else row_key()
 
 
-def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> pl.DataFrame:
-    """Units of one Parquet file: key, text, rows, passes, source (sorted by key)."""
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None,
+               keys: list[str] | None = None) -> pl.DataFrame:
+    """Units of one Parquet file: key, text, rows, passes, source (only `keys`, if given).
+
+    Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
+    of theirs, so the choice does not depend on row order. When every key is unique (one row
+    per unit) the fold is skipped: no string aggregation over the texts.
+    """
     field = options["field"]
     available = pq.ParquetFile(path).schema_arrow.names
     if field not in available:
@@ -58,13 +64,15 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
         df = df.with_columns(pl.col(field).hash().cast(pl.Utf8).alias("id"))
     if domains:
         df = df.filter(pl.col("domain").is_in(domains))
-    return (
-        df.group_by(unit_key(options["level"]).alias("key"))
-        .agg(text=pl.col(field).min(), rows=pl.len(), passes=(pl.col("verdict") == "pass").sum(),
-             source=pl.col("source").min())
-        .filter(pl.col("key").is_not_null())
-        .sort("key")
-    )
+    df = df.with_columns(unit_key(options["level"]).alias("key")).filter(pl.col("key").is_not_null())
+    if keys is not None:
+        df = df.filter(pl.col("key").is_in(keys))
+    passes = (pl.col("verdict") == "pass").cast(pl.UInt32)
+    if not df["key"].is_duplicated().any():
+        return df.select("key", pl.col(field).alias("text"), pl.lit(1, pl.UInt32).alias("rows"),
+                         passes.alias("passes"), "source")
+    return df.group_by("key").agg(text=pl.col(field).min(), rows=pl.len(), passes=passes.sum(),
+                                  source=pl.col("source").min())
 
 
 def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +103,8 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
 
 def shingle_task(path: str, wanted: str, out: str, options: dict[str, Any]) -> str:
     """Shingle sets of the units of `path` whose keys are listed in the Parquet `wanted`."""
-    keys = pl.read_parquet(wanted)["key"]
-    units = read_units(path, options, domains=options.get("domains")).filter(pl.col("key").is_in(keys.implode()))
+    keys = pl.read_parquet(wanted)["key"].to_list()
+    units = read_units(path, options, domains=options.get("domains"), keys=keys)
     offsets, values = shingle_sets(units["text"].to_arrow(), ngram=options["ngram"], shingle=options["shingle"])
     np.savez(out + ".tmp.npz", keys=np.array(units["key"].to_list(), dtype=object).astype(str),
              offsets=offsets, values=values)
@@ -106,7 +114,7 @@ def shingle_task(path: str, wanted: str, out: str, options: dict[str, Any]) -> s
 
 def unit_texts(path: str, keys: list[str], options: dict[str, Any]) -> dict[str, str]:
     """key -> text for a few units of one file (the report's side-by-side view)."""
-    units = read_units(path, options, domains=None).filter(pl.col("key").is_in(keys))
+    units = read_units(path, options, domains=None, keys=keys)
     return dict(zip(units["key"].to_list(), units["text"].to_list()))
 
 
