@@ -44,7 +44,7 @@ def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not pa.types.is_large_string(texts.type):
         texts = texts.cast(pa.large_string())
     n = len(texts)
-    validity, offsets_buf, data_buf = texts.buffers()
+    _, offsets_buf, data_buf = texts.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1 + texts.offset)[texts.offset:]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     valid = np.asarray(texts.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
@@ -112,7 +112,7 @@ def _ngrams(doc, words, n):
         if count == 0:
             offs[d + 1] = k
             continue
-        width = n if count >= n else count
+        width = min(n, count)
         short[d] = count < n
         for s in range(start, stop - width + 1):
             h = np.uint64(width)
