@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.text import FNV_OFFSET, FNV_PRIME, _buffers, _mix
+from curate.text import FNV_OFFSET, FNV_PRIME, arrow_buffers, mix64
 
 MASK32 = np.uint64(0xFFFFFFFF)
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -108,7 +108,7 @@ def _fold(ring, start, width, n):
     h = np.uint64(width)
     for j in range(width):
         h = h * FOLD + ring[(start + j) % n]
-    return _mix(h)
+    return mix64(h)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,14 +155,14 @@ def _word_shingles(data, lo, hi, n, ring, buf):
             exact = (exact ^ h) * FNV_PRIME
             words += 1
             if words >= n:
-                buf[count] = np.uint32(_mix(k_width + state) >> np.uint64(32))
+                buf[count] = np.uint32(mix64(k_width + state) >> np.uint64(32))
                 count += 1
             h = FNV_OFFSET
             inside = False
     if 0 < words < n:
         buf[count] = np.uint32(_fold(ring, 0, words, n) >> np.uint64(32))
         count += 1
-    return count, (_mix(exact) if words else np.uint64(0))
+    return count, (mix64(exact) if words else np.uint64(0))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -187,13 +187,13 @@ def _char_shingles(data, lo, hi, n, ring, buf):
             exact = (exact ^ np.uint64(c)) * FNV_PRIME
             chars += 1
             if chars >= n:
-                buf[count] = np.uint32(_mix(k_width + state) >> np.uint64(32))
+                buf[count] = np.uint32(mix64(k_width + state) >> np.uint64(32))
                 count += 1
         pending_space = False
     if 0 < chars < n:
         buf[count] = np.uint32(_fold(ring, 0, chars, n) >> np.uint64(32))
         count += 1
-    return count, (_mix(exact) if chars else np.uint64(0))
+    return count, (mix64(exact) if chars else np.uint64(0))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -238,7 +238,7 @@ def _band_kernel(sig, bands, rows):
         for band in range(bands):
             h = np.uint64(band + 1)
             for r in range(rows):
-                h = _mix(h ^ np.uint64(sig[d, band * rows + r]))
+                h = mix64(h ^ np.uint64(sig[d, band * rows + r]))
             out[d, band] = h
     return out
 
@@ -319,7 +319,7 @@ def signatures(
     (True, True, [2, 2, 0])
     """
     a, b = permutations(num_perm, seed)
-    data, offsets, valid = _buffers(_as_array(texts))
+    data, offsets, valid = arrow_buffers(_as_array(texts))
     return _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b)
 
 
@@ -332,7 +332,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
     """(offsets, values): each text's sorted distinct shingle values (the sets MinHash sees)."""
-    data, offsets, valid = _buffers(_as_array(texts))
+    data, offsets, valid = arrow_buffers(_as_array(texts))
     return _set_kernel(data, offsets, valid, int(ngram), shingle == "char")
 
 

@@ -13,16 +13,11 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+from curate.text import FNV_OFFSET as _FNV_OFFSET
+from curate.text import FNV_PRIME as _FNV_PRIME
+from curate.text import arrow_buffers, mix64
+
 _MASK = (1 << 64) - 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _splitmix(h):
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -33,7 +28,7 @@ def _hash_strings(data, offsets, start):
         h = start
         for i in range(offsets[d], offsets[d + 1]):
             h = (h ^ np.uint64(data[i])) * _FNV_PRIME
-        out[d] = _splitmix(h ^ np.uint64(offsets[d + 1] - offsets[d]))
+        out[d] = mix64(h ^ np.uint64(offsets[d + 1] - offsets[d]))
     return out
 
 
@@ -47,12 +42,10 @@ def seeded_hashes(keys: pa.Array | pa.ChunkedArray | list[str], seed: int) -> np
     array = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys, pa.string())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks else pa.array([], pa.string())
-    array = array.cast(pa.large_string())
-    n = len(array)
-    if n == 0:
+    if len(array) == 0:
         return np.zeros(0, dtype=np.uint64)
-    _, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1 + array.offset)[array.offset:]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    data, offsets, _ = arrow_buffers(array)
+    if len(data) == 0:
+        data = np.zeros(1, np.uint8)
     start = np.uint64(int(_FNV_OFFSET) ^ ((int(seed) * 0x9E3779B97F4A7C15) & _MASK))
     return _hash_strings(data, offsets, start)

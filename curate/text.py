@@ -37,7 +37,7 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(utf8 bytes, int64 offsets, valid mask) of a string array; nulls read as empty."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
@@ -87,7 +87,7 @@ def _word_hashes(data, offsets, valid):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mix(h):
+def mix64(h):
     # splitmix64 finaliser: spreads bits so that order-dependent combinations stay uniform
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -117,7 +117,7 @@ def _ngrams(doc, words, n):
         for s in range(start, stop - width + 1):
             h = np.uint64(width)
             for j in range(width):
-                h = _mix(h ^ words[s + j]) + np.uint64(j)
+                h = mix64(h ^ words[s + j]) + np.uint64(j)
             out[k] = h
             k += 1
         offs[d + 1] = k
@@ -127,7 +127,7 @@ def _ngrams(doc, words, n):
 def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, hashes): text i's word hashes are hashes[offsets[i]:offsets[i+1]]."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    return _word_hashes(*_buffers(array))
+    return _word_hashes(*arrow_buffers(array))
 
 
 def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
