@@ -128,3 +128,43 @@ def test_missing_model_path_says_what_to_do(tmp_path):
     with pytest.raises(CurateError, match="does not exist") as info:
         run_stage_on(stage, from_rows(problems(1)), tmp_path)
     assert "build_tiny_model" in info.value.hint
+
+
+def test_quickstart_generate_recipe_runs_on_the_session_engine(tiny_model, tmp_path):
+    """The CPU recipe end to end; engine settings overridden to share the session's engine."""
+    from pathlib import Path
+
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    recipe_path = Path(__file__).resolve().parent.parent / "recipes" / "quickstart-generate.yaml"
+    load_recipe(recipe_path)  # valid as shipped
+    shared = engine_options(tiny_model, n=4, max_tokens=8)
+    overrides = [f"stages.generate.{key}={json.dumps(value)}" for key, value in shared.items()
+                 if key not in ("teacher", "n")]
+    overrides += ["stages.generate.build_tiny_model=false", "stages.load.rows_per_part=200"]
+    manifest = run_recipe(load_recipe(recipe_path, overrides), tmp_path / "run", progress=False)
+    stages = {s["name"]: s for s in manifest["stages"].values()}
+    generated = stages["generate"]
+    assert generated["rows_out"] == 4 * generated["rows_in"] > 0
+    assert generated["counters"]["samples"] == generated["rows_out"]
+    assert stages["write"]["rows_out"] == generated["rows_out"]
+
+
+def test_tiny_model_is_built_once_and_never_over_a_foreign_folder(tmp_path):
+    from curate.errors import CurateError
+    from curate.tiny_model import MARKER, ensure_tiny_model
+
+    need_vllm()
+    built = ensure_tiny_model(tmp_path / "tiny")
+    assert (built / "config.json").exists() and (built / MARKER).exists()
+    stamp = (built / "model.safetensors").stat().st_mtime_ns
+    assert ensure_tiny_model(built) == built and (built / "model.safetensors").stat().st_mtime_ns == stamp
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(CurateError, match="not a curate tiny model"):
+        ensure_tiny_model(foreign)
+    config = json.loads((built / "config.json").read_text())
+    assert (config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"],
+            config["head_dim"], config["num_hidden_layers"]) == (128, 2, 1, 64, 2)

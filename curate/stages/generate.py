@@ -80,7 +80,8 @@ class Generate(Stage):
             request.seal(teacher.name)
         cache = RequestCache(ctx.scratch / "requests.sqlite" if ctx.scratch else None)
         try:
-            missing = _unique_missing(flat, cache.done_keys(flat))
+            done = cache.done_keys(flat)
+            missing = _unique_missing(flat, done)
             if missing:
                 teacher.start()
             progress = Progress(total=len(flat), cached=len(flat) - len(missing), gpus=teacher.gpus(),
@@ -95,8 +96,8 @@ class Generate(Stage):
             progress.close()
             ctx.counters.update(getattr(teacher, "stats", {}))
             ctx.counters.update({"prompts": len(rows), "requests": len(flat),
-                                 "requests_cached": len(flat) - len(missing),
-                                 "requests_sent": len(missing)})
+                                 "requests_cached": len(done), "requests_sent": len(missing),
+                                 "requests_duplicate": len(flat) - len(done) - len(missing)})
             yield from self._emit(rows, per_row, cache, teacher.name, ctx)
             ctx.stats.update(progress.summary())
             ctx.stats["teacher"] = teacher.name

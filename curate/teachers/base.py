@@ -104,8 +104,8 @@ def fill_template(template: str, row: dict[str, Any], extra: dict[str, Any]) -> 
     """
     def value(match: re.Match) -> str:
         name = match.group(1)
-        if name in row and row[name] is not None:
-            return str(row[name])
+        if name in row:
+            return "" if row[name] is None else str(row[name])
         if name in extra and extra[name] is not None:
             got = extra[name]
             return got if isinstance(got, str) else digest_free_json(got)

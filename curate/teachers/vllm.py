@@ -53,7 +53,7 @@ class VllmTeacher(Teacher):
                 "enforce_eager": c.enforce_eager, "trust_remote_code": c.trust_remote_code,
                 "seed": c.seed or 0}
         args = {k: v for k, v in args.items() if v is not None}
-        return {**args, **c.engine_kwargs}
+        return {**args, **cpu_workarounds(c), **c.engine_kwargs}
 
     def tokenizer(self):
         c = self.config
@@ -139,6 +139,17 @@ class VllmTeacher(Teacher):
         room = limit - len(request.prompt_token_ids or [])
         s["max_tokens"] = max(1, min(s["max_tokens"], room))
         return SamplingParams(**s)
+
+
+def cpu_workarounds(config: GenerateConfig) -> dict[str, Any]:
+    """Engine arguments the CPU build needs: seeded sampling crashes on a chunked prefill there
+    ("CPU Generator does not use offset", vLLM 0.32), so whole prompts are prefilled at once."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu() or config.seed is None:
+        return {}
+    return {"enable_chunked_prefill": False,
+            "max_num_batched_tokens": max(4096, config.max_model_len or 0)}
 
 
 def to_response(output) -> Response:
