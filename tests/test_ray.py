@@ -387,6 +387,23 @@ def test_part_invisible_to_the_driver_is_a_storage_error(tmp_path):
     plan.check_visible((str(tmp_path), 1, 4, 9), "node-b")
 
 
+def test_unreachable_address_fails_fast_with_a_hint(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    recipe = write_recipe(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "curate", "run", str(recipe), "--run-dir", str(tmp_path / "run"),
+         "--executor", "ray", "--address", f"127.0.0.1:{port}"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 1
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in out.stderr
+    assert "ray start --head" in out.stderr
+
+
 def test_without_ray_the_executor_names_the_install_line(monkeypatch):
     from curate.executors import make_executor
 

@@ -270,19 +270,35 @@ class PartPlan:
             )
 
 
+CONNECT_HINT = ("Start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
+                "other nodes), or leave out --address to start a local Ray instance.")
+
+
 def connect(ray, address: str | None) -> bool:
     """Join the cluster at `address` (or start a local Ray); True when this process started it."""
     if ray.is_initialized():
         return False
+    reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as exc:
-        raise CurateError(
-            f"could not connect to a Ray cluster at '{address}': {exc}",
-            "Start one with `ray start --head` (and `ray start --address HEAD:6379` on the other "
-            "nodes), or leave out --address to start a local Ray instance.",
-        ) from exc
+        raise CurateError(f"could not connect to a Ray cluster at '{address}': {exc}",
+                          CONNECT_HINT) from exc
     return True
+
+
+def reachable(address: str | None, *, timeout: float = 10.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = (address or "").rpartition(":")
+    if "://" in (address or "") or not host or not port.isdigit():
+        return  # None, "auto", "local", ray:// client addresses: Ray answers these quickly
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise CurateError(f"no Ray cluster answers at {address} ({exc.strerror or exc}).",
+                          CONNECT_HINT) from exc
 
 
 def describe(fn: Callable, item: Any, plan: PartPlan | None) -> str:
