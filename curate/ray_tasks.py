@@ -92,5 +92,8 @@ class PartWorker:
     def call(self, fn: Callable, item: Any) -> Done | Failed:
         return call(fn, item, self.env)
 
-    def pid(self) -> int:
-        return os.getpid()
+    def stop(self) -> None:
+        """Exit cleanly (atexit hooks run, so an engine can shut down and free its devices)."""
+        import ray
+
+        ray.actor.exit_actor()

@@ -215,9 +215,14 @@ class ActorPool:
             remove_placement_group(group)
 
     def cancel(self, inflight: dict) -> None:
-        """Actors are killed by `close`, which stops whatever they were running."""
+        """Stop actors still busy (the run is being abandoned); `close` ends the idle ones."""
+        for _, actor in inflight.values():
+            self._stop(actor)
 
-    def close(self) -> None:
+    def close(self, *, grace: float = 30.0) -> None:
+        """Ask every actor to exit cleanly (engines shut down), then make sure they are gone."""
+        stopping = [actor.stop.remote() for actor in self.groups]
+        self.ray.wait(stopping, num_returns=len(stopping), timeout=grace)
         for actor in list(self.groups):
             self._stop(actor)
         self.free = []
