@@ -168,3 +168,20 @@ def test_tiny_model_is_built_once_and_never_over_a_foreign_folder(tmp_path):
     config = json.loads((built / "config.json").read_text())
     assert (config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"],
             config["head_dim"], config["num_hidden_layers"]) == (128, 2, 1, 64, 2)
+
+
+def test_engine_startup_failure_shows_the_engines_reason(tiny_model, tmp_path):
+    """In a subprocess, so the session's engine stays up: the CLI prints vLLM's own message."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"problem": "1+1?"}) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "curate", "generate", str(source), str(tmp_path / "out"), "--model",
+         str(tiny_model), "--max-model-len", "100000", "--enforce-eager", "--cpu-kv-cache-gb", "1",
+         "--gpu-memory-utilization", "0.3"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert "Error: the vLLM engine failed to start" in result.stderr
+    assert "max_model_len" in result.stderr.split("Error:")[-1]  # the engine's reason, not a bare exit
+    assert "Hint:" in result.stderr

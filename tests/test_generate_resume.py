@@ -27,6 +27,33 @@ tiny_model = vllm_fixtures.tiny_model
 PROBLEMS = 40
 
 
+# `curate` with a pause after each cache commit: the engine (its own process) keeps finishing
+# requests while we record them slowly, so the kill reliably lands mid-part with requests in
+# flight, however fast the machine is.
+SLOW_CURATE = """
+import sys
+import time
+
+from curate.teachers.cache import RequestCache
+
+commit = RequestCache.commit
+
+
+def slow_commit(self):
+    commit(self)
+    time.sleep(0.2)
+
+
+RequestCache.commit = slow_commit
+
+if __name__ == "__main__":
+    from curate.cli import main
+
+    sys.argv[0] = "curate"
+    main()
+"""
+
+
 def cli_args(source: Path, out: Path, model: Path) -> list[str]:
     options = engine_options(model, n=2, max_tokens=64)
     return ["generate", str(source), str(out), "--model", str(model), "--n", "2",
@@ -53,7 +80,7 @@ def kill_when_cached(proc: subprocess.Popen, db: Path, *, at_least: int, timeout
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     pytest.fail(f"the generation ended before {at_least} cached responses (exit {proc.returncode})")
@@ -75,7 +102,9 @@ def test_killed_run_resumes_sending_only_missing_requests(tiny_model, tmp_path):
     stage_dir = out / "01-generate"
     db = stage_dir / "scratch" / "part-00000" / "requests.sqlite"
     log = open(tmp_path / "killed.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "curate", *cli_args(source, out, tiny_model)],
+    script = tmp_path / "slow_curate.py"
+    script.write_text(SLOW_CURATE)
+    proc = subprocess.Popen([sys.executable, str(script), *cli_args(source, out, tiny_model)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
     warm_engine(tiny_model)  # this process's engine starts while the other one works
