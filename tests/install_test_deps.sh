@@ -28,4 +28,4 @@ if ! python -c "import vllm" >/dev/null 2>&1; then
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 fi
 
-python -m pip install -q -e '.[dev,ray]'
+python -m pip install -q -e '.[dev,ray,openai]'
