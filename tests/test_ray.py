@@ -404,6 +404,19 @@ def test_unreachable_address_fails_fast_with_a_hint(tmp_path):
     assert "ray start --head" in out.stderr
 
 
+def test_token_auth_cluster_without_the_token_mode_gets_the_fix(cluster, tmp_path):
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        pytest.skip("this Ray version started the test cluster without token authentication")
+    out = subprocess.run(
+        [sys.executable, "-m", "curate", "run", str(write_recipe(tmp_path)), "--run-dir",
+         str(tmp_path / "run"), "--executor", "ray", "--address", cluster],
+        check=False, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_gcs_server_port_wait_time_s": "1"},
+    )
+    assert out.returncode == 1
+    assert "set RAY_AUTH_MODE=token" in out.stderr, out.stderr[-2000:]
+
+
 def test_without_ray_the_executor_names_the_install_line(monkeypatch):
     from curate.executors import make_executor
 

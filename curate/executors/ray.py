@@ -287,9 +287,22 @@ def connect(ray, address: str | None) -> bool:
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as exc:
+        hint = CONNECT_HINT
+        if _auth_failure(exc):
+            hint = ("The cluster uses token authentication: set RAY_AUTH_MODE=token and make its "
+                    "token available (~/.ray/auth_token on this machine, or RAY_AUTH_TOKEN).")
         raise CurateError(f"could not connect to a Ray cluster at '{address}': {exc}",
-                          CONNECT_HINT) from exc
+                          hint) from exc
     return True
+
+
+def _auth_failure(exc: BaseException | None) -> bool:
+    """Whether a connection error comes from the cluster's token authentication."""
+    while exc is not None:
+        if "Authentication" in type(exc).__name__ or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def reachable(address: str | None, *, timeout: float = 10.0) -> None:

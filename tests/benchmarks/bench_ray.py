@@ -1,6 +1,6 @@
 """Benchmark: the dedup stage on Ray against the local process pool, on the same 2 cores.
 
-    python tests/benchmarks/bench_ray.py [--rows 60000] [--parts 16] [--repeats 3] [--stage dedup]
+    python tests/benchmarks/bench_ray.py [--rows 200000] [--parts 16] [--repeats 3] [--stage dedup]
 
 One synthetic corpus (problems with planted near-duplicates) is loaded once into a run directory
 per executor; then the dedup stage is recomputed `--repeats` times (`--force dedup`), each time by
@@ -78,7 +78,7 @@ def run_once(recipe: Path, run_dir: Path, stage: str, *extra: str) -> tuple[floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--parts", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stage", choices=["dedup", "filter"], default="dedup")
