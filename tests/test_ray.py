@@ -381,7 +381,7 @@ def test_part_invisible_to_the_driver_is_a_storage_error(tmp_path):
 
     plan = PartPlan(run_dir=str(tmp_path), index=1, name="filter", resources={}, warm=False)
     with pytest.raises(CurateError, match="not visible from the driver") as info:
-        plan.check_visible((str(tmp_path), 1, 4, 9), "node-b")
+        plan.check_visible((str(tmp_path), 1, 4, 9), "node-b", patience=0.2)
     assert "storage every Ray node mounts" in info.value.hint
     RunDir(tmp_path).mark_done(tmp_path / "01-filter", 4, {})
     plan.check_visible((str(tmp_path), 1, 4, 9), "node-b")

@@ -260,12 +260,21 @@ class PartPlan:
     def label(self) -> str:
         return f"{self.index:02d}-{self.name}"
 
-    def check_visible(self, item: tuple, host: str) -> None:
-        """A part finished on `host`; the driver must see its marker, or storage is not shared."""
+    def check_visible(self, item: tuple, host: str, *, patience: float = 60.0) -> None:
+        """A part finished on `host`; the driver must see its marker, or storage is not shared.
+
+        Network file systems may cache a missing name for a while (NFS negative lookups), so the
+        marker gets `patience` seconds to appear before this is called a storage problem."""
+        import time
+
         from curate.rundir import RunDir
 
         rd = RunDir(self.run_dir)
         marker = rd.marker(rd.stage_dir(self.index, self.name), item[2])
+        deadline, pause = time.monotonic() + patience, 0.05
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
         if not marker.exists():
             raise CurateError(
                 f"part {item[2]} of stage {self.label} finished on node {host}, but its marker "
