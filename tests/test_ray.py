@@ -38,6 +38,7 @@ TEST_STAGES = {
     "ray_crash": f"{__name__}:CrashStage",
     "ray_crash_engine": f"{__name__}:CrashEngineStage",
     "ray_fail": f"{__name__}:FailStage",
+    "ray_fail_engine": f"{__name__}:FailEngineStage",
     "ray_placed_engine": f"{__name__}:PlacedEngineStage",
 }
 
@@ -107,6 +108,13 @@ class FailStage(Stage):
                 raise InputError("part has a bad row", "fix the row")
             raise ValueError("boom in the stage")
         yield from super().run(batches, ctx)
+
+
+class FailEngineStage(FailStage):
+    """The same, in an engine actor: the actor survives the exception and takes the retry."""
+
+    name = "ray_fail_engine"
+    max_parallel = 1
 
 
 def _claim(trigger: str) -> bool:
@@ -308,18 +316,20 @@ def _wait_for_markers(run_dir: Path, stage: str, *, at_least: int, proc) -> dict
 # ------------------------------------------------------------------ failures
 
 
-def test_failing_part_is_retried_then_reported(cluster, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stage", ["ray_fail", "ray_fail_engine"])
+def test_failing_part_is_retried_then_reported(cluster, tmp_path, monkeypatch, stage):
     monkeypatch.setenv("CURATE_RAY_MAX_RETRIES", "1")
-    recipe = write_recipe(tmp_path, [{"use": "ray_fail", "fail_part": 2}])
+    recipe = write_recipe(tmp_path, [{"use": stage, "fail_part": 2}])
     with pytest.raises(CurateError) as info:
         run_recipe(load_recipe(recipe), tmp_path / "run", executor="ray", progress=False)
     message = str(info.value)
-    assert "part 2 of stage 01-ray_fail failed 2 time(s)" in message
+    assert f"part 2 of stage 01-{stage} failed 2 time(s)" in message
     assert "ValueError: boom in the stage" in message
     assert "rerun the same command" in message
-    scratch = tmp_path / "run" / "01-ray_fail" / "scratch" / "part-00002"
+    scratch = tmp_path / "run" / f"01-{stage}" / "scratch" / "part-00002"
     assert len(list(scratch.iterdir())) == 2
-    assert "part-00002.json" not in markers(tmp_path / "run", "ray_fail")
+    done = markers(tmp_path / "run", stage)
+    assert "part-00002.json" not in done and "part-00001.json" in done
 
 
 def test_curate_error_in_a_part_is_not_retried(cluster, tmp_path):
