@@ -33,9 +33,9 @@ class CurateGroup(click.Group):
     """Core commands, then one generated command per registered stage; errors at one boundary."""
 
     def list_commands(self, ctx):
-        from curate.registry import available
-
         import importlib.util
+
+        from curate.registry import available
 
         plugins = [n for n, path in PLUGIN_COMMANDS.items()
                    if importlib.util.find_spec(path.partition(":")[0]) is not None]
@@ -88,7 +88,8 @@ def overrides_option(f):
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<recipe name>).")
 @overrides_option
 @click.option("--force", multiple=True, metavar="STAGE", help="Recompute STAGE and every stage after it.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Parts processed in parallel.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Parts processed in parallel (with --executor ray, 1 means as many as the cluster fits).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where part tasks run: local processes or a Ray cluster.")
 @click.option("--address", help="Ray cluster address (with --executor ray), e.g. auto.")

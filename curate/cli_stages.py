@@ -122,8 +122,8 @@ def preview(cls, recipe, config: dict) -> None:
 
     import pyarrow as pa
 
-    from curate.stages.base import PartContext
     from curate.registry import stage_class
+    from curate.stages.base import PartContext
 
     load = stage_class("load")(recipe.stage_entries()[0].config)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,17 +20,17 @@ def iter_commands():
     """(full name, command, context) for every command and subcommand, in help order."""
     from curate.cli import cli
 
-    root = click.Context(cli, info_name="curate", terminal_width=88, max_content_width=88)
+    settings = {"terminal_width": 88, "max_content_width": 88, "help_option_names": ["-h", "--help"]}
+    root = click.Context(cli, info_name="curate", **settings)
     yield "curate", cli, root
     for name in cli.list_commands(root):
         command = cli.get_command(root, name)
-        ctx = click.Context(command, info_name=name, parent=root, terminal_width=88, max_content_width=88)
+        ctx = click.Context(command, info_name=name, parent=root, **settings)
         yield f"curate {name}", command, ctx
         if isinstance(command, click.Group):
             for sub in command.list_commands(ctx):
                 subcommand = command.get_command(ctx, sub)
-                subctx = click.Context(subcommand, info_name=sub, parent=ctx, terminal_width=88,
-                                       max_content_width=88)
+                subctx = click.Context(subcommand, info_name=sub, parent=ctx, **settings)
                 yield f"curate {name} {sub}", subcommand, subctx
 
 

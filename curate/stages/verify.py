@@ -143,6 +143,11 @@ class Verify(Stage):
         options = self.config.source_options.get(source or "")
         return options.model_dump() if options else {}
 
+    def resources(self) -> dict[str, float]:
+        """On a cluster, a part holds the cores its checkers use when `checkers` is set (the
+        default, one per core of whichever node runs it, cannot be known on the driver)."""
+        return {"num_cpus": float(self.config.checkers)} if self.config.checkers else {}
+
     def _workers(self) -> int:
         return self.config.checkers or os.cpu_count() or 1
 

@@ -39,6 +39,8 @@ class RequestCache:
             target = str(path)
         self.path = path
         self.db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        # One writer per part; exclusive locking keeps WAL off shared memory, which NFS lacks.
+        self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)

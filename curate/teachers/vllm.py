@@ -165,7 +165,8 @@ def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | 
     check_model_path(args["model"])
     if config.cpu_kv_cache_gb:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kv_cache_gb)
-    if config.data_parallel_size > 1:
+    # On Ray each actor already holds its own GPUs; slot files are for replicas on one machine.
+    if config.data_parallel_size > 1 and os.environ.get("CURATE_EXECUTOR") != "ray":
         claim_replica_slot(config, lock_dir)
     from vllm import LLM
 
