@@ -94,7 +94,9 @@ def overrides_option(f):
               help="Where part tasks run: local processes or a Ray cluster.")
 @click.option("--address", help="Ray cluster address (with --executor ray), e.g. auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run(recipe, run_dir, overrides, force, workers, executor, address, quiet):
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the HTML run report (RUN_DIR/reports/report.html) at the end.")
+def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, report):
     """Run (or resume) RECIPE; the publishable folder is RUN_DIR/dataset/."""
     from curate.recipe import load_recipe
     from curate.runner import run_recipe
@@ -104,8 +106,13 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet):
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
                           address=address, progress=not quiet)
     click.echo(summary_table(manifest))
+    if report:
+        from curate.report import write_report
+
+        click.echo(f"\nReport:  {write_report(run_dir)}")
     if (run_dir / "dataset").exists():
-        click.echo(f"\nDataset: {run_dir / 'dataset'}")
+        click.echo(f"Dataset: {run_dir / 'dataset'}")
+        click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
 
 
 def summary_table(manifest: dict) -> str:

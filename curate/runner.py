@@ -79,8 +79,12 @@ def run_recipe(
             fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
             if not fp_path.exists() or _read_json(fp_path) != saved:
                 write_json_atomic(fp_path, saved)
-            num_parts = run_stage(rd, index, stage, num_parts, recipe.seed, pool, progress)
-            manifest["stages"][index] = stage_summary(rd, index, stage, fp, num_parts, started)
+            num_parts, worked = run_stage(rd, index, stage, num_parts, recipe.seed, pool, progress)
+            summary = stage_summary(rd, index, stage, fp, num_parts, started)
+            previous = manifest["stages"].get(index, {})
+            if not worked and previous.get("fingerprint") == fp:  # a no-op rerun keeps the real timing
+                summary["wall_seconds"] = previous.get("wall_seconds", summary["wall_seconds"])
+            manifest["stages"][index] = summary
             manifest["num_parts"] = num_parts
             rd.write_manifest(manifest)
     finally:
@@ -139,12 +143,15 @@ def start_manifest(rd: RunDir, recipe: Recipe) -> dict[str, Any]:
     return manifest
 
 
-def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) -> int:
+def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) -> tuple[int, bool]:
+    """Prepare, run the unfinished parts, finalize; return (parts, whether any work was done)."""
     sdir = rd.stage_dir(index, stage.name)
     inputs = [] if index == 0 else part_paths(rd, index - 1, num_parts)
     ctx = PrepareContext(inputs=inputs, artifacts=sdir / "artifacts", seed=seed,
                          num_parts=num_parts, run_dir=rd.path, executor=pool)
+    worked = False
     if stage.has_prepare and not rd.flag(sdir, "prepared").exists():
+        worked = True
         ctx.artifacts.mkdir(parents=True, exist_ok=True)
         stage.prepare(ctx)
         stats_path = ctx.artifacts / "stats.json"
@@ -154,6 +161,7 @@ def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) 
     if index == 0:
         num_parts = stage.num_parts(ctx)
     todo = [p for p in range(num_parts) if not rd.is_done(sdir, p)]
+    worked = worked or bool(todo)
     remove_stale_temporaries(rd, sdir)
     tasks = [(str(rd.path), index, p, num_parts) for p in todo]
     bar = _progress(len(todo), f"{index:02d}-{stage.name}", progress)
@@ -165,7 +173,8 @@ def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) 
         ctx.num_parts = num_parts
         stage.finalize(ctx)
         rd.flag(sdir, "finalized").touch()
-    return num_parts
+        worked = True
+    return num_parts, worked
 
 
 def remove_stale_temporaries(rd: RunDir, sdir: Path) -> None:

@@ -40,12 +40,13 @@ def words(text: str) -> list[str]:
 def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(utf8 bytes, int64 offsets, valid mask) of a string array; nulls read as empty."""
     if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    if not pa.types.is_large_string(texts.type):
-        texts = texts.cast(pa.large_string())
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.string())
     n = len(texts)
     _, offsets_buf, data_buf = texts.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1 + texts.offset)[texts.offset:]
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32  # no copy of the text
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1 + texts.offset)[texts.offset:].astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     valid = np.asarray(texts.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     return data, offsets, valid

@@ -163,17 +163,34 @@ def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
 
 
 class ShardWriter:
-    """Write training-view tables into numbered files, rolling over at max_shard_bytes."""
+    """Write training-view tables into numbered files, rolling over at max_shard_bytes.
+
+    Batches are buffered (zero-copy) until a row group's worth of bytes, so row groups are few
+    and large (better compression, less per-group overhead) and memory stays bounded by one
+    row group per config.
+    """
 
     def __init__(self, folder: Path, config: WriteConfig):
         self.folder, self.config = folder, config
         self.writer: pq.ParquetWriter | None = None
         self.index = 0
         self.bytes = 0
+        self.pending: list[pa.Table] = []
+        self.pending_bytes = 0
 
     def write(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_bytes += table.nbytes
+        if self.pending_bytes >= self.config.max_row_group_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending)
+        self.pending, self.pending_bytes = [], 0
         if self.writer is None or self.bytes >= self.config.max_shard_bytes:
-            self.close()
+            self.close_file()
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{self.index:05d}.parquet"
             self.writer = pq.ParquetWriter(path, table.schema, **parquet_options(self.config))
@@ -183,11 +200,15 @@ class ShardWriter:
         self.writer.write_table(table, row_group_size=max(1, self.config.max_row_group_bytes // per_row))
         self.bytes += table.nbytes
 
-    def close(self) -> None:
+    def close_file(self) -> None:
         if self.writer is not None:
             self.writer.add_key_value_metadata(file_metadata(self.config))
             self.writer.close()
             self.writer = None
+
+    def close(self) -> None:
+        self.flush()
+        self.close_file()
 
 
 def link_shards(shards: list[Path], folder: Path, split: str) -> list[str]:

@@ -67,16 +67,18 @@ CURATE = """
 import sys
 from curate.recipe import validate_recipe
 from curate.runner import run_recipe
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 raw = {"name": "bench", "sources": [{"path": src}],
-       "stages": [{"use": "load", "rows_per_part": 50000}, {"use": "write"}]}
-run_recipe(validate_recipe(raw), dst, progress=False)
+       "stages": [{"use": "load", "rows_per_part": 25000}, {"use": "write"}]}
+if __name__ == "__main__":
+    run_recipe(validate_recipe(raw), dst, progress=False, workers=workers)
 """
 
 
 def timed(code: str, *args: str) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of running `code` in a fresh interpreter."""
-    wrapper = code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    """(seconds, peak RSS in MB of the largest process) of running `code` in a fresh interpreter."""
+    wrapper = code + ("\nimport resource; print('RSS', max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+                      " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - start
@@ -99,10 +101,11 @@ def main() -> None:
         arrow_mb = pq.read_metadata(src).row_group(0).total_byte_size  # noqa: F841 (for reference)
         size_mb = sum(pq.read_metadata(src).row_group(i).total_byte_size
                       for i in range(pq.read_metadata(src).num_row_groups)) / 1e6
-        results = {"baseline": [], "curate": []}
+        results = {"baseline": [], "curate": [], "curate --workers 2": []}
         for r in range(args.repeats):
             results["baseline"].append(timed(BASELINE, str(src), str(Path(tmp) / f"b{r}.parquet")))
-            results["curate"].append(timed(CURATE, str(src), str(Path(tmp) / f"run{r}")))
+            results["curate"].append(timed(CURATE, str(src), str(Path(tmp) / f"run{r}"), "1"))
+            results["curate --workers 2"].append(timed(CURATE, str(src), str(Path(tmp) / f"w{r}"), "2"))
         report(rows, size_mb, results)
 
 
@@ -110,12 +113,14 @@ def report(rows: int, size_mb: float, results: dict) -> None:
     med = {k: statistics.median(s for s, _ in v) for k, v in results.items()}
     rss = {k: max(m for _, m in v) for k, v in results.items()}
     print(f"rows: {rows}, uncompressed input: {size_mb:.0f} MB")
-    for key in ("baseline", "curate"):
-        print(f"{key:>9}: median {med[key]:.2f} s, {size_mb / med[key]:.0f} MB/s, peak RSS {rss[key]:.0f} MB"
+    for key in results:
+        print(f"{key:>18}: median {med[key]:.2f} s, {size_mb / med[key]:.0f} MB/s, peak RSS {rss[key]:.0f} MB"
               f"  (runs: {', '.join(f'{s:.2f}' for s, _ in results[key])})")
-    print(f"ratio curate/baseline throughput: {med['baseline'] / med['curate']:.2f}")
+    print(f"ratio curate/baseline throughput: {med['baseline'] / med['curate']:.2f} (one worker), "
+          f"{med['baseline'] / med['curate --workers 2']:.2f} (--workers 2, both cores)")
     print(json.dumps({"rows": rows, "mb": round(size_mb), "median_s": med, "peak_rss_mb": rss,
-                      "ratio": round(med["baseline"] / med["curate"], 3)}))
+                      "ratio": round(med["baseline"] / med["curate"], 3),
+                      "ratio_workers_2": round(med["baseline"] / med["curate --workers 2"], 3)}))
 
 
 if __name__ == "__main__":
