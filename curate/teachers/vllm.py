@@ -67,6 +67,7 @@ class VllmTeacher(Teacher):
             for old in list(_ENGINES):  # one engine per process: free the old one's memory
                 shutdown_engine(_ENGINES.pop(old))
             _ENGINES[key] = start_engine(args, self.config, self.lock_dir)
+            _stop_engines_at_exit()
         return _ENGINES[key]
 
     def max_model_len(self) -> int:
@@ -183,6 +184,21 @@ def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | 
             "gpu_memory_utilization or max_model_len, set tensor_parallel_size to fit the model, "
             "enforce_eager: true on CPU, or check that the GPU is visible (nvidia-smi).",
         ) from exc
+
+
+_EXIT_HOOK = []
+
+
+def _stop_engines_at_exit() -> None:
+    """Stop engines before multiprocessing's exit handler joins their (non-daemon) processes.
+
+    atexit runs handlers last-registered-first; registering after the engine started puts ours
+    ahead of multiprocessing's, which would otherwise wait forever for the engine core."""
+    if not _EXIT_HOOK:
+        import atexit
+
+        atexit.register(shutdown_engines)
+        _EXIT_HOOK.append(True)
 
 
 def shutdown_engines() -> None:
