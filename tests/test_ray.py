@@ -145,7 +145,7 @@ def cluster():
 
 
 @pytest.fixture(autouse=True)
-def test_stages(monkeypatch):
+def registered_test_stages(monkeypatch):
     for name, path in TEST_STAGES.items():
         monkeypatch.setitem(registry.STAGES, name, path)
 
