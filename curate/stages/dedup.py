@@ -20,15 +20,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+
+if TYPE_CHECKING:
+    import polars as pl
 
 KeepRule = Literal["verified", "shortest", "longest"]
 
@@ -151,6 +153,8 @@ class Dedup(Stage):
         return left, right
 
     def summary(self, options, part_stats, units, usable, ex_left, members) -> dict[str, Any]:
+        import polars as pl
+
         current = units.filter(~pl.col("prior"))
         return {
             "field": options["field"], "level": options["level"], "threshold": self.config.threshold,
@@ -165,6 +169,8 @@ class Dedup(Stage):
 
     # ---------------------------------------------------------------- run
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
+        import polars as pl
+
         from curate.dedup_units import unit_key
 
         decisions = self._decisions(ctx)
@@ -178,6 +184,8 @@ class Dedup(Stage):
         return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", dup_of)
 
     def _decisions(self, ctx: PartContext) -> pl.DataFrame:
+        import polars as pl
+
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == ctx.part:
             return cached[1]

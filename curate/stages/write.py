@@ -27,7 +27,6 @@ from pydantic import Field
 
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.training_view import training_view
 
 MB = 1 << 20
 DEFAULT_COLUMNS = ["id", "trace_id", "sample_idx", "source", "domain", "license", "problem", "reference",
@@ -86,6 +85,8 @@ class Write(Stage):
         return self.config.configs or {"default": {}}
 
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
+        from curate.training_view import training_view as view  # compiled: imported when used
+
         out_dir = ctx.scratch
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ class Write(Stage):
                     matched = pc.or_(matched, mask)
                     rows = select(table, mask)
                     if rows.num_rows:
-                        writers[name].write(training_view(rows, self.config.columns))
+                        writers[name].write(view(rows, self.config.columns))
                         ctx.counters[f"rows: {name}"] += rows.num_rows
                 unrouted = pc.invert(matched)
                 if pc.any(unrouted).as_py():
