@@ -41,16 +41,21 @@ _CLOSE = np.frombuffer(b"\n</think>\n\n", dtype=np.uint8)
 
 def messages_column(table: pa.Table) -> pa.Array:
     """list<struct<content, role>> per row."""
-    return _messages_and_bytes(table)[0]
+    return _messages_and_bytes(table, np.arange(table.num_rows, dtype=np.int64))[0]
 
 
-def _messages_and_bytes(table: pa.Table) -> tuple[pa.Array, np.ndarray | None]:
-    """(messages, UTF-8 bytes of each row's messages, or None on the per-row path)."""
+def _messages_and_bytes(table: pa.Table, rows: np.ndarray) -> tuple[pa.Array, np.ndarray | None]:
+    """(messages of `rows`, UTF-8 bytes of each one's messages, or None on the per-row path).
+
+    The compiled pass gathers the selected rows' texts itself, so routing rows to configs
+    never copies the (large) reasoning column first.
+    """
     if _has_history(table):
-        return _messages_slow(table, assistant_text(table).combine_chunks()), None
+        picked = table.take(rows)
+        return _messages_slow(picked, assistant_text(picked).combine_chunks()), None
     buffers = [b for name in ("system", "problem", "reasoning", "answer") for b in arrow_buffers(table[name])]
-    sizes = _sizes(*buffers, len(_OPEN) + len(_CLOSE))
-    data, offsets, valid, roles, lists, row_bytes = _fill(*buffers, _OPEN, _CLOSE, *sizes)
+    sizes = _sizes(rows, *buffers, len(_OPEN) + len(_CLOSE))
+    data, offsets, valid, roles, lists, row_bytes = _fill(rows, *buffers, _OPEN, _CLOSE, *sizes)
     if offsets[-1] >= 2**31:
         raise ValueError("a batch's messages exceed 2 GB; write smaller batches")
     bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
@@ -66,10 +71,10 @@ def _length(offsets, valid, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sizes(sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, tags):
-    """(messages, bytes) of the whole batch."""
+def _sizes(rows, sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, tags):
+    """(messages, bytes) of the selected rows."""
     messages, size = 0, 0
-    for i in range(len(so) - 1):
+    for i in rows:
         messages += 2 + (1 if sv[i] else 0)
         size += _length(so, sv, i) + _length(po, pv, i) + _length(ao, av, i)
         if rv[i]:
@@ -85,8 +90,8 @@ def _copy(out, at, data, offsets, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill(sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, open_tag, close_tag, messages, size):
-    n = len(so) - 1
+def _fill(rows, sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, open_tag, close_tag, messages, size):
+    n = len(rows)
     data = np.empty(size, np.uint8)
     offsets = np.zeros(messages + 1, np.int64)
     valid = np.ones(messages, np.bool_)
@@ -94,7 +99,8 @@ def _fill(sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, open_tag, close_tag, m
     lists = np.zeros(n + 1, np.int64)
     row_bytes = np.zeros(n, np.int64)
     at, m = 0, 0
-    for i in range(n):
+    for k in range(n):
+        i = rows[k]
         start = at
         if sv[i]:
             at = _copy(data, at, sd, so, i)
@@ -117,8 +123,8 @@ def _fill(sd, so, sv, pd, po, pv, rd, ro, rv, ad, ao, av, open_tag, close_tag, m
         roles[m] = 2
         m += 1
         offsets[m] = at
-        lists[i + 1] = m
-        row_bytes[i] = at - start
+        lists[k + 1] = m
+        row_bytes[k] = at - start
     return data, offsets, valid, roles, lists, row_bytes
 
 
@@ -158,10 +164,15 @@ def _row_bytes(messages: pa.Array) -> np.ndarray:
     return sums
 
 
-def training_view(table: pa.Table, columns: list[str]) -> pa.Table:
-    """messages + num_tokens + the chosen metadata columns."""
-    messages, row_bytes = _messages_and_bytes(table)
-    arrays = {"messages": messages, "num_tokens": num_tokens_column(table, messages, row_bytes)}
+def training_view(table: pa.Table, columns: list[str], rows: np.ndarray | None = None) -> pa.Table:
+    """messages + num_tokens + the chosen metadata columns, of `rows` (indices; all if None)."""
+    picked = table.select(list(dict.fromkeys(["prompt_tokens", "completion_tokens", *columns])))
+    if rows is None:
+        rows = np.arange(table.num_rows, dtype=np.int64)
+    else:
+        picked = picked.take(rows)
+    messages, row_bytes = _messages_and_bytes(table, rows)
+    arrays = {"messages": messages, "num_tokens": num_tokens_column(picked, messages, row_bytes)}
     for name in columns:
-        arrays[name] = table[name]
+        arrays[name] = picked[name]
     return pa.table(arrays)

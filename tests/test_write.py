@@ -135,3 +135,24 @@ def test_rows_matching_no_config_are_rejected(tmp_path):
     run = make_run(tmp_path, configs={"reasoning": {"domain": ["math"]}}, all_config=None, default_config=None)
     reasons = pq.read_table(sorted((run / "rejected" / "03-write").glob("*.parquet")))["reject_reason"].to_pylist()
     assert len(reasons) == 50 and set(reasons) == {"matches no dataset config"}  # 20 code + 30 general
+
+
+def test_view_of_selected_rows_equals_view_of_the_taken_rows():
+    """The compiled view gathers routed rows itself; it must match taking them first."""
+    import numpy as np
+
+    from curate.schema import conform
+    from curate.training_view import training_view
+
+    rng = random.Random(3)
+    rows = [{"id": f"r{i}", "problem": f"problem {i} " * rng.randrange(1, 5), "domain": "math",
+             "reasoning": None if i % 3 == 0 else f"think {i} " * rng.randrange(0, 9),
+             "answer": None if i % 7 == 0 else f"\\boxed{{{i}}}", "system": "be brief" if i % 4 == 0 else None,
+             "prompt_tokens": 5 if i % 2 else None, "completion_tokens": 7 if i % 2 else None}
+            for i in range(60)]
+    table = conform(pa.Table.from_pylist(rows))
+    picked = np.array(sorted(rng.sample(range(60), 23)), dtype=np.int64)
+    columns = ["id", "problem", "prompt_tokens"]
+    gathered = training_view(table, columns, picked)
+    assert gathered.to_pylist() == training_view(table.take(picked), columns).to_pylist()
+    assert gathered["id"].to_pylist() == [f"r{i}" for i in picked]

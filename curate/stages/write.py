@@ -98,10 +98,11 @@ class Write(Stage):
                 for name, where in self.config_filters().items():
                     mask = row_mask(table, where)
                     matched = pc.or_(matched, mask)
-                    rows = select(table, mask)
-                    if rows.num_rows:
-                        writers[name].write(view(rows, self.config.columns))
-                        ctx.counters[f"rows: {name}"] += rows.num_rows
+                    rows = selected_rows(mask)
+                    count = table.num_rows if rows is None else len(rows)
+                    if count:
+                        writers[name].write(view(table, self.config.columns, rows))
+                        ctx.counters[f"rows: {name}"] += count
                 unrouted = pc.invert(matched)
                 if pc.any(unrouted).as_py():
                     ctx.reject(table.filter(unrouted), "matches no dataset config")
@@ -150,6 +151,12 @@ def select(table: pa.Table, mask: pa.Array) -> pa.Table:
     if kept == table.num_rows:
         return table
     return table.slice(0, 0) if kept == 0 else table.filter(mask)
+
+
+def selected_rows(mask: pa.Array) -> np.ndarray | None:
+    """Indices of the rows the mask selects, or None when it selects every row."""
+    picked = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    return None if len(picked) == len(mask) else picked
 
 
 def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
