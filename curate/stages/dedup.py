@@ -6,7 +6,7 @@ prepare (global, talks through files under the stage's artifacts so Ray can run 
   2. Grouping and clustering (`curate.dedup_cluster`): exact groups, band-by-band candidate
      pairs, an optional exact Jaccard check, union-find, a keep rule per cluster.
   3. `decisions/part-XXXXX.parquet` (unit key -> dup_of), `clusters.parquet`, `stats.json`,
-     and the report in RUN/reports/dedup.md (+ .json, + a cluster-size histogram PNG).
+     and the report in RUN/reports/dedup.md (+ .json, + a cluster-size histogram SVG).
 run (per part, streaming): fills `dup_of` on the rows of removed units. Nothing is dropped
 here: `filter` with `drop_duplicates: true` sends them to rejected/.
 
