@@ -8,29 +8,28 @@ Input: the signature files (one per part, plus the earlier release's when dedupl
    order and part count.
 2. Exact groups: units with equal normalised-text hashes are joined to the smallest index of
    their group; only one representative per group enters LSH (templates cost nothing extra).
-3. LSH, one band at a time: the band's key column is read from all signature files (Parquet
-   reads just that column), sorted by (key, index), and each run of equal keys yields edges
-   from its first member and from the previous member to each member (2(m-1) edges for m
-   members, not m^2). Per-band memory is two arrays of length units.
-4. Optional exact check: shingle sets of the units in candidate pairs are recomputed from the
-   parts (in parallel tasks) and pairs below the threshold are dropped, so LSH can be tuned
-   for recall without paying in precision.
+3. LSH, one band at a time: the band's keys are read from all signature files (one
+   contiguous slice of each band-major `bands.npy`) and bucketed in one compiled pass with a
+   hash table over the units in index order; each bucket yields edges from its first member
+   and from the previous member to each member (2(m-1) edges for m members, not m^2), exactly
+   the edges a sort by (key, index) would give. Per-band memory is a few arrays of length units.
+4. Optional exact check: the shingle values the signature pass kept for each unit are read
+   (memory-mapped, only the involved units) and hashed per pair; pairs below the threshold
+   are dropped, so LSH can be tuned for recall without paying in precision.
 5. Union-find over exact and near edges; per cluster the keeper is the first unit by
    (prior release first, then the configured preferences, then smallest index = smallest key).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
-from curate.minhash import jaccard_pairs
+from curate.minhash import bag_jaccard
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 
@@ -38,10 +37,11 @@ ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source
 def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(occurrences, units): one row per (file, unit) in file order, and one row per unit.
 
-    `occurrences` has the unit index `uidx` of each row of the concatenated signature files;
-    `units` is sorted by `uidx` (prior units first, then by key).
+    `occurrences` has the unit index `uidx` of each row of the concatenated signature files
+    and its position `pos` in its file; `units` is sorted by `uidx` (prior units first, then by
+    key), with `part`/`pos` of its occurrence in the first file that has it.
     """
-    frames = [pl.scan_parquet(str(f)).select(ATTRS).with_columns(pl.lit(p).alias("prior"))
+    frames = [pl.scan_parquet(str(f)).select(ATTRS).with_row_index("pos").with_columns(pl.lit(p).alias("prior"))
               for f, p in zip(sig_files, prior)]
     occ = pl.concat(frames).collect() if frames else pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}})
     index = (occ.select("prior", "key").unique().sort(["prior", "key"], descending=[True, False])
@@ -50,39 +50,60 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
     units = (occ.group_by("uidx").agg(
         pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
         pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),
-        pl.col("part").min()).sort("uidx"))
+        pl.col("pos").sort_by("part").first(), pl.col("part").min()).sort("uidx"))
     return occ, units
 
 
-@numba.njit(cache=True)
-def _run_edges(keys, ids, order):
-    """Edges (first, member) and (previous, member) within each run of equal keys."""
-    n = len(order)
+@numba.njit(cache=True, nogil=True)
+def _bucket_edges(keys, ids):
+    """Edges (first, member) and (previous, member) among units sharing a band key.
+
+    `ids` ascend, so one pass with an open-addressing table (key -> first and latest id)
+    yields, for each run of equal keys in id order, the same edges as sorting by (key, id)
+    would, without the sort; every edge already has left < right.
+    """
+    n = len(keys)
+    size = 16
+    while size < n + n // 2:
+        size *= 2
+    mask = size - 1
+    slot_keys = np.zeros(size, dtype=np.uint64)
+    first = np.full(size, -1, dtype=np.int64)
+    latest = np.empty(size, dtype=np.int64)
     left = np.empty(2 * n, dtype=np.int64)
     right = np.empty(2 * n, dtype=np.int64)
     k = 0
-    start = 0
-    for i in range(1, n + 1):
-        if i == n or keys[order[i]] != keys[order[start]]:
-            first = ids[order[start]]
-            for j in range(start + 1, i):
-                member, previous = ids[order[j]], ids[order[j - 1]]
-                if member != first:
-                    left[k], right[k] = first, member
-                    k += 1
-                if previous != first and previous != member:
-                    left[k], right[k] = previous, member
-                    k += 1
-            start = i
+    for i in range(n):
+        key = keys[i]
+        j = np.int64((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+        while first[j] >= 0 and slot_keys[j] != key:
+            j = (j + 1) & mask
+        member = ids[i]
+        if first[j] < 0:
+            slot_keys[j] = key
+            first[j] = member
+        else:
+            left[k], right[k] = first[j], member
+            k += 1
+            if latest[j] != first[j]:
+                left[k], right[k] = latest[j], member
+                k += 1
+        latest[j] = member
     return left[:k], right[:k]
 
 
 def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deduplicated undirected edges with left < right, sorted."""
-    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    lo, hi = np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)
     keep = lo != hi
-    pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
-    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    if not keep.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = np.int64(hi[keep].max()) + 1
+    packed = np.unique(lo[keep] * width + hi[keep]) if width < 2**31 else None
+    if packed is None:
+        pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0)
+        return pairs[:, 0], pairs[:, 1]
+    return packed // width, packed % width
 
 
 def exact_edges(units: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,46 +124,92 @@ def exact_edges(units: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable: np.ndarray,
                bands: int) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs: units sharing a band key (exact-group representatives only)."""
+    """Candidate pairs: units sharing a band key (exact-group representatives only).
+
+    One band at a time (memory: a few arrays of length units), read as a contiguous slice of
+    each file's band-major `bands.npy`.
+    """
+    from curate.dedup_units import companion
+
     row_uidx = occ["uidx"].to_numpy().astype(np.int64)
     first_seen = np.zeros(len(row_uidx), dtype=bool)
     _, first = np.unique(row_uidx, return_index=True)
     first_seen[first] = True
-    rows = first_seen & usable[row_uidx] & (rep[row_uidx] == row_uidx)
-    ids = row_uidx[rows]
+    rows = np.flatnonzero(first_seen & usable[row_uidx] & (rep[row_uidx] == row_uidx))
+    by_id = rows[np.argsort(row_uidx[rows], kind="stable")]
+    ids = row_uidx[by_id]
+    matrices = [np.load(companion(f, "bands"), mmap_mode="r") for f in sig_files]
     lefts, rights = [], []
     for band in range(bands):
-        column = f"band_{band}"
-        keys = np.concatenate([pq.read_table(f, columns=[column])[column].to_numpy() for f in sig_files])[rows]
-        order = np.lexsort((ids, keys))
-        left, right = _run_edges(keys, ids, order)
-        left, right = unique_edges(left, right)
+        keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
+        left, right = _bucket_edges(keys, ids)
         lefts.append(left)
         rights.append(right)
-        del keys, order
+        del keys
+    del matrices
     if not lefts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
 
 
 def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, threshold: float,
-                 fetch_sets: Callable[[pl.DataFrame], tuple[list[str], np.ndarray, np.ndarray]]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J)."""
+                 sig_files: list[Path], prior: list[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J).
+
+    The shingles come from the signature pass's files (memory-mapped; only the involved
+    units' slices are read), so no text is read or tokenised again.
+    """
     if len(left) == 0:
         return left, right, np.zeros(0)
     involved = np.unique(np.concatenate([left, right]))
-    keys, offsets, values = fetch_sets(units.filter(pl.col("uidx").is_in(pl.Series(involved).implode())))
-    position = dict(zip(keys, range(len(keys))))
-    unit_keys = units["key"].to_list()
+    offsets, values = gather_shingles(units, involved, sig_files, prior)
     slot = np.full(len(units), -1, np.int64)
-    for u in involved:
-        slot[u] = position.get(unit_keys[u], -1)
-    found = (slot[left] >= 0) & (slot[right] >= 0)
-    left, right = left[found], right[found]
-    similarity = jaccard_pairs(offsets, values, slot[left], slot[right])
+    slot[involved] = np.arange(len(involved))
+    similarity = bag_jaccard(offsets, values, slot[left], slot[right])
     keep = similarity >= threshold - 1e-9
     return left[keep], right[keep], similarity[keep]
+
+
+def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[Path],
+                    prior: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values): the shingle values of units `involved` (ascending), in that order."""
+    from curate.dedup_units import companion
+
+    chosen = units[involved.tolist()].select("prior", "part", "pos")
+    file_of = {(p, i): f for f, p, i in zip(sig_files, prior, _file_numbers(prior))}
+    lengths = np.zeros(len(involved), np.int64)
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for (is_prior, part), group in chosen.with_row_index("slot").group_by(["prior", "part"]):
+        path = file_of[(bool(is_prior), int(part))]
+        offs = np.load(companion(path, "shingle_offsets"), mmap_mode="r")
+        vals = np.load(companion(path, "shingle_values"), mmap_mode="r")
+        pos = group["pos"].to_numpy().astype(np.int64)
+        slots = group["slot"].to_numpy().astype(np.int64)
+        starts, stops = np.asarray(offs[pos]), np.asarray(offs[pos + 1])
+        lengths[slots] = stops - starts
+        pieces.append((slots, starts, stops, vals))
+    out_offsets = np.zeros(len(involved) + 1, np.int64)
+    np.cumsum(lengths, out=out_offsets[1:])
+    out_values = np.empty(int(out_offsets[-1]), np.uint32)
+    for slots, starts, stops, vals in pieces:
+        _copy_slices(np.asarray(vals), starts, stops, out_values, out_offsets[slots])
+    return out_offsets, out_values
+
+
+def _file_numbers(prior: list[bool]) -> list[int]:
+    """Each signature file's part number within its kind (current parts, then prior parts)."""
+    seen = {True: 0, False: 0}
+    numbers = []
+    for p in prior:
+        numbers.append(seen[p])
+        seen[p] += 1
+    return numbers
+
+
+@numba.njit(cache=True, nogil=True)
+def _copy_slices(source, starts, stops, out, targets):
+    for i in range(len(starts)):
+        out[targets[i]:targets[i] + stops[i] - starts[i]] = source[starts[i]:stops[i]]
 
 
 @numba.njit(cache=True)

@@ -5,10 +5,9 @@ one problem are never each other's duplicates) or a single row (field `reasoning
 keyed by `trace_id`, else `id#sample_idx`). Every task here is a module-level function taking
 only paths and a plain options dict, so the local process pool and Ray run them alike:
 
-- `signature_task`: one part file -> a Parquet of unit keys, exact hashes, sizes, pass counts,
-  sources and LSH band keys (`band_0..band_{B-1}`). No text is stored.
-- `shingle_task`: one part file + the unit keys of candidate pairs -> their shingle sets (an
-  `.npz`), for the exact Jaccard check.
+- `signature_task`: one part file -> a Parquet of unit keys, exact hashes, sizes, pass counts
+  and sources, plus numpy files beside it: LSH band keys (band-major) and, for the exact
+  Jaccard check, every unit's shingle values. No text is stored.
 - `materialise_against`: an earlier release (path, run directory or Hub id) -> Parquet files
   of just the columns dedup reads, under artifacts; the release itself is never touched.
 """
@@ -25,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
-from curate.minhash import band_keys, shingle_sets, signatures
+from curate.minhash import band_keys, signatures_and_shingles
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 AGAINST_ROWS = 200_000
@@ -75,41 +74,55 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None,
                                   source=pl.col("source").min())
 
 
+def companion(sig_file: str | Path, what: str) -> Path:
+    """A numpy file written next to a signature file: `bands`, `shingle_offsets`, `shingle_values`."""
+    sig_file = Path(sig_file)
+    return sig_file.with_name(f"{sig_file.stem}.{what}.npy")
+
+
 def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> dict[str, Any]:
-    """Signature pass over one part: write unit keys, exact hashes and band keys to `out`."""
+    """Signature pass over one part: unit attributes to `out`, band keys and shingles beside it.
+
+    `out` (Parquet): key, exact hash, sizes, pass counts, source, one row per unit in file
+    order. `bands.npy`: uint64 [bands, units], band-major so the grouping reads one band as
+    one contiguous slice. With `verify` on, `shingle_offsets.npy` / `shingle_values.npy`: each
+    unit's shingle values as the signature pass saw them, so the exact Jaccard check of
+    candidate pairs neither re-reads nor re-tokenises the text (4 bytes per shingle on disk).
+    """
     units = read_units(path, options, domains=options.get("domains"))
     texts = units["text"].to_arrow()
-    sig, exact, counts = signatures(texts, num_perm=options["num_perm"], ngram=options["ngram"],
-                                    shingle=options["shingle"], seed=options["seed"])
+    keep = bool(options.get("verify", True))
+    sig, exact, counts, shingle_offsets, shingle_values = signatures_and_shingles(
+        texts, num_perm=options["num_perm"], ngram=options["ngram"], shingle=options["shingle"],
+        seed=options["seed"], keep=keep)
     keys = band_keys(sig, options["bands"], options["rows"])
+    del sig
     lengths = pc.fill_null(pc.binary_length(texts), 0)
-    columns = {
+    table = pa.table({
         "key": units["key"].to_arrow().cast(pa.string()),
         "part": pa.array(np.full(len(units), part, np.int32)),
         "exact": pa.array(exact), "shingles": pa.array(counts.astype(np.int32)),
         "length": lengths.cast(pa.int64()), "rows": units["rows"].to_arrow().cast(pa.int32()),
         "passes": units["passes"].to_arrow().cast(pa.int32()),
         "source": units["source"].to_arrow().cast(pa.string()),
-    }
-    for band in range(keys.shape[1]):
-        columns[f"band_{band}"] = pa.array(keys[:, band])
-    table = pa.table(columns)
+    })
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out + ".tmp", compression="zstd")
+    _save(companion(out, "bands"), np.ascontiguousarray(keys.T))
+    if keep:
+        _save(companion(out, "shingle_offsets"), shingle_offsets)
+        _save(companion(out, "shingle_values"), shingle_values)
+    pq.write_table(table, out + ".tmp", compression="zstd", compression_level=1)
     Path(out + ".tmp").replace(out)
     return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
             "empty": int((counts == 0).sum()), "bytes": int(pc.sum(lengths).as_py() or 0)}
 
 
-def shingle_task(path: str, wanted: str, out: str, options: dict[str, Any]) -> str:
-    """Shingle sets of the units of `path` whose keys are listed in the Parquet `wanted`."""
-    keys = pl.read_parquet(wanted)["key"].to_list()
-    units = read_units(path, options, domains=options.get("domains"), keys=keys)
-    offsets, values = shingle_sets(units["text"].to_arrow(), ngram=options["ngram"], shingle=options["shingle"])
-    np.savez(out + ".tmp.npz", keys=np.array(units["key"].to_list(), dtype=object).astype(str),
-             offsets=offsets, values=values)
-    Path(out + ".tmp.npz").replace(out)
-    return out
+def _save(path: Path, array: np.ndarray) -> None:
+    """np.save through a temporary name, so a crashed task leaves no half file under the real one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)
 
 
 def unit_texts(path: str, keys: list[str], options: dict[str, Any]) -> dict[str, str]:

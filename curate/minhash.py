@@ -204,8 +204,12 @@ def _shingles(data, lo, hi, n, char_mode, ring, buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def _minhash_kernel(data, offsets, valid, n, char_mode, a, b):
-    """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text."""
+def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
+    """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
+
+    With `keep`, also every text's shingle values as (offsets, values), unsorted and with
+    repeats, so the exact Jaccard check later needs no second tokenising pass.
+    """
     docs = len(offsets) - 1
     perms = len(a)
     sig = np.empty((docs, perms), dtype=np.uint32)
@@ -216,6 +220,9 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b):
         longest = max(longest, offsets[d + 1] - offsets[d] + 2)
     buf = np.empty(longest * 2, dtype=np.uint32)
     ring = np.zeros(max(n, 1), dtype=np.uint64)
+    kept = np.empty((offsets[docs] - offsets[0]) // 4 + 16 if keep else 0, dtype=np.uint32)
+    kept_offsets = np.zeros(docs + 1 if keep else 1, dtype=np.int64)
+    pos = 0
     for d in range(docs):
         k = 0
         if valid[d]:
@@ -227,7 +234,15 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b):
             for p in range(perms):  # innermost over permutations: contiguous, SIMD-friendly
                 v = np.uint32(a[p] * x + b[p])
                 row[p] = min(row[p], v)
-    return sig, exact, counts
+        if keep:
+            if pos + k > len(kept):
+                grown = np.empty(max(2 * len(kept), pos + k), dtype=np.uint32)
+                grown[:pos] = kept[:pos]
+                kept = grown
+            kept[pos:pos + k] = buf[:k]
+            pos += k
+            kept_offsets[d + 1] = pos
+    return sig, exact, counts, kept_offsets, kept[:pos]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -299,6 +314,58 @@ def _jaccard_kernel(offs, values, left, right):
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _bag_jaccard_kernel(offs, values, left, right):
+    """Exact Jaccard of the distinct values of two unsorted slices, per pair, by hashing.
+
+    One open-addressing table, reused across pairs through a per-pair stamp (no clearing):
+    the left slice's values are inserted (stamp 3e, counted once each), then the right's are
+    probed: a left value seen for the first time counts as common (stamp 3e+1), a value not in
+    the left slice is inserted as right-only (stamp 3e+2). Linear in the two slices, no sort.
+    """
+    longest = 1
+    for e in range(len(left)):
+        longest = max(longest, offs[left[e] + 1] - offs[left[e]] + offs[right[e] + 1] - offs[right[e]])
+    size = 16
+    while size < 2 * longest:
+        size *= 2
+    mask = size - 1
+    slots = np.zeros(size, dtype=np.uint32)
+    stamps = np.full(size, -1, dtype=np.int64)
+    out = np.empty(len(left), dtype=np.float64)
+    for e in range(len(left)):
+        base = 3 * e
+        distinct_left = 0
+        for i in range(offs[left[e]], offs[left[e] + 1]):
+            x = values[i]
+            h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+            j = np.int64(h) & mask
+            while stamps[j] >= base and slots[j] != x:
+                j = (j + 1) & mask
+            if stamps[j] < base:
+                slots[j] = x
+                stamps[j] = base
+                distinct_left += 1
+        common = 0
+        right_only = 0
+        for i in range(offs[right[e]], offs[right[e] + 1]):
+            x = values[i]
+            h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+            j = np.int64(h) & mask
+            while stamps[j] >= base and slots[j] != x:
+                j = (j + 1) & mask
+            if stamps[j] < base:
+                slots[j] = x
+                stamps[j] = base + 2
+                right_only += 1
+            elif stamps[j] == base:
+                stamps[j] = base + 1
+                common += 1
+        union = distinct_left + right_only
+        out[e] = common / union if union else 1.0
+    return out
+
+
 # ---------------------------------------------------------------- public API
 
 
@@ -318,9 +385,19 @@ def signatures(
     >>> bool((sig[0] == sig[1]).all()), bool(exact[0] == exact[1]), counts.tolist()
     (True, True, [2, 2, 0])
     """
+    sig, exact, counts, _, _ = signatures_and_shingles(texts, num_perm=num_perm, ngram=ngram, shingle=shingle,
+                                                       seed=seed, keep=False)
+    return sig, exact, counts
+
+
+def signatures_and_shingles(
+    texts, *, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1, keep: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`signatures` plus, with `keep`, each text's shingle values (offsets, values; unsorted,
+    with repeats) for `bag_jaccard`: the one pass over the text serves both."""
     a, b = permutations(num_perm, seed)
     data, offsets, valid = arrow_buffers(_as_array(texts))
-    return _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b)
+    return _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep))
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -339,6 +416,17 @@ def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.nd
 def jaccard_pairs(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Exact Jaccard of the shingle sets of texts left[e] and right[e] (from `shingle_sets`)."""
     return _jaccard_kernel(offsets, values, np.asarray(left, np.int64), np.asarray(right, np.int64))
+
+
+def bag_jaccard(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the distinct values of slices left[e] and right[e] (unsorted, repeats allowed).
+
+    >>> offs, vals = np.array([0, 3, 5]), np.array([1, 2, 2, 3, 2], np.uint32)
+    >>> bag_jaccard(offs, vals, np.array([0]), np.array([1])).tolist()
+    [0.5]
+    """
+    return _bag_jaccard_kernel(np.asarray(offsets, np.int64), np.asarray(values, np.uint32),
+                               np.asarray(left, np.int64), np.asarray(right, np.int64))
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

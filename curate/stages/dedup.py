@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
@@ -93,7 +92,7 @@ class Dedup(Stage):
         bands, rows = self.lsh_shape()
         return {"field": c.field, "level": "problem" if c.field == "problem" else "row",
                 "ngram": c.ngram, "shingle": c.shingle, "num_perm": c.num_perm, "seed": c.seed,
-                "bands": bands, "rows": rows, "domains": c.domains}
+                "bands": bands, "rows": rows, "domains": c.domains, "verify": c.near and c.verify_pairs}
 
     # ---------------------------------------------------------------- prepare
     def prepare(self, ctx: PrepareContext) -> None:
@@ -146,8 +145,8 @@ class Dedup(Stage):
         left, right = dc.band_edges(sig_files, occ, rep, usable, options["bands"])
         stats["candidate_pairs"] = len(left)
         if self.config.verify_pairs and len(left):
-            fetch = _SetFetcher(ctx, files, prior_files, options)
-            left, right, similarity = dc.verify_edges(left, right, units, self.config.threshold, fetch)
+            prior = [False] * len(files) + [True] * len(prior_files)
+            left, right, similarity = dc.verify_edges(left, right, units, self.config.threshold, sig_files, prior)
             stats["near_pair_jaccard_min"] = round(float(similarity.min()), 4) if len(similarity) else None
         stats["near_pairs"] = len(left)
         return left, right
@@ -200,36 +199,3 @@ def _map(ctx: PrepareContext, fn, items: list[tuple]):
     if ctx.executor is None:
         return (fn(*item) for item in items)
     return ctx.executor.map(fn, items)
-
-
-class _SetFetcher:
-    """Shingle sets of given units, recomputed from their part files in parallel tasks."""
-
-    def __init__(self, ctx: PrepareContext, files: list[str], prior_files: list[str], options: dict):
-        self.ctx, self.files, self.prior_files, self.options = ctx, files, prior_files, options
-
-    def __call__(self, wanted: pl.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from curate.dedup_units import shingle_task
-
-        out = self.ctx.artifacts / "verify"
-        out.mkdir(parents=True, exist_ok=True)
-        tasks = []
-        for (prior, part), group in wanted.group_by(["prior", "part"], maintain_order=True):
-            name = f"{'against' if prior else 'part'}-{part:05d}"
-            group.select("key").write_parquet(out / f"{name}.want.parquet")
-            source = (self.prior_files if prior else self.files)[part]
-            options = {**self.options, "domains": None if prior else self.options["domains"]}
-            tasks.append((source, str(out / f"{name}.want.parquet"), str(out / f"{name}.npz"), options))
-        return _concat_sets(list(_map(self.ctx, shingle_task, tasks)))
-
-
-def _concat_sets(paths: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    keys: list[str] = []
-    offsets, values, base = [np.zeros(1, np.int64)], [], 0
-    for path in sorted(paths):
-        with np.load(path) as data:
-            keys += data["keys"].tolist()
-            offsets.append(data["offsets"][1:] + base)
-            values.append(data["values"])
-            base += int(data["offsets"][-1])
-    return keys, np.concatenate(offsets), np.concatenate(values) if values else np.zeros(0, np.uint32)
