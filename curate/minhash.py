@@ -134,35 +134,68 @@ def _roll(state, slot, seen, value, ring, n, k_top):
     return state * FOLD + value, slot
 
 
+def _byte_table() -> np.ndarray:
+    """byte -> its lower-case form if it belongs to a word (ASCII letter or digit, any non-ASCII
+    byte), else 0: classification and case folding in one load."""
+    table = np.zeros(256, dtype=np.uint8)
+    for b in range(256):
+        if 48 <= b <= 57 or 97 <= b <= 122 or b >= 128:
+            table[b] = b
+        elif 65 <= b <= 90:
+            table[b] = b + 32
+    return table
+
+
+WORD_TABLE = _byte_table()
+
+
 @numba.njit(cache=True, nogil=True)
-def _word_shingles(data, lo, hi, n, ring, buf):
-    """Word n-gram shingle values of data[lo:hi] into buf; returns (count, exact hash)."""
+def _word_hashes_of(data, lo, hi, out):
+    """FNV-1a hashes of the normalised words of data[lo:hi] into out; returns their count.
+
+    Branch-free per byte: the word-boundary branch of a byte loop mispredicts about once per
+    word, which cost more than the hashing. Every byte stores the running hash at out[k] and
+    advances k only where a word ends, so the store is always made and k decides what stays.
+    """
+    h = FNV_OFFSET
+    inside = np.uint64(0)
+    k = 0
+    for i in range(lo, hi):
+        c = np.uint64(WORD_TABLE[data[i]])
+        w = np.uint64(c != 0)
+        out[k] = h
+        k += inside & (w ^ np.uint64(1))
+        stepped = (h ^ c) * FNV_PRIME
+        h = stepped if w else FNV_OFFSET
+        inside = w
+    out[k] = h
+    return k + inside
+
+
+@numba.njit(cache=True, nogil=True)
+def _word_shingles(data, lo, hi, n, ring, buf, words):
+    """Word n-gram shingle values of data[lo:hi] into buf; returns (count, exact hash).
+
+    Two passes: the words' hashes (branch-free over the bytes), then the rolling n-gram hash
+    over them; `words` is scratch of at least hi - lo + 1 entries.
+    """
     k_top, k_width = _powers(n)
+    m = _word_hashes_of(data, lo, hi, words)
     count = 0
-    words = 0
     slot = 0
     state = np.uint64(0)
     exact = FNV_OFFSET
-    h = FNV_OFFSET
-    inside = False
-    for i in range(lo, hi + 1):
-        b = data[i] if i < hi else 32
-        if _word_byte(b):
-            h = (h ^ np.uint64(_lower(b))) * FNV_PRIME
-            inside = True
-        elif inside:
-            state, slot = _roll(state, slot, words, h, ring, n, k_top)
-            exact = (exact ^ h) * FNV_PRIME
-            words += 1
-            if words >= n:
-                buf[count] = np.uint32(mix64(k_width + state) >> np.uint64(32))
-                count += 1
-            h = FNV_OFFSET
-            inside = False
-    if 0 < words < n:
-        buf[count] = np.uint32(_fold(ring, 0, words, n) >> np.uint64(32))
+    for w in range(m):
+        h = words[w]
+        state, slot = _roll(state, slot, w, h, ring, n, k_top)
+        exact = (exact ^ h) * FNV_PRIME
+        if w + 1 >= n:
+            buf[count] = np.uint32(mix64(k_width + state) >> np.uint64(32))
+            count += 1
+    if 0 < m < n:
+        buf[count] = np.uint32(_fold(ring, 0, m, n) >> np.uint64(32))
         count += 1
-    return count, (mix64(exact) if words else np.uint64(0))
+    return count, (mix64(exact) if m else np.uint64(0))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -197,10 +230,10 @@ def _char_shingles(data, lo, hi, n, ring, buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def _shingles(data, lo, hi, n, char_mode, ring, buf):
+def _shingles(data, lo, hi, n, char_mode, ring, buf, words):
     if char_mode:
         return _char_shingles(data, lo, hi, n, ring, buf)
-    return _word_shingles(data, lo, hi, n, ring, buf)
+    return _word_shingles(data, lo, hi, n, ring, buf, words)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -219,6 +252,7 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     for d in range(docs):
         longest = max(longest, offsets[d + 1] - offsets[d] + 2)
     buf = np.empty(longest * 2, dtype=np.uint32)
+    words = np.empty(longest, dtype=np.uint64)
     ring = np.zeros(max(n, 1), dtype=np.uint64)
     kept = np.empty((offsets[docs] - offsets[0]) // 4 + 16 if keep else 0, dtype=np.uint32)
     kept_offsets = np.zeros(docs + 1 if keep else 1, dtype=np.int64)
@@ -226,7 +260,7 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     for d in range(docs):
         k = 0
         if valid[d]:
-            k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, buf)
+            k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, buf, words)
         counts[d] = k
         row = sig[d]
         row[:] = EMPTY
@@ -267,11 +301,15 @@ def _set_kernel(data, offsets, valid, n, char_mode):
     out = np.empty(max(total, 1), dtype=np.uint32)
     offs = np.zeros(docs + 1, dtype=np.int64)
     ring = np.zeros(max(n, 1), dtype=np.uint64)
+    longest = 1
+    for d in range(docs):
+        longest = max(longest, offsets[d + 1] - offsets[d] + 1)
+    words = np.empty(longest, dtype=np.uint64)
     pos = 0
     for d in range(docs):
         k = 0
         if valid[d]:
-            k, _ = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, out[pos:])
+            k, _ = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, out[pos:], words)
             k = _sort_unique(out[pos:pos + k])
         pos += k
         offs[d + 1] = pos
