@@ -52,28 +52,28 @@ def largest(members: pl.DataFrame, top: int) -> list[pl.DataFrame]:
             for c in sizes["cluster"]]
 
 
-def fetch_texts(clusters: list[pl.DataFrame], files: list[str], prior_files: list[str],
-                options: dict[str, Any]) -> dict[tuple[bool, str], str]:
-    from curate.dedup_units import unit_texts
+def fetch_texts(clusters: list[pl.DataFrame], sig_files: list[Path]) -> dict[tuple[bool, str], str]:
+    """(prior, key) -> the kept beginning of the text of every member shown."""
+    from curate.dedup_units import unit_heads
 
     shown = pl.concat([c.head(MEMBERS_SHOWN) for c in clusters]) if clusters else None
     texts: dict[tuple[bool, str], str] = {}
     if shown is None:
         return texts
+    kinds = {(Path(f).name.startswith("against-"), int(Path(f).stem.split("-")[-1])): f for f in sig_files}
     for (prior, part), group in shown.group_by(["prior", "part"], maintain_order=True):
-        path = (prior_files if prior else files)[part]
-        for key, text in unit_texts(path, group["key"].to_list(), options).items():
-            texts[(bool(prior), key)] = text or ""
+        heads = unit_heads(kinds[(bool(prior), int(part))], group["pos"].to_list())
+        texts.update(zip([(bool(prior), key) for key in group["key"].to_list()], heads))
     return texts
 
 
 def write_report(ctx: PrepareContext, units: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
-                 files: list[str], prior_files: list[str], options: dict[str, Any], top: int) -> Path:
+                 sig_files: list[Path], top: int) -> Path:
     """Write the Markdown, JSON and PNG report; return the Markdown path."""
     folder, base = report_paths(ctx)
     folder.mkdir(parents=True, exist_ok=True)
     clusters = largest(members, top)
-    texts = fetch_texts(clusters, files, prior_files, options)
+    texts = fetch_texts(clusters, sig_files)
     columns = ["key", "prior", "keeper", "source", "length", "passes", "rows"]
     shown = [[{**m, "text": texts.get((m["prior"], m["key"]), "")[:TEXT_CHARS]}
               for m in c.head(MEMBERS_SHOWN).select(columns).to_dicts()] for c in clusters]

@@ -27,6 +27,7 @@ from curate.errors import InputError
 from curate.minhash import band_keys, signatures_and_shingles
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
+HEAD_CHARS = 400  # characters of each unit's text kept for the report's side-by-side view
 AGAINST_ROWS = 200_000
 
 
@@ -88,6 +89,8 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     one contiguous slice. With `verify` on, `shingle_offsets.npy` / `shingle_values.npy`: each
     unit's shingle values as the signature pass saw them, so the exact Jaccard check of
     candidate pairs neither re-reads nor re-tokenises the text (4 bytes per shingle on disk).
+    `heads.arrow`: each unit's first HEAD_CHARS characters (uncompressed Arrow, memory-mapped
+    later), so the report shows the largest clusters without reading any part again.
     """
     units = read_units(path, options, domains=options.get("domains"))
     texts = units["text"].to_arrow()
@@ -111,10 +114,26 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     if keep:
         _save(companion(out, "shingle_offsets"), shingle_offsets)
         _save(companion(out, "shingle_values"), shingle_values)
+    heads = pa.table({"head": pc.utf8_slice_codeunits(texts, 0, HEAD_CHARS)})
+    with pa.OSFile(str(heads_path(out)) + ".tmp", "wb") as sink, pa.ipc.new_file(sink, heads.schema) as writer:
+        writer.write_table(heads)
+    Path(str(heads_path(out)) + ".tmp").replace(heads_path(out))
     pq.write_table(table, out + ".tmp", compression="zstd", compression_level=1)
     Path(out + ".tmp").replace(out)
     return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
             "empty": int((counts == 0).sum()), "bytes": int(pc.sum(lengths).as_py() or 0)}
+
+
+def heads_path(sig_file: str | Path) -> Path:
+    sig_file = Path(sig_file)
+    return sig_file.with_name(f"{sig_file.stem}.heads.arrow")
+
+
+def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
+    """The kept beginnings of the texts of the units at `positions` in one signature file."""
+    with pa.memory_map(str(heads_path(sig_file))) as source:
+        column = pa.ipc.open_file(source).read_all()["head"]
+        return [text or "" for text in column.take(pa.array(positions, pa.int64())).to_pylist()]
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -123,12 +142,6 @@ def _save(path: Path, array: np.ndarray) -> None:
     with open(tmp, "wb") as f:
         np.save(f, array)
     tmp.replace(path)
-
-
-def unit_texts(path: str, keys: list[str], options: dict[str, Any]) -> dict[str, str]:
-    """key -> text for a few units of one file (the report's side-by-side view)."""
-    units = read_units(path, options, domains=None, keys=keys)
-    return dict(zip(units["key"].to_list(), units["text"].to_list()))
 
 
 # ---------------------------------------------------------------- against: an earlier release

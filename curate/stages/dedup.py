@@ -126,8 +126,7 @@ class Dedup(Stage):
         stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
         (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
         ctx.stats.update(stats)
-        write_report(ctx, units, members, stats, files=files, prior_files=prior_files, options=options,
-                     top=self.config.report_clusters)
+        write_report(ctx, units, members, stats, sig_files=sig_files, top=self.config.report_clusters)
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup_units import signature_task
