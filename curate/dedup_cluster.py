@@ -40,18 +40,35 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
     `occurrences` has the unit index `uidx` of each row of the concatenated signature files
     and its position `pos` in its file; `units` is sorted by `uidx` (prior units first, then by
     key), with `part`/`pos` of its occurrence in the first file that has it.
+
+    One sort by (prior, key, part) numbers the units; when no unit occurs in two files (one
+    row per unit, or problems not split across parts) the sorted occurrences are the units
+    and no group-by runs.
     """
     frames = [pl.scan_parquet(str(f)).select(ATTRS).with_row_index("pos").with_columns(pl.lit(p).alias("prior"))
               for f, p in zip(sig_files, prior)]
-    occ = pl.concat(frames).collect() if frames else pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}})
-    index = (occ.select("prior", "key").unique().sort(["prior", "key"], descending=[True, False])
-             .with_row_index("uidx"))
-    occ = occ.join(index, on=["prior", "key"], how="left", maintain_order="left")
-    units = (occ.group_by("uidx").agg(
+    if not frames:
+        empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}, "pos": pl.UInt32, "prior": pl.Boolean,
+                                     "uidx": pl.UInt32})
+        return empty, empty
+    occ = pl.concat(frames).collect().with_columns(pl.col("rows", "passes").fill_null(0))
+    order = occ.select(pl.arg_sort_by(["prior", "key", "part"], descending=[True, False, False]))
+    ranked = occ[order.to_series()]
+    starts = ranked.select(((pl.col("key") != pl.col("key").shift(1)) | (pl.col("prior") != pl.col("prior").shift(1)))
+                           .fill_null(True).alias("start")).to_series().to_numpy()
+    uidx_sorted = np.cumsum(starts, dtype=np.int64) - 1
+    uidx = np.empty(len(occ), np.int64)
+    uidx[order.to_series().to_numpy()] = uidx_sorted
+    occ = occ.with_columns(pl.Series("uidx", uidx, dtype=pl.UInt32))
+    ranked = ranked.with_columns(pl.Series("uidx", uidx_sorted, dtype=pl.UInt32))
+    columns = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
+    if starts.all():
+        return occ, ranked.select(columns)
+    units = ranked.group_by("uidx", maintain_order=True).agg(
         pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
         pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),
-        pl.col("pos").sort_by("part").first(), pl.col("part").min()).sort("uidx"))
-    return occ, units
+        pl.col("pos").first(), pl.col("part").first())
+    return occ, units.select(columns)
 
 
 @numba.njit(cache=True, nogil=True)
