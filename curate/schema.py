@@ -132,7 +132,10 @@ def conform(data: pa.Table | pa.RecordBatch, *, where: str = "input") -> pa.Tabl
             continue
         column = table.column(field.name)
         try:
-            arrays.append(column.cast(field.type) if column.type != field.type else column)
+            # str() also compares list item names: Parquet reads `element` where Arrow builds
+            # `item`, and the name is stored in each written file's schema.
+            same = column.type == field.type and str(column.type) == str(field.type)
+            arrays.append(column if same else column.cast(field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InputError(
                 f"{where}: column '{field.name}' has type {column.type}, expected {field.type}.",
