@@ -24,7 +24,8 @@ class CurateError(Exception):
     def __reduce__(self):
         # Errors cross process boundaries (worker pools, Ray); keep them picklable whatever
         # a subclass's __init__ signature is.
-        return (_rebuild, (type(self), self.message, self.hint))
+        # The state keeps attributes set after construction (the part task's `stage_label`).
+        return (_rebuild, (type(self), self.message, self.hint), dict(self.__dict__))
 
 
 def _rebuild(cls, message, hint):

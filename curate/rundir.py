@@ -115,25 +115,50 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+class AtomicParquetWriter:
+    """Stream tables into `path` through a temporary file; `commit` renames it into place.
+
+    Parts are transient (the next stage reads them once): zstd level 1 favours speed over size.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema = TRACE_SCHEMA, **options):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.schema, self.rows = path, schema, 0
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        options.setdefault("compression", "zstd")
+        options.setdefault("compression_level", 1)
+        self.writer: pq.ParquetWriter | None = pq.ParquetWriter(self.tmp, schema, **options)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+            self.rows += table.num_rows
+
+    def commit(self) -> int:
+        self.writer.close()
+        self.writer = None
+        os.replace(self.tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        """Drop the temporary file (no-op after commit)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.tmp.unlink(missing_ok=True)
+
+
 def write_parquet_atomic(
     path: Path, tables: Iterable[pa.Table], schema: pa.Schema = TRACE_SCHEMA, **options
 ) -> int:
     """Stream tables into `path` via a temporary file and an atomic rename; return the row count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    rows = 0
-    options.setdefault("compression", "zstd")
-    options.setdefault("compression_level", 1)  # parts are transient: favour speed over size
+    writer = AtomicParquetWriter(path, schema, **options)
     try:
-        with pq.ParquetWriter(tmp, schema, **options) as writer:
-            for table in tables:
-                if table.num_rows:
-                    writer.write_table(table.cast(schema) if table.schema != schema else table)
-                    rows += table.num_rows
-        os.replace(tmp, path)
+        for table in tables:
+            writer.write(table)
+        return writer.commit()
     finally:
-        tmp.unlink(missing_ok=True)
-    return rows
+        writer.abort()
 
 
 def write_rejected(path: Path, table: pa.Table | None, stage: str) -> int:

@@ -8,22 +8,17 @@ hint, never mixed silently. `--force STAGE` clears that stage and every stage af
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from curate.errors import CurateError, RecipeError, ResumeConflict
+from curate.errors import RecipeError, ResumeConflict
 from curate.fingerprint import config_diff, digest, stage_fingerprint
-from curate.recipe import Recipe, load_recipe
+from curate.part_task import load_recipe_from_run, read_part, run_part  # noqa: F401 (the task API)
+from curate.recipe import Recipe
 from curate.registry import stage_class
-from curate.rundir import RunDir, write_json_atomic, write_parquet_atomic, write_rejected
-from curate.stages.base import PartContext, PrepareContext, Stage
-
-READ_BATCH_ROWS = 8192
+from curate.rundir import RunDir, write_json_atomic
+from curate.stages.base import PrepareContext, Stage
 
 
 def build_stages(recipe: Recipe) -> list[Stage]:
@@ -72,24 +67,61 @@ def run_recipe(
     pool = make_executor(executor, workers=workers, address=address)
     try:
         num_parts = 0
-        for index, (stage, fp) in enumerate(zip(stages, fps)):
-            started = time.time()
-            saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
-                     "config": fingerprinted_config(recipe, stage), "recipe": recipe.name}
-            fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
-            if not fp_path.exists() or _read_json(fp_path) != saved:
-                write_json_atomic(fp_path, saved)
-            num_parts, worked = run_stage(rd, index, stage, num_parts, recipe.seed, pool, progress)
-            summary = stage_summary(rd, index, stage, fp, num_parts, started)
-            previous = manifest["stages"].get(index, {})
-            if not worked and previous.get("fingerprint") == fp:  # a no-op rerun keeps the real timing
-                summary["wall_seconds"] = previous.get("wall_seconds", summary["wall_seconds"])
-            manifest["stages"][index] = summary
-            manifest["num_parts"] = num_parts
-            rd.write_manifest(manifest)
+        for chain in chains(stages):
+            for index in chain:
+                save_fingerprint(rd, recipe, index, stages[index], fps[index])
+            num_parts, worked, walls = run_chain_parts(rd, chain, stages, num_parts, recipe.seed, pool, progress)
+            record_chain(rd, manifest, chain, stages, fps, num_parts, walls, worked)  # finalize reads it (the card)
+            if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
+                record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
     finally:
         pool.close()
     return manifest
+
+
+def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],
+                 num_parts: int, walls: dict[int, float], worked: bool) -> None:
+    """Write the chain's stage summaries into the manifest."""
+    for index in chain:
+        summary = stage_summary(rd, index, stages[index], fps[index], num_parts, walls[index])
+        if len(chain) > 1:
+            summary["fused_with"] = [stages[i].name for i in chain if i != index]
+        previous = manifest["stages"].get(index, {})
+        if not worked and previous.get("fingerprint") == fps[index]:  # a no-op rerun keeps the real timing
+            summary["wall_seconds"] = previous.get("wall_seconds", summary["wall_seconds"])
+        manifest["stages"][index] = summary
+    manifest["num_parts"] = num_parts
+    rd.write_manifest(manifest)
+
+
+def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: str) -> None:
+    saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
+             "config": fingerprinted_config(recipe, stage), "recipe": recipe.name}
+    fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
+    if not fp_path.exists() or _read_json(fp_path) != saved:
+        write_json_atomic(fp_path, saved)
+
+
+def chains(stages: list[Stage]) -> list[list[int]]:
+    """Group stage indices into runs of fusable streaming stages, e.g. [[0, 1], [2], [3, 4]]."""
+    out: list[list[int]] = []
+    for index, stage in enumerate(stages):
+        if out and fusable(stages[out[-1][-1]], stage):
+            out[-1].append(index)
+        else:
+            out.append([index])
+    return out
+
+
+def fusable(parent: Stage, child: Stage) -> bool:
+    """May `child` run in the same part task as `parent`, fed from memory?
+
+    Not when the parent has a finalize step (it must see every part first), when the child's
+    prepare reads its input parts (they do not exist until the parts run), or when either needs
+    devices or a warm engine (their executors place them apart).
+    """
+    plain = all(s.max_parallel is None and not s.resources() for s in (parent, child))
+    return plain and not parent.terminal and not parent.has_finalize and not child.prepare_reads_inputs()
 
 
 def check_resume(rd: RunDir, recipe: Recipe, stages: list[Stage], fps: list[str], force) -> None:
@@ -143,38 +175,87 @@ def start_manifest(rd: RunDir, recipe: Recipe) -> dict[str, Any]:
     return manifest
 
 
-def run_stage(rd: RunDir, index, stage: Stage, num_parts, seed, pool, progress) -> tuple[int, bool]:
-    """Prepare, run the unfinished parts, finalize; return (parts, whether any work was done)."""
-    sdir = rd.stage_dir(index, stage.name)
-    inputs = [] if index == 0 else part_paths(rd, index - 1, num_parts)
-    ctx = PrepareContext(inputs=inputs, artifacts=sdir / "artifacts", seed=seed,
-                         num_parts=num_parts, run_dir=rd.path, executor=pool)
+def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts: int, seed: int, pool,
+                    progress: bool) -> tuple[int, bool, dict[int, float]]:
+    """Prepare, then run the unfinished parts of a chain of fused stages.
+
+    Returns (parts, whether any work was done, wall seconds per stage so far: its own prepare
+    plus its share of the part phase, in proportion to its part seconds).
+    """
+    first, last = chain[0], chain[-1]
+    walls = {index: 0.0 for index in chain}
     worked = False
-    if stage.has_prepare and not rd.flag(sdir, "prepared").exists():
-        worked = True
-        ctx.artifacts.mkdir(parents=True, exist_ok=True)
-        stage.prepare(ctx)
-        stats_path = ctx.artifacts / "stats.json"
-        if ctx.stats and not stats_path.exists():
-            write_json_atomic(stats_path, ctx.stats)
-        rd.flag(sdir, "prepared").touch()
-    if index == 0:
-        num_parts = stage.num_parts(ctx)
-    todo = [p for p in range(num_parts) if not rd.is_done(sdir, p)]
+    for index in chain:
+        began = time.time()
+        ctx = stage_context(rd, index, stages[index], num_parts, seed, pool, inputs=index == first)
+        worked = prepare(rd, index, stages[index], ctx) or worked
+        if index == 0:
+            num_parts = stages[0].num_parts(ctx)
+        walls[index] += time.time() - began
+    last_dir = rd.stage_dir(last, stages[last].name)
+    todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
     worked = worked or bool(todo)
-    remove_stale_temporaries(rd, sdir)
-    tasks = [(str(rd.path), index, p, num_parts) for p in todo]
-    bar = _progress(len(todo), f"{index:02d}-{stage.name}", progress)
-    for _ in pool.map(run_part, tasks, max_parallel=stage.max_parallel):
+    for index in chain:
+        remove_stale_temporaries(rd, rd.stage_dir(index, stages[index].name))
+    through = last if len(chain) > 1 else None
+    tasks = [(str(rd.path), first, p, num_parts) + ((through,) if through is not None else ()) for p in todo]
+    label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
+    began = time.time()
+    bar = _progress(len(todo), label, progress)
+    for _ in pool.map(run_part, tasks, max_parallel=stages[first].max_parallel):
         bar.update(1)
     bar.close()
-    if stage.has_finalize and not rd.flag(sdir, "finalized").exists():
-        ctx.inputs = part_paths(rd, index, num_parts)
-        ctx.num_parts = num_parts
-        stage.finalize(ctx)
-        rd.flag(sdir, "finalized").touch()
-        worked = True
-    return num_parts, worked
+    share_part_wall(rd, chain, stages, time.time() - began, walls)
+    return num_parts, worked, walls
+
+
+def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts: int, seed: int, pool,
+                   walls: dict[int, float]) -> bool:
+    """Run each chain stage's finalize once (a flag marks it done); True when any ran now."""
+    worked = False
+    for index in chain:
+        stage = stages[index]
+        sdir = rd.stage_dir(index, stage.name)
+        if stage.has_finalize and not rd.flag(sdir, "finalized").exists():
+            began = time.time()
+            ctx = stage_context(rd, index, stage, num_parts, seed, pool, inputs=False)
+            ctx.inputs = part_paths(rd, index, num_parts)
+            stage.finalize(ctx)
+            rd.flag(sdir, "finalized").touch()
+            walls[index] += time.time() - began
+            worked = True
+    return worked
+
+
+def stage_context(rd: RunDir, index: int, stage: Stage, num_parts: int, seed: int, pool, *,
+                  inputs: bool) -> PrepareContext:
+    """The prepare/finalize context; `inputs`: the parent's part files (only a chain's head has them)."""
+    parents = part_paths(rd, index - 1, num_parts) if inputs and index else []
+    return PrepareContext(inputs=parents, artifacts=rd.stage_dir(index, stage.name) / "artifacts", seed=seed,
+                          num_parts=num_parts, run_dir=rd.path, executor=pool)
+
+
+def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:
+    """Run the stage's prepare once (a flag marks it done); True when it ran now."""
+    sdir = rd.stage_dir(index, stage.name)
+    if not stage.has_prepare or rd.flag(sdir, "prepared").exists():
+        return False
+    ctx.artifacts.mkdir(parents=True, exist_ok=True)
+    stage.prepare(ctx)
+    stats_path = ctx.artifacts / "stats.json"
+    if ctx.stats and not stats_path.exists():
+        write_json_atomic(stats_path, ctx.stats)
+    rd.flag(sdir, "prepared").touch()
+    return True
+
+
+def share_part_wall(rd: RunDir, chain: list[int], stages: list[Stage], wall: float, walls: dict) -> None:
+    """Split a chain's part-phase wall time between its stages by their part seconds."""
+    seconds = {i: sum(p.get("seconds", 0) for p in rd.part_stats(rd.stage_dir(i, stages[i].name)).values())
+               for i in chain}
+    total = sum(seconds.values())
+    for index in chain:
+        walls[index] += wall * (seconds[index] / total if total else 1 / len(chain))
 
 
 def remove_stale_temporaries(rd: RunDir, sdir: Path) -> None:
@@ -195,64 +276,10 @@ def part_paths(rd: RunDir, index: int, num_parts: int) -> list[Path]:
     return [rd.part_path(sdir, p) for p in range(num_parts)]
 
 
-def load_recipe_from_run(rd: RunDir) -> Recipe:
-    path = rd.path / "recipe.resolved.yaml"
-    if not path.exists():
-        raise CurateError(f"{rd.path} is not a curate run directory (no recipe.resolved.yaml).")
-    return load_recipe(path)
-
-
-# ---------------------------------------------------------------- part tasks
-
-
-def run_part(run_dir: str, index: int, part: int, num_parts: int) -> dict[str, Any]:
-    """One part of one stage: read the parent's part, run the stage, write atomically, mark done.
-
-    Module-level and path-only, so the local pool and Ray can both run it.
-    """
-    rd = RunDir(run_dir)
-    recipe = load_recipe_from_run(rd)
-    entry = recipe.stage_entries()[index]
-    stage = stage_class(entry.use)(entry.config)
-    sdir = rd.stage_dir(index, stage.name)
-    ctx = PartContext(
-        part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
-        artifacts=sdir / "artifacts", scratch=rd.scratch(sdir, part),
-        rng=random.Random(digest(recipe.seed, index, part)),
-    )
-    started = time.time()
-    rows_in = [0]
-    batches = _count(read_part(rd, index - 1, part), rows_in) if index else iter(())
-    if stage.terminal:
-        rows_out = sum(table.num_rows for table in stage.run(batches, ctx))
-    else:
-        rows_out = write_parquet_atomic(rd.part_path(sdir, part), stage.run(batches, ctx))
-    rejected = write_rejected(rd.rejected_path(sdir, part), ctx.rejected_table(), stage.name)
-    stats = {
-        "part": part, "rows_in": rows_in[0] if index else rows_out + rejected,
-        "rows_out": rows_out, "rejected": rejected, "counters": dict(ctx.counters),
-        "stats": ctx.stats, "seconds": round(time.time() - started, 3),
-    }
-    rd.mark_done(sdir, part, stats)
-    return stats
-
-
-def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
-    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
-    path = rd.part_path(sdir, part)
-    yield from pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS)
-
-
-def _count(batches, counter: list[int]):
-    for batch in batches:
-        counter[0] += batch.num_rows
-        yield batch
-
-
 # ---------------------------------------------------------------- summaries
 
 
-def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int, started) -> dict:
+def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int, wall: float) -> dict:
     sdir = rd.stage_dir(index, stage.name)
     parts = rd.part_stats(sdir)
     counters: dict[str, int] = {}
@@ -270,5 +297,5 @@ def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int,
         "counters": counters,
         "prepare_stats": _read_json(stats_path) if stats_path.exists() else {},
         "part_seconds": round(sum(p.get("seconds", 0) for p in parts.values()), 3),
-        "wall_seconds": round(time.time() - started, 3),
+        "wall_seconds": round(wall, 3),
     }

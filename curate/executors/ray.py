@@ -127,7 +127,7 @@ class RayExecutor:
                     failure = failure or (i, outcome.error)
                 elif attempts[i] <= self.max_retries:
                     log.warning("%s failed (attempt %d of %d), retrying: %s",
-                                describe(fn, items[i], plan), attempts[i], self.max_retries + 1,
+                                describe(fn, items[i], plan, outcome), attempts[i], self.max_retries + 1,
                                 _first_line(outcome))
                     queue.appendleft(i)
                 else:
@@ -136,7 +136,7 @@ class RayExecutor:
             pool.cancel(inflight)
         if failure is not None:
             i, error = failure
-            raise part_failed(describe(fn, items[i], plan), error, attempts[i])
+            raise part_failed(describe(fn, items[i], plan, error), error, attempts[i])
 
 
 class TaskPool:
@@ -328,9 +328,12 @@ def reachable(address: str | None, *, timeout: float = 10.0) -> None:
                           CONNECT_HINT) from exc
 
 
-def describe(fn: Callable, item: Any, plan: PartPlan | None) -> str:
+def describe(fn: Callable, item: Any, plan: PartPlan | None, error: BaseException | None = None) -> str:
     if plan:
-        return f"part {item[2]} of stage {plan.label}"
+        # a task may run several fused stages; the part task labels errors with the one that raised
+        cause = getattr(error, "cause", None)  # a RayTaskError wraps the original exception
+        stage = getattr(error, "stage_label", None) or getattr(cause, "stage_label", None) or plan.label
+        return f"part {item[2]} of stage {stage}"
     text = f"{getattr(fn, '__qualname__', fn)}{item if isinstance(item, tuple) else (item,)!r}"
     return text if len(text) <= 160 else text[:157] + "..."
 

@@ -121,6 +121,11 @@ class Stage:
         of a local benchmark file), so that changing it refuses or redoes the stage."""
         return {}
 
+    def prepare_reads_inputs(self) -> bool:
+        """Does `prepare` read the input parts? If not, the runner may fuse this stage with its
+        parent (one part task, fed from memory)."""
+        return self.has_prepare
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 

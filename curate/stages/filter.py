@@ -63,6 +63,9 @@ class Filter(Stage):
             return self.config.max_per_problem
         return 1 if self.config.keep != "all" else None
 
+    def prepare_reads_inputs(self) -> bool:
+        return bool(self.cap)  # without a cap, filter streams and fuses with its parent
+
     def prepare(self, ctx: PrepareContext) -> None:
         """Choose the kept samples of problems that straddle parts, over all their rows."""
         if not self.cap:

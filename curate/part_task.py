@@ -1,0 +1,139 @@
+"""Part tasks: one part pushed through a chain of fused streaming stages.
+
+The runner fuses consecutive streaming stages (say `load -> filter -> write`) into one task per
+part. Each stage's output streams straight into the next stage in memory, and is also teed into
+its own part file, so nothing changes on disk: every stage still has its atomic part file,
+rejects and done-marker, a crash resumes from the last finished stage of that part, and
+`--force`, `status` and `inspect` see the same run directory. What fusion saves is the read
+back: the next stage no longer decompresses the part its parent has just written.
+
+Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
+its part), not in the stages upstream of it.
+
+`run_part` is module-level and takes only paths and numbers, so the local pool and Ray run it
+alike.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import CurateError
+from curate.fingerprint import digest
+from curate.recipe import Recipe, load_recipe
+from curate.registry import stage_class
+from curate.rundir import AtomicParquetWriter, RunDir, write_rejected
+from curate.stages.base import PartContext, Stage
+
+READ_BATCH_ROWS = 8192
+
+
+def load_recipe_from_run(rd: RunDir) -> Recipe:
+    path = rd.path / "recipe.resolved.yaml"
+    if not path.exists():
+        raise CurateError(f"{rd.path} is not a curate run directory (no recipe.resolved.yaml).")
+    return load_recipe(path)
+
+
+def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None) -> dict[str, Any]:
+    """Run stages `index..through` (just `index` by default) on one part; return the last one's stats.
+
+    Stages already done for this part are skipped; the chain starts from the first unfinished
+    one, reading its parent's part file.
+    """
+    rd = RunDir(run_dir)
+    recipe = load_recipe_from_run(rd)
+    entries = recipe.stage_entries()
+    last = index if through is None else through
+    stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
+    todo = [k for k, stage in stages.items() if not rd.is_done(rd.stage_dir(k, stage.name), part)]
+    if not todo:
+        return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})
+    first = todo[0]
+    batches: Iterator[Any] = read_part(rd, first - 1, part) if first else iter(())
+    step, streams = None, []
+    for k in range(first, last + 1):
+        step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step)
+        batches = step.stream(batches)
+        streams.append(batches)
+    for stream in reversed(streams):  # the last stage first; then whatever a stage left unread
+        for _ in stream:
+            pass
+    return step.stats
+
+
+class PartStep:
+    """One stage of one part inside a chain: run it, tee its output to its part file, mark done."""
+
+    def __init__(self, rd: RunDir, recipe: Recipe, index: int, stage: Stage, part: int, num_parts: int,
+                 upstream: PartStep | None = None):
+        self.rd, self.index, self.stage, self.part, self.upstream = rd, index, stage, part, upstream
+        self.sdir = rd.stage_dir(index, stage.name)
+        self.ctx = PartContext(
+            part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
+            artifacts=self.sdir / "artifacts", scratch=rd.scratch(self.sdir, part),
+            rng=random.Random(digest(recipe.seed, index, part)),
+        )
+        self.busy = 0.0  # seconds inside this stage and everything upstream of it
+        self.stats: dict[str, Any] = {}
+
+    def stream(self, batches: Iterable[Any]) -> Iterator[pa.Table]:
+        """Yield the stage's output tables; when they end, commit the part and its marker."""
+        rows_in = [0]
+        source = _count(batches, rows_in) if self.index else iter(())
+        output = iter(self.stage.run(source, self.ctx))
+        writer = None if self.stage.terminal else AtomicParquetWriter(self.rd.part_path(self.sdir, self.part))
+        rows_out = 0
+        try:
+            while True:
+                began = time.perf_counter()
+                table = next(output, None)
+                if table is not None and writer is not None:
+                    writer.write(table)
+                self.busy += time.perf_counter() - began
+                if table is None:
+                    break
+                rows_out += table.num_rows
+                yield table
+            began = time.perf_counter()
+            if writer is not None:
+                writer.commit()
+            rejected = write_rejected(self.rd.rejected_path(self.sdir, self.part), self.ctx.rejected_table(),
+                                      self.stage.name)
+            self.busy += time.perf_counter() - began
+        except Exception as error:
+            if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage
+                error.stage_label = self.sdir.name
+                error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
+            raise
+        finally:
+            if writer is not None:
+                writer.abort()  # no-op after commit; removes the temporary file on a failure
+        self.stats = {
+            "part": self.part, "rows_in": rows_in[0] if self.index else rows_out + rejected,
+            "rows_out": rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
+            "stats": self.ctx.stats, "seconds": round(self.own_seconds(), 3),
+        }
+        self.rd.mark_done(self.sdir, self.part, self.stats)
+
+    def own_seconds(self) -> float:
+        """Time in this stage's own code: its busy time minus the upstream stages' busy time."""
+        return self.busy - (self.upstream.busy if self.upstream else 0.0)
+
+
+def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
+    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
+    path = rd.part_path(sdir, part)
+    yield from pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS)
+
+
+def _count(batches: Iterable[Any], counter: list[int]) -> Iterator[Any]:
+    for batch in batches:
+        counter[0] += batch.num_rows
+        yield batch
