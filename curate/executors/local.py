@@ -1,4 +1,11 @@
-"""Run tasks in this process or in a pool of spawned worker processes.
+"""Run tasks in this process and a pool of spawned worker processes.
+
+`--workers N` means N processes at work: this one plus N - 1 spawned helpers. This process
+takes a task whenever the helpers are all busy, so it works from the first second while the
+helpers are still starting (a spawned interpreter needs a second or two to import pyarrow,
+numba and the stages), and nothing is left idle on a small machine. Stages that keep an engine
+warm (`max_parallel` set: generation) run only in helpers, each pinned to its own devices,
+exactly as before; with one worker they run inline.
 
 Spawn, not fork: forking after polars or pyarrow have started their thread pools can deadlock.
 With one worker everything runs inline, which keeps in-process engines (vLLM) warm across parts.
@@ -7,6 +14,7 @@ With one worker everything runs inline, which keeps in-process engines (vLLM) wa
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
@@ -17,20 +25,24 @@ class LocalExecutor:
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable, items: Iterable[Any], *, max_parallel: int | None = None) -> Iterator[Any]:
-        items = list(items)
-        width = min(self.workers, max_parallel or self.workers, len(items))
+        """Yield `fn(*item)` for every item, in completion order, at most `width` at once."""
+        queue = deque(items)
+        width = min(self.workers, max_parallel or self.workers, len(queue))
         if width <= 1:
-            for item in items:
-                yield fn(*item) if isinstance(item, tuple) else fn(item)
+            while queue:
+                yield _call(fn, queue.popleft())
             return
         pool = self._get_pool()
-        pending = set()
-        queue = list(items)
+        inline = max_parallel is None  # engine stages pin devices per process: helpers only
+        helpers = width - 1 if inline else width
+        pending: set = set()
         while queue or pending:
-            while queue and len(pending) < width:
-                item = queue.pop(0)
+            while queue and len(pending) < helpers:
+                item = queue.popleft()
                 pending.add(pool.submit(fn, *item) if isinstance(item, tuple) else pool.submit(fn, item))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            if queue and inline:  # the helpers are busy: this process takes the next task itself
+                yield _call(fn, queue.popleft())
+            done, pending = wait(pending, timeout=0 if queue and inline else None, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
 
@@ -49,3 +61,7 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def _call(fn: Callable, item: Any) -> Any:
+    return fn(*item) if isinstance(item, tuple) else fn(item)
