@@ -87,10 +87,6 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
     """`dataset_info` per config: features from the written schema, row counts, download size."""
     import pyarrow.parquet as pq
 
-    try:
-        from datasets import Features
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        return []
     split = write_stage.config.split
     infos, schemas = [], {}
     for entry in write_stage.configs_block(files):
@@ -105,10 +101,22 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
             return []  # configs with different columns: let the Hub infer them
         rows = sum(_rows(p) for p in paths)
         size = sum(_uncompressed_bytes(p) for p in paths)
-        infos.append({"config_name": name, "features": Features.from_arrow_schema(schema)._to_yaml_list(),
+        infos.append({"config_name": name, "features": yaml_features(schema),
                       "splits": [{"name": split, "num_bytes": size, "num_examples": rows}],
                       "download_size": sum(p.stat().st_size for p in paths), "dataset_size": size})
     return infos
+
+
+def yaml_features(schema) -> list[dict]:
+    """The card's feature list; `datasets` spells the types curate's own module does not."""
+    from curate.card_features import features
+
+    spelled = features(schema)
+    if spelled is None:
+        from datasets import Features
+
+        spelled = Features.from_arrow_schema(schema)._to_yaml_list()
+    return spelled
 
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:

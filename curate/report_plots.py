@@ -14,22 +14,24 @@ import numpy as np
 PALETTE = ["#4C6EF5", "#12B886", "#F59F00", "#E8590C", "#AE3EC9", "#1C7ED6", "#2F9E44", "#868E96"]
 
 
+STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+         "svg.hashsalt": "curate", "path.simplify": True}
+
+
 def _figure(width: float = 7.0, height: float = 3.2):
+    """A bare Agg figure and its axes: no pyplot, so no GUI backend machinery to import."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                         "svg.hashsalt": "curate", "path.simplify": True})
-    return plt, *plt.subplots(figsize=(width, height), dpi=110)
+    matplotlib.rcParams.update(STYLE)
+    fig = Figure(figsize=(width, height), dpi=110)
+    return fig, fig.subplots()
 
 
-def _png(plt, fig) -> bytes:
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -38,7 +40,7 @@ def token_histogram(lengths: dict[str, np.ndarray], *, title: str = "Tokens per 
     series = {k: np.asarray(v, dtype=np.float64) for k, v in lengths.items() if len(v)}
     if not series:
         return None
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     low = max(1.0, min(float(v.min()) for v in series.values()))
     high = max(low * 2, max(float(v.max()) for v in series.values()))
     bins = np.geomspace(low, high, 40)
@@ -51,7 +53,7 @@ def token_histogram(lengths: dict[str, np.ndarray], *, title: str = "Tokens per 
     ax.set_ylabel("rows")
     ax.set_title(title)
     ax.legend(frameon=False)
-    return _png(plt, fig)
+    return _png(fig)
 
 
 def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "rows") -> bytes | None:
@@ -60,7 +62,7 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
         return None
     labels = sorted(counts)
     parts = sorted({k for inner in counts.values() for k in inner})
-    plt, fig, ax = _figure(height=max(1.6, 0.45 * len(labels) + 1.0))
+    fig, ax = _figure(height=max(1.6, 0.45 * len(labels) + 1.0))
     left = np.zeros(len(labels))
     for i, part in enumerate(parts):
         values = np.array([counts[label].get(part, 0) for label in labels], dtype=float)
@@ -69,4 +71,4 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.legend(frameon=False, ncols=min(4, len(parts)), fontsize=8, loc="lower right")
-    return _png(plt, fig)
+    return _png(fig)

@@ -170,3 +170,21 @@ def test_missing_stages_leave_sections_out(tmp_path):
                                          ("metadata", False), ("rows", False)])
 def test_timing_keys_are_told_from_look_alikes(key, timing):
     assert card_facts.is_timing(key) is timing
+
+
+def test_card_features_spell_types_as_datasets_does():
+    """The card's feature YAML is built without importing datasets; it must match datasets'."""
+    import pyarrow as pa
+    from datasets import Features
+
+    from curate.card_features import features
+
+    schema = pa.schema([
+        ("messages", pa.list_(pa.struct([("content", pa.string()), ("role", pa.string())]))),
+        ("tags", pa.list_(pa.string())), ("grid", pa.list_(pa.list_(pa.int64()))),
+        ("meta", pa.struct([("n", pa.int32()), ("items", pa.list_(pa.struct([("w", pa.float32())])))])),
+        ("flag", pa.bool_()), ("score", pa.float64()), ("blob", pa.binary()), ("big", pa.large_string()),
+        ("small", pa.int8()), ("count", pa.uint32()),
+    ])
+    assert features(schema) == Features.from_arrow_schema(schema)._to_yaml_list()
+    assert features(pa.schema([("when", pa.timestamp("s"))])) is None  # left to datasets
