@@ -9,10 +9,14 @@ words (or characters) yield one shingle of all of them, so short texts still hav
 
 Signatures use `num_perm` hash functions h_k(x) = a_k * x + b_k (mod 2^32, a_k odd, so each is a
 permutation of 32-bit values) over well-mixed shingle values. The per-text shingles are first
-collected into a buffer; then, per shingle, a tight loop over the permutations updates the
-running minima, contiguous arrays the compiler turns into SIMD multiply/add/min (permutations
-innermost is 3-4x faster than a min-reduction per permutation). That is why shingling, not the arithmetic, sets
-the speed. The same pass hashes the normalised text (the exact-duplicate key).
+collected into a buffer; then a tight loop over the permutations updates the running minima
+with eight shingles at a time, contiguous arrays the compiler turns into SIMD multiply/add/min
+(permutations innermost is 3-4x faster than a min-reduction per permutation, and eight
+shingles per sweep another 4-5x). That is why shingling, not the arithmetic, sets the speed.
+
+Words are hashed branch-free (a byte table folds case and classifies; the output index moves
+only at word ends), since a branch per word boundary mispredicts about once per word. The
+same pass hashes the normalised text (the exact-duplicate key).
 
 LSH. The signature is cut into `bands` bands of `rows` values; a band's key is a 64-bit hash of
 its values. Two texts at Jaccard s share at least one band key with probability
@@ -237,6 +241,36 @@ def _shingles(data, lo, hi, n, char_mode, ring, buf, words):
 
 
 @numba.njit(cache=True, nogil=True)
+def _min_hashes(row, xs, k, a, b):
+    """row[p] = min over the k values x of xs of (a[p] * x + b[p]) mod 2^32.
+
+    Eight values per sweep over the permutations: the loop over p is SIMD (16 lanes with
+    AVX-512), and folding eight candidates before touching `row` cuts its load/store traffic
+    (and the store-to-load chain from one value to the next) eightfold: 4-5x faster than one
+    value per sweep.
+    """
+    perms = len(a)
+    row[:] = EMPTY
+    i = 0
+    while i + 8 <= k:
+        x1, x2, x3, x4 = xs[i], xs[i + 1], xs[i + 2], xs[i + 3]
+        x5, x6, x7, x8 = xs[i + 4], xs[i + 5], xs[i + 6], xs[i + 7]
+        for p in range(perms):
+            ap, bp = a[p], b[p]
+            m1 = min(np.uint32(ap * x1 + bp), np.uint32(ap * x2 + bp))
+            m2 = min(np.uint32(ap * x3 + bp), np.uint32(ap * x4 + bp))
+            m3 = min(np.uint32(ap * x5 + bp), np.uint32(ap * x6 + bp))
+            m4 = min(np.uint32(ap * x7 + bp), np.uint32(ap * x8 + bp))
+            row[p] = min(row[p], min(min(m1, m2), min(m3, m4)))
+        i += 8
+    while i < k:
+        x = xs[i]
+        for p in range(perms):
+            row[p] = min(row[p], np.uint32(a[p] * x + b[p]))
+        i += 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
 
@@ -244,8 +278,7 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     repeats, so the exact Jaccard check later needs no second tokenising pass.
     """
     docs = len(offsets) - 1
-    perms = len(a)
-    sig = np.empty((docs, perms), dtype=np.uint32)
+    sig = np.empty((docs, len(a)), dtype=np.uint32)
     exact = np.zeros(docs, dtype=np.uint64)
     counts = np.zeros(docs, dtype=np.int64)
     longest = 1
@@ -258,22 +291,20 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     kept_offsets = np.zeros(docs + 1 if keep else 1, dtype=np.int64)
     pos = 0
     for d in range(docs):
-        k = 0
-        if valid[d]:
-            k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, buf, words)
-        counts[d] = k
-        row = sig[d]
-        row[:] = EMPTY
-        for x in buf[:k]:
-            for p in range(perms):  # innermost over permutations: contiguous, SIMD-friendly
-                v = np.uint32(a[p] * x + b[p])
-                row[p] = min(row[p], v)
-        if keep:
-            if pos + k > len(kept):
-                grown = np.empty(max(2 * len(kept), pos + k), dtype=np.uint32)
+        target = buf
+        if keep:  # shingle straight into the kept values: no copy
+            need = 2 * (offsets[d + 1] - offsets[d] + 2)
+            if pos + need > len(kept):
+                grown = np.empty(max(2 * len(kept), pos + need), dtype=np.uint32)
                 grown[:pos] = kept[:pos]
                 kept = grown
-            kept[pos:pos + k] = buf[:k]
+            target = kept[pos:]
+        k = 0
+        if valid[d]:
+            k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, target, words)
+        counts[d] = k
+        _min_hashes(sig[d], target, k, a, b)
+        if keep:
             pos += k
             kept_offsets[d + 1] = pos
     return sig, exact, counts, kept_offsets, kept[:pos]
