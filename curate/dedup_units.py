@@ -124,6 +124,18 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
             "empty": int((counts == 0).sum()), "bytes": int(pc.sum(lengths).as_py() or 0)}
 
 
+def remove_companions(sig_files: list[Path]) -> None:
+    """Delete the large per-unit files beside the signature files once prepare is done with them.
+
+    Shingles, heads and band keys together are about the size of the text itself; only the
+    prepare phase reads them (a rerun of prepare writes them again).
+    """
+    for sig_file in sig_files:
+        for path in (companion(sig_file, "bands"), companion(sig_file, "shingle_offsets"),
+                     companion(sig_file, "shingle_values"), heads_path(sig_file)):
+            path.unlink(missing_ok=True)
+
+
 def heads_path(sig_file: str | Path) -> Path:
     sig_file = Path(sig_file)
     return sig_file.with_name(f"{sig_file.stem}.heads.arrow")

@@ -64,6 +64,9 @@ def test_planted_near_duplicates_found_and_distinct_rows_kept(tmp_path):
     planted_copies = set(corpus.pairs[:, 1].tolist())
     assert all(dup_of[i] is None for i in range(600) if i not in planted_copies and i not in corpus.pairs[:, 0])
     assert (stats["bands"], stats["rows"]) == (16, 8)
+    # band keys, shingles and text heads are gone once prepare is done; the unit tables stay
+    assert sorted(p.name for p in (tmp_path / "artifacts" / "signatures").iterdir()) == [
+        f"part-{i:05d}.parquet" for i in range(3)]
 
 
 def _dup_indices(out: pa.Table, n: int) -> list[int | None]:

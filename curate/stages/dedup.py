@@ -2,7 +2,9 @@
 
 prepare (global, talks through files under the stage's artifacts so Ray can run it as tasks):
   1. `signatures/part-XXXXX.parquet`: one task per input part (`ctx.executor.map`) hashes the
-     normalised field (exact key) and computes MinHash band keys in one compiled pass.
+     normalised field (exact key) and computes MinHash band keys in one compiled pass; beside
+     it, numpy files of band keys and shingle values and an Arrow file of text beginnings
+     (deleted at the end of prepare: together about the size of the text).
   2. Grouping and clustering (`curate.dedup_cluster`): exact groups, band-by-band candidate
      pairs, an optional exact Jaccard check, union-find, a keep rule per cluster.
   3. `decisions/part-XXXXX.parquet` (unit key -> dup_of), `clusters.parquet`, `stats.json`,
@@ -98,7 +100,7 @@ class Dedup(Stage):
     def prepare(self, ctx: PrepareContext) -> None:
         from curate import dedup_cluster as dc
         from curate.dedup_report import write_report
-        from curate.dedup_units import materialise_against
+        from curate.dedup_units import materialise_against, remove_companions
 
         started, options, art = time.time(), self.options(), ctx.artifacts
         files = [str(p) for p in ctx.inputs]
@@ -127,6 +129,7 @@ class Dedup(Stage):
         (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
         ctx.stats.update(stats)
         write_report(ctx, units, members, stats, sig_files=sig_files, top=self.config.report_clusters)
+        remove_companions(sig_files)
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup_units import signature_task
