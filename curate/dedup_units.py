@@ -27,7 +27,7 @@ from curate.errors import InputError
 from curate.minhash import band_keys, signatures_and_shingles
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
-HEAD_CHARS = 400  # characters of each unit's text kept for the report's side-by-side view
+HEAD_BYTES = 1200  # bytes of each unit's text kept for the report (400 characters of any BMP script)
 AGAINST_ROWS = 200_000
 
 
@@ -89,8 +89,9 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     one contiguous slice. With `verify` on, `shingle_offsets.npy` / `shingle_values.npy`: each
     unit's shingle values as the signature pass saw them, so the exact Jaccard check of
     candidate pairs neither re-reads nor re-tokenises the text (4 bytes per shingle on disk).
-    `heads.arrow`: each unit's first HEAD_CHARS characters (uncompressed Arrow, memory-mapped
-    later), so the report shows the largest clusters without reading any part again.
+    `heads.arrow`: each unit's first HEAD_BYTES bytes (uncompressed Arrow, memory-mapped
+    later), so the report shows the largest clusters without reading any part again (a byte
+    slice: 5x cheaper than slicing characters; a character cut at the end is dropped).
     """
     units = read_units(path, options, domains=options.get("domains"))
     texts = units["text"].to_arrow()
@@ -114,7 +115,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     if keep:
         _save(companion(out, "shingle_offsets"), shingle_offsets)
         _save(companion(out, "shingle_values"), shingle_values)
-    heads = pa.table({"head": pc.utf8_slice_codeunits(texts, 0, HEAD_CHARS)})
+    heads = pa.table({"head": pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)})
     with pa.OSFile(str(heads_path(out)) + ".tmp", "wb") as sink, pa.ipc.new_file(sink, heads.schema) as writer:
         writer.write_table(heads)
     Path(str(heads_path(out)) + ".tmp").replace(heads_path(out))
@@ -145,7 +146,8 @@ def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
     """The kept beginnings of the texts of the units at `positions` in one signature file."""
     with pa.memory_map(str(heads_path(sig_file))) as source:
         column = pa.ipc.open_file(source).read_all()["head"]
-        return [text or "" for text in column.take(pa.array(positions, pa.int64())).to_pylist()]
+        heads = column.take(pa.array(positions, pa.int64())).to_pylist()
+    return [(head or b"").decode("utf-8", "ignore") for head in heads]
 
 
 def _save(path: Path, array: np.ndarray) -> None:

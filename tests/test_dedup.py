@@ -225,3 +225,14 @@ def test_sample_corpus_planted_duplicates(tmp_path, write_recipe):
     out = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "run" / "01-dedup").glob("part-*.parquet")))
     marked = {json.loads(e)["uid"] for e, d in zip(out["extra"].to_pylist(), out["dup_of"].to_pylist()) if d}
     assert marked == {f"m-05{i}" for i in range(1, 9)}
+
+
+def test_report_shows_non_ascii_texts_cut_at_a_character(tmp_path):
+    text = "abc" + "é, " * 600  # byte 1200 falls inside an é
+    copy = "  " + text.replace(" ", "   ")  # the same words, other spacing
+    assert len(text.encode()[:1200].decode("utf-8", "ignore")) < len(text.encode()[:1200].decode("utf-8", "replace"))
+    _, stats = run_dedup(tmp_path, problem_rows([text, copy, "something else entirely here"]))
+    report = json.loads((tmp_path / "artifacts" / "report" / "dedup.json").read_text())
+    members = report["largest_clusters"][0]["members"]
+    assert stats["removed_units"] == 1
+    assert [m["text"] for m in members] == [text[:400], copy[:400]]
