@@ -111,7 +111,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
         "source": units["source"].to_arrow().cast(pa.string()),
     })
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    _save(companion(out, "bands"), np.ascontiguousarray(keys.T))
+    _save(companion(out, "bands"), keys.T)  # band_keys is a view of a band-major array: no copy
     if keep:
         _save(companion(out, "shingle_offsets"), shingle_offsets)
         _save(companion(out, "shingle_values"), shingle_values)

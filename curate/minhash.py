@@ -310,16 +310,27 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
     return sig, exact, counts, kept_offsets, kept[:pos]
 
 
+# Odd 64-bit multipliers of the band hash, one per signature position (fixed: band keys must
+# not change between processes or runs).
+BAND_MULTIPLIERS = np.random.Generator(np.random.PCG64(0x5EED)).integers(
+    0, 2**63, 1024, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+
+
 @numba.njit(cache=True, nogil=True)
-def _band_kernel(sig, bands, rows):
+def _band_kernel(sig, bands, rows, mult):
+    """uint64[bands, docs] (band-major): each band's values combined multilinearly, then mixed.
+
+    sum_r sig[d, band*rows + r] * mult[...] (mod 2^64) has independent multiplies (SIMD across
+    rows, no chain through a mixer per value); one splitmix finaliser per band key.
+    """
     docs = sig.shape[0]
-    out = np.empty((docs, bands), dtype=np.uint64)
+    out = np.empty((bands, docs), dtype=np.uint64)
     for d in range(docs):
         for band in range(bands):
             h = np.uint64(band + 1)
             for r in range(rows):
-                h = mix64(h ^ np.uint64(sig[d, band * rows + r]))
-            out[d, band] = h
+                h += np.uint64(sig[d, band * rows + r]) * mult[band * rows + r]
+            out[band, d] = mix64(h)
     return out
 
 
@@ -470,10 +481,13 @@ def signatures_and_shingles(
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """uint64[docs, bands]: one hash per band of `rows` consecutive signature values."""
+    """uint64[docs, bands]: one hash per band of `rows` consecutive signature values.
+
+    A transposed view of a band-major array: `.T` of it is contiguous per band.
+    """
     if bands * rows > sig.shape[1]:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {sig.shape[1]}")
-    return _band_kernel(np.ascontiguousarray(sig), int(bands), int(rows))
+    return _band_kernel(np.ascontiguousarray(sig), int(bands), int(rows), BAND_MULTIPLIERS).T
 
 
 def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:

@@ -177,8 +177,8 @@ class Dedup(Stage):
         decisions = self._decisions(ctx)
         marks = pl.Series("dup_of", [None] * table.num_rows, dtype=pl.Utf8)
         if decisions.height:
-            keys = pl.from_arrow(table.select(["id", "trace_id", "sample_idx"])).select(
-                unit_key(self.options()["level"]).alias("key"))
+            level = "problem" if self.config.field == "problem" else "row"  # no LSH shape needed here
+            keys = pl.from_arrow(table.select(["id", "trace_id", "sample_idx"])).select(unit_key(level).alias("key"))
             marks = keys.join(decisions, on="key", how="left", maintain_order="left")["dup_of"]
         dup_of = pc.coalesce(marks.to_arrow().cast(pa.string()), table["dup_of"])
         ctx.counters["marked_duplicate"] += int(marks.is_not_null().sum())
