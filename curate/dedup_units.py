@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
-from curate.minhash import band_keys, signatures_and_shingles
+from curate.minhash import band_keys_and_shingles
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 HEAD_BYTES = 1200  # bytes of each unit's text kept for the report (400 characters of any BMP script)
@@ -96,11 +96,9 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     units = read_units(path, options, domains=options.get("domains"))
     texts = units["text"].to_arrow()
     keep = bool(options.get("verify", True))
-    sig, exact, counts, shingle_offsets, shingle_values = signatures_and_shingles(
-        texts, num_perm=options["num_perm"], ngram=options["ngram"], shingle=options["shingle"],
-        seed=options["seed"], keep=keep)
-    keys = band_keys(sig, options["bands"], options["rows"])
-    del sig
+    keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
+        texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
+        ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep)
     lengths = pc.fill_null(pc.binary_length(texts), 0)
     table = pa.table({
         "key": units["key"].to_arrow().cast(pa.string()),

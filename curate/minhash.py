@@ -271,14 +271,17 @@ def _min_hashes(row, xs, k, a, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
+def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult):
     """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
 
+    With `bands` > 0, band keys (bands x docs, see `_band_kernel`) instead of signatures: each
+    signature lives only in one scratch row (no docs x perms array to allocate and fill).
     With `keep`, also every text's shingle values as (offsets, values), unsorted and with
     repeats, so the exact Jaccard check later needs no second tokenising pass.
     """
     docs = len(offsets) - 1
-    sig = np.empty((docs, len(a)), dtype=np.uint32)
+    sig = np.empty((1 if bands else docs, len(a)), dtype=np.uint32)
+    keys = np.empty((bands, docs if bands else 0), dtype=np.uint64)
     exact = np.zeros(docs, dtype=np.uint64)
     counts = np.zeros(docs, dtype=np.int64)
     longest = 1
@@ -303,11 +306,14 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep):
         if valid[d]:
             k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, target, words)
         counts[d] = k
-        _min_hashes(sig[d], target, k, a, b)
+        row = sig[0] if bands else sig[d]
+        _min_hashes(row, target, k, a, b)
+        if bands:
+            _band_row(row, keys, d, bands, rows, mult)
         if keep:
             pos += k
             kept_offsets[d + 1] = pos
-    return sig, exact, counts, kept_offsets, kept[:pos]
+    return sig, keys, exact, counts, kept_offsets, kept[:pos]
 
 
 # Odd 64-bit multipliers of the band hash, one per signature position (fixed: band keys must
@@ -326,12 +332,17 @@ def _band_kernel(sig, bands, rows, mult):
     docs = sig.shape[0]
     out = np.empty((bands, docs), dtype=np.uint64)
     for d in range(docs):
-        for band in range(bands):
-            h = np.uint64(band + 1)
-            for r in range(rows):
-                h += np.uint64(sig[d, band * rows + r]) * mult[band * rows + r]
-            out[band, d] = mix64(h)
+        _band_row(sig[d], out, d, bands, rows, mult)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_row(row, out, d, bands, rows, mult):
+    for band in range(bands):
+        h = np.uint64(band + 1)
+        for r in range(rows):
+            h += np.uint64(row[band * rows + r]) * mult[band * rows + r]
+        out[band, d] = mix64(h)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -465,19 +476,30 @@ def signatures(
     >>> bool((sig[0] == sig[1]).all()), bool(exact[0] == exact[1]), counts.tolist()
     (True, True, [2, 2, 0])
     """
-    sig, exact, counts, _, _ = signatures_and_shingles(texts, num_perm=num_perm, ngram=ngram, shingle=shingle,
-                                                       seed=seed, keep=False)
+    a, b = permutations(num_perm, seed)
+    data, offsets, valid = arrow_buffers(_as_array(texts))
+    sig, _, exact, counts, _, _ = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
+                                                  0, 0, BAND_MULTIPLIERS)
     return sig, exact, counts
 
 
-def signatures_and_shingles(
-    texts, *, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1, keep: bool = True,
+def band_keys_and_shingles(
+    texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
+    keep: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`signatures` plus, with `keep`, each text's shingle values (offsets, values; unsorted,
-    with repeats) for `bag_jaccard`: the one pass over the text serves both."""
+    """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
+
+    What `band_keys(signatures(...))` gives, in one pass without the signatures; with `keep`,
+    each text's shingle values (unsorted, with repeats) for `bag_jaccard`. The keys are a
+    transposed view of a band-major array (`.T` is contiguous per band).
+    """
+    if bands < 1 or rows < 1 or bands * rows > num_perm:
+        raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
     a, b = permutations(num_perm, seed)
     data, offsets, valid = arrow_buffers(_as_array(texts))
-    return _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep))
+    _, keys, exact, counts, kept_offsets, kept = _minhash_kernel(
+        data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands), int(rows), BAND_MULTIPLIERS)
+    return keys.T, exact, counts, kept_offsets, kept
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

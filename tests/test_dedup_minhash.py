@@ -1,0 +1,46 @@
+"""The one-pass kernel dedup uses: band keys and kept shingles agree with the reference paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from curate import minhash as mh
+from curate.dedup_synth import planted_corpus
+
+TEXTS = ["The cat  sat on the mat today", "the CAT sat on the mat today!", "", None, "a", "a b",
+         "ünïcödé wörds and 123 numbers x1y2 " * 3, "x" * 50 + " " + "y" * 3, "\\frac {1}{2} + X!"]
+
+
+@pytest.mark.parametrize("shingle,ngram", [("word", 1), ("word", 3), ("word", 5), ("char", 4)])
+def test_band_keys_in_one_pass_equal_band_keys_of_the_signatures(shingle, ngram):
+    texts = TEXTS + planted_corpus(60, words=40, seed=4).texts
+    sig, exact, counts = mh.signatures(texts, ngram=ngram, shingle=shingle)
+    keys, exact2, counts2, offsets, values = mh.band_keys_and_shingles(
+        texts, bands=16, rows=8, ngram=ngram, shingle=shingle)
+    assert (keys == mh.band_keys(sig, 16, 8)).all()
+    assert (exact == exact2).all() and (counts == counts2).all() and (np.diff(offsets) == counts).all()
+    set_offsets, set_values = mh.shingle_sets(texts, ngram=ngram, shingle=shingle)
+    for i in range(len(texts)):
+        kept = np.unique(values[offsets[i]:offsets[i + 1]])
+        assert (kept == set_values[set_offsets[i]:set_offsets[i + 1]]).all()
+
+
+def test_bag_jaccard_equals_jaccard_of_the_sorted_sets():
+    corpus = planted_corpus(400, words=50, planted=0.3, seed=5)
+    _, _, _, offsets, values = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8)
+    set_offsets, set_values = mh.shingle_sets(corpus.texts)
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, 400, 2000), rng.integers(0, 400, 2000)
+    left, right = np.r_[left, corpus.pairs[:, 0]], np.r_[right, corpus.pairs[:, 1]]
+    got = mh.bag_jaccard(offsets, values, left, right)
+    assert np.array_equal(got, mh.jaccard_pairs(set_offsets, set_values, left, right))
+    assert got[-len(corpus.pairs):].min() >= 0.5 - 0.05  # the planted pairs are near-duplicates
+
+
+def test_band_keys_are_contiguous_per_band_and_the_shape_is_checked():
+    keys, *_ = mh.band_keys_and_shingles(pa.array(["a b c d e f", "x y z"]), bands=4, rows=8)
+    assert keys.shape == (2, 4) and keys.T.flags["C_CONTIGUOUS"]
+    with pytest.raises(ValueError):
+        mh.band_keys_and_shingles(["a"], bands=20, rows=8)
