@@ -1,9 +1,9 @@
 """MinHash signatures, LSH banding and exact Jaccard, compiled over Arrow buffers.
 
 Algorithm. A text is read once, byte by byte, straight from an Arrow string array's buffers
-(no Python object per word or shingle): normalised words (see `curate.text`) are hashed with
-FNV-1a, a ring of the last n word hashes gives each word n-gram's 64-bit hash (the same mix as
-`curate.text.ngram_hashes`), and the top 32 bits are the shingle value. Character n-grams run
+(no Python object per word or shingle): normalised words (see `curate.text`) are hashed (bytes
+packed 7 bits apart with rotate-xor, then mixed), a rolling polynomial over the last n word
+hashes gives each word n-gram's 64-bit hash, and the top 32 bits are the shingle value. Character n-grams run
 over the normalised byte stream instead (words joined by one space). Texts with fewer than n
 words (or characters) yield one shingle of all of them, so short texts still have a fingerprint.
 
@@ -155,13 +155,16 @@ WORD_TABLE = _byte_table()
 
 @numba.njit(cache=True, nogil=True)
 def _word_hashes_of(data, lo, hi, out):
-    """FNV-1a hashes of the normalised words of data[lo:hi] into out; returns their count.
+    """Hashes of the normalised words of data[lo:hi] into out; returns their count.
 
     Branch-free per byte: the word-boundary branch of a byte loop mispredicts about once per
     word, which cost more than the hashing. Every byte stores the running hash at out[k] and
     advances k only where a word ends, so the store is always made and k decides what stays.
+    The running hash is h = rotl(h, 7) ^ byte (zeroed between words): a two-cycle chain per
+    byte where FNV-1a's multiply took five, and exact for words of up to nine ASCII bytes
+    (7 bits each fill 63 bits); a splitmix finaliser per word then spreads the bits.
     """
-    h = FNV_OFFSET
+    h = np.uint64(0)
     inside = np.uint64(0)
     k = 0
     for i in range(lo, hi):
@@ -169,10 +172,11 @@ def _word_hashes_of(data, lo, hi, out):
         w = np.uint64(c != 0)
         out[k] = h
         k += inside & (w ^ np.uint64(1))
-        stepped = (h ^ c) * FNV_PRIME
-        h = stepped if w else FNV_OFFSET
+        h = (((h << np.uint64(7)) | (h >> np.uint64(57))) ^ c) & (np.uint64(0) - w)
         inside = w
     out[k] = h
+    for j in range(k + inside):
+        out[j] = mix64(out[j])
     return k + inside
 
 

@@ -188,7 +188,7 @@ def test_recipe_run_writes_report_and_filter_drops_marked_rows(tmp_path, write_r
     from curate.recipe import load_recipe
     from curate.runner import run_recipe
 
-    corpus = planted_corpus(200, words=50, planted=0.3, low=0.85, high=1.0, seed=9)
+    corpus = planted_corpus(200, words=100, planted=0.3, low=0.85, high=1.0, seed=9)  # J >= 0.9: LSH misses 1e-4
     data = tmp_path / "data.parquet"
     pq.write_table(pa.Table.from_pylist(problem_rows(corpus.texts, samples=2)), data)
     recipe = {"name": "dd", "seed": 1, "sources": [{"path": str(data), "domain": "math"}],
