@@ -5,9 +5,13 @@
 Input: an in-memory part of synthetic trace rows (R1-like reasoning lengths, two configs:
 math/code -> `reasoning`, general -> `general`). curate runs `Write.run` on it: routes rows to
 configs, builds the training view (`messages`, `num_tokens`) and writes the shards with zstd,
-content-defined chunking and a page index. The baseline writes the already-built training view
-of the same rows with `pq.write_table` and the same options (so it does strictly less work).
-Prints medians over the repeats, MB/s of input and the throughput ratio curate / baseline
+content-defined chunking and a page index.
+
+The issue's baseline is `pq.write_table` of the final dataset's rows with the same options: the
+training view of the same rows, built beforehand (so the baseline does strictly less work than
+curate, which also routes rows and builds the view). For reference the script also times
+`write_table` of the input trace rows themselves, a different and smaller table (it has no
+`messages`). Prints medians over the repeats, MB/s of input and the throughput ratios
 (goal >= 0.8). The machine is shared: read the ratio, not the absolute numbers.
 """
 
@@ -28,7 +32,8 @@ from curate.stages.base import PartContext
 from curate.stages.write import Write, parquet_options
 from curate.training_view import training_view
 
-WORDS = ["the", "of", "and", "to", "in", "is", "we", "find", "let", "so", "thus", "number", "equation", "solve", "value", "sum", "product", "therefore", "consider", "case", "prime", "integer", "answer", "check", "step", "wait", "maybe", "compute"]
+WORDS = ("the of and to in is we find let so thus number equation solve "
+         "value sum product therefore consider case prime integer answer check step wait maybe compute").split()
 
 
 def make_part(mb: float) -> pa.Table:
@@ -83,11 +88,10 @@ def main() -> None:
     args = parser.parse_args()
     part = make_part(args.mb)
     domain = part["domain"].to_pylist()
-    views = {"reasoning": training_view(part.filter(pa.array([d != "general" for d in domain])), write_stage().config.columns),
-             "general": training_view(part.filter(pa.array([d == "general" for d in domain])), write_stage().config.columns)}
-    mb = part.nbytes / 1e6
     raw = {"reasoning": part.filter(pa.array([d != "general" for d in domain])),
            "general": part.filter(pa.array([d == "general" for d in domain]))}
+    views = {name: training_view(rows, write_stage().config.columns) for name, rows in raw.items()}
+    mb = part.nbytes / 1e6
     times: dict[str, list[tuple[float, float]]] = {"curate": [], "rows": [], "view": []}
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports, allocator, page cache
         run_curate(part.slice(0, 2000), Path(tmp) / "warm")
@@ -110,8 +114,9 @@ def main() -> None:
         print(f"{label:<46} median wall {wall[key]:.2f} s ({mb / wall[key]:.0f} MB/s), "
               f"CPU {cpu[key]:.2f} s; wall runs {[round(t[0], 2) for t in times[key]]}")
     for name, med in (("wall", wall), ("CPU", cpu)):
-        print(f"throughput ratio ({name}) curate / write_table(same rows): {med['rows'] / med['curate']:.2f}"
-              f"   / write_table(prebuilt view, less work): {med['view'] / med['curate']:.2f}   (goal >= 0.8)")
+        print(f"throughput ratio ({name}): curate / write_table of the final dataset's rows: "
+              f"{med['view'] / med['curate']:.2f} (goal >= 0.8);   "
+              f"curate / write_table of the input trace rows: {med['rows'] / med['curate']:.2f}")
 
 
 if __name__ == "__main__":
