@@ -41,38 +41,45 @@ def unit_key(level: str) -> pl.Expr:
     return pl.col("id") if level == "problem" else row_key()
 
 
-def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None,
-               keys: list[str] | None = None) -> pl.DataFrame:
-    """Units of one Parquet file: key, text, rows, passes, source (only `keys`, if given).
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pl.DataFrame]:
+    """Units of one Parquet file: their texts, and key, rows, passes, source per unit.
 
     Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
-    of theirs, so the choice does not depend on row order. When every key is unique (one row
-    per unit) the fold is skipped: no string aggregation over the texts.
+    of theirs, so the choice does not depend on row order. The text column is read by pyarrow
+    and only the small columns go through polars: when every key is unique and no row is
+    filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
     field = options["field"]
-    available = pq.ParquetFile(path).schema_arrow.names
+    source = pq.ParquetFile(path)
+    available = source.schema_arrow.names
     if field not in available:
         raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
                          "Set `field:` to a column the data has (problem, reasoning or answer).")
-    wanted = [c for c in (*UNIT_COLUMNS, field) if c in available]
-    df = pl.read_parquet(path, columns=wanted)
+    table = source.read(columns=[c for c in (*UNIT_COLUMNS, field) if c in available])
+    texts = table[field].combine_chunks()
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
     for column in UNIT_COLUMNS:
         if column not in df.columns:
             dtype = pl.Int32 if column == "sample_idx" else pl.Utf8
-            df = df.with_columns(pl.lit(None, dtype=dtype).alias(column))
+            df = df.with_columns(pl.lit(None, dtype=dtype).alias(column) if df.width else
+                                 pl.Series(column, [None] * len(texts), dtype=dtype))
     if df.schema["id"] == pl.Null or df["id"].null_count() == len(df):
-        df = df.with_columns(pl.col(field).hash().cast(pl.Utf8).alias("id"))
+        df = df.with_columns(pl.from_arrow(texts).hash().cast(pl.Utf8).alias("id"))
+    df = df.with_columns(unit_key(options["level"]).alias("key")).with_row_index("row")
     if domains:
         df = df.filter(pl.col("domain").is_in(domains))
-    df = df.with_columns(unit_key(options["level"]).alias("key")).filter(pl.col("key").is_not_null())
-    if keys is not None:
-        df = df.filter(pl.col("key").is_in(keys))
-    passes = (pl.col("verdict") == "pass").cast(pl.UInt32)
+    df = df.filter(pl.col("key").is_not_null())
+    passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
     if not df["key"].is_duplicated().any():
-        return df.select("key", pl.col(field).alias("text"), pl.lit(1, pl.UInt32).alias("rows"),
-                         passes.alias("passes"), "source")
-    return df.group_by("key").agg(text=pl.col(field).min(), rows=pl.len(), passes=passes.sum(),
-                                  source=pl.col("source").min())
+        if len(df) < len(texts):
+            texts = texts.take(df["row"].to_arrow())
+        return texts, df.select("key", pl.lit(1, pl.UInt32).alias("rows"), passes.alias("passes"), "source")
+    df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
+    units = df.group_by("key").agg(text=pl.col("text").min(), rows=pl.len(), passes=passes.sum(),
+                                   source=pl.col("source").min())
+    return units["text"].to_arrow(), units.drop("text")
 
 
 def companion(sig_file: str | Path, what: str) -> Path:
@@ -93,8 +100,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     later), so the report shows the largest clusters without reading any part again (a byte
     slice: 5x cheaper than slicing characters; a character cut at the end is dropped).
     """
-    units = read_units(path, options, domains=options.get("domains"))
-    texts = units["text"].to_arrow()
+    texts, units = read_units(path, options, domains=options.get("domains"))
     keep = bool(options.get("verify", True))
     keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
