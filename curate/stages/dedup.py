@@ -22,16 +22,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-
-if TYPE_CHECKING:
-    import polars as pl
 
 KeepRule = Literal["verified", "shortest", "longest"]
 
@@ -170,29 +167,33 @@ class Dedup(Stage):
 
     # ---------------------------------------------------------------- run
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
-        import polars as pl
+        keys, dup_of = self._decisions(ctx)
+        if not len(keys):
+            return table
+        marks = dup_of.take(pc.index_in(self._unit_keys(table), value_set=keys))
+        ctx.counters["marked_duplicate"] += len(marks) - marks.null_count
+        column = pc.coalesce(marks, table["dup_of"].cast(pa.string()))
+        return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", column)
 
-        from curate.dedup_units import unit_key
+    def _unit_keys(self, table: pa.Table) -> pa.Array | pa.ChunkedArray:
+        """`curate.dedup_units.unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
+        if self.config.field == "problem":
+            return table["id"]
+        index = pc.fill_null(table["sample_idx"].cast(pa.string()), "")
+        return pc.coalesce(table["trace_id"], pc.binary_join_element_wise(table["id"], "#", index, ""))
 
-        decisions = self._decisions(ctx)
-        marks = pl.Series("dup_of", [None] * table.num_rows, dtype=pl.Utf8)
-        if decisions.height:
-            level = "problem" if self.config.field == "problem" else "row"  # no LSH shape needed here
-            keys = pl.from_arrow(table.select(["id", "trace_id", "sample_idx"])).select(unit_key(level).alias("key"))
-            marks = keys.join(decisions, on="key", how="left", maintain_order="left")["dup_of"]
-        dup_of = pc.coalesce(marks.to_arrow().cast(pa.string()), table["dup_of"])
-        ctx.counters["marked_duplicate"] += int(marks.is_not_null().sum())
-        return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", dup_of)
-
-    def _decisions(self, ctx: PartContext) -> pl.DataFrame:
-        import polars as pl
+    def _decisions(self, ctx: PartContext) -> tuple[pa.Array, pa.Array]:
+        """(unit keys, dup_of) of this part's removed units, read once per part."""
+        import pyarrow.parquet as pq
 
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == ctx.part:
             return cached[1]
         path = Path(ctx.artifacts or ".") / "decisions" / f"part-{ctx.part:05d}.parquet"
-        frame = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
-        self._cache = (ctx.part, frame.unique("key"))
+        empty = pa.array([], pa.string())
+        table = pq.read_table(path) if path.exists() else pa.table({"key": empty, "dup_of": empty})
+        self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),
+                                  table["dup_of"].combine_chunks().cast(pa.string())))
         return self._cache[1]
 
 
