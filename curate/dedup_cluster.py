@@ -72,40 +72,41 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_edges(keys, ids):
+def _bucket_edges(keys, ids, slots):
     """Edges (first, member) and (previous, member) among units sharing a band key.
 
     `ids` ascend, so one pass with an open-addressing table (key -> first and latest id)
     yields, for each run of equal keys in id order, the same edges as sorting by (key, id)
-    would, without the sort; every edge already has left < right.
+    would, without the sort; every edge already has left < right. `slots` (zeroed, a power of
+    two rows > len(keys)) holds the key and both ids (+1, packed) side by side: one cache
+    line per probe.
     """
     n = len(keys)
-    size = 16
-    while size < n + n // 2:
-        size *= 2
-    mask = size - 1
-    slot_keys = np.zeros(size, dtype=np.uint64)
-    first = np.full(size, -1, dtype=np.int64)
-    latest = np.empty(size, dtype=np.int64)
+    mask = len(slots) - 1
+    low = np.uint64(0xFFFFFFFF)
     left = np.empty(2 * n, dtype=np.int64)
     right = np.empty(2 * n, dtype=np.int64)
     k = 0
     for i in range(n):
         key = keys[i]
         j = np.int64((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
-        while first[j] >= 0 and slot_keys[j] != key:
+        while slots[j, 1] != 0 and slots[j, 0] != key:
             j = (j + 1) & mask
         member = ids[i]
-        if first[j] < 0:
-            slot_keys[j] = key
-            first[j] = member
+        tag = np.uint64(member + 1)
+        meta = slots[j, 1]
+        if meta == 0:
+            slots[j, 0] = key
+            slots[j, 1] = (tag << np.uint64(32)) | tag
         else:
-            left[k], right[k] = first[j], member
+            first = np.int64(meta >> np.uint64(32)) - 1
+            latest = np.int64(meta & low) - 1
+            left[k], right[k] = first, member
             k += 1
-            if latest[j] != first[j]:
-                left[k], right[k] = latest[j], member
+            if latest != first:
+                left[k], right[k] = latest, member
                 k += 1
-        latest[j] = member
+            slots[j, 1] = (meta & ~low) | tag
     return left[:k], right[:k]
 
 
@@ -156,10 +157,15 @@ def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable
     by_id = rows[np.argsort(row_uidx[rows], kind="stable")]
     ids = row_uidx[by_id]
     matrices = [np.load(companion(f, "bands"), mmap_mode="r") for f in sig_files]
+    size = 16
+    while size < len(ids) + len(ids) // 2:
+        size *= 2
+    slots = np.zeros((size, 2), dtype=np.uint64)  # reused by every band
     lefts, rights = [], []
     for band in range(bands):
         keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
-        left, right = _bucket_edges(keys, ids)
+        slots.fill(0)
+        left, right = _bucket_edges(keys, ids, slots)
         lefts.append(left)
         rights.append(right)
         del keys
