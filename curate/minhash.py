@@ -275,13 +275,14 @@ def _min_hashes(row, xs, k, a, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult):
+def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult, kept):
     """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
 
     With `bands` > 0, band keys (bands x docs, see `_band_kernel`) instead of signatures: each
     signature lives only in one scratch row (no docs x perms array to allocate and fill).
     With `keep`, also every text's shingle values as (offsets, values), unsorted and with
-    repeats, so the exact Jaccard check later needs no second tokenising pass.
+    repeats, so the exact Jaccard check later needs no second tokenising pass; they are
+    written into `kept` (grown if too small; the values returned are a view of it).
     """
     docs = len(offsets) - 1
     sig = np.empty((1 if bands else docs, len(a)), dtype=np.uint32)
@@ -294,7 +295,8 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows,
     buf = np.empty(longest * 2, dtype=np.uint32)
     words = np.empty(longest, dtype=np.uint64)
     ring = np.zeros(max(n, 1), dtype=np.uint64)
-    kept = np.empty((offsets[docs] - offsets[0]) // 4 + 16 if keep else 0, dtype=np.uint32)
+    if keep and len(kept) < 16:
+        kept = np.empty((offsets[docs] - offsets[0]) // 4 + 16, dtype=np.uint32)
     kept_offsets = np.zeros(docs + 1 if keep else 1, dtype=np.int64)
     pos = 0
     for d in range(docs):
@@ -317,7 +319,7 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows,
         if keep:
             pos += k
             kept_offsets[d + 1] = pos
-    return sig, keys, exact, counts, kept_offsets, kept[:pos]
+    return sig, keys, exact, counts, kept_offsets, kept, pos
 
 
 # Odd 64-bit multipliers of the band hash, one per signature position (fixed: band keys must
@@ -482,28 +484,37 @@ def signatures(
     """
     a, b = permutations(num_perm, seed)
     data, offsets, valid = arrow_buffers(_as_array(texts))
-    sig, _, exact, counts, _, _ = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
-                                                  0, 0, BAND_MULTIPLIERS)
+    sig, _, exact, counts, _, _, _ = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
+                                                     0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
     return sig, exact, counts
 
 
 def band_keys_and_shingles(
     texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
-    keep: bool = True,
+    keep: bool = True, scratch: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
 
     What `band_keys(signatures(...))` gives, in one pass without the signatures; with `keep`,
     each text's shingle values (unsorted, with repeats) for `bag_jaccard`. The keys are a
     transposed view of a band-major array (`.T` is contiguous per band).
+
+    `scratch`, a one-element list, lends the buffer the shingle values are written into and
+    gets back the (maybe grown) buffer: a caller doing part after part reuses one buffer, so
+    tens of MB of fresh pages are not faulted in for every part (costly in a VM). The values
+    returned are then a view of it, valid until the buffer is lent again.
     """
     if bands < 1 or rows < 1 or bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
     a, b = permutations(num_perm, seed)
     data, offsets, valid = arrow_buffers(_as_array(texts))
-    _, keys, exact, counts, kept_offsets, kept = _minhash_kernel(
-        data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands), int(rows), BAND_MULTIPLIERS)
-    return keys.T, exact, counts, kept_offsets, kept
+    lent = scratch[0] if scratch else np.empty(0, np.uint32)
+    _, keys, exact, counts, kept_offsets, kept, used = _minhash_kernel(
+        data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands), int(rows), BAND_MULTIPLIERS,
+        lent)
+    if scratch is not None and keep:
+        scratch[:] = [kept]
+    return keys.T, exact, counts, kept_offsets, kept[:used]
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

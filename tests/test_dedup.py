@@ -228,9 +228,9 @@ def test_sample_corpus_planted_duplicates(tmp_path, write_recipe):
 
 
 def test_report_shows_non_ascii_texts_cut_at_a_character(tmp_path):
-    text = "abc" + "é, " * 600  # byte 1200 falls inside an é
+    text = "abc" + "é, " * 600  # byte 600 (the kept head) falls inside an é
     copy = "  " + text.replace(" ", "   ")  # the same words, other spacing
-    assert len(text.encode()[:1200].decode("utf-8", "ignore")) < len(text.encode()[:1200].decode("utf-8", "replace"))
+    assert len(text.encode()[:600].decode("utf-8", "ignore")) < len(text.encode()[:600].decode("utf-8", "replace"))
     _, stats = run_dedup(tmp_path, problem_rows([text, copy, "something else entirely here"]))
     report = json.loads((tmp_path / "artifacts" / "report" / "dedup.json").read_text())
     members = report["largest_clusters"][0]["members"]

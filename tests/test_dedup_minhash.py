@@ -44,3 +44,13 @@ def test_band_keys_are_contiguous_per_band_and_the_shape_is_checked():
     assert keys.shape == (2, 4) and keys.T.flags["C_CONTIGUOUS"]
     with pytest.raises(ValueError):
         mh.band_keys_and_shingles(["a"], bands=20, rows=8)
+
+
+def test_a_lent_scratch_buffer_gives_the_same_results_and_is_reused():
+    first, second = planted_corpus(50, words=30, seed=1).texts, planted_corpus(80, words=60, seed=2).texts
+    scratch: list[np.ndarray] = []
+    for texts in (first, second, first):
+        *_, offsets, values = mh.band_keys_and_shingles(texts, bands=16, rows=8, scratch=scratch)
+        *_, ref_offsets, ref_values = mh.band_keys_and_shingles(texts, bands=16, rows=8)
+        assert np.array_equal(offsets, ref_offsets) and np.array_equal(values, ref_values)
+        assert np.shares_memory(values, scratch[0])
