@@ -52,7 +52,7 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
     field = options["field"]
-    source = pq.ParquetFile(path)
+    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
     available = source.schema_arrow.names
     if field not in available:
         raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
