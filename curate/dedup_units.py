@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
-from curate.minhash import band_keys_and_shingles
+from curate.minhash import band_keys_and_shingles, text_buffers
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 _SCRATCH = threading.local()  # per thread: the shingle buffer reused from part to part
@@ -108,15 +108,13 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
         ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
         scratch=_SCRATCH.__dict__.setdefault("kept", []))
-    lengths = pc.fill_null(pc.binary_length(texts), 0)
-    table = pa.table({
-        "key": units["key"].to_arrow().cast(pa.string()),
-        "part": pa.array(np.full(len(units), part, np.int32)),
-        "exact": pa.array(exact), "shingles": pa.array(counts.astype(np.int32)),
-        "length": lengths.cast(pa.int64()), "rows": units["rows"].to_arrow().cast(pa.int32()),
-        "passes": units["passes"].to_arrow().cast(pa.int32()),
-        "source": units["source"].to_arrow().cast(pa.string()),
-    })
+    _, offsets, valid = text_buffers(texts)
+    lengths = np.diff(offsets) * valid
+    # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
+    table = units.select(
+        pl.col("key").cast(pl.Utf8), pl.lit(part, pl.Int32).alias("part"), pl.Series("exact", exact),
+        pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
+        pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     _save(companion(out, "bands"), keys.T)  # band_keys is a view of a band-major array: no copy
     if keep:
@@ -126,10 +124,10 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     with pa.OSFile(str(heads_path(out)) + ".tmp", "wb") as sink, pa.ipc.new_file(sink, heads.schema) as writer:
         writer.write_table(heads)
     Path(str(heads_path(out)) + ".tmp").replace(heads_path(out))
-    pq.write_table(table, out + ".tmp", compression="zstd", compression_level=1)
+    table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
     Path(out + ".tmp").replace(out)
     return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
-            "empty": int((counts == 0).sum()), "bytes": int(pc.sum(lengths).as_py() or 0)}
+            "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
 
 
 def remove_companions(sig_files: list[Path]) -> None:
@@ -153,7 +151,7 @@ def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
     """The kept beginnings of the texts of the units at `positions` in one signature file."""
     with pa.memory_map(str(heads_path(sig_file))) as source:
         column = pa.ipc.open_file(source).read_all()["head"]
-        heads = column.take(pa.array(positions, pa.int64())).to_pylist()
+        heads = column.take(pl.Series(positions, dtype=pl.Int64).to_arrow()).to_pylist()
     return [(head or b"").decode("utf-8", "ignore") for head in heads]
 
 

@@ -190,8 +190,8 @@ class Dedup(Stage):
         if cached is not None and cached[0] == ctx.part:
             return cached[1]
         path = Path(ctx.artifacts or ".") / "decisions" / f"part-{ctx.part:05d}.parquet"
-        empty = pa.array([], pa.string())
-        table = pq.read_table(path) if path.exists() else pa.table({"key": empty, "dup_of": empty})
+        schema = pa.schema([("key", pa.string()), ("dup_of", pa.string())])
+        table = pq.ParquetFile(path).read() if path.exists() else schema.empty_table()  # no pandas import
         self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),
                                   table["dup_of"].combine_chunks().cast(pa.string())))
         return self._cache[1]
