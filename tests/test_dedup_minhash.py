@@ -54,3 +54,22 @@ def test_a_lent_scratch_buffer_gives_the_same_results_and_is_reused():
         *_, ref_offsets, ref_values = mh.band_keys_and_shingles(texts, bands=16, rows=8)
         assert np.array_equal(offsets, ref_offsets) and np.array_equal(values, ref_values)
         assert np.shares_memory(values, scratch[0])
+
+
+def test_numba_blas_probe_deferred_without_changing_numba():
+    """dedup's kernels load without importing scipy.linalg; numba code using BLAS still compiles."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, numba, pyarrow as pa\n"
+        "from curate import minhash as mh\n"
+        "mh.signatures(pa.array(['a b c d e f']))\n"
+        "print('scipy.linalg' in sys.modules)\n"
+        "import numba.np.arraymath as am\n"
+        "print(am._HAVE_BLAS)\n"
+        "f = numba.njit(lambda a, b: np.dot(a, b))\n"
+        "print(f(np.ones(3), np.ones(3)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "3.0"]
