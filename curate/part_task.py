@@ -128,9 +128,12 @@ class PartStep:
 
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
+    """A finished part's batches, decoded on a helper thread ahead of the stage that reads them."""
+    from curate.background import prefetch
+
     sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
     path = rd.part_path(sdir, part)
-    yield from pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS)
+    yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
 
 
 def _count(batches: Iterable[Any], counter: list[int]) -> Iterator[Any]:

@@ -118,23 +118,29 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 class AtomicParquetWriter:
     """Stream tables into `path` through a temporary file; `commit` renames it into place.
 
-    Parts are transient (the next stage reads them once): zstd level 1 favours speed over size.
+    Tables are encoded and compressed on a helper thread (`curate.background`), so the stage
+    that produces them keeps computing meanwhile. Parts are transient (the next stage reads them
+    once): zstd level 1 favours speed over size.
     """
 
     def __init__(self, path: Path, schema: pa.Schema = TRACE_SCHEMA, **options):
+        from curate.background import Background
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.schema, self.rows = path, schema, 0
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         options.setdefault("compression", "zstd")
         options.setdefault("compression_level", 1)
         self.writer: pq.ParquetWriter | None = pq.ParquetWriter(self.tmp, schema, **options)
+        self.background = Background(self.writer.write_table)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+            self.background.submit(table.cast(self.schema) if table.schema != self.schema else table)
             self.rows += table.num_rows
 
     def commit(self) -> int:
+        self.background.close()
         self.writer.close()
         self.writer = None
         os.replace(self.tmp, self.path)
@@ -143,6 +149,10 @@ class AtomicParquetWriter:
     def abort(self) -> None:
         """Drop the temporary file (no-op after commit)."""
         if self.writer is not None:
+            try:
+                self.background.close()
+            except Exception:  # noqa: BLE001 - already failing; the temporary file goes anyway
+                pass
             self.writer.close()
             self.writer = None
         self.tmp.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
+from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.reasoning import split_reasoning
@@ -94,8 +95,9 @@ class Load(Stage):
             source = self.config.sources[i]
             for file in entry["files"]:
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
-                if start < stop:
-                    for table in read_slice(source, file, start - offset, stop - offset, self.config, ctx):
+                if start < stop:  # the next slices decode on a helper thread while this one converts
+                    tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx)
+                    for table in prefetch(tables):
                         yield to_traces(table, source, where=file["path"])
                 offset += file["rows"]
 

@@ -174,17 +174,21 @@ class ShardWriter:
     """Write training-view tables into numbered files, rolling over at max_shard_bytes.
 
     Batches are buffered (zero-copy) until a row group's worth of bytes, so row groups are few
-    and large (better compression, less per-group overhead) and memory stays bounded by one
-    row group per config.
+    and large (better compression, less per-group overhead) and memory stays bounded by two row
+    groups per config. Each row group is encoded and compressed on a helper thread while the
+    stage builds the next one (`curate.background`).
     """
 
     def __init__(self, folder: Path, config: WriteConfig):
+        from curate.background import Background
+
         self.folder, self.config = folder, config
         self.writer: pq.ParquetWriter | None = None
         self.index = 0
         self.bytes = 0
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
+        self.background = Background(self._write_group, depth=1)
 
     def write(self, table: pa.Table) -> None:
         self.pending.append(table)
@@ -193,10 +197,12 @@ class ShardWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        table = pa.concat_tables(self.pending)
-        self.pending, self.pending_bytes = [], 0
+        if self.pending:
+            self.background.submit(self.pending)
+            self.pending, self.pending_bytes = [], 0
+
+    def _write_group(self, tables: list[pa.Table]) -> None:
+        table = pa.concat_tables(tables)
         if self.writer is None or self.bytes >= self.config.max_shard_bytes:
             self.close_file()
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -216,6 +222,7 @@ class ShardWriter:
 
     def close(self) -> None:
         self.flush()
+        self.background.close()
         self.close_file()
 
 
