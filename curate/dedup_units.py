@@ -6,8 +6,9 @@ keyed by `trace_id`, else `id#sample_idx`). Every task here is a module-level fu
 only paths and a plain options dict, so the local process pool and Ray run them alike:
 
 - `signature_task`: one part file -> a Parquet of unit keys, exact hashes, sizes, pass counts
-  and sources, plus numpy files beside it: LSH band keys (band-major) and, for the exact
-  Jaccard check, every unit's shingle values. No text is stored.
+  and sources, plus files beside it: LSH band keys (band-major), every unit's shingle values
+  (for the exact Jaccard check) and the first HEAD_BYTES bytes of its text (for the report).
+  Prepare deletes these companions when it is done; they are about the size of the text.
 - `materialise_against`: an earlier release (path, run directory or Hub id) -> Parquet files
   of just the columns dedup reads, under artifacts; the release itself is never touched.
 """
