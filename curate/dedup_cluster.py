@@ -72,27 +72,63 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_edges(keys, ids, slots):
+def _bucket_edges(keys, ids, scratch):
     """Edges (first, member) and (previous, member) among units sharing a band key.
 
     `ids` ascend, so one pass with an open-addressing table (key -> first and latest id)
     yields, for each run of equal keys in id order, the same edges as sorting by (key, id)
-    would, without the sort; every edge already has left < right. `slots` (zeroed, a power of
-    two rows > len(keys)) holds the key and both ids (+1, packed) side by side: one cache
-    line per probe.
+    would, without the sort; every edge already has left < right. The keys are first split
+    by their top bits into partitions of about 2k (a stable counting sort, so ids still ascend
+    within each): each partition's table then fits in the L2 cache, where one big table
+    (16 bytes a unit) missed the caches on almost every probe. `scratch`: uint64[2, >= n].
     """
     n = len(keys)
-    mask = len(slots) - 1
-    low = np.uint64(0xFFFFFFFF)
+    shift = 0
+    while (n >> shift) > 2048:
+        shift += 1
+    parts = 1 << shift
+    counts = np.zeros(parts + 1, dtype=np.int64)
+    top = np.uint64(64 - shift) if shift else np.uint64(63)
+    for i in range(n):
+        counts[(np.int64(keys[i] >> top) if shift else 0) + 1] += 1
+    for p in range(parts):
+        counts[p + 1] += counts[p]
+    fill = counts[:parts].copy()
+    for i in range(n):
+        p = np.int64(keys[i] >> top) if shift else 0
+        scratch[0, fill[p]] = keys[i]
+        scratch[1, fill[p]] = np.uint64(ids[i])
+        fill[p] += 1
+    largest = 1
+    for p in range(parts):
+        largest = max(largest, counts[p + 1] - counts[p])
+    size = 16
+    while size < largest + largest // 2:
+        size *= 2
+    slots = np.zeros((size, 2), dtype=np.uint64)
     left = np.empty(2 * n, dtype=np.int64)
     right = np.empty(2 * n, dtype=np.int64)
     k = 0
-    for i in range(n):
+    for p in range(parts):
+        lo, hi = counts[p], counts[p + 1]
+        if hi - lo > 1:
+            slots[:] = 0
+            k = _bucket_run(scratch[0, lo:hi], scratch[1, lo:hi], slots, left, right, k)
+    return left[:k], right[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_run(keys, ids, slots, left, right, k):
+    """`_bucket_edges` over one partition with a zeroed table: key and packed ids (+1) side by
+    side, one cache line per probe. Appends edges from `k` on; returns the new count."""
+    mask = len(slots) - 1
+    low = np.uint64(0xFFFFFFFF)
+    for i in range(len(keys)):
         key = keys[i]
         j = np.int64((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
         while slots[j, 1] != 0 and slots[j, 0] != key:
             j = (j + 1) & mask
-        member = ids[i]
+        member = np.int64(ids[i])
         tag = np.uint64(member + 1)
         meta = slots[j, 1]
         if meta == 0:
@@ -107,7 +143,7 @@ def _bucket_edges(keys, ids, slots):
                 left[k], right[k] = latest, member
                 k += 1
             slots[j, 1] = (meta & ~low) | tag
-    return left[:k], right[:k]
+    return k
 
 
 def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,15 +193,11 @@ def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable
     by_id = rows[np.argsort(row_uidx[rows], kind="stable")]
     ids = row_uidx[by_id]
     matrices = [np.load(companion(f, "bands"), mmap_mode="r") for f in sig_files]
-    size = 16
-    while size < len(ids) + len(ids) // 2:
-        size *= 2
-    slots = np.zeros((size, 2), dtype=np.uint64)  # reused by every band
+    scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
     lefts, rights = [], []
     for band in range(bands):
         keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
-        slots.fill(0)
-        left, right = _bucket_edges(keys, ids, slots)
+        left, right = _bucket_edges(keys, ids, scratch)
         lefts.append(left)
         rights.append(right)
         del keys

@@ -24,12 +24,12 @@ def _sorted_run_edges(keys: np.ndarray, ids: np.ndarray) -> set[tuple[int, int]]
 
 def test_bucket_edges_equal_the_edges_of_a_sort_by_key_and_id():
     rng = np.random.default_rng(3)
-    keys = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64)
-    keys[rng.integers(0, 5000, 1500)] = keys[rng.integers(0, 40, 1500)]  # some large buckets
+    keys = (rng.integers(0, 2**63, 20_000, dtype=np.int64).astype(np.uint64) << np.uint64(1)) | np.uint64(1)
+    keys[rng.integers(0, 20_000, 6000)] = keys[rng.integers(0, 40, 6000)]  # some large buckets
     keys[:3] = 0  # a zero key is an ordinary key
-    ids = np.sort(rng.choice(50_000, 5000, replace=False))
-    slots = np.zeros((8192, 2), np.uint64)
-    left, right = dc._bucket_edges(keys, ids, slots)
+    keys[3:6] = np.uint64(2**64 - 1)  # so is the largest
+    ids = np.sort(rng.choice(200_000, 20_000, replace=False))  # several partitions of the table
+    left, right = dc._bucket_edges(keys, ids, np.empty((2, len(keys)), np.uint64))
     assert set(zip(left.tolist(), right.tolist())) == _sorted_run_edges(keys, ids)
     assert (left < right).all()
 
