@@ -58,7 +58,9 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     if field not in available:
         raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
                          "Set `field:` to a column the data has (problem, reasoning or answer).")
-    table = source.read(columns=[c for c in (*UNIT_COLUMNS, field) if c in available], use_threads=False)
+    needed = ["id", "source", "verdict", field] + (["domain"] if domains else []) + (
+        ["trace_id", "sample_idx"] if options["level"] == "row" else [])  # each column read costs
+    table = source.read(columns=[c for c in needed if c in available], use_threads=False)
     texts = table[field].combine_chunks()
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.large_string())
