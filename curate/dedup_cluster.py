@@ -333,8 +333,9 @@ def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num
     out_dir.mkdir(parents=True, exist_ok=True)
     removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).select("uidx", pl.col("cluster").alias("dup_of"))
     rows = occ.filter(~pl.col("prior")).join(removed, on="uidx", how="inner").select("part", "key", "dup_of")
+    chunks = rows.sort("part", "key").partition_by("part", as_dict=True, include_key=False)  # one pass
+    empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
     for part in range(num_parts):
-        chunk = rows.filter(pl.col("part") == part).select("key", "dup_of").sort("key")
-        chunk.write_parquet(out_dir / f"part-{part:05d}.parquet")
+        chunks.get((part,), empty).write_parquet(out_dir / f"part-{part:05d}.parquet")
     return {"removed_units": removed.height, "removed_rows": int(
         members.filter(~pl.col("keeper") & ~pl.col("prior"))["rows"].sum() or 0)}
