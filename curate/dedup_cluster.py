@@ -230,7 +230,7 @@ def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[P
     """(offsets, values): the shingle values of units `involved` (ascending), in that order."""
     from curate.dedup_units import companion
 
-    chosen = units[involved.tolist()].select("prior", "part", "pos")
+    chosen = units.select("prior", "part", "pos")[involved]
     file_of = {(p, i): f for f, p, i in zip(sig_files, prior, _file_numbers(prior))}
     lengths = np.zeros(len(involved), np.int64)
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
