@@ -236,3 +236,19 @@ def test_report_shows_non_ascii_texts_cut_at_a_character(tmp_path):
     members = report["largest_clusters"][0]["members"]
     assert stats["removed_units"] == 1
     assert [m["text"] for m in members] == [text[:400], copy[:400]]
+
+
+def test_character_shingles_find_near_duplicates(tmp_path):
+    from curate.minhash import jaccard_pairs, shingle_sets
+
+    long = " ".join(f"word{i % 97} x{i}" for i in range(1500))  # more char shingles than bytes / 4
+    texts = ["The quick brown fox jumps over the lazy dog near the river bank",
+             "the quick brown fox jumps over the lazy dog near the river bank!!",
+             "The quick brown fox jumped over the lazy dog near the river bank",
+             "Completely unrelated words about cooking pasta at home tonight", long, long + " end"]
+    offsets, values = shingle_sets(texts, ngram=4, shingle="char")
+    assert jaccard_pairs(offsets, values, [0, 4], [2, 5]).min() >= 0.75
+    out, stats = run_dedup(tmp_path, problem_rows(texts), shingle="char", ngram=4, threshold=0.75)
+    assert marks(out) == {"p0000-0": None, "p0001-0": "p0000", "p0002-0": "p0000", "p0003-0": None,
+                          "p0004-0": None, "p0005-0": "p0004"}
+    assert stats["exact_duplicate_units"] == 1 and stats["near_pairs"] >= 2
