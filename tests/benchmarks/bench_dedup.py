@@ -218,7 +218,8 @@ def main() -> None:
             print(line(f"{docs} rows", r))
         (n1, m1), (n2, m2) = figures
         per_row = (m2 - m1) * 1024 * 1024 / (n2 - n1)
-        print(f"  marginal memory: {per_row:.0f} bytes/row -> 10M rows ~ {m2 + per_row * (10_000_000 - n2) / 2**20:.0f} MB")
+        at_10m = m2 + per_row * (10_000_000 - n2) / 2**20
+        print(f"  marginal memory: {per_row:.0f} bytes/row -> 10M rows ~ {at_10m:.0f} MB")
 
 
 if __name__ == "__main__":
