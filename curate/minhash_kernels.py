@@ -143,18 +143,19 @@ def _word_shingles(data, lo, hi, n, ring, buf, words):
     k_top, k_width = _powers(n)
     m = _word_hashes_of(data, lo, hi, words)
     count = 0
-    slot = 0
     state = np.uint64(0)
     exact = FNV_OFFSET
-    for w in range(m):
+    for w in range(m):  # the rolling sum reads the word leaving the window from `words` itself
         h = words[w]
-        state, slot = _roll(state, slot, w, h, ring, n, k_top)
+        if w >= n:
+            state = state - words[w - n] * k_top
+        state = state * FOLD + h
         exact = (exact ^ h) * FNV_PRIME
         if w + 1 >= n:
             buf[count] = np.uint32(mix64(k_width + state) >> np.uint64(32))
             count += 1
     if 0 < m < n:
-        buf[count] = np.uint32(_fold(ring, 0, m, n) >> np.uint64(32))
+        buf[count] = np.uint32(_fold(words, 0, m, n) >> np.uint64(32))
         count += 1
     return count, (mix64(exact) if m else np.uint64(0))
 
