@@ -43,6 +43,7 @@ from curate.minhash_kernels import (
     _minhash_kernel,
     _set_kernel,
 )
+from curate.text import arrow_buffers
 
 # ---------------------------------------------------------------- LSH parameters
 
@@ -99,26 +100,8 @@ def _as_array(texts) -> pa.Array:
 
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(utf8 bytes, int64 offsets, valid mask) of a string array, without copying the text.
-
-    `curate.text.arrow_buffers`, with the validity read from the bitmap: pyarrow's
-    `to_numpy(zero_copy_only=False)` on a boolean array imports pandas, 0.2 s of a dedup run's
-    fixed cost (pandas is not otherwise needed here).
-    """
-    texts = _as_array(texts)
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        texts = texts.cast(pa.string())
-    n = len(texts)
-    bitmap, offsets_buf, data_buf = texts.buffers()
-    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1 + texts.offset)[texts.offset:].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    if texts.null_count == 0 or bitmap is None:
-        return data, offsets, np.ones(n, dtype=np.bool_)
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    return data, offsets, bits[texts.offset:texts.offset + n].astype(np.bool_)
+    """(utf8 bytes, int64 offsets, valid mask) of strings (an Arrow array or a list), no text copy."""
+    return arrow_buffers(_as_array(texts))
 
 
 def signatures(

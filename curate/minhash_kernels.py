@@ -7,39 +7,10 @@ after another, with no Python object per word or shingle; every kernel is cached
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numba
 import numpy as np
 
 from curate.text import FNV_OFFSET, FNV_PRIME, mix64
-
-
-def _defer_numba_blas_probe() -> None:
-    """Import numba's array implementations without the scipy import they make to probe BLAS.
-
-    numba's first compile or cache load in a process imports `numba.np.arraymath`, which
-    imports scipy.linalg (0.24 s here, a tenth of deduplicating 280 MB) only to set a flag
-    that np.correlate/np.convolve read; everything that really uses BLAS imports scipy itself
-    when it is compiled. So: import arraymath with scipy hidden, then set the flag to what the
-    probe would have found. Nothing changes but when (and whether) scipy is imported.
-    """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # `import scipy.linalg...` fails fast
-    try:
-        import numba.np.arraymath as arraymath
-    finally:
-        if sys.modules.get("scipy.linalg", 0) is None:
-            del sys.modules["scipy.linalg"]
-    scipy = importlib.util.find_spec("scipy")  # numba itself imports the top-level package
-    folders = (scipy.submodule_search_locations or []) if scipy else []
-    arraymath._HAVE_BLAS = any(any((Path(f) / "linalg").glob("cython_blas*")) for f in folders)
-
-
-_defer_numba_blas_probe()
 
 EMPTY = np.uint32(0xFFFFFFFF)
 FOLD = np.uint64(0x9E3779B97F4A7C15)

@@ -13,11 +13,40 @@ hashes of its n words in order. A text with fewer than n words yields one hash o
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
 import pyarrow as pa
+
+
+def _defer_numba_blas_probe() -> None:
+    """Import numba's array implementations without the scipy import they make to probe BLAS.
+
+    numba's first compile or cache load in a process imports `numba.np.arraymath`, which
+    imports scipy.linalg (0.24 s here, a tenth of deduplicating 280 MB) only to set a flag
+    that np.correlate/np.convolve read; everything that really uses BLAS imports scipy itself
+    when it is compiled. So: import arraymath with scipy hidden, then set the flag to what the
+    probe would have found. Nothing changes but when (and whether) scipy is imported.
+    Every compiled module imports this one, so each gets it (dedup, decontam, the view).
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # `import scipy.linalg...` fails fast
+    try:
+        import numba.np.arraymath as arraymath
+    finally:
+        if sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+    scipy = importlib.util.find_spec("scipy")  # numba itself imports the top-level package
+    folders = (scipy.submodule_search_locations or []) if scipy else []
+    arraymath._HAVE_BLAS = any(any((Path(f) / "linalg").glob("cython_blas*")) for f in folders)
+
+
+_defer_numba_blas_probe()
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -37,19 +66,25 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(utf8 bytes, int64 offsets, valid mask) of a string array; nulls read as empty."""
+def arrow_buffers(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(utf8 bytes, int64 offsets, valid mask) of a string array, without copying the text.
+
+    Nulls read as empty. The validity comes from the bitmap: pyarrow's boolean `to_numpy`
+    imports pandas (0.2 s) for nothing.
+    """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.string())
     n = len(texts)
-    _, offsets_buf, data_buf = texts.buffers()
-    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32  # no copy of the text
+    bitmap, offsets_buf, data_buf = texts.buffers()
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1 + texts.offset)[texts.offset:].astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    valid = np.asarray(texts.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return data, offsets, valid
+    if texts.null_count == 0 or bitmap is None:
+        return data, offsets, np.ones(n, dtype=np.bool_)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return data, offsets, bits[texts.offset:texts.offset + n].astype(np.bool_)
 
 
 @numba.njit(cache=True, nogil=True)
