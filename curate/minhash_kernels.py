@@ -337,6 +337,16 @@ def _jaccard_kernel(offs, values, left, right):
 
 
 @numba.njit(cache=True, nogil=True)
+def _slot_of(slots, stamps, x, base, mask):
+    """The slot holding `x` in this pair's table, or the empty slot where it would go."""
+    h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    j = np.int64(h) & mask
+    while stamps[j] >= base and slots[j] != x:
+        j = (j + 1) & mask
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
 def _bag_jaccard_kernel(offs, values, left, right):
     """Exact Jaccard of the distinct values of two unsorted slices, per pair, by hashing.
 
@@ -360,10 +370,7 @@ def _bag_jaccard_kernel(offs, values, left, right):
         distinct_left = 0
         for i in range(offs[left[e]], offs[left[e] + 1]):
             x = values[i]
-            h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-            j = np.int64(h) & mask
-            while stamps[j] >= base and slots[j] != x:
-                j = (j + 1) & mask
+            j = _slot_of(slots, stamps, x, base, mask)
             if stamps[j] < base:
                 slots[j] = x
                 stamps[j] = base
@@ -372,10 +379,7 @@ def _bag_jaccard_kernel(offs, values, left, right):
         right_only = 0
         for i in range(offs[right[e]], offs[right[e] + 1]):
             x = values[i]
-            h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-            j = np.int64(h) & mask
-            while stamps[j] >= base and slots[j] != x:
-                j = (j + 1) & mask
+            j = _slot_of(slots, stamps, x, base, mask)
             if stamps[j] < base:
                 slots[j] = x
                 stamps[j] = base + 2
