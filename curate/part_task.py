@@ -62,9 +62,14 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
         step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step)
         batches = step.stream(batches)
         streams.append(batches)
-    for stream in reversed(streams):  # the last stage first; then whatever a stage left unread
-        for _ in stream:
-            pass
+    try:
+        for stream in reversed(streams):  # the last stage first; then whatever a stage left unread
+            for _ in stream:
+                pass
+    except BaseException:
+        for stream in streams:  # now, not whenever the traceback is freed: drop temporary files
+            stream.close()
+        raise
     return step.stats
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from curate import runner
 from curate.executors.local import LocalExecutor
@@ -75,6 +76,29 @@ def test_stage_seconds_are_each_stages_own(tmp_path, write_jsonl, write_recipe):
     for stage in ("00-load", "01-filter"):
         for marker in (tmp_path / "run" / stage / "_done").glob("*.json"):
             assert json.loads(marker.read_text())["seconds"] >= 0
+
+
+def test_a_failure_inside_a_chain_names_its_stage_and_leaves_no_half_parts(tmp_path, write_jsonl, write_recipe):
+    from tests.helpers.slow_stage import register_boom
+
+    register_boom()
+    trigger = tmp_path / "fail-now"
+    trigger.touch()
+    stages = [STREAMING[0], {"use": "boom", "fail_part": 2, "trigger": str(trigger)}, *STREAMING[1:]]
+    recipe = load_recipe(make_recipe(write_jsonl, write_recipe, stages))
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="boom halfway") as info:
+        run_recipe(recipe, run, progress=False)
+    assert info.value.stage_label == "01-boom"
+    assert not list(run.rglob(".*.tmp-*")), "temporary part files of every stage in the chain are gone"
+    assert not (run / "00-load" / "_done" / "part-00002.json").exists() or \
+        (run / "00-load" / "part-00002.parquet").exists()
+    assert not (run / "01-boom" / "_done" / "part-00002.json").exists()
+    trigger.unlink()
+    run_recipe(recipe, run, progress=False)
+    reference = tmp_path / "reference"
+    run_recipe(recipe, reference, progress=False)
+    assert tree_bytes(run) == tree_bytes(reference)
 
 
 def _pid(seconds: float) -> int:

@@ -34,3 +34,27 @@ if __name__ == "__main__":  # python -m tests.helpers.slow_stage RECIPE RUN_DIR
 
     os.environ.setdefault("PYTHONHASHSEED", "0")
     run_recipe(load_recipe(sys.argv[1]), sys.argv[2], progress=False)
+
+
+class BoomConfig(StageConfig):
+    fail_part: int = -1
+    trigger: str = ""  # fail only while this file exists
+
+
+class Boom(Stage):
+    """Pass-through that raises halfway through one part (after yielding its first rows)."""
+
+    name = "boom"
+    Config = BoomConfig
+
+    def run(self, batches, ctx):
+        failing = ctx.part == self.config.fail_part and os.path.exists(self.config.trigger)
+        for i, table in enumerate(super().run(batches, ctx)):
+            if failing and i == 0:
+                yield table.slice(0, 1)
+                raise ValueError("boom halfway through a part")
+            yield table
+
+
+def register_boom() -> None:
+    registry.STAGES["boom"] = "tests.helpers.slow_stage:Boom"
