@@ -9,6 +9,7 @@ stable: `id` = hash(source name, problem text) unless the source has one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -19,9 +20,10 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
+from curate.arrow_text import arrow_buffers
 from curate.background import prefetch
 from curate.errors import InputError
-from curate.fingerprint import digest
+from curate.fingerprint import canonical_json, digest
 from curate.reasoning import split_reasoning
 from curate.recipe import Source
 from curate.schema import COLUMNS, conform, dumps
@@ -310,13 +312,38 @@ def with_ids(table: pa.Table) -> pa.Table:
     """Fill `id`, `sample_idx` and `trace_id` where the source did not give them."""
     if not any(table.column(c).null_count for c in ("id", "sample_idx", "trace_id")):
         return table
-    rows = table.select(["id", "source", "problem", "sample_idx", "teacher", "reasoning", "answer"]).to_pydict()
+    rows = table.select(["id", "source", "problem", "sample_idx", "teacher"]).to_pydict()
     ids = [i if i is not None else digest(s or "", (p or "").strip())
            for i, s, p in zip(rows["id"], rows["source"], rows["problem"])]
     samples = [s if s is not None else 0 for s in rows["sample_idx"]]
-    trace_ids = table.column("trace_id").to_pylist()
-    trace_ids = [t if t is not None else digest(i, s, te or "", r or "", a or "")
-                 for t, i, s, te, r, a in zip(trace_ids, ids, samples, rows["teacher"], rows["reasoning"], rows["answer"])]
+    trace_ids = trace_digests(table, ids, samples, rows["teacher"])
     table = table.set_column(0, "id", pa.array(ids, pa.string()))
     table = table.set_column(1, "sample_idx", pa.array(samples, pa.int32()))
     return table.set_column(2, "trace_id", pa.array(trace_ids, pa.string()))
+
+
+def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers: list[str | None]) -> list[str]:
+    """`trace_id` where missing: digest(id, sample_idx, teacher, reasoning, answer).
+
+    The long texts are hashed straight from their Arrow buffers (the UTF-8 bytes `digest` would
+    hash after encoding each string), so no Python string is made per reasoning trace: twice as
+    fast as `digest` on R1-length traces, with the same ids.
+    """
+    existing = table.column("trace_id").to_pylist()
+    texts = [arrow_buffers(table.column(name)) for name in ("reasoning", "answer")]
+    views = [(memoryview(data), offsets, valid) for data, offsets, valid in texts]
+    out = []
+    for i, known in enumerate(existing):
+        if known is not None:
+            out.append(known)
+            continue
+        h = hashlib.blake2b(digest_size=8)  # as digest(..., length=16)
+        for text in (ids[i], canonical_json(samples[i]), teachers[i] or ""):
+            h.update(text.encode("utf-8"))
+            h.update(b"\x1f")
+        for data, offsets, valid in views:
+            if valid[i]:
+                h.update(data[offsets[i]:offsets[i + 1]])
+            h.update(b"\x1f")
+        out.append(h.hexdigest())
+    return out
