@@ -23,17 +23,23 @@ _END = object()
 
 
 class Background:
-    """Run `fn(*args)` for each `submit(*args)`, in order, on one helper thread."""
+    """Run `fn(*args)` for each `submit(*args)`, in order, on one helper thread.
+
+    At most `depth` calls wait while one runs; `submit` blocks beyond that. `depth=0` keeps a
+    single call in flight: the caller prepares the next item while the last one is written.
+    """
 
     def __init__(self, fn: Callable[..., Any], *, depth: int = 2):
         self.fn = fn
         self.error: BaseException | None = None
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.slots = threading.Semaphore(depth + 1)  # calls waiting or running
+        self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="curate-writer", daemon=True)
         self.thread.start()
 
     def submit(self, *args: Any) -> None:
         self._raise()
+        self.slots.acquire()
         self.queue.put(args)
 
     def close(self) -> None:
@@ -53,6 +59,7 @@ class Background:
                     self.fn(*args)
                 except BaseException as error:  # noqa: BLE001 - handed to the submitting thread
                     self.error = error
+            self.slots.release()
 
     def _raise(self) -> None:
         if self.error is not None:

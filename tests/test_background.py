@@ -56,3 +56,15 @@ def test_prefetch_stopped_early_ends_its_thread():
     while threading.active_count() > before and time.time() < deadline:
         time.sleep(0.01)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_background_holds_at_most_depth_waiting_calls(depth):
+    done = []
+    worker = Background(lambda i: (time.sleep(0.002), done.append(i)), depth=depth)
+    outstanding = []
+    for i in range(30):
+        worker.submit(i)
+        outstanding.append(i + 1 - len(done))
+    worker.close()
+    assert max(outstanding) <= depth + 1 and done == list(range(30))

@@ -175,8 +175,8 @@ class ShardWriter:
 
     Batches are buffered (zero-copy) until a row group's worth of bytes, so row groups are few
     and large (better compression, less per-group overhead) and memory stays bounded by two row
-    groups per config. Each row group is encoded and compressed on a helper thread while the
-    stage builds the next one (`curate.background`).
+    groups per config: the one being gathered and the one a helper thread encodes and
+    compresses meanwhile (`curate.background`).
     """
 
     def __init__(self, folder: Path, config: WriteConfig):
@@ -188,7 +188,7 @@ class ShardWriter:
         self.bytes = 0
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
-        self.background = Background(self._write_group, depth=1)
+        self.background = Background(self._write_group, depth=0)
 
     def write(self, table: pa.Table) -> None:
         self.pending.append(table)
