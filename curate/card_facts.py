@@ -152,7 +152,8 @@ def pass_at_k(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, float]]:
             bucket.setdefault("pass rate", []).append(float(rate))
         for key, value in _pass_keys(stats).items():
             bucket.setdefault(key, []).append(value)
-    return {d: {"problems": max(len(v) for v in b.values()), **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items())}}
+    return {d: {"problems": max(len(v) for v in b.values()),
+                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items())}}
             for d, b in sorted(seen.items()) if b}
 
 

@@ -41,7 +41,8 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--field", "fields", multiple=True, metavar="COLUMN=N",
               help="Column to check and its n-gram size (repeatable). [default: problem=8 reasoning=13 answer=13, "
                    "those present]")
-@click.option("--id-column", default="id", show_default=True, help="Column naming rows in the report (else row number).")
+@click.option("--id-column", default="id", show_default=True,
+              help="Column naming rows in the report (else row number).")
 @click.option("--allowlist", multiple=True, metavar="PHRASE", help="Phrase whose n-grams never match (repeatable).")
 @click.option("--allowlist-min-items", type=int, default=5, show_default=True,
               help="Ignore n-grams found in at least this many benchmark items; 0 = off.")

@@ -78,7 +78,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "| benchmark | revision | items | items hit | rows hit |", "| --- | --- | ---: | ---: | ---: |",
     ]
     for b in report["benchmarks"]:
-        lines.append(f"| {b['name']} | `{b.get('revision', '')}` | {b.get('items', '')} | {b['items_hit']} | {b['rows_hit']} |")
+        lines.append(f"| {b['name']} | `{b.get('revision', '')}` | {b.get('items', '')} "
+                     f"| {b['items_hit']} | {b['rows_hit']} |")
     fields = report["settings"].get("fields", {})
     lines += ["", "Settings: " + ", ".join(f"{k} n={v}" for k, v in fields.items()) +
               f"; allowlist_min_items={report['settings'].get('allowlist_min_items')}", ""]
@@ -96,7 +97,8 @@ def to_markdown(report: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- HTML
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:70em;color:#1d1d1f;padding:0 1em}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:70em;\
+color:#1d1d1f;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}td.n{text-align:right}
 .hit{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.6em 1em}

@@ -102,10 +102,12 @@ def funnel_svg(funnel: list[dict]) -> str:
         y = gap + i * (bar_h + gap)
         kept, dropped = s["rows_out"] * scale, s["rejected"] * scale
         name = _xml(s["dir"])
-        parts.append(f'<g class="stage" data-stage="{name}"><text x="0" y="{y + bar_h * 0.68}" class="lbl">{name}</text>'
+        parts.append(f'<g class="stage" data-stage="{name}">'
+                     f'<text x="0" y="{y + bar_h * 0.68}" class="lbl">{name}</text>'
                      f'<rect x="{label_w}" y="{y}" width="{max(kept, 1):.1f}" height="{bar_h}" rx="4" class="kept">'
                      f'<title>{name}: {s["rows_out"]:,} rows out</title></rect>'
-                     f'<rect x="{label_w + kept:.1f}" y="{y}" width="{dropped:.1f}" height="{bar_h}" rx="4" class="drop">'
+                     f'<rect x="{label_w + kept:.1f}" y="{y}" width="{dropped:.1f}" '
+                     f'height="{bar_h}" rx="4" class="drop">'
                      f'<title>{name}: {s["rejected"]:,} rejected</title></rect>'
                      f'<text x="{label_w + kept + dropped + 8:.1f}" y="{y + bar_h * 0.68}" class="val">'
                      f'{s["rows_out"]:,}{_minus(s["rejected"])}</text></g>')

@@ -115,13 +115,15 @@ def test_card_command_explains_a_run_without_dataset(tmp_path):
 def fake_run(tmp_path: Path) -> tuple[Path, dict]:
     """A run directory whose verify/dedup/decontam outputs and stats are written by hand."""
     rows = []
+    planted = {(1, 0): ["aime24:7"], (1, 1): ["math500:3", "aime24:9"]}
     for p in range(3):
         for s in range(4):
             rows.append({"id": f"p{p}", "sample_idx": s, "trace_id": f"p{p}-{s}", "domain": "math",
                          "problem": f"problem {p}", "verdict": "pass" if s <= p else "fail",
-                         "pass_rate": (p + 1) / 4, "problem_stats": json.dumps({"pass@1": (p + 1) / 4, "pass@4": 1.0}),
+                         "pass_rate": (p + 1) / 4,
+                         "problem_stats": json.dumps({"pass@1": (p + 1) / 4, "pass@4": 1.0}),
                          "dup_of": "p0" if p == 2 else None,
-                         "contaminated": ["aime24:7"] if (p, s) == (1, 0) else ["math500:3", "aime24:9"] if (p, s) == (1, 1) else []})
+                         "contaminated": planted.get((p, s), [])})
     table = from_rows(rows)
     stages = {}
     for i, name in enumerate(["load", "verify", "dedup", "decontam"]):
@@ -146,7 +148,8 @@ def test_sections_read_defensively_from_other_stages(tmp_path):
     assert passk["problems"] == 3 and passk["pass@4"] == 1.0 and passk["pass@1"] == pytest.approx(0.5)
     assert card_facts.duplicates(run, stages)["marked"] == 4
     hits = card_facts.contamination(run, stages)
-    assert hits["rows"] == 2 and hits["hits"] == {"aime24": {"rows": 2, "distinct": 2}, "math500": {"rows": 1, "distinct": 1}}
+    assert hits["rows"] == 2
+    assert hits["hits"] == {"aime24": {"rows": 2, "distinct": 2}, "math500": {"rows": 1, "distinct": 1}}
     assert hits["checked"][0] == {"name": "aime24", "revision": "abc123"}
     recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
     facts = {"stages": card_facts.funnel(run, stages), "generation": {}, "verdicts": card_facts.verdicts(run, stages),

@@ -24,7 +24,8 @@ def run(tmp_path, sources, load=None, stages=()):
 
 def test_jsonl_mapping_extra_and_stable_ids(tmp_path, write_jsonl):
     write_jsonl("m.jsonl", ROWS)
-    src = [{"path": "m.jsonl", "domain": "math", "license": "mit", "columns": {"problem": "question", "reference": "gold"}}]
+    src = [{"path": "m.jsonl", "domain": "math", "license": "mit",
+            "columns": {"problem": "question", "reference": "gold"}}]
     manifest, table = run(tmp_path, src, {"rows_per_part": 3})
     assert manifest["num_parts"] == 4 and table.num_rows == 10
     row = table.to_pylist()[1]
@@ -156,6 +157,7 @@ def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
     table = conform(pa.Table.from_pylist(rows)).slice(7)  # a sliced table: offsets start mid-buffer
     rows = rows[7:]
     got = trace_digests(table, [r["id"] for r in rows], [r["sample_idx"] for r in rows], [r["teacher"] for r in rows])
-    want = [r["trace_id"] or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "")
+    want = [r["trace_id"]
+            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "")
             for r in rows]
     assert got == want

@@ -53,7 +53,8 @@ def rejected(run_dir: Path) -> list[dict]:
 
 
 def test_exact_counts_per_group_and_rejects_with_reasons(tmp_path, write_jsonl, write_recipe):
-    run = run_mix(tmp_path, write_jsonl, write_recipe, {"by": "domain", "counts": {"math": 10, "code": 4, "general": 9}})
+    config = {"by": "domain", "counts": {"math": 10, "code": 4, "general": 9}}
+    run = run_mix(tmp_path, write_jsonl, write_recipe, config)
     counts = Counter(t.split("-")[0] for t in kept(run))
     assert counts == {"math": 10, "code": 4, "general": 9}
     rej = rejected(run)

@@ -98,7 +98,8 @@ def test_push_creates_the_repo_and_uploads_every_file_readme_last(monkeypatch, r
     result = invoke(str(run_dir), "me/quick", "--private", "--revision", "v1")
     assert result.exit_code == 0, result.output
     assert fake.seen["token"] == SECRET and SECRET not in result.output
-    assert fake.named("create_repo") == [{"repo_id": "me/quick", "repo_type": "dataset", "private": True, "exist_ok": True}]
+    assert fake.named("create_repo") == [
+        {"repo_id": "me/quick", "repo_type": "dataset", "private": True, "exist_ok": True}]
     assert fake.named("create_branch")[0]["branch"] == "v1"
     uploads = fake.named("upload_folder")
     assert all(u["repo_id"] == "me/quick" and u["repo_type"] == "dataset" and u["revision"] == "v1" for u in uploads)
@@ -129,7 +130,8 @@ def test_stale_shards_of_our_configs_are_deleted(monkeypatch, run_dir):
     assert fake.named("upload_folder")[-1]["delete_patterns"] == [stale]
     fake = use(monkeypatch, FakeHub(remote=[stale]))
     assert invoke(str(run_dir), "me/quick", "--atomic").exit_code == 0
-    deletes = [op.path_in_repo for op in fake.named("create_commit")[0]["operations"] if type(op).__name__ == "CommitOperationDelete"]
+    operations = fake.named("create_commit")[0]["operations"]
+    deletes = [op.path_in_repo for op in operations if type(op).__name__ == "CommitOperationDelete"]
     assert deletes == [stale]
 
 

@@ -112,7 +112,8 @@ LEGIT = {
     "functional": (FUNCTIONAL, "def f(x):\n    return x + x\n"),
     "functional with abs": (FUNCTIONAL_ABS, "def f(x):\n    return 4.0\n"),
     "in-place mutation": ({"type": "functional", "entry_point": "f",
-                           "test": "def check(candidate):\n    a = [3, 1, 2]\n    candidate(a)\n    assert a == [1, 2, 3]\n"},
+                           "test": ("def check(candidate):\n    a = [3, 1, 2]\n    candidate(a)\n"
+                                    "    assert a == [1, 2, 3]\n")},
                           "def f(a):\n    a.sort()\n"),
 }
 

@@ -186,8 +186,11 @@ def test_output_is_independent_of_the_part_count(math_out, tmp_path):
     many = run(tmp_path, MATH_RECIPE.replace("  - use: load\n", "  - use: load\n    rows_per_part: 25\n"))
     parts = list((tmp_path / "run").glob("01-verify/part-*.parquet"))
     assert len(parts) == 8  # 176 rows, 25 per part
-    key = lambda t: sorted(t.to_pylist(), key=lambda r: r["trace_id"])
-    assert key(many) == key(one)
+
+    def rows(table):
+        return sorted(table.to_pylist(), key=lambda r: r["trace_id"])
+
+    assert rows(many) == rows(one)
     stats = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["1"]
     assert stats["rows_out"] == 176
     assert stats["prepare_stats"]["split_problems"] > 0

@@ -31,7 +31,8 @@ TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
 class DecontamConfig(StageConfig):
     benchmarks: list[str] = Field(
-        default_factory=list, min_length=1, description="Benchmarks to check against: pack names (curate benchmarks list), "
+        default_factory=list, min_length=1,
+        description="Benchmarks to check against: pack names (curate benchmarks list), "
         "e.g. aime24, livecodebench:release_v5, or local .jsonl/.parquet files (fields id, problem, answer; "
         "map others with file.jsonl#problem=question,id=uid).")
     fields: dict[str, int] = Field(
@@ -129,7 +130,8 @@ class Decontam(Stage):
         ctx.counters["rows_checked"] += table.num_rows
         ctx.counters["rows_contaminated"] += sum(1 for m in merged if m)
         for bench in sorted({k.split(":", 1)[0] for m in found for k in m}):
-            ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(bench + ":") for k in m))
+            prefix = bench + ":"
+            ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(prefix) for k in m))
         column = pa.array(merged, pa.list_(pa.string()))
         return table.set_column(table.column_names.index("contaminated"), "contaminated", column)
 

@@ -238,7 +238,11 @@ def main(argv):
         message = json.loads(sys.stdin.buffer.read())
         spec, nonce = message["spec"], message["nonce"]
         os.dup2(2, 1)  # the candidate's prints go to stderr; reports go to `chan`
-        out = lambda text: report(chan, text[:-1] + ',"nonce":"' + nonce + '"}')
+
+        def out(text):
+            """Report `text` (a JSON object) on the reports channel, signed with the run's nonce."""
+            report(chan, text[:-1] + ',"nonce":"' + nonce + '"}')
+
     set_limits(argv[argv.index("--limits") + 1])
     if mode == "stdio":
         run_stdio(box)

@@ -76,7 +76,8 @@ def to_markdown(report: dict[str, Any]) -> str:
              "| source / domain | " + " | ".join(verdicts) + " |", "|---|" + "---|" * len(verdicts)]
     for key, c in report["counts"].items():
         lines.append(f"| {key} | " + " | ".join(str(c.get(v, 0)) for v in verdicts) + " |")
-    lines += ["", "## Problems", "", "| domain | problems | bad reference | solved by all | solved by none | mean pass@k |",
+    lines += ["", "## Problems", "",
+              "| domain | problems | bad reference | solved by all | solved by none | mean pass@k |",
               "|---|---|---|---|---|---|"]
     for domain, p in report["problems"].items():
         mean = ", ".join(f"{k}={v}" for k, v in p["mean_pass@k"].items())

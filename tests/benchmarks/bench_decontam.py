@@ -33,13 +33,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+# Run as a script from a checkout: import this tree's curate, not an installed copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from curate.benchmarks.select import BenchItem
 from curate.decontam_index import build_index
 from curate.stages.decontam import scan_table
 from curate.text import word_hashes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FIELDS = {"problem": 8, "reasoning": 13}
 SAMPLE = ROOT / "recipes" / "data"

@@ -22,11 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+# Run as a script from a checkout: import this tree's curate, not an installed copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from curate.reasoning import split_reasoning
 from curate.verifiers.math import extract_answer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_rows(name: str, reference: str) -> list[dict]:
