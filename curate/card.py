@@ -141,8 +141,8 @@ def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> l
 def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, list[str]], *,
                 template: str | None = None) -> str:
     """The full README.md text (and the plots it links, written into `dataset_dir/plots`)."""
+    from curate.part_task import load_recipe_from_run
     from curate.rundir import RunDir
-    from curate.runner import load_recipe_from_run
 
     rd = RunDir(run_dir)
     recipe = load_recipe_from_run(rd)
@@ -226,9 +226,9 @@ def number(value: Any) -> str:
 
 def card_for_run(run_dir: str | Path, *, template: str | None = None, output: Path | None = None) -> Path:
     """Re-render RUN/dataset/README.md (and plots) from the finished run, without rerunning."""
+    from curate.part_task import load_recipe_from_run
     from curate.registry import stage_class
     from curate.rundir import RunDir
-    from curate.runner import load_recipe_from_run
 
     rd = RunDir(run_dir)
     recipe = load_recipe_from_run(rd)

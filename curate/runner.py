@@ -14,7 +14,7 @@ from typing import Any
 
 from curate.errors import RecipeError, ResumeConflict
 from curate.fingerprint import config_diff, digest, stage_fingerprint
-from curate.part_task import load_recipe_from_run, read_part, run_part  # noqa: F401 (the task API)
+from curate.part_task import run_part
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir, write_json_atomic
@@ -197,8 +197,7 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     worked = worked or bool(todo)
     for index in chain:
         remove_stale_temporaries(rd, rd.stage_dir(index, stages[index].name))
-    through = last if len(chain) > 1 else None
-    tasks = [(str(rd.path), first, p, num_parts) + ((through,) if through is not None else ()) for p in todo]
+    tasks = [(str(rd.path), first, p, num_parts, last) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)

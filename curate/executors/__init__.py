@@ -6,8 +6,9 @@ The interface is two methods, so that the local process pool and Ray run exactly
   (order not guaranteed; results carry what identifies them).
 - `close()`.
 
-Part tasks are `curate.runner.run_part(run_dir, stage_index, part, num_parts)`: a task rebuilds its
-stage from `recipe.resolved.yaml` in the run directory, so nothing but paths crosses processes.
+Part tasks are `curate.part_task.run_part(run_dir, first_stage, part, num_parts, last_stage)`: a
+task rebuilds its chain of stages from `recipe.resolved.yaml` in the run directory, so nothing but
+paths and numbers crosses processes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run part tasks and prepare fan-outs on a Ray cluster (`curate run --executor ray`).
 
-The same module-level functions the local pool runs (`curate.runner.run_part` and whatever a
+The same module-level functions the local pool runs (`curate.part_task.run_part` and whatever a
 prepare phase fans out) run as Ray tasks; only paths cross the wire, so the run directory, its
 markers, manifest and resume semantics are unchanged. The driver schedules:
 
@@ -244,9 +244,9 @@ class PartPlan:
     @classmethod
     def of(cls, fn: Callable, items: list) -> PartPlan | None:
         """Rebuild the stage of `run_part` items from the run directory; None for other fns."""
+        from curate.part_task import load_recipe_from_run, run_part
         from curate.registry import stage_class
         from curate.rundir import RunDir
-        from curate.runner import load_recipe_from_run, run_part
 
         if fn is not run_part:
             return None
