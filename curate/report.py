@@ -1,6 +1,6 @@
 """`curate report RUN`: one self-contained HTML page about a run.
 
-The page needs no network: CSS is inline, plots are PNG data URIs (matplotlib) and the funnel is
+The page needs no network: CSS is inline, plots are PNG data URIs (Pillow) and the funnel is
 inline SVG. It shows the stage funnel (rows in and out per stage, and the reasons rows left),
 token-length and verdict plots, sample traces per verdict, rejected examples per reason,
 contamination hits and dedup clusters (from the stage outputs' `contaminated` / `dup_of`
@@ -64,11 +64,12 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     funnel = cf.funnel(run_dir, stages)
     for row, stage in zip(funnel, stages):
         row["seconds"] = stage.get("wall_seconds")
-    last_parts = cf.stage_parts(run_dir, before[-1]) if before else []
     rejected = sorted((run_dir / "rejected").glob("*/part-*.parquet"))
     dataset = run_dir / "dataset"
     files = {p.name: sorted(f"{p.name}/{f.name}" for f in p.glob("*.parquet"))
              for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))} if dataset.exists() else {}
+    published = [dataset / f for names in files.values() for f in names]
+    last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
     return {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
         "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_svg(funnel),
@@ -78,7 +79,8 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
         "rejected_samples": rejected_samples(rejected, samples),
         "contamination": contamination_rows(run_dir, before), "decontam_report": report_json(run_dir, "decontam"),
         "clusters": dedup_clusters(run_dir, before), "dedup_report": report_json(run_dir, "dedup"),
-        "mix": cf.mix(before), "verdicts": cf.verdicts(run_dir, before), "pass_at_k": cf.pass_at_k(run_dir, before),
+        "mix": cf.mix(before), "verdicts": cf.verdicts(run_dir, before),
+        "pass_at_k": cf.pass_at_k(run_dir, before, published),
         "tokens": cf.token_stats(dataset, files) if files else {},
     }
 
