@@ -37,11 +37,12 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
     """Every figure the card shows, from the run (see curate.card_facts)."""
     stages = facts_mod.stages_before_write(manifest)
     rows = {name: sum(_rows(dataset_dir / f) for f in names) for name, names in files.items()}
+    published = [dataset_dir / f for names in files.values() for f in names]
     return {
         "stages": facts_mod.funnel(run_dir, stages),
-        "generation": facts_mod.generation(run_dir, stages),
+        "generation": facts_mod.generation(run_dir, stages, published),
         "verdicts": facts_mod.verdicts(run_dir, stages),
-        "pass_at_k": facts_mod.pass_at_k(run_dir, stages),
+        "pass_at_k": facts_mod.pass_at_k(run_dir, stages, published),
         "duplicates": facts_mod.duplicates(run_dir, stages),
         "contamination": facts_mod.contamination(run_dir, stages),
         "mix": facts_mod.mix(stages),

@@ -87,8 +87,11 @@ def read_columns(paths: list[Path], columns: list[str]) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="default")
 
 
-def stage_parts(run_dir: Path, stage: dict) -> list[Path]:
-    return sorted((run_dir / stage["dir"]).glob("part-*.parquet"))
+def stage_parts(run_dir: Path, stage: dict, published: list[Path] = ()) -> list[Path]:
+    """A stage's part files. A stage that streamed its rows into the next one without keeping
+    parts (load, by default) falls back to `published`: the dataset's shards, the same rows as
+    written (training-view columns only)."""
+    return sorted((run_dir / stage["dir"]).glob("part-*.parquet")) or list(published)
 
 
 # ---------------------------------------------------------------- sections
@@ -131,12 +134,12 @@ def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
     return {d: dict(sorted(c.items())) for d, c in sorted(out.items())}
 
 
-def pass_at_k(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, float]]:
+def pass_at_k(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> dict[str, dict[str, float]]:
     """domain -> {problems, mean pass rate, mean pass@k for each k found in problem_stats}."""
     stage = find_stage(stages, "verify") or (stages[-1] if stages else None)
     if stage is None:
         return {}
-    table = read_columns(stage_parts(run_dir, stage), ["id", "domain", "pass_rate", "problem_stats"])
+    table = read_columns(stage_parts(run_dir, stage, published), ["id", "domain", "pass_rate", "problem_stats"])
     if table is None or "pass_rate" not in table.column_names:
         return {}
     seen: dict[str, dict[str, list[float]]] = {}
@@ -246,12 +249,12 @@ def mix(stages: list[dict]) -> dict[str, Any]:
             "total": stats.get("mix_total"), "seed": stats.get("mix_seed")} if stats else {}
 
 
-def generation(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
+def generation(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> dict[str, Any]:
     """Teacher(s), sampling parameters and system prompts as the traces record them, plus the
     generate stage's config (model, revision, prompt template, ...) where there is one."""
     stage = find_stage(stages, "generate")
     last = stages[-1] if stages else None
-    table = read_columns(stage_parts(run_dir, last), ["teacher", "sampling", "system"]) if last else None
+    table = read_columns(stage_parts(run_dir, last, published), ["teacher", "sampling", "system"]) if last else None
     config = {k: v for k, v in flatten(untimed((stage or {}).get("config") or {})).items()
               if v not in (None, "", [], {})}
 

@@ -20,6 +20,10 @@ def read_any(path: str) -> pa.Table:
     from curate import io
 
     p = Path(path)
+    if (p / "_done").is_dir() and not any(p.glob("part-*.parquet")):
+        raise InputError(f"{p} holds no part files: the stage streamed its rows straight into the next one.",
+                         "Inspect the next stage's folder or RUN/dataset, or rerun with `keep_parts: true` "
+                         "on this stage (then `--force` it) to keep its parts.")
     fmt = io.detect_format(path)
     if fmt == "run":
         files = io.run_output_files(path)

@@ -268,10 +268,17 @@ def read_hub(repo: str, *, config: str | None, split: str, revision: str | None)
 
 
 def run_output_files(path: str) -> list[Path]:
-    """The part files of the last stage of a finished run directory."""
+    """The part files of the last stage of a run directory that stores parts (`write` stores
+    its rows in dataset/, and a stage fused into the next may keep none)."""
     root = Path(path.split(":", 1)[1] if path.startswith("run:") else path)
     stages = sorted(d for d in root.iterdir() if d.is_dir() and d.name[:2].isdigit()) if root.exists() else []
     if not stages:
         raise InputError(f"{root}: not a curate run directory with finished stages.",
                          "Point at the folder you gave `curate run --run-dir`.")
-    return sorted(stages[-1].glob("part-*.parquet"))
+    for stage in reversed(stages):
+        parts = sorted(stage.glob("part-*.parquet"))
+        if parts:
+            return parts
+    raise InputError(f"{root}: no stage of this run kept part files (load streamed straight into write).",
+                     f"Read its published rows instead ({root / 'dataset'}), or rerun it with "
+                     "`keep_parts: true` on load.")

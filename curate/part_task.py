@@ -2,10 +2,16 @@
 
 The runner fuses consecutive streaming stages (say `load -> filter -> write`) into one task per
 part. Each stage's output streams straight into the next stage in memory, and is also teed into
-its own part file, so nothing changes on disk: every stage still has its atomic part file,
-rejects and done-marker, a crash resumes from the last finished stage of that part, and
-`--force`, `status` and `inspect` see the same run directory. What fusion saves is the read
-back: the next stage no longer decompresses the part its parent has just written.
+its own part file, so every stage still has its atomic part file, rejects and done-marker, a
+crash resumes from the last finished stage of that part, and `--force`, `status` and `inspect`
+see the same run directory. What fusion saves is the read back: the next stage no longer
+decompresses the part its parent has just written.
+
+One exception: a stage may decline to keep its parts when it streams into a fused successor
+(`Stage.keeps_parts()`; `load` does by default, its parts being a conformed copy of the
+sources). Its rejects and done-marker are still written (the marker says `kept: false`); a
+resumed task that needs its rows recomputes it from further up the chain. A chain's last stage
+always keeps its parts: the next chain reads them.
 
 Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
 its part), not in the stages upstream of it.
@@ -56,10 +62,13 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})
     first = todo[0]
+    while first > index and not rd.part_path(rd.stage_dir(first - 1, stages[first - 1].name), part).exists():
+        first -= 1  # the parent kept no part file (it streamed into this stage): recompute it too
     batches: Iterator[Any] = read_part(rd, first - 1, part) if first else iter(())
     step, streams = None, []
     for k in range(first, last + 1):
-        step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step)
+        keep = k == last or stages[k].keeps_parts()
+        step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep)
         batches = step.stream(batches)
         streams.append(batches)
     try:
@@ -77,8 +86,9 @@ class PartStep:
     """One stage of one part inside a chain: run it, tee its output to its part file, mark done."""
 
     def __init__(self, rd: RunDir, recipe: Recipe, index: int, stage: Stage, part: int, num_parts: int,
-                 upstream: PartStep | None = None):
+                 upstream: PartStep | None = None, keep: bool = True):
         self.rd, self.index, self.stage, self.part, self.upstream = rd, index, stage, part, upstream
+        self.keep = keep and not stage.terminal  # terminal stages store their output elsewhere
         self.sdir = rd.stage_dir(index, stage.name)
         self.ctx = PartContext(
             part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
@@ -93,7 +103,7 @@ class PartStep:
         rows_in = [0]
         source = _count(batches, rows_in) if self.index else iter(())
         output = iter(self.stage.run(source, self.ctx))
-        writer = None if self.stage.terminal else AtomicParquetWriter(self.rd.part_path(self.sdir, self.part))
+        writer = AtomicParquetWriter(self.rd.part_path(self.sdir, self.part)) if self.keep else None
         rows_out = 0
         try:
             while True:
@@ -125,6 +135,8 @@ class PartStep:
             "rows_out": rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
             "stats": self.ctx.stats, "seconds": round(self.own_seconds(), 3),
         }
+        if not self.keep and not self.stage.terminal:
+            self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
         self.rd.mark_done(self.sdir, self.part, self.stats)
 
     def own_seconds(self) -> float:

@@ -29,6 +29,7 @@ def fingerprinted_config(recipe: Recipe, stage: Stage) -> dict[str, Any]:
     """The config a stage's fingerprint covers; load's includes the sources it reads."""
     config = stage.config_dict()
     config.pop("base_dir", None)  # where the recipe lives is not what it computes
+    config.pop("keep_parts", None)  # nor whether intermediate copies of the rows stay on disk
     extra = stage.fingerprint_extra()
     return {**config, "reads": extra} if extra else config
 

@@ -191,3 +191,20 @@ def test_card_features_spell_types_as_datasets_does():
     ])
     assert features(schema) == Features.from_arrow_schema(schema)._to_yaml_list()
     assert features(pa.schema([("when", pa.timestamp("s"))])) is None  # left to datasets
+
+
+def test_a_load_that_kept_no_parts_still_names_the_teacher(tmp_path, write_jsonl, write_recipe):
+    """load -> write: load streams into write without keeping parts; the card reads the teacher
+    (and pass rates) from the published shards instead."""
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    write_jsonl("t.jsonl", [{"question": f"Q{i}", "answer": str(i), "teacher": "big-teacher-v2", "pass_rate": 0.5}
+                            for i in range(12)])
+    recipe = write_recipe({"name": "traces", "stages": [{"use": "load", "rows_per_part": 5}, {"use": "write"}],
+                           "sources": [{"path": "t.jsonl", "domain": "math", "columns": {"problem": "question"}}]})
+    run = tmp_path / "run"
+    run_recipe(load_recipe(recipe), run, progress=False)
+    assert not list((run / "00-load").glob("part-*.parquet"))
+    text = (run / "dataset" / "README.md").read_text()
+    assert "big-teacher-v2" in text

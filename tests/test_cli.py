@@ -57,7 +57,11 @@ def test_run_inspect_and_status(tmp_path, write_jsonl, write_recipe):
     assert "00-load" in result.output and "Dataset:" in result.output
     status = invoke("status", tmp_path / "run")
     assert "00-load" in status.output and "3/3" in status.output and "###" in status.output
-    info = json.loads(invoke("inspect", tmp_path / "run" / "00-load", "--json").output)
+    streamed = invoke("inspect", tmp_path / "run" / "00-load")
+    assert streamed.exit_code != 0 and "holds no part files" in streamed.output and "keep_parts" in streamed.output
+    kept = invoke("run", recipe, "--run-dir", tmp_path / "kept", "--quiet", "--set", "stages.load.keep_parts=true")
+    assert kept.exit_code == 0, kept.output
+    info = json.loads(invoke("inspect", tmp_path / "kept" / "00-load", "--json").output)
     assert info["rows"] == 6 and info["counts"]["domain"] == {"math": 6}
     assert info["schema"]["problem"] == "string"
     text = invoke("inspect", tmp_path / "m.jsonl").output

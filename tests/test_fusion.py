@@ -48,15 +48,43 @@ def test_fused_run_matches_the_stage_by_stage_run_byte_for_byte(tmp_path, write_
     assert "fused_with" not in apart["stages"][0]
     for key in ("rows_in", "rows_out", "rejected", "counters"):
         assert [s[key] for s in fused["stages"].values()] == [s[key] for s in apart["stages"].values()], key
-    assert tree_bytes(tmp_path / "fused") == tree_bytes(tmp_path / "apart")
-    # every stage of the chain still has its parts (inspect, resume, later stages read them)
+    fused_tree, apart_tree = tree_bytes(tmp_path / "fused"), tree_bytes(tmp_path / "apart")
+    load_parts = {k for k in apart_tree if k.startswith("00-load/part-")}
+    assert len(load_parts) == 4 and not load_parts & set(fused_tree), "fused load keeps no copy of the sources"
+    assert fused_tree == {k: v for k, v in apart_tree.items() if k not in load_parts}
+    marker = json.loads((tmp_path / "fused" / "00-load" / "_done" / "part-00000.json").read_text())
+    assert marker["kept"] is False and marker["rows_out"] == 20
+    # every other stage of the chain still has its parts (inspect, resume, later stages read them)
     assert len(list((tmp_path / "fused" / "01-filter").glob("part-*.parquet"))) == 4
     assert fused["stages"][1]["rejected"] > 0
     assert pq.read_table(tmp_path / "fused" / "rejected" / "01-filter").num_rows == fused["stages"][1]["rejected"]
 
 
+def test_load_keeps_its_parts_when_asked(tmp_path, write_jsonl, write_recipe, monkeypatch):
+    kept = [{**STREAMING[0], "keep_parts": True}, *STREAMING[1:]]
+    run_recipe(load_recipe(make_recipe(write_jsonl, write_recipe, kept)), tmp_path / "kept", progress=False)
+    monkeypatch.setattr(runner, "fusable", lambda parent, child: False)
+    run_recipe(load_recipe(make_recipe(write_jsonl, write_recipe, STREAMING)), tmp_path / "apart", progress=False)
+    assert tree_bytes(tmp_path / "kept") == tree_bytes(tmp_path / "apart")
+
+
+def test_a_resumed_part_recomputes_a_parent_that_kept_no_part(tmp_path, write_jsonl, write_recipe):
+    recipe = load_recipe(make_recipe(write_jsonl, write_recipe, STREAMING))
+    run = tmp_path / "run"
+    run_recipe(recipe, run, progress=False)
+    before = tree_bytes(run)
+    (run / "01-filter" / "_done" / "part-00002.json").unlink()  # as if killed between the two stages
+    (run / "01-filter" / "part-00002.parquet").unlink()
+    (run / "02-write" / "_done" / "part-00002.json").unlink()
+    (run / "02-write" / "_finalized").unlink()  # the crash came before finalize
+    manifest = run_recipe(recipe, run, progress=False)
+    assert tree_bytes(run) == before
+    assert [manifest["stages"][i]["parts_done"] for i in range(3)] == [4, 4, 4]
+
+
 def test_a_chain_resumes_from_the_last_finished_stage_of_a_part(tmp_path, write_jsonl, write_recipe):
-    recipe = load_recipe(make_recipe(write_jsonl, write_recipe, STREAMING[:2]))
+    stages = [{**STREAMING[0], "keep_parts": True}, STREAMING[1]]
+    recipe = load_recipe(make_recipe(write_jsonl, write_recipe, stages))
     run = tmp_path / "run"
     run_recipe(recipe, run, progress=False)
     before = tree_bytes(run)
@@ -91,8 +119,8 @@ def test_a_failure_inside_a_chain_names_its_stage_and_leaves_no_half_parts(tmp_p
         run_recipe(recipe, run, progress=False)
     assert info.value.stage_label == "01-boom"
     assert not list(run.rglob(".*.tmp-*")), "temporary part files of every stage in the chain are gone"
-    assert not (run / "00-load" / "_done" / "part-00002.json").exists() or \
-        (run / "00-load" / "part-00002.parquet").exists()
+    load_marker = run / "00-load" / "_done" / "part-00002.json"
+    assert not load_marker.exists() or json.loads(load_marker.read_text())["kept"] is False
     assert not (run / "01-boom" / "_done" / "part-00002.json").exists()
     trigger.unlink()
     run_recipe(recipe, run, progress=False)

@@ -161,3 +161,21 @@ def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
             or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "")
             for r in rows]
     assert got == want
+
+
+def test_a_run_source_reads_the_last_stage_that_kept_parts(tmp_path, write_jsonl):
+    write_jsonl("m.jsonl", ROWS)
+    source = {"path": str(tmp_path / "m.jsonl"), "columns": {"problem": "question", "answer": "gold"}}
+    first = tmp_path / "first"
+    stages = [{"use": "load"}, {"use": "filter", "min_chars": 2}, {"use": "write"}]  # answers 10, 12, ...
+    run_recipe(validate_recipe({"name": "a", "sources": [source], "stages": stages}), first, progress=False)
+    kept = pq.read_table(first / "01-filter" / "part-00000.parquet")
+    assert 0 < kept.num_rows < len(ROWS)
+    _, second = run(tmp_path / "b", [{"path": f"run:{first}"}])
+    assert second["id"].to_pylist() == kept["id"].to_pylist()
+    bare = tmp_path / "bare"
+    run_recipe(validate_recipe({"name": "c", "sources": [source], "stages": [{"use": "load"}, {"use": "write"}]}),
+               bare, progress=False)
+    with pytest.raises(InputError, match="no stage of this run kept part files") as info:
+        run(tmp_path / "d", [{"path": f"run:{bare}"}])
+    assert "keep_parts: true" in info.value.hint

@@ -17,9 +17,9 @@ from tests.helpers.slow_stage import register
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_recipe(tmp_path, write_jsonl, write_recipe, *, slow=0.0, verdict=None):
+def make_recipe(tmp_path, write_jsonl, write_recipe, *, slow=0.0, verdict=None, keep_load=False):
     write_jsonl("m.jsonl", [{"question": f"Q{i}: {i} * 3?", "answer": "x" * i} for i in range(60)])
-    stages = [{"use": "load", "rows_per_part": 5}]
+    stages = [{"use": "load", "rows_per_part": 5, "keep_parts": keep_load}]
     if slow:
         stages.append({"use": "slow", "seconds": slow})
     stages += [{"use": "filter", "max_chars": 10_000, **({"verdict": verdict} if verdict else {})},
@@ -84,15 +84,17 @@ def test_changed_config_is_refused_with_diff_and_force_hint(tmp_path, write_json
     assert info.value.hint == "--force filter"
 
 
-def test_force_recomputes_that_stage_and_everything_after(tmp_path, write_jsonl, write_recipe):
-    recipe_path = make_recipe(tmp_path, write_jsonl, write_recipe)
+@pytest.mark.parametrize("keep_load", [True, False])
+def test_force_recomputes_that_stage_and_everything_after(tmp_path, write_jsonl, write_recipe, keep_load):
+    recipe_path = make_recipe(tmp_path, write_jsonl, write_recipe, keep_load=keep_load)
     run_dir = tmp_path / "run"
     run_recipe(load_recipe(recipe_path), run_dir, progress=False)
     load_marker = run_dir / "00-load" / "_done" / "part-00000.json"
     load_mtime = load_marker.stat().st_mtime_ns
     manifest = run_recipe(load_recipe(recipe_path, ["stages.filter.max_chars=12"]), run_dir,
                           force=("filter",), progress=False)
-    assert load_marker.stat().st_mtime_ns == load_mtime, "stages before the forced one are kept"
+    # a kept load part is read again; a streamed one is recomputed from the sources
+    assert (load_marker.stat().st_mtime_ns == load_mtime) == keep_load
     assert manifest["stages"][1]["rows_out"] == 13 and manifest["stages"][2]["rows_in"] == 13
     import pyarrow.parquet as pq
 

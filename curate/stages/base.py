@@ -126,6 +126,11 @@ class Stage:
         parent (one part task, fed from memory)."""
         return self.has_prepare
 
+    def keeps_parts(self) -> bool:
+        """Keep this stage's part files when it streams straight into a fused successor? The last
+        stage of a chain always keeps them (the next chain reads them)."""
+        return True
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 

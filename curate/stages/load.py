@@ -37,6 +37,10 @@ class LoadConfig(StageConfig):
     base_dir: str | None = Field(None, description="Folder relative source paths resolve from.")
     rows_per_part: int = Field(50_000, ge=1, description="Rows per part (the unit of parallel work).")
     parts: int | None = Field(None, ge=1, description="Fixed number of parts (overrides rows_per_part).")
+    keep_parts: bool = Field(
+        False, description="Keep load's part files even when load streams straight into the next stage "
+        "in the same task (they are a conformed copy of the sources, as large as the input). Off: "
+        "a resumed or forced run reads the sources again for the parts it redoes.")
     on_error: io.OnError = Field(
         "fail", description="Bad JSONL lines: fail (stop with file:line), skip (count them in the "
         "stats), or record (keep them in rejected/ with the reason).")
@@ -61,6 +65,9 @@ class Load(Stage):
         plan = {"total": total, "parts": parts, "entries": entries}
         (ctx.artifacts / "plan.json").write_text(json.dumps(plan, indent=1))
         ctx.stats["rows"] = total
+
+    def keeps_parts(self) -> bool:
+        return self.config.keep_parts
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Size and sampled content of local source files: an edited source redoes the run."""
