@@ -40,6 +40,9 @@ class Background:
     def submit(self, *args: Any) -> None:
         self._raise()
         self.slots.acquire()
+        if self.error is not None:  # the call we waited for failed: this one would be skipped
+            self.slots.release()
+            self._raise()
         self.queue.put(args)
 
     def close(self) -> None:

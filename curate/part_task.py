@@ -13,6 +13,12 @@ sources). Its rejects and done-marker are still written (the marker says `kept: 
 resumed task that needs its rows recomputes it from further up the chain. A chain's last stage
 always keeps its parts: the next chain reads them.
 
+Parts overlap a little: inside `overlapped_finishing()` (the runner's loop over the parts this
+process runs), the chain's last step hands its completion (closing output files a writer
+thread is still compressing, then the marker) to a finishing thread, and the next part starts
+meanwhile. A part is marked done only once its files are complete, so a crash still redoes
+exactly the unmarked parts.
+
 Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
 its part), not in the stages upstream of it.
 
@@ -24,12 +30,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.background import Background, prefetch
 from curate.errors import CurateError
 from curate.fingerprint import digest
 from curate.recipe import Recipe, load_recipe
@@ -45,6 +53,36 @@ def load_recipe_from_run(rd: RunDir) -> Recipe:
     if not path.exists():
         raise CurateError(f"{rd.path} is not a curate run directory (no recipe.resolved.yaml).")
     return load_recipe(path)
+
+
+#: set inside `overlapped_finishing()`: the thread that completes parts in this process
+_finishing: Background | None = None
+
+
+@contextmanager
+def overlapped_finishing() -> Iterator[None]:
+    """Let each part task in this process hand its last step's completion (closing its output
+    files, writing its marker) to a helper thread and return, so the next part starts while the
+    last one's final row group is still being compressed. At most one completion waits. Leaving
+    the block waits for it and raises the first failure.
+
+        with overlapped_finishing():
+            for part in parts:
+                run_part(run_dir, first, part, num_parts, last)
+    """
+    global _finishing
+    _finishing = Background(_now, depth=0)
+    try:
+        yield
+    except BaseException:
+        finishing, _finishing = _finishing, None
+        try:
+            finishing.close()
+        except Exception:  # noqa: BLE001 - the failure already raised matters more
+            pass
+        raise
+    finishing, _finishing = _finishing, None
+    finishing.close()
 
 
 def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None) -> dict[str, Any]:
@@ -69,7 +107,8 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     for k in range(first, last + 1):
         keep = k == last or stages[k].keeps_parts()
         step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep)
-        batches = step.stream(batches)
+        defer = _finishing.submit if _finishing is not None and k == last else None
+        batches = step.stream(batches, defer)
         streams.append(batches)
     try:
         for stream in reversed(streams):  # the last stage first; then whatever a stage left unread
@@ -98,46 +137,80 @@ class PartStep:
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
         self.stats: dict[str, Any] = {}
 
-    def stream(self, batches: Iterable[Any]) -> Iterator[pa.Table]:
-        """Yield the stage's output tables; when they end, commit the part and its marker."""
-        rows_in = [0]
-        source = _count(batches, rows_in) if self.index else iter(())
+    def stream(self, batches: Iterable[Any], defer: Callable[[Callable[[], None]], None] | None = None
+               ) -> Iterator[pa.Table]:
+        """Yield the stage's output tables; when they end, complete the part (files, marker).
+
+        `defer` takes the completion to run later (on the finishing thread) instead of now."""
+        self.rows_in = [0]
+        source = _count(batches, self.rows_in) if self.index else iter(())
         output = iter(self.stage.run(source, self.ctx))
-        writer = AtomicParquetWriter(self.rd.part_path(self.sdir, self.part)) if self.keep else None
-        rows_out = 0
+        self.writer = AtomicParquetWriter(self.rd.part_path(self.sdir, self.part)) if self.keep else None
+        self.rows_out, ended = 0, False
         try:
             while True:
                 began = time.perf_counter()
                 table = next(output, None)
-                if table is not None and writer is not None:
-                    writer.write(table)
+                if table is not None and self.writer is not None:
+                    self.writer.write(table)
                 self.busy += time.perf_counter() - began
                 if table is None:
                     break
-                rows_out += table.num_rows
+                self.rows_out += table.num_rows
                 yield table
-            began = time.perf_counter()
-            if writer is not None:
-                writer.commit()
+            ended = True
+        except Exception as error:
+            raise self.labelled(error)
+        finally:
+            if not ended:
+                self.abort()
+        try:
+            (defer or _now)(self.complete)
+        except BaseException:  # this part's completion, or an earlier part's on the finishing thread
+            self.discard()
+            raise
+
+    def complete(self) -> None:
+        """Finish the stage's outputs, commit the part file and rejects, then mark the part done."""
+        began = time.perf_counter()
+        try:
+            self.ctx.finish()
+            if self.writer is not None:
+                self.writer.commit()
             rejected = write_rejected(self.rd.rejected_path(self.sdir, self.part), self.ctx.rejected_table(),
                                       self.stage.name)
-            self.busy += time.perf_counter() - began
         except Exception as error:
-            if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage
-                error.stage_label = self.sdir.name
-                error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
-            raise
-        finally:
-            if writer is not None:
-                writer.abort()  # no-op after commit; removes the temporary file on a failure
+            self.abort()
+            raise self.labelled(error)
+        self.busy += time.perf_counter() - began
         self.stats = {
-            "part": self.part, "rows_in": rows_in[0] if self.index else rows_out + rejected,
-            "rows_out": rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
+            "part": self.part, "rows_in": self.rows_in[0] if self.index else self.rows_out + rejected,
+            "rows_out": self.rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
             "stats": self.ctx.stats, "seconds": round(self.own_seconds(), 3),
         }
         if not self.keep and not self.stage.terminal:
             self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
         self.rd.mark_done(self.sdir, self.part, self.stats)
+
+    def abort(self) -> None:
+        """Drop the temporary part file (no-op after commit)."""
+        if self.writer is not None:
+            self.writer.abort()
+
+    def discard(self) -> None:
+        """Leave an uncompleted part behind tidily: no temporary part file, no open outputs (it is
+        not marked done, so a rerun redoes it)."""
+        self.abort()
+        try:
+            self.ctx.finish()
+        except Exception:  # noqa: BLE001 - the failure being raised matters more
+            pass
+
+    def labelled(self, error: Exception) -> Exception:
+        if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage
+            error.stage_label = self.sdir.name
+            error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
+        return error
 
     def own_seconds(self) -> float:
         """Time in this stage's own code: its busy time minus the upstream stages' busy time."""
@@ -146,11 +219,13 @@ class PartStep:
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
     """A finished part's batches, decoded on a helper thread ahead of the stage that reads them."""
-    from curate.background import prefetch
-
     sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
     path = rd.part_path(sdir, part)
     yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
+
+
+def _now(fn: Callable[[], None]) -> None:
+    fn()
 
 
 def _count(batches: Iterable[Any], counter: list[int]) -> Iterator[Any]:

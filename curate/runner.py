@@ -14,7 +14,7 @@ from typing import Any
 
 from curate.errors import RecipeError, ResumeConflict
 from curate.fingerprint import config_diff, digest, stage_fingerprint
-from curate.part_task import run_part
+from curate.part_task import overlapped_finishing, run_part
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir, write_json_atomic
@@ -202,8 +202,9 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
-    for _ in pool.map(run_part, tasks, max_parallel=stages[first].max_parallel):
-        bar.update(1)
+    with overlapped_finishing():  # this process's parts: the next starts while the last is written
+        for _ in pool.map(run_part, tasks, max_parallel=stages[first].max_parallel):
+            bar.update(1)
     bar.close()
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls

@@ -68,3 +68,24 @@ def test_background_holds_at_most_depth_waiting_calls(depth):
         outstanding.append(i + 1 - len(done))
     worker.close()
     assert max(outstanding) <= depth + 1 and done == list(range(30))
+
+
+def test_a_submit_that_waited_for_a_failing_call_raises_instead_of_being_skipped():
+    """With one call in flight (depth=0), the next submit waits for it; if it failed, that submit
+    raises, so its caller knows its item never ran (the finishing thread relies on this)."""
+    started = threading.Event()
+
+    def slow_failure(i):
+        if i == 0:
+            started.set()
+            time.sleep(0.2)
+            raise ValueError("first call failed")
+
+    ran: list[int] = []
+    worker = Background(lambda i: (slow_failure(i), ran.append(i)), depth=0)
+    worker.submit(0)
+    started.wait()
+    with pytest.raises(ValueError, match="first call failed"):
+        worker.submit(1)  # blocks until call 0 ends, then reports its failure
+    worker.close()
+    assert ran == []

@@ -129,6 +129,30 @@ def test_a_failure_inside_a_chain_names_its_stage_and_leaves_no_half_parts(tmp_p
     assert tree_bytes(run) == tree_bytes(reference)
 
 
+def test_a_failure_while_a_part_completes_on_the_finishing_thread(tmp_path, write_jsonl, write_recipe):
+    """The chain's last step completes on a helper thread while the next part starts; a failure
+    there still names its stage, marks nothing done and resumes to the same bytes."""
+    from tests.helpers.slow_stage import register_boom
+
+    register_boom()
+    trigger = tmp_path / "fail-now"
+    trigger.touch()
+    stages = [STREAMING[0], {"use": "boom", "fail_part": 1, "trigger": str(trigger), "late": True}]
+    recipe = load_recipe(make_recipe(write_jsonl, write_recipe, stages))
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="boom while completing") as info:
+        run_recipe(recipe, run, progress=False)
+    assert info.value.stage_label == "01-boom"
+    assert not (run / "01-boom" / "_done" / "part-00001.json").exists()
+    assert not (run / "01-boom" / "part-00001.parquet").exists()
+    assert not list(run.rglob(".*.tmp-*"))
+    trigger.unlink()
+    run_recipe(recipe, run, progress=False)
+    reference = tmp_path / "reference"
+    run_recipe(recipe, reference, progress=False)
+    assert tree_bytes(run) == tree_bytes(reference)
+
+
 def _pid(seconds: float) -> int:
     import time
 

@@ -19,7 +19,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +52,7 @@ class PartContext:
     stats: dict[str, Any] = field(default_factory=dict)
     rejected: list[tuple[pa.Table, str]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    finishing: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
@@ -66,6 +67,24 @@ class PartContext:
             reason = [reason] * table.num_rows
         self.rejected.append((table, reason))
         self.counters["rejected"] += table.num_rows
+
+    def finish_later(self, fn: Callable[[], None]) -> None:
+        """Register work that completes this part's outputs (e.g. closing files a helper thread
+        is still compressing). It runs after `run` ends and before the part is marked done,
+        possibly on another thread while the next part starts."""
+        self.finishing.append(fn)
+
+    def finish(self) -> None:
+        """Run the registered work, all of it even when one fails; raise the first failure."""
+        failure = None
+        for fn in self.finishing:
+            try:
+                fn()
+            except Exception as error:  # noqa: BLE001 - raised below, after the rest closed
+                failure = failure or error
+        self.finishing.clear()
+        if failure is not None:
+            raise failure
 
     def rejected_table(self) -> pa.Table | None:
         if not self.rejected:
@@ -170,5 +189,6 @@ def run_stage_on(stage: Stage, rows: pa.Table, tmp: Path | None = None) -> tuple
     """Run a stage on an in-memory table (tests, notebooks); returns output and the context."""
     ctx = PartContext.for_test(tmp)
     out = list(stage.run(rows.to_batches() or [rows], ctx))
+    ctx.finish()
     table = pa.concat_tables(out) if out else TRACE_SCHEMA.empty_table()
     return table, ctx

@@ -91,7 +91,7 @@ class Write(Stage):
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
         out_dir.mkdir(parents=True, exist_ok=True)
         writers = {name: ShardWriter(out_dir / name, self.config) for name in self.config_filters()}
-        try:
+        try:  # on success the shards are closed later (ctx.finish), while the next part starts
             for batch in batches:
                 table = conform(batch)
                 matched = pa.array(np.zeros(table.num_rows, dtype=bool))
@@ -107,9 +107,12 @@ class Write(Stage):
                 if pc.any(unrouted).as_py():
                     ctx.reject(table.filter(unrouted), "matches no dataset config")
                 yield select(table, matched)  # terminal: the runner only counts these rows
-        finally:
+        except BaseException:
             for writer in writers.values():
-                writer.close()
+                writer.abort()
+            raise
+        for writer in writers.values():
+            ctx.finish_later(writer.close)
 
     def finalize(self, ctx: PrepareContext) -> None:
         from curate.card import write_card
@@ -223,6 +226,15 @@ class ShardWriter:
     def close(self) -> None:
         self.flush()
         self.background.close()
+        self.close_file()
+
+    def abort(self) -> None:
+        """Stop after a failure: wait for the writer thread (ignoring its error), close the file."""
+        self.pending = []
+        try:
+            self.background.close()
+        except Exception:  # noqa: BLE001 - the failure being raised matters more
+            pass
         self.close_file()
 
 

@@ -39,16 +39,21 @@ if __name__ == "__main__":  # python -m tests.helpers.slow_stage RECIPE RUN_DIR
 class BoomConfig(StageConfig):
     fail_part: int = -1
     trigger: str = ""  # fail only while this file exists
+    late: bool = False  # fail when the part completes (ctx.finish), not while it streams
 
 
 class Boom(Stage):
-    """Pass-through that raises halfway through one part (after yielding its first rows)."""
+    """Pass-through that raises halfway through one part (after yielding its first rows), or,
+    with `late`, in the work it registers to complete the part."""
 
     name = "boom"
     Config = BoomConfig
 
     def run(self, batches, ctx):
         failing = ctx.part == self.config.fail_part and os.path.exists(self.config.trigger)
+        if failing and self.config.late:
+            ctx.finish_later(_late_boom)
+            failing = False
         for i, table in enumerate(super().run(batches, ctx)):
             if failing and i == 0:
                 yield table.slice(0, 1)
@@ -58,3 +63,7 @@ class Boom(Stage):
 
 def register_boom() -> None:
     registry.STAGES["boom"] = "tests.helpers.slow_stage:Boom"
+
+
+def _late_boom() -> None:
+    raise ValueError("boom while completing a part")
