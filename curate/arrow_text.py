@@ -1,4 +1,5 @@
-"""Zero-copy views of an Arrow string array's buffers, for compiled kernels and hashing.
+"""Zero-copy views of an Arrow string array's buffers, for compiled kernels and hashing, and
+small Arrow builders that skip `pa.array`'s pandas import.
 
 No numba here: `load` hashes texts from these buffers without paying numba's import.
 """
@@ -24,7 +25,41 @@ def arrow_buffers(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nda
     width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1 + texts.offset)[texts.offset:].astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    if texts.null_count == 0 or bitmap is None:
-        return data, offsets, np.ones(n, dtype=np.bool_)
+    return data, offsets, valid_mask(texts)
+
+
+def valid_mask(array: pa.Array) -> np.ndarray:
+    """Which entries are not null, as a numpy bool array, read from the validity bitmap."""
+    bitmap = array.buffers()[0]
+    if array.null_count == 0 or bitmap is None:
+        return np.ones(len(array), dtype=np.bool_)
     bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    return data, offsets, bits[texts.offset:texts.offset + n].astype(np.bool_)
+    return bits[array.offset:array.offset + len(array)].astype(np.bool_)
+
+
+def true_mask(mask: pa.BooleanArray | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array as a numpy bool array (nulls read False), from its bitmaps."""
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
+    return bits[mask.offset:mask.offset + len(mask)].astype(np.bool_) & valid_mask(mask)
+
+
+def string_array(values: list[str]) -> pa.StringArray:
+    """`pa.array(values, pa.string())` for a few strings (no nulls), without pyarrow's pandas
+    probe: `pa.array` imports pandas on first use, 0.2 s per process for nothing."""
+    data = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)))
+
+
+def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow array without nulls as numpy, read from its buffers (`to_numpy` imports
+    pandas); arrays with nulls fall back to `to_numpy`."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    if any(c.null_count for c in chunks) or not chunks:
+        return array.to_numpy() if chunks else np.zeros(0, array.type.to_pandas_dtype())
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * dtype.itemsize) for c in chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
