@@ -15,12 +15,13 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
-from curate.arrow_text import arrow_buffers
+from curate.arrow_text import arrow_buffers, string_array
 from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import canonical_json, digest
@@ -246,10 +247,10 @@ def to_traces(table: pa.Table, source: Source, *, where: str) -> pa.Table:
         pairs = [split_reasoning(t) for t in table.column(source.trace).to_pylist()]
         out["reasoning"] = pa.array([p[0] for p in pairs], pa.string())
         out["answer"] = pa.array([p[1] for p in pairs], pa.string())
-    out["source"] = out.get("source") or pa.array([source.display_name] * n, pa.string())
+    out["source"] = out.get("source") or pa.repeat(string_array([source.display_name])[0], n)
     for key in ("domain", "license"):
         if key not in out and getattr(source, key):
-            out[key] = pa.array([getattr(source, key)] * n, pa.string())
+            out[key] = pa.repeat(string_array([getattr(source, key)])[0], n)
     out["extra"] = extra_column(table, used, out.get("extra"), added)
     if source.code_tests and "reference" in out:
         from curate.verifiers.formats import import_tests
@@ -324,9 +325,11 @@ def with_ids(table: pa.Table) -> pa.Table:
            for i, s, p in zip(rows["id"], rows["source"], rows["problem"])]
     samples = [s if s is not None else 0 for s in rows["sample_idx"]]
     trace_ids = trace_digests(table, ids, samples, rows["teacher"])
-    table = table.set_column(0, "id", pa.array(ids, pa.string()))
-    table = table.set_column(1, "sample_idx", pa.array(samples, pa.int32()))
-    return table.set_column(2, "trace_id", pa.array(trace_ids, pa.string()))
+    sample_idx = np.array(samples, np.int32)  # built from buffers: pa.array would import pandas
+    table = table.set_column(0, "id", string_array(ids))
+    table = table.set_column(1, "sample_idx", pa.Array.from_buffers(pa.int32(), len(samples),
+                                                                     [None, pa.py_buffer(sample_idx)]))
+    return table.set_column(2, "trace_id", string_array(trace_ids))
 
 
 def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers: list[str | None]) -> list[str]:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from curate.arrow_text import string_array, true_mask
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 
@@ -94,10 +95,10 @@ class Write(Stage):
         try:  # on success the shards are closed later (ctx.finish), while the next part starts
             for batch in batches:
                 table = conform(batch)
-                matched = pa.array(np.zeros(table.num_rows, dtype=bool))
+                matched = None
                 for name, where in self.config_filters().items():
                     mask = row_mask(table, where)
-                    matched = pc.or_(matched, mask)
+                    matched = mask if matched is None else pc.or_(matched, mask)
                     rows = selected_rows(mask)
                     count = table.num_rows if rows is None else len(rows)
                     if count:
@@ -158,19 +159,23 @@ def select(table: pa.Table, mask: pa.Array) -> pa.Table:
 
 def selected_rows(mask: pa.Array) -> np.ndarray | None:
     """Indices of the rows the mask selects, or None when it selects every row."""
-    picked = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    picked = np.flatnonzero(true_mask(mask))
     return None if len(picked) == len(mask) else picked
+
+
+#: an Arrow False built from a buffer: a Python `False` argument would make pyarrow import pandas
+_FALSE = pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x00")])[0]
 
 
 def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
     """Rows whose columns hold one of the listed values (a list column: is non-empty)."""
-    mask = pa.array(np.ones(table.num_rows, dtype=bool))
+    mask = pc.is_valid(table["id"])  # id is never null: every row
     for column, values in where.items():
         col = table[column]
-        hit = pc.is_in(col, pa.array(values, col.type)) if not pa.types.is_list(col.type) else \
+        hit = pc.is_in(col, string_array(values).cast(col.type)) if not pa.types.is_list(col.type) else \
             pc.greater(pc.list_value_length(col), 0)
-        mask = pc.and_(mask, pc.fill_null(hit, False))
-    return mask
+        mask = pc.and_(mask, pc.fill_null(hit, _FALSE))
+    return mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
 
 
 class ShardWriter:
