@@ -18,6 +18,7 @@ estimate: UTF-8 bytes of the conversation / 4, rounded up (stated in the dataset
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -47,33 +48,59 @@ def messages_column(table: pa.Table) -> pa.Array:
     return _messages_and_bytes(table, np.arange(table.num_rows, dtype=np.int64))[0]
 
 
-def _messages_and_bytes(table: pa.Table, rows: np.ndarray) -> tuple[pa.Array, np.ndarray | None]:
+class MessageTexts(NamedTuple):
+    """A table's message texts, built once per table and gathered once per config."""
+
+    history: bool  # some row has earlier chat turns: the per-row path builds its messages
+    sources: pa.ChunkedArray | None = None  # [system | problem | thought | answer], n rows each
+    has_system: np.ndarray | None = None
+    has_thought: np.ndarray | None = None
+    row_bytes: np.ndarray | None = None  # UTF-8 bytes of each row's messages
+
+
+def message_texts(table: pa.Table) -> MessageTexts:
+    """The texts every config's messages are gathered from. The assistant turn is the joined
+    thought where there is reasoning, else the answer: choosing between the two in the gather
+    (not with `coalesce`) saves a copy of every thought."""
+    if _has_history(table):
+        return MessageTexts(history=True)
+    system, problem = _one_chunk(table["system"]), _one_chunk(table["problem"])
+    answer = _one_chunk(pc.fill_null(table["answer"], _EMPTY))
+    thought = _one_chunk(pc.binary_join_element_wise(_OPEN, table["reasoning"], _CLOSE, answer, _EMPTY))
+    has_thought = valid_mask(thought)
+    assistant_bytes = np.where(has_thought, _byte_lengths(thought), _byte_lengths(answer))
+    return MessageTexts(
+        history=False, sources=pa.chunked_array([system, problem, thought, answer], pa.string()),
+        has_system=valid_mask(system), has_thought=has_thought,
+        row_bytes=_byte_lengths(system) + _byte_lengths(problem) + assistant_bytes)
+
+
+def _messages_and_bytes(table: pa.Table, rows: np.ndarray, texts: MessageTexts | None = None
+                        ) -> tuple[pa.Array, np.ndarray | None]:
     """(messages of `rows`, UTF-8 bytes of each one's messages, or None on the per-row path).
 
     Routed rows are gathered in the same `take` that interleaves the messages, so routing rows
     to configs never copies the (large) reasoning column first.
     """
-    if _has_history(table):
-        picked = table.take(rows)
+    texts = texts or message_texts(table)
+    if texts.history:
+        picked = table.take(_arrow(rows))
         return _messages_slow(picked, assistant_text(picked).combine_chunks()), None
     n = table.num_rows
-    system, problem = _one_chunk(table["system"]), _one_chunk(table["problem"])
-    assistant = _one_chunk(assistant_text(table))
-    has_system = valid_mask(system)[rows]
-    counts = 2 + has_system.astype(np.int64)
+    has_system = texts.has_system[rows]
     lists = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(counts, out=lists[1:])
+    np.cumsum(2 + has_system.astype(np.int64), out=lists[1:])
     user_at = lists[:-1] + has_system
-    where = np.empty(lists[-1], np.int64)  # index into [system | problem | assistant]
+    where = np.empty(lists[-1], np.int64)  # index into [system | problem | thought | answer]
     where[lists[:-1][has_system]] = rows[has_system]
     where[user_at] = n + rows
-    where[user_at + 1] = 2 * n + rows
+    where[user_at + 1] = np.where(texts.has_thought[rows], 2 * n + rows, 3 * n + rows)
     roles = np.zeros(lists[-1], np.int8)
     roles[user_at], roles[user_at + 1] = 1, 2
-    row_bytes = (_byte_lengths(system) + _byte_lengths(problem) + _byte_lengths(assistant))[rows]
+    row_bytes = texts.row_bytes[rows]
     if row_bytes.sum() >= 2**31:
         raise ValueError("a batch's messages exceed 2 GB; write smaller batches")
-    content = _one_chunk(pa.chunked_array([system, problem, assistant], pa.string()).take(_arrow(where)))
+    content = _one_chunk(texts.sources.take(_arrow(where)))
     struct = pa.StructArray.from_arrays([content, ROLES.take(_arrow(roles))], fields=list(MESSAGE_TYPE))
     return pa.ListArray.from_arrays(_arrow(lists.astype(np.int32)), struct, type=MESSAGES_TYPE), row_bytes
 
@@ -134,14 +161,17 @@ def _row_bytes(messages: pa.Array) -> np.ndarray:
     return sums
 
 
-def training_view(table: pa.Table, columns: list[str], rows: np.ndarray | None = None) -> pa.Table:
-    """messages + num_tokens + the chosen metadata columns, of `rows` (indices; all if None)."""
+def training_view(table: pa.Table, columns: list[str], rows: np.ndarray | None = None,
+                  texts: MessageTexts | None = None) -> pa.Table:
+    """messages + num_tokens + the chosen metadata columns, of `rows` (indices; all if None).
+
+    `texts` (from `message_texts(table)`) lets several configs share one join of the texts."""
     picked = table.select(list(dict.fromkeys(["prompt_tokens", "completion_tokens", *columns])))
     if rows is None:
         rows = np.arange(table.num_rows, dtype=np.int64)
     else:
-        picked = picked.take(rows)
-    messages, row_bytes = _messages_and_bytes(table, rows)
+        picked = picked.take(_arrow(rows))
+    messages, row_bytes = _messages_and_bytes(table, rows, texts)
     arrays = {"messages": messages, "num_tokens": num_tokens_column(picked, messages, row_bytes)}
     for name in columns:
         arrays[name] = picked[name]

@@ -86,7 +86,7 @@ class Write(Stage):
         return self.config.configs or {"default": {}}
 
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.training_view import training_view as view  # compiled: imported when used
+        from curate.training_view import message_texts, training_view
 
         out_dir = ctx.scratch
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
@@ -95,14 +95,14 @@ class Write(Stage):
         try:  # on success the shards are closed later (ctx.finish), while the next part starts
             for batch in batches:
                 table = conform(batch)
-                matched = None
+                matched, texts = None, message_texts(table)  # joined once, gathered per config
                 for name, where in self.config_filters().items():
                     mask = row_mask(table, where)
                     matched = mask if matched is None else pc.or_(matched, mask)
                     rows = selected_rows(mask)
                     count = table.num_rows if rows is None else len(rows)
                     if count:
-                        writers[name].write(view(table, self.config.columns, rows))
+                        writers[name].write(training_view(table, self.config.columns, rows, texts))
                         ctx.counters[f"rows: {name}"] += count
                 unrouted = pc.invert(matched)
                 if pc.any(unrouted).as_py():

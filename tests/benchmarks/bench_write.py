@@ -68,6 +68,7 @@ def run_curate(part: pa.Table, folder: Path) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     for _ in stage.run(part.to_batches(max_chunksize=8192), ctx):
         pass
+    ctx.finish()  # the shards' last row groups and footers
     return time.perf_counter() - start, time.process_time() - cpu
 
 
