@@ -5,9 +5,10 @@
 Both sides run in a fresh subprocess (so peak RSS is each side's own) on the same synthetic
 Parquet file of trace rows. The baseline reads the file and writes it back with the options the
 `write` stage uses (zstd, content-defined chunking, page index). curate runs a recipe with the
-`load` and `write` stages: it conforms rows to the trace schema, writes load's parts, builds the
-training view (`messages`, `num_tokens`) and writes the Hub layout. Prints medians, MB/s of input,
-the ratio curate/baseline and curate's peak RSS.
+`load` and `write` stages, fused into one task per part: it conforms rows to the trace schema,
+builds the training view (`messages`, `num_tokens`), writes the Hub layout and the dataset card
+(load keeps no part files of its own when it streams into write). Prints medians, MB/s of input,
+the ratio curate/baseline and curate's peak RSS, for one worker and for `--workers 2`.
 """
 
 from __future__ import annotations
