@@ -158,11 +158,23 @@ def by_key(paths: list[Path], column: str, n: int, extra: list[str] = ()) -> dic
         for path, i in spots:
             if path not in cache:
                 names = pq.read_schema(path).names
-                cache[path] = pq.read_table(path, columns=[c for c in wanted if c in names])
-            row = cache[path].slice(i, 1).to_pylist()[0]
+                cache[path] = pq.read_table(path, columns=[c for c in wanted + ["messages"] if c in names])
+            row = _with_turns(cache[path].slice(i, 1).to_pylist()[0])
             row["origin"] = path.parent.name
             out.setdefault(key, []).append(row)
     return out
+
+
+def _with_turns(row: dict) -> dict:
+    """A published row (training view) gets its reasoning and answer back from the assistant
+    turn, so samples read from dataset/ show the same fields as samples from a stage's parts."""
+    messages = row.pop("messages", None)
+    if messages and "reasoning" not in row:
+        from curate.reasoning import split_reasoning
+
+        reply = next((m["content"] for m in reversed(messages) if m["role"] == "assistant"), None)
+        row["reasoning"], row["answer"] = split_reasoning(reply)
+    return row
 
 
 def rejected_samples(paths: list[Path], n: int) -> list[dict]:

@@ -86,3 +86,22 @@ def test_chromium_renders_the_funnel(html, run_dir, tmp_path):
 def test_report_of_a_folder_without_manifest_says_what_to_do(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert result.exit_code != 0 and "curate run" in result.output
+
+
+def test_samples_of_a_load_that_kept_no_parts_come_from_the_dataset(tmp_path, write_jsonl, write_recipe):
+    """load -> write: the samples are read from dataset/ and get reasoning and answer back from
+    the assistant turn."""
+    from curate.recipe import load_recipe
+    from curate.report import gather
+    from curate.runner import run_recipe
+
+    write_jsonl("t.jsonl", [{"question": f"Q{i}", "generation": f"<think>step {i}</think>It is {i}."}
+                            for i in range(6)])
+    recipe = write_recipe({"name": "traces", "stages": [{"use": "load"}, {"use": "write"}],
+                           "sources": [{"path": "t.jsonl", "domain": "math", "columns": {"problem": "question"},
+                                        "trace": "generation"}]})
+    run = tmp_path / "run"
+    manifest = run_recipe(load_recipe(recipe), run, progress=False)
+    samples = gather(run, manifest, samples=2)["verdict_samples"]["not verified"]
+    assert [(s["problem"], s["reasoning"], s["answer"]) for s in samples] == [
+        ("Q0", "step 0", "It is 0."), ("Q1", "step 1", "It is 1.")]
