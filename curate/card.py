@@ -40,7 +40,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
     published = [dataset_dir / f for names in files.values() for f in names]
     return {
         "stages": facts_mod.funnel(run_dir, stages),
-        "generation": facts_mod.generation(run_dir, stages, published),
+        "generation": facts_mod.generation(run_dir, stages, published, facts_mod.written_values(run_dir, manifest)),
         "verdicts": facts_mod.verdicts(run_dir, stages),
         "pass_at_k": facts_mod.pass_at_k(run_dir, stages, published),
         "duplicates": facts_mod.duplicates(run_dir, stages),

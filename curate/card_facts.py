@@ -252,22 +252,47 @@ def mix(stages: list[dict]) -> dict[str, Any]:
             "total": stats.get("mix_total"), "seed": stats.get("mix_seed")} if stats else {}
 
 
-def generation(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> dict[str, Any]:
+def generation(run_dir: Path, stages: list[dict], published: list[Path] = (),
+               written: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
     """Teacher(s), sampling parameters and system prompts as the traces record them, plus the
-    generate stage's config (model, revision, prompt template, ...) where there is one."""
+    generate stage's config (model, revision, prompt template, ...) where there is one.
+
+    `written`: the values the write stage counted in the rows it wrote (`written_values`);
+    without them, the parts of the last stage before write are read."""
     stage = find_stage(stages, "generate")
     last = stages[-1] if stages else None
-    table = read_columns(stage_parts(run_dir, last, published), ["teacher", "sampling", "system"]) if last else None
+    table = None
+    if written is None and last:
+        table = read_columns(stage_parts(run_dir, last, published), ["teacher", "sampling", "system"])
     config = {k: v for k, v in flatten(untimed((stage or {}).get("config") or {})).items()
               if v not in (None, "", [], {})}
 
     def top(column: str, limit: int = 3) -> list[tuple[str, int]]:
-        if table is None or column not in table.column_names:
+        if written is not None:
+            counts = Counter({k: v for k, v in written.get(column, {}).items() if k})
+        elif table is not None and column in table.column_names:
+            counts = Counter(v for v in table[column].to_pylist() if v)
+        else:
             return []
-        return Counter(v for v in table[column].to_pylist() if v).most_common(limit)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
     return {"teachers": top("teacher", 10), "sampling": top("sampling"), "system": top("system"),
             "config": config, "generated": (stage or {}).get("rows_out")}
+
+
+def written_values(run_dir: Path, manifest: dict) -> dict[str, dict[str, int]] | None:
+    """The value counts every part of the write stage recorded (None for a run whose write
+    stage recorded none, e.g. one written by an older curate)."""
+    stage = next((s for s in ordered_stages(manifest) if s.get("name") == "write"), None)
+    done = sorted((run_dir / stage["dir"] / "_done").glob("part-*.json")) if stage else []
+    totals: dict[str, Counter] = {}
+    for marker in done:
+        values = json.loads(marker.read_text()).get("stats", {}).get("values")
+        if values is None:
+            return None
+        for column, counts in values.items():
+            totals.setdefault(column, Counter()).update(counts)
+    return {column: dict(counts) for column, counts in totals.items()} if done else None
 
 
 def token_stats(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, dict[str, float]]:

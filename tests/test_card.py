@@ -199,7 +199,8 @@ def test_a_load_that_kept_no_parts_still_names_the_teacher(tmp_path, write_jsonl
     from curate.recipe import load_recipe
     from curate.runner import run_recipe
 
-    write_jsonl("t.jsonl", [{"question": f"Q{i}", "answer": str(i), "teacher": "big-teacher-v2", "pass_rate": 0.5}
+    write_jsonl("t.jsonl", [{"question": f"Q{i}", "answer": str(i), "teacher": "big-teacher-v2", "pass_rate": 0.5,
+                             "system": "Think step by step.", "sampling": '{"temperature": 0.6}'}
                             for i in range(12)])
     recipe = write_recipe({"name": "traces", "stages": [{"use": "load", "rows_per_part": 5}, {"use": "write"}],
                            "sources": [{"path": "t.jsonl", "domain": "math", "columns": {"problem": "question"}}]})
@@ -208,3 +209,5 @@ def test_a_load_that_kept_no_parts_still_names_the_teacher(tmp_path, write_jsonl
     assert not list((run / "00-load").glob("part-*.parquet"))
     text = (run / "dataset" / "README.md").read_text()
     assert "big-teacher-v2" in text
+    # sampling and system prompt are not published columns: write counted them as it wrote
+    assert "Think step by step." in text and "temperature" in text

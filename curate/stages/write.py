@@ -104,6 +104,7 @@ class Write(Stage):
                     if count:
                         writers[name].write(training_view(table, self.config.columns, rows, texts))
                         ctx.counters[f"rows: {name}"] += count
+                count_values(table, GENERATION_COLUMNS, ctx.stats.setdefault("values", {}))
                 unrouted = pc.invert(matched)
                 if pc.any(unrouted).as_py():
                     ctx.reject(table.filter(unrouted), "matches no dataset config")
@@ -147,6 +148,21 @@ class Write(Stage):
             if entry["config_name"] == default:
                 entry["default"] = True
         return block
+
+
+#: columns whose values each part counts for the card ("how the traces were made")
+GENERATION_COLUMNS = ("teacher", "sampling", "system")
+MAX_VALUES = 50
+
+
+def count_values(table: pa.Table, columns: tuple[str, ...], counts: dict[str, dict[str, int]]) -> None:
+    """Add the non-null values of `columns` and their counts to `counts` (at most MAX_VALUES
+    distinct values per column are kept: the card shows the most common few)."""
+    for column in columns:
+        seen = counts.setdefault(column, {})
+        for entry in pc.value_counts(pc.drop_null(table[column])).to_pylist():
+            if entry["values"] in seen or len(seen) < MAX_VALUES:
+                seen[entry["values"]] = seen.get(entry["values"], 0) + entry["counts"]
 
 
 def select(table: pa.Table, mask: pa.Array) -> pa.Table:
