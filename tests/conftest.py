@@ -36,3 +36,15 @@ def write_recipe(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _restore_stage_registry():
+    """Test-only stages (slow, boom) registered by one test must not leak into the CLI that later
+    tests (the README reference, help texts) generate."""
+    from curate import registry
+
+    saved = dict(registry.STAGES)
+    yield
+    registry.STAGES.clear()
+    registry.STAGES.update(saved)
