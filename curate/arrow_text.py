@@ -63,3 +63,14 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     dtype = np.dtype(array.type.to_pandas_dtype())
     parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * dtype.itemsize) for c in chunks]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def scalar(value: bool | int | float | str) -> pa.Scalar:
+    """An Arrow scalar of a Python bool, int, float or str, built from a buffer: passing the
+    Python value to a compute function (or `pa.scalar`) imports pandas."""
+    if isinstance(value, bool):
+        return pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
+    if isinstance(value, str):
+        return string_array([value])[0]
+    values = np.array([value], np.int64 if isinstance(value, int) else np.float64)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), 1, [None, pa.py_buffer(values)])[0]

@@ -184,7 +184,7 @@ def test_fast_view_equals_the_per_row_reference():
             r["problem"] is None for r in taken.to_pylist())
 
 
-def test_load_then_write_of_parquet_imports_neither_numba_nor_pandas(tmp_path):
+def test_load_filter_write_of_parquet_imports_neither_numba_nor_pandas(tmp_path):
     """Both cost a process 0.2-0.3 s before its first row (pyarrow imports pandas on the first
     `pa.array`, `to_numpy` or Python scalar argument): the Arrow-native path avoids them."""
     import subprocess
@@ -197,7 +197,9 @@ import sys
 from curate.recipe import validate_recipe
 from curate.runner import run_recipe
 raw = {{"name": "lean", "sources": [{{"path": {str(tmp_path / 'traces.parquet')!r}, "domain": "math"}}],
-        "stages": [{{"use": "load"}}, {{"use": "write", "configs": {{"math": {{"domain": ["math"]}}}}}}]}}
+        "stages": [{{"use": "load"}}, {{"use": "filter", "domains": ["math"], "min_chars": 2, "max_chars": 99,
+                     "max_completion_tokens": 9000, "min_pass_rate": 0.0, "where": {{"teacher": ["t"]}}}},
+                   {{"use": "write", "configs": {{"math": {{"domain": ["math"]}}}}}}]}}
 if __name__ == "__main__":
     run_recipe(validate_recipe(raw), {str(tmp_path / 'run')!r}, progress=False)
     print(sorted(m for m in ("numba", "pandas", "matplotlib") if m in sys.modules))

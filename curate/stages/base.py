@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from curate.arrow_text import scalar, string_array
 from curate.schema import TRACE_SCHEMA, conform
 
 
@@ -181,7 +182,7 @@ def split_by_domain(table: pa.Table, domains: list[str] | None) -> tuple[pa.Tabl
     """Split rows into (in `domains`, the rest); with no domains, everything is inside."""
     if not domains:
         return table, table.slice(0, 0)
-    mask = pc.fill_null(pc.is_in(table.column("domain"), pa.array(domains, pa.string())), False)
+    mask = pc.fill_null(pc.is_in(table.column("domain"), string_array(domains)), scalar(False))
     return table.filter(mask), table.filter(pc.invert(mask))
 
 

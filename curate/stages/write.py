@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from curate.arrow_text import string_array, true_mask
+from curate.arrow_text import scalar, string_array, true_mask
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 
@@ -179,8 +179,7 @@ def selected_rows(mask: pa.Array) -> np.ndarray | None:
     return None if len(picked) == len(mask) else picked
 
 
-#: an Arrow False built from a buffer: a Python `False` argument would make pyarrow import pandas
-_FALSE = pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x00")])[0]
+_FALSE = scalar(False)  # a Python `False` argument would make pyarrow import pandas
 
 
 def row_mask(table: pa.Table, where: dict[str, list[str]]) -> pa.Array:
