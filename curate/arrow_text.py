@@ -33,16 +33,25 @@ def valid_mask(array: pa.Array) -> np.ndarray:
     bitmap = array.buffers()[0]
     if array.null_count == 0 or bitmap is None:
         return np.ones(len(array), dtype=np.bool_)
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    return bits[array.offset:array.offset + len(array)].astype(np.bool_)
+    return _bits(bitmap, array.offset, len(array))
 
 
 def true_mask(mask: pa.BooleanArray | pa.ChunkedArray) -> np.ndarray:
     """A boolean Arrow array as a numpy bool array (nulls read False), from its bitmaps."""
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks()
-    bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
-    return bits[mask.offset:mask.offset + len(mask)].astype(np.bool_) & valid_mask(mask)
+    return _bits(mask.buffers()[1], mask.offset, len(mask)) & valid_mask(mask)
+
+
+def _bits(bitmap: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[offset:offset + n].astype(np.bool_)
+
+
+def numpy_array(values: np.ndarray) -> pa.Array:
+    """A 1-D numeric numpy array as an Arrow array, zero-copy (`pa.array` imports pandas)."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
 
 
 def string_array(values: list[str]) -> pa.StringArray:
@@ -58,9 +67,9 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A numeric Arrow array without nulls as numpy, read from its buffers (`to_numpy` imports
     pandas); arrays with nulls fall back to `to_numpy`."""
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-    if any(c.null_count for c in chunks) or not chunks:
-        return array.to_numpy() if chunks else np.zeros(0, array.type.to_pandas_dtype())
-    dtype = np.dtype(array.type.to_pandas_dtype())
+    if not chunks or any(c.null_count for c in chunks):
+        return array.to_numpy()
+    dtype = np.dtype(array.type.to_pandas_dtype())  # a numpy dtype; pandas is not imported
     parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * dtype.itemsize) for c in chunks]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
@@ -72,5 +81,4 @@ def scalar(value: bool | int | float | str) -> pa.Scalar:
         return pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
     if isinstance(value, str):
         return string_array([value])[0]
-    values = np.array([value], np.int64 if isinstance(value, int) else np.float64)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), 1, [None, pa.py_buffer(values)])[0]
+    return numpy_array(np.array([value], np.int64 if isinstance(value, int) else np.float64))[0]

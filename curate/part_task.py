@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pyarrow as pa
@@ -71,17 +71,15 @@ def overlapped_finishing() -> Iterator[None]:
                 run_part(run_dir, first, part, num_parts, last)
     """
     global _finishing
-    _finishing = Background(_now, depth=0)
+    finishing = _finishing = Background(_now, depth=0)
     try:
         yield
     except BaseException:
-        finishing, _finishing = _finishing, None
-        try:
+        with suppress(Exception):  # the failure already raised matters more
             finishing.close()
-        except Exception:  # noqa: BLE001 - the failure already raised matters more
-            pass
         raise
-    finishing, _finishing = _finishing, None
+    finally:
+        _finishing = None
     finishing.close()
 
 
@@ -201,10 +199,8 @@ class PartStep:
         """Leave an uncompleted part behind tidily: no temporary part file, no open outputs (it is
         not marked done, so a rerun redoes it)."""
         self.abort()
-        try:
+        with suppress(Exception):  # the failure being raised matters more
             self.ctx.finish()
-        except Exception:  # noqa: BLE001 - the failure being raised matters more
-            pass
 
     def labelled(self, error: Exception) -> Exception:
         if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage

@@ -5,11 +5,13 @@ no reasoning). A system prompt and earlier chat turns (`extra.history`) come fir
 Arrow kernels and numpy index arithmetic, not a Python object per row; rows with chat history
 take a slower per-row path.
 
-The common path is three Arrow kernels and some numpy index arithmetic: join each assistant
-turn (one copy of reasoning + answer), then gather every message's text, in conversation order,
-straight from the `system`, `problem` and assistant columns (one `take` over the three as one
-chunked array, which copies each message's bytes once). No numba: the view is on the critical
-path of every `write`, and loading compiled code cost ~0.3 s per process for no speed gained.
+The common path is Arrow kernels and numpy index arithmetic: join each row's thought
+(`<think>` + reasoning + `</think>` + answer, one copy), then gather every message's text, in
+conversation order, from `[system | problem | thought | answer]` as one chunked array (one
+`take`, which copies each message's bytes once; a row without reasoning takes its answer). The
+texts are joined once per table and gathered once per config. No numba: the view is on the
+critical path of every `write`, and loading compiled code cost ~0.3 s per process for no speed
+gained.
 
 `num_tokens` is prompt_tokens + completion_tokens when the teacher reported both, otherwise an
 estimate: UTF-8 bytes of the conversation / 4, rounded up (stated in the dataset card).
@@ -24,12 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.arrow_text import string_array, valid_mask
+from curate.arrow_text import arrow_buffers, numpy_array, string_array, valid_mask
 
 MESSAGE_TYPE = pa.struct([pa.field("content", pa.string()), pa.field("role", pa.string())])
 MESSAGES_TYPE = pa.list_(MESSAGE_TYPE)
-ROLES = pa.StringArray.from_buffers(3, pa.py_buffer(np.array([0, 6, 10, 19], np.int32)),
-                                    pa.py_buffer(b"systemuserassistant"))
+ROLES = string_array(["system", "user", "assistant"])
 
 
 #: "", "<think>\n" and "\n</think>\n\n" as Arrow scalars (a Python str argument would make pyarrow
@@ -84,7 +85,7 @@ def _messages_and_bytes(table: pa.Table, rows: np.ndarray, texts: MessageTexts |
     """
     texts = texts or message_texts(table)
     if texts.history:
-        picked = table.take(_arrow(rows))
+        picked = table.take(numpy_array(rows))
         return _messages_slow(picked, assistant_text(picked).combine_chunks()), None
     n = table.num_rows
     has_system = texts.has_system[rows]
@@ -100,9 +101,9 @@ def _messages_and_bytes(table: pa.Table, rows: np.ndarray, texts: MessageTexts |
     row_bytes = texts.row_bytes[rows]
     if row_bytes.sum() >= 2**31:
         raise ValueError("a batch's messages exceed 2 GB; write smaller batches")
-    content = _one_chunk(texts.sources.take(_arrow(where)))
-    struct = pa.StructArray.from_arrays([content, ROLES.take(_arrow(roles))], fields=list(MESSAGE_TYPE))
-    return pa.ListArray.from_arrays(_arrow(lists.astype(np.int32)), struct, type=MESSAGES_TYPE), row_bytes
+    content = _one_chunk(texts.sources.take(numpy_array(where)))
+    struct = pa.StructArray.from_arrays([content, ROLES.take(numpy_array(roles))], fields=list(MESSAGE_TYPE))
+    return pa.ListArray.from_arrays(numpy_array(lists.astype(np.int32)), struct, type=MESSAGES_TYPE), row_bytes
 
 
 def _one_chunk(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -113,16 +114,8 @@ def _one_chunk(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _byte_lengths(texts: pa.Array) -> np.ndarray:
     """UTF-8 bytes of each text (0 for nulls), from the offsets: no per-row work."""
-    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4).astype(np.int64)
-    lengths = np.diff(offsets)
-    if texts.null_count:
-        lengths[~valid_mask(texts)] = 0
-    return lengths
-
-
-def _arrow(values: np.ndarray) -> pa.Array:
-    """A numpy array as an Arrow array, zero-copy."""
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+    _, offsets, valid = arrow_buffers(texts)
+    return np.where(valid, np.diff(offsets), 0)
 
 
 def _has_history(table: pa.Table) -> bool:
@@ -147,7 +140,7 @@ def _messages_slow(table: pa.Table, assistant: pa.Array) -> pa.Array:
 def num_tokens_column(table: pa.Table, messages: pa.Array, row_bytes: np.ndarray | None = None) -> pa.Array:
     reported = pc.add(table["prompt_tokens"].cast(pa.int64()), table["completion_tokens"].cast(pa.int64()))
     sums = row_bytes if row_bytes is not None else _row_bytes(messages)
-    estimate = _arrow(((sums + 3) // 4).astype(np.int64))
+    estimate = numpy_array(((sums + 3) // 4).astype(np.int64))
     return pc.coalesce(reported, estimate).combine_chunks() if isinstance(reported, pa.ChunkedArray) \
         else pc.coalesce(reported, estimate)
 
@@ -170,7 +163,7 @@ def training_view(table: pa.Table, columns: list[str], rows: np.ndarray | None =
     if rows is None:
         rows = np.arange(table.num_rows, dtype=np.int64)
     else:
-        picked = picked.take(_arrow(rows))
+        picked = picked.take(numpy_array(rows))
     messages, row_bytes = _messages_and_bytes(table, rows, texts)
     arrays = {"messages": messages, "num_tokens": num_tokens_column(picked, messages, row_bytes)}
     for name in columns:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
-from curate.arrow_text import arrow_buffers, string_array
+from curate.arrow_text import arrow_buffers, numpy_array, string_array
 from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import canonical_json, digest
@@ -325,10 +325,8 @@ def with_ids(table: pa.Table) -> pa.Table:
            for i, s, p in zip(rows["id"], rows["source"], rows["problem"])]
     samples = [s if s is not None else 0 for s in rows["sample_idx"]]
     trace_ids = trace_digests(table, ids, samples, rows["teacher"])
-    sample_idx = np.array(samples, np.int32)  # built from buffers: pa.array would import pandas
-    table = table.set_column(0, "id", string_array(ids))
-    table = table.set_column(1, "sample_idx", pa.Array.from_buffers(pa.int32(), len(samples),
-                                                                     [None, pa.py_buffer(sample_idx)]))
+    table = table.set_column(0, "id", string_array(ids))  # not pa.array: it would import pandas
+    table = table.set_column(1, "sample_idx", numpy_array(np.array(samples, np.int32)))
     return table.set_column(2, "trace_id", string_array(trace_ids))
 
 

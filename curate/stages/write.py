@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -251,10 +252,8 @@ class ShardWriter:
     def abort(self) -> None:
         """Stop after a failure: wait for the writer thread (ignoring its error), close the file."""
         self.pending = []
-        try:
+        with suppress(Exception):  # the failure being raised matters more
             self.background.close()
-        except Exception:  # noqa: BLE001 - the failure being raised matters more
-            pass
         self.close_file()
 
 
