@@ -38,21 +38,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.background import Background, prefetch
-from curate.errors import CurateError
 from curate.fingerprint import digest
-from curate.recipe import Recipe, load_recipe
+from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import AtomicParquetWriter, RunDir, write_rejected
 from curate.stages.base import PartContext, Stage
 
 READ_BATCH_ROWS = 8192
-
-
-def load_recipe_from_run(rd: RunDir) -> Recipe:
-    path = rd.path / "recipe.resolved.yaml"
-    if not path.exists():
-        raise CurateError(f"{rd.path} is not a curate run directory (no recipe.resolved.yaml).")
-    return load_recipe(path)
 
 
 #: set inside `overlapped_finishing()`: the thread that completes parts in this process
@@ -90,7 +82,7 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     one, reading its parent's part file.
     """
     rd = RunDir(run_dir)
-    recipe = load_recipe_from_run(rd)
+    recipe = rd.recipe()
     entries = recipe.stage_entries()
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}

@@ -24,6 +24,16 @@ from curate.errors import RecipeError
 SourceFormat = Literal["auto", "parquet", "jsonl", "csv", "datasets", "hub", "run"]
 
 
+class StageConfig(BaseModel):
+    """Base of every stage config: closed to unknown keys, documented fields."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    domains: list[str] | None = Field(
+        None, description="Apply only to rows of these domains; other rows pass through untouched."
+    )
+
+
 class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -46,3 +46,14 @@ def available() -> list[str]:
         if importlib.util.find_spec(path.partition(":")[0]) is not None:
             found.append(name)
     return found
+
+
+def install(stages: dict[str, str]) -> None:
+    """Add `stages` to this process's registry (executors' warm-up: worker processes see the
+    stages a plugin or test registered at run time in the driver)."""
+    STAGES.update(stages)
+
+
+def warm_up() -> tuple:
+    """The executor warm-up that replicates this process's registry in a worker process."""
+    return install, (dict(STAGES),)

@@ -65,6 +65,19 @@ class RunDir:
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
 
+    @property
+    def recipe_path(self) -> Path:
+        return self.path / "recipe.resolved.yaml"
+
+    def recipe(self):
+        """The recipe as run (overrides applied), from `recipe.resolved.yaml`."""
+        from curate.errors import CurateError
+        from curate.recipe import load_recipe
+
+        if not self.recipe_path.exists():
+            raise CurateError(f"{self.path} is not a curate run directory (no recipe.resolved.yaml).")
+        return load_recipe(self.recipe_path)
+
     def stage_dirs(self) -> list[Path]:
         if not self.path.exists():
             return []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import RecipeError, ResumeConflict
+from curate.executors import TaskSpec
 from curate.fingerprint import config_diff, digest, stage_fingerprint
 from curate.part_task import overlapped_finishing, run_part
 from curate.recipe import Recipe
@@ -54,6 +55,7 @@ def run_recipe(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest."""
+    from curate import registry
     from curate.executors import make_executor
 
     rd = RunDir(run_dir)
@@ -61,11 +63,11 @@ def run_recipe(
     fps = fingerprints(recipe, stages)
     check_resume(rd, recipe, stages, fps, force)
     rd.path.mkdir(parents=True, exist_ok=True)
-    resolved = rd.path / "recipe.resolved.yaml"
+    resolved = rd.recipe_path
     if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
         resolved.write_text(recipe.to_yaml())
     manifest = start_manifest(rd, recipe)
-    pool = make_executor(executor, workers=workers, address=address)
+    pool = make_executor(executor, workers=workers, address=address, warm_up=registry.warm_up())
     try:
         num_parts = 0
         for chain in chains(stages):
@@ -202,12 +204,21 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
+    spec = part_tasks(rd, tasks, label, stages[first], last_dir)
     with overlapped_finishing():  # this process's parts: the next starts while the last is written
-        for _ in pool.map(run_part, tasks, max_parallel=stages[first].max_parallel):
+        for _ in pool.run(spec):
             bar.update(1)
     bar.close()
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
+
+
+def part_tasks(rd: RunDir, tasks: list[tuple], label: str, head: Stage, last_dir: Path) -> TaskSpec:
+    """What the executor needs to place a chain's part tasks; it never sees the stages."""
+    return TaskSpec(run_part, tasks, label=label, resources=dict(head.resources()),
+                    max_parallel=head.max_parallel, warm=head.max_parallel is not None,
+                    describe=lambda task: f"part {task[2]}",
+                    done_marker=lambda task: rd.marker(last_dir, task[2]))
 
 
 def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts: int, seed: int, pool,

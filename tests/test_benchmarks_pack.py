@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.benchmarks import PACK, PACK_VERSION, BenchmarkSpec, get_spec, parse_selection
-from curate.benchmarks.loaders import filter_dates, hub_rows, load_items, spec_items
-from curate.benchmarks.select import LocalSpec, Selection, parse_selections, resolve_selections
+from curate.decontam.loaders import filter_dates, hub_rows, load_items, resolve_selections, spec_items
+from curate.decontam.pack import PACK, PACK_VERSION, BenchmarkSpec
+from curate.decontam.select import LocalSpec, Selection, parse_selection, parse_selections
+from curate.decontam.select import lookup as get_spec
 from curate.errors import CurateError
 
 REQUIRED = {"aime24", "aime25", "amc23", "math500", "gpqa_diamond", "livecodebench", "humaneval", "mbpp",

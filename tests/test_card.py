@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from publish_helpers import make_run
 
-from curate import card_facts
-from curate.card import render_body
-from curate.cli import cli
+from curate.cli.group import cli
+from curate.publish import card_facts
+from curate.publish.card import render_body
 from curate.recipe import validate_recipe
 from curate.schema import from_rows
 from curate.stages.write import Write
@@ -180,7 +180,7 @@ def test_card_features_spell_types_as_datasets_does():
     import pyarrow as pa
     from datasets import Features
 
-    from curate.card_features import features
+    from curate.publish.card_features import features
 
     schema = pa.schema([
         ("messages", pa.list_(pa.struct([("content", pa.string()), ("role", pa.string())]))),

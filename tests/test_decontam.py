@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from curate.cli import cli
+from curate.cli.group import cli
 from curate.recipe import load_recipe
 from curate.runner import run_recipe
 from curate.stages.base import PrepareContext, run_stage_on

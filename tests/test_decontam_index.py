@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from curate.benchmarks.select import BenchItem, resolve_selections
-from curate.decontam_index import BenchIndex, build_index
-from curate.decontam_match import char_spans, scan_texts
-from curate.text import normalize
+from curate.decontam.index import BenchIndex, build_index
+from curate.decontam.loaders import resolve_selections
+from curate.decontam.match import char_spans, scan_texts
+from curate.decontam.select import BenchItem
+from curate.text.words import normalize
 
 SAMPLE = Path(__file__).resolve().parent.parent / "recipes" / "data"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from curate.cli import cli
+from curate.cli.group import cli
 
 SAMPLE = Path(__file__).resolve().parent.parent / "recipes" / "data"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.dedup_synth import planted_corpus, score
+from curate.dedup.synth import planted_corpus, score
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext
 from curate.stages.dedup import Dedup
@@ -239,7 +239,7 @@ def test_report_shows_non_ascii_texts_cut_at_a_character(tmp_path):
 
 
 def test_character_shingles_find_near_duplicates(tmp_path):
-    from curate.minhash import jaccard_pairs, shingle_sets
+    from curate.dedup.minhash import jaccard_pairs, shingle_sets
 
     long = " ".join(f"word{i % 97} x{i}" for i in range(1500))  # more char shingles than bytes / 4
     texts = ["The quick brown fox jumps over the lazy dog near the river bank",

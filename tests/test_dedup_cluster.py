@@ -1,10 +1,10 @@
-"""The compiled grouping of dedup (curate.dedup_cluster) against plain reference code."""
+"""The compiled grouping of dedup (curate.dedup.cluster) against plain reference code."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from curate import dedup_cluster as dc
+from curate.dedup import cluster as dc
 
 
 def _sorted_run_edges(keys: np.ndarray, ids: np.ndarray) -> set[tuple[int, int]]:

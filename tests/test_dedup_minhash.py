@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate import minhash as mh
-from curate.dedup_synth import planted_corpus
+from curate.dedup import minhash as mh
+from curate.dedup.synth import planted_corpus
 
 TEXTS = ["The cat  sat on the mat today", "the CAT sat on the mat today!", "", None, "a", "a b",
          "ünïcödé wörds and 123 numbers x1y2 " * 3, "x" * 50 + " " + "y" * 3, "\\frac {1}{2} + X!"]
@@ -66,7 +66,7 @@ def test_numba_blas_probe_deferred_without_changing_numba():
         pytest.skip("without scipy numba has no BLAS to probe")
     code = (
         "import sys, numpy as np, numba, pyarrow as pa\n"
-        "from curate import minhash as mh\n"
+        "from curate.dedup import minhash as mh\n"
         "mh.signatures(pa.array(['a b c d e f']))\n"
         "print('scipy.linalg' in sys.modules)\n"
         "import numba.np.arraymath as am\n"

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import runner
+from curate.executors import TaskSpec
 from curate.executors.local import LocalExecutor
 from curate.recipe import load_recipe
 from curate.runner import build_stages, chains, run_recipe
@@ -174,7 +175,7 @@ def test_workers_put_this_process_to_work_beside_the_helpers():
 def test_engine_stages_run_only_in_helpers():
     executor = LocalExecutor(workers=2)
     try:
-        pids = list(executor.map(_pid, [(0.05,)] * 4, max_parallel=2))
+        pids = list(executor.run(TaskSpec(_pid, [(0.05,)] * 4, max_parallel=2, warm=True)))
     finally:
         executor.close()
     assert len(pids) == 4 and os.getpid() not in pids

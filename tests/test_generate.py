@@ -98,7 +98,7 @@ def test_rows_outside_domains_pass_through(tiny_model, tmp_path):
 
 
 def test_cli_generate_and_dry_run(tiny_model, tmp_path):
-    from curate.cli import cli
+    from curate.cli.group import cli
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"problem": p["problem"]}) + "\n" for p in problems(4)))
@@ -153,7 +153,7 @@ def test_quickstart_generate_recipe_runs_on_the_session_engine(tiny_model, tmp_p
 
 def test_tiny_model_is_built_once_and_never_over_a_foreign_folder(tmp_path):
     from curate.errors import CurateError
-    from curate.tiny_model import MARKER, ensure_tiny_model
+    from curate.teachers.tiny_model import MARKER, ensure_tiny_model
 
     need_vllm()
     built = ensure_tiny_model(tmp_path / "tiny")

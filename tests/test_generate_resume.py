@@ -47,7 +47,7 @@ def slow_commit(self):
 RequestCache.commit = slow_commit
 
 if __name__ == "__main__":
-    from curate.cli import main
+    from curate.cli.group import main
 
     sys.argv[0] = "curate"
     main()
@@ -93,7 +93,7 @@ def warm_engine(model: Path) -> None:
 
 
 def test_killed_run_resumes_sending_only_missing_requests(tiny_model, tmp_path):
-    from curate.cli import cli
+    from curate.cli.group import cli
 
     source = tmp_path / "in.jsonl"
     rows = [{"id": f"q{i:02d}", "problem": f"Compute {i} * {i + 3}."} for i in range(PROBLEMS)]

@@ -1,4 +1,4 @@
-"""MinHash signatures, LSH parameters, shingle sets and exact Jaccard (curate.minhash)."""
+"""MinHash signatures, LSH parameters, shingle sets and exact Jaccard (curate.dedup.minhash)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from datasketch.lsh import _optimal_param
 
-from curate import minhash as mh
-from curate.dedup_synth import planted_corpus
-from curate.text import words
+from curate.dedup import minhash as mh
+from curate.dedup.synth import planted_corpus
+from curate.text.words import words
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])

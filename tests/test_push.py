@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from huggingface_hub.errors import HfHubHTTPError
 from publish_helpers import make_run
 
-from curate import hub
-from curate.cli import cli
+from curate.cli.group import cli
+from curate.publish import hub
 
 SECRET = "hf_notARealTokenButSecret123"
 

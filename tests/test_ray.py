@@ -24,6 +24,7 @@ from vllm_fixtures import engine_options
 
 from curate import registry
 from curate.errors import CurateError, InputError, MissingExtra
+from curate.executors import TaskSpec
 from curate.recipe import load_recipe
 from curate.rundir import RunDir
 from curate.runner import run_recipe
@@ -350,7 +351,7 @@ def test_prepare_fan_out_yields_every_result(cluster):
 
     executor = make_executor("ray", workers=2)
     try:
-        got = sorted(executor.map(operator.mul, [(i, i + 1) for i in range(12)], max_parallel=2))
+        got = sorted(executor.run(TaskSpec(operator.mul, [(i, i + 1) for i in range(12)], max_parallel=2)))
         assert got == sorted(i * (i + 1) for i in range(12))
         assert list(executor.map(operator.mul, [])) == []
     finally:
@@ -369,7 +370,7 @@ def test_fan_out_error_names_the_function_and_item(cluster, monkeypatch):
 
 
 def test_engine_replicas_follow_the_cluster_gpus():
-    from curate.ray_resources import Request, fit
+    from curate.executors.ray_resources import Request, fit
 
     request = Request.of({"num_gpus": 4, "memory": 2**30, "nvlink": 1})
     assert request.options == {"num_gpus": 4, "memory": 2**30, "num_cpus": 1,
@@ -387,14 +388,17 @@ def test_engine_replicas_follow_the_cluster_gpus():
 
 
 def test_part_invisible_to_the_driver_is_a_storage_error(tmp_path):
-    from curate.executors.ray import PartPlan
+    from curate.executors.ray import check_visible
 
-    plan = PartPlan(run_dir=str(tmp_path), index=1, name="filter", resources={}, warm=False)
+    rd = RunDir(tmp_path)
+    spec = TaskSpec(operator.mul, [], label="01-filter", describe=lambda task: f"part {task[2]}",
+                    done_marker=lambda task: rd.marker(tmp_path / "01-filter", task[2]))
     with pytest.raises(CurateError, match="not visible from the driver") as info:
-        plan.check_visible((str(tmp_path), 1, 4, 9), "node-b", patience=0.2)
+        check_visible(spec, (str(tmp_path), 1, 4, 9), "node-b", patience=0.2)
+    assert "part 4 of stage 01-filter" in info.value.message
     assert "storage every Ray node mounts" in info.value.hint
-    RunDir(tmp_path).mark_done(tmp_path / "01-filter", 4, {})
-    plan.check_visible((str(tmp_path), 1, 4, 9), "node-b")
+    rd.mark_done(tmp_path / "01-filter", 4, {})
+    check_visible(spec, (str(tmp_path), 1, 4, 9), "node-b")
 
 
 def test_unreachable_address_fails_fast_with_a_hint(tmp_path):

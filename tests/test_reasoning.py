@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curate.reasoning import join_reasoning, split_reasoning, split_response
+from curate.schema import join_reasoning, split_reasoning, split_response
 
 OT = "<|begin_of_thought|>"
 CT = "<|end_of_thought|>"

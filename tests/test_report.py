@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from publish_helpers import make_run
 
-from curate.cli import cli
+from curate.cli.group import cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 
@@ -91,8 +91,8 @@ def test_report_of_a_folder_without_manifest_says_what_to_do(tmp_path):
 def test_samples_of_a_load_that_kept_no_parts_come_from_the_dataset(tmp_path, write_jsonl, write_recipe):
     """load -> write: the samples are read from dataset/ and get reasoning and answer back from
     the assistant turn."""
+    from curate.publish.report import gather
     from curate.recipe import load_recipe
-    from curate.report import gather
     from curate.runner import run_recipe
 
     write_jsonl("t.jsonl", [{"question": f"Q{i}", "generation": f"<think>step {i}</think>It is {i}."}

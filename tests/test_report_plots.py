@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate import png_chart as pc
-from curate.report_plots import ALPHA, HEIGHT, PALETTE, WIDTH, bar_chart, token_histogram
+from curate.publish import png_chart as pc
+from curate.publish.plots import ALPHA, HEIGHT, PALETTE, WIDTH, bar_chart, token_histogram
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -155,7 +155,7 @@ def test_no_matplotlib_and_pillow_only_when_drawing():
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import curate.report_plots as rp\n"
+        "import curate.publish.plots as rp\n"
         "assert 'PIL' not in sys.modules, 'Pillow imported with the module'\n"
         "assert rp.token_histogram({'a': np.arange(1, 100)})\n"
         "assert rp.bar_chart({'a': {'pass': 1}}, title='t')\n"

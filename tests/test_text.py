@@ -1,4 +1,4 @@
-"""Shared normalisation and hashed n-grams (curate.text): the public API decontam relies on."""
+"""Shared normalisation and hashed n-grams (curate.text.words): the public API decontam relies on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.text import ngram_hashes, normalize, word_hashes, words
+from curate.text.words import ngram_hashes, normalize, word_hashes, words
 
 
 def test_normalize_drops_case_spacing_punctuation_and_latex_syntax():

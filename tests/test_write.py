@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from publish_helpers import make_run
 
+from curate.publish.training_view import MESSAGES_TYPE
 from curate.stages.write import CDC_METADATA_KEY, ShardWriter, WriteConfig
-from curate.training_view import MESSAGES_TYPE
 
 EXPECTED = {"reasoning": 110, "general": 30, "all": 140}
 
@@ -141,8 +141,8 @@ def test_view_of_selected_rows_equals_view_of_the_taken_rows():
     """The compiled view gathers routed rows itself; it must match taking them first."""
     import numpy as np
 
+    from curate.publish.training_view import training_view
     from curate.schema import conform
-    from curate.training_view import training_view
 
     rng = random.Random(3)
     rows = [{"id": f"r{i}", "problem": f"problem {i} " * rng.randrange(1, 5), "domain": "math",
@@ -163,8 +163,8 @@ def test_fast_view_equals_the_per_row_reference():
     nulls, system prompts and multi-byte text, and its byte counts match the messages'."""
     import numpy as np
 
+    from curate.publish.training_view import _messages_and_bytes, _messages_slow, _row_bytes, assistant_text
     from curate.schema import conform
-    from curate.training_view import _messages_and_bytes, _messages_slow, _row_bytes, assistant_text
 
     rng = random.Random(11)
     rows = [{"id": f"r{i}", "problem": None if i % 9 == 0 else f"problème {i} " * rng.randrange(1, 4),

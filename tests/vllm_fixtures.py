@@ -42,7 +42,7 @@ def need_vllm() -> None:
 def tiny_model_path() -> Path:
     """Build the tiny model once per process (removed at exit)."""
     if "model" not in _STATE:
-        from curate.tiny_model import build_tiny_model
+        from curate.teachers.tiny_model import build_tiny_model
 
         root = Path(tempfile.mkdtemp(prefix="curate-tiny-"))
         atexit.register(shutil.rmtree, root, True)

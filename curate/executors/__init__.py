@@ -1,28 +1,32 @@
-"""Executors run part tasks and fan-out work for prepare phases.
+"""Executors place work; they know nothing of stages, recipes or run directories.
 
-The interface is two methods, so that the local process pool and Ray run exactly the same tasks:
+The runner describes each batch of work as a `TaskSpec` (what to call, on which items, what
+each task holds, how many at once, whether workers stay warm across tasks) and hands it to
+`run`. Prepare phases fan work out with `map(fn, items)`, a `TaskSpec` with no extras. The
+local process pool and Ray run exactly the same module-level functions, so nothing but small
+arguments (paths and numbers) crosses processes: a part task rebuilds its chain of stages from
+the run directory itself.
 
-- `map(fn, items)`: call a module-level function on each item, yield results as they finish
-  (order not guaranteed; results carry what identifies them).
-- `close()`.
-
-Part tasks are `curate.part_task.run_part(run_dir, first_stage, part, num_parts, last_stage)`: a
-task rebuilds its chain of stages from `recipe.resolved.yaml` in the run directory, so nothing but
-paths and numbers crosses processes.
+`warm_up` (given when the executor is made) runs once in every worker process before its first
+task: the runner uses it to replicate stages registered at run time (plugins, tests).
 """
 
 from __future__ import annotations
 
 from curate.errors import CurateError
+from curate.executors.spec import TaskSpec, WarmUp
+
+__all__ = ["TaskSpec", "WarmUp", "make_executor"]
 
 
-def make_executor(kind: str = "local", *, workers: int = 1, address: str | None = None):
+def make_executor(kind: str = "local", *, workers: int = 1, address: str | None = None,
+                  warm_up: WarmUp | None = None):
     if kind == "local":
         from curate.executors.local import LocalExecutor
 
-        return LocalExecutor(workers=workers)
+        return LocalExecutor(workers=workers, warm_up=warm_up)
     if kind == "ray":
         from curate.executors.ray import RayExecutor
 
-        return RayExecutor(workers=workers, address=address)
+        return RayExecutor(workers=workers, address=address, warm_up=warm_up)
     raise CurateError(f"unknown executor '{kind}'", "use --executor local or --executor ray")

@@ -4,7 +4,7 @@
 takes a task whenever the helpers are all busy, so it works from the first second while the
 helpers are still starting (a spawned interpreter needs a second or two to import pyarrow,
 numba and the stages), and nothing is left idle on a small machine. Stages that keep an engine
-warm (`max_parallel` set: generation) run only in helpers, each pinned to its own devices,
+warm (`TaskSpec.warm`: generation) run only in helpers, each pinned to its own devices,
 exactly as before; with one worker they run inline.
 
 Spawn, not fork: forking after polars or pyarrow have started their thread pools can deadlock.
@@ -18,22 +18,30 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
+from curate.executors.spec import TaskSpec, WarmUp
+
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, warm_up: WarmUp | None = None):
         self.workers = max(1, int(workers))
+        self.warm_up = warm_up
         self._pool: ProcessPoolExecutor | None = None
 
-    def map(self, fn: Callable, items: Iterable[Any], *, max_parallel: int | None = None) -> Iterator[Any]:
-        """Yield `fn(*item)` for every item, in completion order, at most `width` at once."""
-        queue = deque(items)
+    def map(self, fn: Callable, items: Iterable[Any]) -> Iterator[Any]:
+        """Yield `fn(*item)` for every item, in completion order."""
+        return self.run(TaskSpec(fn, list(items)))
+
+    def run(self, spec: TaskSpec) -> Iterator[Any]:
+        """Yield the result of every task of `spec`, in completion order, at most `width` at once."""
+        fn, max_parallel = spec.fn, spec.max_parallel
+        queue = deque(spec.items)
         width = min(self.workers, max_parallel or self.workers, len(queue))
         if width <= 1:
             while queue:
                 yield _call(fn, queue.popleft())
             return
         pool = self._get_pool()
-        inline = max_parallel is None  # engine stages pin devices per process: helpers only
+        inline = not spec.warm  # engine stages pin devices per process: helpers only
         helpers = width - 1 if inline else width
         pending: set = set()
         while queue or pending:
@@ -48,13 +56,10 @@ class LocalExecutor:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            from curate import registry
-
             context = multiprocessing.get_context("spawn")
-            # Stages registered at run time (plugins, tests) must resolve in the workers too.
+            initializer, initargs = self.warm_up or (None, ())
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                             initializer=registry.STAGES.update,
-                                             initargs=(dict(registry.STAGES),))
+                                             initializer=initializer, initargs=initargs)
         return self._pool
 
     def close(self) -> None:

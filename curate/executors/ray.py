@@ -1,16 +1,16 @@
 """Run part tasks and prepare fan-outs on a Ray cluster (`curate run --executor ray`).
 
-The same module-level functions the local pool runs (`curate.part_task.run_part` and whatever a
-prepare phase fans out) run as Ray tasks; only paths cross the wire, so the run directory, its
+The same `TaskSpec`s the local pool runs (part tasks and whatever a prepare phase fans out) run
+as Ray tasks; only paths cross the wire, so the run directory, its
 markers, manifest and resume semantics are unchanged. The driver schedules:
 
 - **Tasks** for ordinary stages: up to a cluster-sized number in flight, results yielded as they
   finish (the runner's progress bar consumes them, so progress is aggregated on the driver).
-- **An actor pool** for stages that keep an engine warm (`Stage.max_parallel` set, e.g.
-  generation): long-lived actors, each holding `stage.resources()` (e.g. `{"num_gpus": 4}` for a
+- **An actor pool** for work that keeps an engine warm (`TaskSpec.warm`, e.g. generation):
+  long-lived actors, each holding `TaskSpec.resources` (e.g. `{"num_gpus": 4}` for a
   tensor-parallel-4 engine), are fed the next part as they free up, so each engine starts once.
   With GPUs requested there is one replica per fitting GPU group of the cluster; a CPU-only engine
-  keeps the stage's `max_parallel` bound. `--workers N` (N > 1) caps both.
+  keeps the spec's `max_parallel` bound. `--workers N` (N > 1) caps both.
 
 Failures: a task that raises, or whose worker or actor dies (killed, out of memory, node lost), is
 retried up to `max_retries` times (a dead actor is replaced first). A `CurateError` is not retried
@@ -29,13 +29,13 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError, require
-from curate.ray_resources import Request, fit
-from curate.ray_tasks import Done, Failed, PartWorker, WorkerEnv, call
+from curate.executors.ray_resources import Request, fit
+from curate.executors.ray_tasks import Done, Failed, PartWorker, WorkerEnv, call
+from curate.executors.spec import TaskSpec, WarmUp
 
 log = logging.getLogger("curate.ray")
 
@@ -46,25 +46,27 @@ class RayExecutor:
     """Executor interface (`map`, `close`) over a Ray cluster, local or remote."""
 
     def __init__(self, workers: int = 1, address: str | None = None, *,
-                 max_retries: int | None = None):
+                 max_retries: int | None = None, warm_up: WarmUp | None = None):
         self.ray = require("ray", "ray", "the Ray executor")
         self.workers = max(1, int(workers))
         retries = os.environ.get("CURATE_RAY_MAX_RETRIES", DEFAULT_RETRIES)
         self.max_retries = int(retries if max_retries is None else max_retries)
+        self.warm_up = warm_up
         self._owned = connect(self.ray, address)
         self._call = self.ray.remote(call)
         self._actor = self.ray.remote(PartWorker)
 
-    def map(self, fn: Callable, items: Iterable[Any], *, max_parallel: int | None = None
-            ) -> Iterator[Any]:
+    def map(self, fn: Callable, items: Iterable[Any]) -> Iterator[Any]:
         """Call `fn` on every item on the cluster; yield results in completion order."""
-        items = list(items)
-        if not items:
+        return self.run(TaskSpec(fn, list(items)))
+
+    def run(self, spec: TaskSpec) -> Iterator[Any]:
+        """Run every task of `spec` on the cluster; yield results in completion order."""
+        if not spec.items:
             return
-        plan = PartPlan.of(fn, items)
-        pool = self._pool(plan, len(items), max_parallel)
+        pool = self._pool(spec)
         try:
-            yield from self._schedule(pool, fn, items, plan)
+            yield from self._schedule(pool, spec)
         finally:
             pool.close()
 
@@ -76,12 +78,13 @@ class RayExecutor:
 
     # ---------------------------------------------------------------- sizing
 
-    def _pool(self, plan: PartPlan | None, count: int, max_parallel: int | None):
-        env = WorkerEnv(cwd=os.getcwd(), stages=_registry())
-        request = Request.of(plan.resources if plan else {})
+    def _pool(self, spec: TaskSpec):
+        env = WorkerEnv(cwd=os.getcwd(), warm_up=self.warm_up)
+        request = Request.of(spec.resources)
+        count, max_parallel = len(spec.items), spec.max_parallel
         fits = fit(self.ray.cluster_resources(), request)
         if fits == 0:
-            what = f"stage {plan.label}" if plan else "this fan-out"
+            what = f"stage {spec.label}" if spec.label else "this fan-out"
             raise CurateError(
                 f"{what} needs {request.need} per task, more than this Ray cluster has in total "
                 f"({self.ray.cluster_resources()}).",
@@ -89,7 +92,7 @@ class RayExecutor:
                 "stage's tensor_parallel_size / resource request.",
             )
         caps = [count, self.workers if self.workers > 1 else count]
-        if plan and plan.warm:
+        if spec.warm:
             if max_parallel and not request.gpus:
                 caps.append(max_parallel)
             size = min(caps + [fits or count])
@@ -101,8 +104,8 @@ class RayExecutor:
 
     # ---------------------------------------------------------------- scheduling
 
-    def _schedule(self, pool, fn: Callable, items: list, plan: PartPlan | None) -> Iterator[Any]:
-        ray = self.ray
+    def _schedule(self, pool, spec: TaskSpec) -> Iterator[Any]:
+        ray, fn, items = self.ray, spec.fn, spec.items
         queue = deque(range(len(items)))
         attempts = [0] * len(items)
         inflight: dict[Any, tuple[int, Any]] = {}
@@ -120,14 +123,14 @@ class RayExecutor:
                 i, slot = inflight.pop(ref)
                 outcome = pool.collect(ref, slot)
                 if isinstance(outcome, Done):
-                    if plan:
-                        plan.check_visible(items[i], outcome.host)
+                    if spec.done_marker:
+                        check_visible(spec, items[i], outcome.host)
                     yield outcome.result
                 elif isinstance(outcome, Failed):
                     failure = failure or (i, outcome.error)
                 elif attempts[i] <= self.max_retries:
                     log.warning("%s failed (attempt %d of %d), retrying: %s",
-                                describe(fn, items[i], plan, outcome), attempts[i], self.max_retries + 1,
+                                describe(spec, items[i], outcome), attempts[i], self.max_retries + 1,
                                 _first_line(outcome))
                     queue.appendleft(i)
                 else:
@@ -136,7 +139,7 @@ class RayExecutor:
             pool.cancel(inflight)
         if failure is not None:
             i, error = failure
-            raise part_failed(describe(fn, items[i], plan, error), error, attempts[i])
+            raise part_failed(describe(spec, items[i], error), error, attempts[i])
 
 
 class TaskPool:
@@ -231,57 +234,25 @@ class ActorPool:
 # -------------------------------------------------------------------- helpers
 
 
-@dataclass(frozen=True)
-class PartPlan:
-    """What the driver knows about a batch of `run_part` tasks: their stage and its needs."""
+def check_visible(spec: TaskSpec, item: Any, host: str, *, patience: float = 60.0) -> None:
+    """A task finished on `host`; the driver must see its marker, or storage is not shared.
 
-    run_dir: str
-    index: int
-    name: str
-    resources: dict
-    warm: bool
+    Network file systems may cache a missing name for a while (NFS negative lookups), so the
+    marker gets `patience` seconds to appear before this is called a storage problem."""
+    import time
 
-    @classmethod
-    def of(cls, fn: Callable, items: list) -> PartPlan | None:
-        """Rebuild the stage of `run_part` items from the run directory; None for other fns."""
-        from curate.part_task import load_recipe_from_run, run_part
-        from curate.registry import stage_class
-        from curate.rundir import RunDir
-
-        if fn is not run_part:
-            return None
-        run_dir, index = items[0][0], items[0][1]
-        entry = load_recipe_from_run(RunDir(run_dir)).stage_entries()[index]
-        stage = stage_class(entry.use)(entry.config)
-        return cls(str(run_dir), index, stage.name, dict(stage.resources()),
-                   stage.max_parallel is not None)
-
-    @property
-    def label(self) -> str:
-        return f"{self.index:02d}-{self.name}"
-
-    def check_visible(self, item: tuple, host: str, *, patience: float = 60.0) -> None:
-        """A part finished on `host`; the driver must see its marker, or storage is not shared.
-
-        Network file systems may cache a missing name for a while (NFS negative lookups), so the
-        marker gets `patience` seconds to appear before this is called a storage problem."""
-        import time
-
-        from curate.rundir import RunDir
-
-        rd = RunDir(self.run_dir)
-        marker = rd.marker(rd.stage_dir(self.index, self.name), item[2])
-        deadline, pause = time.monotonic() + patience, 0.05
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(pause)
-            pause = min(2 * pause, 2.0)
-        if not marker.exists():
-            raise CurateError(
-                f"part {item[2]} of stage {self.label} finished on node {host}, but its marker "
-                f"{Path(marker).resolve()} is not visible from the driver.",
-                "The run directory must be on storage every Ray node mounts at the same path "
-                "(NFS, a shared volume); pass such a folder with --run-dir.",
-            )
+    marker = spec.done_marker(item)
+    deadline, pause = time.monotonic() + patience, 0.05
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(2 * pause, 2.0)
+    if not marker.exists():
+        raise CurateError(
+            f"{describe(spec, item)} finished on node {host}, but its marker "
+            f"{Path(marker).resolve()} is not visible from the driver.",
+            "The run directory must be on storage every Ray node mounts at the same path "
+            "(NFS, a shared volume); pass such a folder with --run-dir.",
+        )
 
 
 CONNECT_HINT = ("Start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
@@ -328,13 +299,13 @@ def reachable(address: str | None, *, timeout: float = 10.0) -> None:
                           CONNECT_HINT) from exc
 
 
-def describe(fn: Callable, item: Any, plan: PartPlan | None, error: BaseException | None = None) -> str:
-    if plan:
+def describe(spec: TaskSpec, item: Any, error: BaseException | None = None) -> str:
+    if spec.describe:
         # a task may run several fused stages; the part task labels errors with the one that raised
         cause = getattr(error, "cause", None)  # a RayTaskError wraps the original exception
-        stage = getattr(error, "stage_label", None) or getattr(cause, "stage_label", None) or plan.label
-        return f"part {item[2]} of stage {stage}"
-    text = f"{getattr(fn, '__qualname__', fn)}{item if isinstance(item, tuple) else (item,)!r}"
+        stage = getattr(error, "stage_label", None) or getattr(cause, "stage_label", None) or spec.label
+        return f"{spec.describe(item)} of stage {stage}"
+    text = f"{getattr(spec.fn, '__qualname__', spec.fn)}{item if isinstance(item, tuple) else (item,)!r}"
     return text if len(text) <= 160 else text[:157] + "..."
 
 
@@ -357,8 +328,3 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[-1] if text else type(error).__name__
 
-
-def _registry() -> dict[str, str]:
-    from curate import registry
-
-    return dict(registry.STAGES)

@@ -1,15 +1,29 @@
-"""The stage contract.
+"""The stage contract: every hook a stage may implement is declared here, with its default.
 
 A stage is a small class with a `name`, an integer `version`, a nested pydantic `Config` (closed
 to unknown keys, every field described: `curate <stage> --help` is generated from it) and:
 
-- `prepare(ctx)`   optional global pass over all input parts (MinHash clustering, mix quotas,
-                   a benchmark index); writes artifacts into `ctx.artifacts`.
-- `run(batches, ctx)` per part, streaming: Arrow batches in, Arrow batches out (TRACE_SCHEMA).
-                   Rows it drops go through `ctx.reject(rows, reason)`.
-- `finalize(ctx)`  optional, after every part is done (the `write` stage lays out the Hub folder).
+| hook                      | default                | purpose                                              |
+|---------------------------|------------------------|------------------------------------------------------|
+| `run(batches, ctx)`       | `process` per domain   | stream one part: Arrow in, Arrow out (TRACE_SCHEMA)  |
+| `process(table, ctx)`     | pass rows through      | per-batch work, the easy way to write `run`          |
+| `prepare(ctx)`            | nothing                | global pass before the parts (`has_prepare = True`)  |
+| `finalize(ctx)`           | nothing                | once after every part (`has_finalize = True`)        |
+| `num_parts(ctx)`          | `ctx.num_parts`        | parts the first stage plans (known after `prepare`)  |
+| `preview(rows)`           | None: no `--dry-run`   | what the stage would do to the first rows            |
+| `resources()`             | `{}`                   | what one part task holds on a cluster                |
+| `max_parallel`            | None                   | parts at once; set: an engine stays warm per worker  |
+| `fingerprint_extra()`     | `{}`                   | inputs besides config and parts (a benchmark file)   |
+| `prepare_reads_inputs()`  | `has_prepare`          | False lets the runner fuse the stage with its parent |
+| `keeps_parts()`           | True                   | keep part files when streaming into a fused stage    |
+| `check_requirements()`    | nothing                | raise MissingExtra at construction                   |
+| `terminal`                | False                  | output lives elsewhere (write: dataset/)             |
 
-A unit test calls `run` on a list of batches with `PartContext.for_test()`.
+Rows a stage drops go through `ctx.reject(rows, reason)`; work that completes a part's outputs
+goes through `ctx.finish_later(fn)`. A hook that is not declared here does not exist: the
+runner, executors and CLI call nothing else.
+
+A unit test calls `run` on a list of batches with `PartContext.for_test()` (or `run_stage_on`).
 Stages may apply only to some domains (`domains: [math, code]`): other rows pass through untouched.
 """
 
@@ -23,20 +37,12 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
 
-from curate.arrow_text import scalar, string_array
+from curate.recipe import StageConfig
 from curate.schema import TRACE_SCHEMA, conform
+from curate.text.arrow import scalar, string_array
 
-
-class StageConfig(BaseModel):
-    """Base of every stage config: closed to unknown keys, documented fields."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    domains: list[str] | None = Field(
-        None, description="Apply only to rows of these domains; other rows pass through untouched."
-    )
+__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "run_stage_on", "split_by_domain"]
 
 
 @dataclass
@@ -159,6 +165,19 @@ class Stage:
 
     def finalize(self, ctx: PrepareContext) -> None:
         """Optional step after every part is done."""
+
+    def num_parts(self, ctx: PrepareContext) -> int:
+        """How many parts the run has; asked of the first stage only, after its `prepare`."""
+        return ctx.num_parts
+
+    def preview(self, rows: pa.Table) -> str | None:
+        """What the stage would do to `rows` (the first rows of the input), for `--dry-run`.
+        None: the stage offers no dry run (the CLI then shows no `--dry-run` option)."""
+        return None
+
+    @classmethod
+    def has_preview(cls) -> bool:
+        return cls.preview is not Stage.preview
 
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         """Per-batch work; the default passes rows through. Override this or `run`."""

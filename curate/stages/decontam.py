@@ -1,7 +1,7 @@
 """`decontam`: mark rows that contain benchmark items (problem, reasoning and answer text).
 
-`prepare` loads the selected benchmarks (pack names or local files, see `curate.benchmarks`),
-builds the hashed n-gram index once (`curate.decontam_index`) and writes it to the stage's
+`prepare` loads the selected benchmarks (pack names or local files, see `curate.decontam.pack`),
+builds the hashed n-gram index once (`curate.decontam.index`) and writes it to the stage's
 artifacts; it is small, so every part task loads the whole of it. `run` tokenises each checked
 field once per batch and scans it against the index (n = 8 for `problem`, 13 for `reasoning`
 and `answer` by default: long texts share short n-grams by accident); each row's `contaminated`
@@ -80,7 +80,7 @@ class Decontam(Stage):
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Content digests of local benchmark files: an edited eval file redoes the stage."""
-        from curate.benchmarks.select import LocalSpec, file_revision, parse_selections
+        from curate.decontam.select import LocalSpec, file_revision, parse_selections
 
         base = self.config.base_dir
         return {s.spec.path: file_revision(s.spec.path) for s in parse_selections(self.config.benchmarks, base_dir=base)
@@ -90,8 +90,8 @@ class Decontam(Stage):
 
     def prepare(self, ctx: PrepareContext) -> None:
         """Load the benchmarks and write the index into the artifacts."""
-        from curate.benchmarks.select import resolve_selections
-        from curate.decontam_index import build_index
+        from curate.decontam.index import build_index
+        from curate.decontam.loaders import resolve_selections
 
         c = self.config
         items, described = resolve_selections(c.benchmarks, base_dir=self.base_dir(ctx), cache_dir=c.cache_dir)
@@ -118,7 +118,7 @@ class Decontam(Stage):
     # ------------------------------------------------------------ run
 
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
-        from curate.decontam_index import load_index
+        from curate.decontam.index import load_index
 
         if ctx.artifacts is None or not (ctx.artifacts / "index.npz").exists():
             raise CurateError("decontam: no benchmark index in the artifacts.",
@@ -139,8 +139,8 @@ class Decontam(Stage):
 
     def finalize(self, ctx: PrepareContext) -> None:
         """Collect the parts' hits and write RUN/reports/decontam.{json,md,html}."""
-        from curate.decontam_index import load_index
-        from curate.decontam_report import build_report, write_reports
+        from curate.decontam.index import load_index
+        from curate.decontam.report import build_report, write_reports
 
         hits, counters, items_hit, dropped = collect_part_stats(ctx.artifacts.parent / "_done")
         report = build_report(load_index(ctx.artifacts), self.config_dict(), hits, counters=counters,
@@ -164,7 +164,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
 
     Report records accumulate in stats["decontam_hits"] (at most `max_report_hits`), the keys of
     items hit in stats["items_hit"], the records left out in stats["hits_not_listed"]."""
-    from curate.decontam_match import hit_record, scan_texts
+    from curate.decontam.match import hit_record, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column).to_pylist() if id_column in table.column_names else list(range(table.num_rows))
@@ -199,7 +199,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
 
 def prepare_stats(index) -> dict[str, Any]:
     """What the manifest shows for the stage's prepare phase."""
-    from curate.benchmarks import PACK_VERSION
+    from curate.decontam.pack import PACK_VERSION
 
     return {"pack_version": PACK_VERSION, "items": len(index.items),
             "benchmarks": [{k: b.get(k) for k in ("name", "revision", "items", "version")} for b in index.benchmarks],

@@ -5,7 +5,7 @@ prepare (global, talks through files under the stage's artifacts so Ray can run 
      normalised field (exact key) and computes MinHash band keys in one compiled pass; beside
      it, numpy files of band keys and shingle values and an Arrow file of text beginnings
      (deleted at the end of prepare: together about the size of the text).
-  2. Grouping and clustering (`curate.dedup_cluster`): exact groups, band-by-band candidate
+  2. Grouping and clustering (`curate.dedup.cluster`): exact groups, band-by-band candidate
      pairs, an optional exact Jaccard check, union-find, a keep rule per cluster.
   3. `decisions/part-XXXXX.parquet` (unit key -> dup_of), `clusters.parquet`, `stats.json`,
      and the report in RUN/reports/dedup.md (+ .json, + a cluster-size histogram SVG).
@@ -79,7 +79,7 @@ class Dedup(Stage):
     has_prepare = True
 
     def lsh_shape(self) -> tuple[int, int]:
-        from curate.minhash import lsh_params
+        from curate.dedup.minhash import lsh_params
 
         c = self.config
         if c.bands:
@@ -95,9 +95,9 @@ class Dedup(Stage):
 
     # ---------------------------------------------------------------- prepare
     def prepare(self, ctx: PrepareContext) -> None:
-        from curate import dedup_cluster as dc
-        from curate.dedup_report import write_report
-        from curate.dedup_units import materialise_against, remove_companions
+        from curate.dedup import cluster as dc
+        from curate.dedup.report import write_report
+        from curate.dedup.units import materialise_against, remove_companions
 
         started, options, art = time.time(), self.options(), ctx.artifacts
         files = [str(p) for p in ctx.inputs]
@@ -129,7 +129,7 @@ class Dedup(Stage):
         remove_companions(sig_files)
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
-        from curate.dedup_units import signature_task
+        from curate.dedup.units import signature_task
 
         out = ctx.artifacts / "signatures"
         tasks = [(f, str(out / f"part-{i:05d}.parquet"), i, options) for i, f in enumerate(files)]
@@ -139,7 +139,7 @@ class Dedup(Stage):
         return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
 
     def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
-        from curate import dedup_cluster as dc
+        from curate.dedup import cluster as dc
 
         left, right = dc.band_edges(sig_files, occ, rep, usable, options["bands"])
         stats["candidate_pairs"] = len(left)
@@ -176,7 +176,7 @@ class Dedup(Stage):
         return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", column)
 
     def _unit_keys(self, table: pa.Table) -> pa.Array | pa.ChunkedArray:
-        """`curate.dedup_units.unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
+        """`curate.dedup.units.unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
         if self.config.field == "problem":
             return table["id"]
         index = pc.fill_null(table["sample_idx"].cast(pa.string()), "")

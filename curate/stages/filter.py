@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from curate.arrow_text import scalar, string_array
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
+from curate.text.arrow import scalar, string_array
 
 SPLIT_FILE = "split_problems.json"
 

@@ -27,8 +27,7 @@ import pyarrow as pa
 
 from curate.errors import MissingExtra
 from curate.fingerprint import digest
-from curate.reasoning import split_response
-from curate.schema import conform, dumps, from_rows
+from curate.schema import conform, dumps, from_rows, split_response
 from curate.stages.base import PartContext, Stage, split_by_domain
 from curate.teachers.base import Request, Response, chunks, request_seed
 from curate.teachers.config import GenerateConfig
@@ -184,7 +183,7 @@ class Generate(Stage):
         requests = [self.requests_for(row, name)[0] for row in rows]
         if c.teacher == "vllm" or c.endpoint == "completions":
             if c.build_tiny_model:
-                from curate.tiny_model import ensure_tiny_model
+                from curate.teachers.tiny_model import ensure_tiny_model
 
                 ensure_tiny_model(model_path(c))
             tokenizer_name = c.tokenizer or model_path(c)

@@ -21,14 +21,13 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
-from curate.arrow_text import arrow_buffers, numpy_array, string_array
 from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import canonical_json, digest
-from curate.reasoning import split_reasoning
 from curate.recipe import Source
-from curate.schema import COLUMNS, conform, dumps
+from curate.schema import COLUMNS, conform, dumps, split_reasoning
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.text.arrow import arrow_buffers, numpy_array, string_array
 
 EVERY = 1024  # JSONL offset index granularity (lines)
 

@@ -178,7 +178,7 @@ def row_keys(table: pa.Table, key: str) -> pa.Array:
 
 
 def key_hashes(table: pa.Table, seed: int, key: str = "trace_id") -> np.ndarray:
-    from curate.mix_hash import seeded_hashes
+    from curate.stages.mix_hash import seeded_hashes
 
     return seeded_hashes(row_keys(table, key), seed)
 

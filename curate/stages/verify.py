@@ -95,7 +95,7 @@ class Verify(Stage):
 
         from curate.verifiers.split import judge_split_problems
 
-        count = judge_split_problems(self, ctx.inputs, ctx.artifacts)
+        count = judge_split_problems(lambda rows: self.annotate(rows, PartContext()), ctx.inputs, ctx.artifacts)
         ctx.stats["split_problems"] = count
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
 

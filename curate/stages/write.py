@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from curate.arrow_text import scalar, string_array, true_mask
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.text.arrow import scalar, string_array, true_mask
 
 MB = 1 << 20
 DEFAULT_COLUMNS = ["id", "trace_id", "sample_idx", "source", "domain", "license", "problem", "reference",
@@ -87,7 +87,7 @@ class Write(Stage):
         return self.config.configs or {"default": {}}
 
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.training_view import message_texts, training_view
+        from curate.publish.training_view import message_texts, training_view
 
         out_dir = ctx.scratch
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
@@ -118,7 +118,7 @@ class Write(Stage):
             ctx.finish_later(writer.close)
 
     def finalize(self, ctx: PrepareContext) -> None:
-        from curate.card import write_card
+        from curate.publish.card import write_card
 
         dataset = Path(ctx.run_dir) / "dataset"
         staging = dataset.with_name(".dataset.tmp")

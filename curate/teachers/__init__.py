@@ -33,7 +33,7 @@ def model_path(config: GenerateConfig) -> str:
 def make_teacher(config: GenerateConfig, *, lock_dir: Path | None = None) -> Teacher:
     """The teacher the config names (builds the tiny model first when asked and absent)."""
     if config.build_tiny_model and config.teacher == "vllm":
-        from curate.tiny_model import ensure_tiny_model
+        from curate.teachers.tiny_model import ensure_tiny_model
 
         ensure_tiny_model(model_path(config))
     config = config.model_copy(update={"model": model_path(config)})

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.stages.base import StageConfig
+from curate.recipe import StageConfig
 
 
 class GenerateConfig(StageConfig):

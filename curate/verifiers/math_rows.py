@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from curate.reasoning import split_reasoning
+from curate.schema import split_reasoning
 from curate.verifiers.math import MathOptions, extract_answer
 from curate.verifiers.pool import WorkerPool
 

@@ -47,7 +47,7 @@ def ngram_overlap(texts: list[str]) -> float | None:
     """Mean pairwise Jaccard similarity of word 4-gram sets; None with fewer than two texts."""
     if len(texts) < 2:
         return None
-    from curate.text import ngram_hashes
+    from curate.text.words import ngram_hashes
 
     offs, hashes, _ = ngram_hashes(texts, NGRAM)
     sets = [set(hashes[offs[i]:offs[i + 1]].tolist()) for i in range(len(texts))]

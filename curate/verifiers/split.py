@@ -33,16 +33,14 @@ def find_split_ids(inputs: list[Path]) -> set[str]:
     return split
 
 
-def judge_split_problems(stage, inputs: list[Path], artifacts: Path) -> int:
-    """Annotate the rows of straddling problems with `stage.annotate`; returns their count."""
-    from curate.stages.base import PartContext
-
+def judge_split_problems(annotate: Callable[[pa.Table], pa.Table], inputs: list[Path], artifacts: Path) -> int:
+    """Annotate the rows of straddling problems with `annotate`; returns their count."""
     split = find_split_ids(inputs)
     if not split:
         return 0
     wanted = pa.array(sorted(split), pa.string())
     tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (pq.read_table(p) for p in inputs if Path(p).exists())]
-    annotated = stage.annotate(pa.concat_tables(tables), PartContext())
+    annotated = annotate(pa.concat_tables(tables))
     artifacts.mkdir(parents=True, exist_ok=True)
     pq.write_table(annotated.select(["trace_id", *ANNOTATIONS]), artifacts / FILE)
     return len(split)

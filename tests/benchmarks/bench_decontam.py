@@ -36,10 +36,10 @@ import pyarrow as pa
 # Run as a script from a checkout: import this tree's curate, not an installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from curate.benchmarks.select import BenchItem
-from curate.decontam_index import build_index
+from curate.decontam.index import build_index
+from curate.decontam.select import BenchItem
 from curate.stages.decontam import scan_table
-from curate.text import word_hashes
+from curate.text.words import word_hashes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -211,7 +211,7 @@ def main() -> None:
               f"{s['flags on unplanted rows']:>13}")
     t_words, _ = timed(lambda: [word_hashes(table.column(f)) for f in FIELDS], args.repeats)
     print(f"{'(tokeniser only)':<17}{'':>9}{table.num_rows / t_words:>11.0f}{mb / t_words:>9.1f}"
-          "   <- curate.text.word_hashes alone: the ceiling on this machine right now")
+          "   <- curate.text.words.word_hashes alone: the ceiling on this machine right now")
     base = results["open-r1 style"][1]
     print(f"\nspeed-up of curate over the baseline: report {base / results['curate (report)'][1]:.1f}x, "
           f"flag {base / results['curate (flag)'][1]:.1f}x (single process, MB/s per core)")

@@ -1,7 +1,7 @@
 """Benchmark: curate's dedup stage vs datasketch used as its README shows.
 
 One run, one synthetic corpus with planted near-duplicates at measured Jaccard similarities
-(`curate.dedup_synth`), word 5-gram shingles, 128 permutations, threshold 0.8:
+(`curate.dedup.synth`), word 5-gram shingles, 128 permutations, threshold 0.8:
 
 - baseline: datasketch `MinHash` + one `update` per shingle + `MinHashLSH` (insert, query);
   a text is marked as a duplicate of the first earlier text the index returns.
@@ -43,7 +43,7 @@ def corpus_file(folder: Path, docs: int, words: int, seed: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curate.dedup_synth import planted_corpus
+    from curate.dedup.synth import planted_corpus
 
     corpus = planted_corpus(docs, words=words, planted=0.2, low=0.5, high=1.0, seed=seed)
     path = folder / f"corpus-{docs}-{words}.parquet"
@@ -57,7 +57,7 @@ def corpus_file(folder: Path, docs: int, words: int, seed: int) -> Path:
 def load_corpus(path: Path):
     import pyarrow.parquet as pq
 
-    from curate.dedup_synth import Corpus
+    from curate.dedup.synth import Corpus
 
     labels = np.load(path.with_suffix(".npz"))
     texts = pq.read_table(path, columns=["problem"])["problem"].to_pylist()
@@ -70,7 +70,7 @@ def load_corpus(path: Path):
 def run_datasketch(path: Path) -> dict:
     from datasketch import MinHash, MinHashLSH
 
-    from curate.text import words
+    from curate.text.words import words
 
     corpus = load_corpus(path)
     started, cpu = time.perf_counter(), time.process_time()
@@ -139,7 +139,7 @@ def peak_rss_mb() -> float:
 
 
 def _result(corpus, dup_of, seconds: float, cpu: float, nbytes: int | None = None) -> dict:
-    from curate.dedup_synth import score
+    from curate.dedup.synth import score
 
     nbytes = nbytes if nbytes is not None else corpus.bytes
     result = {"docs": len(dup_of), "mb": nbytes / 1e6, "seconds": seconds, "cpu_seconds": cpu,

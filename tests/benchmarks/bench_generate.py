@@ -82,7 +82,7 @@ def main() -> None:
 
     from curate.schema import from_rows
     from curate.stages.generate import Generate
-    from curate.tiny_model import build_tiny_model
+    from curate.teachers.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
         tmp = Path(tmp)

@@ -25,7 +25,7 @@ from pathlib import Path
 # Run as a script from a checkout: import this tree's curate, not an installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from curate.reasoning import split_reasoning
+from curate.schema import split_reasoning
 from curate.verifiers.math import extract_answer
 
 ROOT = Path(__file__).resolve().parents[2]

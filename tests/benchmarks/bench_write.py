@@ -27,10 +27,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.publish.training_view import training_view
 from curate.schema import TRACE_SCHEMA
 from curate.stages.base import PartContext
 from curate.stages.write import Write, parquet_options
-from curate.training_view import training_view
 
 WORDS = ("the of and to in is we find let so thus number equation solve "
          "value sum product therefore consider case prime integer answer check step wait maybe compute").split()

@@ -1,0 +1,193 @@
+"""The `curate` command: a thin skin over the library.
+
+Click parses, calls the library, and turns `CurateError` into `Error:` / `Hint:` lines and an
+exit code at one boundary (`CurateGroup.invoke`). Stage subcommands (`curate filter IN OUT`) are
+generated from each stage's config model, lazily: `curate --help` imports no vllm, torch, ray or
+sympy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from curate import __version__
+from curate.errors import CurateError
+
+CORE_COMMANDS = ["run", "recipe", "stages", "inspect", "status"]
+#: top-level commands of feature modules, imported only when used: name -> "module:attribute"
+PLUGIN_COMMANDS: dict[str, str] = {
+    "decontaminate": "curate.cli.decontam:decontaminate",
+    "benchmarks": "curate.cli.decontam:benchmarks",
+    "card": "curate.cli.publish:card",
+    "report": "curate.cli.publish:report",
+    "push": "curate.cli.publish:push",
+    "tiny-model": "curate.teachers.tiny_model:tiny_model_command",
+}
+
+
+class CurateGroup(click.Group):
+    """Core commands, then one generated command per registered stage; errors at one boundary."""
+
+    def list_commands(self, ctx):
+        import importlib.util
+
+        from curate.registry import available
+
+        plugins = [n for n, path in PLUGIN_COMMANDS.items()
+                   if importlib.util.find_spec(path.partition(":")[0]) is not None]
+        return sorted(super().list_commands(ctx)) + sorted(plugins) + available()
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        if name in PLUGIN_COMMANDS:
+            import importlib
+
+            module, _, attr = PLUGIN_COMMANDS[name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        from curate.registry import STAGES
+
+        if name in STAGES:
+            from curate.cli.stages import stage_command
+
+            return stage_command(name)
+        return None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CurateError as exc:
+            click.secho(f"Error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="curate")
+def cli():
+    """Build reasoning-distillation datasets: generate teacher traces, verify them, remove
+    duplicates and benchmark leaks, mix by exact counts, and publish sharded Parquet to the Hub.
+
+    Start with `curate run recipes/quickstart.yaml`.
+    """
+
+
+def overrides_option(f):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override a recipe value, e.g. --set stages.dedup.threshold=0.9.")(f)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<recipe name>).")
+@overrides_option
+@click.option("--force", multiple=True, metavar="STAGE", help="Recompute STAGE and every stage after it.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Parts processed in parallel (with --executor ray, 1 means as many as the cluster fits).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where part tasks run: local processes or a Ray cluster.")
+@click.option("--address", help="Ray cluster address (with --executor ray), e.g. auto.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the HTML run report (RUN_DIR/reports/report.html) at the end.")
+def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, report):
+    """Run (or resume) RECIPE; the publishable folder is RUN_DIR/dataset/."""
+    from curate.cli.inspect import summary_table
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    parsed = load_recipe(recipe, list(overrides))
+    run_dir = Path(run_dir or Path("runs") / parsed.name)
+    manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
+                          address=address, progress=not quiet)
+    click.echo(summary_table(manifest))
+    if report:
+        from curate.publish.report import write_report
+
+        click.echo(f"\nReport:  {write_report(run_dir)}")
+    if (run_dir / "dataset").exists():
+        click.echo(f"Dataset: {run_dir / 'dataset'}")
+        click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
+
+
+
+@cli.group()
+def recipe():
+    """Check and print recipes."""
+
+
+@recipe.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+@overrides_option
+def recipe_validate(path, overrides):
+    """Validate a recipe whole (keys, types, stages, optional dependencies)."""
+    from curate.recipe import load_recipe
+
+    parsed = load_recipe(path, list(overrides))
+    stages = ", ".join(e.use for e in parsed.stage_entries())
+    click.echo(f"{path}: OK ({len(parsed.sources)} source(s); stages: {stages})")
+
+
+@recipe.command("show")
+@click.argument("path", type=click.Path(dir_okay=False))
+@overrides_option
+def recipe_show(path, overrides):
+    """Print the recipe as it will run (overrides applied, defaults filled in)."""
+    from curate.recipe import load_recipe
+    from curate.registry import stage_class
+
+    parsed = load_recipe(path, list(overrides))
+    for entry in parsed.stages:
+        entry.config = stage_class(entry.use)(entry.config).config_dict()
+    click.echo(parsed.to_yaml(), nl=False)
+
+
+@cli.command()
+def stages():
+    """List the stages a recipe can `use:`."""
+    from curate.registry import available, stage_class
+
+    for name in available():
+        doc = (stage_class(name).__module__ and sys.modules[stage_class(name).__module__].__doc__ or "")
+        click.echo(f"{name:<10} {first_line(doc)}")
+
+
+def first_line(doc: str) -> str:
+    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    line = line.split(": ", 1)[-1] if line.startswith("`") else line
+    return line[:1].upper() + line[1:]
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--rows", "sample_rows", type=int, default=3, show_default=True, help="Sample rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def inspect(path, sample_rows, as_json):
+    """Show schema, counts by domain/source/verdict and sample rows of PATH (Parquet, JSONL, run)."""
+    from curate.cli.inspect import describe, render
+
+    info = describe(path, sample_rows=sample_rows)
+    click.echo(json.dumps(info, indent=2, default=str) if as_json else render(info))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def status(run_dir):
+    """Print the stage x part table of a run: what is done, what is left."""
+    from curate.cli.inspect import status_table
+
+    click.echo(status_table(run_dir))
+
+
+def main():
+    cli(prog_name="curate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""`curate inspect` and `curate status`: what is in a file, a folder or a run."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import InputError
+
+COUNT_BY = ("domain", "source", "verdict", "finish_reason")
+
+
+def read_any(path: str) -> pa.Table:
+    """A Parquet/JSONL file or folder, a run directory (last stage), or a dataset/ folder."""
+    from curate import io
+
+    p = Path(path)
+    if (p / "_done").is_dir() and not any(p.glob("part-*.parquet")):
+        raise InputError(f"{p} holds no part files: the stage streamed its rows straight into the next one.",
+                         "Inspect the next stage's folder or RUN/dataset, or rerun with `keep_parts: true` "
+                         "on this stage (then `--force` it) to keep its parts.")
+    fmt = io.detect_format(path)
+    if fmt == "run":
+        files = io.run_output_files(path)
+        return pa.concat_tables([pq.read_table(f) for f in files]) if files else pa.table({})
+    if fmt == "parquet":
+        tables = [pq.read_table(f) for f in io.expand_files(path, (".parquet",))]
+        return pa.concat_tables(tables, promote_options="default")
+    if fmt == "jsonl":
+        rows = []
+        for f in io.expand_files(path, (".jsonl", ".json", ".ndjson")):
+            with open(f, encoding="utf-8") as fh:
+                for number, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except ValueError as exc:
+                            raise InputError(f"{f}:{number}: bad JSON line ({exc}).") from None
+        return pa.Table.from_pylist(rows)
+    raise InputError(f"{p}: cannot inspect format '{fmt}'.", "Give a Parquet or JSONL file or folder, or a run.")
+
+
+def describe(path: str, *, sample_rows: int = 3) -> dict[str, Any]:
+    table = read_any(path)
+    info: dict[str, Any] = {
+        "path": str(path), "rows": table.num_rows,
+        "schema": {f.name: str(f.type) for f in table.schema},
+        "counts": {c: dict(Counter(table[c].to_pylist()).most_common())
+                   for c in COUNT_BY if c in table.column_names},
+        "sample": [_short(r) for r in table.slice(0, sample_rows).to_pylist()],
+    }
+    return info
+
+
+def _short(row: dict, width: int = 160) -> dict:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, str) and len(value) > width:
+            value = value[:width] + f"… (+{len(value) - width} chars)"
+        out[key] = value
+    return out
+
+
+def render(info: dict[str, Any]) -> str:
+    lines = [f"{info['path']}: {info['rows']} rows", "", "schema:"]
+    lines += [f"  {name}: {kind}" for name, kind in info["schema"].items()]
+    for column, counts in info["counts"].items():
+        lines += ["", f"by {column}:"] + [f"  {k}: {v}" for k, v in counts.items()]
+    for i, row in enumerate(info["sample"]):
+        lines += ["", f"row {i}:"] + [f"  {k}: {v}" for k, v in row.items() if v is not None]
+    return "\n".join(lines)
+
+
+def status_table(run_dir: str) -> str:
+    from curate.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    if not (rd.path / "recipe.resolved.yaml").exists():
+        raise InputError(f"{run_dir} is not a curate run directory.", "Give the folder of `curate run --run-dir`.")
+    manifest = rd.read_manifest()
+    total = manifest.get("num_parts", 0)
+    lines = [f"run {rd.path} (recipe {manifest.get('recipe', '?')}, {total} part(s))",
+             f"{'stage':<16}{'done':>10}{'rows in':>10}{'rows out':>10}{'rejected':>10}  parts"]
+    for sdir in rd.stage_dirs():
+        stats = rd.part_stats(sdir)
+        marks = "".join("#" if p in stats else "." for p in range(total))
+        lines.append(f"{sdir.name:<16}{len(stats):>5}/{total:<4}{sum(s['rows_in'] for s in stats.values()):>10}"
+                     f"{sum(s['rows_out'] for s in stats.values()):>10}"
+                     f"{sum(s['rejected'] for s in stats.values()):>10}  {marks}")
+    if (rd.dataset / "README.md").exists():
+        lines.append(f"\ndataset: {rd.dataset}")
+    return "\n".join(lines)
+
+def summary_table(manifest: dict) -> str:
+    lines = [f"{'stage':<16}{'in':>10}{'out':>10}{'rejected':>10}{'seconds':>10}"]
+    for key in sorted(manifest.get("stages", {}), key=int):
+        s = manifest["stages"][key]
+        lines.append(f"{s['dir']:<16}{s['rows_in']:>10}{s['rows_out']:>10}{s['rejected']:>10}"
+                     f"{s['wall_seconds']:>10.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""`curate card`, `curate report` and `curate push`: document and publish a finished run.
+
+Thin Click skins over curate.publish.card, curate.publish.report and curate.publish.hub; errors are CurateErrors, which
+the group turns into `Error:` / `Hint:` lines at one boundary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+RUN_DIR = click.Path(exists=True, file_okay=False)
+
+
+@click.command()
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--template", help="Template in data_cards/ (default: the recipe's card.template).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/dataset/README.md.")
+def card(run_dir, template, output):
+    """Render the dataset card (README.md and plots) of a finished run from its manifest."""
+    from curate.publish.card import card_for_run
+
+    path = card_for_run(run_dir, template=template, output=Path(output) if output else None)
+    click.echo(f"Card: {path}")
+
+
+@click.command()
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/reports/report.html.")
+@click.option("--samples", type=int, default=2, show_default=True, help="Sample rows per verdict and per reason.")
+def report(run_dir, output, samples):
+    """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits."""
+    from curate.publish.report import write_report
+
+    path = write_report(Path(run_dir), output=Path(output) if output else None, samples=samples)
+    click.echo(f"Report: {path}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repo as private (if it does not exist).")
+@click.option("--revision", help="Branch to push to (created from main if missing).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing (implies --atomic).")
+@click.option("--atomic", is_flag=True, help="Pre-upload every file, then make one commit.")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and print the card; upload nothing.")
+def push(run_dir, repo_id, private, revision, create_pr, atomic, dry_run):
+    """Upload RUN_DIR/dataset/ to the dataset repo REPO_ID on the Hugging Face Hub.
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed.
+    """
+    from curate.publish.hub import plan_push
+    from curate.publish.hub import push as do_push
+
+    plan = plan_push(run_dir, repo_id, revision=revision, private=private, create_pr=create_pr, atomic=atomic)
+    if dry_run:
+        click.echo(plan.describe())
+        click.echo("\n--- README.md ---\n")
+        click.echo((plan.folder / "README.md").read_text(encoding="utf-8"))
+        return
+    url = do_push(plan, log=lambda line: click.echo(line, err=True))
+    click.echo(f"Pushed {len(plan.files)} file(s) to https://huggingface.co/datasets/{repo_id}"
+               + (f"\n{url}" if url else ""))

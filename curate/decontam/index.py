@@ -1,0 +1,386 @@
+"""The benchmark n-gram index: hashed word n-grams of benchmark problems, an allowlist, and an
+exact path for items shorter than n.
+
+Words come from `curate.text.words.word_hashes` (the tokeniser shared with dedup: lower case, every run
+of letters/digits/non-ASCII bytes is a word, so punctuation and LaTeX spacing vanish and numbers
+stay). A window of L consecutive words hashes to `fmix(sum(w[j] * B**(L-1-j)) + L * SALT)` over
+the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in O(1) per word
+instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
+path (L = the item's length). Both sides of a comparison are always hashed by this module.
+
+Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`):
+- n-gram postings: sorted unique keys -> (item, position in item) lists. Keys that occur in at
+  least `allowlist_min_items` distinct items are boilerplate and dropped; so are the windows that
+  contain, or lie inside, a user allowlist phrase.
+- exact path: items with fewer than n words (and at least `min_exact_words`) are keyed by the hash
+  of their whole word sequence; a small first-word table (word hash -> bit mask of item lengths)
+  tells the scan which window lengths to hash at a training position, so the cost is one table
+  probe per training word, not one pass per distinct length.
+
+Lookups use open-addressing tables (power-of-two capacity, load <= 1/2) built when the index is
+loaded; the index file itself stores only sorted arrays (`index.npz`) and the items (`index.json`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+from curate.decontam.select import BenchItem
+from curate.text.words import word_hashes
+
+BASE = np.uint64(0xFF51AFD7ED558CCD)
+SALT = np.uint64(0x9E3779B97F4A7C15)
+GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
+GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
+MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
+_TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
+
+
+# ---------------------------------------------------------------- compiled kernels
+
+
+@numba.njit(cache=True, nogil=True)
+def _nz(h):
+    return h if h != np.uint64(0) else np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_key(words, start, length):
+    h = np.uint64(0)
+    for j in range(length):
+        h = h * BASE + words[start + j]
+    return _nz(h + np.uint64(length) * SALT)
+
+
+@numba.njit(cache=True, nogil=True)
+def _all_windows(doc, words, n):
+    """Every n-word window of every text: (text, position, key)."""
+    total = 0
+    for d in range(len(doc) - 1):
+        total += max(doc[d + 1] - doc[d] - n + 1, 0)
+    item = np.empty(total, np.int64)
+    pos = np.empty(total, np.int64)
+    keys = np.empty(total, np.uint64)
+    k = 0
+    for d in range(len(doc) - 1):
+        for s in range(doc[d], doc[d + 1] - n + 1):
+            item[k] = d
+            pos[k] = s - doc[d]
+            keys[k] = _window_key(words, s, n)
+            k += 1
+    return item, pos, keys
+
+
+@numba.njit(cache=True)
+def _build_table(keys, values, bits, filter_bits):
+    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
+    tk = np.zeros(1 << bits, np.uint64)
+    tv = np.zeros(1 << bits, np.int64)
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    for i in range(len(keys)):
+        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
+        while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
+            slot = (slot + np.uint64(1)) & mask
+        tk[slot] = keys[i]
+        tv[slot] = values[i]
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return tk, tv, filt
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift(size):
+    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
+    bits = 0
+    while (1 << bits) < size:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe(tk, tv, filt, key, tshift, fshift):
+    """The value stored for `key`, or -1; the filter answers most misses from cache."""
+    f = (key * GOLD2) >> fshift
+    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
+    mask = np.uint64(len(tk) - 1)
+    slot = (key * GOLD) >> tshift
+    while tk[slot] != np.uint64(0):
+        if tk[slot] == key:
+            return tv[slot]
+        slot = (slot + np.uint64(1)) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
+    """Matches of one field into the o_* buffers: (text, posting-list index, word position, kind
+    0=n-gram 1=exact). Returns the number of matches; more than the buffers hold means: rerun
+    with larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
+    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
+    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
+    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
+    cap = len(o_doc)
+    k = 0
+    salt = np.uint64(n) * SALT
+    for d in range(len(doc) - 1):
+        a, b = doc[d], doc[d + 1]
+        if b - a >= n:
+            h = np.uint64(0)
+            for j in range(n):
+                h = h * BASE + words[a + j]
+            s = a
+            while True:
+                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
+                if v >= 0:
+                    if k < cap:
+                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                    k += 1
+                if s + n >= b:
+                    break
+                h = (h - words[s] * power) * BASE + words[s + n]
+                s += 1
+        if not exact:
+            continue
+        for s in range(a, b):
+            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+            if m <= 0:
+                continue
+            for length in range(1, min(MAX_EXACT, b - s) + 1):
+                if (m >> length) & 1:
+                    v = _probe(sk, sv, sf, _window_key(words, s, length), ss, sfs)
+                    if v >= 0:
+                        if k < cap:
+                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
+                        k += 1
+    return k
+
+
+def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
+    bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
+    filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
+    return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+
+
+# ---------------------------------------------------------------- tokens (for spans and numbers)
+
+
+def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
+    """Character (start, end) of each word (the first `limit` words), as `curate.text.words` splits them."""
+    raw = text.encode("utf-8")
+    spans = [(m.start(), m.end()) for m in itertools.islice(_TOKEN.finditer(raw), limit)]
+    if len(raw) == len(text):
+        return spans
+    starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80
+    char_at = np.concatenate([np.cumsum(starts) - 1, [len(text)]])
+    return [(int(char_at[a]), int(char_at[b - 1]) + 1) for a, b in spans]
+
+
+def number_positions(text: str) -> list[int]:
+    """Word positions that are numbers (ASCII digits only)."""
+    return [i for i, m in enumerate(_TOKEN.finditer(text.encode("utf-8"))) if m.group().isdigit()]
+
+
+# ---------------------------------------------------------------- the index
+
+
+@dataclass
+class NgramIndex:
+    """The index for one n: n-gram postings plus the exact path for shorter items."""
+
+    n: int
+    keys: np.ndarray  # sorted unique n-gram keys
+    post_off: np.ndarray  # postings of keys[i]: post_item/post_pos[post_off[i]:post_off[i+1]]
+    post_item: np.ndarray
+    post_pos: np.ndarray
+    item_total: np.ndarray  # indexed n-grams per item (0 for exact-path items)
+    short_keys: np.ndarray
+    short_off: np.ndarray
+    short_item: np.ndarray
+    short_len: np.ndarray  # word count of each short key
+    first_keys: np.ndarray  # first-word hash -> mask of lengths
+    first_masks: np.ndarray
+    allowlisted: int = 0
+    _tables: tuple | None = field(default=None, repr=False)
+
+    ARRAYS = ("keys", "post_off", "post_item", "post_pos", "item_total", "short_keys", "short_off",
+              "short_item", "short_len", "first_keys", "first_masks")
+
+    def tables(self) -> tuple:
+        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys."""
+        if self._tables is None:
+            self._tables = (*_table(self.keys, np.arange(len(self.keys))),
+                            *_table(self.first_keys, self.first_masks.view(np.int64)),
+                            *_table(self.short_keys, np.arange(len(self.short_keys))))
+        return self._tables
+
+    def scan(self, doc: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Raw matches over tokenised texts: (text, item, item position, text position, kind)."""
+        power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
+        capacity = max(1024, len(words) // 64)
+        while True:
+            buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
+            k = _scan(doc, words, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            if k <= capacity:
+                break
+            capacity = k
+        t_doc, t_val, t_pos, t_kind = (b[:k] for b in buffers)
+        grams, exact = t_kind == 0, t_kind == 1
+        a = _expand(t_doc[grams], t_val[grams], t_pos[grams], self.post_off, self.post_item, self.post_pos)
+        zero = np.zeros(len(self.short_item), np.int64)
+        b = _expand(t_doc[exact], t_val[exact], t_pos[exact], self.short_off, self.short_item, zero)
+        kinds = np.concatenate([np.zeros(len(a[0]), np.int8), np.ones(len(b[0]), np.int8)])
+        return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds)
+
+
+def _expand(docs, vals, tpos, off, items, ipos):
+    """Expand matched keys into one row per (text, item, item position, text position)."""
+    counts = off[vals + 1] - off[vals]
+    total = int(counts.sum())
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx = np.repeat(off[vals], counts) + within
+    return np.repeat(docs, counts), items[idx].astype(np.int64), ipos[idx].astype(np.int64), np.repeat(tpos, counts)
+
+
+@dataclass
+class BenchIndex:
+    """Items of the selected benchmarks and one `NgramIndex` per n."""
+
+    items: list[BenchItem]
+    benchmarks: list[dict[str, Any]]
+    by_n: dict[int, NgramIndex]
+    settings: dict[str, Any]
+    item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words per item
+    item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
+    _numbers: dict[int, list[int]] = field(default_factory=dict, repr=False)
+
+    def words_of(self, item: int) -> np.ndarray:
+        """The word hashes of one item."""
+        start = int(self.item_words[:item].sum())
+        return self.item_hashes[start:start + int(self.item_words[item])]
+
+    def numbers(self, item: int) -> list[int]:
+        if item not in self._numbers:
+            self._numbers[item] = number_positions(self.items[item].problem)
+        return self._numbers[item]
+
+    def save(self, folder: Path) -> None:
+        """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes}
+        for n, ix in self.by_n.items():
+            arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
+        np.savez(folder / "index.npz", **arrays)
+        meta = {"settings": self.settings, "benchmarks": self.benchmarks,
+                "allowlisted": {str(n): ix.allowlisted for n, ix in self.by_n.items()},
+                "items": [[i.benchmark, i.id, i.problem, i.answer] for i in self.items]}
+        (folder / "index.json").write_text(json.dumps(meta, ensure_ascii=False, sort_keys=True))
+
+    @classmethod
+    def load(cls, folder: Path) -> BenchIndex:
+        meta = json.loads((folder / "index.json").read_text())
+        with np.load(folder / "index.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        by_n = {}
+        for n_text, allowlisted in meta["allowlisted"].items():
+            n = int(n_text)
+            by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
+        items = [BenchItem(*row) for row in meta["items"]]
+        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"])
+
+
+_LOADED: dict[tuple[str, float], BenchIndex] = {}
+
+
+def load_index(folder: Path) -> BenchIndex:
+    """Load (once per process) the index saved in `folder`."""
+    key = (str(folder), (folder / "index.npz").stat().st_mtime)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = BenchIndex.load(folder)
+    return _LOADED[key]
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[int] | list[int], *,
+                allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
+    """Index the problems of `items` for each n in `ns` (see the module docstring)."""
+    doc, words = word_hashes([i.problem for i in items])
+    doc = doc.astype(np.int64)
+    p_doc, p_words = word_hashes(list(allowlist)) if allowlist else (np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
+    by_n = {n: _index_for_n(doc, words, n, phrases, allowlist_min_items, min_exact_words) for n in sorted(set(ns))}
+    settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
+                "min_exact_words": min_exact_words}
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words)
+
+
+def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:
+    item, pos, keys = _all_windows(doc, words, n)
+    keep = ~_phrase_mask(doc, words, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
+    if min_items and len(keys):
+        pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
+        common_keys, counts = np.unique(pairs[0], return_counts=True)
+        keep &= ~np.isin(keys.view(np.int64), common_keys[counts >= min_items])
+    allowlisted = int(np.unique(keys[~keep]).size)
+    item, pos, keys = item[keep], pos[keep], keys[keep]
+    order = np.lexsort((pos, item, keys))
+    item, pos, keys = item[order], pos[order], keys[order]
+    uniq, starts = np.unique(keys, return_index=True)
+    post_off = np.append(starts, len(keys)).astype(np.int64)
+    item_total = np.bincount(item, minlength=len(doc) - 1)
+    return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
+                      *_exact_path(doc, words, n, min_exact), allowlisted=allowlisted)
+
+
+def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
+    """Windows that contain a user allowlist phrase, or whose words all lie in phrase occurrences."""
+    drop = np.zeros(len(item), bool)
+    first = np.searchsorted(item, np.arange(len(doc)))  # windows come grouped by item
+    for d in range(len(doc) - 1):
+        seq = words[doc[d]:doc[d + 1]]
+        starts = pos[first[d]:first[d + 1]]
+        inside = np.zeros(len(seq) + 1, np.int64)
+        contains = np.zeros(len(starts), bool)
+        for phrase in phrases:
+            k = len(phrase)
+            if k == 0 or k > len(seq):
+                continue
+            for a in np.flatnonzero((np.lib.stride_tricks.sliding_window_view(seq, k) == phrase).all(axis=1)):
+                inside[a] += 1
+                inside[a + k] -= 1
+                contains |= (starts <= a) & (starts + n >= a + k)
+        covered = np.r_[0, np.cumsum(np.cumsum(inside)[:-1] > 0)]  # covered words before each position
+        full = covered[starts + n] - covered[starts] == n
+        drop[first[d]:first[d + 1]] = contains | full
+    return drop
+
+
+def _exact_path(doc, words, n, min_exact):
+    lengths = np.diff(doc)
+    short = np.flatnonzero((lengths < n) & (lengths >= max(min_exact, 1)) & (lengths <= MAX_EXACT))
+    keys = np.array([_window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
+    order = np.lexsort((short, keys))
+    keys, short = keys[order], short[order]
+    uniq, starts = np.unique(keys, return_index=True)
+    off = np.append(starts, len(keys)).astype(np.int64)
+    short_len = lengths[short[starts]].astype(np.int64) if len(uniq) else np.zeros(0, np.int64)
+    masks: dict[int, int] = {}
+    for d in short:
+        first = int(words[doc[d]]) or 1
+        masks[first] = masks.get(first, 0) | (1 << int(lengths[d]))
+    first_keys = np.array(sorted(masks), np.uint64)
+    first_masks = np.array([masks[k] for k in sorted(masks)], np.uint64)
+    return uniq, off, short.astype(np.int32), short_len, first_keys, first_masks

@@ -1,0 +1,2 @@
+"""Near-duplicate removal: MinHash signatures (compiled kernels), LSH banding into units,
+clustering with an exact check, and the dedup report."""

@@ -1,0 +1,341 @@
+"""The global dedup pass: candidate pairs from band keys, exact check, union-find, keep rule.
+
+Input: the signature files (one per part, plus the earlier release's when deduplicating
+`against:` it). Memory is linear in units with a small constant and never holds text:
+
+1. Unit table: key, exact hash, length, pass count, source, prior flag for every unit. Units
+   get an index in (prior first, then key) order, so everything below is independent of row
+   order and part count.
+2. Exact groups: units with equal normalised-text hashes are joined to the smallest index of
+   their group; only one representative per group enters LSH (templates cost nothing extra).
+3. LSH, one band at a time: the band's keys are read from all signature files (one
+   contiguous slice of each band-major `bands.npy`) and bucketed in one compiled pass with a
+   hash table over the units in index order; each bucket yields edges from its first member
+   and from the previous member to each member (2(m-1) edges for m members, not m^2), exactly
+   the edges a sort by (key, index) would give. Per-band memory is a few arrays of length units.
+4. Optional exact check: the shingle values the signature pass kept for each unit are read
+   (memory-mapped, only the involved units) and hashed per pair; pairs below the threshold
+   are dropped, so LSH can be tuned for recall without paying in precision.
+5. Union-find over exact and near edges; per cluster the keeper is the first unit by
+   (prior release first, then the configured preferences, then smallest index = smallest key).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import polars as pl
+
+from curate.dedup.minhash import bag_jaccard
+
+ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
+
+
+def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(occurrences, units): one row per (file, unit) in file order, and one row per unit.
+
+    `occurrences` has the unit index `uidx` of each row of the concatenated signature files
+    and its position `pos` in its file; `units` is sorted by `uidx` (prior units first, then by
+    key), with `part`/`pos` of its occurrence in the first file that has it.
+
+    One sort by (prior, key, part) numbers the units; when no unit occurs in two files (one
+    row per unit, or problems not split across parts) the sorted occurrences are the units
+    and no group-by runs.
+    """
+    frames = [pl.scan_parquet(str(f)).select(ATTRS).with_row_index("pos").with_columns(pl.lit(p).alias("prior"))
+              for f, p in zip(sig_files, prior)]
+    if not frames:
+        empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}, "pos": pl.UInt32, "prior": pl.Boolean,
+                                     "uidx": pl.UInt32})
+        return empty, empty
+    occ = pl.concat(frames).collect().with_columns(pl.col("rows", "passes").fill_null(0))
+    order = occ.select(pl.arg_sort_by(["prior", "key", "part"], descending=[True, False, False]))
+    ranked = occ[order.to_series()]
+    starts = ranked.select(((pl.col("key") != pl.col("key").shift(1)) | (pl.col("prior") != pl.col("prior").shift(1)))
+                           .fill_null(True).alias("start")).to_series().to_numpy()
+    uidx_sorted = np.cumsum(starts, dtype=np.int64) - 1
+    uidx = np.empty(len(occ), np.int64)
+    uidx[order.to_series().to_numpy()] = uidx_sorted
+    occ = occ.with_columns(pl.Series("uidx", uidx, dtype=pl.UInt32))
+    ranked = ranked.with_columns(pl.Series("uidx", uidx_sorted, dtype=pl.UInt32))
+    columns = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
+    if starts.all():
+        return occ, ranked.select(columns)
+    units = ranked.group_by("uidx", maintain_order=True).agg(
+        pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
+        pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),
+        pl.col("pos").first(), pl.col("part").first())
+    return occ, units.select(columns)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_edges(keys, ids, scratch):
+    """Edges (first, member) and (previous, member) among units sharing a band key.
+
+    `ids` ascend, so one pass with an open-addressing table (key -> first and latest id)
+    yields, for each run of equal keys in id order, the same edges as sorting by (key, id)
+    would, without the sort; every edge already has left < right. The keys are first split
+    by their top bits into partitions of about 2k (a stable counting sort, so ids still ascend
+    within each): each partition's table then fits in the L2 cache, where one big table
+    (16 bytes a unit) missed the caches on almost every probe. `scratch`: uint64[2, >= n].
+    """
+    n = len(keys)
+    shift = 0
+    while (n >> shift) > 2048:
+        shift += 1
+    parts = 1 << shift
+    counts = np.zeros(parts + 1, dtype=np.int64)
+    top = np.uint64(64 - shift) if shift else np.uint64(63)
+    for i in range(n):
+        counts[(np.int64(keys[i] >> top) if shift else 0) + 1] += 1
+    for p in range(parts):
+        counts[p + 1] += counts[p]
+    fill = counts[:parts].copy()
+    for i in range(n):
+        p = np.int64(keys[i] >> top) if shift else 0
+        scratch[0, fill[p]] = keys[i]
+        scratch[1, fill[p]] = np.uint64(ids[i])
+        fill[p] += 1
+    largest = 1
+    for p in range(parts):
+        largest = max(largest, counts[p + 1] - counts[p])
+    size = 16
+    while size < largest + largest // 2:
+        size *= 2
+    slots = np.zeros((size, 2), dtype=np.uint64)
+    left = np.empty(2 * n, dtype=np.int64)
+    right = np.empty(2 * n, dtype=np.int64)
+    k = 0
+    for p in range(parts):
+        lo, hi = counts[p], counts[p + 1]
+        if hi - lo > 1:
+            slots[:] = 0
+            k = _bucket_run(scratch[0, lo:hi], scratch[1, lo:hi], slots, left, right, k)
+    return left[:k], right[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_run(keys, ids, slots, left, right, k):
+    """`_bucket_edges` over one partition with a zeroed table: key and packed ids (+1) side by
+    side, one cache line per probe. Appends edges from `k` on; returns the new count."""
+    mask = len(slots) - 1
+    low = np.uint64(0xFFFFFFFF)
+    for i in range(len(keys)):
+        key = keys[i]
+        j = np.int64((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+        while slots[j, 1] != 0 and slots[j, 0] != key:
+            j = (j + 1) & mask
+        member = np.int64(ids[i])
+        tag = np.uint64(member + 1)
+        meta = slots[j, 1]
+        if meta == 0:
+            slots[j, 0] = key
+            slots[j, 1] = (tag << np.uint64(32)) | tag
+        else:
+            first = np.int64(meta >> np.uint64(32)) - 1
+            latest = np.int64(meta & low) - 1
+            left[k], right[k] = first, member
+            k += 1
+            if latest != first:
+                left[k], right[k] = latest, member
+                k += 1
+            slots[j, 1] = (meta & ~low) | tag
+    return k
+
+
+def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicated undirected edges with left < right, sorted."""
+    lo, hi = np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)
+    keep = lo != hi
+    if not keep.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = np.int64(hi[keep].max()) + 1
+    packed = np.unique(lo[keep] * width + hi[keep]) if width < 2**31 else None
+    if packed is None:
+        pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0)
+        return pairs[:, 0], pairs[:, 1]
+    return packed // width, packed % width
+
+
+def exact_edges(units: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, right, representative): edges to each exact group's smallest index."""
+    uidx = units["uidx"].to_numpy().astype(np.int64)
+    exact = units["exact"].to_numpy()
+    usable = units["shingles"].to_numpy() > 0
+    rep = uidx.copy()
+    order = np.lexsort((uidx, exact))
+    order = order[usable[order]]
+    if len(order):
+        starts = np.r_[True, exact[order][1:] != exact[order][:-1]]
+        group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+        rep[order] = uidx[group_first]
+    moved = rep != uidx
+    return uidx[moved], rep[moved], rep
+
+
+def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable: np.ndarray,
+               bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs: units sharing a band key (exact-group representatives only).
+
+    One band at a time (memory: a few arrays of length units), read as a contiguous slice of
+    each file's band-major `bands.npy`.
+    """
+    from curate.dedup.units import companion
+
+    row_uidx = occ["uidx"].to_numpy().astype(np.int64)
+    first_seen = np.zeros(len(row_uidx), dtype=bool)
+    _, first = np.unique(row_uidx, return_index=True)
+    first_seen[first] = True
+    rows = np.flatnonzero(first_seen & usable[row_uidx] & (rep[row_uidx] == row_uidx))
+    by_id = rows[np.argsort(row_uidx[rows], kind="stable")]
+    ids = row_uidx[by_id]
+    matrices = [np.load(companion(f, "bands"), mmap_mode="r") for f in sig_files]
+    scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
+    lefts, rights = [], []
+    for band in range(bands):
+        keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
+        left, right = _bucket_edges(keys, ids, scratch)
+        lefts.append(left)
+        rights.append(right)
+        del keys
+    del matrices
+    if not lefts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return unique_edges(np.concatenate(lefts), np.concatenate(rights))
+
+
+def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, threshold: float,
+                 sig_files: list[Path], prior: list[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J).
+
+    The shingles come from the signature pass's files (memory-mapped; only the involved
+    units' slices are read), so no text is read or tokenised again.
+    """
+    if len(left) == 0:
+        return left, right, np.zeros(0)
+    involved = np.unique(np.concatenate([left, right]))
+    offsets, values = gather_shingles(units, involved, sig_files, prior)
+    slot = np.full(len(units), -1, np.int64)
+    slot[involved] = np.arange(len(involved))
+    similarity = bag_jaccard(offsets, values, slot[left], slot[right])
+    keep = similarity >= threshold - 1e-9
+    return left[keep], right[keep], similarity[keep]
+
+
+def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[Path],
+                    prior: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values): the shingle values of units `involved` (ascending), in that order."""
+    from curate.dedup.units import companion
+
+    chosen = units.select("prior", "part", "pos")[involved]
+    file_of = {(p, i): f for f, p, i in zip(sig_files, prior, _file_numbers(prior))}
+    lengths = np.zeros(len(involved), np.int64)
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for (is_prior, part), group in chosen.with_row_index("slot").group_by(["prior", "part"]):
+        path = file_of[(bool(is_prior), int(part))]
+        offs = np.load(companion(path, "shingle_offsets"), mmap_mode="r")
+        vals = np.load(companion(path, "shingle_values"), mmap_mode="r")
+        pos = group["pos"].to_numpy().astype(np.int64)
+        slots = group["slot"].to_numpy().astype(np.int64)
+        starts, stops = np.asarray(offs[pos]), np.asarray(offs[pos + 1])
+        lengths[slots] = stops - starts
+        pieces.append((slots, starts, stops, vals))
+    out_offsets = np.zeros(len(involved) + 1, np.int64)
+    np.cumsum(lengths, out=out_offsets[1:])
+    out_values = np.empty(int(out_offsets[-1]), np.uint32)
+    for slots, starts, stops, vals in pieces:
+        _copy_slices(np.asarray(vals), starts, stops, out_values, out_offsets[slots])
+    return out_offsets, out_values
+
+
+def _file_numbers(prior: list[bool]) -> list[int]:
+    """Each signature file's part number within its kind (current parts, then prior parts)."""
+    seen = {True: 0, False: 0}
+    numbers = []
+    for p in prior:
+        numbers.append(seen[p])
+        seen[p] += 1
+    return numbers
+
+
+@numba.njit(cache=True, nogil=True)
+def _copy_slices(source, starts, stops, out, targets):
+    for i in range(len(starts)):
+        out[targets[i]:targets[i] + stops[i] - starts[i]] = source[starts[i]:stops[i]]
+
+
+@numba.njit(cache=True)
+def _union_find(n, left, right):
+    parent = np.arange(n)
+    for e in range(len(left)):
+        a, b = left[e], right[e]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+    for i in range(n):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+    return parent
+
+
+def clusters(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Connected components: the root (smallest index) of each unit's cluster."""
+    left = np.concatenate([e[0] for e in edges] or [np.zeros(0, np.int64)]).astype(np.int64)
+    right = np.concatenate([e[1] for e in edges] or [np.zeros(0, np.int64)]).astype(np.int64)
+    return _union_find(n, left, right)
+
+
+def choose_keepers(units: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:
+    """The keeper's index for every unit's cluster under the keep rule."""
+    uidx = units["uidx"].to_numpy().astype(np.int64)
+    if len(uidx) == 0:
+        return uidx
+    sort_keys: list[np.ndarray] = [uidx]
+    for rule in reversed(keep):
+        if rule == "verified":
+            sort_keys.append(-(units["passes"].to_numpy() > 0).astype(np.int64))
+        elif rule == "shortest":
+            sort_keys.append(units["length"].to_numpy().astype(np.int64))
+        elif rule == "longest":
+            sort_keys.append(-units["length"].to_numpy().astype(np.int64))
+    sort_keys += [-units["prior"].to_numpy().astype(np.int64), root]
+    order = np.lexsort(sort_keys)
+    first = np.r_[True, root[order][1:] != root[order][:-1]]
+    keeper_of_root = np.empty(len(uidx), np.int64)
+    keeper_of_root[root[order][first]] = uidx[order][first]
+    return keeper_of_root[root]
+
+
+def decide(units: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.DataFrame:
+    """Cluster membership of every unit in a cluster of two or more."""
+    size = np.bincount(root, minlength=len(root))[root]
+    table = units.with_columns(
+        units["key"].gather(keeper).alias("cluster"), pl.Series("size", size, dtype=pl.Int64),
+        pl.Series("keeper", keeper == units["uidx"].to_numpy()))
+    return table.filter(pl.col("size") > 1)
+
+
+def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:
+    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).select("uidx", pl.col("cluster").alias("dup_of"))
+    rows = occ.filter(~pl.col("prior")).join(removed, on="uidx", how="inner").select("part", "key", "dup_of")
+    chunks = rows.sort("part", "key").partition_by("part", as_dict=True, include_key=False)  # one pass
+    empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
+    for part in range(num_parts):
+        chunks.get((part,), empty).write_parquet(out_dir / f"part-{part:05d}.parquet")
+    return {"removed_units": removed.height, "removed_rows": int(
+        members.filter(~pl.col("keeper") & ~pl.col("prior"))["rows"].sum() or 0)}

@@ -1,0 +1,207 @@
+"""Dedup units and the per-file tasks of the dedup prepare phase.
+
+A *unit* is what dedup compares: a problem (all rows with one `id`; the default, so samples of
+one problem are never each other's duplicates) or a single row (field `reasoning`/`answer`,
+keyed by `trace_id`, else `id#sample_idx`). Every task here is a module-level function taking
+only paths and a plain options dict, so the local process pool and Ray run them alike:
+
+- `signature_task`: one part file -> a Parquet of unit keys, exact hashes, sizes, pass counts
+  and sources, plus files beside it: LSH band keys (band-major), every unit's shingle values
+  (for the exact Jaccard check) and the first HEAD_BYTES bytes of its text (for the report).
+  Prepare deletes these companions when it is done; they are about the size of the text.
+- `materialise_against`: an earlier release (path, run directory or Hub id) -> Parquet files
+  of just the columns dedup reads, under artifacts; the release itself is never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.dedup.minhash import band_keys_and_shingles, text_buffers
+from curate.errors import InputError
+
+UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
+_SCRATCH = threading.local()  # per thread: the shingle buffer reused from part to part
+HEAD_BYTES = 600  # bytes of each unit's text kept for the report (400 characters of mostly-ASCII text)
+AGAINST_ROWS = 200_000
+
+
+def row_key() -> pl.Expr:
+    """The key of a row-level unit: trace_id, else `id#sample_idx`."""
+    fallback = pl.concat_str([pl.col("id"), pl.lit("#"), pl.col("sample_idx").cast(pl.Utf8).fill_null("")])
+    return pl.coalesce([pl.col("trace_id"), fallback])
+
+
+def unit_key(level: str) -> pl.Expr:
+    return pl.col("id") if level == "problem" else row_key()
+
+
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pl.DataFrame]:
+    """Units of one Parquet file: their texts, and key, rows, passes, source per unit.
+
+    Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
+    of theirs, so the choice does not depend on row order. The text column is read by pyarrow
+    and only the small columns go through polars: when every key is unique and no row is
+    filtered out (one row per unit), the texts are the file's own buffers, never copied.
+    """
+    field = options["field"]
+    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
+    available = source.schema_arrow.names
+    if field not in available:
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
+    needed = ["id", "source", "verdict", field] + (["domain"] if domains else []) + (
+        ["trace_id", "sample_idx"] if options["level"] == "row" else [])  # each column read costs
+    table = source.read(columns=[c for c in needed if c in available], use_threads=False)
+    texts = table[field].combine_chunks()
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
+    for column in UNIT_COLUMNS:
+        if column not in df.columns:
+            dtype = pl.Int32 if column == "sample_idx" else pl.Utf8
+            df = df.with_columns(pl.lit(None, dtype=dtype).alias(column) if df.width else
+                                 pl.Series(column, [None] * len(texts), dtype=dtype))
+    if df.schema["id"] == pl.Null or df["id"].null_count() == len(df):
+        df = df.with_columns(pl.from_arrow(texts).hash().cast(pl.Utf8).alias("id"))
+    df = df.with_columns(unit_key(options["level"]).alias("key")).with_row_index("row")
+    if domains:
+        df = df.filter(pl.col("domain").is_in(domains))
+    df = df.filter(pl.col("key").is_not_null())
+    passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
+    if not df["key"].is_duplicated().any():
+        if len(df) < len(texts):
+            texts = texts.take(df["row"].to_arrow())
+        return texts, df.select("key", pl.lit(1, pl.UInt32).alias("rows"), passes.alias("passes"), "source")
+    df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
+    units = df.group_by("key").agg(text=pl.col("text").min(), rows=pl.len(), passes=passes.sum(),
+                                   source=pl.col("source").min())
+    return units["text"].to_arrow(), units.drop("text")
+
+
+def companion(sig_file: str | Path, what: str) -> Path:
+    """A numpy file written next to a signature file: `bands`, `shingle_offsets`, `shingle_values`."""
+    sig_file = Path(sig_file)
+    return sig_file.with_name(f"{sig_file.stem}.{what}.npy")
+
+
+def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Signature pass over one part: unit attributes to `out`, band keys and shingles beside it.
+
+    `out` (Parquet): key, exact hash, sizes, pass counts, source, one row per unit in file
+    order. `bands.npy`: uint64 [bands, units], band-major so the grouping reads one band as
+    one contiguous slice. With `verify` on, `shingle_offsets.npy` / `shingle_values.npy`: each
+    unit's shingle values as the signature pass saw them, so the exact Jaccard check of
+    candidate pairs neither re-reads nor re-tokenises the text (4 bytes per shingle on disk).
+    `heads.arrow`: each unit's first HEAD_BYTES bytes (uncompressed Arrow, memory-mapped
+    later), so the report shows the largest clusters without reading any part again (a byte
+    slice: 5x cheaper than slicing characters; a character cut at the end is dropped).
+    """
+    texts, units = read_units(path, options, domains=options.get("domains"))
+    keep = bool(options.get("verify", True))
+    keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
+        texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
+        ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
+        scratch=_SCRATCH.__dict__.setdefault("kept", []))
+    _, offsets, valid = text_buffers(texts)
+    lengths = np.diff(offsets) * valid
+    # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
+    table = units.select(
+        pl.col("key").cast(pl.Utf8), pl.lit(part, pl.Int32).alias("part"), pl.Series("exact", exact),
+        pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
+        pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    _save(companion(out, "bands"), keys.T)  # band_keys is a view of a band-major array: no copy
+    if keep:
+        _save(companion(out, "shingle_offsets"), shingle_offsets)
+        _save(companion(out, "shingle_values"), shingle_values)
+    heads = pa.table({"head": pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)})
+    with pa.OSFile(str(heads_path(out)) + ".tmp", "wb") as sink, pa.ipc.new_file(sink, heads.schema) as writer:
+        writer.write_table(heads)
+    Path(str(heads_path(out)) + ".tmp").replace(heads_path(out))
+    table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
+    Path(out + ".tmp").replace(out)
+    return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
+            "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
+
+
+def remove_companions(sig_files: list[Path]) -> None:
+    """Delete the large per-unit files beside the signature files once prepare is done with them.
+
+    Shingles, heads and band keys together are about the size of the text itself; only the
+    prepare phase reads them (a rerun of prepare writes them again).
+    """
+    for sig_file in sig_files:
+        for path in (companion(sig_file, "bands"), companion(sig_file, "shingle_offsets"),
+                     companion(sig_file, "shingle_values"), heads_path(sig_file)):
+            path.unlink(missing_ok=True)
+
+
+def heads_path(sig_file: str | Path) -> Path:
+    sig_file = Path(sig_file)
+    return sig_file.with_name(f"{sig_file.stem}.heads.arrow")
+
+
+def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
+    """The kept beginnings of the texts of the units at `positions` in one signature file."""
+    with pa.memory_map(str(heads_path(sig_file))) as source:
+        column = pa.ipc.open_file(source).read_all()["head"]
+        heads = column.take(pl.Series(positions, dtype=pl.Int64).to_arrow()).to_pylist()
+    return [(head or b"").decode("utf-8", "ignore") for head in heads]
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """np.save through a temporary name, so a crashed task leaves no half file under the real one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- against: an earlier release
+
+
+def materialise_against(spec: str, out_dir: Path, *, field: str, split: str = "train",
+                        config: str | None = None) -> list[Path]:
+    """Copy the columns dedup needs from an earlier release into `out_dir`; return the files."""
+    from curate import io
+
+    keep = [*UNIT_COLUMNS, field]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for table in _against_tables(spec, io, split=split, config=config):
+        if field not in table.column_names:
+            raise InputError(f"against: {spec} has no column '{field}' (columns: {', '.join(table.column_names)}).",
+                             "Point `against:` at a dataset with that column, or change `field:`.")
+        table = table.select([c for c in keep if c in table.column_names])
+        for offset in range(0, max(table.num_rows, 1), AGAINST_ROWS):
+            path = out_dir / f"part-{len(written):05d}.parquet"
+            pq.write_table(table.slice(offset, AGAINST_ROWS), path)
+            written.append(path)
+    return written
+
+
+def _against_tables(spec: str, io, *, split: str, config: str | None):
+    fmt = io.detect_format(spec)
+    if fmt == "run":
+        yield from (pq.read_table(f) for f in io.run_output_files(spec))
+    elif fmt == "parquet":
+        yield from (pq.read_table(f) for f in io.expand_files(spec, (".parquet",)))
+    elif fmt == "jsonl":
+        for f in io.expand_files(spec, (".jsonl", ".json", ".ndjson", ".jsonl.gz")):
+            yield pl.read_ndjson(f).to_arrow()
+    elif fmt == "datasets":
+        yield io.read_datasets_folder(spec, split)
+    elif fmt == "hub":
+        yield io.read_hub(spec, config=config, split=split, revision=None)
+    else:
+        raise InputError(f"against: cannot read '{spec}' (format {fmt}).",
+                         "Use a Parquet/JSONL file or folder, a curate run directory or a Hub id.")

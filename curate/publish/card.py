@@ -1,0 +1,244 @@
+"""The dataset card: YAML metadata the Hub reads, and a body rendered from data_cards/.
+
+The metadata carries license, language, task categories, size category, tags, pretty name,
+source datasets, the `configs:` block (exactly one default) and, optionally, `dataset_info`
+features generated from the written Parquet schema (never by hand). The body is a Jinja
+template fed with the recipe and the facts of the run (`curate.publish.card_facts`): every number in it
+comes from the manifest, the rejected rows, the stage outputs or the written files. Plots are
+PNGs in `plots/` next to the card. Nothing time-dependent goes in: rerunning a finished recipe
+must not change a byte of `dataset/`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.errors import CurateError
+from curate.publish import card_facts as facts_mod
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "data_cards"
+PLOTS_DIR = "plots"
+
+
+def size_category(rows: int) -> str:
+    for limit, label in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]:
+        if rows < limit:
+            return label
+    return "10M<n<100M"
+
+
+def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], manifest: dict) -> dict:
+    """Every figure the card shows, from the run (see curate.publish.card_facts)."""
+    stages = facts_mod.stages_before_write(manifest)
+    rows = {name: sum(_rows(dataset_dir / f) for f in names) for name, names in files.items()}
+    published = [dataset_dir / f for names in files.values() for f in names]
+    return {
+        "stages": facts_mod.funnel(run_dir, stages),
+        "generation": facts_mod.generation(run_dir, stages, published, facts_mod.written_values(run_dir, manifest)),
+        "verdicts": facts_mod.verdicts(run_dir, stages),
+        "pass_at_k": facts_mod.pass_at_k(run_dir, stages, published),
+        "duplicates": facts_mod.duplicates(run_dir, stages),
+        "contamination": facts_mod.contamination(run_dir, stages),
+        "mix": facts_mod.mix(stages),
+        "tokens": facts_mod.token_stats(dataset_dir, files),
+        "rows": rows,
+        "total_rows": sum(rows.values()),
+    }
+
+
+def source_datasets(recipe) -> list[str]:
+    """Hub ids of the sources read from the Hub; `original` when every source is local."""
+    hub = sorted({s.path.split(":", 1)[1] for s in recipe.sources if s.path.startswith(("hub:", "hf:"))})
+    return hub or ["original"]
+
+
+def card_license(recipe) -> str:
+    if recipe.card.license:
+        return recipe.card.license
+    licenses = {s.license for s in recipe.sources}
+    return next(iter(licenses)) if len(licenses) == 1 and None not in licenses else "other"
+
+
+def card_metadata(recipe, write_stage, files: dict[str, list[str]], facts: dict, dataset_dir: Path) -> dict:
+    card = recipe.card
+    meta: dict[str, Any] = {
+        "pretty_name": card.pretty_name or recipe.name,
+        "license": card_license(recipe),
+        "language": list(card.language),
+        "task_categories": list(card.task_categories),
+        "tags": list(card.tags),
+        "size_categories": [size_category(facts["total_rows"])],
+        "source_datasets": source_datasets(recipe),
+        "configs": write_stage.configs_block(files),
+    }
+    if write_stage.config.dataset_info:
+        info = dataset_info(dataset_dir, write_stage, files)
+        if info:
+            meta["dataset_info"] = info
+    return meta
+
+
+def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) -> list[dict]:
+    """`dataset_info` per config: features from the written schema, row counts, download size."""
+    import pyarrow.parquet as pq
+
+    split = write_stage.config.split
+    infos, schemas = [], {}
+    for entry in write_stage.configs_block(files):
+        name = entry["config_name"]
+        names = files.get(name) or [f for n in files if n != name for f in files[n]]
+        paths = [dataset_dir / f for f in names]
+        if not paths:
+            continue
+        schema = pq.read_schema(paths[0]).remove_metadata()
+        schemas.setdefault(str(schema), schema)
+        if len(schemas) > 1:
+            return []  # configs with different columns: let the Hub infer them
+        rows = sum(_rows(p) for p in paths)
+        size = sum(_uncompressed_bytes(p) for p in paths)
+        infos.append({"config_name": name, "features": yaml_features(schema),
+                      "splits": [{"name": split, "num_bytes": size, "num_examples": rows}],
+                      "download_size": sum(p.stat().st_size for p in paths), "dataset_size": size})
+    return infos
+
+
+def yaml_features(schema) -> list[dict]:
+    """The card's feature list; `datasets` spells the types curate's own module does not."""
+    from curate.publish.card_features import features
+
+    spelled = features(schema)
+    if spelled is None:
+        from datasets import Features
+
+        spelled = Features.from_arrow_schema(schema)._to_yaml_list()
+    return spelled
+
+
+def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
+    """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
+    from curate.publish.plots import bar_chart, token_histogram
+
+    folder = dataset_dir / PLOTS_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    made = []
+    lengths = facts_mod.token_lengths(dataset_dir, files)
+    figures = [("token_lengths.png", "Tokens per row, by config", token_histogram(lengths, title="Tokens per row"))]
+    figures.append(("verdicts.png", "Verification outcome by domain",
+                    bar_chart(facts["verdicts"], title="Verdicts by domain")))
+    for name, title, png in figures:
+        if png:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(png)
+            made.append({"file": f"{PLOTS_DIR}/{name}", "title": title})
+    return made
+
+
+def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, list[str]], *,
+                template: str | None = None) -> str:
+    """The full README.md text (and the plots it links, written into `dataset_dir/plots`)."""
+    from curate.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    recipe = rd.recipe()
+    manifest = rd.read_manifest()
+    facts = gather_facts(Path(run_dir), dataset_dir, files, manifest)
+    plots = draw_plots(dataset_dir, files, facts) if write_stage.config.plots else []
+    meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
+    body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template)
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100) + "---\n\n" + body
+
+
+def write_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, list[str]],
+               *, template: str | None = None) -> Path:
+    """Render README.md (and plots/) into `dataset_dir` from the run's recipe and manifest."""
+    text = render_card(run_dir, dataset_dir, write_stage, files, template=template)
+    path = dataset_dir / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _uncompressed_bytes(path: Path) -> int:
+    """Uncompressed data bytes from the Parquet footer (the split size, without reading rows)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], plots: list[dict],
+                template: str) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES)]), autoescape=False,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.ChainableUndefined)
+    env.filters["cell"] = table_cell
+    env.filters["num"] = number
+    env.filters["shortpath"] = short_path
+    configs = write_stage.configs_block(files)
+    for entry in configs:
+        name = entry["config_name"]
+        entry["rows"] = facts["rows"].get(name, sum(facts["rows"].values()))
+    try:
+        tmpl = env.get_template(template)
+    except jinja2.TemplateNotFound:
+        raise CurateError(f"card template '{template}' not found in {TEMPLATES}",
+                          "Set card.template to a file in data_cards/ (e.g. r1_mix.md.j2).") from None
+    return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split,
+                       sources=recipe.sources, plots=plots, columns=write_stage.config.columns,
+                       default=next((c["config_name"] for c in configs if c.get("default")), "default"),
+                       json=lambda o: json.dumps(o, sort_keys=True, ensure_ascii=False))
+
+
+def table_cell(value: Any, limit: int = 300) -> str:
+    """A value safe inside a Markdown table cell: one line, pipes escaped, long text cut."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def short_path(path: str) -> str:
+    """Local absolute paths shrink to their file name (the card must not leak a machine's folders)."""
+    return Path(path).name if path.startswith("/") else path
+
+
+def number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
+
+
+# ---------------------------------------------------------------- `curate card RUN`
+
+
+def card_for_run(run_dir: str | Path, *, template: str | None = None, output: Path | None = None) -> Path:
+    """Re-render RUN/dataset/README.md (and plots) from the finished run, without rerunning."""
+    from curate.registry import stage_class
+    from curate.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    recipe = rd.recipe()
+    entry = next((e for e in recipe.stage_entries() if e.use == "write"), None)
+    if entry is None or not rd.dataset.exists():
+        raise CurateError(f"{rd.path} has no written dataset (no `write` stage finished).",
+                          "Add `- use: write` at the end of the recipe and run it with `curate run`.")
+    write_stage = stage_class("write")(entry.config)
+    files = {name: sorted(f"{name}/{p.name}" for p in (rd.dataset / name).glob("*.parquet"))
+             for name in write_stage.config_filters()}
+    text = render_card(rd.path, rd.dataset, write_stage, files, template=template)
+    path = output or rd.dataset / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,314 @@
+"""The figures a dataset card and a run report show, read from a finished run.
+
+Everything comes from the run directory: the manifest's stage summaries (rows in/out/rejected,
+counters, prepare stats), the rejected rows' reasons, the stage outputs' annotation columns
+(verdict, dup_of, contaminated, pass_rate, problem_stats) and the written dataset. Stages are
+found by name, and their counters and stats are read by key, defensively: a stage that is
+absent, or reports other keys, leaves its section empty instead of failing the card.
+Timing keys are dropped, so the facts of two identical runs are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.text.arrow import numbers
+
+TIMING_TOKENS = {"second", "seconds", "secs", "elapsed", "timestamp", "eta", "duration", "time", "started",
+                 "finished", "wall", "date"}
+
+
+def is_timing(key: str) -> bool:
+    """Keys holding timings or dates (`wall_seconds`, `tokens_per_s`, `gpu_hours`), but not
+    look-alikes such as `timeout` or `beta`."""
+    key = str(key).lower()
+    tokens = set(re.split(r"[^a-z0-9]+", key))
+    return bool(tokens & TIMING_TOKENS) or key.endswith("per_s") or "gpu_hours" in key or "per_second" in key
+
+
+def untimed(value: Any) -> Any:
+    """`value` without dict keys that hold timings (the card must not change between reruns)."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if not is_timing(k)}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+def ordered_stages(manifest: dict) -> list[dict]:
+    return [manifest["stages"][k] for k in sorted(manifest.get("stages", {}), key=int)]
+
+
+def stages_before_write(manifest: dict) -> list[dict]:
+    """Stage summaries up to (not including) the first `write`: the card is rendered inside it."""
+    out = []
+    for stage in ordered_stages(manifest):
+        if stage.get("name") == "write":
+            break
+        out.append(stage)
+    return out
+
+
+def find_stage(stages: list[dict], name: str) -> dict | None:
+    """The last stage of that name (stages can repeat: dedup before and after generate)."""
+    found = [s for s in stages if s.get("name") == name]
+    return found[-1] if found else None
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"a.b": scalar}; lists of scalars kept, timing keys dropped."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not is_timing(key):
+                out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    elif value is not None and prefix:
+        out[prefix] = value
+    return out
+
+
+def read_columns(paths: list[Path], columns: list[str]) -> pa.Table | None:
+    """The named columns of every existing part (columns a file lacks are skipped)."""
+    tables = []
+    for path in paths:
+        if not path.exists():
+            continue
+        file = pq.ParquetFile(path)  # not pq.read_table: its dataset layer imports pandas (0.2 s)
+        names = set(file.schema_arrow.names)
+        tables.append(file.read(columns=[c for c in columns if c in names]))
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def stage_parts(run_dir: Path, stage: dict, published: list[Path] = ()) -> list[Path]:
+    """A stage's part files. A stage that streamed its rows into the next one without keeping
+    parts (load, by default) falls back to `published`: the dataset's shards, the same rows as
+    written (training-view columns only)."""
+    return sorted((run_dir / stage["dir"]).glob("part-*.parquet")) or list(published)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def funnel(run_dir: Path, stages: list[dict]) -> list[dict]:
+    """Per stage: rows in/out/rejected, rejection reasons with counts, counters, prepare stats."""
+    rows = []
+    for stage in stages:
+        reasons = rejected_reasons(run_dir, stage["dir"])
+        notes = {k: v for k, v in flatten(stage.get("counters") or {}).items() if k != "rejected"}
+        notes.update(flatten(stage.get("prepare_stats") or {}))
+        rows.append({"name": stage["name"], "dir": stage["dir"], "rows_in": stage.get("rows_in", 0),
+                     "rows_out": stage.get("rows_out", 0), "rejected": stage.get("rejected", 0),
+                     "reasons": reasons, "notes": {k: v for k, v in notes.items()
+                                                   if isinstance(v, (int, float, str, bool))
+                                                   and k.count(".") < 2}})
+    return rows
+
+
+def rejected_reasons(run_dir: Path, stage_dir: str) -> dict[str, int]:
+    table = read_columns(sorted((run_dir / "rejected" / stage_dir).glob("part-*.parquet")), ["reject_reason"])
+    if table is None or "reject_reason" not in table.column_names:
+        return {}
+    counts = Counter(table["reject_reason"].to_pylist())
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
+    """domain -> verdict -> rows, from the verify stage's output (verify annotates every row)."""
+    stage = find_stage(stages, "verify")
+    if stage is None:
+        return {}
+    table = read_columns(stage_parts(run_dir, stage), ["domain", "verdict"])
+    if table is None or "verdict" not in table.column_names:
+        return {}
+    out: dict[str, Counter] = {}
+    for domain, verdict in zip(table["domain"].to_pylist(), table["verdict"].to_pylist()):
+        out.setdefault(domain or "unknown", Counter())[verdict or "unverified"] += 1
+    return {d: dict(sorted(c.items())) for d, c in sorted(out.items())}
+
+
+def pass_at_k(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> dict[str, dict[str, float]]:
+    """domain -> {problems, mean pass rate, mean pass@k for each k found in problem_stats}."""
+    stage = find_stage(stages, "verify") or (stages[-1] if stages else None)
+    if stage is None:
+        return {}
+    table = read_columns(stage_parts(run_dir, stage, published), ["id", "domain", "pass_rate", "problem_stats"])
+    if table is None or "pass_rate" not in table.column_names:
+        return {}
+    seen: dict[str, dict[str, list[float]]] = {}
+    done: set[str] = set()
+    stats_col = table["problem_stats"].to_pylist() if "problem_stats" in table.column_names else [None] * len(table)
+    for pid, domain, rate, stats in zip(table["id"].to_pylist(), table["domain"].to_pylist(),
+                                        table["pass_rate"].to_pylist(), stats_col):
+        if pid in done or (rate is None and not stats):
+            continue
+        done.add(pid)
+        bucket = seen.setdefault(domain or "unknown", {})
+        if rate is not None:
+            bucket.setdefault("pass rate", []).append(float(rate))
+        for key, value in _pass_keys(stats).items():
+            bucket.setdefault(key, []).append(value)
+    return {d: {"problems": max(len(v) for v in b.values()),
+                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items())}}
+            for d, b in sorted(seen.items()) if b}
+
+
+def _pass_keys(stats: str | None) -> dict[str, float]:
+    try:
+        data = json.loads(stats) if stats else {}
+    except ValueError:
+        return {}
+    found = {}
+    for key, value in flatten(data).items():
+        leaf = key.split(".")[-1]
+        if leaf.lower().startswith("pass@") and isinstance(value, (int, float)):
+            found[leaf] = float(value)
+    return found
+
+
+def duplicates(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
+    """Rows dedup marked (dup_of set), per domain, and the largest clusters."""
+    stage = find_stage(stages, "dedup")
+    if stage is None:
+        return {}
+    table = read_columns(stage_parts(run_dir, stage), ["domain", "dup_of", "trace_id", "id"])
+    if table is None or "dup_of" not in table.column_names:
+        return {}
+    marked = table.filter(pc.is_valid(table["dup_of"]))
+    per_domain = Counter(d or "unknown" for d in marked["domain"].to_pylist())
+    clusters = Counter(marked["dup_of"].to_pylist())
+    return {"marked": marked.num_rows, "per_domain": dict(sorted(per_domain.items())),
+            "clusters": len(clusters), "largest": clusters.most_common(10)}
+
+
+def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
+    """Per benchmark: rows hit and distinct benchmark items; what the decontam stage checked."""
+    stage = find_stage(stages, "decontam")
+    if stage is None:
+        return {}
+    table = read_columns(stage_parts(run_dir, stage), ["contaminated"])
+    rows: Counter = Counter()
+    items: dict[str, set] = {}
+    if table is not None and "contaminated" in table.column_names:
+        for hits in table["contaminated"].to_pylist():
+            for bench in sorted({h.split(":", 1)[0] for h in hits or []}):
+                rows[bench] += 1
+            for hit in hits or []:
+                items.setdefault(hit.split(":", 1)[0], set()).add(hit)
+    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b])} for b in sorted(rows)},
+            "rows": sum(1 for h in (table["contaminated"].to_pylist() if table is not None and
+                                    "contaminated" in table.column_names else []) if h),
+            "checked": benchmarks_checked(run_dir, stage)}
+
+
+def benchmarks_checked(run_dir: Path, stage: dict) -> list[dict]:
+    """Benchmarks (with revisions where known) from the decontam stats, report or config."""
+    sources = [stage.get("prepare_stats") or {}, _read_json(run_dir / "reports" / "decontam.json"),
+               stage.get("config") or {}]
+    for source in sources:
+        found = _benchmark_list(source.get("benchmarks") if isinstance(source, dict) else None)
+        if found:
+            return found
+    return []
+
+
+def _benchmark_list(value: Any) -> list[dict]:
+    if isinstance(value, dict):
+        return [{"name": str(k), **({"revision": v.get("revision")} if isinstance(v, dict) else {})}
+                for k, v in sorted(value.items())]
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, dict):
+                out.append({"name": str(item.get("name") or item.get("id") or item),
+                            "revision": item.get("revision")})
+            else:
+                out.append({"name": str(item)})
+        return out
+    return []
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def mix(stages: list[dict]) -> dict[str, Any]:
+    stage = find_stage(stages, "mix")
+    stats = (stage or {}).get("prepare_stats") or {}
+    return {"by": stats.get("mix_by"), "groups": stats.get("mix_groups") or {},
+            "total": stats.get("mix_total"), "seed": stats.get("mix_seed")} if stats else {}
+
+
+def generation(run_dir: Path, stages: list[dict], published: list[Path] = (),
+               written: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+    """Teacher(s), sampling parameters and system prompts as the traces record them, plus the
+    generate stage's config (model, revision, prompt template, ...) where there is one.
+
+    `written`: the values the write stage counted in the rows it wrote (`written_values`);
+    without them, the parts of the last stage before write are read."""
+    stage = find_stage(stages, "generate")
+    last = stages[-1] if stages else None
+    table = None
+    if written is None and last:
+        table = read_columns(stage_parts(run_dir, last, published), ["teacher", "sampling", "system"])
+    config = {k: v for k, v in flatten(untimed((stage or {}).get("config") or {})).items()
+              if v not in (None, "", [], {})}
+
+    def top(column: str, limit: int = 3) -> list[tuple[str, int]]:
+        if written is not None:
+            counts = Counter({k: v for k, v in written.get(column, {}).items() if k})
+        elif table is not None and column in table.column_names:
+            counts = Counter(v for v in table[column].to_pylist() if v)
+        else:
+            return []
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+    return {"teachers": top("teacher", 10), "sampling": top("sampling"), "system": top("system"),
+            "config": config, "generated": (stage or {}).get("rows_out")}
+
+
+def written_values(run_dir: Path, manifest: dict) -> dict[str, dict[str, int]] | None:
+    """The value counts every part of the write stage recorded (None for a run whose write
+    stage recorded none, e.g. one written by an older curate)."""
+    stage = next((s for s in ordered_stages(manifest) if s.get("name") == "write"), None)
+    done = sorted((run_dir / stage["dir"] / "_done").glob("part-*.json")) if stage else []
+    totals: dict[str, Counter] = {}
+    for marker in done:
+        values = json.loads(marker.read_text()).get("stats", {}).get("values")
+        if values is None:
+            return None
+        for column, counts in values.items():
+            totals.setdefault(column, Counter()).update(counts)
+    return {column: dict(counts) for column, counts in totals.items()} if done else None
+
+
+def token_stats(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, values in token_lengths(dataset_dir, files).items():
+        if len(values):
+            out[name] = {"rows": len(values), "mean": round(float(values.mean()), 1),
+                         "p50": int(np.percentile(values, 50)), "p90": int(np.percentile(values, 90)),
+                         "p99": int(np.percentile(values, 99)), "max": int(values.max())}
+    return out
+
+
+def token_lengths(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, names in files.items():
+        table = read_columns([dataset_dir / f for f in names], ["num_tokens"])
+        out[name] = (numbers(table["num_tokens"]) if table is not None and table.num_rows
+                     else np.zeros(0, np.int64))
+    return out

@@ -1,0 +1,241 @@
+"""`curate report RUN`: one self-contained HTML page about a run.
+
+The page needs no network: CSS is inline, plots are PNG data URIs (Pillow) and the funnel is
+inline SVG. It shows the stage funnel (rows in and out per stage, and the reasons rows left),
+token-length and verdict plots, sample traces per verdict, rejected examples per reason,
+contamination hits and dedup clusters (from the stage outputs' `contaminated` / `dup_of`
+columns, plus RUN/reports/decontam.json and dedup.json when those stages wrote them).
+
+Samples are picked in two passes, so a large run is never read whole: a first pass reads one
+small column to choose rows, a second reads only the files that hold them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.publish import card_facts as cf
+
+TEMPLATE = Path(__file__).with_name("report.html.j2")
+TEXT_COLUMNS = ["trace_id", "id", "source", "domain", "problem", "reasoning", "answer", "verdict",
+                "verify_detail", "finish_reason", "completion_tokens", "dup_of", "contaminated", "reference"]
+
+
+def write_report(run_dir: Path, *, output: Path | None = None, samples: int = 2) -> Path:
+    """Render RUN/reports/report.html (or `output`); returns the path."""
+    html = render_report(run_dir, samples=samples)
+    path = output or run_dir / "reports" / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def render_report(run_dir: Path, *, samples: int = 2) -> str:
+    import jinja2
+
+    from curate.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    manifest = rd.read_manifest()
+    if not manifest.get("stages"):
+        from curate.errors import CurateError
+
+        raise CurateError(f"{run_dir} has no manifest with finished stages.",
+                          "Run a recipe first: curate run RECIPE --run-dir RUN.")
+    context = gather(run_dir, manifest, samples)
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
+    env.filters["short"] = lambda v, n=400: (v if len(v) <= n else v[: n - 1] + "…") if isinstance(v, str) else v
+    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
+
+
+def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
+    """Everything the page shows."""
+    stages = cf.ordered_stages(manifest)
+    before = cf.stages_before_write(manifest)
+    funnel = cf.funnel(run_dir, stages)
+    for row, stage in zip(funnel, stages):
+        row["seconds"] = stage.get("wall_seconds")
+    rejected = sorted((run_dir / "rejected").glob("*/part-*.parquet"))
+    dataset = run_dir / "dataset"
+    files = {p.name: sorted(f"{p.name}/{f.name}" for f in p.glob("*.parquet"))
+             for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))} if dataset.exists() else {}
+    published = [dataset / f for names in files.values() for f in names]
+    last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
+    return {
+        "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
+        "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_svg(funnel),
+        "kpis": kpis(funnel, files, dataset),
+        "plots": plots(run_dir, before, dataset, files),
+        "verdict_samples": by_key(last_parts + rejected, "verdict", samples),
+        "rejected_samples": rejected_samples(rejected, samples),
+        "contamination": contamination_rows(run_dir, before), "decontam_report": report_json(run_dir, "decontam"),
+        "clusters": dedup_clusters(run_dir, before), "dedup_report": report_json(run_dir, "dedup"),
+        "mix": cf.mix(before), "verdicts": cf.verdicts(run_dir, before),
+        "pass_at_k": cf.pass_at_k(run_dir, before, published),
+        "tokens": cf.token_stats(dataset, files) if files else {},
+    }
+
+
+def kpis(funnel: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]]:
+    rows = sum(pq.ParquetFile(dataset / f).metadata.num_rows for names in files.values() for f in names)
+    first = funnel[0]["rows_out"] if funnel else 0
+    return [("rows loaded", f"{first:,}"), ("rows rejected", f"{sum(s['rejected'] for s in funnel):,}"),
+            ("stages", str(len(funnel))), ("dataset files", str(sum(len(v) for v in files.values()))),
+            ("rows in dataset files", f"{rows:,}")]
+
+
+def funnel_svg(funnel: list[dict]) -> str:
+    """Horizontal bars per stage: kept rows (blue) and rejected rows (red), to one scale."""
+    top = max([max(s["rows_in"], s["rows_out"]) for s in funnel] + [1])
+    width, bar_h, gap, label_w = 760, 26, 14, 150
+    scale = (width - label_w - 120) / top
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="stage funnel" '
+             f'viewBox="0 0 {width} {len(funnel) * (bar_h + gap) + gap}" class="funnel-svg">')]
+    for i, s in enumerate(funnel):
+        y = gap + i * (bar_h + gap)
+        kept, dropped = s["rows_out"] * scale, s["rejected"] * scale
+        name = _xml(s["dir"])
+        parts.append(f'<g class="stage" data-stage="{name}">'
+                     f'<text x="0" y="{y + bar_h * 0.68}" class="lbl">{name}</text>'
+                     f'<rect x="{label_w}" y="{y}" width="{max(kept, 1):.1f}" height="{bar_h}" rx="4" class="kept">'
+                     f'<title>{name}: {s["rows_out"]:,} rows out</title></rect>'
+                     f'<rect x="{label_w + kept:.1f}" y="{y}" width="{dropped:.1f}" '
+                     f'height="{bar_h}" rx="4" class="drop">'
+                     f'<title>{name}: {s["rejected"]:,} rejected</title></rect>'
+                     f'<text x="{label_w + kept + dropped + 8:.1f}" y="{y + bar_h * 0.68}" class="val">'
+                     f'{s["rows_out"]:,}{_minus(s["rejected"])}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _minus(rejected: int) -> str:
+    return f" (−{rejected:,} rejected)" if rejected else ""
+
+
+def _xml(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[dict]:
+    from curate.publish.plots import bar_chart, token_histogram
+
+    figures = []
+    if files:
+        figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files))))
+    figures.append(("Verdicts by domain", bar_chart(cf.verdicts(run_dir, stages), title="Verdicts by domain")))
+    return [{"title": t, "src": "data:image/png;base64," + base64.b64encode(png).decode()}
+            for t, png in figures if png]
+
+
+# ---------------------------------------------------------------- row samples
+
+
+def by_key(paths: list[Path], column: str, n: int, extra: list[str] = ()) -> dict[str, list[dict]]:
+    """Up to n rows per value of `column` over the files, in file order (two passes)."""
+    picks: dict[str, list[tuple[Path, int]]] = {}
+    for path in paths:
+        schema = pq.read_schema(path)
+        if column not in schema.names:
+            continue
+        values = pq.read_table(path, columns=[column])[column].to_pylist()
+        for i, value in enumerate(values):
+            key = value if isinstance(value, str) else ("not verified" if value is None else json.dumps(value))
+            if key and len(picks.setdefault(key, [])) < n:
+                picks[key].append((path, i))
+    wanted = [c for c in TEXT_COLUMNS + list(extra)]
+    out: dict[str, list[dict]] = {}
+    cache: dict[Path, pa.Table] = {}
+    for key, spots in sorted(picks.items()):
+        for path, i in spots:
+            if path not in cache:
+                names = pq.read_schema(path).names
+                cache[path] = pq.read_table(path, columns=[c for c in wanted + ["messages"] if c in names])
+            row = _with_turns(cache[path].slice(i, 1).to_pylist()[0])
+            row["origin"] = path.parent.name
+            out.setdefault(key, []).append(row)
+    return out
+
+
+def _with_turns(row: dict) -> dict:
+    """A published row (training view) gets its reasoning and answer back from the assistant
+    turn, so samples read from dataset/ show the same fields as samples from a stage's parts."""
+    messages = row.pop("messages", None)
+    if messages and "reasoning" not in row:
+        from curate.schema import split_reasoning
+
+        reply = next((m["content"] for m in reversed(messages) if m["role"] == "assistant"), None)
+        row["reasoning"], row["answer"] = split_reasoning(reply)
+    return row
+
+
+def rejected_samples(paths: list[Path], n: int) -> list[dict]:
+    """Per stage and reason: count and up to n example rows."""
+    out = []
+    for stage_dir in sorted({p.parent for p in paths}):
+        files = sorted(stage_dir.glob("part-*.parquet"))
+        counts = Counter()
+        for f in files:
+            counts.update(pq.read_table(f, columns=["reject_reason"])["reject_reason"].to_pylist())
+        examples = by_key(files, "reject_reason", n)
+        for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            out.append({"stage": stage_dir.name, "reason": reason, "count": count, "rows": examples.get(reason, [])})
+    return out
+
+
+def contamination_rows(run_dir: Path, stages: list[dict], limit: int = 50) -> list[dict]:
+    stage = cf.find_stage(stages, "decontam")
+    if stage is None:
+        return []
+    rows = []
+    for path in cf.stage_parts(run_dir, stage):
+        table = pq.read_table(path, columns=["trace_id", "domain", "problem", "contaminated"])
+        hit = table.filter(pc.fill_null(pc.greater(pc.list_value_length(table["contaminated"]), 0), False))
+        rows += hit.to_pylist()
+        if len(rows) >= limit:
+            break
+    return rows[:limit]
+
+
+def dedup_clusters(run_dir: Path, stages: list[dict], limit: int = 20) -> list[dict]:
+    """The largest clusters: the kept row's problem and its duplicates' problems."""
+    stage = cf.find_stage(stages, "dedup")
+    if stage is None:
+        return []
+    parts = cf.stage_parts(run_dir, stage)
+    table = cf.read_columns(parts, ["id", "trace_id", "problem", "dup_of", "domain"])
+    if table is None or "dup_of" not in table.column_names:
+        return []
+    dups = table.filter(pc.is_valid(table["dup_of"])).to_pylist()
+    groups: dict[str, list[dict]] = {}
+    for row in dups:
+        groups.setdefault(row["dup_of"], []).append(row)
+    problems = {}
+    for row in table.select(["id", "trace_id", "problem"]).to_pylist():
+        problems.setdefault(row["trace_id"], row["problem"])
+        problems.setdefault(row["id"], row["problem"])
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]
+    return [{"keeper": k, "keeper_problem": problems.get(k), "members": v} for k, v in ranked]
+
+
+def report_json(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """A stage's JSON report, summarised: scalar top-level entries and a pretty-printed excerpt."""
+    path = run_dir / "reports" / f"{name}.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return {"summary": {}, "excerpt": f"{path.name} is not valid JSON"}
+    summary = {k: v for k, v in cf.flatten(data).items() if isinstance(v, (int, float, str)) and k.count(".") < 2}
+    excerpt = json.dumps(data, indent=1, ensure_ascii=False, default=str)
+    return {"summary": dict(list(summary.items())[:40]),
+            "excerpt": excerpt if len(excerpt) < 20000 else excerpt[:20000] + "\n…"}
