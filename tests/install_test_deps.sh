@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine with Python 3.11:
 # system packages (bubblewrap for the code sandbox, chromium for report page tests),
-# the CPU build of vLLM (real-engine tests), and curate with its dev and ray extras.
+# the CPU build of vLLM (real-engine tests), and curate with its dev (pytest, ruff, MkDocs for
+# the docs build CI runs), ray and openai extras.
 # Idempotent: what is already installed is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,18 +1,24 @@
-"""The README's CLI reference is generated from --help; every command is documented.
+"""The docs' CLI reference (docs/cli.md) is generated from --help; every command is documented;
+the docs site lists every page and the README's links to it resolve.
 
 Regenerate after changing a command: `python tests/test_docs.py --write`.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import click
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+CLI_PAGE = DOCS / "cli.md"
+MKDOCS = ROOT / "mkdocs.yml"
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 
 
@@ -41,14 +47,14 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
-def readme_section() -> str:
-    text = README.read_text()
+def cli_page_section() -> str:
+    text = CLI_PAGE.read_text()
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
 
 
-def test_readme_cli_reference_matches_help():
-    assert readme_section() == cli_reference().strip("\n"), (
-        "README's CLI reference is stale: run `python tests/test_docs.py --write`")
+def test_cli_reference_matches_help():
+    assert cli_page_section() == cli_reference().strip("\n"), (
+        "docs/cli.md's CLI reference is stale: run `python tests/test_docs.py --write`")
 
 
 def test_every_command_has_help_text():
@@ -76,10 +82,62 @@ def test_readme_has_the_two_commands_ci_uses():
     assert "bash tests/install_test_deps.sh" in ci and "python -m pytest" in ci
 
 
+def nav_pages() -> list[str]:
+    """Every page path named in mkdocs.yml's nav (relative to docs/), in order."""
+
+    class Loader(yaml.SafeLoader):
+        """Reads mkdocs.yml's `!!python/name:` tags (the Mermaid fence) as plain strings."""
+
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: suffix)
+    config = yaml.load(MKDOCS.read_text(), Loader=Loader)
+
+    def walk(entry):
+        if isinstance(entry, str):
+            yield entry
+        elif isinstance(entry, list):
+            for item in entry:
+                yield from walk(item)
+        elif isinstance(entry, dict):
+            for value in entry.values():
+                yield from walk(value)
+
+    return [page for page in walk(config["nav"]) if not page.startswith(("http://", "https://"))]
+
+
+def test_every_docs_page_is_in_the_nav():
+    pages = nav_pages()
+    on_disk = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert not on_disk - set(pages), f"pages missing from mkdocs.yml's nav: {sorted(on_disk - set(pages))}"
+    assert not set(pages) - on_disk, f"mkdocs.yml's nav names missing pages: {sorted(set(pages) - on_disk)}"
+    assert len(pages) == len(set(pages)), "a page is listed twice in mkdocs.yml's nav"
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """Anchors of a Markdown page's headings, as MkDocs and GitHub both spell simple headings."""
+    anchors, fenced = set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"#{1,6}\s+(.*)", line)):
+            text = re.sub(r"[^\w\s-]", "", m.group(1).replace("`", "").lower()).strip()
+            anchors.add(re.sub(r"\s+", "-", text))
+    return anchors
+
+
+def test_readme_links_to_docs_pages_exist():
+    links = re.findall(r"\]\((docs/[^)\s]*)\)", README.read_text())
+    assert links, "README links to no docs page"
+    for link in links:
+        target, _, anchor = link.partition("#")
+        path = ROOT / target
+        assert path.is_file(), f"README links to {target}, which does not exist"
+        assert not anchor or anchor in heading_anchors(path), f"README links to {link}: no such heading"
+
+
 if __name__ == "__main__":
     if "--write" in sys.argv:
-        text = README.read_text()
+        text = CLI_PAGE.read_text()
         head, rest = text.split(START, 1)
         tail = rest.split(END, 1)[1]
-        README.write_text(f"{head}{START}\n{cli_reference()}\n{END}{tail}")
-        print("README CLI reference updated")
+        CLI_PAGE.write_text(f"{head}{START}\n{cli_reference()}\n{END}{tail}")
+        print("docs/cli.md CLI reference updated")
