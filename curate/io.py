@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
+from curate.rundir import RunDir
 
 OnError = Literal["fail", "skip", "record"]
 JSONL_BATCH = 4096
@@ -48,11 +49,11 @@ def detect_format(path: str) -> str:
         return "hub"
     p = Path(path)
     if p.is_dir():
-        if (p / "manifest.json").exists():
+        if RunDir.is_run(p):
             return "run"
         if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
             return "datasets"
-        if any(p.glob("part-*.parquet")):  # a stage folder of a run
+        if RunDir.parts(p):  # a stage folder of a run
             return "parquet"
         kinds = {SUFFIXES.get(f.suffix) for f in _data_files(p) if f.suffix in SUFFIXES}
         if len(kinds) == 1:
@@ -74,7 +75,7 @@ def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        parts = sorted(p.glob("part-*.parquet"))  # a stage folder: its parts, not its artifacts
+        parts = RunDir.parts(p)  # a stage folder: its parts, not its artifacts
         files = parts or sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
     else:
         files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
@@ -270,15 +271,15 @@ def read_hub(repo: str, *, config: str | None, split: str, revision: str | None)
 def run_output_files(path: str) -> list[Path]:
     """The part files of the last stage of a run directory that stores parts (`write` stores
     its rows in dataset/, and a stage fused into the next may keep none)."""
-    root = Path(path.split(":", 1)[1] if path.startswith("run:") else path)
-    stages = sorted(d for d in root.iterdir() if d.is_dir() and d.name[:2].isdigit()) if root.exists() else []
+    rd = RunDir(path.split(":", 1)[1] if path.startswith("run:") else path)
+    root, stages = rd.path, rd.stage_dirs()
     if not stages:
         raise InputError(f"{root}: not a curate run directory with finished stages.",
                          "Point at the folder you gave `curate run --run-dir`.")
     for stage in reversed(stages):
-        parts = sorted(stage.glob("part-*.parquet"))
+        parts = rd.parts(stage)
         if parts:
             return parts
     raise InputError(f"{root}: no stage of this run kept part files (load streamed straight into write).",
-                     f"Read its published rows instead ({root / 'dataset'}), or rerun it with "
+                     f"Read its published rows instead ({rd.dataset}), or rerun it with "
                      "`keep_parts: true` on load.")

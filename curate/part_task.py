@@ -121,7 +121,7 @@ class PartStep:
         self.sdir = rd.stage_dir(index, stage.name)
         self.ctx = PartContext(
             part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
-            artifacts=self.sdir / "artifacts", scratch=rd.scratch(self.sdir, part),
+            artifacts=rd.artifacts(self.sdir), scratch=rd.scratch(self.sdir, part),
             rng=random.Random(digest(recipe.seed, index, part)),
         )
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
@@ -207,8 +207,7 @@ class PartStep:
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
     """A finished part's batches, decoded on a helper thread ahead of the stage that reads them."""
-    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
-    path = rd.part_path(sdir, part)
+    path = rd.part_path(rd.stage_dir_at(index), part)
     yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
 
 

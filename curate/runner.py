@@ -100,7 +100,7 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
 def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: str) -> None:
     saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
              "config": fingerprinted_config(recipe, stage), "recipe": recipe.name}
-    fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
+    fp_path = rd.fingerprint_path(rd.stage_dir(index, stage.name))
     if not fp_path.exists() or _read_json(fp_path) != saved:
         write_json_atomic(fp_path, saved)
 
@@ -134,14 +134,14 @@ def check_resume(rd: RunDir, recipe: Recipe, stages: list[Stage], fps: list[str]
     if unknown:
         raise RecipeError(f"--force {unknown[0]}: no such stage in this recipe", f"stages: {names}")
     forced_from = min((names.index(f) for f in force), default=None)
-    on_disk = {int(d.name[:2]): d for d in rd.stage_dirs()}
+    on_disk = {rd.stage_index(d): d for d in rd.stage_dirs()}
     for index, (stage, fp) in enumerate(zip(stages, fps)):
         if forced_from is not None and index >= forced_from:
             break
         sdir = on_disk.get(index)
         if sdir is None:
             continue
-        saved_path = sdir / "_fingerprint.json"
+        saved_path = rd.fingerprint_path(sdir)
         saved = _read_json(saved_path) if saved_path.exists() else {}
         if sdir.name != rd.stage_dir(index, stage.name).name or saved.get("fingerprint") != fp:
             raise ResumeConflict(resume_message(rd, index, stage, saved, recipe), f"--force {stage.name}")
@@ -198,8 +198,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     last_dir = rd.stage_dir(last, stages[last].name)
     todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
     worked = worked or bool(todo)
-    for index in chain:
-        remove_stale_temporaries(rd, rd.stage_dir(index, stages[index].name))
+    for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
+        rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
     tasks = [(str(rd.path), first, p, num_parts, last) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
@@ -243,8 +243,9 @@ def stage_context(rd: RunDir, index: int, stage: Stage, num_parts: int, seed: in
                   inputs: bool) -> PrepareContext:
     """The prepare/finalize context; `inputs`: the parent's part files (only a chain's head has them)."""
     parents = part_paths(rd, index - 1, num_parts) if inputs and index else []
-    return PrepareContext(inputs=parents, artifacts=rd.stage_dir(index, stage.name) / "artifacts", seed=seed,
-                          num_parts=num_parts, run_dir=rd.path, executor=pool)
+    sdir = rd.stage_dir(index, stage.name)
+    return PrepareContext(inputs=parents, artifacts=rd.artifacts(sdir), seed=seed, num_parts=num_parts,
+                          run_dir=rd.path, stage_dir=sdir, executor=pool)
 
 
 def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:
@@ -270,13 +271,6 @@ def share_part_wall(rd: RunDir, chain: list[int], stages: list[Stage], wall: flo
         walls[index] += wall * (seconds[index] / total if total else 1 / len(chain))
 
 
-def remove_stale_temporaries(rd: RunDir, sdir: Path) -> None:
-    """Half-written files of a crashed earlier attempt (no task of this run is running yet)."""
-    for folder in (sdir, sdir / "_done", rd.path / "rejected" / sdir.name):
-        for tmp in folder.glob(".*.tmp-*") if folder.exists() else ():
-            tmp.unlink(missing_ok=True)
-
-
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
@@ -284,7 +278,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def part_paths(rd: RunDir, index: int, num_parts: int) -> list[Path]:
-    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
+    sdir = rd.stage_dir_at(index)
     return [rd.part_path(sdir, p) for p in range(num_parts)]
 
 
@@ -299,7 +293,7 @@ def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int,
         for key, value in p.get("counters", {}).items():
             if isinstance(value, (int, float)):
                 counters[key] = counters.get(key, 0) + value
-    stats_path = sdir / "artifacts" / "stats.json"
+    stats_path = rd.artifacts(sdir) / "stats.json"
     return {
         "name": stage.name, "dir": sdir.name, "version": stage.version, "fingerprint": fp,
         "config": stage.config_dict(), "parts": num_parts, "parts_done": len(parts),

@@ -100,6 +100,7 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, re
     """Run (or resume) RECIPE; the publishable folder is RUN_DIR/dataset/."""
     from curate.cli.inspect import summary_table
     from curate.recipe import load_recipe
+    from curate.rundir import RunDir
     from curate.runner import run_recipe
 
     parsed = load_recipe(recipe, list(overrides))
@@ -111,8 +112,9 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, re
         from curate.publish.report import write_report
 
         click.echo(f"\nReport:  {write_report(run_dir)}")
-    if (run_dir / "dataset").exists():
-        click.echo(f"Dataset: {run_dir / 'dataset'}")
+    dataset = RunDir(run_dir).dataset
+    if dataset.exists():
+        click.echo(f"Dataset: {dataset}")
         click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
 
 

@@ -18,9 +18,10 @@ COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 def read_any(path: str) -> pa.Table:
     """A Parquet/JSONL file or folder, a run directory (last stage), or a dataset/ folder."""
     from curate import io
+    from curate.rundir import RunDir
 
     p = Path(path)
-    if (p / "_done").is_dir() and not any(p.glob("part-*.parquet")):
+    if RunDir.is_stage_dir(p) and not RunDir.parts(p):
         raise InputError(f"{p} holds no part files: the stage streamed its rows straight into the next one.",
                          "Inspect the next stage's folder or RUN/dataset, or rerun with `keep_parts: true` "
                          "on this stage (then `--force` it) to keep its parts.")
@@ -80,7 +81,7 @@ def status_table(run_dir: str) -> str:
     from curate.rundir import RunDir
 
     rd = RunDir(run_dir)
-    if not (rd.path / "recipe.resolved.yaml").exists():
+    if not rd.recipe_path.exists():
         raise InputError(f"{run_dir} is not a curate run directory.", "Give the folder of `curate run --run-dir`.")
     manifest = rd.read_manifest()
     total = manifest.get("num_parts", 0)
