@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.rundir import RunDir
 from curate.text.arrow import numbers
 
 TIMING_TOKENS = {"second", "seconds", "secs", "elapsed", "timestamp", "eta", "duration", "time", "started",
@@ -94,7 +95,7 @@ def stage_parts(run_dir: Path, stage: dict, published: list[Path] = ()) -> list[
     """A stage's part files. A stage that streamed its rows into the next one without keeping
     parts (load, by default) falls back to `published`: the dataset's shards, the same rows as
     written (training-view columns only)."""
-    return sorted((run_dir / stage["dir"]).glob("part-*.parquet")) or list(published)
+    return RunDir.parts(run_dir / stage["dir"]) or list(published)
 
 
 # ---------------------------------------------------------------- sections
@@ -116,7 +117,7 @@ def funnel(run_dir: Path, stages: list[dict]) -> list[dict]:
 
 
 def rejected_reasons(run_dir: Path, stage_dir: str) -> dict[str, int]:
-    table = read_columns(sorted((run_dir / "rejected" / stage_dir).glob("part-*.parquet")), ["reject_reason"])
+    table = read_columns(RunDir(run_dir).rejected_parts(run_dir / stage_dir), ["reject_reason"])
     if table is None or "reject_reason" not in table.column_names:
         return {}
     counts = Counter(table["reject_reason"].to_pylist())
@@ -213,7 +214,7 @@ def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
 
 def benchmarks_checked(run_dir: Path, stage: dict) -> list[dict]:
     """Benchmarks (with revisions where known) from the decontam stats, report or config."""
-    sources = [stage.get("prepare_stats") or {}, _read_json(run_dir / "reports" / "decontam.json"),
+    sources = [stage.get("prepare_stats") or {}, _read_json(RunDir(run_dir).reports / "decontam.json"),
                stage.get("config") or {}]
     for source in sources:
         found = _benchmark_list(source.get("benchmarks") if isinstance(source, dict) else None)
@@ -284,7 +285,7 @@ def written_values(run_dir: Path, manifest: dict) -> dict[str, dict[str, int]] |
     """The value counts every part of the write stage recorded (None for a run whose write
     stage recorded none, e.g. one written by an older curate)."""
     stage = next((s for s in ordered_stages(manifest) if s.get("name") == "write"), None)
-    done = sorted((run_dir / stage["dir"] / "_done").glob("part-*.json")) if stage else []
+    done = RunDir.markers(run_dir / stage["dir"]) if stage else []
     totals: dict[str, Counter] = {}
     for marker in done:
         values = json.loads(marker.read_text()).get("stats", {}).get("values")

@@ -120,13 +120,12 @@ class Write(Stage):
     def finalize(self, ctx: PrepareContext) -> None:
         from curate.publish.card import write_card
 
-        dataset = Path(ctx.run_dir) / "dataset"
-        staging = dataset.with_name(".dataset.tmp")
+        rd = ctx.rundir
+        dataset, staging = rd.dataset, rd.dataset_staging
         shutil.rmtree(staging, ignore_errors=True)
         files = {}
-        stage_dir = ctx.inputs[0].parent
         for name in self.config_filters():
-            shards = sorted(stage_dir.glob(f"scratch/part-*/{name}/*.parquet"))
+            shards = rd.scratch_files(ctx.stage_dir, f"{name}/*.parquet")
             files[name] = link_shards(shards, staging / name, self.config.split)
         write_card(Path(ctx.run_dir), staging, self, files)
         shutil.rmtree(dataset, ignore_errors=True)
