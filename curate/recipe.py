@@ -84,10 +84,14 @@ class CardConfig(Closed):
 
 
 class PushConfig(Closed):
-    repo_id: str
-    private: bool = False
-    revision: str | None = None
-    create_pr: bool = False
+    """Where `curate run --push` publishes RUN/dataset/ (the same push as `curate push`)."""
+
+    repo_id: str = Field(description="Dataset repo on the Hub, owner/name.")
+    private: bool = Field(False, description="Create the repo as private (if it does not exist).")
+    revision: str | None = Field(None, description="Branch to push to (created from main if missing).")
+    create_pr: bool = Field(False, description="Open a pull request instead of committing (implies atomic).")
+    atomic: bool = Field(False, description="Pre-upload every file, then make one commit.")
+    dry_run: bool = Field(False, description="List what would be uploaded and print the card; upload nothing.")
 
 
 class StageEntry(Closed):
