@@ -72,7 +72,7 @@ class Source(Closed):
 
 
 class CardConfig(Closed):
-    """Dataset card metadata (see data_cards/)."""
+    """Dataset card metadata and template (see data_cards/README.md)."""
 
     pretty_name: str | None = None
     description: str | None = None
@@ -80,7 +80,8 @@ class CardConfig(Closed):
     language: list[str] = Field(default_factory=lambda: ["en"])
     tags: list[str] = Field(default_factory=lambda: ["reasoning", "distillation", "curate"])
     task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    template: str = Field("r1_mix.md.j2", description="Template file in data_cards/.")
+    template: str = Field("r1_mix.md.j2", description="Card template: a name (./data_cards/ first, then "
+                          "curate's packaged templates) or a path to a .j2 file.")
 
 
 class PushConfig(Closed):

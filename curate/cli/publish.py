@@ -15,7 +15,8 @@ RUN_DIR = click.Path(exists=True, file_okay=False)
 
 @click.command()
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--template", help="Template in data_cards/ (default: the recipe's card.template).")
+@click.option("--template", help="Template name (./data_cards/ first, then the packaged ones) or path "
+              "(default: the recipe's card.template).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/dataset/README.md.")
 def card(run_dir, template, output):
     """Render the dataset card (README.md and plots) of a finished run from its manifest."""
