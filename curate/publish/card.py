@@ -56,6 +56,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "tokens": facts_mod.token_stats(dataset_dir, files),
         "rows": rows,
         "total_rows": sum(rows.values()),
+        "cost": facts_mod.compute_cost(run_dir, stages, sum(rows.values())),
     }
 
 
