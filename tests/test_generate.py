@@ -149,6 +149,27 @@ def test_quickstart_generate_recipe_runs_on_the_session_engine(tiny_model, tmp_p
     assert generated["rows_out"] == 4 * generated["rows_in"] > 0
     assert generated["counters"]["samples"] == generated["rows_out"]
     assert stages["write"]["rows_out"] == generated["rows_out"]
+    check_compute_cost(tmp_path / "run", generated, accepted=stages["write"]["rows_out"])
+
+
+def check_compute_cost(run_dir, generated: dict, *, accepted: int) -> None:
+    """The card and report show CPU-hours per 1k accepted traces, from generate's part records."""
+    from curate.publish.card import number
+    from curate.publish.card_facts import compute_cost
+    from curate.publish.report import write_report
+
+    markers = sorted((run_dir / generated["dir"] / "_done").glob("part-*.json"))
+    records = [json.loads(p.read_text())["stats"] for p in markers]
+    assert records and all(r["device"] == "cpu" and r["devices"] >= 1 and r["engine_seconds"] > 0 for r in records)
+    hours = sum(r["engine_seconds"] * r["devices"] for r in records) / 3600
+    [cost] = compute_cost(run_dir, [generated], accepted)
+    assert cost["device"] == "CPU" and cost["hours"] == pytest.approx(hours, rel=5e-3)
+    assert cost["per_thousand"] == pytest.approx(hours * 1000 / accepted, rel=5e-3)
+    card = (run_dir / "dataset" / "README.md").read_text()
+    assert f"| CPU | {number(cost['hours'])} CPU-hours | {number(cost['per_thousand'])} |" in card
+    assert "GPU-hours" not in card.replace("not GPU-hours", "")
+    html = write_report(run_dir).read_text()
+    assert "CPU-hours per 1k accepted traces" in html and f"{cost['per_thousand']:g}" in html
 
 
 def test_tiny_model_is_built_once_and_never_over_a_foreign_folder(tmp_path):

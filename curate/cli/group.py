@@ -96,7 +96,9 @@ def overrides_option(f):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the HTML run report (RUN_DIR/reports/report.html) at the end.")
-def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, report):
+@click.option("--push/--no-push", default=False, show_default=True,
+              help="At the end, push RUN_DIR/dataset/ as the recipe's `push:` section says (like `curate push`).")
+def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, report, push):
     """Run (or resume) RECIPE; the publishable folder is RUN_DIR/dataset/."""
     from curate.cli.inspect import summary_table
     from curate.recipe import load_recipe
@@ -104,6 +106,10 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, re
     from curate.runner import run_recipe
 
     parsed = load_recipe(recipe, list(overrides))
+    if push and parsed.push is None:
+        raise CurateError(f"--push given, but {recipe} has no `push:` section.",
+                          "Add `push: {repo_id: YOUR_NAME/DATASET}` to the recipe (or "
+                          "--set push.repo_id=YOUR_NAME/DATASET), or push later: curate push RUN_DIR REPO_ID.")
     run_dir = Path(run_dir or Path("runs") / parsed.name)
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
                           address=address, progress=not quiet)
@@ -116,6 +122,10 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, re
     if dataset.exists():
         click.echo(f"Dataset: {dataset}")
         click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
+    if push:
+        from curate.cli.publish import publish
+
+        publish(run_dir, **parsed.push.model_dump())
 
 
 

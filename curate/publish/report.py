@@ -73,7 +73,7 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     return {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
         "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_svg(funnel),
-        "kpis": kpis(funnel, files, dataset),
+        "kpis": kpis(funnel, files, dataset) + cost_kpis(run_dir, before, files, dataset),
         "plots": plots(run_dir, before, dataset, files),
         "verdict_samples": by_key(last_parts + rejected, "verdict", samples),
         "rejected_samples": rejected_samples(rejected, samples),
@@ -91,6 +91,17 @@ def kpis(funnel: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]
     return [("rows loaded", f"{first:,}"), ("rows rejected", f"{sum(s['rejected'] for s in funnel):,}"),
             ("stages", str(len(funnel))), ("dataset files", str(sum(len(v) for v in files.values()))),
             ("rows in dataset files", f"{rows:,}")]
+
+
+def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]]:
+    """Device-hours of generate per thousand accepted traces (rows in dataset/), GPU or CPU."""
+    rows = sum(pq.ParquetFile(dataset / f).metadata.num_rows for names in files.values() for f in names)
+    out = []
+    for c in cf.compute_cost(run_dir, stages, rows):
+        out.append((f"{c['device']}-hours of generate", f"{c['hours']:g}"))
+        if c["per_thousand"] is not None:
+            out.append((f"{c['device']}-hours per 1k accepted traces", f"{c['per_thousand']:g}"))
+    return out
 
 
 def funnel_svg(funnel: list[dict]) -> str:

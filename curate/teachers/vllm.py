@@ -78,6 +78,10 @@ class VllmTeacher(Teacher):
 
         return self.config.tensor_parallel_size if torch.cuda.is_available() else 0
 
+    def devices(self) -> tuple[str, int]:
+        """GPUs of this replica, or on the CPU build the cores this process may run on."""
+        return ("gpu", self.gpus()) if self.gpus() else ("cpu", len(os.sched_getaffinity(0)))
+
     # ---- generation
     def start(self) -> None:
         self.engine()
