@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate.verifiers import harness
+from curate.verifiers.code_context import CONTEXTS, problem_context, with_context
 from curate.verifiers.math_rows import final_text
 from curate.verifiers.sandbox import Limits, RunResult, Sandbox
 
@@ -141,9 +142,22 @@ def verify_one(row: dict[str, Any], sandbox: Sandbox, settings: CodeSettings) ->
     program, why_not = extract_program(text) if text else (None, why or "")
     if program is None:
         return "no_answer", {"verifier": "code", "reason": why_not}
+    if spec["type"] == "functional" and spec.get("context"):
+        try:
+            program, spec = _in_context(program, spec, row.get("problem"))
+        except ValueError as exc:
+            return "bad_reference", {"verifier": "code", "reason": str(exc)}
     runner = {"functional": judge_functional, "stdio": judge_stdio, "call": judge_call}[spec["type"]]
     verdict, detail = runner(program, spec, sandbox, settings)
     return verdict, {"verifier": "code", "test_type": spec["type"], **detail}
+
+
+def _in_context(program: str, spec: dict, problem: str | None) -> tuple[str, dict]:
+    """The program and the record spec with the problem's code context resolved (see code_context)."""
+    if spec["context"] not in CONTEXTS:
+        raise ValueError(f"unknown test context {spec['context']!r}; expected one of {list(CONTEXTS)}")
+    code, open_names = problem_context(problem, spec["entry_point"])
+    return with_context(program, code), {**spec, "context_code": code, "open": open_names}
 
 
 def _run(sandbox: Sandbox, mode: str, files: dict[str, str], settings: CodeSettings, *, stdin: bytes = b"",
@@ -189,7 +203,8 @@ def _exited_early(run: RunResult, what: str) -> Result:
 
 
 def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeSettings) -> Result:
-    record_spec = {"entry_point": spec["entry_point"], "test": spec["test"]}
+    record_spec = {"entry_point": spec["entry_point"], "test": spec["test"],
+                   "context": spec.get("context_code", ""), "open": spec.get("open", [])}
     run, nonce = _run(sandbox, "record", {"program.py": program}, settings, spec=record_spec)
     failure = _run_failure(run, "recording")
     if failure:
@@ -199,7 +214,8 @@ def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeS
         return _exited_early(run, "recording")[0], {**_exited_early(run, "recording")[1], "runs": 1}
     if "setup_error" in data:
         return "fail", {"reason": data["setup_error"], "runs": 1}
-    replay, nonce = _run(sandbox, "replay", {}, settings, spec={**record_spec, "calls": data["calls"]})
+    replay, nonce = _run(sandbox, "replay", {}, settings, spec={**record_spec, "calls": data["calls"],
+                                                                      "names": _names(data)})
     failure = _run_failure(replay, "replaying the tests")
     if failure:
         return failure[0], {**failure[1], "runs": 2}
@@ -210,6 +226,12 @@ def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeS
     if "not replayable" in error:
         return "error", {"reason": error, "runs": 2}
     return "fail", {"reason": f"check() failed: {error}", "runs": 2}
+
+
+def _names(data: dict) -> list[str]:
+    """The candidate names the tests called (the replay proxies only those its own tests leave undefined)."""
+    names = data.get("names")
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def judge_stdio(program: str, spec: dict, sandbox: Sandbox, settings: CodeSettings) -> Result:
