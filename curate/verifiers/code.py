@@ -46,7 +46,7 @@ class CodeSettings:
     sandbox: Literal["bwrap", "none"] = "bwrap"
     timeout: float = 5.0
     memory_mb: int = 1024
-    max_output: int = 1 << 20
+    max_output: int = 64 << 20
     max_tests: int | None = None
     python: str | None = None
 
@@ -114,7 +114,8 @@ def _probe(kind: str, python: str) -> str:
     """'' when a trivial program runs in this sandbox, else what went wrong."""
     if not Path(python).exists():
         return f"the interpreter {python} does not exist"
-    run = Sandbox(kind=kind, python=python).run({"harness.py": "print('ok')\n"}, ["probe"], limits=Limits(timeout=30))
+    files = {"harness.py": harness_source(), "program.py": "print('ok')\n"}  # the real harness: its exec
+    run = Sandbox(kind=kind, python=python).run(files, ["stdio"], limits=Limits(timeout=30))  # filter too
     if run.stdout.strip() == b"ok":
         return ""
     return (run.stderr.decode(errors="replace").strip() or f"exit status {run.returncode}")[:500]
@@ -177,7 +178,7 @@ def _run_failure(run: RunResult, what: str) -> Result | None:
     if run.timed_out:
         return "timeout", {"reason": f"{what}: no result within the wall-clock limit"}
     if run.output_capped:
-        return "fail", {"reason": f"{what}: output exceeded the cap"}
+        return "fail", {"reason": f"{what}: output exceeded the cap ({run.output_capped})"}
     return None
 
 

@@ -121,6 +121,32 @@ def set_limits(spec):
             pass
 
 
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 59, 322), "aarch64": (0xC00000B7, 221, 281)}  # audit arch, execve(at)
+
+
+def forbid_exec():
+    """A seccomp filter under which execve/execveat fail (EACCES): the interpreter already
+    running is the only program the candidate gets; no shell, no /bin/ls, no binary it wrote.
+    Foreign syscall ABIs (i386 int 0x80, x32) are refused whole, so they cannot go around it."""
+    import ctypes
+    import struct
+
+    audit, execve, execveat = _SECCOMP_ARCH[os.uname().machine]
+    deny, allow = 0x00050000 | 13, 0x7FFF0000  # SECCOMP_RET_ERRNO | EACCES, SECCOMP_RET_ALLOW
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, audit), (ret, 0, 0, deny), (ld, 0, 0, 0), (jge, 3, 0, 0x40000000),
+               (jeq, 2, 0, execve), (jeq, 1, 0, execveat), (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in program))
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fprog = Prog(_len(program), ctypes.addressof(code))
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(fprog), 0, 0):  # NO_NEW_PRIVS, SECCOMP
+        raise OSError(ctypes.get_errno(), "prctl refused the seccomp filter")
+
+
 def load_program(box, context=""):
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     if context:  # the problem's own definitions come first (HumanEval: prompt + completion)
@@ -285,6 +311,11 @@ def main(argv):
             report(chan, text[:-1] + ',"nonce":"' + nonce + '"}')
 
     set_limits(argv[argv.index("--limits") + 1])
+    try:
+        forbid_exec()
+    except BaseException as exc:  # fail closed: no run without the filter
+        os.write(2, f"curate-harness: cannot forbid exec here: {_type(exc).__name__}: {exc}\n".encode())
+        _exit(3)
     if mode == "stdio":
         run_stdio(box)
         return

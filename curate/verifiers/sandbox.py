@@ -1,8 +1,8 @@
 """Run one untrusted program in a bubblewrap sandbox, with limits enforced from outside.
 
 Isolation (bwrap): new user, pid, network, ipc, uts and cgroup namespaces; a read-only view of
-only what the interpreter needs (/usr, the /lib and /bin links, the Python prefix); /proc and a
-minimal /dev; a private, size-capped tmpfs as the working folder (the only writable place); an
+only what the interpreter needs (its own file, /usr/lib and the /lib links, the Python prefix's
+lib); /proc and a minimal /dev; a private, size-capped tmpfs as the working folder (the only writable place); an
 empty environment; `--die-with-parent` and a new session. The sandbox's own root is remounted
 read-only, so /tmp is the one writable place. Files (the program, the harness, test
 data) are copied in read-only from memfds.
@@ -14,7 +14,10 @@ and those count against the uid's process limit, hence the rotation.
 
 Limits: the harness sets RLIMIT_AS, CPU, FSIZE, NOFILE and NPROC before any candidate code runs;
 the parent enforces the wall-clock deadline by killing bwrap's process group (its pid-namespace
-init dies with it, and with it every process inside), and caps stdout (a flood is killed).
+init dies with it, and with it every process inside), and caps stdout and stderr (64 MiB each by
+default; a flood is killed and the run fails). The harness then installs a seccomp filter that
+makes execve fail, and the filesystem view holds the interpreter's own file, its standard library
+and shared libraries only (no /bin, no shell): the interpreter is the only program that runs.
 `kind="none"` runs the same harness without isolation (trusted code only; never the default).
 """
 
@@ -31,6 +34,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -50,7 +54,7 @@ class Limits:
     scratch_mb: int = 64  # size of the writable tmpfs
     open_files: int = 64
     processes: int = 32  # per sandbox uid
-    max_output: int = 1 << 20  # stdout bytes; more kills the run
+    max_output: int = 64 << 20  # bytes on stdout, and on stderr; more kills the run (a fail)
 
     def cpu_seconds(self) -> int:
         return int(self.timeout) + 1
@@ -64,7 +68,7 @@ class RunResult:
     stderr: bytes
     returncode: int | None
     timed_out: bool = False
-    output_capped: bool = False
+    output_capped: str = ""  # which stream went over the cap, e.g. "stdout over 64 MiB"
     seconds: float = 0.0
 
     @property
@@ -119,15 +123,7 @@ class Sandbox:
         argv = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-                "--setenv", "LANG", "C.UTF-8", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
-        for name in ("lib", "lib64", "lib32", "bin", "sbin"):
-            host = Path("/") / name
-            if host.is_symlink():
-                argv += ["--symlink", os.readlink(host), f"/{name}"]
-            elif host.is_dir():
-                argv += ["--ro-bind", str(host), f"/{name}"]
-        if not self._prefix.startswith("/usr"):
-            argv += ["--ro-bind", self._prefix, self._prefix]
+                "--setenv", "LANG", "C.UTF-8", "--hostname", "sandbox", *interpreter_view(self.python)]
         argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.scratch_mb << 20),
                  "--tmpfs", "/tmp", "--dir", BOX]
         fds = []
@@ -156,6 +152,31 @@ class Sandbox:
             return _execute(argv, stdin, limits, cwd=str(work), env={"PATH": "/usr/bin:/bin", "HOME": str(work)})
 
 
+@cache
+def interpreter_view(python: str) -> tuple[str, ...]:
+    """bwrap arguments that show the interpreter, its standard library and shared libraries, and
+    no other program: no shell, no /bin or /usr/bin (the interpreter's own file is bound alone)."""
+    view: list[str] = []
+    for name in ("usr/lib", "usr/lib64", "usr/lib32", "lib", "lib64", "lib32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            view += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            view += ["--ro-bind", str(host), f"/{name}"]
+    real = os.path.realpath(python)
+    prefix = Path(real).parent.parent
+    if not str(prefix).startswith("/usr"):
+        for lib in ("lib", "lib64"):
+            if (prefix / lib).is_dir():
+                view += ["--ro-bind", str(prefix / lib), str(prefix / lib)]
+    view += ["--ro-bind", real, real]
+    link = Path(python)
+    while link.is_symlink() and str(link) != real:  # /usr/bin/python3 -> python3.11 stays callable
+        view += ["--symlink", os.readlink(link), str(link)]
+        link = link.parent / os.readlink(link)
+    return tuple(view)
+
+
 def _limit_args(limits: Limits) -> list[str]:
     return ["--limits", (f"{limits.memory_mb},{limits.cpu_seconds()},{limits.file_mb},"
             f"{limits.open_files},{limits.processes}")]
@@ -177,7 +198,10 @@ def _execute(argv: list[str], stdin: bytes, limits: Limits, *, user: int | None 
 
 
 def _communicate(proc, stdin: bytes, limits: Limits, started: float):
+    """Read both pipes until EOF or the deadline; a stream over `max_output` bytes stops the run
+    (stderr counts too: a functional candidate's prints go there)."""
     out, err = bytearray(), bytearray()
+    totals = {id(out): 0, id(err): 0}
     sel = selectors.DefaultSelector()
     if len(stdin) <= PIPE_SAFE:
         _feed(proc.stdin, stdin)  # fits the pipe buffer: cannot block
@@ -185,7 +209,7 @@ def _communicate(proc, stdin: bytes, limits: Limits, started: float):
         threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
     sel.register(proc.stdout, selectors.EVENT_READ, out)
     sel.register(proc.stderr, selectors.EVENT_READ, err)
-    capped = timed_out = False
+    capped, timed_out = "", False
     while sel.get_map():
         left = limits.timeout - (time.monotonic() - started)
         if left <= 0:
@@ -197,14 +221,20 @@ def _communicate(proc, stdin: bytes, limits: Limits, started: float):
                 sel.unregister(key.fileobj)
                 continue
             key.data.extend(chunk)
+            totals[id(key.data)] += len(chunk)
             if len(err) > 65536:
                 del err[:-8192]
-        if len(out) > limits.max_output:
-            capped = True
+        over = [name for name, buf in (("stdout", out), ("stderr", err)) if totals[id(buf)] > limits.max_output]
+        if over:
+            capped = f"{over[0]} over {_size(limits.max_output)}"
             del out[limits.max_output:]
             break
     sel.close()
     return out, err, capped, timed_out
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
 
 
 def _feed(pipe, data: bytes) -> None:
