@@ -260,7 +260,9 @@ def mode_replay(spec, out):
     def proxy(name):
         def candidate(*args):
             i = position[0]
-            if i >= _len(calls) or calls[i].get("name", name) != name or enc(list(args)) != calls[i]["args"]:
+            if i >= _len(calls):  # an honest recording runs as far as its replay: check() stopped early
+                raise AssertionError("the tests stopped early while recording, beside the candidate")
+            if calls[i].get("name", name) != name or enc(list(args)) != calls[i]["args"]:
                 raise AssertionError("test is not replayable: calls differ from the recording")
             position[0] += 1
             for arg, after in zip(args, dec(json.loads(calls[i]["after"]))):
