@@ -10,7 +10,9 @@ data) are copied in read-only from memfds.
 bwrap itself runs as an unprivileged uid picked from a rotating range, not as root: a user
 namespace made by root maps to root outside, where RLIMIT_NPROC does not apply, so a fork bomb
 would be unbounded. Each sandbox leaves a zombie that only PID 1 reaps (slowly, in containers),
-and those count against the uid's process limit, hence the rotation.
+and those count against the uid's process limit, hence the rotation. The switch to that uid is
+done by `setpriv` when we are root (Popen's own switch would rule out vfork, see `as_user`).
+The harness goes in as bytecode compiled once by the sandbox's interpreter (`_bytecode`).
 
 Limits: the harness sets RLIMIT_AS, CPU, FSIZE, NOFILE and NPROC before any candidate code runs;
 the parent enforces the wall-clock deadline by killing bwrap's process group (its pid-namespace
