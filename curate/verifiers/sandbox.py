@@ -100,6 +100,12 @@ def bwrap_available() -> bool:
     return shutil.which("bwrap") is not None
 
 
+@cache
+def _bwrap() -> str:
+    """bwrap's absolute path: setpriv would otherwise search an empty environment's default PATH."""
+    return shutil.which("bwrap") or "bwrap"
+
+
 class Sandbox:
     """Runs `python -I -S harness args` with files under /box, isolated unless kind='none'."""
 
@@ -124,7 +130,7 @@ class Sandbox:
                 os.close(fd)
 
     def _bwrap_argv(self, files, args, limits: Limits) -> tuple[list[int], list[str]]:
-        argv = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+        argv = [_bwrap(), "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
                 "--setenv", "LANG", "C.UTF-8", "--hostname", "sandbox", *interpreter_view(self.python)]
