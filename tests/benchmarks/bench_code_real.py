@@ -9,8 +9,9 @@
 2. Overhead: the same program (a HumanEval problem's prompt + canonical solution + test +
    `check(entry_point)`, i.e. the benchmark's own program) run (a) in the sandbox through the
    harness, exactly as verify runs a stdio test, and (b) as plain `subprocess.run([python, file])`
-   with the same interpreter; also (c) `[python, -I, -S, file]`, the flags the harness uses.
-   Runs are interleaved (a, b, c, a, b, c, ...) so both see the same machine load; reported:
+   with the same interpreter; also (c) `[python, -I, -S, file]`, the flags the harness uses, and
+   (d) the same harness unsandboxed (`sandbox: none`, bench_verify.py's measure).
+   Runs are interleaved (a, b, c, d, a, b, ...) so all see the same machine load; reported:
    medians, the median of per-pair differences (the overhead per run) and the ratio.
 """
 
@@ -48,12 +49,12 @@ def accuracy(workers: int) -> None:
 
 
 def overhead(pairs: int) -> None:
-    sandbox = Sandbox(kind="bwrap")
+    sandbox, bare = Sandbox(kind="bwrap"), Sandbox(kind="none")
     problems = humaneval.problems()
     programs = [p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})\n"
                 for p in problems]
     limits = Limits(timeout=30.0)
-    boxed, plain, plain_is, diffs = [], [], [], []
+    boxed, plain, plain_is, unboxed, diffs = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(pairs + 3):
             program = programs[i % len(programs)]
@@ -66,6 +67,8 @@ def overhead(pairs: int) -> None:
             t2 = time.perf_counter()
             subprocess.run([sandbox.python, "-I", "-S", str(path)], capture_output=True, cwd=tmp)
             t3 = time.perf_counter()
+            bare.run({"harness.py": harness_source(), "program.py": program}, ["stdio"], limits=limits)
+            t4 = time.perf_counter()
             if run.returncode != 0 or done.returncode != 0:
                 raise SystemExit(f"program {i} failed: sandbox {run.returncode} {run.stderr[-300:]!r}, "
                                  f"plain {done.returncode} {done.stderr[-300:]!r}")
@@ -74,14 +77,18 @@ def overhead(pairs: int) -> None:
             boxed.append(t1 - t0)
             plain.append(t2 - t1)
             plain_is.append(t3 - t2)
+            unboxed.append(t4 - t3)
             diffs.append((t1 - t0) - (t2 - t1))
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     print(f"sandbox run (bwrap + harness, stdio mode): median {ms(boxed):.1f} ms over {pairs} runs")
     print(f"plain subprocess.run([python, file]):      median {ms(plain):.1f} ms")
     print(f"plain subprocess.run([python, -I, -S, file]): median {ms(plain_is):.1f} ms")
+    print(f"the same harness unsandboxed (sandbox: none): median {ms(unboxed):.1f} ms")
     print(f"overhead per run (median of paired differences vs [python, file]): {ms(diffs):.1f} ms; "
           f"ratio of medians {statistics.median(boxed) / statistics.median(plain):.2f}x; "
-          f"vs -I -S: {ms(boxed) - ms(plain_is):.1f} ms, {statistics.median(boxed) / statistics.median(plain_is):.2f}x")
+          f"vs -I -S: {ms(boxed) - ms(plain_is):.1f} ms, "
+          f"{statistics.median(boxed) / statistics.median(plain_is):.2f}x; "
+          f"vs the unsandboxed harness: {ms(boxed) - ms(unboxed):.1f} ms")
 
 
 def main() -> None:
