@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curate.errors import RecipeError
 
@@ -59,10 +59,18 @@ class Source(Closed):
         None, description="Column holding a chat (list of {role, content}); the last turns fill "
         "problem/answer, earlier turns go to extra.history."
     )
-    code_tests: Literal["apps", "livecodebench"] | None = Field(
-        None, description="Convert this dataset's test format into curate's `reference` JSON."
+    code_tests: Literal["apps", "livecodebench", "humaneval"] | None = Field(
+        None, description="Convert this dataset's test format into curate's `reference` JSON "
+        "(humaneval: `test` + `entry_point` columns, the prompt as `problem` and as the tests' code context)."
     )
     limit: int | None = Field(None, ge=0, description="Read at most this many rows.")
+
+    @model_validator(mode="after")
+    def _humaneval_columns(self) -> Source:
+        """HumanEval-style files name their columns prompt/test/entry_point: map them unless told otherwise."""
+        if self.code_tests == "humaneval":
+            self.columns = {"problem": "prompt", "reference": "test", **self.columns}
+        return self
 
     @property
     def display_name(self) -> str:

@@ -202,6 +202,8 @@ def record_bad_lines(log: io.ReadLog, source: Source, on_error: str, ctx: PartCo
 def check_columns(source: Source, available: list[str], where: str) -> None:
     """Every mapped column must exist; some column must give the problem."""
     wanted = dict(source.columns)
+    if source.code_tests == "humaneval":
+        wanted["entry_point"] = "entry_point"
     for key in ("trace", "messages"):
         if getattr(source, key):
             wanted[key] = getattr(source, key)
@@ -254,8 +256,10 @@ def to_traces(table: pa.Table, source: Source, *, where: str) -> pa.Table:
     if source.code_tests and "reference" in out:
         from curate.verifiers.formats import import_tests
 
-        out["reference"] = pa.array([import_tests(source.code_tests, v) for v in out["reference"].to_pylist()],
-                                    pa.string())
+        values = out["reference"].to_pylist()
+        if source.code_tests == "humaneval":  # the test code and its entry point, from two columns
+            values = [{"test": t, "entry_point": e} for t, e in zip(values, table.column("entry_point").to_pylist())]
+        out["reference"] = pa.array([import_tests(source.code_tests, v) for v in values], pa.string())
     traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
     return with_ids(traces)
 

@@ -62,7 +62,8 @@ class VerifyConfig(StageConfig):
         "(only for trusted code; must be chosen explicitly).")
     code_timeout: float = Field(5.0, gt=0, description="Wall-clock seconds per program run (one test).")
     code_memory_mb: int = Field(1024, ge=64, description="Address-space limit of a sandboxed program.")
-    max_output_kb: int = Field(1024, ge=1, description="Stdout captured per run; more output fails the run.")
+    max_output_kb: int = Field(65536, ge=1, description="Output cap per program run, in KiB, for stdout and "
+                               "for stderr each (default 64 MiB); a run that writes more fails with that reason.")
     max_tests: int | None = Field(None, ge=1, description="Run at most this many tests per problem.")
     python: str | None = Field(
         None, description="Interpreter for candidate programs (default: this Python if the sandbox "
