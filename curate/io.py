@@ -209,12 +209,15 @@ def _parse_line(path: Path, line_no: int, raw: bytes, on_error: OnError, log: Re
 
 
 def rows_to_table(rows: list[dict], path: Path | str) -> pa.Table:
-    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types."""
+    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types.
+
+    Every key of any row becomes a column (`Table.from_pylist` would keep only the first row's
+    keys, silently dropping a column that the first line happens to lack)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Mixed types across rows (e.g. an int here, a string there): keep them as JSON text.
-        keys = list(dict.fromkeys(k for r in rows for k in r))
         columns = {k: [_jsonish(r.get(k)) for r in rows] for k in keys}
         return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
 
