@@ -100,16 +100,20 @@ def parquet_rows(path: Path) -> int:
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
 
 
-def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536) -> Iterator[pa.Table]:
-    """Rows [start, stop) of a Parquet file, reading only the row groups that overlap."""
+def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536,
+                       columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file (just `columns` if given), reading only the row
+    groups that overlap."""
     try:
         pf = pq.ParquetFile(path)
+        if columns is not None:
+            columns = [c for c in columns if c in pf.schema_arrow.names]
         offset = 0
         for group in range(pf.num_row_groups):
             n = pf.metadata.row_group(group).num_rows
             lo, hi = max(start, offset), min(stop, offset + n)
             if lo < hi:
-                table = pf.read_row_group(group)
+                table = pf.read_row_group(group, columns=columns)
                 yield from _chunks(table.slice(lo - offset, hi - lo), batch_rows)
             offset += n
             if offset >= stop:

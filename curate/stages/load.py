@@ -143,8 +143,7 @@ def scan_source(source: Source, path: str) -> dict[str, Any]:
     if entry["rows"]:
         check_columns(source, first_columns(source, files[0]), files[0]["path"])
     if entry["rows"] and scope == "source":
-        check_duplicate_ids(source, files, lambda f: read_slice(source, f, 0, f["rows"], _Quiet(), None),
-                            lambda table: problem_texts(table, source))
+        check_duplicate_ids(source, files, lambda f, p: identity_rows(source, f, p), lambda t: problem_texts(t, source))
     return entry
 
 
@@ -180,6 +179,33 @@ def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx) -
         yield io.read_csv(path).slice(start, stop - start)
     else:
         yield whole_table(source, fmt, file["path"]).slice(start, stop - start)
+
+
+def identity_rows(source: Source, file: dict, problems: bool) -> Iterator[pa.Table]:
+    """A whole file's rows for the duplicate-id check; of Parquet, just the columns it reads."""
+    if file["format"] == "jsonl" and not problems:
+        fast = jsonl_ids(file)
+        if fast is not None:
+            return iter([fast])
+    if file["format"] != "parquet":
+        return read_slice(source, file, 0, file["rows"], _Quiet(), None)
+    wanted = [source.columns.get(c, c) for c in ("id", "sample_idx")]
+    wanted += [source.columns.get("problem", "problem"), source.messages] if problems else []
+    return io.read_parquet_range(Path(file["path"]), 0, file["rows"], columns=[c for c in wanted if c])
+
+
+def jsonl_ids(file: dict) -> pa.Table | None:
+    """A JSONL file parsed by Arrow's JSON reader (C++, ~15x faster than line by line), or None
+    when it cannot be (mixed types, bad lines, gzip, a limit): the caller reads it line by line."""
+    import pyarrow.json as pj
+
+    if str(file["path"]).endswith(".gz"):
+        return None
+    try:
+        table = pj.read_json(file["path"])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return table if table.num_rows == file["rows"] else None
 
 
 def first_columns(source: Source, file: dict) -> list[str]:

@@ -55,33 +55,42 @@ def scoped_ids(ids: pa.ChunkedArray | pa.Array, source: Source) -> pa.ChunkedArr
 # ---------------------------------------------------------------- duplicate ids within a source
 
 
-def check_duplicate_ids(source: Source, files: list[dict], read: Callable[[dict], Iterator[pa.Table]],
+def check_duplicate_ids(source: Source, files: list[dict], read: Callable[[dict, bool], Iterator[pa.Table]],
                         problem_of: Callable[[pa.Table], pa.Array]) -> None:
     """Raise InputError when an id of `source` names two problems (or one sample twice).
 
-    `read(file)` yields a file's rows (whole); `problem_of(table)` gives each row's problem text."""
-    keys = []
-    for number, file in enumerate(files):
-        for table in read(file):
-            column = id_column(source, table.column_names)
-            if column is None:
-                continue
-            keys.append(_keys(table, column, source, problem_of, number))
-    if not keys:
+    `read(file, problems)` yields a file's rows (whole; the problem text only when `problems`);
+    `problem_of(table)` gives each row's problem text. Problem texts are read only when some id
+    repeats, so a source of unique ids costs one read of its id column."""
+    table = _keys(source, files, read, None)
+    if table is None or pc.count_distinct(table["id"]).as_py() == table.num_rows:
         return
-    table = _with_row_numbers(pa.concat_tables(keys))
-    table = table.filter(pc.is_valid(table["id"]))
+    table = _keys(source, files, read, problem_of)
     bad = _clashing_ids(table)
     if bad:
         raise _duplicate_error(source, files, table, bad)
 
 
-def _keys(table: pa.Table, column: str, source: Source, problem_of, file_number: int) -> pa.Table:
+def _keys(source: Source, files: list[dict], read, problem_of) -> pa.Table | None:
+    """(id, problem, sample, file, row) of every row with an id; None when no file has ids."""
+    keys = []
+    for number, file in enumerate(files):
+        for table in read(file, problem_of is not None):
+            column = id_column(source, table.column_names)
+            if column is not None:
+                keys.append(_key_table(table, column, source, problem_of, number))
+    if not keys:
+        return None
+    table = _with_row_numbers(pa.concat_tables(keys))
+    return table.filter(pc.is_valid(table["id"]))
+
+
+def _key_table(table: pa.Table, column: str, source: Source, problem_of, file_number: int) -> pa.Table:
     ids = table[column]
     ids = ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())
     sample = source.columns.get("sample_idx", "sample_idx")
     samples = table[sample] if sample in table.column_names else pa.nulls(table.num_rows, pa.int64())
-    problems = problem_of(table)
+    problems = problem_of(table) if problem_of else pa.nulls(table.num_rows, pa.string())
     return pa.table({
         "id": ids, "problem": problems if pa.types.is_string(problems.type) else pc.cast(problems, pa.string()),
         "sample": pc.cast(samples, pa.string()),
