@@ -83,3 +83,22 @@ def test_samples_of_one_problem_share_its_id(tmp_path, write_jsonl):
     write_jsonl("twice.jsonl", [{**s, "sample_idx": 0} for s in samples])
     with pytest.raises(InputError, match="one sample twice"):
         run(tmp_path, [{"path": "twice.jsonl"}], name="twice")
+
+
+def test_the_fingerprint_covers_scoped_ids_and_leaves_sources_without_ids_as_before(tmp_path, write_jsonl):
+    from curate.runner import build_stages, fingerprinted_config
+
+    two_sources_with_id_1(write_jsonl)
+    write_jsonl("p.jsonl", [{"problem": "What is 1+1?"}])
+    recipe = validate_recipe({"name": "t", "base_dir": str(tmp_path), "sources": [
+        {"path": "alg.jsonl"}, {"path": "geo.jsonl", "id_scope": "global"}, {"path": "p.jsonl"}]})
+    config = fingerprinted_config(recipe, build_stages(recipe)[0])
+    assert sorted(config["reads"]) == ["alg.jsonl", "alg.jsonl ids", "geo.jsonl", "p.jsonl"]
+    assert ["id_scope" in s for s in config["sources"]] == [False, True, False]  # unset: not in the config
+
+
+def test_a_source_domain_fills_rows_whose_domain_is_empty(tmp_path, write_jsonl):
+    write_jsonl("m.jsonl", [{"problem": "a", "domain": None}, {"problem": "b", "domain": "code"}])
+    write_jsonl("n.jsonl", [{"problem": "c", "domain": None}])
+    out = run(tmp_path, [{"path": "m.jsonl", "domain": "math"}, {"path": "n.jsonl", "domain": "math"}])
+    assert out["domain"].to_pylist() == ["math", "code", "math"]

@@ -26,7 +26,7 @@ from curate.fingerprint import digest
 from curate.recipe import Source
 from curate.schema import COLUMNS, conform, dumps, split_reasoning
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.stages.load_ids import check_duplicate_ids, id_scope, scoped_ids, trace_digests, with_ids
+from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, scoped_ids, trace_digests, with_ids
 from curate.text.arrow import string_array
 
 __all__ = ["Load", "to_traces", "trace_digests", "with_ids"]
@@ -81,7 +81,17 @@ class Load(Stage):
             if Path(path).exists():
                 files = io.expand_files(path, tuple(io.SUFFIXES)) if Path(path).is_dir() else [Path(path)]
                 out[source.path] = file_fingerprint(files)
+                if id_scope(source, io.detect_format(path)) == "source" and has_own_ids(source, files):
+                    out[f"{source.path} ids"] = "prefixed with the source name"  # since load_ids
         return out
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config, without an unset `id_scope` (so fingerprints made before it existed hold)."""
+        config = super().config_dict()
+        for source in config.get("sources", []):
+            if source.get("id_scope") is None:
+                source.pop("id_scope", None)
+        return config
 
     def num_parts(self, ctx: PrepareContext) -> int:
         return json.loads((ctx.artifacts / "plan.json").read_text())["parts"]
@@ -295,7 +305,7 @@ def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "sour
     for key in ("domain", "license"):  # the source's value fills rows whose own column is empty
         if getattr(source, key):
             value = string_array([getattr(source, key)])[0]
-            out[key] = pc.fill_null(_as_string_if_needed(key, out[key]), value) if key in out else pa.repeat(value, n)
+            out[key] = _fill(out[key], value) if key in out else pa.repeat(value, n)
     out["extra"] = extra_column(table, used, out.get("extra"), added)
     if source.code_tests and "reference" in out:
         from curate.verifiers.formats import import_tests
@@ -304,6 +314,12 @@ def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "sour
                                     pa.string())
     traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
     return with_ids(traces)
+
+
+def _fill(column, value: pa.Scalar):
+    """`column`'s nulls filled with `value` (a column of nothing but nulls may have the null type)."""
+    column = column.cast(pa.string()) if pa.types.is_null(column.type) else _as_string_if_needed("domain", column)
+    return pc.fill_null(column, value)
 
 
 def _flatten_types(table: pa.Table) -> pa.Table:

@@ -44,6 +44,33 @@ def id_column(source: Source, available: list[str]) -> str | None:
     return name if name in available else None
 
 
+def has_own_ids(source: Source, files: list) -> bool:
+    """Whether a local source's first file has an id column (read from its header or first line
+    only). Decides whether its ids are scoped, which the load fingerprint must cover."""
+    import json
+    from pathlib import Path
+
+    first = Path(files[0]) if files else None
+    try:
+        if first is None or first.suffix == ".gz":
+            return False
+        if first.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(first).names
+        elif first.suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            names = pacsv.open_csv(first).schema.names
+        else:
+            with open(first, "rb") as fh:
+                line = next((raw for raw in fh if raw.strip()), b"{}")
+            names = list(json.loads(line))
+    except (OSError, ValueError, pa.ArrowException):  # unreadable: prepare reports it
+        return False
+    return id_column(source, names) is not None
+
+
 def scoped_ids(ids: pa.ChunkedArray | pa.Array, source: Source) -> pa.ChunkedArray | pa.Array:
     """`name:id` for every given id (nulls stay null: they are derived from the problem later)."""
     prefix, empty = string_array([f"{source.display_name}:", ""])
