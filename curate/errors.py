@@ -117,7 +117,8 @@ def disk_error(error: BaseException, doing: str | None, run_dir) -> DiskError | 
     run_dir = Path(run_dir)
     name = getattr(error, "filename", None)
     if code in (13, 1) and name and not os.path.abspath(name).startswith(os.path.abspath(run_dir)):
-        return DiskError(f"permission denied: {name}" + (f" ({doing})." if doing else "."),
+        where = f" (in {doing.split(' ', 1)[-1]})." if doing else "."  # reading, not writing
+        return DiskError(f"permission denied: {name}{where}",
                          f"Make {name} readable, then rerun.")
     kept = ": finished parts are kept and only the unfinished ones are redone." if doing else "."
     if code in (28, 122):

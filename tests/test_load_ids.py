@@ -53,6 +53,8 @@ def test_a_run_source_keeps_its_ids(tmp_path, write_jsonl):
     again = run(tmp_path, [{"path": f"run:{tmp_path / 'run'}"}], name="chained")
     assert again["id"].to_pylist() == first["id"].to_pylist() == ["alg:1"]
     assert again["trace_id"].to_pylist() == first["trace_id"].to_pylist()
+    for inside in ("run/00-load", "run/00-load/part-00000.parquet"):  # a stage folder, a part file
+        assert run(tmp_path, [{"path": inside}], name=inside.replace("/", "_"))["id"].to_pylist() == ["alg:1"]
 
 
 def test_duplicate_ids_in_jsonl_name_the_lines(tmp_path):

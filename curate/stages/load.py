@@ -81,7 +81,7 @@ class Load(Stage):
             if Path(path).exists():
                 files = io.expand_files(path, tuple(io.SUFFIXES)) if Path(path).is_dir() else [Path(path)]
                 out[source.path] = file_fingerprint(files)
-                if id_scope(source, io.detect_format(path)) == "source" and has_own_ids(source, files):
+                if id_scope(source, io.detect_format(path), path) == "source" and has_own_ids(source, files):
                     out[f"{source.path} ids"] = "prefixed with the source name"  # since load_ids
         return out
 
@@ -145,7 +145,7 @@ def scan_source(source: Source, path: str) -> dict[str, Any]:
         table = whole_table(source, fmt, path)
         files = [{"path": path, "rows": min(table.num_rows, source.limit or table.num_rows)}]
     files = _apply_limit(files, source.limit)
-    scope = id_scope(source, fmt)
+    scope = id_scope(source, fmt, path)
     fmt = "parquet" if fmt == "run" else fmt
     entry = {"path": path, "format": fmt, "files": files, "rows": sum(f["rows"] for f in files), "id_scope": scope}
     for file in files:

@@ -31,11 +31,25 @@ from curate.text.arrow import arrow_buffers, numpy_array, string_array
 SHOWN = 3  # duplicate ids listed in the error
 
 
-def id_scope(source: Source, fmt: str) -> str:
-    """`source` (ids prefixed with the source name) or `global` (ids kept as given)."""
+def id_scope(source: Source, fmt: str, path: str | None = None) -> str:
+    """`source` (ids prefixed with the source name) or `global` (ids kept as given): a run, or
+    files inside a run directory (a stage folder, a part, its dataset/), hold curate's own ids."""
     if source.id_scope:
         return source.id_scope
-    return "global" if fmt == "run" or source.path.startswith("run:") else "source"
+    if fmt == "run" or source.path.startswith("run:") or (path and inside_a_run(path)):
+        return "global"
+    return "source"
+
+
+def inside_a_run(path: str) -> bool:
+    """Whether `path` lies within a curate run directory (up to three levels down)."""
+    from pathlib import Path
+
+    if path.startswith(("hub:", "hf:")) or any(ch in path for ch in "*?["):
+        return False
+    p = Path(path).resolve()
+    return any((d / "manifest.json").exists() and (d / "recipe.resolved.yaml").exists()
+               for d in [p, *p.parents][:4])
 
 
 def id_column(source: Source, available: list[str]) -> str | None:
