@@ -101,16 +101,20 @@ def parquet_rows(path: Path) -> int:
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
 
 
-def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536) -> Iterator[pa.Table]:
-    """Rows [start, stop) of a Parquet file, reading only the row groups that overlap."""
+def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536,
+                       columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file (just `columns` if given), reading only the row
+    groups that overlap."""
     try:
         pf = pq.ParquetFile(path)
+        if columns is not None:
+            columns = [c for c in columns if c in pf.schema_arrow.names]
         offset = 0
         for group in range(pf.num_row_groups):
             n = pf.metadata.row_group(group).num_rows
             lo, hi = max(start, offset), min(stop, offset + n)
             if lo < hi:
-                table = pf.read_row_group(group)
+                table = pf.read_row_group(group, columns=columns)
                 yield from _chunks(table.slice(lo - offset, hi - lo), batch_rows)
             offset += n
             if offset >= stop:
@@ -210,12 +214,15 @@ def _parse_line(path: Path, line_no: int, raw: bytes, on_error: OnError, log: Re
 
 
 def rows_to_table(rows: list[dict], path: Path | str) -> pa.Table:
-    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types."""
+    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types.
+
+    Every key of any row becomes a column (`Table.from_pylist` would keep only the first row's
+    keys, silently dropping a column that the first line happens to lack)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Mixed types across rows (e.g. an int here, a string there): keep them as JSON text.
-        keys = list(dict.fromkeys(k for r in rows for k in r))
         columns = {k: [_jsonish(r.get(k)) for r in rows] for k in keys}
         return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
 

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.background import Background, prefetch
+from curate.errors import disk_error
 from curate.fingerprint import digest
 from curate.recipe import Recipe
 from curate.registry import stage_class
@@ -180,7 +181,10 @@ class PartStep:
         }
         if not self.keep and not self.stage.terminal:
             self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
-        self.rd.mark_done(self.sdir, self.part, self.stats)
+        try:
+            self.rd.mark_done(self.sdir, self.part, self.stats)
+        except OSError as error:
+            raise self.labelled(error)
 
     def abort(self) -> None:
         """Drop the temporary part file (no-op after commit)."""
@@ -195,9 +199,16 @@ class PartStep:
             self.ctx.finish()
 
     def labelled(self, error: Exception) -> Exception:
-        if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage
-            error.stage_label = self.sdir.name
-            error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
+        """Name this stage and part on an error raised here; a full or read-only disk becomes a
+        `DiskError` saying so (the part's temporary file is gone, finished parts stay)."""
+        if hasattr(error, "stage_label"):  # raised upstream: already named
+            return error
+        disk = disk_error(error, f"writing stage {self.sdir.name} part {self.part}", self.rd.path)
+        if disk is not None:
+            disk.stage_label = self.sdir.name
+            return disk
+        error.stage_label = self.sdir.name
+        error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
         return error
 
     def own_seconds(self) -> float:

@@ -64,6 +64,10 @@ class Source(Closed):
         "(humaneval: `test` + `entry_point` columns, the prompt as `problem` and as the tests' code context)."
     )
     limit: int | None = Field(None, ge=0, description="Read at most this many rows.")
+    id_scope: Literal["source", "global"] | None = Field(
+        None, description="source: the source's own ids are prefixed with its name (`name:id`), so "
+        "ids of different sources never meet; global: ids are kept as given, for sources that share "
+        "an id space on purpose. Default: source (global for run: sources, whose ids are curate's).")
 
     @model_validator(mode="after")
     def _humaneval_columns(self) -> Source:

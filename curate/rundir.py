@@ -200,6 +200,19 @@ class RunDir:
 
         return yaml.safe_load(self.recipe_path.read_text()) or {}
 
+    def ensure_writable(self) -> None:
+        """Create the run directory and prove it takes a file, before any work starts; a
+        read-only or unwritable one is a `DiskError` naming it."""
+        from curate.errors import disk_error
+
+        probe = self.path / f".write-probe-{os.getpid()}"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise disk_error(error, None, self.path) or error
+
     # ---- markers
     def is_done(self, stage_dir: Path, part: int) -> bool:
         return self.marker(stage_dir, part).exists()
@@ -235,7 +248,11 @@ class RunDir:
 def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError:  # a full disk: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -277,7 +294,10 @@ class AtomicParquetWriter:
                 self.background.close()
             except Exception:  # noqa: BLE001 - already failing; the temporary file goes anyway
                 pass
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError:  # e.g. the disk is full: the temporary file goes anyway
+                pass
             self.writer = None
         self.tmp.unlink(missing_ok=True)
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curate.errors import RecipeError, ResumeConflict
+from curate.errors import RecipeError, ResumeConflict, disk_error
 from curate.executors import TaskSpec
 from curate.fingerprint import config_diff, digest, stage_fingerprint
 from curate.part_task import overlapped_finishing, run_part
@@ -62,7 +62,7 @@ def run_recipe(
     stages = build_stages(recipe)
     fps = fingerprints(recipe, stages)
     check_resume(rd, recipe, stages, fps, force)
-    rd.path.mkdir(parents=True, exist_ok=True)
+    rd.ensure_writable()
     resolved = rd.recipe_path
     if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
         resolved.write_text(recipe.to_yaml())
@@ -71,12 +71,16 @@ def run_recipe(
     try:
         num_parts = 0
         for chain in chains(stages):
-            for index in chain:
-                save_fingerprint(rd, recipe, index, stages[index], fps[index])
-            num_parts, worked, walls = run_chain_parts(rd, chain, stages, num_parts, recipe.seed, pool, progress)
-            record_chain(rd, manifest, chain, stages, fps, num_parts, walls, worked)  # finalize reads it (the card)
-            if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
-                record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
+            try:
+                for index in chain:
+                    save_fingerprint(rd, recipe, index, stages[index], fps[index])
+                num_parts, worked, walls = run_chain_parts(rd, chain, stages, num_parts, recipe.seed, pool, progress)
+                record_chain(rd, manifest, chain, stages, fps, num_parts, walls, worked)  # finalize reads it
+                if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
+                    record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
+            except OSError as error:  # prepare, finalize, the manifest (part tasks translate their own)
+                names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
+                raise disk_error(error, f"running stage {names}", rd.path) or error
     finally:
         pool.close()
     return manifest
