@@ -47,9 +47,10 @@ def inside_a_run(path: str) -> bool:
 
     if path.startswith(("hub:", "hf:")) or any(ch in path for ch in "*?["):
         return False
+    from curate.rundir import RunDir
+
     p = Path(path).resolve()
-    return any((d / "manifest.json").exists() and (d / "recipe.resolved.yaml").exists()
-               for d in [p, *p.parents][:4])
+    return any(RunDir.is_run(d) and RunDir(d).recipe_path.exists() for d in [p, *p.parents][:4])
 
 
 def id_column(source: Source, available: list[str]) -> str | None:
