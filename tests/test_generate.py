@@ -185,3 +185,35 @@ def test_engine_startup_failure_shows_the_engines_reason(tiny_model, tmp_path):
     assert "Error: the vLLM engine failed to start" in result.stderr
     assert "max_model_len" in result.stderr.split("Error:")[-1]  # the engine's reason, not a bare exit
     assert "Hint:" in result.stderr
+
+
+BROKEN_TORCHVISION = 'raise RuntimeError("operator torchvision::nms does not exist")\n'
+
+
+def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tmp_path):
+    """The index's torchvision beside the CPU torch breaks `from vllm import LLM` (through
+    transformers): a `curate run` says so in two lines, with the uninstall line, no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    need_vllm()
+    fake = tmp_path / "site" / "torchvision"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(BROKEN_TORCHVISION)
+    (tmp_path / "p.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "reference": "2"}) + "\n")
+    (tmp_path / "r.yaml").write_text(
+        "name: t\nsources: [{path: p.jsonl, domain: math}]\n"
+        f"stages: [{{use: generate, teacher: vllm, model: {tmp_path / 'model'}}}]\n")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(repo)])}
+    result = subprocess.run([sys.executable, "-m", "curate", "run", str(tmp_path / "r.yaml"),
+                             "--run-dir", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in out, out[-3000:]
+    assert "Error: vLLM cannot be imported: torchvision" in out
+    assert "operator torchvision::nms does not exist" in out
+    assert "Hint: Remove them, then run again: pip uninstall -y torchvision torchaudio torchcodec" in out
