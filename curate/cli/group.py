@@ -106,7 +106,7 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, re
     run_dir = Path(run_dir or Path("runs") / parsed.name)
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
                           address=address, progress=not quiet)
-    click.echo(summary_table(manifest))
+    click.echo(summary_table(manifest, run_dir))
     if report:
         from curate.publish.report import write_report
 

@@ -112,7 +112,7 @@ def run_stage_command(cls, in_path: Path, out_dir: Path, config: dict, *, worker
     manifest = run_recipe(recipe, out_dir, force=(cls.name,) if force else (), workers=workers)
     from curate.cli.inspect import summary_table
 
-    click.echo(summary_table(manifest))
+    click.echo(summary_table(manifest, out_dir))
     click.echo(f"\nOutput: {out_dir / manifest['stages'][max(manifest['stages'])]['dir']}")
 
 
