@@ -217,3 +217,65 @@ def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tmp_path):
     assert "Error: vLLM cannot be imported: torchvision" in out
     assert "operator torchvision::nms does not exist" in out
     assert "Hint: Remove them, then run again: pip uninstall -y torchvision torchaudio torchcodec" in out
+    shown = [line.rsplit("\r", 1)[-1] for line in result.stderr.splitlines()]  # as a terminal shows it
+    assert any(line.startswith("Error: vLLM cannot be imported") for line in shown), shown
+
+
+ENGINE_LOG_CHILD = """
+import logging, multiprocessing as mp, sys
+from curate.teachers.vllm import import_vllm
+
+def child():  # what vLLM's engine-core process does: configure logging from the environment
+    from vllm.config.logging import LoggingConfig
+    from vllm.logger import configure_logging
+    configure_logging(LoggingConfig())
+    logging.getLogger("vllm.engine").warning("from the engine process")
+
+if __name__ == "__main__":
+    import_vllm()
+    logging.getLogger("vllm.config").warning("from the driver")
+    proc = mp.get_context("spawn").Process(target=child)
+    proc.start()
+    proc.join()
+    sys.exit(proc.exitcode)
+"""
+
+
+def test_engine_logs_go_to_the_run_log_file_in_driver_and_engine_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    need_vllm()
+    log = tmp_path / "logs" / "engine.log"
+    script = tmp_path / "child.py"
+    script.write_text(ENGINE_LOG_CHILD)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "CURATE_ENGINE_LOG": str(log)}
+    env.pop("VLLM_LOGGING_CONFIG_PATH", None)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = log.read_text()
+    assert "from the driver" in text and "from the engine process" in text
+    assert "from the driver" not in result.stdout + result.stderr
+    assert "from the engine process" not in result.stdout + result.stderr
+
+
+def test_run_routes_engine_logs_unless_verbose(tmp_path, monkeypatch, write_jsonl, write_recipe):
+    import os
+
+    from curate.cli import cli
+
+    monkeypatch.delenv("CURATE_ENGINE_LOG", raising=False)
+    write_jsonl("m.jsonl", [{"problem": "1 + 1?"}])
+    recipe = write_recipe({"name": "v", "sources": [{"path": "m.jsonl", "domain": "math"}],
+                           "stages": [{"use": "write"}]})
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["CURATE_ENGINE_LOG"] == str((tmp_path / "run" / "logs" / "engine.log").resolve())
+    monkeypatch.delenv("CURATE_ENGINE_LOG")
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "CURATE_ENGINE_LOG" not in os.environ

@@ -162,8 +162,10 @@ def import_vllm(module: str = "vllm"):
     them, through transformers, which imports them only when they are installed."""
     import importlib
 
+    route_engine_logs()
     try:
         importlib.import_module("vllm").LLM  # noqa: B018 (the lazy attribute imports the engine)
+        route_engine_logs()  # vLLM configures its logger late (engine start): this process now
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "vllm":
@@ -171,6 +173,35 @@ def import_vllm(module: str = "vllm"):
         raise vllm_import_error(exc) from None
     except Exception as exc:  # noqa: BLE001 (any import-time failure: say which, and the fix)
         raise vllm_import_error(exc) from None
+
+
+def route_engine_logs() -> None:
+    """Send vLLM's log lines to the file `CURATE_ENGINE_LOG` names (`curate run` sets it to
+    RUN/logs/engine.log unless --verbose), so they do not bury curate's own output.
+
+    vLLM configures its logger when an engine starts, in this process and in the engine-core
+    process, from `VLLM_LOGGING_CONFIG_PATH`, which reaches both; once vllm is imported here, its
+    logger is also configured directly (lines logged before the engine starts)."""
+    import logging.config
+
+    path = os.environ.get("CURATE_ENGINE_LOG")
+    if not path:
+        return
+    log = Path(path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    config = {"version": 1, "disable_existing_loggers": False,
+              "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [pid %(process)d] "
+                                                 "%(name)s: %(message)s"}},
+              "handlers": {"file": {"class": "logging.FileHandler", "filename": str(log),
+                                    "formatter": "plain", "encoding": "utf-8"}},
+              "loggers": {"vllm": {"handlers": ["file"], "level": "INFO", "propagate": False}}}
+    config_path = log.with_name(f".{log.stem}-logging.json")
+    if not config_path.exists() or json.loads(config_path.read_text()) != config:
+        config_path.write_text(json.dumps(config))
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(config_path)
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
+    if "vllm" in sys.modules:
+        logging.config.dictConfig(config)
 
 
 _BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
@@ -226,7 +257,8 @@ def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | 
         raise CurateError(
             f"the vLLM engine failed to start for '{args['model']}': {type(exc).__name__}: {exc}"
             + (f" (cause: {type(cause).__name__}: {cause})" if cause is not exc else ""),
-            "See the engine log above for the root cause. Common fixes: lower "
+            f"See the engine log ({os.environ.get('CURATE_ENGINE_LOG') or 'above'}) for the root "
+            "cause. Common fixes: lower "
             "gpu_memory_utilization or max_model_len, set tensor_parallel_size to fit the model, "
             "enforce_eager: true on CPU, or check that the GPU is visible (nvidia-smi).",
         ) from exc
