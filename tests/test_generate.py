@@ -190,7 +190,7 @@ def test_engine_startup_failure_shows_the_engines_reason(tiny_model, tmp_path):
 BROKEN_TORCHVISION = 'raise RuntimeError("operator torchvision::nms does not exist")\n'
 
 
-def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tmp_path):
+def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tiny_model, tmp_path):
     """The index's torchvision beside the CPU torch breaks `from vllm import LLM` (through
     transformers): a `curate run` says so in two lines, with the uninstall line, no traceback."""
     import os
@@ -198,14 +198,13 @@ def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tmp_path):
     import sys
     from pathlib import Path
 
-    need_vllm()
     fake = tmp_path / "site" / "torchvision"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(BROKEN_TORCHVISION)
     (tmp_path / "p.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "reference": "2"}) + "\n")
     (tmp_path / "r.yaml").write_text(
         "name: t\nsources: [{path: p.jsonl, domain: math}]\n"
-        f"stages: [{{use: generate, teacher: vllm, model: {tmp_path / 'model'}}}]\n")
+        f"stages: [{{use: generate, teacher: vllm, model: {tiny_model}}}]\n")
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(repo)])}
     result = subprocess.run([sys.executable, "-m", "curate", "run", str(tmp_path / "r.yaml"),

@@ -56,9 +56,12 @@ class VllmTeacher(Teacher):
         return {**args, **cpu_workarounds(c), **c.engine_kwargs}
 
     def tokenizer(self):
-        import_vllm()  # transformers fails the same way when vLLM's neighbours are broken
         c = self.config
-        return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+        try:
+            return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+        except (ImportError, RuntimeError):
+            import_vllm()  # transformers fails like vLLM when torchvision is broken: say so
+            raise
 
     def engine(self):
         """The process's engine for these arguments (started on first use)."""
