@@ -8,6 +8,7 @@ Errors name the file (and the line, for JSONL) and say what to do next.
 
 from __future__ import annotations
 
+import difflib
 import glob as globlib
 import json
 from dataclasses import dataclass, field
@@ -63,10 +64,40 @@ def detect_format(path: str) -> str:
     suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
     if suffix in SUFFIXES or p.suffix in SUFFIXES:
         return SUFFIXES.get(p.suffix if p.suffix != ".gz" else ".gz")
-    if not p.exists() and "/" in path and not any(ch in path for ch in "*?["):
-        return "hub"
+    if not p.exists() and not any(ch in path for ch in "*?["):
+        if looks_like_hub_id(path):
+            return "hub"
+        raise missing_path_error(path)
     raise InputError(f"{path}: unknown file type '{p.suffix}'.",
                      "Set `format:` on the source (parquet, jsonl, csv, datasets, hub, run).")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """`org/name` with no local look: not absolute or `./`/`~`, no existing parent folder, and
+    no file extension (`NuminaMath-1.5` is a Hub id; `data/math.jsonll` is a mistyped file)."""
+    p = Path(path)
+    if path.startswith((".", "~", "/")) or path.count("/") != 1 or p.parent.exists():
+        return False
+    return not (p.suffix[1:].isalpha() and len(p.suffix) > 2)
+
+
+def missing_path_error(path: str) -> InputError:
+    """A local path that does not exist, with the nearest existing file or folder suggested."""
+    p = Path(path).expanduser()
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == p.parent:
+        names = sorted(f.name for f in parent.iterdir() if not f.name.startswith((".", "_")))
+        close = ([n for n in names if n.startswith(p.name + ".")]
+                 or difflib.get_close_matches(p.name, names, n=1, cutoff=0.6))
+        hint = (f"did you mean {parent / close[0]}?" if close else
+                f"{parent} holds: {', '.join(names[:10]) or 'nothing'}"
+                + (" ..." if len(names) > 10 else ""))
+    else:
+        hint = f"the nearest existing folder is {parent}."
+    return InputError(f"{path}: no such file or folder.",
+                      f"{hint} (A Hub dataset is written `hub:org/name`.)")
 
 
 def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
@@ -78,6 +109,8 @@ def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
         parts = RunDir.parts(p)  # a stage folder: its parts, not its artifacts
         files = parts or sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
     else:
+        if not any(ch in path for ch in "*?["):
+            raise missing_path_error(path)
         files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
     if not files:
         raise InputError(f"{path}: no input files found.", f"Expected files ending in {', '.join(suffixes)}.")

@@ -235,59 +235,84 @@ def _list_index(items: list, part: str, key: str) -> int:
 
 
 def validate_recipe(raw: dict, lines: dict[tuple, int] | None = None, filename: str = "recipe") -> Recipe:
-    """Validate the whole recipe: top level first, then each stage's config against its model."""
-    from curate.registry import stage_class
+    """Validate the whole recipe: top level, then each stage's config against its model.
 
+    Every problem found is reported in one error (a typo in one stage does not hide the next)."""
     lines = lines or {}
     raw = dict(raw)
     stage_items = raw.pop("stages", None) or []
     if not isinstance(stage_items, list):
         raise RecipeError(f"{filename}:{lines.get(('stages',), '?')}: stages must be a list.")
+    problems: list[tuple[str, str | None]] = []
+    recipe = None
     try:
         recipe = Recipe(**raw)
     except ValidationError as exc:
-        raise _recipe_error(exc, (), Recipe, lines, filename) from None
+        problems += _problems(exc, (), Recipe, lines, filename)
+    entries = _validate_stages(stage_items, lines, filename, problems)
+    if problems:
+        raise _combined_error(problems, filename)
+    recipe.stages = entries
+    return recipe
+
+
+def _validate_stages(stage_items: list, lines, filename: str, problems: list) -> list[StageEntry]:
+    """Each stage's config checked against its model; problems are appended, not raised."""
+    from curate.registry import stage_class
+
     entries = []
     for i, item in enumerate(stage_items):
         if not isinstance(item, dict) or "use" not in item:
             line = lines.get(("stages", i), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}] needs `use: <stage name>`.")
+            problems.append((f"{filename}:{line}: stages[{i}] needs `use: <stage name>`.", None))
+            continue
         config = {k: v for k, v in item.items() if k != "use"}
         try:
             cls = stage_class(str(item["use"]))
         except RecipeError as exc:
             line = lines.get(("stages", i, "use"), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}]: {exc.message}", exc.hint) from None
+            problems.append((f"{filename}:{line}: stages[{i}]: {exc.message}", exc.hint))
+            continue
         try:
             cls(config)  # validates, and checks optional dependencies
         except ValidationError as exc:
-            raise _recipe_error(exc, ("stages", i), cls.Config, lines, filename, cls.name) from None
+            problems += _problems(exc, ("stages", i), cls.Config, lines, filename, cls.name)
         if entries and stage_class(entries[-1].use).terminal:
             line = lines.get(("stages", i, "use"), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
-                              f"'{entries[-1].use}', which must be the last stage.",
-                              f"Move '{entries[-1].use}' to the end of `stages:`.")
+            problems.append((f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
+                             f"'{entries[-1].use}', which must be the last stage.",
+                             f"Move '{entries[-1].use}' to the end of `stages:`."))
         entries.append(StageEntry(use=cls.name, config=config))
-    recipe.stages = entries
-    return recipe
+    return entries
 
 
-def _recipe_error(exc: ValidationError, prefix: tuple, model, lines, filename, stage=None) -> RecipeError:
-    err = exc.errors()[0]
-    loc = prefix + tuple(err["loc"])
-    line = _nearest_line(lines, loc)
-    label = _format_loc(loc, stage)
-    message = err["msg"]
-    hint = None
-    if err["type"] == "extra_forbidden":
-        message = "unknown field"
-        fields = _fields_at(model, tuple(err["loc"])[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
-    elif err["type"] == "missing":
-        message = "required field is missing"
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return RecipeError(f"{filename}:{line}: {label}: {message}{more}", hint)
+def _combined_error(problems: list[tuple[str, str | None]], filename: str) -> RecipeError:
+    """One problem: its message and hint. Several: every one on its own line, hints inline."""
+    if len(problems) == 1:
+        return RecipeError(*problems[0])
+    listed = "\n".join(f"  {text}" + (f" ({hint})" if hint else "") for text, hint in problems)
+    return RecipeError(f"{len(problems)} problems in {filename}:\n{listed}",
+                       "Fix them all, then check with `curate recipe validate`.")
+
+
+def _problems(exc: ValidationError, prefix: tuple, model, lines, filename,
+              stage=None) -> list[tuple[str, str | None]]:
+    """Every error pydantic found, as (`file:line: key: message`, hint), in file order."""
+    found = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        line = _nearest_line(lines, loc)
+        message, hint = err["msg"], None
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+            fields = _fields_at(model, tuple(err["loc"])[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        found.append((line if isinstance(line, int) else 0,
+                      f"{filename}:{line}: {_format_loc(loc, stage)}: {message}", hint))
+    return [(text, hint) for _, text, hint in sorted(found, key=lambda f: f[0])]
 
 
 def _fields_at(model, loc: tuple) -> list[str]:

@@ -180,6 +180,11 @@ class RunDir:
         return self.path / "manifest.json"
 
     @property
+    def engine_log(self) -> Path:
+        """Where the engine's (vLLM's) log lines go unless `curate run -v`."""
+        return self.path / "logs" / "engine.log"
+
+    @property
     def recipe_path(self) -> Path:
         return self.path / "recipe.resolved.yaml"
 

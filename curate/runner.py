@@ -96,6 +96,7 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
         previous = manifest["stages"].get(index, {})
         if not worked and previous.get("fingerprint") == fps[index]:  # a no-op rerun keeps the real timing
             summary["wall_seconds"] = previous.get("wall_seconds", summary["wall_seconds"])
+        summary["recomputed"] = worked  # by this invocation (False: reused from an earlier one)
         manifest["stages"][index] = summary
     manifest["num_parts"] = num_parts
     rd.write_manifest(manifest)

@@ -97,10 +97,17 @@ def status_table(run_dir: str) -> str:
         lines.append(f"\ndataset: {rd.dataset}")
     return "\n".join(lines)
 
-def summary_table(manifest: dict) -> str:
-    lines = [f"{'stage':<16}{'in':>10}{'out':>10}{'rejected':>10}{'seconds':>10}"]
-    for key in sorted(manifest.get("stages", {}), key=int):
-        s = manifest["stages"][key]
+def summary_table(manifest: dict, run_dir=None) -> str:
+    """The end-of-run table; stages this invocation did not recompute say so, with the timing
+    of the run that made them, and a rerun that recomputed nothing says it is up to date."""
+    stages = [manifest["stages"][key] for key in sorted(manifest.get("stages", {}), key=int)]
+    reused = [s for s in stages if s.get("recomputed") is False]
+    lines = []
+    if stages and len(reused) == len(stages):
+        lines.append(f"Up to date, nothing recomputed: all {len(stages)} stages reused from "
+                     f"{run_dir or 'the run directory'} (seconds: the run that made them).\n")
+    lines.append(f"{'stage':<16}{'in':>10}{'out':>10}{'rejected':>10}{'seconds':>10}  this run")
+    for s in stages:
         lines.append(f"{s['dir']:<16}{s['rows_in']:>10}{s['rows_out']:>10}{s['rejected']:>10}"
-                     f"{s['wall_seconds']:>10.1f}")
+                     f"{s['wall_seconds']:>10.1f}  {'reused' if s in reused else 'computed'}")
     return "\n".join(lines)

@@ -144,7 +144,7 @@ def run_stage_command(cls, in_path: Path, out_dir: Path, config: dict, *, worker
         raise
     from curate.cli.inspect import summary_table
 
-    click.echo(summary_table(manifest))
+    click.echo(summary_table(manifest, out_dir))
     click.echo(f"\nOutput: {out_dir / manifest['stages'][max(manifest['stages'])]['dir']}")
 
 
