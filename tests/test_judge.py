@@ -265,3 +265,15 @@ def test_paraphrase_hits_are_judged_recorded_and_dropped(tmp_path, judge_server)
     assert hit["judge"]["prompt_hash"] == PARAPHRASE_RUBRIC.prompt_hash
     assert {json.loads(r["extra"])["uid"] for r in part_rows(run / "02-filter")} == {"near", "clean"}
     (run / "reports" / "decontam.md").read_text()  # renders
+
+
+def test_a_judge_without_its_backend_fails_at_validation(monkeypatch):
+    import importlib.util
+
+    from curate.errors import MissingExtra
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "httpx" else real(name, *a))
+    with pytest.raises(MissingExtra, match="openai judge needs .*httpx"):
+        validate_recipe({"name": "x", "sources": [{"path": "a.jsonl"}],
+                         "stages": [{"use": "load"}, {"use": "verify", "judge": {"teacher": "openai", "model": "m"}}]})

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from curate.errors import MissingExtra
 from curate.fingerprint import digest
 from curate.teachers.base import Request, Response
 from curate.teachers.config import GenerateConfig
@@ -93,6 +94,16 @@ class _JudgeBase(BaseModel):
     max_chars: int = Field(
         6000, ge=100, description="Each text sent to the judge is cut to this many characters (long "
         "answers keep their end, where the final answer is).")
+
+    @model_validator(mode="after")
+    def _backend_installed(self):
+        """A judge whose teacher is not installed fails when the recipe is validated."""
+        import importlib.util
+
+        module, extra = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[getattr(self, "teacher")]
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra(module, extra, f"the {getattr(self, 'teacher')} judge")
+        return self
 
     def generate_config(self) -> GenerateConfig:
         """The teacher options as the generate stage's config (one sample, greedy by default)."""
