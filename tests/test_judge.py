@@ -37,6 +37,9 @@ REPLIES = [
     ("YES", True, "first_line"),
     ("After comparing the two expressions carefully I conclude:\n\nNo.", False, "last_line"),
     ("\\boxed{\\text{Yes}}", True, "emphasis"),
+    ("Reference answer: 12 and candidate answer: 12, so verdict: YES", True, "verdict_line"),
+    ("Verdict: NO.\nAnswer: 12", False, "verdict_line"),
+    ("**Verdict: Incorrect**", False, "verdict_line"),
 ]
 UNPARSED = ["", "<think>Verdict: YES</think>", "It depends on the reading of the problem.",
             "Verdict: yes or no, hard to say", "de la la tokens tokens 1 2 3"]
@@ -84,10 +87,12 @@ class JudgeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.seen.append(body)
                 content = answer(body["messages"][-1]["content"])
+                status, content = content if isinstance(content, tuple) else (200, content)
                 data = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
                                                 "message": {"role": "assistant", "content": content}}],
-                                   "usage": {"prompt_tokens": 50, "completion_tokens": 9}}).encode()
-                self.send_response(200)
+                                   "usage": {"prompt_tokens": 50, "completion_tokens": 9}}
+                                  if status == 200 else {"error": content}).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -138,6 +143,9 @@ ROWS = [
      "<think>...</think>", "Verdict: YES", "unverified"),  # empty answer: never sent
     ("m1", "math", "How many sides does a hexagon have?", "see the figure",
      "<think>six</think>A hexagon has 6 sides.", "<think>The gold is odd.</think>\nVerdict: NO", "judge_fail"),
+    ("s6", "science", "Summarise the theory of evolution.", "natural selection",
+     "<think>...</think>Species change by natural selection.", (400, "maximum context length is 8 tokens"),
+     "unverified"),  # the server refuses: recorded, verdict unchanged
 ]
 
 
@@ -177,15 +185,20 @@ def test_verify_judge_records_verdicts_end_to_end(tmp_path, judge_server):
     rows = {json.loads(r["extra"])["uid"]: r for r in part_rows(run / "01-verify")}
     expected = {uid: verdict for uid, *_rest, verdict in ROWS}
     assert {uid: r["verdict"] for uid, r in rows.items()} == expected
-    assert len(server.seen) == 5  # s5 has no answer: not asked
+    assert len(server.seen) == 6  # s5 has no answer: not asked
     for uid, row in rows.items():
         judge = json.loads(row["verify_detail"] or "{}").get("judge")
         if uid == "s5":
             assert judge is None
             continue
         assert judge["model"] == "judge-x" and judge["prompt_hash"] == ANSWER_RUBRIC.prompt_hash
+        if uid == "s6":
+            assert judge["reason"].startswith("judge_error: HTTP 400") and judge["raw"] is None
+            continue
         assert judge["raw"] == scripted_answer(row["problem"])
         assert judge["reason"] == ("judge_unparsed" if uid == "s4" else "judged")
+        detail = json.loads(row["verify_detail"])
+        assert detail["reason"].startswith("LLM judge (answer-equivalence@1) says") == (uid != "s4")
         # m1: no_answer today (prose answer), bad_reference once prose answers are extracted
         assert judge["replaces"] in (("no_answer", "bad_reference") if uid == "m1" else ("unverified",))
     assert rows["m1"]["pass_rate"] == 0.0 and rows["s1"]["pass_rate"] is None  # pass_rate counts proofs only
@@ -200,7 +213,7 @@ def test_verify_judge_records_verdicts_end_to_end(tmp_path, judge_server):
         part.unlink()
     shutil.rmtree(run / "02-filter")
     run_recipe(load_recipe(verify_recipe(tmp_path, server.url, keep=["pass", "judge_pass"])), run, progress=False)
-    assert len(server.seen) == 5
+    assert len(server.seen) == 6
     assert {json.loads(r["extra"])["uid"] for r in part_rows(run / "02-filter")} == {"s1", "s3"}
 
 

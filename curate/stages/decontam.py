@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 
 from curate.errors import CurateError
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.stages.judging import ParaphraseConfig, judge_paraphrases
+from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
@@ -82,6 +82,10 @@ class Decontam(Stage):
     has_prepare = True
     has_finalize = True
 
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.paraphrase)  # an in-process judge engine
+
     def fingerprint_extra(self) -> dict[str, Any]:
         """Content digests of local benchmark files: an edited eval file redoes the stage."""
         from curate.decontam.select import LocalSpec, file_revision, parse_selections
@@ -123,7 +127,7 @@ class Decontam(Stage):
                               "Run the stage through a recipe (prepare builds the index), or call prepare first.")
         index = load_index(ctx.artifacts)
         found = annotate(index, table, self.config, ctx)
-        found = judge_paraphrases(index, table, found, self.config.paraphrase, ctx)
+        found = judge_paraphrases(index, table, found, self.config, ctx)
         existing = table.column("contaminated").to_pylist()
         merged = [sorted(set(old or []) | new) for old, new in zip(existing, found)]
         ctx.counters["rows_checked"] += table.num_rows

@@ -71,7 +71,9 @@ def judge_verdicts(table: pa.Table, config: VerifyJudgeConfig | None, verifiers:
         old = rows[i]["verdict"]
         new = old if judgement.decision is None else ("judge_pass" if judgement.decision else "judge_fail")
         detail = json.loads(details[i]) if details[i] else {}
-        detail["judge"] = {**judgement.record(), "replaces": old}
+        detail["judge"] = {**judgement.record(), "replaces": old, "replaces_reason": detail.get("reason")}
+        if new != old:  # the top-level reason explains the verdict the row now has
+            detail["reason"] = f"LLM judge ({judgement.rubric.label}) says {'YES' if judgement.decision else 'NO'}"
         verdicts[i], details[i] = new, dumps(detail)
         ctx.counters[f"verdict: {old}"] -= 1
         ctx.counters[f"verdict: {new}"] += 1
@@ -95,8 +97,10 @@ def _eligible(row: dict[str, Any], config: VerifyJudgeConfig, verifiers: dict[st
 _SIMILARITY: dict[tuple, Any] = {}  # (artifacts, field settings) -> SimilarityIndex, per process
 
 
-def judge_paraphrases(index, table: pa.Table, found: list, config: ParaphraseConfig | None, ctx) -> list:
-    """`found` (each row's hit keys) plus the benchmark items the judge calls rephrased copies."""
+def judge_paraphrases(index, table: pa.Table, found: list, decontam, ctx) -> list:
+    """`found` (each row's hit keys) plus the benchmark items the judge calls rephrased copies;
+    `decontam` is the stage's config (its `paraphrase` block, `mode`, `max_report_hits`)."""
+    config: ParaphraseConfig | None = decontam.paraphrase
     if config is None or config.field not in table.column_names or not table.num_rows:
         return found
     texts = table.column(config.field).to_pylist()
@@ -121,10 +125,21 @@ def judge_paraphrases(index, table: pa.Table, found: list, config: ParaphraseCon
         out[row] = set(out[row]) | {key}
         items_hit.add(key)
         ctx.counters["paraphrase_hits"] += 1
+        if decontam.mode == "flag":
+            continue
+        if len(records) >= decontam.max_report_hits:
+            ctx.stats["hits_not_listed"] = ctx.stats.get("hits_not_listed", 0) + 1
+            continue
         records.append(_paraphrase_record(index.items[item], texts[row], score, judgement, config,
                                           row_id=ids[row], extra={k: v[row] for k, v in extras.items()}))
     ctx.stats["items_hit"] = sorted(items_hit)
     return out
+
+
+def judge_max_parallel(config: JudgeConfig | None) -> int | None:
+    """Parts at once for a stage with this judge: an in-process engine is one per worker, so
+    one part at a time on a machine (like `generate`); a server judge sets no limit."""
+    return 1 if config is not None and config.teacher == "vllm" else None
 
 
 def _paraphrase_record(item, text: str, score: float, judgement, config: ParaphraseConfig, *, row_id,

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from curate.errors import CurateError, require
 from curate.schema import conform, dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.stages.judging import VerifyJudgeConfig, judge_verdicts
+from curate.stages.judging import VerifyJudgeConfig, judge_max_parallel, judge_verdicts
 
 Verifier = Literal["math", "code", "none"]
 
@@ -82,6 +82,10 @@ class Verify(Stage):
     Config = VerifyConfig
     has_prepare = True
     has_finalize = True
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.judge)  # an in-process judge engine
 
     def check_requirements(self) -> None:
         uses = set(self.config.verifiers.values())

@@ -125,8 +125,9 @@ NEGATIVE = {"no", "n", "incorrect", "false", "wrong", "different", "fail", "mism
 VERDICT_KEYS = ("verdict", "correct", "is_correct", "same_problem", "same", "equivalent", "judgement",
                 "judgment", "decision", "answer", "result")
 _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
-_LINE = re.compile(r"(?:final\s+)?(?:verdict|judg(?:e)?ment|decision|grade|answer|result)\s*\**\s*[:：=]\s*(.+)",
-                   re.I)
+#: "Verdict: X"-style keys, the strong ones first ("answer:" also labels echoed answers)
+_KEYS = (re.compile(r"\b(?:final\s+)?(?:verdict|judge?ment|decision|grade)\s*\**\s*[:：=]", re.I),
+         re.compile(r"\b(?:final\s+)?(?:answer|result)\s*\**\s*[:：=]", re.I))
 _EMPH = re.compile(r"\*\*\s*([A-Za-z][A-Za-z _]{0,24}?)\s*[.!]?\s*\*\*|\\boxed\{\s*(?:\\text\{)?\s*([A-Za-z ]{1,24})\}")
 
 
@@ -179,10 +180,11 @@ def parse_verdict(reply: str | None) -> tuple[bool | None, str]:
     found = _from_json(text)
     if found is not None:
         return found, "json"
-    for match in reversed(list(_LINE.finditer(text))):
-        found = _label(match.group(1))
-        if found is not None:
-            return found, "verdict_line"
+    for key in _KEYS:
+        for match in reversed(list(key.finditer(text))):
+            found = _label(text[match.end():].split("\n", 1)[0])
+            if found is not None:
+                return found, "verdict_line"
     for match in reversed(list(_EMPH.finditer(text))):
         found = _label(match.group(1) or match.group(2))
         if found is not None:
