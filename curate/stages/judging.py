@@ -9,16 +9,16 @@ kept in `verify_detail.judge.replaces`, and `pass_rate` still counts proofs only
 without a clear verdict leaves the row's verdict as it was, with `judge.reason: judge_unparsed`.
 Code rows are never judged (tests, not opinions, decide those).
 
-decontam: rows without an n-gram hit get their `top_k` most similar benchmark items (character
-n-gram TF-IDF cosine >= `min_similarity`, `curate.decontam.similar`); each pair is asked "same
-problem, rephrased?". A YES adds the item to the row's `contaminated` list and a hit record of
+decontam: rows without an n-gram hit get their `top_k` most similar benchmark items (word overlap
+or character n-gram TF-IDF cosine >= `min_similarity`, `curate.decontam.similar`); each pair is
+asked "same problem, rephrased?". A YES adds the item to the row's `contaminated` list and a hit record of
 kind `paraphrase` with the judge's reply to the report.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import Field
@@ -44,9 +44,12 @@ class ParaphraseConfig(JudgeConfig):
 
     field: str = Field("problem", description="Row field compared with the benchmark items' problems.")
     top_k: int = Field(3, ge=1, le=50, description="Benchmark items per row sent to the judge.")
+    similarity: Literal["words", "tfidf", "both"] = Field(
+        "words", description="How candidates are chosen: words (Jaccard of word sets), tfidf (character "
+        "n-gram TF-IDF cosine), both (each proposes its top_k).")
     min_similarity: float = Field(
-        0.3, ge=0, le=1, description="Minimum character n-gram TF-IDF cosine for a candidate pair.")
-    ngram: int = Field(4, ge=2, le=8, description="Character n-gram size of the similarity.")
+        0.1, ge=0, le=1, description="Minimum similarity of a candidate pair (on the method's 0..1 scale).")
+    ngram: int = Field(4, ge=2, le=8, description="Character n-gram size of the tfidf similarity.")
 
 
 # ---------------------------------------------------------------- verify
@@ -147,7 +150,8 @@ def _paraphrase_record(item, text: str, score: float, judgement, config: Paraphr
     """A hit record shaped like the n-gram ones (`curate.decontam.match.hit_record`), no spans."""
     excerpt = cut(text, 600)
     return {"benchmark": item.benchmark, "item_id": item.id, "row_id": row_id, "field": config.field, **extra,
-            "kind": "paraphrase", "n": config.ngram, "share": round(score, 4), "similarity": round(score, 4),
+            "kind": "paraphrase", "n": None, "share": round(score, 4), "similarity": round(score, 4),
+            "similarity_method": config.similarity,
             "excerpt": excerpt, "excerpt_start": 0, "excerpt_spans": [],
             "item_problem": item.problem, "item_spans": [], "judge": judgement.record()}
 
@@ -155,10 +159,11 @@ def _paraphrase_record(item, text: str, score: float, judgement, config: Paraphr
 def _similarity(index, config: ParaphraseConfig, ctx):
     from curate.decontam.similar import SimilarityIndex
 
-    key = (str(ctx.artifacts) if ctx.artifacts else id(index), len(index.items), config.ngram)
+    key = (str(ctx.artifacts) if ctx.artifacts else id(index), len(index.items), config.ngram, config.similarity)
     if key not in _SIMILARITY:
         _SIMILARITY.clear()  # one benchmark set per process at a time
-        _SIMILARITY[key] = SimilarityIndex([item.problem for item in index.items], n=config.ngram)
+        _SIMILARITY[key] = SimilarityIndex([item.problem for item in index.items], n=config.ngram,
+                                           method=config.similarity)
     return _SIMILARITY[key]
 
 
