@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from curate.errors import CurateError
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
@@ -55,6 +56,9 @@ class DecontamConfig(StageConfig):
         5000, ge=0, description="Hits kept for the report per part (all hits are still counted and flagged).")
     cache_dir: str | None = Field(None, description="datasets cache folder for Hub benchmarks (default: HF's).")
     base_dir: str | None = Field(None, description="Folder relative benchmark paths resolve from.")
+    paraphrase: ParaphraseConfig | None = Field(
+        None, description="Optional second look: rows with no n-gram hit and their most similar benchmark "
+        "items go to an LLM judge ('same problem, rephrased?'); a teacher block (docs: stages, decontam).")
 
     @field_validator("fields")
     @classmethod
@@ -77,6 +81,10 @@ class Decontam(Stage):
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.paraphrase)  # an in-process judge engine
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Content digests of local benchmark files: an edited eval file redoes the stage."""
@@ -119,6 +127,7 @@ class Decontam(Stage):
                               "Run the stage through a recipe (prepare builds the index), or call prepare first.")
         index = load_index(ctx.artifacts)
         found = annotate(index, table, self.config, ctx)
+        found = judge_paraphrases(index, table, found, self.config, ctx)
         existing = table.column("contaminated").to_pylist()
         merged = [sorted(set(old or []) | new) for old, new in zip(existing, found)]
         ctx.counters["rows_checked"] += table.num_rows

@@ -21,9 +21,9 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from curate.schema import conform
+from curate.schema import VERDICTS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
 from curate.text.arrow import scalar, string_array
 
@@ -31,7 +31,9 @@ SPLIT_FILE = "split_problems.json"
 
 
 class FilterConfig(StageConfig):
-    verdict: list[str] | None = Field(None, description="Keep only rows whose verdict is one of these.")
+    verdict: list[str] | None = Field(
+        None, description="Keep only rows whose verdict is one of these, e.g. [pass]. An LLM judge's "
+        "verdicts are kept only when listed too: [pass, judge_pass].")
     finish_reason: list[str] | None = Field(
         None, description="Keep only these finish reasons (e.g. [stop] drops truncated traces).")
     min_completion_tokens: int | None = Field(None, description="Drop traces with fewer completion tokens.")
@@ -49,6 +51,15 @@ class FilterConfig(StageConfig):
     keep: Literal["all", "first", "shortest", "random"] = Field(
         "all", description="Which samples max_per_problem keeps: first (by sample_idx), shortest, random "
         "(seeded). Without max_per_problem, first/shortest/random keep one sample per problem.")
+
+
+    @field_validator("verdict")
+    @classmethod
+    def _known_verdicts(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [v for v in value or [] if v not in VERDICTS]
+        if unknown:
+            raise ValueError(f"unknown verdict {', '.join(map(repr, unknown))}; verdicts are {', '.join(VERDICTS)}")
+        return value
 
 
 class Filter(Stage):

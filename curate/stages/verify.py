@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from curate.errors import CurateError, InputError, require
 from curate.schema import conform, dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.judging import VerifyJudgeConfig, judge_max_parallel, judge_verdicts
 
 Verifier = Literal["math", "code", "none"]
 
@@ -69,6 +70,9 @@ class VerifyConfig(StageConfig):
         None, description="Interpreter for candidate programs (default: this Python if the sandbox "
         "can read it, else /usr/bin/python3).")
     report_examples: int = Field(3, ge=0, description="Example rows per outcome in the verify report.")
+    judge: VerifyJudgeConfig | None = Field(
+        None, description="Optional LLM judge for rows proofs cannot settle (verdict judge_pass or "
+        "judge_fail, kept apart from pass); a teacher block: teacher, model, ... (docs: stages, verify).")
 
 
 class Verify(Stage):
@@ -79,6 +83,10 @@ class Verify(Stage):
     Config = VerifyConfig
     has_prepare = True
     has_finalize = True
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.judge)  # an in-process judge engine
 
     def check_requirements(self) -> None:
         uses = set(self.config.verifiers.values())
@@ -130,7 +138,8 @@ class Verify(Stage):
         if table is None or not table.num_rows:
             return
         split = read_split(ctx.artifacts)
-        yield merge_split(table, split, lambda rest: self.annotate(rest, ctx), ctx.counters)
+        annotated = merge_split(table, split, lambda rest: self.annotate(rest, ctx), ctx.counters)
+        yield judge_verdicts(annotated, self.config.judge, self.config.verifiers, ctx)
 
     def annotate(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         """Verdicts for every row, then per-problem statistics."""
