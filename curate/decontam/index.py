@@ -262,12 +262,23 @@ class BenchIndex:
     settings: dict[str, Any]
     item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words per item
     item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
-    _numbers: dict[int, list[int]] = field(default_factory=dict, repr=False)
+    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))  # information per word
+    _numbers: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def words_of(self, item: int) -> np.ndarray:
         """The word hashes of one item."""
-        start = int(self.item_words[:item].sum())
+        start = int(self._starts()[item])
         return self.item_hashes[start:start + int(self.item_words[item])]
+
+    def weights_of(self, item: int) -> np.ndarray:
+        """How informative each word of one item is (see `word_weights`)."""
+        start = int(self._starts()[item])
+        return self.item_weights[start:start + int(self.item_words[item])]
+
+    def _starts(self) -> np.ndarray:
+        if "starts" not in self._numbers:
+            self._numbers["starts"] = np.r_[0, np.cumsum(self.item_words)].astype(np.int64)
+        return self._numbers["starts"]
 
     def numbers(self, item: int) -> list[int]:
         if item not in self._numbers:
@@ -277,7 +288,7 @@ class BenchIndex:
     def save(self, folder: Path) -> None:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes}
+        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -296,7 +307,8 @@ class BenchIndex:
             n = int(n_text)
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
-        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"])
+        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
+                   arrays["item_weights"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -324,7 +336,35 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
     by_n = {n: _index_for_n(doc, words, n, phrases, allowlist_min_items, min_exact_words) for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words)
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words))
+
+
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+                "thousand million first second third fourth fifth sixth seventh eighth ninth tenth")
+NUMBER_FACTOR = 0.2  # a number says little on its own: `1, 2, 3, ...` or "One, Two, Three" are everywhere
+
+
+def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Information of each item word: its rarity across the benchmark's items (IDF,
+    log((N + 1) / (df + 0.5))), times NUMBER_FACTOR for numbers and number words.
+
+    Words every item uses ("the", "return", "def") weigh about nothing, so a shared run of
+    them is no evidence; a run of digits or number words is little evidence."""
+    if not len(words):
+        return np.zeros(0, np.float64)
+    owner = np.repeat(np.arange(len(doc) - 1), np.diff(doc))
+    pairs = np.unique(np.stack([words.view(np.int64), owner]), axis=1)
+    uniq, df = np.unique(pairs[0], return_counts=True)
+    idf = np.log((len(items) + 1) / (df + 0.5))
+    weights = idf[np.searchsorted(uniq, words.view(np.int64))]
+    _, number_hashes = word_hashes([NUMBER_WORDS])
+    numeric = np.isin(words, number_hashes)
+    for d, item in enumerate(items):
+        positions = np.asarray(number_positions(item.problem), np.int64)
+        numeric[doc[d] + positions[positions < doc[d + 1] - doc[d]]] = True
+    weights[numeric] *= NUMBER_FACTOR
+    return np.maximum(weights, 0.0)
 
 
 def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:
