@@ -8,6 +8,11 @@ the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in
 instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
 path (L = the item's length). Both sides of a comparison are always hashed by this module.
 
+N-grams are hashed with every number replaced by one placeholder word (`mask_numbers`), so a copy
+with other constants still matches; `curate.decontam.match` tells copies from template copies by
+comparing the real words. Per item word the index also keeps its information (`word_weights`) and
+whether it is a number.
+
 Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`):
 - n-gram postings: sorted unique keys -> (item, position in item) lists. Keys that occur in at
   least `allowlist_min_items` distinct items are boilerplate and dropped; so are the windows that
@@ -34,12 +39,13 @@ import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
-from curate.text.words import word_hashes
+from curate.text.words import word_hashes, word_hashes_numbers
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
 GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
 GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
+NUMBER = np.uint64(0x6E756D6265722121)  # the word hash every number is replaced by in n-grams
 MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
@@ -122,10 +128,11 @@ def _probe(tk, tv, filt, key, tshift, fshift):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
-    """Matches of one field into the o_* buffers: (text, posting-list index, word position, kind
-    0=n-gram 1=exact). Returns the number of matches; more than the buffers hold means: rerun
-    with larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
+def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
+    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
+    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    1=exact). Returns the number of matches; more than the buffers hold means: rerun with
+    larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
     ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
     fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
     ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
@@ -137,7 +144,7 @@ def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc
         if b - a >= n:
             h = np.uint64(0)
             for j in range(n):
-                h = h * BASE + words[a + j]
+                h = h * BASE + masked[a + j]
             s = a
             while True:
                 v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
@@ -147,7 +154,7 @@ def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc
                     k += 1
                 if s + n >= b:
                     break
-                h = (h - words[s] * power) * BASE + words[s + n]
+                h = (h - masked[s] * power) * BASE + masked[s + n]
                 s += 1
         if not exact:
             continue
@@ -172,7 +179,7 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
-# ---------------------------------------------------------------- tokens (for spans and numbers)
+# ---------------------------------------------------------------- tokens (for spans)
 
 
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
@@ -184,11 +191,6 @@ def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]
     starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80
     char_at = np.concatenate([np.cumsum(starts) - 1, [len(text)]])
     return [(int(char_at[a]), int(char_at[b - 1]) + 1) for a, b in spans]
-
-
-def number_positions(text: str) -> list[int]:
-    """Word positions that are numbers (ASCII digits only)."""
-    return [i for i, m in enumerate(_TOKEN.finditer(text.encode("utf-8"))) if m.group().isdigit()]
 
 
 # ---------------------------------------------------------------- the index
@@ -224,13 +226,14 @@ class NgramIndex:
                             *_table(self.short_keys, np.arange(len(self.short_keys))))
         return self._tables
 
-    def scan(self, doc: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Raw matches over tokenised texts: (text, item, item position, text position, kind)."""
+    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Raw matches over tokenised texts: (text, item, item position, text position, kind);
+        `masked` is `words` with every number replaced by NUMBER (see `mask_numbers`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = _scan(doc, words, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = _scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
@@ -263,12 +266,18 @@ class BenchIndex:
     item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words per item
     item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
     item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))  # information per word
-    _numbers: dict[Any, Any] = field(default_factory=dict, repr=False)
+    item_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are numbers
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def words_of(self, item: int) -> np.ndarray:
         """The word hashes of one item."""
         start = int(self._starts()[item])
         return self.item_hashes[start:start + int(self.item_words[item])]
+
+    def numbers_of(self, item: int) -> np.ndarray:
+        """Per word of one item: is it a number."""
+        start = int(self._starts()[item])
+        return self.item_numbers[start:start + int(self.item_words[item])]
 
     def weights_of(self, item: int) -> np.ndarray:
         """How informative each word of one item is (see `word_weights`)."""
@@ -276,19 +285,15 @@ class BenchIndex:
         return self.item_weights[start:start + int(self.item_words[item])]
 
     def _starts(self) -> np.ndarray:
-        if "starts" not in self._numbers:
-            self._numbers["starts"] = np.r_[0, np.cumsum(self.item_words)].astype(np.int64)
-        return self._numbers["starts"]
-
-    def numbers(self, item: int) -> list[int]:
-        if item not in self._numbers:
-            self._numbers[item] = number_positions(self.items[item].problem)
-        return self._numbers[item]
+        if "starts" not in self._cache:
+            self._cache["starts"] = np.r_[0, np.cumsum(self.item_words)].astype(np.int64)
+        return self._cache["starts"]
 
     def save(self, folder: Path) -> None:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights}
+        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights,
+                  "item_numbers": self.item_numbers}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -308,7 +313,7 @@ class BenchIndex:
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
         return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
-                   arrays["item_weights"])
+                   arrays["item_weights"], arrays["item_numbers"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -329,14 +334,19 @@ def load_index(folder: Path) -> BenchIndex:
 def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[int] | list[int], *,
                 allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
-    doc, words = word_hashes([i.problem for i in items])
+    doc, words, numbers = word_hashes_numbers([i.problem for i in items])
     doc = doc.astype(np.int64)
-    p_doc, p_words = word_hashes(list(allowlist)) if allowlist else (np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    masked = mask_numbers(words, numbers)
+    p_doc, p_words, p_numbers = word_hashes_numbers(list(allowlist)) if allowlist else \
+        (np.zeros(1, np.int64), np.zeros(0, np.uint64), np.zeros(0, bool))
+    p_words = mask_numbers(p_words, p_numbers)
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
-    by_n = {n: _index_for_n(doc, words, n, phrases, allowlist_min_items, min_exact_words) for n in sorted(set(ns))}
+    by_n = {n: _index_for_n(doc, words, masked, n, phrases, allowlist_min_items, min_exact_words)
+            for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words))
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words, numbers),
+                      numbers)
 
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -345,7 +355,7 @@ NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven tw
 NUMBER_FACTOR = 0.2  # a number says little on its own: `1, 2, 3, ...` or "One, Two, Three" are everywhere
 
 
-def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray) -> np.ndarray:
+def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     """Information of each item word: its rarity across the benchmark's items (IDF,
     log((N + 1) / (df + 0.5))), times NUMBER_FACTOR for numbers and number words.
 
@@ -359,17 +369,18 @@ def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray) -> 
     idf = np.log((len(items) + 1) / (df + 0.5))
     weights = idf[np.searchsorted(uniq, words.view(np.int64))]
     _, number_hashes = word_hashes([NUMBER_WORDS])
-    numeric = np.isin(words, number_hashes)
-    for d, item in enumerate(items):
-        positions = np.asarray(number_positions(item.problem), np.int64)
-        numeric[doc[d] + positions[positions < doc[d + 1] - doc[d]]] = True
-    weights[numeric] *= NUMBER_FACTOR
+    weights[np.isin(words, number_hashes) | numbers] *= NUMBER_FACTOR
     return np.maximum(weights, 0.0)
 
 
-def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = _all_windows(doc, words, n)
-    keep = ~_phrase_mask(doc, words, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
+def mask_numbers(words: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """`words` with every number replaced by NUMBER: n-grams then match whatever the constants."""
+    return np.where(numbers, NUMBER, words)
+
+
+def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
+    item, pos, keys = _all_windows(doc, masked, n)
+    keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
         common_keys, counts = np.unique(pairs[0], return_counts=True)

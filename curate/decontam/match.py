@@ -24,7 +24,6 @@ A `Hit` carries the verdict, scores and the matched word spans in the text and i
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +31,13 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.index import BenchIndex, number_positions, token_spans
-from curate.text.words import word_hashes
+from curate.decontam.index import BenchIndex, mask_numbers, token_spans
+from curate.text.words import word_hashes_numbers
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
 MIN_WORDS = 20
+LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 EXPLAINED = 0.5  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
@@ -53,7 +53,7 @@ class Hit:
     text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
     item_spans: tuple[tuple[int, int], ...]  # covered word intervals in the item
     score: float = 1.0  # information-weighted share of the item covered
-    words: int = 0  # item words covered
+    words: int = 0  # distinct item words (not numbers) the text repeats
     grams: int = 0  # distinct item n-grams matched
     verdict: str = "leak"  # "leak" or "near"
     changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
@@ -64,8 +64,8 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    doc, words = word_hashes(array)
-    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc.astype(np.int64), words)
+    doc, words, numbers = word_hashes_numbers(array)
+    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc.astype(np.int64), words, mask_numbers(words, numbers))
     if not len(docs):
         return []
     order = np.lexsort((tpos, ipos, items, docs))
@@ -78,9 +78,9 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
         if hits and hits[row_start].row != row:
             hits[row_start:] = _attribute(hits[row_start:], near)
             row_start = len(hits)
-        numbers = functools.partial(_text_numbers, array, row)
+        text = slice(doc[row], doc[row + 1])
         hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                           words[doc[row]:doc[row + 1]], numbers, min_score, min_words))
+                           words[text], numbers[text], min_score, min_words))
     hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
 
@@ -92,73 +92,109 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, min
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
     grams = np.unique(ipos)
     total = int(index.by_n[n].item_total[item])
-    covered = np.zeros(length, bool)
-    for p in grams:
-        covered[p:p + n] = True
-    state, text_at = _alignment(index, item, n, ipos, tpos, text_words, text_numbers)
-    exact = covered | (state == 1)
-    changed = (state == 2) & ~exact
-    weights = index.weights_of(item)
-    kind = "template" if changed.any() else "ngram"
-    mask = exact | changed
-    score = _weighted_share(weights, mask)
-    words = int(mask.sum())
-    leak = score >= min_score or (words >= min_words and score >= min_score / 3)
+    state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
+    equal, changed = state == 1, state == 2
+    mask = equal | changed
+    score = _weighted_share(index.words_of(item), index.weights_of(item), equal)
+    words = len(np.unique(index.words_of(item)[equal & ~index.numbers_of(item)]))  # distinct, not numbers
+    leak = score >= min_score or (words >= min_words and score >= min_score / 2)
+    kind = "template" if leak and changed.any() else "ngram"
     spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
-    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed))
-    return Hit(row, item, kind if leak else "ngram", n, round(len(grams) / total, 4) if total else 0.0, spans,
-               _runs(mask), round(score, 4), words, len(grams), "leak" if leak else "near", moved if leak else ())
+    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
+    return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
+               round(score, 4), words, len(grams), "leak" if leak else "near", moved)
 
 
-def _weighted_share(weights: np.ndarray, mask: np.ndarray) -> float:
-    total = float(weights.sum())
+def _weighted_share(words: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> float:
+    """The information of the distinct item words `mask` covers over that of all of them: a
+    word counts once however often it repeats (a repeated example line is not more evidence)."""
+    kinds, first, inverse = np.unique(words, return_index=True, return_inverse=True)
+    seen = np.zeros(len(kinds), bool)
+    seen[inverse[mask]] = True
+    w = weights[first]
+    total = float(w.sum())
     if total <= 0.0:  # an item of only common words: plain share
-        return float(mask.mean()) if len(mask) else 0.0
-    return float(weights[mask].sum()) / total
-
-
-def _alignment(index, item, n, ipos, tpos, text_words, text_numbers):
-    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number,
-    over every alignment a matched window suggests; and the text position of each word."""
-    item_numbers = index.numbers(item)
-    length = int(index.item_words[item])
-    inum = np.zeros(length, np.bool_)
-    inum[[p for p in item_numbers if p < length]] = True
-    tnum = np.zeros(len(text_words), np.bool_)
-    if inum.any():
-        positions = [p for p in text_numbers() if p < len(text_words)]
-        tnum[positions] = True
-    shifts = np.unique(tpos - ipos).astype(np.int64)
-    return _align(index.words_of(item), inum, text_words, tnum, shifts, n)
+        return float(seen.mean()) if len(seen) else 0.0
+    return float(w[seen].sum()) / total
 
 
 @numba.njit(cache=True, nogil=True)
-def _align(iw, inum, tw, tnum, shifts, min_run):
-    """Runs of >= min_run item words that the text repeats at one of `shifts` (text position =
-    item position + shift), a number facing a number counting as agreeing; a run needs at
-    least half its words equal."""
-    length = len(iw)
-    state = np.zeros(length, np.int8)
-    text_at = np.full(length, -1, np.int64)
-    for s in shifts:
-        i = 0
-        while i < length:
-            j, equal = i, 0
-            while j < length and 0 <= j + s < len(tw):
-                same = iw[j] == tw[j + s]
-                if not (same or (inum[j] and tnum[j + s])):
+def _agree(iw, tw, i, t, step, sync):
+    """True when `sync` item and text words from (i, t) on, in direction `step`, are equal."""
+    for k in range(sync):
+        a, b = i + k * step, t + k * step
+        if a < 0 or a >= len(iw) or b < 0 or b >= len(tw) or iw[a] != tw[b]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+    """Follow the item through the text from (i, t) in direction `step`: equal words, and a
+    number facing a number, advance both; elsewhere skip at most `look` words on either side
+    to the nearest point where `sync` words agree again (a renamed identifier, an inserted
+    word), or stop. A changed number counts only once an equal word (or the item's edge)
+    follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
+    already aligned to another item word stops the walk (look-alike example lines)."""
+    waiting = 0
+    while 0 <= i < len(iw) and 0 <= t < len(tw):
+        if claimed[t] >= 0 and claimed[t] != i:
+            return
+        if iw[i] == tw[t]:
+            state[i] = 1
+            text_at[i] = t
+            claimed[t] = i
+            for k in range(waiting):
+                if state[pending[k, 0]] == 0:
+                    state[pending[k, 0]] = 2
+                    text_at[pending[k, 0]] = pending[k, 1]
+                    claimed[pending[k, 1]] = pending[k, 0]
+            waiting = 0
+        elif inum[i] and tnum[t]:
+            pending[waiting, 0] = i
+            pending[waiting, 1] = t
+            waiting += 1
+        else:
+            found = False
+            for total in range(1, 2 * look + 1):
+                for da in range(max(0, total - look), min(total, look) + 1):
+                    if _agree(iw, tw, i + da * step, t + (total - da) * step, step, sync):
+                        i += da * step
+                        t += (total - da) * step
+                        found = True
+                        break
+                if found:
                     break
-                equal += 1 if same else 0
-                j += 1
-            if j - i >= min_run and 2 * equal >= j - i:
-                for k in range(i, j):
-                    if iw[k] == tw[k + s]:
-                        state[k] = 1
-                        text_at[k] = k + s
-                    elif state[k] == 0:
-                        state[k] = 2
-                        text_at[k] = k + s
-            i = max(j, i + 1)
+            if not found:
+                return
+            continue
+        i += step
+        t += step
+    if not 0 <= i < len(iw):  # the item's edge: its last (first) constants were changed too
+        for k in range(waiting):
+            if state[pending[k, 0]] == 0 and claimed[pending[k, 1]] < 0:
+                state[pending[k, 0]] = 2
+                text_at[pending[k, 0]] = pending[k, 1]
+                claimed[pending[k, 1]] = pending[k, 0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
+    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number;
+    and the text position of each. Walks start from every matched window not yet walked through,
+    the windows equal word for word first."""
+    state = np.zeros(len(iw), np.int8)
+    text_at = np.full(len(iw), -1, np.int64)
+    pending = np.empty((len(iw) + 1, 2), np.int64)
+    claimed = np.full(len(tw), -1, np.int64)
+    for exact_first in (True, False):
+        for a in range(len(anchor_i)):
+            i, t = anchor_i[a], anchor_t[a]
+            if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
+                continue
+            _walk(iw, inum, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
     return state, text_at
 
 
@@ -176,29 +212,19 @@ def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
     """One text's hits: a leak whose matched text lies mostly inside a stronger leak's is
     explained by it and dropped, as are near hits so explained; `near=False` drops all near."""
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
-    explained: set[int] = set()
+    explained: dict[int, float] = {}  # text word -> score of the strongest leak covering it
     keep = []
     for k in order:
         hit = hits[k]
         positions = {t for a, b in hit.text_spans for t in range(a, b)}
-        inside = len(positions & explained) / max(len(positions), 1)
-        if explained and inside >= EXPLAINED and hit.kind != "exact":
+        inside = sum(1 for t in positions if explained.get(t, -1.0) > hit.score) / max(len(positions), 1)
+        if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
             continue
         if hit.verdict == "leak":
-            explained |= positions
+            explained.update((t, max(hit.score, explained.get(t, 0.0))) for t in positions)
         if hit.verdict == "leak" or near:
             keep.append(k)
     return [hits[k] for k in sorted(keep)]
-
-
-@functools.lru_cache(maxsize=64)
-def _numbers_of(text: str) -> frozenset[int]:
-    return frozenset(number_positions(text))
-
-
-def _text_numbers(array, row: int) -> frozenset[int]:
-    """Word positions of numbers in text `row` (tokenised only when an alignment needs it)."""
-    return _numbers_of(array[row].as_py() or "")
 
 
 def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
