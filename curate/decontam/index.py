@@ -8,8 +8,8 @@ the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in
 instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
 path (L = the item's length). Both sides of a comparison are always hashed by this module.
 
-N-grams are hashed with every number replaced by one placeholder word (`mask_numbers`), so a copy
-with other constants still matches; `curate.decontam.match` tells copies from template copies by
+N-grams are hashed with every number replaced by one placeholder word , so a copy
+with other constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies by
 comparing the real words. Per item word the index also keeps its information (`word_weights`) and
 whether it is a number.
 
@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
-from curate.text.words import word_hashes, word_hashes_numbers
+from curate.text.words import word_hashes, word_hashes_masked
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -228,7 +228,7 @@ class NgramIndex:
 
     def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
         """Raw matches over tokenised texts: (text, item, item position, text position, kind);
-        `masked` is `words` with every number replaced by NUMBER (see `mask_numbers`)."""
+        `masked` is `words` with every number replaced by NUMBER (see `tokens`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
@@ -284,6 +284,28 @@ class BenchIndex:
         start = int(self._starts()[item])
         return self.item_weights[start:start + int(self.item_words[item])]
 
+    def coverage(self, item: int, mask: np.ndarray) -> tuple[float, int]:
+        """(score, words) of an item-word mask: the information of the distinct words it covers
+        over that of all the item's distinct words (a word counts once however often it
+        repeats: a repeated example line is not more evidence), and how many distinct words
+        that are not numbers it covers."""
+        types, weights, plain = self._types(item)
+        seen = np.zeros(len(weights), bool)
+        seen[types[mask]] = True
+        total = float(weights.sum())
+        score = float(weights[seen].sum()) / total if total > 0 else float(seen.mean()) if len(seen) else 0.0
+        return score, int((seen & plain).sum())
+
+    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per item word its distinct-word id; per distinct word its weight and whether it is
+        not a number (cached: the same items are judged again and again)."""
+        key = f"types{item}"
+        if key not in self._cache:
+            words = self.words_of(item)
+            _, first, types = np.unique(words, return_index=True, return_inverse=True)
+            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first])
+        return self._cache[key]
+
     def _starts(self) -> np.ndarray:
         if "starts" not in self._cache:
             self._cache["starts"] = np.r_[0, np.cumsum(self.item_words)].astype(np.int64)
@@ -334,12 +356,9 @@ def load_index(folder: Path) -> BenchIndex:
 def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[int] | list[int], *,
                 allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
-    doc, words, numbers = word_hashes_numbers([i.problem for i in items])
-    doc = doc.astype(np.int64)
-    masked = mask_numbers(words, numbers)
-    p_doc, p_words, p_numbers = word_hashes_numbers(list(allowlist)) if allowlist else \
-        (np.zeros(1, np.int64), np.zeros(0, np.uint64), np.zeros(0, bool))
-    p_words = mask_numbers(p_words, p_numbers)
+    doc, words, masked = tokens([i.problem for i in items])
+    numbers = masked != words
+    p_doc, _, p_words = tokens(list(allowlist))
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
     by_n = {n: _index_for_n(doc, words, masked, n, phrases, allowlist_min_items, min_exact_words)
             for n in sorted(set(ns))}
@@ -373,9 +392,10 @@ def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray, num
     return np.maximum(weights, 0.0)
 
 
-def mask_numbers(words: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-    """`words` with every number replaced by NUMBER: n-grams then match whatever the constants."""
-    return np.where(numbers, NUMBER, words)
+def tokens(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, word hashes, the same with every number as NUMBER) of texts (a list or Arrow array)."""
+    doc, words, masked = word_hashes_masked(texts, int(NUMBER))
+    return doc.astype(np.int64), words, masked
 
 
 def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:

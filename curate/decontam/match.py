@@ -31,8 +31,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.index import BenchIndex, mask_numbers, token_spans
-from curate.text.words import word_hashes_numbers
+from curate.decontam.index import BenchIndex, token_spans, tokens
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -64,8 +63,8 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    doc, words, numbers = word_hashes_numbers(array)
-    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc.astype(np.int64), words, mask_numbers(words, numbers))
+    doc, words, masked = tokens(array)
+    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc, words, masked)
     if not len(docs):
         return []
     order = np.lexsort((tpos, ipos, items, docs))
@@ -80,7 +79,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
             row_start = len(hits)
         text = slice(doc[row], doc[row + 1])
         hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                           words[text], numbers[text], min_score, min_words))
+                           words[text], masked[text] != words[text], min_score, min_words))
     hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
 
@@ -94,29 +93,15 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, min
     total = int(index.by_n[n].item_total[item])
     state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
                             ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
-    equal, changed = state == 1, state == 2
+    equal, changed = state == 1, state >= 2
     mask = equal | changed
-    score = _weighted_share(index.words_of(item), index.weights_of(item), equal)
-    words = len(np.unique(index.words_of(item)[equal & ~index.numbers_of(item)]))  # distinct, not numbers
+    score, words = index.coverage(item, equal)
     leak = score >= min_score or (words >= min_words and score >= min_score / 2)
-    kind = "template" if leak and changed.any() else "ngram"
+    kind = "template" if leak and (state == 2).any() else "ngram"
     spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
                round(score, 4), words, len(grams), "leak" if leak else "near", moved)
-
-
-def _weighted_share(words: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> float:
-    """The information of the distinct item words `mask` covers over that of all of them: a
-    word counts once however often it repeats (a repeated example line is not more evidence)."""
-    kinds, first, inverse = np.unique(words, return_index=True, return_inverse=True)
-    seen = np.zeros(len(kinds), bool)
-    seen[inverse[mask]] = True
-    w = weights[first]
-    total = float(w.sum())
-    if total <= 0.0:  # an item of only common words: plain share
-        return float(seen.mean()) if len(seen) else 0.0
-    return float(w[seen].sum()) / total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -174,16 +159,16 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
     if not 0 <= i < len(iw):  # the item's edge: its last (first) constants were changed too
         for k in range(waiting):
             if state[pending[k, 0]] == 0 and claimed[pending[k, 1]] < 0:
-                state[pending[k, 0]] = 2
+                state[pending[k, 0]] = 3
                 text_at[pending[k, 0]] = pending[k, 1]
                 claimed[pending[k, 1]] = pending[k, 0]
 
 
 @numba.njit(cache=True, nogil=True)
 def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
-    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number;
-    and the text position of each. Walks start from every matched window not yet walked through,
-    the windows equal word for word first."""
+    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
+    (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
+    every matched window not yet walked through, the windows equal word for word first."""
     state = np.zeros(len(iw), np.int8)
     text_at = np.full(len(iw), -1, np.int64)
     pending = np.empty((len(iw) + 1, 2), np.int64)
@@ -211,6 +196,8 @@ def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
 def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
     """One text's hits: a leak whose matched text lies mostly inside a stronger leak's is
     explained by it and dropped, as are near hits so explained; `near=False` drops all near."""
+    if len(hits) < 2:
+        return [h for h in hits if near or h.verdict == "leak"]
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
     explained: dict[int, float] = {}  # text word -> score of the strongest leak covering it
     keep = []
