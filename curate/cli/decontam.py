@@ -51,14 +51,17 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--min-score", type=float, default=0.3, show_default=True,
               help="A leak covers at least this information-weighted share of an item; weaker matches are near.")
 @click.option("--min-words", type=int, default=20, show_default=True,
-              help="Also a leak: this many item words covered with a score of at least min-score/3.")
+              help="Also a leak: this many distinct item words (numbers aside) repeated, with a score of at least "
+                   "min-score/2.")
+@click.option("--min-grams", type=int, default=30, show_default=True,
+              help="Also a leak: this many of the item's n-grams repeated word for word.")
 @click.option("--near/--no-near", "report_near", default=True, show_default=True,
               help="List near matches (below the thresholds, not flagged) in the report.")
 @click.option("--max-report-hits", type=int, default=100_000, show_default=True, help="Hits listed in the report.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write IN with a `contaminated` column (Parquet).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="datasets cache folder for Hub benchmarks.")
 def decontaminate(in_path, benchmarks, report_dir, fields, id_column, allowlist, allowlist_min_items,
-                  min_exact_words, min_score, min_words, report_near, max_report_hits, output, cache_dir):
+                  min_exact_words, min_score, min_words, min_grams, report_near, max_report_hits, output, cache_dir):
     """Report which rows of IN contain benchmark items, with every hit and its matched span."""
     from curate.cli.inspect import read_any
     from curate.decontam.index import build_index
@@ -79,12 +82,13 @@ def decontaminate(in_path, benchmarks, report_dir, fields, id_column, allowlist,
     found: list[set[str]] = []
     for start in range(0, table.num_rows, BATCH_ROWS):
         found += scan_table(index, table.slice(start, BATCH_ROWS), fields=chosen, min_score=min_score,
-                            min_words=min_words, report_near=report_near, max_report_hits=max_report_hits,
-                            id_column=id_column, stats=stats)
+                            min_words=min_words, min_grams=min_grams, report_near=report_near,
+                            max_report_hits=max_report_hits, id_column=id_column, stats=stats)
     counters = count_rows(found)
     settings = {"fields": chosen, "benchmarks": benchmarks.split(","), "allowlist": list(allowlist),
                 "allowlist_min_items": allowlist_min_items, "min_exact_words": min_exact_words,
-                "min_score": min_score, "min_words": min_words, "report_near": report_near}
+                "min_score": min_score, "min_words": min_words, "min_grams": min_grams,
+                "report_near": report_near}
     report = build_report(index, settings, stats.get("decontam_hits", []), counters=counters,
                           items_hit=set(stats.get("items_hit", [])), hits_not_listed=stats.get("hits_not_listed", 0))
     paths = write_reports(report, Path(report_dir))

@@ -12,11 +12,13 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 - template: a run that agrees everywhere except that the text has other numbers where the
   item has numbers is the same task with new constants (kind `template`, changed numbers kept).
 
-A pair is a `leak` when its score reaches `min_score`, or when it covers at least `min_words`
-words with a score of at least `min_score / 3` (a long quote from a long item); weaker pairs
-are `near`. Within one text, a leak whose matched text lies mostly inside a stronger leak's
-matched text is explained by it (a shared doctest line of two HumanEval items) and dropped.
-The exact path (item shorter than n, contained whole) is a leak.
+A pair is a `leak` when its score reaches `min_score`; or when it repeats at least `min_words`
+distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
+long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
+verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
+text, a leak whose matched text lies mostly inside a stronger leak's is explained by it (a
+shared doctest line of two HumanEval items) and dropped. The exact path (item shorter than n,
+contained whole) is a leak.
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
 `hit_record` turns them into character spans with an excerpt, for the reports.
@@ -36,8 +38,10 @@ from curate.decontam.index import BenchIndex, token_spans, tokens
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
 MIN_WORDS = 20
+MIN_GRAMS = 30
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
-EXPLAINED = 0.5  # share of a hit's matched text inside a stronger hit's that makes it explained
+EXPLAINED = 0.5
+EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,13 @@ class Hit:
     item_spans: tuple[tuple[int, int], ...]  # covered word intervals in the item
     score: float = 1.0  # information-weighted share of the item covered
     words: int = 0  # distinct item words (not numbers) the text repeats
-    grams: int = 0  # distinct item n-grams matched
+    grams: int = 0  # item n-grams the text repeats word for word
     verdict: str = "leak"  # "leak" or "near"
     changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
 
 
 def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
-               min_words: int = MIN_WORDS, near: bool = True) -> list[Hit]:
+               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
@@ -79,12 +83,12 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
             row_start = len(hits)
         text = slice(doc[row], doc[row + 1])
         hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                           words[text], masked[text] != words[text], min_score, min_words))
+                           words[text], masked[text] != words[text], (min_score, min_words, min_grams)))
     hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
 
 
-def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, min_score, min_words) -> Hit:
+def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
     length = int(index.item_words[item])
     if kinds.any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
@@ -96,12 +100,24 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, min
     equal, changed = state == 1, state >= 2
     mask = equal | changed
     score, words = index.coverage(item, equal)
-    leak = score >= min_score or (words >= min_words and score >= min_score / 2)
-    kind = "template" if leak and (state == 2).any() else "ngram"
+    min_score, min_words, min_grams = thresholds
+    exact_grams = _exact_windows(equal, n)
+    leak = score >= min_score or (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams
+    # a changed number at the item's edge shows a template only when the rest is all there (else
+    # a quote may just stop before the item's last constant, the text going on with its own)
+    kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
     spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
-               round(score, 4), words, len(grams), "leak" if leak else "near", moved)
+               round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _exact_windows(equal: np.ndarray, n: int) -> int:
+    """How many n-word windows of the item the text repeats word for word."""
+    if len(equal) < n:
+        return 0
+    runs = np.r_[0, np.cumsum(equal)]
+    return int(((runs[n:] - runs[:-n]) == n).sum())
 
 
 @numba.njit(cache=True, nogil=True)

@@ -48,8 +48,11 @@ class DecontamConfig(StageConfig):
         0.3, ge=0.0, le=1.0, description="A leak covers at least this information-weighted share of an item "
         "(rare words count most, numbers little); weaker matches are reported as near and not flagged.")
     min_words: int = Field(
-        20, ge=1, description="Also a leak: at least this many item words covered, with a score of min_score/3 "
-        "(a long quote from a long item).")
+        20, ge=1, description="Also a leak: at least this many distinct item words (numbers aside) repeated, with a "
+        "score of min_score/2 (a long quote from a long item).")
+    min_grams: int = Field(
+        30, ge=1, description="Also a leak: at least this many of the item's n-grams repeated word for word (a long "
+        "verbatim run).")
     report_near: bool = Field(True, description="List near matches (below the thresholds) in the report.")
     mode: Literal["report", "flag"] = Field(
         "report", description="report: check every field, keep every hit for the report; flag: stop at a "
@@ -156,13 +159,13 @@ def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | 
     """Scan the configured fields of `table`; return each row's hit keys (records go to ctx.stats)."""
     c = config
     return scan_table(index, table, fields=c.fields, mode=c.mode, min_score=c.min_score, min_words=c.min_words,
-                      report_near=c.report_near, max_report_hits=c.max_report_hits,
+                      min_grams=c.min_grams, report_near=c.report_near, max_report_hits=c.max_report_hits,
                       stats=ctx.stats if ctx is not None else {})
 
 
 def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_score: float = 0.3,
-               min_words: int = 20, report_near: bool = True, max_report_hits: int = 5000, id_column: str = "id",
-               stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
+               min_words: int = 20, min_grams: int = 30, report_near: bool = True, max_report_hits: int = 5000,
+               id_column: str = "id", stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
     """Each row's `benchmark:item` leaks over `fields` (column -> n) of any table; a template
     copy (the item with other numbers) reads `benchmark:item (template)`.
 
@@ -185,7 +188,8 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"
-        for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, near=near):
+        for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
+                              near=near):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
             if hit.verdict == "leak":
