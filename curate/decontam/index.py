@@ -39,13 +39,12 @@ import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
-from curate.text.words import word_hashes, word_hashes_masked
+from curate.decontam.weights import coverage, tokens, word_weights
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
 GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
 GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
-NUMBER = np.uint64(0x6E756D6265722121)  # the word hash every number is replaced by in n-grams
 MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
@@ -228,7 +227,7 @@ class NgramIndex:
 
     def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
         """Raw matches over tokenised texts: (text, item, item position, text position, kind);
-        `masked` is `words` with every number replaced by NUMBER (see `tokens`)."""
+        `masked` is `words` with every number as one word (`weights.tokens`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
@@ -285,16 +284,8 @@ class BenchIndex:
         return self.item_weights[start:start + int(self.item_words[item])]
 
     def coverage(self, item: int, mask: np.ndarray) -> tuple[float, int]:
-        """(score, words) of an item-word mask: the information of the distinct words it covers
-        over that of all the item's distinct words (a word counts once however often it
-        repeats: a repeated example line is not more evidence), and how many distinct words
-        that are not numbers it covers."""
-        types, weights, plain = self._types(item)
-        seen = np.zeros(len(weights), bool)
-        seen[types[mask]] = True
-        total = float(weights.sum())
-        score = float(weights[seen].sum()) / total if total > 0 else float(seen.mean()) if len(seen) else 0.0
-        return score, int((seen & plain).sum())
+        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`)."""
+        return coverage(*self._types(item), mask)
 
     def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per item word its distinct-word id; per distinct word its weight and whether it is
@@ -366,36 +357,6 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
                 "min_exact_words": min_exact_words}
     return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words, numbers),
                       numbers)
-
-
-NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-                "thousand million first second third fourth fifth sixth seventh eighth ninth tenth")
-NUMBER_FACTOR = 0.2  # a number says little on its own: `1, 2, 3, ...` or "One, Two, Three" are everywhere
-
-
-def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-    """Information of each item word: its rarity across the benchmark's items (IDF,
-    log((N + 1) / (df + 0.5))), times NUMBER_FACTOR for numbers and number words.
-
-    Words every item uses ("the", "return", "def") weigh about nothing, so a shared run of
-    them is no evidence; a run of digits or number words is little evidence."""
-    if not len(words):
-        return np.zeros(0, np.float64)
-    owner = np.repeat(np.arange(len(doc) - 1), np.diff(doc))
-    pairs = np.unique(np.stack([words.view(np.int64), owner]), axis=1)
-    uniq, df = np.unique(pairs[0], return_counts=True)
-    idf = np.log((len(items) + 1) / (df + 0.5))
-    weights = idf[np.searchsorted(uniq, words.view(np.int64))]
-    _, number_hashes = word_hashes([NUMBER_WORDS])
-    weights[np.isin(words, number_hashes) | numbers] *= NUMBER_FACTOR
-    return np.maximum(weights, 0.0)
-
-
-def tokens(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(offsets, word hashes, the same with every number as NUMBER) of texts (a list or Arrow array)."""
-    doc, words, masked = word_hashes_masked(texts, int(NUMBER))
-    return doc.astype(np.int64), words, masked
 
 
 def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:

@@ -33,7 +33,8 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.index import BenchIndex, token_spans, tokens
+from curate.decontam.index import BenchIndex, token_spans
+from curate.decontam.weights import tokens
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3

@@ -197,7 +197,8 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
                 items_hit.add(key)
             if mode == "flag":
                 continue
-            if len(records) >= max_report_hits:
+            # near matches may fill half the list at most: they never crowd out the leaks
+            if len(records) >= (max_report_hits if hit.verdict == "leak" else max_report_hits // 2):
                 stats["hits_not_listed"] = stats.get("hits_not_listed", 0) + 1
                 continue
             extra = {k: v[row] for k, v in extras.items()}
