@@ -110,7 +110,8 @@ def count_rows(found: list[set[str]]) -> dict[str, int]:
 def summary_text(report: dict) -> str:
     s = report["summary"]
     lines = [(f"{s['rows_contaminated']} of {s['rows_checked']} rows contain benchmark items "
-             f"({s['items_hit']} items hit; pack {report['pack_version']})")]
+             f"({s['items_hit']} items hit, {s.get('templates_listed', 0)} template copies listed; "
+             f"{s.get('near_listed', 0)} near matches listed, not flagged; pack {report['pack_version']})")]
     for b in report["benchmarks"]:
         lines.append(f"  {b['name']:<16} {b['rows_hit']:>7} rows hit {b['items_hit']:>5} of {b.get('items', '?')} items"
                      f"  revision {b.get('revision', '?')}")

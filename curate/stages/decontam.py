@@ -5,10 +5,12 @@ builds the hashed n-gram index once (`curate.decontam.index`) and writes it to t
 artifacts; it is small, so every part task loads the whole of it. `run` tokenises each checked
 field once per batch and scans it against the index (n = 8 for `problem`, 13 for `reasoning`
 and `answer` by default: long texts share short n-grams by accident); each row's `contaminated`
-column lists its `benchmark:item_id` hits (merged with earlier decontam stages). Nothing is
+column lists its `benchmark:item_id` leaks, `benchmark:item_id (template)` for a copy with other
+constants (merged with earlier decontam stages); a match too weak to be a leak (`min_score`,
+`min_words`, `min_grams`: see `curate.decontam.match`) is only reported, as `near`. Nothing is
 dropped here: `filter` with `drop_contaminated: true` removes them. `finalize` writes the
-report (RUN/reports/decontam.{json,md,html}) with every hit, its field, the share of the item's
-n-grams matched and the matched spans.
+report (RUN/reports/decontam.{json,md,html}) with every hit, its field, verdict, kind and score,
+and the matched spans.
 
 In `mode: flag` a row stops being checked at its first contaminated field (fields are checked in
 the order given), and no per-hit details are kept: cheaper when only the flag is wanted.
