@@ -132,8 +132,8 @@ def fake_run(tmp_path: Path) -> tuple[Path, dict]:
         pq.write_table(table, folder / "part-00000.parquet")
         stages[str(i)] = {"name": name, "dir": folder.name, "rows_in": 12, "rows_out": 12, "rejected": 0,
                           "counters": {"verdict: pass": 6, "wall_seconds": 3.2} if name == "verify" else {},
-                          "prepare_stats": {"benchmarks": [{"name": "aime24", "revision": "abc123"},
-                                                           {"name": "math500", "revision": "def456"}]}
+                          "prepare_stats": {"benchmarks": [{"name": "aime24", "revision": "abc123", "items": 30},
+                                                           {"name": "math500", "revision": "def456", "items": 500}]}
                           if name == "decontam" else {}, "config": {}}
     manifest = {"stages": stages}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -149,17 +149,32 @@ def test_sections_read_defensively_from_other_stages(tmp_path):
     assert card_facts.duplicates(run, stages)["marked"] == 4
     hits = card_facts.contamination(run, stages)
     assert hits["rows"] == 2
-    assert hits["hits"] == {"aime24": {"rows": 2, "distinct": 2}, "math500": {"rows": 1, "distinct": 1}}
-    assert hits["checked"][0] == {"name": "aime24", "revision": "abc123"}
+    assert hits["hits"] == {"aime24": {"rows": 2, "distinct": 2, "templates": 0},
+                            "math500": {"rows": 1, "distinct": 1, "templates": 0}}
+    assert hits["checked"][0] == {"name": "aime24", "revision": "abc123", "items": 30}
+    assert hits["items_checked"] == 530
     recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
     facts = {"stages": card_facts.funnel(run, stages), "generation": {}, "verdicts": card_facts.verdicts(run, stages),
              "pass_at_k": card_facts.pass_at_k(run, stages), "duplicates": card_facts.duplicates(run, stages),
              "contamination": hits, "mix": {}, "tokens": {}, "rows": {"default": 12}, "total_rows": 12}
     body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
-    assert "aime24 (revision `abc123`), math500 (revision `def456`)" in body
-    assert "| aime24 | 2 | 2 |" in body and "| math | 3 | 0.5 |" in body
+    assert "aime24 (revision `abc123`), 30 items; math500 (revision `def456`), 500 items (530 benchmark" in body
+    assert "| aime24 | 2 | 2 | 0 |" in body and "decontaminated" in body and "| math | 3 | 0.5 |" in body
     assert "4 rows were marked as near-duplicates" in body
     assert "wall_seconds" not in body and "| `verdict: pass` | 6 |" in body
+
+
+def test_a_decontam_stage_that_recorded_no_benchmark_is_not_called_decontamination(tmp_path):
+    run, manifest = fake_run(tmp_path)
+    manifest["stages"]["3"]["prepare_stats"] = {"benchmarks": [{"name": "empty", "items": 0}]}
+    stages = card_facts.stages_before_write(manifest)
+    hits = card_facts.contamination(run, stages)
+    assert hits["checked"] == [] and hits["items_checked"] == 0
+    recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
+    facts = {"stages": [], "generation": {}, "verdicts": {}, "pass_at_k": {}, "duplicates": {}, "contamination": hits,
+             "mix": {}, "tokens": {}, "rows": {"default": 12}, "total_rows": 12}
+    body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
+    assert "decontaminated" not in body and "treat the data as NOT checked" in body
 
 
 def test_missing_stages_leave_sections_out(tmp_path):

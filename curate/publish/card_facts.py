@@ -201,17 +201,20 @@ def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
         return {}
     table = read_columns(stage_parts(run_dir, stage), ["contaminated"])
     rows: Counter = Counter()
+    templates: Counter = Counter()
     items: dict[str, set] = {}
     if table is not None and "contaminated" in table.column_names:
         for hits in table["contaminated"].to_pylist():
             for bench in sorted({h.split(":", 1)[0] for h in hits or []}):
                 rows[bench] += 1
             for hit in hits or []:
-                items.setdefault(hit.split(":", 1)[0], set()).add(hit)
-    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b])} for b in sorted(rows)},
+                items.setdefault(hit.split(":", 1)[0], set()).add(hit.removesuffix(" (template)"))
+                templates[hit.split(":", 1)[0]] += hit.endswith(" (template)")
+    checked = [b for b in benchmarks_checked(run_dir, stage) if b.get("items") != 0]
+    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b]), "templates": templates[b]} for b in sorted(rows)},
             "rows": sum(1 for h in (table["contaminated"].to_pylist() if table is not None and
                                     "contaminated" in table.column_names else []) if h),
-            "checked": benchmarks_checked(run_dir, stage)}
+            "checked": checked, "items_checked": sum(b.get("items") or 0 for b in checked)}
 
 
 def benchmarks_checked(run_dir: Path, stage: dict) -> list[dict]:
@@ -234,7 +237,7 @@ def _benchmark_list(value: Any) -> list[dict]:
         for item in value:
             if isinstance(item, dict):
                 out.append({"name": str(item.get("name") or item.get("id") or item),
-                            "revision": item.get("revision")})
+                            "revision": item.get("revision"), "items": item.get("items")})
             else:
                 out.append({"name": str(item)})
         return out

@@ -45,6 +45,9 @@ class FilterConfig(StageConfig):
         None, description="Drop problems solved by more samples, e.g. 0.99 drops the ones every sample solves.")
     drop_duplicates: bool = Field(False, description="Drop rows that dedup marked (dup_of is set).")
     drop_contaminated: bool = Field(False, description="Drop rows that decontam marked.")
+    keep_templates: bool = Field(
+        False, description="With drop_contaminated: keep rows whose only hits are template copies (the item with "
+        "other numbers).")
     where: dict[str, list[str]] = Field(
         default_factory=dict, description="Keep only rows whose column is one of the values, e.g. {source: [a, b]}.")
     max_per_problem: int | None = Field(None, ge=1, description="Keep at most this many samples per problem.")
@@ -118,7 +121,9 @@ class Filter(Stage):
         c = self.config
         if c.drop_duplicates:
             yield "duplicate (dup_of is set)", lambda t: pc.is_null(t["dup_of"])
-        if c.drop_contaminated:
+        if c.drop_contaminated and c.keep_templates:
+            yield "contaminated", lambda t: _only_templates(t["contaminated"])
+        elif c.drop_contaminated:
             yield "contaminated", lambda t: pc.fill_null(pc.equal(pc.list_value_length(t["contaminated"]), _ZERO),
                                                          _TRUE)
         if c.verdict is not None:
@@ -201,3 +206,17 @@ def _bounds(label: str, values, low, high):
 
 def _length(row: dict) -> int:
     return len(row["reasoning"] or "") + len(row["answer"] or "")
+
+
+def _only_templates(column) -> pa.Array:
+    """True where no `contaminated` entry is a leak (template copies end in ' (template)')."""
+    import numpy as np
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    flat = pc.list_flatten(column)
+    leak = pc.invert(pc.ends_with(flat, " (template)"))
+    parents = pc.list_parent_indices(column)
+    counts = np.bincount(np.asarray(parents)[np.asarray(leak.to_numpy(zero_copy_only=False), bool)],
+                         minlength=len(column))
+    return pa.array(counts == 0)
