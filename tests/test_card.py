@@ -211,3 +211,15 @@ def test_a_load_that_kept_no_parts_still_names_the_teacher(tmp_path, write_jsonl
     assert "big-teacher-v2" in text
     # sampling and system prompt are not published columns: write counted them as it wrote
     assert "Think step by step." in text and "temperature" in text
+
+
+def test_pass_at_k_figures_are_in_numeric_order(tmp_path):
+    """pass@2 before pass@16 (as text, pass@16 came second), after the pass rate."""
+    folder = tmp_path / "01-verify"
+    folder.mkdir()
+    rows = [{"id": "p0", "sample_idx": s, "trace_id": f"t{s}", "domain": "math", "pass_rate": 0.5,
+             "problem_stats": json.dumps({"pass@16": 1.0, "pass@1": 0.5, "pass@2": 0.75})} for s in range(2)]
+    pq.write_table(from_rows(rows), folder / "part-00000.parquet")
+    stages = [{"name": "verify", "dir": folder.name}]
+    assert list(card_facts.pass_at_k(tmp_path, stages)["math"]) == ["problems", "pass rate", "pass@1", "pass@2",
+                                                                     "pass@16"]

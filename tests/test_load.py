@@ -141,7 +141,7 @@ def test_missing_file_is_an_error(tmp_path):
 
 
 def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
-    """load hashes reasoning and answer straight from Arrow buffers; the ids must not change."""
+    """load hashes reasoning, answer and extra straight from Arrow buffers; the ids must not change."""
     import random
 
     from curate.fingerprint import digest
@@ -153,12 +153,14 @@ def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
     rows = [{"id": f"p{i}", "sample_idx": i % 3, "teacher": rng.choice([None, "t@rev"]),
              "reasoning": rng.choice([None, "", "".join(rng.choices(alphabet, k=rng.randrange(0, 40)))]),
              "answer": rng.choice([None, "", "\\boxed{4}", "".join(rng.choices(alphabet, k=5))]),
+             "extra": rng.choice([None, None, "", '{"sample":1}']),
              "trace_id": "given" if i % 11 == 0 else None} for i in range(300)]
     table = conform(pa.Table.from_pylist(rows)).slice(7)  # a sliced table: offsets start mid-buffer
     rows = rows[7:]
     got = trace_digests(table, [r["id"] for r in rows], [r["sample_idx"] for r in rows], [r["teacher"] for r in rows])
     want = [r["trace_id"]
-            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "")
+            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "",
+                      *([] if r["extra"] is None else [r["extra"]]))
             for r in rows]
     assert got == want
 

@@ -159,8 +159,15 @@ def pass_at_k(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> 
         for key, value in _pass_keys(stats).items():
             bucket.setdefault(key, []).append(value)
     return {d: {"problems": max(len(v) for v in b.values()),
-                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items())}}
+                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items(), key=_figure_order)}}
             for d, b in sorted(seen.items()) if b}
+
+
+def _figure_order(item: tuple[str, Any]) -> tuple[int, str]:
+    """`pass rate` first, then pass@k by the number k (as text, pass@16 would precede pass@2)."""
+    key = item[0]
+    k = key[5:] if key.lower().startswith("pass@") else ""
+    return (int(k) if k.isdigit() else -1, key)
 
 
 def _pass_keys(stats: str | None) -> dict[str, float]:
