@@ -283,7 +283,8 @@ def check_unique_trace_ids(stage_dir: Path, configs: list[str], all_config: str 
         files = [f for name in names for f in sorted(stage_dir.glob(f"scratch/part-*/{TRACE_IDS}/{name}.parquet"))]
         if not files:
             continue
-        ids = pa.concat_tables([pq.ParquetFile(f).read() for f in files])["trace_id"].drop_null()  # read_table imports pandas
+        # ParquetFile, not read_table: read_table imports pandas
+        ids = pa.concat_tables([pq.ParquetFile(f).read() for f in files])["trace_id"].drop_null()
         counts = pc.value_counts(ids)
         repeated = counts.filter(pc.greater(counts.field("counts"), scalar(1)))
         if len(repeated):
