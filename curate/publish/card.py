@@ -122,7 +122,7 @@ def yaml_features(schema) -> list[dict]:
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
     """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
-    from curate.publish.plots import bar_chart, token_histogram
+    from curate.publish.plots import token_histogram, verdict_chart
 
     folder = dataset_dir / PLOTS_DIR
     shutil.rmtree(folder, ignore_errors=True)
@@ -130,7 +130,7 @@ def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> l
     lengths = facts_mod.token_lengths(dataset_dir, files)
     figures = [("token_lengths.png", "Tokens per row, by config", token_histogram(lengths, title="Tokens per row"))]
     figures.append(("verdicts.png", "Verification outcome by domain",
-                    bar_chart(facts["verdicts"], title="Verdicts by domain")))
+                    verdict_chart(facts["verdicts"])))
     for name, title, png in figures:
         if png:
             folder.mkdir(parents=True, exist_ok=True)

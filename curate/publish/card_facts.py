@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.publish.plots import median
 from curate.text.arrow import numbers
 
 TIMING_TOKENS = {"second", "seconds", "secs", "elapsed", "timestamp", "eta", "duration", "time", "started",
@@ -307,7 +308,7 @@ def token_stats(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, dic
     for name, values in token_lengths(dataset_dir, files).items():
         if len(values):
             out[name] = {"rows": len(values), "mean": round(float(values.mean()), 1),
-                         "p50": int(np.percentile(values, 50)), "p90": int(np.percentile(values, 90)),
+                         "p50": median(values), "p90": int(np.percentile(values, 90)),
                          "p99": int(np.percentile(values, 99)), "max": int(values.max())}
     return out
 
