@@ -23,6 +23,7 @@ from curate.publish import card_facts as facts_mod
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "data_cards"
 PLOTS_DIR = "plots"
+REPO_PLACEHOLDER = "REPO_ID"  # the load snippets' repo id until the recipe or `curate push` names one
 
 
 def size_category(rows: int) -> str:
@@ -42,6 +43,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "stages": facts_mod.funnel(run_dir, stages),
         "generation": facts_mod.generation(run_dir, stages, published, facts_mod.written_values(run_dir, manifest)),
         "verdicts": facts_mod.verdicts(run_dir, stages),
+        "published_verdicts": facts_mod.published_verdicts(published),
         "pass_at_k": facts_mod.pass_at_k(run_dir, stages, published),
         "duplicates": facts_mod.duplicates(run_dir, stages),
         "contamination": facts_mod.contamination(run_dir, stages),
@@ -89,7 +91,7 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
     import pyarrow.parquet as pq
 
     split = write_stage.config.split
-    infos, schemas = [], {}
+    infos, schemas, spelled = [], {}, {}
     for entry in write_stage.configs_block(files):
         name = entry["config_name"]
         names = files.get(name) or [f for n in files if n != name for f in files[n]]
@@ -102,7 +104,8 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
             return []  # configs with different columns: let the Hub infer them
         rows = sum(_rows(p) for p in paths)
         size = sum(_uncompressed_bytes(p) for p in paths)
-        infos.append({"config_name": name, "features": yaml_features(schema),
+        features = spelled.setdefault(str(schema), yaml_features(schema))  # one object: one YAML block
+        infos.append({"config_name": name, "features": features,
                       "splits": [{"name": split, "num_bytes": size, "num_examples": rows}],
                       "download_size": sum(p.stat().st_size for p in paths), "dataset_size": size})
     return infos
@@ -129,8 +132,9 @@ def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> l
     made = []
     lengths = facts_mod.token_lengths(dataset_dir, files)
     figures = [("token_lengths.png", "Tokens per row, by config", token_histogram(lengths, title="Tokens per row"))]
-    figures.append(("verdicts.png", "Verification outcome by domain",
-                    verdict_chart(facts["verdicts"])))
+    bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
+    figures.append(("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
+                    verdict_chart(bars, title="Verdicts: verified traces and published rows")))
     for name, title, png in figures:
         if png:
             folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +155,17 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
     plots = draw_plots(dataset_dir, files, facts) if write_stage.config.plots else []
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
     body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template)
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100) + "---\n\n" + body
+    text = yaml.dump(meta, Dumper=CardDumper, sort_keys=False, allow_unicode=True, width=100)
+    return "---\n" + text + "---\n\n" + body
+
+
+class CardDumper(yaml.SafeDumper):
+    """Safe YAML whose repeated blocks (the features every config shares) are written once, as
+    `&features` and then `*features`, instead of once per config."""
+
+    def generate_anchor(self, node) -> str:
+        self.last_anchor_id += 1
+        return "features" if self.last_anchor_id == 1 else f"features{self.last_anchor_id}"
 
 
 def write_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, list[str]],
@@ -196,7 +210,8 @@ def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], p
     except jinja2.TemplateNotFound:
         raise CurateError(f"card template '{template}' not found in {TEMPLATES}",
                           "Set card.template to a file in data_cards/ (e.g. r1_mix.md.j2).") from None
-    return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split,
+    repo_id = recipe.push.repo_id if recipe.push else REPO_PLACEHOLDER  # `curate push` fills it in
+    return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split, repo_id=repo_id,
                        sources=recipe.sources, plots=plots, columns=write_stage.config.columns,
                        default=next((c["config_name"] for c in configs if c.get("default")), "default"),
                        json=lambda o: json.dumps(o, sort_keys=True, ensure_ascii=False))

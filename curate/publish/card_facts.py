@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.publish.card_labels import readable_notes
 from curate.publish.plots import median
 from curate.text.arrow import numbers
 
@@ -108,11 +109,10 @@ def funnel(run_dir: Path, stages: list[dict]) -> list[dict]:
         reasons = rejected_reasons(run_dir, stage["dir"])
         notes = {k: v for k, v in flatten(stage.get("counters") or {}).items() if k != "rejected"}
         notes.update(flatten(stage.get("prepare_stats") or {}))
+        notes = {k: v for k, v in notes.items() if isinstance(v, (int, float, str, bool)) and k.count(".") < 2}
         rows.append({"name": stage["name"], "dir": stage["dir"], "rows_in": stage.get("rows_in", 0),
                      "rows_out": stage.get("rows_out", 0), "rejected": stage.get("rejected", 0),
-                     "reasons": reasons, "notes": {k: v for k, v in notes.items()
-                                                   if isinstance(v, (int, float, str, bool))
-                                                   and k.count(".") < 2}})
+                     "reasons": reasons, "notes": readable_notes(stage["name"], notes)})
     return rows
 
 
@@ -124,6 +124,22 @@ def rejected_reasons(run_dir: Path, stage_dir: str) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
+def published_verdicts(published: list[Path]) -> dict[str, dict[str, int]]:
+    """domain -> verdict -> rows of the written dataset ({} when it has no verdict column)."""
+    table = read_columns(list(published), ["domain", "verdict"])
+    if table is None or "verdict" not in table.column_names or "domain" not in table.column_names:
+        return {}
+    return _count_verdicts(table)
+
+
+def verdict_bars(verified: dict[str, dict[str, int]], published: dict[str, dict[str, int]]) -> dict:
+    """Bars for the verdict chart: each domain's verified traces, and beside them its published
+    rows (a dataset that keeps only passing rows must not look like the whole verified pool)."""
+    bars = {f"{d}: verified": c for d, c in verified.items()}
+    bars.update({f"{d}: published": c for d, c in published.items()})
+    return bars
+
+
 def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
     """domain -> verdict -> rows, from the verify stage's output (verify annotates every row)."""
     stage = find_stage(stages, "verify")
@@ -132,6 +148,10 @@ def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
     table = read_columns(stage_parts(run_dir, stage), ["domain", "verdict"])
     if table is None or "verdict" not in table.column_names:
         return {}
+    return _count_verdicts(table)
+
+
+def _count_verdicts(table: pa.Table) -> dict[str, dict[str, int]]:
     out: dict[str, Counter] = {}
     for domain, verdict in zip(table["domain"].to_pylist(), table["verdict"].to_pylist()):
         out.setdefault(domain or "unknown", Counter())[verdict or "unverified"] += 1

@@ -131,7 +131,9 @@ def plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list
     figures = []
     if files:
         figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files))))
-    figures.append(("Verdicts by domain", verdict_chart(cf.verdicts(run_dir, stages))))
+    bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
+        [dataset / f for names in files.values() for f in names]))
+    figures.append(("Verdicts: verified traces and published rows", verdict_chart(bars, title="Verdicts by domain")))
     return [{"title": t, "src": "data:image/png;base64," + base64.b64encode(png).decode()}
             for t, png in figures if png]
 
