@@ -6,6 +6,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from curate.errors import InputError
 from curate.recipe import validate_recipe
@@ -84,8 +85,11 @@ def test_missing_column_lists_available_and_shows_mapping(tmp_path, write_jsonl)
 def test_no_problem_column_at_all(tmp_path, write_jsonl):
     write_jsonl("m.jsonl", ROWS)
     with pytest.raises(InputError, match="no `problem` column") as info:
-        run(tmp_path, [{"path": "m.jsonl"}])
+        run(tmp_path, [{"path": "m.jsonl", "columns": {"reference": "gold"}}])
     assert "problem: question" in info.value.hint
+    # the example is YAML a user can paste under the recipe's top level: it parses to a mapping
+    example = yaml.safe_load(info.value.hint.split("e.g.\n", 1)[1])
+    assert example == {"sources": [{"path": "m.jsonl", "columns": {"problem": "question", "reference": "gold"}}]}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
