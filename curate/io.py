@@ -8,6 +8,7 @@ Errors name the file (and the line, for JSONL) and say what to do next.
 
 from __future__ import annotations
 
+import difflib
 import glob as globlib
 import json
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
+from curate.rundir import RunDir
 
 OnError = Literal["fail", "skip", "record"]
 JSONL_BATCH = 4096
@@ -48,11 +50,11 @@ def detect_format(path: str) -> str:
         return "hub"
     p = Path(path)
     if p.is_dir():
-        if (p / "manifest.json").exists():
+        if RunDir.is_run(p):
             return "run"
         if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
             return "datasets"
-        if any(p.glob("part-*.parquet")):  # a stage folder of a run
+        if RunDir.parts(p):  # a stage folder of a run
             return "parquet"
         kinds = {SUFFIXES.get(f.suffix) for f in _data_files(p) if f.suffix in SUFFIXES}
         if len(kinds) == 1:
@@ -62,10 +64,40 @@ def detect_format(path: str) -> str:
     suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
     if suffix in SUFFIXES or p.suffix in SUFFIXES:
         return SUFFIXES.get(p.suffix if p.suffix != ".gz" else ".gz")
-    if not p.exists() and "/" in path and not any(ch in path for ch in "*?["):
-        return "hub"
+    if not p.exists() and not any(ch in path for ch in "*?["):
+        if looks_like_hub_id(path):
+            return "hub"
+        raise missing_path_error(path)
     raise InputError(f"{path}: unknown file type '{p.suffix}'.",
                      "Set `format:` on the source (parquet, jsonl, csv, datasets, hub, run).")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """`org/name` with no local look: not absolute or `./`/`~`, no existing parent folder, and
+    no file extension (`NuminaMath-1.5` is a Hub id; `data/math.jsonll` is a mistyped file)."""
+    p = Path(path)
+    if path.startswith((".", "~", "/")) or path.count("/") != 1 or p.parent.exists():
+        return False
+    return not (p.suffix[1:].isalpha() and len(p.suffix) > 2)
+
+
+def missing_path_error(path: str) -> InputError:
+    """A local path that does not exist, with the nearest existing file or folder suggested."""
+    p = Path(path).expanduser()
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == p.parent:
+        names = sorted(f.name for f in parent.iterdir() if not f.name.startswith((".", "_")))
+        close = ([n for n in names if n.startswith(p.name + ".")]
+                 or difflib.get_close_matches(p.name, names, n=1, cutoff=0.6))
+        hint = (f"did you mean {parent / close[0]}?" if close else
+                f"{parent} holds: {', '.join(names[:10]) or 'nothing'}"
+                + (" ..." if len(names) > 10 else ""))
+    else:
+        hint = f"the nearest existing folder is {parent}."
+    return InputError(f"{path}: no such file or folder.",
+                      f"{hint} (A Hub dataset is written `hub:org/name`.)")
 
 
 def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
@@ -74,9 +106,11 @@ def expand_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        parts = sorted(p.glob("part-*.parquet"))  # a stage folder: its parts, not its artifacts
+        parts = RunDir.parts(p)  # a stage folder: its parts, not its artifacts
         files = parts or sorted(f for f in _data_files(p) if f.name.endswith(suffixes))
     else:
+        if not any(ch in path for ch in "*?["):
+            raise missing_path_error(path)
         files = sorted(Path(f) for f in globlib.glob(path, recursive=True) if Path(f).is_file())
     if not files:
         raise InputError(f"{path}: no input files found.", f"Expected files ending in {', '.join(suffixes)}.")
@@ -100,16 +134,20 @@ def parquet_rows(path: Path) -> int:
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
 
 
-def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536) -> Iterator[pa.Table]:
-    """Rows [start, stop) of a Parquet file, reading only the row groups that overlap."""
+def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536,
+                       columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file (just `columns` if given), reading only the row
+    groups that overlap."""
     try:
         pf = pq.ParquetFile(path)
+        if columns is not None:
+            columns = [c for c in columns if c in pf.schema_arrow.names]
         offset = 0
         for group in range(pf.num_row_groups):
             n = pf.metadata.row_group(group).num_rows
             lo, hi = max(start, offset), min(stop, offset + n)
             if lo < hi:
-                table = pf.read_row_group(group)
+                table = pf.read_row_group(group, columns=columns)
                 yield from _chunks(table.slice(lo - offset, hi - lo), batch_rows)
             offset += n
             if offset >= stop:
@@ -209,12 +247,15 @@ def _parse_line(path: Path, line_no: int, raw: bytes, on_error: OnError, log: Re
 
 
 def rows_to_table(rows: list[dict], path: Path | str) -> pa.Table:
-    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types."""
+    """Python dicts -> Arrow, keeping nested values (lists, chats) as Arrow types.
+
+    Every key of any row becomes a column (`Table.from_pylist` would keep only the first row's
+    keys, silently dropping a column that the first line happens to lack)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Mixed types across rows (e.g. an int here, a string there): keep them as JSON text.
-        keys = list(dict.fromkeys(k for r in rows for k in r))
         columns = {k: [_jsonish(r.get(k)) for r in rows] for k in keys}
         return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
 
@@ -270,15 +311,15 @@ def read_hub(repo: str, *, config: str | None, split: str, revision: str | None)
 def run_output_files(path: str) -> list[Path]:
     """The part files of the last stage of a run directory that stores parts (`write` stores
     its rows in dataset/, and a stage fused into the next may keep none)."""
-    root = Path(path.split(":", 1)[1] if path.startswith("run:") else path)
-    stages = sorted(d for d in root.iterdir() if d.is_dir() and d.name[:2].isdigit()) if root.exists() else []
+    rd = RunDir(path.split(":", 1)[1] if path.startswith("run:") else path)
+    root, stages = rd.path, rd.stage_dirs()
     if not stages:
         raise InputError(f"{root}: not a curate run directory with finished stages.",
                          "Point at the folder you gave `curate run --run-dir`.")
     for stage in reversed(stages):
-        parts = sorted(stage.glob("part-*.parquet"))
+        parts = rd.parts(stage)
         if parts:
             return parts
     raise InputError(f"{root}: no stage of this run kept part files (load streamed straight into write).",
-                     f"Read its published rows instead ({root / 'dataset'}), or rerun it with "
+                     f"Read its published rows instead ({rd.dataset}), or rerun it with "
                      "`keep_parts: true` on load.")

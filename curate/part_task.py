@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.background import Background, prefetch
+from curate.errors import disk_error
 from curate.fingerprint import digest
 from curate.recipe import Recipe
 from curate.registry import stage_class
@@ -121,7 +122,7 @@ class PartStep:
         self.sdir = rd.stage_dir(index, stage.name)
         self.ctx = PartContext(
             part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
-            artifacts=self.sdir / "artifacts", scratch=rd.scratch(self.sdir, part),
+            artifacts=rd.artifacts(self.sdir), scratch=rd.scratch(self.sdir, part),
             rng=random.Random(digest(recipe.seed, index, part)),
         )
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
@@ -180,7 +181,10 @@ class PartStep:
         }
         if not self.keep and not self.stage.terminal:
             self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
-        self.rd.mark_done(self.sdir, self.part, self.stats)
+        try:
+            self.rd.mark_done(self.sdir, self.part, self.stats)
+        except OSError as error:
+            raise self.labelled(error)
 
     def abort(self) -> None:
         """Drop the temporary part file (no-op after commit)."""
@@ -195,9 +199,16 @@ class PartStep:
             self.ctx.finish()
 
     def labelled(self, error: Exception) -> Exception:
-        if not hasattr(error, "stage_label"):  # raised here, not upstream: name this stage
-            error.stage_label = self.sdir.name
-            error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
+        """Name this stage and part on an error raised here; a full or read-only disk becomes a
+        `DiskError` saying so (the part's temporary file is gone, finished parts stay)."""
+        if hasattr(error, "stage_label"):  # raised upstream: already named
+            return error
+        disk = disk_error(error, f"writing stage {self.sdir.name} part {self.part}", self.rd.path)
+        if disk is not None:
+            disk.stage_label = self.sdir.name
+            return disk
+        error.stage_label = self.sdir.name
+        error.add_note(f"(in stage {self.sdir.name}, part {self.part})")
         return error
 
     def own_seconds(self) -> float:
@@ -207,8 +218,7 @@ class PartStep:
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
     """A finished part's batches, decoded on a helper thread ahead of the stage that reads them."""
-    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
-    path = rd.part_path(sdir, part)
+    path = rd.part_path(rd.stage_dir_at(index), part)
     yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
 
 

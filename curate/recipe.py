@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curate.errors import RecipeError
 
@@ -60,10 +60,22 @@ class Source(Closed):
         None, description="Column holding a chat (list of {role, content}); the last turns fill "
         "problem/answer, earlier turns go to extra.history."
     )
-    code_tests: Literal["apps", "livecodebench"] | None = Field(
-        None, description="Convert this dataset's test format into curate's `reference` JSON."
+    code_tests: Literal["apps", "livecodebench", "humaneval"] | None = Field(
+        None, description="Convert this dataset's test format into curate's `reference` JSON "
+        "(humaneval: `test` + `entry_point` columns, the prompt as `problem` and as the tests' code context)."
     )
     limit: int | None = Field(None, ge=0, description="Read at most this many rows.")
+    id_scope: Literal["source", "global"] | None = Field(
+        None, description="source: the source's own ids are prefixed with its name (`name:id`), so "
+        "ids of different sources never meet; global: ids are kept as given, for sources that share "
+        "an id space on purpose. Default: source (global for run: sources, whose ids are curate's).")
+
+    @model_validator(mode="after")
+    def _humaneval_columns(self) -> Source:
+        """HumanEval-style files name their columns prompt/test/entry_point: map them unless told otherwise."""
+        if self.code_tests == "humaneval":
+            self.columns = {"problem": "prompt", "reference": "test", **self.columns}
+        return self
 
     @property
     def display_name(self) -> str:
@@ -73,7 +85,7 @@ class Source(Closed):
 
 
 class CardConfig(Closed):
-    """Dataset card metadata (see data_cards/)."""
+    """Dataset card metadata and template (see data_cards/README.md)."""
 
     pretty_name: str | None = None
     description: str | None = None
@@ -81,14 +93,19 @@ class CardConfig(Closed):
     language: list[str] = Field(default_factory=lambda: ["en"])
     tags: list[str] = Field(default_factory=lambda: ["reasoning", "distillation", "curate"])
     task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    template: str = Field("r1_mix.md.j2", description="Template file in data_cards/.")
+    template: str = Field("r1_mix.md.j2", description="Card template: a name (./data_cards/ first, then "
+                          "curate's packaged templates) or a path to a .j2 file.")
 
 
 class PushConfig(Closed):
-    repo_id: str
-    private: bool = False
-    revision: str | None = None
-    create_pr: bool = False
+    """Where `curate run --push` publishes RUN/dataset/ (the same push as `curate push`)."""
+
+    repo_id: str = Field(description="Dataset repo on the Hub, owner/name.")
+    private: bool = Field(False, description="Create the repo as private (if it does not exist).")
+    revision: str | None = Field(None, description="Branch to push to (created from main if missing).")
+    create_pr: bool = Field(False, description="Open a pull request instead of committing (implies atomic).")
+    atomic: bool = Field(False, description="Pre-upload every file, then make one commit.")
+    dry_run: bool = Field(False, description="List what would be uploaded and print the card; upload nothing.")
 
 
 class StageEntry(Closed):
@@ -227,59 +244,84 @@ def _list_index(items: list, part: str, key: str) -> int:
 
 
 def validate_recipe(raw: dict, lines: dict[tuple, int] | None = None, filename: str = "recipe") -> Recipe:
-    """Validate the whole recipe: top level first, then each stage's config against its model."""
-    from curate.registry import stage_class
+    """Validate the whole recipe: top level, then each stage's config against its model.
 
+    Every problem found is reported in one error (a typo in one stage does not hide the next)."""
     lines = lines or {}
     raw = dict(raw)
     stage_items = raw.pop("stages", None) or []
     if not isinstance(stage_items, list):
         raise RecipeError(f"{filename}:{lines.get(('stages',), '?')}: stages must be a list.")
+    problems: list[tuple[str, str | None]] = []
+    recipe = None
     try:
         recipe = Recipe(**raw)
     except ValidationError as exc:
-        raise _recipe_error(exc, (), Recipe, lines, filename) from None
+        problems += _problems(exc, (), Recipe, lines, filename)
+    entries = _validate_stages(stage_items, lines, filename, problems)
+    if problems:
+        raise _combined_error(problems, filename)
+    recipe.stages = entries
+    return recipe
+
+
+def _validate_stages(stage_items: list, lines, filename: str, problems: list) -> list[StageEntry]:
+    """Each stage's config checked against its model; problems are appended, not raised."""
+    from curate.registry import stage_class
+
     entries = []
     for i, item in enumerate(stage_items):
         if not isinstance(item, dict) or "use" not in item:
             line = lines.get(("stages", i), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}] needs `use: <stage name>`.")
+            problems.append((f"{filename}:{line}: stages[{i}] needs `use: <stage name>`.", None))
+            continue
         config = {k: v for k, v in item.items() if k != "use"}
         try:
             cls = stage_class(str(item["use"]))
         except RecipeError as exc:
             line = lines.get(("stages", i, "use"), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}]: {exc.message}", exc.hint) from None
+            problems.append((f"{filename}:{line}: stages[{i}]: {exc.message}", exc.hint))
+            continue
         try:
             cls(config)  # validates, and checks optional dependencies
         except ValidationError as exc:
-            raise _recipe_error(exc, ("stages", i), cls.Config, lines, filename, cls.name) from None
+            problems += _problems(exc, ("stages", i), cls.Config, lines, filename, cls.name)
         if entries and stage_class(entries[-1].use).terminal:
             line = lines.get(("stages", i, "use"), "?")
-            raise RecipeError(f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
-                              f"'{entries[-1].use}', which must be the last stage.",
-                              f"Move '{entries[-1].use}' to the end of `stages:`.")
+            problems.append((f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
+                             f"'{entries[-1].use}', which must be the last stage.",
+                             f"Move '{entries[-1].use}' to the end of `stages:`."))
         entries.append(StageEntry(use=cls.name, config=config))
-    recipe.stages = entries
-    return recipe
+    return entries
 
 
-def _recipe_error(exc: ValidationError, prefix: tuple, model, lines, filename, stage=None) -> RecipeError:
-    err = exc.errors()[0]
-    loc = prefix + tuple(err["loc"])
-    line = _nearest_line(lines, loc)
-    label = _format_loc(loc, stage)
-    message = err["msg"]
-    hint = None
-    if err["type"] == "extra_forbidden":
-        message = "unknown field"
-        fields = _fields_at(model, tuple(err["loc"])[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
-    elif err["type"] == "missing":
-        message = "required field is missing"
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return RecipeError(f"{filename}:{line}: {label}: {message}{more}", hint)
+def _combined_error(problems: list[tuple[str, str | None]], filename: str) -> RecipeError:
+    """One problem: its message and hint. Several: every one on its own line, hints inline."""
+    if len(problems) == 1:
+        return RecipeError(*problems[0])
+    listed = "\n".join(f"  {text}" + (f" ({hint})" if hint else "") for text, hint in problems)
+    return RecipeError(f"{len(problems)} problems in {filename}:\n{listed}",
+                       "Fix them all, then check with `curate recipe validate`.")
+
+
+def _problems(exc: ValidationError, prefix: tuple, model, lines, filename,
+              stage=None) -> list[tuple[str, str | None]]:
+    """Every error pydantic found, as (`file:line: key: message`, hint), in file order."""
+    found = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        line = _nearest_line(lines, loc)
+        message, hint = err["msg"], None
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+            fields = _fields_at(model, tuple(err["loc"])[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        found.append((line if isinstance(line, int) else 0,
+                      f"{filename}:{line}: {_format_loc(loc, stage)}: {message}", hint))
+    return [(text, hint) for _, text, hint in sorted(found, key=lambda f: f[0])]
 
 
 def _fields_at(model, loc: tuple) -> list[str]:

@@ -5,11 +5,16 @@
     RUN/NN-stage/part-XXXXX.parquet     output parts (TRACE_SCHEMA)
     RUN/NN-stage/_done/part-XXXXX.json  completion marker with the part's counts
     RUN/NN-stage/_fingerprint.json      the stage's fingerprint and config
+    RUN/NN-stage/_prepared, _finalized  the stage's prepare / finalize ran (empty flag files)
     RUN/NN-stage/artifacts/             prepare-phase output (MinHash clusters, indexes)
     RUN/NN-stage/scratch/part-XXXXX/    per-part caches (the generation request cache)
     RUN/rejected/NN-stage/part-XXXXX.parquet   dropped rows with stage and reason
-    RUN/reports/                 human-readable reports
-    RUN/dataset/                 the publishable Hub folder
+    RUN/reports/                 human-readable reports (KIND.*, or numbered: `report_target`)
+    RUN/dataset/                 the publishable Hub folder (assembled in RUN/.dataset.tmp/)
+
+Nothing else in curate spells these names (tests/test_rundir_layout.py holds it so): a module
+that needs a path inside a run asks `RunDir`, and per-part files a stage keeps in its own
+artifacts are named by `part_file_name`.
 
 A part file is written under a temporary name, renamed into place, and only then marked done,
 so a crash leaves either nothing or a complete part; an unmarked part is simply redone.
@@ -21,7 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,37 +38,151 @@ def part_name(part: int) -> str:
     return f"part-{part:05d}"
 
 
+def part_file_name(part: int) -> str:
+    """`part-XXXXX.parquet`: a part's file name, also for per-part files in a stage's artifacts."""
+    return f"{part_name(part)}.parquet"
+
+
+_PARTS = "part-*.parquet"
+_TEMPORARIES = ".*.tmp-*"  # what write_json_atomic and AtomicParquetWriter leave when killed
+
+
 class RunDir:
+    """The paths of one run directory; every module asks here instead of building them."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    # ---- layout
+    # ---- recognising folders (a path given by the user: a run, a stage folder, a dataset)
+    @staticmethod
+    def is_run(path: str | Path) -> bool:
+        """Is `path` a run directory (it holds a manifest)?"""
+        return (Path(path) / "manifest.json").exists()
+
+    @staticmethod
+    def is_stage_dir(path: str | Path) -> bool:
+        """Is `path` a stage folder of a run (it holds done-markers, whether or not it kept parts)?"""
+        return (Path(path) / "_done").is_dir()
+
+    @staticmethod
+    def stage_index(stage_dir: Path) -> int:
+        """The position of a stage folder (`NN-name`) in its recipe."""
+        return int(stage_dir.name[:2])
+
+    @staticmethod
+    def parts(folder: Path) -> list[Path]:
+        """The part files in a folder (a stage's parts, or one stage's rejects), in part order."""
+        return sorted(Path(folder).glob(_PARTS))
+
+    # ---- stage folders
     def stage_dir(self, index: int, name: str) -> Path:
         return self.path / f"{index:02d}-{name}"
 
-    def part_path(self, stage_dir: Path, part: int) -> Path:
-        return stage_dir / f"{part_name(part)}.parquet"
+    def stage_dirs(self) -> list[Path]:
+        if not self.path.exists():
+            return []
+        return sorted(p for p in self.path.iterdir() if p.is_dir() and p.name[:2].isdigit())
 
-    def rejected_path(self, stage_dir: Path, part: int) -> Path:
-        return self.path / "rejected" / stage_dir.name / f"{part_name(part)}.parquet"
+    def stage_dir_at(self, index: int) -> Path:
+        """The folder of stage `index` on disk, whatever its stage is called."""
+        return next(d for d in self.stage_dirs() if self.stage_index(d) == index)
+
+    def stage_dirs_named(self, name: str) -> list[Path]:
+        """Folders of the stages called `name` (`NN-name`), in recipe order."""
+        if not self.path.exists():
+            return []
+        return sorted(d for d in self.path.iterdir() if d.is_dir() and d.name.endswith(f"-{name}"))
+
+    # ---- inside a stage folder
+    def part_path(self, stage_dir: Path, part: int) -> Path:
+        return stage_dir / part_file_name(part)
 
     def marker(self, stage_dir: Path, part: int) -> Path:
         return stage_dir / "_done" / f"{part_name(part)}.json"
 
+    @staticmethod
+    def markers(stage_dir: Path) -> list[Path]:
+        """The stage's done-markers (one JSON per finished part, with its counts), in part order."""
+        return sorted((stage_dir / "_done").glob("part-*.json"))
+
+    @staticmethod
+    def artifacts(stage_dir: Path) -> Path:
+        """The stage's prepare output (MinHash clusters, indexes, stats.json)."""
+        return stage_dir / "artifacts"
+
     def scratch(self, stage_dir: Path, part: int) -> Path:
         return stage_dir / "scratch" / part_name(part)
 
+    @staticmethod
+    def scratch_files(stage_dir: Path, pattern: str) -> list[Path]:
+        """Files matching `pattern` in every part's scratch folder, in part order."""
+        return sorted(stage_dir.glob(f"scratch/part-*/{pattern}"))
+
+    @staticmethod
+    def fingerprint_path(stage_dir: Path) -> Path:
+        """The stage's fingerprint and the config it covers (`_fingerprint.json`)."""
+        return stage_dir / "_fingerprint.json"
+
+    def flag(self, stage_dir: Path, name: str) -> Path:
+        """A phase marker of the stage (`_prepared`, `_finalized`)."""
+        return stage_dir / f"_{name}"
+
+    def remove_temporaries(self, stage_dir: Path) -> None:
+        """Delete half-written files a crashed attempt left in the stage's folders."""
+        for folder in (stage_dir, stage_dir / "_done", self.rejected_dir(stage_dir)):
+            for tmp in folder.glob(_TEMPORARIES) if folder.exists() else ():
+                tmp.unlink(missing_ok=True)
+
+    # ---- rejects
+    def rejected_dir(self, stage_dir: Path) -> Path:
+        return self.path / "rejected" / stage_dir.name
+
+    def rejected_path(self, stage_dir: Path, part: int) -> Path:
+        return self.rejected_dir(stage_dir) / part_file_name(part)
+
+    def rejected_parts(self, stage_dir: Path | None = None) -> list[Path]:
+        """The reject files of one stage, or of every stage (by stage, then part)."""
+        if stage_dir is not None:
+            return self.parts(self.rejected_dir(stage_dir))
+        return sorted((self.path / "rejected").glob(f"*/{_PARTS}"))
+
+    # ---- reports, the dataset, the recipe and the manifest
     @property
     def reports(self) -> Path:
         return self.path / "reports"
+
+    def report_target(self, stage_dir: Path, kind: str, *, number: Literal["later", "every"] = "later") -> Path:
+        """Where a stage writes its report of `kind` (the caller adds `.json`, `.md`, ...).
+
+        `reports/KIND` when the run has one such stage. With several, `number="later"` (dedup)
+        keeps `reports/KIND` for the first and gives each later one `reports/NN-KIND`;
+        `number="every"` (decontam) gives each one `reports/KIND-NN`, counting the stages both on
+        disk and in the recipe.
+        """
+        if number == "every":
+            uses = [s for s in self.recipe_data().get("stages", []) if isinstance(s, dict) and s.get("use") == kind]
+            several = max(len(self.stage_dirs_named(kind)), len(uses)) > 1
+            return self.reports / (f"{kind}-{stage_dir.name[:2]}" if several else kind)
+        earlier = [d for d in self.stage_dirs() if d.name.endswith(f"-{kind}") and d.name < stage_dir.name]
+        return self.reports / (stage_dir.name if earlier else kind)
 
     @property
     def dataset(self) -> Path:
         return self.path / "dataset"
 
     @property
+    def dataset_staging(self) -> Path:
+        """Where `write` assembles the next `dataset/` before renaming it into place."""
+        return self.path / ".dataset.tmp"
+
+    @property
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
+
+    @property
+    def engine_log(self) -> Path:
+        """Where the engine's (vLLM's) log lines go unless `curate run -v`."""
+        return self.path / "logs" / "engine.log"
 
     @property
     def recipe_path(self) -> Path:
@@ -78,10 +197,26 @@ class RunDir:
             raise CurateError(f"{self.path} is not a curate run directory (no recipe.resolved.yaml).")
         return load_recipe(self.recipe_path)
 
-    def stage_dirs(self) -> list[Path]:
-        if not self.path.exists():
-            return []
-        return sorted(p for p in self.path.iterdir() if p.is_dir() and p.name[:2].isdigit())
+    def recipe_data(self) -> dict[str, Any]:
+        """The resolved recipe as plain YAML data, unvalidated ({} when there is none)."""
+        if not self.recipe_path.exists():
+            return {}
+        import yaml
+
+        return yaml.safe_load(self.recipe_path.read_text()) or {}
+
+    def ensure_writable(self) -> None:
+        """Create the run directory and prove it takes a file, before any work starts; a
+        read-only or unwritable one is a `DiskError` naming it."""
+        from curate.errors import disk_error
+
+        probe = self.path / f".write-probe-{os.getpid()}"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise disk_error(error, None, self.path) or error
 
     # ---- markers
     def is_done(self, stage_dir: Path, part: int) -> bool:
@@ -91,13 +226,7 @@ class RunDir:
         write_json_atomic(self.marker(stage_dir, part), stats)
 
     def part_stats(self, stage_dir: Path) -> dict[int, dict]:
-        done = stage_dir / "_done"
-        if not done.exists():
-            return {}
-        return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in sorted(done.glob("*.json"))}
-
-    def flag(self, stage_dir: Path, name: str) -> Path:
-        return stage_dir / f"_{name}"
+        return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in self.markers(stage_dir)}
 
     # ---- manifest
     def read_manifest(self) -> dict[str, Any]:
@@ -112,9 +241,9 @@ class RunDir:
         """Delete stage folders (and their rejects) from `stage_index` on; return their names."""
         removed = []
         for d in self.stage_dirs():
-            if int(d.name[:2]) >= stage_index:
+            if self.stage_index(d) >= stage_index:
                 shutil.rmtree(d)
-                shutil.rmtree(self.path / "rejected" / d.name, ignore_errors=True)
+                shutil.rmtree(self.rejected_dir(d), ignore_errors=True)
                 removed.append(d.name)
         if removed:
             shutil.rmtree(self.dataset, ignore_errors=True)
@@ -124,7 +253,11 @@ class RunDir:
 def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError:  # a full disk: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -166,7 +299,10 @@ class AtomicParquetWriter:
                 self.background.close()
             except Exception:  # noqa: BLE001 - already failing; the temporary file goes anyway
                 pass
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError:  # e.g. the disk is full: the temporary file goes anyway
+                pass
             self.writer = None
         self.tmp.unlink(missing_ok=True)
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curate.errors import RecipeError, ResumeConflict
+from curate.errors import RecipeError, ResumeConflict, disk_error
 from curate.executors import TaskSpec
 from curate.fingerprint import config_diff, digest, stage_fingerprint
 from curate.part_task import overlapped_finishing, run_part
@@ -62,7 +62,7 @@ def run_recipe(
     stages = build_stages(recipe)
     fps = fingerprints(recipe, stages)
     check_resume(rd, recipe, stages, fps, force)
-    rd.path.mkdir(parents=True, exist_ok=True)
+    rd.ensure_writable()
     resolved = rd.recipe_path
     if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
         resolved.write_text(recipe.to_yaml())
@@ -71,12 +71,16 @@ def run_recipe(
     try:
         num_parts = 0
         for chain in chains(stages):
-            for index in chain:
-                save_fingerprint(rd, recipe, index, stages[index], fps[index])
-            num_parts, worked, walls = run_chain_parts(rd, chain, stages, num_parts, recipe.seed, pool, progress)
-            record_chain(rd, manifest, chain, stages, fps, num_parts, walls, worked)  # finalize reads it (the card)
-            if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
-                record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
+            try:
+                for index in chain:
+                    save_fingerprint(rd, recipe, index, stages[index], fps[index])
+                num_parts, worked, walls = run_chain_parts(rd, chain, stages, num_parts, recipe.seed, pool, progress)
+                record_chain(rd, manifest, chain, stages, fps, num_parts, walls, worked)  # finalize reads it
+                if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
+                    record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
+            except OSError as error:  # prepare, finalize, the manifest (part tasks translate their own)
+                names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
+                raise disk_error(error, f"running stage {names}", rd.path) or error
     finally:
         pool.close()
     return manifest
@@ -92,6 +96,7 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
         previous = manifest["stages"].get(index, {})
         if not worked and previous.get("fingerprint") == fps[index]:  # a no-op rerun keeps the real timing
             summary["wall_seconds"] = previous.get("wall_seconds", summary["wall_seconds"])
+        summary["recomputed"] = worked  # by this invocation (False: reused from an earlier one)
         manifest["stages"][index] = summary
     manifest["num_parts"] = num_parts
     rd.write_manifest(manifest)
@@ -100,7 +105,7 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
 def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: str) -> None:
     saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
              "config": fingerprinted_config(recipe, stage), "recipe": recipe.name, "seed": recipe.seed}
-    fp_path = rd.stage_dir(index, stage.name) / "_fingerprint.json"
+    fp_path = rd.fingerprint_path(rd.stage_dir(index, stage.name))
     if not fp_path.exists() or _read_json(fp_path) != saved:
         write_json_atomic(fp_path, saved)
 
@@ -134,14 +139,14 @@ def check_resume(rd: RunDir, recipe: Recipe, stages: list[Stage], fps: list[str]
     if unknown:
         raise RecipeError(f"--force {unknown[0]}: no such stage in this recipe", f"stages: {names}")
     forced_from = min((names.index(f) for f in force), default=None)
-    on_disk = {int(d.name[:2]): d for d in rd.stage_dirs()}
+    on_disk = {rd.stage_index(d): d for d in rd.stage_dirs()}
     for index, (stage, fp) in enumerate(zip(stages, fps)):
         if forced_from is not None and index >= forced_from:
             break
         sdir = on_disk.get(index)
         if sdir is None:
             continue
-        saved_path = sdir / "_fingerprint.json"
+        saved_path = rd.fingerprint_path(sdir)
         saved = _read_json(saved_path) if saved_path.exists() else {}
         if sdir.name != rd.stage_dir(index, stage.name).name or saved.get("fingerprint") != fp:
             if not any(produced(rd, d) for i, d in on_disk.items() if i >= index):
@@ -158,11 +163,11 @@ def produced(rd: RunDir, sdir: Path) -> bool:
     Only its fingerprint and the leftovers of a prepare that failed (artifacts without the
     `_prepared` flag) mean no: a stage that failed that early can take a new config unforced.
     """
-    prepared = rd.flag(sdir, "prepared").exists()
+    prepared, artifacts = rd.flag(sdir, "prepared").exists(), rd.artifacts(sdir)
     for path in sdir.rglob("*"):
-        if not path.is_file() or path.parent == sdir and path.name == "_fingerprint.json":
+        if not path.is_file() or path == rd.fingerprint_path(sdir):
             continue
-        if not prepared and path.relative_to(sdir).parts[0] == "artifacts":
+        if not prepared and path.is_relative_to(artifacts):
             continue
         return True
     return False
@@ -223,8 +228,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     last_dir = rd.stage_dir(last, stages[last].name)
     todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
     worked = worked or bool(todo)
-    for index in chain:
-        remove_stale_temporaries(rd, rd.stage_dir(index, stages[index].name))
+    for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
+        rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
     tasks = [(str(rd.path), first, p, num_parts, last) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
@@ -268,8 +273,9 @@ def stage_context(rd: RunDir, index: int, stage: Stage, num_parts: int, seed: in
                   inputs: bool) -> PrepareContext:
     """The prepare/finalize context; `inputs`: the parent's part files (only a chain's head has them)."""
     parents = part_paths(rd, index - 1, num_parts) if inputs and index else []
-    return PrepareContext(inputs=parents, artifacts=rd.stage_dir(index, stage.name) / "artifacts", seed=seed,
-                          num_parts=num_parts, run_dir=rd.path, executor=pool)
+    sdir = rd.stage_dir(index, stage.name)
+    return PrepareContext(inputs=parents, artifacts=rd.artifacts(sdir), seed=seed, num_parts=num_parts,
+                          run_dir=rd.path, stage_dir=sdir, executor=pool)
 
 
 def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:
@@ -295,13 +301,6 @@ def share_part_wall(rd: RunDir, chain: list[int], stages: list[Stage], wall: flo
         walls[index] += wall * (seconds[index] / total if total else 1 / len(chain))
 
 
-def remove_stale_temporaries(rd: RunDir, sdir: Path) -> None:
-    """Half-written files of a crashed earlier attempt (no task of this run is running yet)."""
-    for folder in (sdir, sdir / "_done", rd.path / "rejected" / sdir.name):
-        for tmp in folder.glob(".*.tmp-*") if folder.exists() else ():
-            tmp.unlink(missing_ok=True)
-
-
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
@@ -309,7 +308,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def part_paths(rd: RunDir, index: int, num_parts: int) -> list[Path]:
-    sdir = next(d for d in rd.stage_dirs() if int(d.name[:2]) == index)
+    sdir = rd.stage_dir_at(index)
     return [rd.part_path(sdir, p) for p in range(num_parts)]
 
 
@@ -324,7 +323,7 @@ def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int,
         for key, value in p.get("counters", {}).items():
             if isinstance(value, (int, float)):
                 counters[key] = counters.get(key, 0) + value
-    stats_path = sdir / "artifacts" / "stats.json"
+    stats_path = rd.artifacts(sdir) / "stats.json"
     return {
         "name": stage.name, "dir": sdir.name, "version": stage.version, "fingerprint": fp,
         "config": stage.config_dict(), "parts": num_parts, "parts_done": len(parts),

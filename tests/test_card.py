@@ -268,3 +268,39 @@ def test_the_verdict_plot_shows_the_published_rows_beside_the_verified_ones(tmp_
     facts = {"verdicts": card_facts.verdicts(run, stages), "published_verdicts": published}
     plots = draw_plots(dataset, {"default": []}, facts)
     assert [p["file"] for p in plots] == ["plots/verdicts.png"] and "published" in plots[0]["title"]
+
+
+# ---------------------------------------------------------------- compute cost
+
+
+def cost_run(tmp_path: Path, parts: list[dict]) -> list[dict]:
+    """A generate stage whose part markers record these stats (as generate writes them)."""
+    done = tmp_path / "01-generate" / "_done"
+    done.mkdir(parents=True)
+    for i, stats in enumerate(parts):
+        (done / f"part-{i:05d}.json").write_text(json.dumps({"rows_in": 1, "rows_out": 1, "stats": stats}))
+    return [{"name": "load", "dir": "00-load"}, {"name": "generate", "dir": "01-generate"}]
+
+
+def test_device_hours_per_thousand_accepted_traces(tmp_path):
+    parts = [{"engine_seconds": 1800.0, "device": "gpu", "devices": 4},   # 2 GPU-hours
+             {"engine_seconds": 900.0, "device": "gpu", "devices": 4},    # 1 GPU-hour
+             {"engine_seconds": 0.0, "device": "gpu", "devices": 4},      # replayed from the cache
+             {"engine_seconds": 50.0, "device": "server", "devices": 0},  # a remote server: not ours
+             {"elapsed_seconds": 9.0}]                                    # an older curate: no record
+    stages = cost_run(tmp_path, parts)
+    cost = card_facts.compute_cost(tmp_path, stages, 1500)
+    assert cost == [{"device": "GPU", "hours": 3.0, "accepted": 1500, "per_thousand": 2.0}]
+    assert card_facts.compute_cost(tmp_path, stages, 0)[0]["per_thousand"] is None
+    assert card_facts.compute_cost(tmp_path, stages[:1], 1500) == []
+
+
+def test_cpu_runs_report_cpu_hours_labelled_as_such(tmp_path):
+    stages = cost_run(tmp_path, [{"engine_seconds": 36.0, "device": "cpu", "devices": 2}])
+    cost = card_facts.compute_cost(tmp_path, stages, 40)
+    assert cost == [{"device": "CPU", "hours": 0.02, "accepted": 40, "per_thousand": 0.5}]
+    recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
+    facts = {"stages": [], "generation": {}, "verdicts": {}, "pass_at_k": {}, "duplicates": {},
+             "contamination": {}, "mix": {}, "tokens": {}, "rows": {"default": 40}, "total_rows": 40, "cost": cost}
+    body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
+    assert "| CPU | 0.02 CPU-hours | 0.5 |" in body and "not GPU-hours" in body and "GPU |" not in body

@@ -78,3 +78,28 @@ def test_recipe_show_fills_defaults(tmp_path, write_jsonl, write_recipe):
     recipe = write_recipe({"name": "show", "sources": [{"path": "m.jsonl"}], "stages": [{"use": "filter"}]})
     out = invoke("recipe", "show", recipe, "--set", "seed=9").output
     assert "seed: 9" in out and "max_per_problem: null" in out and "keep: all" in out
+
+
+def test_rerun_that_recomputes_nothing_says_so_and_marks_every_stage_reused(tmp_path, write_jsonl,
+                                                                          write_recipe):
+    write_jsonl("m.jsonl", ROWS)
+    recipe = write_recipe({"name": "cli", "sources": [{"path": "m.jsonl", "domain": "math",
+                                                       "columns": {"problem": "question"}}],
+                           "stages": [{"use": "load", "rows_per_part": 2}, {"use": "filter"},
+                                      {"use": "write"}]})
+
+    def table(output: str) -> dict[str, str]:
+        rows = [line.split() for line in output.splitlines() if line[:3] in ("00-", "01-", "02-")]
+        return {row[0]: row[-1] for row in rows}
+
+    first = invoke("run", recipe, "--run-dir", tmp_path / "run", "--quiet")
+    assert first.exit_code == 0, first.output
+    assert "Up to date" not in first.output
+    assert set(table(first.output).values()) == {"computed"}
+    again = invoke("run", recipe, "--run-dir", tmp_path / "run", "--quiet")
+    assert again.exit_code == 0, again.output
+    assert f"Up to date, nothing recomputed: all 3 stages reused from {tmp_path / 'run'}" in again.output
+    assert table(again.output) == {"00-load": "reused", "01-filter": "reused", "02-write": "reused"}
+    forced = invoke("run", recipe, "--run-dir", tmp_path / "run", "--quiet", "--force", "filter")
+    assert "Up to date" not in forced.output
+    assert table(forced.output)["01-filter"] == "computed"

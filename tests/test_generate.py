@@ -149,6 +149,27 @@ def test_quickstart_generate_recipe_runs_on_the_session_engine(tiny_model, tmp_p
     assert generated["rows_out"] == 4 * generated["rows_in"] > 0
     assert generated["counters"]["samples"] == generated["rows_out"]
     assert stages["write"]["rows_out"] == generated["rows_out"]
+    check_compute_cost(tmp_path / "run", generated, accepted=stages["write"]["rows_out"])
+
+
+def check_compute_cost(run_dir, generated: dict, *, accepted: int) -> None:
+    """The card and report show CPU-hours per 1k accepted traces, from generate's part records."""
+    from curate.publish.card import number
+    from curate.publish.card_facts import compute_cost
+    from curate.publish.report import write_report
+
+    markers = sorted((run_dir / generated["dir"] / "_done").glob("part-*.json"))
+    records = [json.loads(p.read_text())["stats"] for p in markers]
+    assert records and all(r["device"] == "cpu" and r["devices"] >= 1 and r["engine_seconds"] > 0 for r in records)
+    hours = sum(r["engine_seconds"] * r["devices"] for r in records) / 3600
+    [cost] = compute_cost(run_dir, [generated], accepted)
+    assert cost["device"] == "CPU" and cost["hours"] == pytest.approx(hours, rel=5e-3)
+    assert cost["per_thousand"] == pytest.approx(hours * 1000 / accepted, rel=5e-3)
+    card = (run_dir / "dataset" / "README.md").read_text()
+    assert f"| CPU | {number(cost['hours'])} CPU-hours | {number(cost['per_thousand'])} |" in card
+    assert "GPU-hours" not in card.replace("not GPU-hours", "")
+    html = write_report(run_dir).read_text()
+    assert "CPU-hours per 1k accepted traces" in html and f"{cost['per_thousand']:g}" in html
 
 
 def test_tiny_model_is_built_once_and_never_over_a_foreign_folder(tmp_path):
@@ -185,3 +206,96 @@ def test_engine_startup_failure_shows_the_engines_reason(tiny_model, tmp_path):
     assert "Error: the vLLM engine failed to start" in result.stderr
     assert "max_model_len" in result.stderr.split("Error:")[-1]  # the engine's reason, not a bare exit
     assert "Hint:" in result.stderr
+
+
+BROKEN_TORCHVISION = 'raise RuntimeError("operator torchvision::nms does not exist")\n'
+
+
+def test_vllm_that_cannot_import_is_an_error_with_the_command_to_run(tiny_model, tmp_path):
+    """The index's torchvision beside the CPU torch breaks `from vllm import LLM` (through
+    transformers): a `curate run` says so in two lines, with the uninstall line, no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fake = tmp_path / "site" / "torchvision"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(BROKEN_TORCHVISION)
+    (tmp_path / "p.jsonl").write_text(json.dumps({"problem": "What is 1 + 1?", "reference": "2"}) + "\n")
+    (tmp_path / "r.yaml").write_text(
+        "name: t\nsources: [{path: p.jsonl, domain: math}]\n"
+        f"stages: [{{use: generate, teacher: vllm, model: {tiny_model}}}]\n")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(repo)])}
+    result = subprocess.run([sys.executable, "-m", "curate", "run", str(tmp_path / "r.yaml"),
+                             "--run-dir", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in out, out[-3000:]
+    assert "Error: vLLM cannot be imported: torchvision" in out
+    assert "operator torchvision::nms does not exist" in out
+    assert "Hint: Remove them, then run again: pip uninstall -y torchvision torchaudio torchcodec" in out
+    shown = [line.rsplit("\r", 1)[-1] for line in result.stderr.splitlines()]  # as a terminal shows it
+    assert any(line.startswith("Error: vLLM cannot be imported") for line in shown), shown
+
+
+ENGINE_LOG_CHILD = """
+import logging, multiprocessing as mp, sys
+from curate.teachers.vllm import import_vllm
+
+def child():  # what vLLM's engine-core process does: configure logging from the environment
+    from vllm.config.logging import LoggingConfig
+    from vllm.logger import configure_logging
+    configure_logging(LoggingConfig())
+    logging.getLogger("vllm.engine").warning("from the engine process")
+
+if __name__ == "__main__":
+    import_vllm()
+    logging.getLogger("vllm.config").warning("from the driver")
+    proc = mp.get_context("spawn").Process(target=child)
+    proc.start()
+    proc.join()
+    sys.exit(proc.exitcode)
+"""
+
+
+def test_engine_logs_go_to_the_run_log_file_in_driver_and_engine_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    need_vllm()
+    log = tmp_path / "logs" / "engine.log"
+    script = tmp_path / "child.py"
+    script.write_text(ENGINE_LOG_CHILD)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "CURATE_ENGINE_LOG": str(log)}
+    env.pop("VLLM_LOGGING_CONFIG_PATH", None)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = log.read_text()
+    assert "from the driver" in text and "from the engine process" in text
+    assert "from the driver" not in result.stdout + result.stderr
+    assert "from the engine process" not in result.stdout + result.stderr
+
+
+def test_run_routes_engine_logs_unless_verbose(tmp_path, monkeypatch, write_jsonl, write_recipe):
+    import os
+
+    from curate.cli import cli
+
+    monkeypatch.delenv("CURATE_ENGINE_LOG", raising=False)
+    write_jsonl("m.jsonl", [{"problem": "1 + 1?"}])
+    recipe = write_recipe({"name": "v", "sources": [{"path": "m.jsonl", "domain": "math"}],
+                           "stages": [{"use": "write"}]})
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["CURATE_ENGINE_LOG"] == str((tmp_path / "run" / "logs" / "engine.log").resolve())
+    monkeypatch.delenv("CURATE_ENGINE_LOG")
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "CURATE_ENGINE_LOG" not in os.environ

@@ -140,7 +140,7 @@ def test_empty_input_is_an_error(tmp_path):
 
 
 def test_missing_file_is_an_error(tmp_path):
-    with pytest.raises(InputError, match="no input files found|unknown file type|could not be loaded"):
+    with pytest.raises(InputError, match="no such file or folder"):
         run(tmp_path, [{"path": "nope.jsonl"}])
 
 
@@ -185,3 +185,26 @@ def test_a_run_source_reads_the_last_stage_that_kept_parts(tmp_path, write_jsonl
     with pytest.raises(InputError, match="no stage of this run kept part files") as info:
         run(tmp_path / "d", [{"path": f"run:{bare}"}])
     assert "keep_parts: true" in info.value.hint
+
+
+@pytest.mark.parametrize("typo", ["data/math.jsonll", "data/maht.jsonl", "data/math"])
+def test_mistyped_local_path_is_a_local_error_naming_the_nearest_file(tmp_path, write_jsonl, typo):
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "math.jsonl", ROWS)
+    with pytest.raises(InputError) as info:
+        run(tmp_path, [{"path": typo, "columns": {"problem": "question"}}])
+    assert "no such file" in info.value.message and "Hub" not in info.value.message
+    assert "network" not in (info.value.hint or "")
+    assert f"did you mean {tmp_path / 'data' / 'math.jsonl'}?" in info.value.hint
+
+
+def test_only_an_org_slash_name_without_a_local_look_is_taken_for_a_hub_id(tmp_path, monkeypatch):
+    from curate.io import detect_format
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert detect_format("AI-MO/NuminaMath-1.5") == "hub"
+    assert detect_format("hub:org/name") == "hub"
+    for local in ("data/math.jsonll", "org/name.jsonll", "./org/name", "/abs/org/name", "a/b/c"):
+        with pytest.raises(InputError, match="no such file"):
+            detect_format(local)

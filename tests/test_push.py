@@ -213,3 +213,69 @@ def test_a_recipe_with_a_push_repo_names_it_in_the_card(tmp_path):
     run_recipe(load_recipe(path), tmp_path / "run", progress=False)
     card = (tmp_path / "run" / "dataset" / "README.md").read_text()
     assert "REPO_ID" not in card and 'load_dataset("org/named", "all"' in card
+
+
+# ---------------------------------------------------------------- curate run --push
+
+
+@pytest.fixture(scope="module")
+def push_recipe(tmp_path_factory) -> Path:
+    """A recipe with a `push:` section; its run is made once, later `curate run`s resume it."""
+    import yaml
+    from publish_helpers import sample_recipe
+
+    folder = tmp_path_factory.mktemp("run-push")
+    recipe = {**sample_recipe(), "push": {"repo_id": "me/from-recipe", "private": True, "revision": "v2"}}
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def run_cli(recipe: Path, *args: str):
+    return CliRunner().invoke(cli, ["run", str(recipe), "--run-dir", str(recipe.parent / "run"),
+                                    "--quiet", "--no-report", *args])
+
+
+def test_run_push_publishes_as_the_recipe_says(monkeypatch, push_recipe):
+    fake = use(monkeypatch, FakeHub())
+    result = run_cli(push_recipe, "--push")
+    assert result.exit_code == 0, result.output
+    run_dir = push_recipe.parent / "run"
+    assert fake.named("create_repo") == [
+        {"repo_id": "me/from-recipe", "repo_type": "dataset", "private": True, "exist_ok": True}]
+    assert fake.named("create_branch")[0]["branch"] == "v2"
+    uploads = fake.named("upload_folder")
+    assert {f for u in uploads for f in u["allow_patterns"]} == local_files(run_dir)
+    assert all(u["revision"] == "v2" for u in uploads) and uploads[-1]["allow_patterns"] == ["README.md"]
+    assert "Pushed" in result.output and "me/from-recipe" in result.output
+
+
+def test_run_push_honours_create_pr_and_dry_run(monkeypatch, push_recipe):
+    fake = use(monkeypatch, FakeHub())
+    result = run_cli(push_recipe, "--push", "--set", "push.create_pr=true", "--set", "push.revision=null")
+    assert result.exit_code == 0, result.output
+    assert fake.named("upload_folder") == [] and fake.named("create_commit")[0]["create_pr"] is True
+    fake = use(monkeypatch, FakeHub())
+    result = run_cli(push_recipe, "--push", "--set", "push.dry_run=true")
+    assert result.exit_code == 0, result.output
+    assert fake.calls == [] and "Would push" in result.output and "--- README.md ---" in result.output
+
+
+def test_run_without_push_flag_never_touches_the_hub(monkeypatch, push_recipe):
+    fake = use(monkeypatch, FakeHub())
+    result = run_cli(push_recipe)
+    assert result.exit_code == 0, result.output
+    assert fake.calls == [] and "Pushed" not in result.output
+
+
+def test_run_push_without_push_section_fails_before_running(monkeypatch, tmp_path):
+    import yaml
+    from publish_helpers import sample_recipe
+
+    fake = use(monkeypatch, FakeHub())
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(sample_recipe(), sort_keys=False))
+    result = run_cli(recipe, "--push")
+    assert result.exit_code != 0
+    assert "has no `push:` section" in result.output and "push.repo_id" in result.output
+    assert not (tmp_path / "run").exists() and fake.calls == []

@@ -105,3 +105,21 @@ def test_set_override_by_an_ambiguous_stage_name_lists_the_indexes():
     assert raw["stages"][3]["finish_reason"] == ["stop", "length"]
     apply_override(raw, "stages.dedup.threshold=0.9")
     assert raw["stages"][2]["threshold"] == 0.9
+
+
+def test_every_typo_is_reported_at_once_with_its_line(tmp_path):
+    text = (BASE.replace("seed: 1", "sead: 1").replace("domain: math", "domian: math")
+            .replace("verdict: [pass]", "verdcit: [pass]\n    finish_reasn: [stop]")
+            + "  - use: dedpu\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(tmp_path, text))
+    lines = info.value.message.splitlines()
+    assert lines[0].startswith("5 problems in ") and lines[0].endswith("r.yaml:"), lines
+    expected = ["r.yaml:2: sead: unknown field (did you mean 'seed'?)",
+                "r.yaml:5: sources[0].domian: unknown field (did you mean 'domain'?)",
+                "r.yaml:8: stages[0] (filter).verdcit: unknown field (did you mean 'verdict'?)",
+                "r.yaml:9: stages[0] (filter).finish_reasn: unknown field (did you mean 'finish_reason'?)",
+                "r.yaml:11: stages[2]: unknown stage 'dedpu'"]
+    for want in expected:
+        assert any(want in line for line in lines[1:]), (want, lines)
+    assert "more problem" not in info.value.message

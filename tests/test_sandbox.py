@@ -19,6 +19,7 @@ from curate.verifiers.code import (
     CodeSettings,
     compare_stdout,
     extract_program,
+    harness_source,
     same_value,
     verify_one,
 )
@@ -97,6 +98,21 @@ def hostile_programs(h) -> dict[str, tuple[dict, str]]:
                                             "def f(x):\n    return E(0)\n")),
         "patched builtins": (FUNCTIONAL_ABS, ("import builtins\nbuiltins.abs = lambda v: 0\n"
                                              "def f(x):\n    return -1\n")),
+        "runs sh -c": (CALL, ("import subprocess\ndef f(x):\n    done = subprocess.run(['sh', '-c', 'exit 0'])\n"
+                              "    return 2 * x if done.returncode == 0 else -1\n")),
+        "runs /bin/ls": (CALL, ("import subprocess\ndef f(x):\n    subprocess.run(['/bin/ls', '/'], check=True)\n"
+                               "    return 2 * x\n")),
+        "execs a copy of the interpreter it wrote": (CALL, (
+            "import os, shutil, subprocess, sys\ndef f(x):\n    shutil.copy(sys.executable, '/tmp/py')\n"
+            "    os.chmod('/tmp/py', 0o755)\n"
+            "    out = subprocess.run(['/tmp/py', '-c', 'print(1)'], capture_output=True)\n"
+            "    return 2 * x if out.stdout.strip() == b'1' else -1\n")),
+        "execs the interpreter itself": (CALL, ("import os, sys\ndef f(x):\n"
+                                               "    os.execv(sys.executable, [sys.executable, '-c', 'print(4)'])\n")),
+        "writes 512 MiB to stdout (functional)": (FUNCTIONAL, ("import sys\nsys.stdout.write('x' * (512 << 20))\n"
+                                                              "def f(x):\n    return 2 * x\n")),
+        "writes 512 MiB to stderr (stdio)": (STDIO, ("import sys\nsys.stderr.write('x' * (512 << 20))\n"
+                                                    "print(2 * int(input()))\n")),
         "prints a fake report": (CALL, ("import os\nfor fd in range(1, 20):\n    try:\n        os.write(fd, b'"
                                        '{"results": [{"v": "4"}, {"v": "10"}], "done": true}\\n'
                                        "')\n    except OSError:\n        pass\nos._exit(0)\n")),
@@ -117,7 +133,7 @@ LEGIT = {
                           "def f(a):\n    a.sort()\n"),
 }
 
-SETTINGS = CodeSettings(timeout=4.0, memory_mb=512)
+SETTINGS = CodeSettings(timeout=4.0, memory_mb=1024)
 
 
 def judge(spec: dict, program: str) -> tuple[str, dict]:
@@ -148,13 +164,35 @@ def test_expected_outcome_classes(host):
     programs = hostile_programs(host)
     assert judge(*programs["infinite loop"])[0] == "timeout"
     assert judge(*programs["always-equal object (call)"])[0] == "fail"
-    assert judge(*programs["output flood"])[1]["reason"].endswith("output exceeded the cap")
+    assert "output exceeded the cap (stdout over 64 MiB)" in judge(*programs["output flood"])[1]["reason"]
 
 
 @pytest.mark.parametrize("name", list(LEGIT))
 def test_legitimate_programs_pass(name):
     verdict, detail = judge(*LEGIT[name])
     assert verdict == "pass", detail
+
+
+def test_the_interpreter_is_the_only_program_in_view():
+    """No shell, no coreutils: the filesystem shows the interpreter's own file and libraries."""
+    probe = ("import json, os, sys\nprint(json.dumps({'bin': sorted(os.listdir(os.path.dirname(sys.executable))),"
+             " 'sh': [p for p in ('/bin/sh', '/usr/bin/sh', '/bin/bash', '/bin/ls', '/usr/bin/env')"
+             " if os.path.exists(p)],"
+             " 'root': sorted(os.listdir('/'))}))\n")
+    run = Sandbox(kind="bwrap").run({"harness.py": harness_source(), "program.py": probe}, ["stdio"])
+    seen = json.loads(run.stdout)
+    python = os.path.realpath(Sandbox(kind="bwrap").python)
+    assert seen["sh"] == [] and os.path.basename(python) in seen["bin"]
+    assert all(name.startswith("python") for name in seen["bin"]), seen["bin"]
+    assert "sbin" not in seen["root"] and "etc" not in seen["root"]
+
+
+def test_the_output_cap_is_configurable_and_its_excess_a_fail():
+    spec, program = FUNCTIONAL, "import sys\nsys.stdout.write('x' * (2 << 20))\ndef f(x):\n    return 2 * x\n"
+    row = {"reference": json.dumps(spec), "answer": f"```python\n{program}```\n"}
+    assert verify_one(row, Sandbox(kind="bwrap"), SETTINGS)[0] == "pass"  # 2 MiB is under the 64 MiB default
+    verdict, detail = verify_one(row, Sandbox(kind="bwrap"), CodeSettings(timeout=4.0, max_output=1 << 20))
+    assert verdict == "fail" and "output exceeded the cap (stderr over 1 MiB)" in detail["reason"]
 
 
 def test_no_sandbox_process_survives_a_fork_bomb(host):

@@ -62,10 +62,19 @@ class CurateGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CurateError as exc:
+            close_progress_bars()
             click.secho(f"Error: {exc.message}", fg="red", err=True)
             if exc.hint:
                 click.echo(f"Hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
+
+
+def close_progress_bars() -> None:
+    """Close (and clear) progress bars an error left open, so `Error:` starts its own line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        bar.close()
+    sys.stderr.flush()
 
 
 @click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,26 +103,47 @@ def overrides_option(f):
               help="Where part tasks run: local processes or a Ray cluster.")
 @click.option("--address", help="Ray cluster address (with --executor ray), e.g. auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print the engine's (vLLM's) log lines instead of writing them to RUN_DIR/logs/engine.log.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the HTML run report (RUN_DIR/reports/report.html) at the end.")
-def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, report):
+@click.option("--push/--no-push", default=False, show_default=True,
+              help="At the end, push RUN_DIR/dataset/ as the recipe's `push:` section says (like `curate push`).")
+def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, verbose, report, push):
     """Run (or resume) RECIPE; the publishable folder is RUN_DIR/dataset/."""
+    import os
+
     from curate.cli.inspect import summary_table
     from curate.recipe import load_recipe
+    from curate.rundir import RunDir
     from curate.runner import run_recipe
 
     parsed = load_recipe(recipe, list(overrides))
+    if push and parsed.push is None:
+        raise CurateError(f"--push given, but {recipe} has no `push:` section.",
+                          "Add `push: {repo_id: YOUR_NAME/DATASET}` to the recipe (or "
+                          "--set push.repo_id=YOUR_NAME/DATASET), or push later: curate push RUN_DIR REPO_ID.")
     run_dir = Path(run_dir or Path("runs") / parsed.name)
+    engine_log = RunDir(run_dir).engine_log.resolve()
+    if not verbose:  # read by the engine (and the worker processes that inherit it)
+        os.environ["CURATE_ENGINE_LOG"] = str(engine_log)
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
                           address=address, progress=not quiet)
-    click.echo(summary_table(manifest))
+    click.echo(summary_table(manifest, run_dir))
     if report:
         from curate.publish.report import write_report
 
         click.echo(f"\nReport:  {write_report(run_dir)}")
-    if (run_dir / "dataset").exists():
-        click.echo(f"Dataset: {run_dir / 'dataset'}")
+    dataset = RunDir(run_dir).dataset
+    if dataset.exists():
+        click.echo(f"Dataset: {dataset}")
         click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
+    if not verbose and engine_log.exists():
+        click.echo(f"Engine log: {engine_log}")
+    if push:
+        from curate.cli.publish import publish
+
+        publish(run_dir, **parsed.push.model_dump())
 
 
 

@@ -18,9 +18,10 @@ COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 def read_any(path: str) -> pa.Table:
     """A Parquet/JSONL file or folder, a run directory (last stage), or a dataset/ folder."""
     from curate import io
+    from curate.rundir import RunDir
 
     p = Path(path)
-    if (p / "_done").is_dir() and not any(p.glob("part-*.parquet")):
+    if RunDir.is_stage_dir(p) and not RunDir.parts(p):
         raise InputError(f"{p} holds no part files: the stage streamed its rows straight into the next one.",
                          "Inspect the next stage's folder or RUN/dataset, or rerun with `keep_parts: true` "
                          "on this stage (then `--force` it) to keep its parts.")
@@ -80,7 +81,7 @@ def status_table(run_dir: str) -> str:
     from curate.rundir import RunDir
 
     rd = RunDir(run_dir)
-    if not (rd.path / "recipe.resolved.yaml").exists():
+    if not rd.recipe_path.exists():
         raise InputError(f"{run_dir} is not a curate run directory.", "Give the folder of `curate run --run-dir`.")
     manifest = rd.read_manifest()
     total = manifest.get("num_parts", 0)
@@ -96,10 +97,17 @@ def status_table(run_dir: str) -> str:
         lines.append(f"\ndataset: {rd.dataset}")
     return "\n".join(lines)
 
-def summary_table(manifest: dict) -> str:
-    lines = [f"{'stage':<16}{'in':>10}{'out':>10}{'rejected':>10}{'seconds':>10}"]
-    for key in sorted(manifest.get("stages", {}), key=int):
-        s = manifest["stages"][key]
+def summary_table(manifest: dict, run_dir=None) -> str:
+    """The end-of-run table; stages this invocation did not recompute say so, with the timing
+    of the run that made them, and a rerun that recomputed nothing says it is up to date."""
+    stages = [manifest["stages"][key] for key in sorted(manifest.get("stages", {}), key=int)]
+    reused = [s for s in stages if s.get("recomputed") is False]
+    lines = []
+    if stages and len(reused) == len(stages):
+        lines.append(f"Up to date, nothing recomputed: all {len(stages)} stages reused from "
+                     f"{run_dir or 'the run directory'} (seconds: the run that made them).\n")
+    lines.append(f"{'stage':<16}{'in':>10}{'out':>10}{'rejected':>10}{'seconds':>10}  this run")
+    for s in stages:
         lines.append(f"{s['dir']:<16}{s['rows_in']:>10}{s['rows_out']:>10}{s['rejected']:>10}"
-                     f"{s['wall_seconds']:>10.1f}")
+                     f"{s['wall_seconds']:>10.1f}  {'reused' if s in reused else 'computed'}")
     return "\n".join(lines)

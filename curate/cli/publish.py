@@ -15,7 +15,8 @@ RUN_DIR = click.Path(exists=True, file_okay=False)
 
 @click.command()
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--template", help="Template in data_cards/ (default: the recipe's card.template).")
+@click.option("--template", help="Template name (./data_cards/ first, then the packaged ones) or path "
+              "(default: the recipe's card.template).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/dataset/README.md.")
 def card(run_dir, template, output):
     """Render the dataset card (README.md and plots) of a finished run from its manifest."""
@@ -50,6 +51,14 @@ def push(run_dir, repo_id, private, revision, create_pr, atomic, dry_run):
 
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
+    publish(run_dir, repo_id, private=private, revision=revision, create_pr=create_pr, atomic=atomic,
+            dry_run=dry_run)
+
+
+def publish(run_dir, repo_id: str, *, private: bool = False, revision: str | None = None,
+            create_pr: bool = False, atomic: bool = False, dry_run: bool = False) -> None:
+    """Plan and upload RUN_DIR/dataset/ (or only print the plan and card): `curate push` and
+    `curate run --push` share this."""
     from curate.publish.hub import plan_push
     from curate.publish.hub import push as do_push
 

@@ -35,6 +35,12 @@ def stage_command(name: str) -> click.Command:
         click.Option(["--workers"], type=int, default=1, show_default=True, help="Parts processed in parallel."),
         click.Option(["--rows-per-part"], type=int, default=50_000, show_default=True, help="Rows per part."),
         click.Option(["--force"], is_flag=True, help="Recompute even if OUT holds results made with other options."),
+        click.Option(["--domain"], default=None, help="Domain of every input row whose own `domain` is empty "
+                     "(math, code, science, general), as `domain:` on a recipe source."),
+        click.Option(["--source-columns" if "columns" in fields else "--columns", "source_columns"],
+                     default=None, metavar="COL=SRC,...",
+                     help="Map input columns to trace columns, e.g. problem=question,reference=gold (or a "
+                     "YAML mapping), as `columns:` on a recipe source. Other columns are kept in `extra`."),
     ]
     # A stage's own field of the same name wins (e.g. verify's --workers: its checker processes).
     params += [p for p in generic if p.name not in fields]
@@ -45,8 +51,9 @@ def stage_command(name: str) -> click.Command:
     def callback(in_path, out_dir, force, dry_run=False, **options):
         workers = options.pop("workers") if "workers" not in fields else 1
         rows_per_part = options.pop("rows_per_part") if "rows_per_part" not in fields else 50_000
+        source = source_options(options.pop("domain", None), options.pop("source_columns", None))
         config = {k: parse_value(cls.Config.model_fields[k], v) for k, v in options.items() if v is not None}
-        return run_stage_command(cls, Path(in_path), Path(out_dir), config,
+        return run_stage_command(cls, Path(in_path), Path(out_dir), config, source=source,
                                  workers=workers, rows_per_part=rows_per_part, force=force, dry_run=dry_run)
 
     return click.Command(name, params=params, callback=callback, help=help_text, short_help=_first(module_doc))
@@ -97,22 +104,47 @@ def parse_value(field, value):
     return yaml.safe_load(value)
 
 
+def source_options(domain: str | None, columns: str | None) -> dict:
+    """`--domain` and `--columns` as the fields of a recipe source."""
+    from curate.errors import RecipeError
+
+    out: dict = {"domain": domain} if domain else {}
+    if not columns:
+        return out
+    if columns.lstrip().startswith("{"):
+        mapping = yaml.safe_load(columns)
+    else:
+        pairs = [item.split("=", 1) for item in columns.split(",") if item.strip()]
+        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+            raise RecipeError(f"--columns {columns!r}: expected TRACE_COLUMN=SOURCE_COLUMN pairs.",
+                              "e.g. --columns problem=question,reference=gold")
+        mapping = {k.strip(): v.strip() for k, v in pairs}
+    out["columns"] = mapping
+    return out
+
+
 def run_stage_command(cls, in_path: Path, out_dir: Path, config: dict, *, workers, rows_per_part,
-                      force, dry_run):
+                      force, dry_run, source: dict | None = None):
+    from curate.errors import ResumeConflict
     from curate.recipe import validate_recipe
     from curate.runner import run_recipe
 
-    raw = {"name": f"{cls.name}-{in_path.stem}", "sources": [{"path": str(in_path.resolve())}],
+    raw = {"name": f"{cls.name}-{in_path.stem}", "sources": [{"path": str(in_path.resolve()), **(source or {})}],
            "stages": [{"use": "load", "rows_per_part": rows_per_part}, {"use": cls.name, **config}]}
     if cls.name == "load":
         raw["stages"] = [{"use": "load", **config}]
     recipe = validate_recipe(raw, filename=f"curate {cls.name}")
     if dry_run:
         return preview(cls, recipe, config)
-    manifest = run_recipe(recipe, out_dir, force=(cls.name,) if force else (), workers=workers)
+    try:  # --force redoes load too: --domain and --columns are load's options
+        manifest = run_recipe(recipe, out_dir, force=("load",) if force else (), workers=workers)
+    except ResumeConflict as conflict:
+        conflict.message = conflict.message.split("\nRefusing")[0] + "\nRefusing to mix results."
+        conflict.hint = f"Add --force to recompute {out_dir}, or choose another OUT."
+        raise
     from curate.cli.inspect import summary_table
 
-    click.echo(summary_table(manifest))
+    click.echo(summary_table(manifest, out_dir))
     click.echo(f"\nOutput: {out_dir / manifest['stages'][max(manifest['stages'])]['dir']}")
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from curate.dedup.minhash import bag_jaccard
+from curate.rundir import part_file_name
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 
@@ -336,6 +337,6 @@ def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num
     chunks = rows.sort("part", "key").partition_by("part", as_dict=True, include_key=False)  # one pass
     empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
     for part in range(num_parts):
-        chunks.get((part,), empty).write_parquet(out_dir / f"part-{part:05d}.parquet")
+        chunks.get((part,), empty).write_parquet(out_dir / part_file_name(part))
     return {"removed_units": removed.height, "removed_rows": int(
         members.filter(~pl.col("keeper") & ~pl.col("prior"))["rows"].sum() or 0)}

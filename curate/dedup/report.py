@@ -20,13 +20,12 @@ MEMBERS_SHOWN = 4
 
 
 def report_paths(ctx: Any) -> tuple[Path, str]:
-    """(folder, base name): reports/dedup, or reports/NN-dedup when an earlier dedup ran."""
-    stage_dir = ctx.artifacts.parent
+    """(folder, base name): reports/dedup, or reports/NN-dedup when an earlier dedup ran
+    (`RunDir.report_target`); outside a run, the stage's artifacts."""
     if ctx.run_dir is None:
         return ctx.artifacts / "report", "dedup"
-    earlier = [d for d in Path(ctx.run_dir).iterdir() if d.is_dir() and d.name[:2].isdigit()
-               and d.name.endswith("-dedup") and d.name < stage_dir.name]
-    return Path(ctx.run_dir) / "reports", (stage_dir.name if earlier else "dedup")
+    target = ctx.rundir.report_target(ctx.stage_dir, "dedup")
+    return target.parent, target.name
 
 
 def histogram(members: pl.DataFrame) -> dict[int, int]:

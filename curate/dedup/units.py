@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from curate.dedup.minhash import band_keys_and_shingles, text_buffers
 from curate.errors import InputError
+from curate.rundir import part_file_name
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 _SCRATCH = threading.local()  # per thread: the shingle buffer reused from part to part
@@ -184,7 +185,7 @@ def materialise_against(spec: str, out_dir: Path, *, field: str, split: str = "t
                              "Point `against:` at a dataset with that column, or change `field:`.")
         table = table.select([c for c in keep if c in table.column_names])
         for offset in range(0, max(table.num_rows, 1), AGAINST_ROWS):
-            path = out_dir / f"part-{len(written):05d}.parquet"
+            path = out_dir / part_file_name(len(written))
             pq.write_table(table.slice(offset, AGAINST_ROWS), path)
             written.append(path)
     return written

@@ -1,4 +1,4 @@
-"""The dataset card: YAML metadata the Hub reads, and a body rendered from data_cards/.
+"""The dataset card: YAML metadata the Hub reads, and a body rendered from a Jinja template.
 
 The metadata carries license, language, task categories, size category, tags, pretty name,
 source datasets, the `configs:` block (exactly one default) and, optionally, `dataset_info`
@@ -7,6 +7,12 @@ template fed with the recipe and the facts of the run (`curate.publish.card_fact
 comes from the manifest, the rejected rows, the stage outputs or the written files. Plots are
 PNGs in `plots/` next to the card. Nothing time-dependent goes in: rerunning a finished recipe
 must not change a byte of `dataset/`.
+
+Templates are found by name, first match wins: the folder of a `card.template` given as a path,
+`./data_cards/` (the folder users edit), `data_cards/` next to the recipe, then the templates
+packaged in `curate/publish/templates/` (so a wheel install renders a card too). A user file
+named like a packaged one replaces it; `curate/NAME` always means the packaged one, so a user
+template can `{% include "curate/r1_mix.md.j2" %}` and add its own sections around it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import yaml
 from curate.errors import CurateError
 from curate.publish import card_facts as facts_mod
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "data_cards"
+TEMPLATES = Path(__file__).resolve().with_name("templates")  # packaged defaults
+USER_TEMPLATES = "data_cards"  # the folder users edit (in the working directory or beside the recipe)
 PLOTS_DIR = "plots"
 REPO_PLACEHOLDER = "REPO_ID"  # the load snippets' repo id until the recipe or `curate push` names one
 
@@ -51,6 +58,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "tokens": facts_mod.token_stats(dataset_dir, files),
         "rows": rows,
         "total_rows": sum(rows.values()),
+        "cost": facts_mod.compute_cost(run_dir, stages, sum(rows.values())),
     }
 
 
@@ -154,7 +162,8 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
     facts = gather_facts(Path(run_dir), dataset_dir, files, manifest)
     plots = draw_plots(dataset_dir, files, facts) if write_stage.config.plots else []
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
-    body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template)
+    body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,
+                       search=template_folders(recipe, template or recipe.card.template))
     text = yaml.dump(meta, Dumper=CardDumper, sort_keys=False, allow_unicode=True, width=100)
     return "---\n" + text + "---\n\n" + body
 
@@ -191,11 +200,38 @@ def _rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], plots: list[dict],
-                template: str) -> str:
+def template_folders(recipe, template: str) -> list[Path]:
+    """User folders searched before the packaged templates (see the module docstring)."""
+    folders = []
+    if template_name(template) != template:  # a path: relative to the working directory, else the recipe
+        path = Path(template).expanduser()
+        path = path if path.is_absolute() or path.exists() else recipe.resolve_path(template)
+        folders.append(path.parent)
+    folders.append(Path.cwd() / USER_TEMPLATES)
+    if recipe.base_dir:
+        folders.append(Path(recipe.base_dir) / USER_TEMPLATES)
+    return [f for i, f in enumerate(folders) if f.is_dir() and f not in folders[:i]]
+
+
+def template_name(template: str) -> str:
+    """The name a template is loaded by: a path's file name; `curate/NAME` stays as it is."""
+    return template if template.startswith("curate/") else Path(template).name
+
+
+def template_loader(search: list[Path]):
+    """User folders first, then the packaged templates, which also answer to `curate/NAME`."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES)]), autoescape=False,
+    packaged = jinja2.FileSystemLoader([str(TEMPLATES)])
+    return jinja2.ChoiceLoader([jinja2.PrefixLoader({"curate": packaged}),
+                                jinja2.FileSystemLoader([str(f) for f in search]), packaged])
+
+
+def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], plots: list[dict],
+                template: str, *, search: list[Path] = ()) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=template_loader(list(search)), autoescape=False,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.ChainableUndefined)
     env.filters["cell"] = table_cell
@@ -206,15 +242,21 @@ def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], p
         name = entry["config_name"]
         entry["rows"] = facts["rows"].get(name, sum(facts["rows"].values()))
     try:
-        tmpl = env.get_template(template)
-    except jinja2.TemplateNotFound:
-        raise CurateError(f"card template '{template}' not found in {TEMPLATES}",
-                          "Set card.template to a file in data_cards/ (e.g. r1_mix.md.j2).") from None
+        tmpl = env.get_template(template_name(template))
+    except jinja2.TemplateNotFound as exc:
+        looked = ", ".join(str(f) for f in [*search, TEMPLATES])
+        raise CurateError(f"card template '{exc.name}' not found (looked in {looked})",
+                          f"Set card.template to a file in ./{USER_TEMPLATES}/, a path to a .j2 file, or a "
+                          f"packaged template ({', '.join(packaged_templates())}).") from None
     repo_id = recipe.push.repo_id if recipe.push else REPO_PLACEHOLDER  # `curate push` fills it in
     return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split, repo_id=repo_id,
                        sources=recipe.sources, plots=plots, columns=write_stage.config.columns,
                        default=next((c["config_name"] for c in configs if c.get("default")), "default"),
                        json=lambda o: json.dumps(o, sort_keys=True, ensure_ascii=False))
+
+
+def packaged_templates() -> list[str]:
+    return sorted(p.name for p in TEMPLATES.glob("*.j2"))
 
 
 def table_cell(value: Any, limit: int = 300) -> str:

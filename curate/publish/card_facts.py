@@ -5,7 +5,9 @@ counters, prepare stats), the rejected rows' reasons, the stage outputs' annotat
 (verdict, dup_of, contaminated, pass_rate, problem_stats) and the written dataset. Stages are
 found by name, and their counters and stats are read by key, defensively: a stage that is
 absent, or reports other keys, leaves its section empty instead of failing the card.
-Timing keys are dropped, so the facts of two identical runs are identical.
+Timing keys are dropped, so the facts of two identical runs are identical, except one measured
+section: `compute_cost`, generate's device-hours per thousand accepted traces, read from the
+stage's part records (stable when a finished run is re-rendered).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 
 from curate.publish.card_labels import readable_notes
 from curate.publish.plots import median
+from curate.rundir import RunDir
 from curate.text.arrow import numbers
 
 TIMING_TOKENS = {"second", "seconds", "secs", "elapsed", "timestamp", "eta", "duration", "time", "started",
@@ -96,7 +99,7 @@ def stage_parts(run_dir: Path, stage: dict, published: list[Path] = ()) -> list[
     """A stage's part files. A stage that streamed its rows into the next one without keeping
     parts (load, by default) falls back to `published`: the dataset's shards, the same rows as
     written (training-view columns only)."""
-    return sorted((run_dir / stage["dir"]).glob("part-*.parquet")) or list(published)
+    return RunDir.parts(run_dir / stage["dir"]) or list(published)
 
 
 # ---------------------------------------------------------------- sections
@@ -117,7 +120,7 @@ def funnel(run_dir: Path, stages: list[dict]) -> list[dict]:
 
 
 def rejected_reasons(run_dir: Path, stage_dir: str) -> dict[str, int]:
-    table = read_columns(sorted((run_dir / "rejected" / stage_dir).glob("part-*.parquet")), ["reject_reason"])
+    table = read_columns(RunDir(run_dir).rejected_parts(run_dir / stage_dir), ["reject_reason"])
     if table is None or "reject_reason" not in table.column_names:
         return {}
     counts = Counter(table["reject_reason"].to_pylist())
@@ -241,7 +244,7 @@ def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
 
 def benchmarks_checked(run_dir: Path, stage: dict) -> list[dict]:
     """Benchmarks (with revisions where known) from the decontam stats, report or config."""
-    sources = [stage.get("prepare_stats") or {}, _read_json(run_dir / "reports" / "decontam.json"),
+    sources = [stage.get("prepare_stats") or {}, _read_json(RunDir(run_dir).reports / "decontam.json"),
                stage.get("config") or {}]
     for source in sources:
         found = _benchmark_list(source.get("benchmarks") if isinstance(source, dict) else None)
@@ -312,7 +315,7 @@ def written_values(run_dir: Path, manifest: dict) -> dict[str, dict[str, int]] |
     """The value counts every part of the write stage recorded (None for a run whose write
     stage recorded none, e.g. one written by an older curate)."""
     stage = next((s for s in ordered_stages(manifest) if s.get("name") == "write"), None)
-    done = sorted((run_dir / stage["dir"] / "_done").glob("part-*.json")) if stage else []
+    done = RunDir.markers(run_dir / stage["dir"]) if stage else []
     totals: dict[str, Counter] = {}
     for marker in done:
         values = json.loads(marker.read_text()).get("stats", {}).get("values")
@@ -340,3 +343,32 @@ def token_lengths(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, n
         out[name] = (numbers(table["num_tokens"]) if table is not None and table.num_rows
                      else np.zeros(0, np.int64))
     return out
+
+
+def compute_cost(run_dir: Path, stages: list[dict], accepted: int) -> list[dict]:
+    """Device-hours the `generate` stage(s) spent, and per thousand accepted traces.
+
+    Per part, generate records its engine time (`engine_seconds`: the requests it sent, not the
+    ones replayed from its cache, nor engine start-up) and the devices the engine held (`device`
+    gpu or cpu, `devices` GPUs or cores); hours = seconds x devices / 3600, summed over parts.
+    CPU runs report CPU-hours (core-hours), never GPU-hours. `accepted`: the rows that reached
+    dataset/. A server teacher (openai) records no devices: its cost is the server's, not shown.
+    The figures come from the stage's part markers, so re-rendering a finished run reproduces them.
+    """
+    from curate.rundir import RunDir
+
+    rd, hours = RunDir(run_dir), Counter()
+    for stage in (s for s in stages if s.get("name") == "generate"):
+        for part in rd.part_stats(Path(run_dir) / stage["dir"]).values():
+            stats = part.get("stats") or {}
+            seconds, devices = stats.get("engine_seconds"), stats.get("devices")
+            if stats.get("device") in ("gpu", "cpu") and isinstance(seconds, (int, float)) and devices:
+                hours[stats["device"]] += seconds * devices / 3600
+    return [{"device": kind.upper(), "hours": _three_digits(value), "accepted": accepted,
+             "per_thousand": _three_digits(value * 1000 / accepted) if accepted else None}
+            for kind, value in sorted(hours.items())]
+
+
+def _three_digits(value: float) -> float:
+    """Three significant figures: a measured time, not an exact count."""
+    return float(f"{value:.3g}")

@@ -98,8 +98,10 @@ def _size(n: int) -> str:
 
 def dataset_folder(run_or_folder: str | Path) -> Path:
     """RUN/dataset/, or the folder itself when it already is one (holds README.md)."""
+    from curate.rundir import RunDir
+
     path = Path(run_or_folder)
-    folder = path if (path / "README.md").exists() and not (path / "manifest.json").exists() else path / "dataset"
+    folder = path if (path / "README.md").exists() and not RunDir.is_run(path) else RunDir(path).dataset
     if not (folder / "README.md").exists():
         raise CurateError(f"{folder} holds no dataset card (README.md): nothing to push.",
                           "Finish the run first (`curate run RECIPE` with a `write` stage), then "

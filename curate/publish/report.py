@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.publish import card_facts as cf
+from curate.rundir import RunDir
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 TEXT_COLUMNS = ["trace_id", "id", "source", "domain", "problem", "reasoning", "answer", "verdict",
@@ -32,7 +33,7 @@ TEXT_COLUMNS = ["trace_id", "id", "source", "domain", "problem", "reasoning", "a
 def write_report(run_dir: Path, *, output: Path | None = None, samples: int = 2) -> Path:
     """Render RUN/reports/report.html (or `output`); returns the path."""
     html = render_report(run_dir, samples=samples)
-    path = output or run_dir / "reports" / "report.html"
+    path = output or RunDir(run_dir).reports / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
@@ -40,8 +41,6 @@ def write_report(run_dir: Path, *, output: Path | None = None, samples: int = 2)
 
 def render_report(run_dir: Path, *, samples: int = 2) -> str:
     import jinja2
-
-    from curate.rundir import RunDir
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
@@ -64,8 +63,9 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     funnel = cf.funnel(run_dir, stages)
     for row, stage in zip(funnel, stages):
         row["seconds"] = stage.get("wall_seconds")
-    rejected = sorted((run_dir / "rejected").glob("*/part-*.parquet"))
-    dataset = run_dir / "dataset"
+    rd = RunDir(run_dir)
+    rejected = rd.rejected_parts()
+    dataset = rd.dataset
     files = {p.name: sorted(f"{p.name}/{f.name}" for f in p.glob("*.parquet"))
              for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))} if dataset.exists() else {}
     published = [dataset / f for names in files.values() for f in names]
@@ -73,7 +73,7 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     return {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
         "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_svg(funnel),
-        "kpis": kpis(funnel, files, dataset),
+        "kpis": kpis(funnel, files, dataset) + cost_kpis(run_dir, before, files, dataset),
         "plots": plots(run_dir, before, dataset, files),
         "verdict_samples": by_key(last_parts + rejected, "verdict", samples),
         "rejected_samples": rejected_samples(rejected, samples),
@@ -91,6 +91,17 @@ def kpis(funnel: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]
     return [("rows loaded", f"{first:,}"), ("rows rejected", f"{sum(s['rejected'] for s in funnel):,}"),
             ("stages", str(len(funnel))), ("dataset files", str(sum(len(v) for v in files.values()))),
             ("rows in dataset files", f"{rows:,}")]
+
+
+def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]]:
+    """Device-hours of generate per thousand accepted traces (rows in dataset/), GPU or CPU."""
+    rows = sum(pq.ParquetFile(dataset / f).metadata.num_rows for names in files.values() for f in names)
+    out = []
+    for c in cf.compute_cost(run_dir, stages, rows):
+        out.append((f"{c['device']}-hours of generate", f"{c['hours']:g}"))
+        if c["per_thousand"] is not None:
+            out.append((f"{c['device']}-hours per 1k accepted traces", f"{c['per_thousand']:g}"))
+    return out
 
 
 def funnel_svg(funnel: list[dict]) -> str:
@@ -183,7 +194,7 @@ def rejected_samples(paths: list[Path], n: int) -> list[dict]:
     """Per stage and reason: count and up to n example rows."""
     out = []
     for stage_dir in sorted({p.parent for p in paths}):
-        files = sorted(stage_dir.glob("part-*.parquet"))
+        files = RunDir.parts(stage_dir)
         counts = Counter()
         for f in files:
             counts.update(pq.read_table(f, columns=["reject_reason"])["reject_reason"].to_pylist())
@@ -230,7 +241,7 @@ def dedup_clusters(run_dir: Path, stages: list[dict], limit: int = 20) -> list[d
 
 def report_json(run_dir: Path, name: str) -> dict[str, Any] | None:
     """A stage's JSON report, summarised: scalar top-level entries and a pretty-printed excerpt."""
-    path = run_dir / "reports" / f"{name}.json"
+    path = RunDir(run_dir).reports / f"{name}.json"
     if not path.exists():
         return None
     try:

@@ -33,7 +33,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +41,9 @@ import pyarrow.compute as pc
 from curate.recipe import StageConfig
 from curate.schema import TRACE_SCHEMA, conform
 from curate.text.arrow import scalar, string_array
+
+if TYPE_CHECKING:
+    from curate.rundir import RunDir
 
 __all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "run_stage_on", "split_by_domain"]
 
@@ -113,6 +116,14 @@ class PrepareContext:
     run_dir: Path | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     executor: Any = None  # lets a prepare phase fan work out (local pool or Ray)
+    stage_dir: Path | None = None  # the stage's folder in the run (None outside a run)
+
+    @property
+    def rundir(self) -> RunDir | None:
+        """The run's layout (reports, markers, the dataset folder); None outside a run."""
+        from curate.rundir import RunDir
+
+        return RunDir(self.run_dir) if self.run_dir is not None else None
 
 
 class Stage:

@@ -106,14 +106,8 @@ class Decontam(Stage):
         """Where relative benchmark paths resolve: config, the run's recipe folder, or cwd."""
         if self.config.base_dir:
             return Path(self.config.base_dir)
-        resolved = ctx.run_dir / "recipe.resolved.yaml" if ctx.run_dir else None
-        if resolved and resolved.exists():
-            import yaml
-
-            base = (yaml.safe_load(resolved.read_text()) or {}).get("base_dir")
-            if base:
-                return Path(base)
-        return Path.cwd()
+        base = ctx.rundir.recipe_data().get("base_dir") if ctx.run_dir else None
+        return Path(base) if base else Path.cwd()
 
     # ------------------------------------------------------------ run
 
@@ -142,11 +136,14 @@ class Decontam(Stage):
         from curate.decontam.index import load_index
         from curate.decontam.report import build_report, write_reports
 
-        hits, counters, items_hit, dropped = collect_part_stats(ctx.artifacts.parent / "_done")
+        rd = ctx.rundir
+        if rd is None:  # outside a run: no part markers to collect, nowhere to report
+            return
+        hits, counters, items_hit, dropped = collect_part_stats(rd.markers(ctx.stage_dir))
         report = build_report(load_index(ctx.artifacts), self.config_dict(), hits, counters=counters,
                               items_hit=items_hit, hits_not_listed=dropped)
-        if ctx.run_dir is not None:
-            write_reports(report, Path(ctx.run_dir) / "reports", name=report_name(ctx))
+        target = rd.report_target(ctx.stage_dir, "decontam", number="every")
+        write_reports(report, target.parent, name=target.name)
 
 
 def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | None) -> list[set[str]]:
@@ -206,13 +203,13 @@ def prepare_stats(index) -> dict[str, Any]:
             "allowlisted_ngrams": {str(n): ix.allowlisted for n, ix in index.by_n.items()}}
 
 
-def collect_part_stats(done: Path) -> tuple[list[dict], dict[str, int], set[str], int]:
+def collect_part_stats(markers: list[Path]) -> tuple[list[dict], dict[str, int], set[str], int]:
     """(hit records, summed counters, item keys hit, hits not listed) from the part markers."""
     hits: list[dict] = []
     counters: dict[str, int] = {}
     items_hit: set[str] = set()
     dropped = 0
-    for marker in sorted(done.glob("*.json")) if done.exists() else []:
+    for marker in markers:
         data = json.loads(marker.read_text())
         stats = data.get("stats", {})
         hits.extend(stats.get("decontam_hits", []))
@@ -221,18 +218,3 @@ def collect_part_stats(done: Path) -> tuple[list[dict], dict[str, int], set[str]
         for key, value in data.get("counters", {}).items():
             counters[key] = counters.get(key, 0) + value
     return hits, counters, items_hit, dropped
-
-
-def report_name(ctx: PrepareContext) -> str:
-    """`decontam`, or `decontam-NN` when the recipe has more than one decontam stage."""
-    stage_dir = ctx.artifacts.parent.name
-    others = [d for d in Path(ctx.run_dir).iterdir() if d.is_dir() and d.name.endswith("-decontam")] \
-        if ctx.run_dir else []
-    recipe = Path(ctx.run_dir) / "recipe.resolved.yaml" if ctx.run_dir else None
-    count = len(others)
-    if recipe is not None and recipe.exists():
-        import yaml
-
-        stages = (yaml.safe_load(recipe.read_text()) or {}).get("stages", [])
-        count = max(count, sum(1 for s in stages if isinstance(s, dict) and s.get("use") == "decontam"))
-    return "decontam" if count <= 1 else f"decontam-{stage_dir[:2]}"

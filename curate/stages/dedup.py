@@ -130,12 +130,14 @@ class Dedup(Stage):
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup.units import signature_task
+        from curate.rundir import part_file_name
 
         out = ctx.artifacts / "signatures"
-        tasks = [(f, str(out / f"part-{i:05d}.parquet"), i, options) for i, f in enumerate(files)]
+        tasks = [(f, str(out / part_file_name(i)), i, options) for i, f in enumerate(files)]
+        current = {task[1] for task in tasks}  # the run's own parts; the `against` files follow
         tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})
                   for i, f in enumerate(prior_files)]
-        results = [r for r in _map(ctx, signature_task, tasks) if Path(r["out"]).name.startswith("part-")]
+        results = [r for r in _map(ctx, signature_task, tasks) if r["out"] in current]
         return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
 
     def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
@@ -186,10 +188,12 @@ class Dedup(Stage):
         """(unit keys, dup_of) of this part's removed units, read once per part."""
         import pyarrow.parquet as pq
 
+        from curate.rundir import part_file_name
+
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == ctx.part:
             return cached[1]
-        path = Path(ctx.artifacts or ".") / "decisions" / f"part-{ctx.part:05d}.parquet"
+        path = Path(ctx.artifacts or ".") / "decisions" / part_file_name(ctx.part)
         schema = pa.schema([("key", pa.string()), ("dup_of", pa.string())])
         table = pq.ParquetFile(path).read() if path.exists() else schema.empty_table()  # no pandas import
         self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),

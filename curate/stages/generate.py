@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -102,7 +103,9 @@ class Generate(Stage):
                 cache.commit()
                 progress.update(response)
 
+            started = time.monotonic()
             teacher.generate(missing, on_done)
+            engine_seconds = time.monotonic() - started
             progress.close()
             ctx.counters.update(getattr(teacher, "stats", {}))
             ctx.counters.update({"prompts": len(rows), "requests": len(flat),
@@ -111,6 +114,8 @@ class Generate(Stage):
             yield from self._emit(rows, per_row, cache, teacher.name, ctx)
             ctx.stats.update(progress.summary())
             ctx.stats["teacher"] = teacher.name
+            device, count = teacher.devices()  # with engine_seconds: the card's device-hours
+            ctx.stats.update(engine_seconds=round(engine_seconds, 3), device=device, devices=count)
         finally:
             cache.close()
 

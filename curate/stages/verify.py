@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.errors import CurateError, require
+from curate.errors import CurateError, InputError, require
 from curate.schema import conform, dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 
@@ -62,7 +62,8 @@ class VerifyConfig(StageConfig):
         "(only for trusted code; must be chosen explicitly).")
     code_timeout: float = Field(5.0, gt=0, description="Wall-clock seconds per program run (one test).")
     code_memory_mb: int = Field(1024, ge=64, description="Address-space limit of a sandboxed program.")
-    max_output_kb: int = Field(1024, ge=1, description="Stdout captured per run; more output fails the run.")
+    max_output_kb: int = Field(65536, ge=1, description="Output cap per program run, in KiB, for stdout and "
+                               "for stderr each (default 64 MiB); a run that writes more fails with that reason.")
     max_tests: int | None = Field(None, ge=1, description="Run at most this many tests per problem.")
     python: str | None = Field(
         None, description="Interpreter for candidate programs (default: this Python if the sandbox "
@@ -95,9 +96,31 @@ class Verify(Stage):
 
         from curate.verifiers.split import judge_split_problems
 
+        self.check_domains(ctx.inputs)
         count = judge_split_problems(lambda rows: self.annotate(rows, PartContext()), ctx.inputs, ctx.artifacts)
         ctx.stats["split_problems"] = count
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
+
+    def check_domains(self, inputs) -> None:
+        """Refuse rows without a domain (they would all pass as `unverified`), before any part runs."""
+        if self.config.domains:  # rows outside the listed domains pass through untouched
+            return
+        from pathlib import Path
+
+        import pyarrow.parquet as pq
+
+        missing = total = 0
+        for path in (p for p in inputs if Path(p).exists()):
+            column = pq.read_table(path, columns=["domain"])["domain"]
+            missing, total = missing + column.null_count, total + len(column)
+        if missing:
+            checked = ", ".join(f"{d} ({v})" for d, v in self.config.verifiers.items() if v != "none")
+            raise InputError(
+                f"{missing} of {total} rows have no domain, so verify cannot choose a checker for them. "
+                f"It verifies: {checked or 'nothing (every verifier is none)'}.",
+                "Give the rows a domain: `--domain math` on `curate verify` (or `domain:` on the recipe's "
+                "source), or a domain column (`--columns domain=COLUMN`). Rows of a domain without a "
+                "verifier (e.g. general) pass as unverified; `--domains math` verifies only math rows.")
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         from curate.verifiers.split import merge_split, read_split

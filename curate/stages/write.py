@@ -125,14 +125,13 @@ class Write(Stage):
     def finalize(self, ctx: PrepareContext) -> None:
         from curate.publish.card import write_card
 
-        dataset = Path(ctx.run_dir) / "dataset"
-        staging = dataset.with_name(".dataset.tmp")
+        rd = ctx.rundir
+        dataset, staging = rd.dataset, rd.dataset_staging
         shutil.rmtree(staging, ignore_errors=True)
         files = {}
-        stage_dir = ctx.inputs[0].parent
-        check_unique_trace_ids(stage_dir, list(self.config_filters()), self.config.all_config)
+        check_unique_trace_ids(rd, ctx.stage_dir, list(self.config_filters()), self.config.all_config)
         for name in self.config_filters():
-            shards = sorted(stage_dir.glob(f"scratch/part-*/{name}/*.parquet"))
+            shards = rd.scratch_files(ctx.stage_dir, f"{name}/*.parquet")
             files[name] = link_shards(shards, staging / name, self.config.split)
         write_card(Path(ctx.run_dir), staging, self, files)
         shutil.rmtree(dataset, ignore_errors=True)
@@ -274,13 +273,13 @@ def save_trace_ids(out_dir: Path, trace_ids: dict[str, list]) -> None:
         pq.write_table(pa.table({"trace_id": pa.chunked_array(arrays, pa.string())}), folder / f"{name}.parquet")
 
 
-def check_unique_trace_ids(stage_dir: Path, configs: list[str], all_config: str | None) -> None:
+def check_unique_trace_ids(rd, stage_dir: Path, configs: list[str], all_config: str | None) -> None:
     """The invariant of a published dataset: no config (nor the `all` config) holds a trace twice."""
     groups = {name: [name] for name in configs}
     if all_config:
         groups[all_config] = configs
     for label, names in groups.items():
-        files = [f for name in names for f in sorted(stage_dir.glob(f"scratch/part-*/{TRACE_IDS}/{name}.parquet"))]
+        files = [f for name in names for f in rd.scratch_files(stage_dir, f"{TRACE_IDS}/{name}.parquet")]
         if not files:
             continue
         # ParquetFile, not read_table: read_table imports pandas

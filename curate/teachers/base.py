@@ -95,6 +95,11 @@ class Teacher:
         """GPUs this teacher holds (for GPU-hour accounting; 0 for servers and CPU)."""
         return 0
 
+    def devices(self) -> tuple[str, int]:
+        """What the engine computes on, for cost accounting: ("gpu", n), ("cpu", cores), or
+        ("server", 0) when a remote server does the work (its cost is not measured here)."""
+        return ("server", 0)
+
 
 def fill_template(template: str, row: dict[str, Any], extra: dict[str, Any]) -> str:
     """Replace `{name}` by the row's column or extra key `name`; other braces stay literal.

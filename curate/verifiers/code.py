@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate.verifiers import harness
+from curate.verifiers.code_context import CONTEXTS, problem_context, with_context
 from curate.verifiers.math_rows import final_text
 from curate.verifiers.sandbox import Limits, RunResult, Sandbox
 
@@ -45,7 +46,7 @@ class CodeSettings:
     sandbox: Literal["bwrap", "none"] = "bwrap"
     timeout: float = 5.0
     memory_mb: int = 1024
-    max_output: int = 1 << 20
+    max_output: int = 64 << 20
     max_tests: int | None = None
     python: str | None = None
 
@@ -113,7 +114,8 @@ def _probe(kind: str, python: str) -> str:
     """'' when a trivial program runs in this sandbox, else what went wrong."""
     if not Path(python).exists():
         return f"the interpreter {python} does not exist"
-    run = Sandbox(kind=kind, python=python).run({"harness.py": "print('ok')\n"}, ["probe"], limits=Limits(timeout=30))
+    files = {"harness.py": harness_source(), "program.py": "print('ok')\n"}  # the real harness: its exec
+    run = Sandbox(kind=kind, python=python).run(files, ["stdio"], limits=Limits(timeout=30))  # filter too
     if run.stdout.strip() == b"ok":
         return ""
     return (run.stderr.decode(errors="replace").strip() or f"exit status {run.returncode}")[:500]
@@ -141,9 +143,22 @@ def verify_one(row: dict[str, Any], sandbox: Sandbox, settings: CodeSettings) ->
     program, why_not = extract_program(text) if text else (None, why or "")
     if program is None:
         return "no_answer", {"verifier": "code", "reason": why_not}
+    if spec["type"] == "functional" and spec.get("context"):
+        try:
+            program, spec = _in_context(program, spec, row.get("problem"))
+        except ValueError as exc:
+            return "bad_reference", {"verifier": "code", "reason": str(exc)}
     runner = {"functional": judge_functional, "stdio": judge_stdio, "call": judge_call}[spec["type"]]
     verdict, detail = runner(program, spec, sandbox, settings)
     return verdict, {"verifier": "code", "test_type": spec["type"], **detail}
+
+
+def _in_context(program: str, spec: dict, problem: str | None) -> tuple[str, dict]:
+    """The program and the record spec with the problem's code context resolved (see code_context)."""
+    if spec["context"] not in CONTEXTS:
+        raise ValueError(f"unknown test context {spec['context']!r}; expected one of {list(CONTEXTS)}")
+    code, open_names = problem_context(problem, spec["entry_point"])
+    return with_context(program, code), {**spec, "context_code": code, "open": open_names}
 
 
 def _run(sandbox: Sandbox, mode: str, files: dict[str, str], settings: CodeSettings, *, stdin: bytes = b"",
@@ -163,7 +178,7 @@ def _run_failure(run: RunResult, what: str) -> Result | None:
     if run.timed_out:
         return "timeout", {"reason": f"{what}: no result within the wall-clock limit"}
     if run.output_capped:
-        return "fail", {"reason": f"{what}: output exceeded the cap"}
+        return "fail", {"reason": f"{what}: output exceeded the cap ({run.output_capped})"}
     return None
 
 
@@ -189,7 +204,8 @@ def _exited_early(run: RunResult, what: str) -> Result:
 
 
 def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeSettings) -> Result:
-    record_spec = {"entry_point": spec["entry_point"], "test": spec["test"]}
+    record_spec = {"entry_point": spec["entry_point"], "test": spec["test"],
+                   "context": spec.get("context_code", ""), "open": spec.get("open", [])}
     run, nonce = _run(sandbox, "record", {"program.py": program}, settings, spec=record_spec)
     failure = _run_failure(run, "recording")
     if failure:
@@ -199,7 +215,8 @@ def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeS
         return _exited_early(run, "recording")[0], {**_exited_early(run, "recording")[1], "runs": 1}
     if "setup_error" in data:
         return "fail", {"reason": data["setup_error"], "runs": 1}
-    replay, nonce = _run(sandbox, "replay", {}, settings, spec={**record_spec, "calls": data["calls"]})
+    replay, nonce = _run(sandbox, "replay", {}, settings, spec={**record_spec, "calls": data["calls"],
+                                                                      "names": _names(data)})
     failure = _run_failure(replay, "replaying the tests")
     if failure:
         return failure[0], {**failure[1], "runs": 2}
@@ -210,6 +227,12 @@ def judge_functional(program: str, spec: dict, sandbox: Sandbox, settings: CodeS
     if "not replayable" in error:
         return "error", {"reason": error, "runs": 2}
     return "fail", {"reason": f"check() failed: {error}", "runs": 2}
+
+
+def _names(data: dict) -> list[str]:
+    """The candidate names the tests called (the replay proxies only those its own tests leave undefined)."""
+    names = data.get("names")
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def judge_stdio(program: str, spec: dict, sandbox: Sandbox, settings: CodeSettings) -> Result:

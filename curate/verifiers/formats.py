@@ -9,6 +9,11 @@
   string, decoded with an unpickler that accepts plain strings only) and `metadata.func_name`.
   Functional inputs are one JSON value per line (the arguments); outputs are JSON.
 
+- `humaneval` (HumanEval, and files in its shape): `{"test": "def check(candidate): ...",
+  "entry_point": "f"}` (load builds it from the `test` and `entry_point` columns) becomes a
+  functional spec with `"context": "problem"`: the prompt's helpers are in scope for the candidate
+  and the tests, as the benchmark runs them (see `curate.verifiers.code_context`).
+
 A value that cannot be converted becomes `{"type": "invalid", "error": ...}`, so the row is kept
 and `verify` flags it `bad_reference` instead of `load` failing on one bad row.
 """
@@ -25,12 +30,12 @@ from typing import Any, Literal
 from curate.schema import dumps
 
 
-def import_tests(kind: Literal["apps", "livecodebench"], value: Any) -> str | None:
+def import_tests(kind: Literal["apps", "livecodebench", "humaneval"], value: Any) -> str | None:
     """Convert one dataset value to a curate test spec (JSON text); None stays None."""
     if value is None:
         return None
     try:
-        spec = _apps(_load(value)) if kind == "apps" else _livecodebench(value)
+        spec = {"apps": _apps, "livecodebench": _livecodebench, "humaneval": _humaneval}[kind](value)
     except (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
         spec = {"type": "invalid", "error": f"{kind} tests not understood: {type(exc).__name__}: {exc}"[:300]}
     return dumps(spec)
@@ -44,7 +49,8 @@ def _text(value: Any) -> str:
     return "\n".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _apps(data: dict[str, Any]) -> dict[str, Any]:
+def _apps(value: Any) -> dict[str, Any]:
+    data = _load(value)
     inputs, outputs = data["inputs"], data["outputs"]
     if len(inputs) != len(outputs):
         raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
@@ -57,6 +63,18 @@ def _apps(data: dict[str, Any]) -> dict[str, Any]:
 
 def _unwrap(output: Any) -> Any:
     return output[0] if isinstance(output, list) and len(output) == 1 else output
+
+
+def _humaneval(value: Any) -> dict[str, Any]:
+    data = _load(value)
+    if not isinstance(data, dict):
+        raise TypeError(f"expected {{test, entry_point}}, got {type(data).__name__}")
+    test, entry_point = data.get("test"), data.get("entry_point")
+    if not isinstance(test, str) or "def check(" not in test:
+        raise ValueError("`test` defines no check(candidate)")
+    if not isinstance(entry_point, str) or not entry_point.isidentifier():
+        raise ValueError(f"entry_point {entry_point!r} is not a function name")
+    return {"type": "functional", "entry_point": entry_point, "test": test, "context": "problem"}
 
 
 def _livecodebench(value: Any) -> dict[str, Any]:

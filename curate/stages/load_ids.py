@@ -1,0 +1,253 @@
+"""Row identity for `load`: ids scoped by source, duplicate ids refused, trace ids.
+
+A problem's `id` names it within its source. A source without an id column gets
+`id = digest(source name, stripped problem text)`, which already differs between sources. A
+source that brings its own ids has them prefixed with its name (`gsm8k:1`), so two sources that
+both number their problems from 1 never merge into one problem (pass rates, per-problem caps and
+dedup all group by `id`). `id_scope: global` on a source keeps its ids as they are, for sources
+that share an id space on purpose; a `run:` source (another curate run) is global by default,
+its ids being curate's already.
+
+Within one source, an id must name one problem: two rows with the same id but different problem
+texts, or the same id and the same `sample_idx`, stop the run in `prepare` with the file and the
+first duplicate lines (JSONL line numbers, Parquet row numbers). Rows with the same id and problem
+and no `sample_idx` are samples of that problem, as a source of several traces per problem has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.errors import InputError
+from curate.fingerprint import canonical_json, digest
+from curate.recipe import Source
+from curate.text.arrow import arrow_buffers, numpy_array, string_array
+
+SHOWN = 3  # duplicate ids listed in the error
+
+
+def id_scope(source: Source, fmt: str, path: str | None = None) -> str:
+    """`source` (ids prefixed with the source name) or `global` (ids kept as given): a run, or
+    files inside a run directory (a stage folder, a part, its dataset/), hold curate's own ids."""
+    if source.id_scope:
+        return source.id_scope
+    if fmt == "run" or source.path.startswith("run:") or (path and inside_a_run(path)):
+        return "global"
+    return "source"
+
+
+def inside_a_run(path: str) -> bool:
+    """Whether `path` lies within a curate run directory (up to three levels down)."""
+    from pathlib import Path
+
+    if path.startswith(("hub:", "hf:")) or any(ch in path for ch in "*?["):
+        return False
+    from curate.rundir import RunDir
+
+    p = Path(path).resolve()
+    return any(RunDir.is_run(d) and RunDir(d).recipe_path.exists() for d in [p, *p.parents][:4])
+
+
+def id_column(source: Source, available: list[str]) -> str | None:
+    """The source column that gives `id`, if any."""
+    name = source.columns.get("id", "id")
+    return name if name in available else None
+
+
+def has_own_ids(source: Source, files: list) -> bool:
+    """Whether a local source's first file has an id column (read from its header or first line
+    only). Decides whether its ids are scoped, which the load fingerprint must cover."""
+    import json
+    from pathlib import Path
+
+    first = Path(files[0]) if files else None
+    try:
+        if first is None or first.suffix == ".gz":
+            return False
+        if first.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(first).names
+        elif first.suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            names = pacsv.open_csv(first).schema.names
+        else:
+            with open(first, "rb") as fh:
+                line = next((raw for raw in fh if raw.strip()), b"{}")
+            names = list(json.loads(line))
+    except (OSError, ValueError, pa.ArrowException):  # unreadable: prepare reports it
+        return False
+    return id_column(source, names) is not None
+
+
+def scoped_ids(ids: pa.ChunkedArray | pa.Array, source: Source) -> pa.ChunkedArray | pa.Array:
+    """`name:id` for every given id (nulls stay null: they are derived from the problem later)."""
+    prefix, empty = string_array([f"{source.display_name}:", ""])
+    if not pa.types.is_string(ids.type):
+        ids = pc.cast(ids, pa.string())
+    return pc.binary_join_element_wise(prefix, ids, empty)
+
+
+# ---------------------------------------------------------------- duplicate ids within a source
+
+
+def check_duplicate_ids(source: Source, files: list[dict], read: Callable[[dict, bool], Iterator[pa.Table]],
+                        problem_of: Callable[[pa.Table], pa.Array]) -> None:
+    """Raise InputError when an id of `source` names two problems (or one sample twice).
+
+    `read(file, problems)` yields a file's rows (whole; the problem text only when `problems`);
+    `problem_of(table)` gives each row's problem text. Problem texts are read only when some id
+    repeats, so a source of unique ids costs one read of its id column."""
+    table = _keys(source, files, read, None)
+    if table is None or pc.count_distinct(table["id"]).as_py() == table.num_rows:
+        return
+    table = _keys(source, files, read, problem_of)
+    bad = _clashing_ids(table)
+    if bad:
+        raise _duplicate_error(source, files, table, bad)
+
+
+def _keys(source: Source, files: list[dict], read, problem_of) -> pa.Table | None:
+    """(id, problem, sample, file, row) of every row with an id; None when no file has ids."""
+    keys = []
+    for number, file in enumerate(files):
+        for table in read(file, problem_of is not None):
+            column = id_column(source, table.column_names)
+            if column is not None:
+                keys.append(_key_table(table, column, source, problem_of, number))
+    if not keys:
+        return None
+    table = _with_row_numbers(pa.concat_tables(keys))
+    return table.filter(pc.is_valid(table["id"]))
+
+
+def _key_table(table: pa.Table, column: str, source: Source, problem_of, file_number: int) -> pa.Table:
+    ids = table[column]
+    ids = ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())
+    sample = source.columns.get("sample_idx", "sample_idx")
+    samples = table[sample] if sample in table.column_names else pa.nulls(table.num_rows, pa.int64())
+    problems = problem_of(table) if problem_of else pa.nulls(table.num_rows, pa.string())
+    return pa.table({
+        "id": ids, "problem": problems if pa.types.is_string(problems.type) else pc.cast(problems, pa.string()),
+        "sample": pc.cast(samples, pa.string()),
+        "file": numpy_array(np.full(table.num_rows, file_number, np.int32)),
+    })
+
+
+def _with_row_numbers(table: pa.Table) -> pa.Table:
+    """Each row's index within its own file (0-based), in read order."""
+    files = table["file"].to_numpy()
+    starts = np.r_[0, np.flatnonzero(np.diff(files)) + 1] if len(files) else np.zeros(0, np.int64)
+    index = np.arange(len(files), dtype=np.int64)
+    first = np.repeat(starts, np.diff(np.r_[starts, len(files)]))
+    return table.append_column("row", numpy_array(index - first))
+
+
+def _clashing_ids(table: pa.Table) -> list[str]:
+    """Ids that name two problem texts, or one (id, sample_idx) twice; in first-seen order."""
+    problems = table.group_by("id").aggregate([("problem", "count_distinct", pc.CountOptions("all"))])
+    bad = set(problems.filter(pc.greater(problems["problem_count_distinct"], 1))["id"].to_pylist())
+    given = table.filter(pc.is_valid(table["sample"]))
+    if given.num_rows:
+        pairs = given.group_by(["id", "sample"]).aggregate([("row", "count")])
+        bad |= set(pairs.filter(pc.greater(pairs["row_count"], 1))["id"].to_pylist())
+    if not bad:
+        return []
+    seen = table.filter(pc.is_in(table["id"], string_array(sorted(bad))))["id"].to_pylist()
+    return list(dict.fromkeys(seen))
+
+
+def _duplicate_error(source: Source, files: list[dict], table: pa.Table, bad: list[str]) -> InputError:
+    shown = table.filter(pc.is_in(table["id"], string_array(bad[:SHOWN]))).to_pylist()
+    lines = []
+    for value in bad[:SHOWN]:
+        rows = [r for r in shown if r["id"] == value][:4]
+        where = ", ".join(_where(files[r["file"]], r["row"]) for r in rows)
+        lines.append(f"  id {value!r}: {where}")
+    more = f"\n  ... and {len(bad) - SHOWN} more duplicate id(s)" if len(bad) > SHOWN else ""
+    return InputError(
+        f"source '{source.display_name}' ({source.path}): {len(bad)} id(s) name more than one problem "
+        f"(or one sample twice):\n" + "\n".join(lines) + more,
+        "An id names one problem within its source. Give each problem its own id; or map no `id` "
+        "column (then curate derives ids from the problem text); or, for several samples of one "
+        "problem, give each its own `sample_idx`.")
+
+
+def _where(file: dict, row: int) -> str:
+    if file.get("format") == "jsonl":
+        return f"{file['path']}:{_line_number(file, row)}"
+    return f"{file['path']} row {row} (counting from 0)"
+
+
+def _line_number(file: dict, row: int) -> int:
+    """The 1-based line of the `row`-th non-blank line of a JSONL file (only for the error)."""
+    from curate import io
+
+    opener = io._gzip_binary(file["path"]) if str(file["path"]).endswith(".gz") else open(file["path"], "rb")
+    index = -1
+    with opener as fh:
+        for number, raw in enumerate(fh, 1):
+            if raw.strip():
+                index += 1
+                if index == row:
+                    return number
+    return -1
+
+
+# ---------------------------------------------------------------- ids and trace ids of rows
+
+
+def with_ids(table: pa.Table) -> pa.Table:
+    """Fill `id`, `sample_idx` and `trace_id` where the source did not give them."""
+    if not any(table.column(c).null_count for c in ("id", "sample_idx", "trace_id")):
+        return table
+    rows = table.select(["id", "source", "problem", "sample_idx", "teacher"]).to_pydict()
+    ids = [i if i is not None else digest(s or "", (p or "").strip())
+           for i, s, p in zip(rows["id"], rows["source"], rows["problem"])]
+    samples = [s if s is not None else 0 for s in rows["sample_idx"]]
+    trace_ids = trace_digests(table, ids, samples, rows["teacher"])
+    table = table.set_column(0, "id", string_array(ids))  # not pa.array: it would import pandas
+    table = table.set_column(1, "sample_idx", numpy_array(np.array(samples, np.int32)))
+    return table.set_column(2, "trace_id", string_array(trace_ids))
+
+
+def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers: list[str | None]) -> list[str]:
+    """`trace_id` where missing: digest(id, sample_idx, teacher, reasoning, answer[, extra]).
+
+    `extra` (the unmapped source columns) is part of it: rows of one problem that differ only
+    there (a trace corpus loaded without mapping its trace column) are different rows, and
+    must not share an id that filter, verify and write treat as one row.
+
+    The long texts are hashed straight from their Arrow buffers (the UTF-8 bytes `digest` would
+    hash after encoding each string), so no Python string is made per reasoning trace: twice as
+    fast as `digest` on R1-length traces, with the same ids.
+    """
+    existing = table.column("trace_id").to_pylist()
+    texts = [arrow_buffers(table.column(name)) for name in ("reasoning", "answer", "extra")]
+    views = [(memoryview(data), offsets, valid) for data, offsets, valid in texts]
+    out = []
+    for i, known in enumerate(existing):
+        if known is not None:
+            out.append(known)
+            continue
+        h = hashlib.blake2b(digest_size=8)  # as digest(..., length=16)
+        for text in (ids[i], canonical_json(samples[i]), teachers[i] or ""):
+            h.update(text.encode("utf-8"))
+            h.update(b"\x1f")
+        for data, offsets, valid in views[:2]:
+            if valid[i]:
+                h.update(data[offsets[i]:offsets[i + 1]])
+            h.update(b"\x1f")
+        data, offsets, valid = views[2]
+        if valid[i]:  # only then: ids of rows without extras are as before extras counted
+            h.update(data[offsets[i]:offsets[i + 1]])
+            h.update(b"\x1f")
+        out.append(h.hexdigest())
+    return out
+
