@@ -252,3 +252,19 @@ def test_character_shingles_find_near_duplicates(tmp_path):
     assert marks(out) == {"p0000-0": None, "p0001-0": "p0000", "p0002-0": "p0000", "p0003-0": None,
                           "p0004-0": None, "p0005-0": "p0004"}
     assert stats["exact_duplicate_units"] == 1 and stats["near_pairs"] >= 2
+
+
+def test_artifacts_are_identical_between_two_identical_runs(tmp_path):
+    """Samples of a problem fold into one unit; the folded units must come out in one order, so
+    the signature files, clusters and stats of two runs of the same input are the same bytes."""
+    rows = problem_rows(planted_corpus(60, words=40, planted=0.3, seed=3).texts, samples=3)
+    trees = []
+    for run in range(4):
+        folder = tmp_path / f"run{run}"
+        run_dedup(folder, rows, parts=2, ngram=3, threshold=0.5)
+        artifacts = folder / "artifacts"
+        trees.append({p.relative_to(artifacts).as_posix(): p.read_bytes()
+                      for p in sorted(artifacts.rglob("*")) if p.is_file()})
+    assert "clusters.parquet" in trees[0] and "stats.json" in trees[0]
+    assert all(tree.keys() == trees[0].keys() for tree in trees)
+    assert [name for tree in trees[1:] for name in tree if tree[name] != trees[0][name]] == []

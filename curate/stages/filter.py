@@ -67,7 +67,7 @@ class FilterConfig(StageConfig):
 
 class Filter(Stage):
     name = "filter"
-    version = 2
+    version = 3  # 3: straddling problems keep rows by (part, trace id, occurrence)
     Config = FilterConfig
     has_prepare = True
 
@@ -82,7 +82,11 @@ class Filter(Stage):
         return bool(self.cap)  # without a cap, filter streams and fuses with its parent
 
     def prepare(self, ctx: PrepareContext) -> None:
-        """Choose the kept samples of problems that straddle parts, over all their rows."""
+        """Choose the kept samples of problems that straddle parts, over all their rows.
+
+        A kept row is named by (part, trace_id, occurrence): rows can share a trace id (a source
+        whose rows differ only in unmapped columns), so the trace id alone would keep them all.
+        """
         if not self.cap:
             return
         from curate.verifiers.split import find_split_ids
@@ -91,12 +95,19 @@ class Filter(Stage):
         kept: list[str] = []
         if split:
             wanted = pa.array(sorted(split), pa.string())
-            tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (pq.read_table(p) for p in ctx.inputs)]
-            rows, _ = split_by_domain(conform(pa.concat_tables(tables)), self.config.domains)
             probe = PartContext(seed=ctx.seed)
-            for reason, keep in self.row_rules(rows):
-                rows = self._apply(rows, keep, reason, probe)
-            kept = sorted(self._cap_per_problem(rows, probe, {}).column("trace_id").to_pylist())
+            tables, keys = [], []
+            for part, path in enumerate(ctx.inputs):
+                if not Path(path).exists():
+                    continue
+                table = pq.read_table(path)
+                rows, _ = split_by_domain(conform(table.filter(pc.is_in(table["id"], wanted))), self.config.domains)
+                for reason, keep in self.row_rules(rows):
+                    rows = self._apply(rows, keep, reason, probe)
+                tables.append(rows)
+                keys += _row_keys(part, rows["trace_id"].to_pylist())
+            chosen = self._chosen(pa.concat_tables(tables), probe, {}, [])
+            kept = sorted(keys[i] for i, keep in enumerate(chosen) if keep)
         ctx.stats["split_problems"] = len(split)
         (ctx.artifacts / SPLIT_FILE).write_text(json.dumps({"ids": sorted(split), "kept": kept}))
 
@@ -145,6 +156,17 @@ class Filter(Stage):
         return table.filter(keep)
 
     def _cap_per_problem(self, table: pa.Table, ctx: PartContext, split: dict) -> pa.Table:
+        split_ids = set(split.get("ids", ()))
+        ids, trace_ids = table["id"].to_pylist(), table["trace_id"].to_pylist()
+        split_rows = [i for i, problem in enumerate(ids) if problem in split_ids]
+        keys = dict(zip(split_rows, _row_keys(ctx.part, [trace_ids[i] for i in split_rows])))
+        mask = pa.array(self._chosen(table, ctx, split, keys), pa.bool_())
+        reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
+        ctx.reject(table.filter(pc.invert(mask)), reason)
+        return table.filter(mask)
+
+    def _chosen(self, table: pa.Table, ctx: PartContext, split: dict, keys) -> list[bool]:
+        """Per row: kept by the cap? Problems in `split` take the choice made in prepare."""
         rows = table.select(["id", "sample_idx", "trace_id", "reasoning", "answer"]).to_pylist()
         by_problem: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
@@ -154,14 +176,11 @@ class Filter(Stage):
         for problem, indices in by_problem.items():
             if problem in split_ids:  # chosen over all its parts in prepare
                 for i in indices:
-                    keep[i] = rows[i]["trace_id"] in split_kept
+                    keep[i] = keys[i] in split_kept
                 continue
             for i in self._choose(indices, rows, ctx)[: self.cap]:
                 keep[i] = True
-        mask = pa.array(keep, pa.bool_())
-        reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
-        ctx.reject(table.filter(pc.invert(mask)), reason)
-        return table.filter(mask)
+        return keep
 
     def _choose(self, indices: list[int], rows: list[dict], ctx: PartContext) -> list[int]:
         keep = self.config.keep
@@ -178,6 +197,16 @@ class Filter(Stage):
 # Arrow scalars, not Python values: converting a Python value makes pyarrow import pandas (0.2 s)
 _TRUE, _FALSE, _ZERO = scalar(True), scalar(False), scalar(0)
 _ZERO32 = _ZERO.cast(pa.int32())
+
+
+def _row_keys(part: int, trace_ids: list[str | None]) -> list[str]:
+    """`part:trace_id:n` for the n-th row with that trace id in the part (in row order)."""
+    seen: dict[str | None, int] = {}
+    out = []
+    for trace_id in trace_ids:
+        n = seen[trace_id] = seen.get(trace_id, -1) + 1
+        out.append(f"{part}:{trace_id}:{n}")
+    return out
 
 
 def _read_split(artifacts: Path | None) -> dict:

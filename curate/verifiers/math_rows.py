@@ -42,8 +42,10 @@ def final_text(row: dict[str, Any]) -> tuple[str | None, str | None]:
     if answer is None or not answer.strip():
         if row.get("finish_reason") == "length":
             return None, "truncated before the final answer (finish_reason=length)"
-        if row.get("reasoning"):
+        if answer is None and row.get("reasoning"):  # an empty string is a closed, empty answer
             return None, "reasoning never closed (no </think>), so there is no final answer"
+        if row.get("reasoning"):
+            return None, "empty answer: nothing after the reasoning (</think>)"
         return None, "empty answer"
     return answer, None
 
