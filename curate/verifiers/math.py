@@ -19,16 +19,25 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_BARE_BOX = re.compile(r"\\boxed[ \t]+([^\s${}]+)")
-_PHRASE = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\n|$)", re.IGNORECASE)
+from curate.verifiers.math_extract import Policy, boxes, extract
+
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _WORD = re.compile(r"[A-Za-z]{3,}")
 _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "frac", "dfrac", "tfrac",
                "pi", "infty", "inf", "max", "min", "gcd", "lcm", "mod", "arcsin", "arccos", "arctan",
-               "sinh", "cosh", "tanh", "det", "ln", "cdot", "times", "left", "right", "text", "mathrm"}
+               "sinh", "cosh", "tanh", "det", "ln", "cdot", "times", "left", "right", "text", "mathrm",
+               "textnormal", "begin", "end", "pmatrix", "bmatrix", "matrix", "leq", "geq", "neq", "cup",
+               "cap", "emptyset", "varnothing", "mathbb", "binom", "dbinom", "approx"}
 _LETTER = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
+_ALSO = re.compile(r",?\s*(?:\\text\{\s*)?(?:or\s+equivalently|equivalently|or\s+an?\s+equivalent\s+form"
+                   r"(?:\s+such\s+as)?|or\s+approximately)\b\s*\}?\s*,?\s*", re.IGNORECASE)
+_ASIDE = re.compile(r"\s*\((?:i\.e\.|e\.g\.)[^)]*\)\s*$")
+_COUNTED = re.compile(r"^([-−]?\d+(?:[./]\d+)?)\s+[A-Za-z]+$")  # "98 values": a count with its noun
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\{,\}|\\[,!;]|\\ |~| )\d{3})+(?![\d])")
+_COMMA_THOUSANDS = re.compile(r"^[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_DOT_THOUSANDS = re.compile(r"^[-−]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^([-−]?\d+),(\d+)$")
+_UNIT = re.compile(r"\s*\\(?:text|textnormal|mathrm|textrm|mbox)\s*\{\s*([A-Za-z°^{}0-9 ]*?)\s*\}\s*$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class MathOptions:
     units: Literal["strict", "strip"] = "strict"  # strip: "5 cm" matches 5
     multiple_choice: bool = False  # gold is a letter A-J; compare letters
     text_answers: bool = False  # a wordy gold ("Yes", a name) compared as normalised text
+    locale: Literal["auto", "en", "eu"] = "auto"  # en: 1,000 = 1000; eu: 2,5 = 2.5; auto: both unambiguous
 
     def key(self) -> tuple:
         return tuple(sorted(asdict(self).items()))
@@ -52,39 +62,21 @@ class MathOptions:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` (balanced braces), or None."""
-    starts = [m.end() for m in _BOX.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[start:i - 1].strip()
-    bare = _BARE_BOX.findall(text)  # `\boxed 5`, the brace-less form
-    return bare[-1] if bare else None
+    found = extract(text, "strict")
+    return found.answer
 
 
-def extract_answer(text: str | None) -> str | None:
-    """The final answer in `text` (the part after the reasoning), or None.
+def extract_answer(text: str | None, policy: Policy = "standard") -> str | None:
+    """The final answer in `text` (the part after the reasoning), or None; see `math_extract`.
 
     >>> extract_answer("so $x=3$. The answer is $\\\\boxed{3}$.")
     '3'
     >>> extract_answer("The final answer is 12.")
     '12'
-    >>> extract_answer("I computed 2+2=4 somewhere.") is None
+    >>> extract_answer("I computed 2+2=4 somewhere.", "strict") is None
     True
     """
-    if not text:
-        return None
-    boxed = last_boxed(text)
-    if boxed:
-        return boxed
-    phrases = _PHRASE.findall(text)
-    if not phrases:
-        return None
-    answer = strip_delims(phrases[-1].strip().rstrip("."))
-    boxed = last_boxed(answer)
-    return (boxed or answer).strip() or None
+    return extract(text, policy).answer
 
 
 def strip_delims(text: str) -> str:
@@ -131,9 +123,61 @@ def normalise_text(text: str) -> str:
 
 
 def prepare(header: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    """Parse a gold once: returns the state `check` needs, or raises ValueError (bad gold)."""
+    """Parse a gold once: the state `check` needs, or ValueError (bad gold).
+
+    A gold may offer alternatives ("C(10, 5), or equivalently 252"); each reading of each one
+    (a decimal comma read both ways where the locale allows) is prepared, and any may match.
+    """
     gold, raw_options = header
     options = MathOptions(**raw_options)
+    states, errors = [], []
+    for alternative in gold_alternatives(gold):
+        for reading in readings(alternative, options.locale):
+            try:
+                states.append(_prepare_one(reading, options))
+            except ValueError as exc:
+                errors.append(str(exc))
+    if not states:
+        raise ValueError(errors[0] if errors else "gold answer is empty")
+    return {"states": states, "options": options}
+
+
+def gold_alternatives(gold: str) -> list[str]:
+    """The forms a gold offers: its boxes joined when it is a worked solution, and the parts of
+    "X, or equivalently Y"; a prose gold is read with the extraction cascade."""
+    gold = gold.strip()
+    if "\\boxed" in gold or "\\fbox" in gold:
+        spans = boxes(gold)
+        if spans:
+            return [", ".join(dict.fromkeys(gold[a:b].strip() for a, b in spans))]
+    gold = _ASIDE.sub("", gold)
+    parts = [_COUNTED.sub(r"\1", p.strip()) for p in _ALSO.split(gold) if p.strip()]
+    if len(parts) == 1 and is_wordy(strip_delims(gold)) and len(gold) > 40:
+        found = extract(gold, "standard")
+        return [found.answer] if found.answer else parts
+    return parts
+
+
+def readings(text: str, locale: str = "auto") -> list[str]:
+    """Normalised readings of an answer: thousands separators dropped, decimal commas read as
+    points; `1,5` under `auto` is both 1.5 and the list 1, 5 (ambiguous, so both are tried)."""
+    text = strip_delims(text.strip())
+    text = re.sub(r"\\(?:textnormal|textrm|mbox|textup)\s*\{", r"\\text{", text)
+    text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|\\[,!; ]|~| ", "", m.group()), text)
+    plain = text.replace("−", "-")
+    if locale != "eu" and _COMMA_THOUSANDS.match(plain):
+        return [plain.replace(",", "")]
+    if locale == "eu" and _DOT_THOUSANDS.match(plain):
+        return [plain.replace(".", "").replace(",", ".")]
+    decimal = _DECIMAL_COMMA.match(plain)
+    if decimal and locale == "eu":
+        return [f"{decimal.group(1)}.{decimal.group(2)}"]
+    if decimal and locale == "auto":
+        return [f"{decimal.group(1)}.{decimal.group(2)}", text]
+    return [text]
+
+
+def _prepare_one(gold: str, options: MathOptions) -> dict[str, Any]:
     gold = strip_delims(gold.strip())
     if options.percent == "sign":
         gold = _drop_percent(gold)
@@ -175,8 +219,37 @@ def _parse(text: str, options: MathOptions) -> list:
     return parse(wrap(text), extraction_config=config, parsing_timeout=None)
 
 
-def check(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
-    """Compare one extracted answer with a prepared gold: (verdict, detail)."""
+def check(state: dict[str, Any], pred: str | dict) -> tuple[str, dict[str, Any]]:
+    """Compare one extracted answer with a prepared gold: (verdict, detail).
+
+    `pred` is an answer, or `{"alternatives": [...], "joined": ...}` when the text committed to
+    several different answers: it passes when the answers together are the gold (a multi-part
+    answer in separate boxes) or when every one of them equals it; a hedge never passes for free.
+    """
+    if isinstance(pred, dict):
+        alternatives = pred["alternatives"]
+        if pred.get("joined") and _matches(state, pred["joined"])[0] == "pass":
+            return "pass", {"reason": f"equal ({len(alternatives)} answers taken together)"}
+        results = [_matches(state, a) for a in alternatives]
+        if all(r[0] == "pass" for r in results):
+            return "pass", {"reason": f"equal (all {len(alternatives)} stated answers)"}
+        return "fail", {"reason": f"several different final answers ({'; '.join(a[:40] for a in alternatives)}): "
+                                  "a hedge is not a pass"}
+    return _matches(state, pred)
+
+
+def _matches(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
+    first = None
+    for reading in readings(pred, state["options"].locale):
+        for gold in state["states"]:
+            result = _check_one(gold, reading)
+            if result[0] == "pass":
+                return result
+            first = first or result
+    return first or ("fail", {"reason": "answer is empty"})
+
+
+def _check_one(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
     kind, options = state["kind"], state["options"]
     if kind == "letter":
         letter = _LETTER.match(strip_delims(re.sub(r"\\text\{([^}]*)\}", r"\1", pred)).strip())
