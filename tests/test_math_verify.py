@@ -15,7 +15,7 @@ EXTRACT = [
     ("The final answer is 12.", "12"),
     ("Answer: $x = 3$", "x = 3"),
     ("So the answer is $\\frac{3}{4}$.\nThanks", "\\frac{3}{4}"),
-    ("We get 2 + 2 = 4 and then 7.", None),  # never the last number
+    ("We get 2 + 2 = 4 and then 7.", "7"),  # standard: the final sentence's last expression
     ("", None),
     ("\\boxed{unclosed", None),
     ("so $\\boxed 5$.", "5"),
@@ -36,7 +36,7 @@ def test_helpers():
 ROWS = [
     ({"reference": "3", "answer": None, "reasoning": "thinking...", "finish_reason": "length"}, "no_answer"),
     ({"reference": "3", "answer": None, "reasoning": "thinking..."}, "no_answer"),
-    ({"reference": "3", "answer": "I think it is 3"}, "no_answer"),
+    ({"reference": "3", "answer": "I am not sure how to finish."}, "no_answer"),
     ({"reference": None, "answer": "\\boxed{3}"}, "bad_reference"),
     ({"reference": "3", "answer": "<think>x</think> \\boxed{3}"}, None),
 ]
@@ -44,9 +44,9 @@ ROWS = [
 
 @pytest.mark.parametrize("row,verdict", ROWS)
 def test_prepare_row(row, verdict):
-    pred, final = prepare_row(row)
+    prepared, final = prepare_row(row)
     assert (final or {}).get("verdict") == verdict
-    assert (pred == "3") == (verdict is None)
+    assert (prepared is not None and prepared[0] == "3") == (verdict is None)
 
 
 # gold, prediction, per-source options, expected verdict

@@ -35,7 +35,8 @@ _PHRASES = (
     r"(?:the\s+)?final\s+answer\s*(?:is|:|=)", r"the\s+(?:correct\s+)?answer\s+(?:is|would\s+be|should\s+be)",
     r"(?:^|\n)\s*(?:\*\*|__|#+\s*)?(?:final\s+)?answer\s*(?:\*\*|__)?\s*[:=]\s*(?:\*\*|__)?",
     r"(?:^|\n)\s*(?:\*\*|#+\s*)(?:final\s+)?answer(?:\*\*)?\s*\n",
-    r"answer\s*:", r"(?:la\s+)?r[ée]ponse\s+(?:finale\s+)?(?:est|:)", r"(?:die\s+)?(?:endg[üu]ltige\s+)?antwort\s+(?:ist|:)",
+    r"answer\s*:", r"(?:la\s+)?r[ée]ponse\s+(?:finale\s+)?(?:est|:)",
+    r"(?:die\s+)?(?:endg[üu]ltige\s+)?antwort\s+(?:ist|:)",
     r"(?:la\s+)?respuesta\s+(?:final\s+)?(?:es|:)", r"(?:最终)?答案\s*(?:是|为|[:：])",
 )
 _PHRASE = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)

@@ -104,7 +104,8 @@ def main() -> None:
     for rule, both in real["by_rule"].items():
         c, s = both["curate"], both["stock"]
         print(f"  rule {rule:26s} n={c['n']:3d}  curate acc {c['accuracy']:.3f} FA {c['false_accepts']} "
-              f"FR {c['false_rejects']}  | stock acc {s['accuracy']:.3f} FA {s['false_accepts']} FR {s['false_rejects']}")
+              f"FR {c['false_rejects']}  | stock acc {s['accuracy']:.3f} FA {s['false_accepts']} "
+              f"FR {s['false_rejects']}")
     suite = suite_agreement(args.mv_sdist)
     print(f"Math-Verify test tables: {suite['cases']} cases, agreement {suite['agreement']:.3f}, "
           f"false accepts {suite['false_accepts']}, false rejects {suite['false_rejects']}")
