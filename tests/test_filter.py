@@ -104,3 +104,12 @@ def test_per_problem_choice_ignores_the_part_count(tmp_path):
     assert len(uids) == len(set(uids))  # one sample per problem, even across part boundaries
     manifest = json.loads((tmp_path / "run7" / "manifest.json").read_text())
     assert manifest["stages"]["1"]["rejected"] > 0
+
+
+def test_extraction_rule_filter_keeps_boxed_only():
+    details = ['{"extraction": "boxed"}', '{"extraction": "last_expression"}', '{"extraction": "phrase"}', None]
+    table = from_rows([{"id": f"p{i}", "sample_idx": 0, "trace_id": f"t{i}", "domain": "math", "verdict": "pass",
+                        "verify_detail": d, "answer": "a"} for i, d in enumerate(details)])
+    out, ctx = run_stage_on(Filter({"extraction": ["boxed"]}), table)
+    assert sorted(out.column("trace_id").to_pylist()) == ["t0", "t3"]  # no record (t3): kept
+    assert ctx.rejected_table().column("reject_reason").to_pylist() == ["extraction not in ['boxed']"] * 2

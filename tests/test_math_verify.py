@@ -73,7 +73,9 @@ TABLE = [
     ("0.5", "50\\%", {"percent": "either"}, "pass"),
     ("3.14", "3.14159", {}, "fail"),
     ("3.14", "3.14159", {"rel_tol": 1e-3}, "pass"),
-    ("5", "5\\text{ cm}", {}, "fail"),  # strict: units are part of the answer
+    ("5", "5\\text{ cm}", {}, "pass"),  # match (default): a unit the gold lacks is dropped
+    ("5\\text{ m}", "5\\text{ cm}", {}, "fail"),  # ... but two units must agree
+    ("5", "5\\text{ cm}", {"units": "strict"}, "fail"),  # strict: units are part of the answer
     ("5", "5\\text{ cm}", {"units": "strip"}, "pass"),
     ("B", "(B)", {"multiple_choice": True}, "pass"),
     ("B", "C", {"multiple_choice": True}, "fail"),

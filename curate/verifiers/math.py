@@ -31,13 +31,15 @@ _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "
 _LETTER = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _ALSO = re.compile(r",?\s*(?:\\text\{\s*)?(?:or\s+equivalently|equivalently|or\s+an?\s+equivalent\s+form"
                    r"(?:\s+such\s+as)?|or\s+approximately)\b\s*\}?\s*,?\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*\(\s*[a-z](?:\s*,\s*[a-z])+\s*\)\s*=\s*")  # "(x, y) = (5, 8)": the names
+_SEGMENTS = re.compile(r"^\s*\$[^$]+\$(?:\s*(?:,|and|,\s*and)\s*\$[^$]+\$)+\s*\.?\s*$")
 _ASIDE = re.compile(r"\s*\((?:i\.e\.|e\.g\.)[^)]*\)\s*$")
-_COUNTED = re.compile(r"^([-−]?\d+(?:[./]\d+)?)\s+[A-Za-z]+$")  # "98 values": a count with its noun
+_COUNTED = re.compile(r"^\$?([-−]?\d+(?:[./]\d+)?)\$?\s+[A-Za-z]+$")  # "98 values": a count with its noun
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\{,\}|\\[,!;]|\\ |~| )\d{3})+(?![\d])")
-_COMMA_THOUSANDS = re.compile(r"^[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_COMMA_THOUSANDS = re.compile(r"^[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _DOT_THOUSANDS = re.compile(r"^[-−]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^([-−]?\d+),(\d+)$")
-_UNIT = re.compile(r"\s*\\(?:text|textnormal|mathrm|textrm|mbox)\s*\{\s*([A-Za-z°^{}0-9 ]*?)\s*\}\s*$")
+_UNIT = re.compile(r"\s*\\(?:text|textnormal|mathrm|textrm|textbf|textit|mbox)\s*\{\s*([A-Za-z°^{}0-9 ]*?)\s*\}\s*$")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class MathOptions:
     percent: Literal["sign", "fraction", "either"] = "sign"
     lists: Literal["ordered", "unordered"] = "ordered"  # "1,2,3" vs "3,2,1"
     rel_tol: float | None = None  # numeric tolerance (relative; absolute below 1)
-    units: Literal["strict", "strip"] = "strict"  # strip: "5 cm" matches 5
+    # match: a unit the gold lacks is dropped, two units must agree; strip: ignore units; strict: as written
+    units: Literal["match", "strict", "strip"] = "match"
     multiple_choice: bool = False  # gold is a letter A-J; compare letters
     text_answers: bool = False  # a wordy gold ("Yes", a name) compared as normalised text
     locale: Literal["auto", "en", "eu"] = "auto"  # en: 1,000 = 1000; eu: 2,5 = 2.5; auto: both unambiguous
@@ -139,6 +142,9 @@ def prepare(header: tuple[str, dict[str, Any]]) -> dict[str, Any]:
                 errors.append(str(exc))
     if not states:
         raise ValueError(errors[0] if errors else "gold answer is empty")
+    if len(boxes(gold)) > 1:  # a worked solution that boxes several answers: order is not meant
+        for state in states:
+            state["unordered"] = True
     return {"states": states, "options": options}
 
 
@@ -151,6 +157,8 @@ def gold_alternatives(gold: str) -> list[str]:
         if spans:
             return [", ".join(dict.fromkeys(gold[a:b].strip() for a, b in spans))]
     gold = _ASIDE.sub("", gold)
+    if _SEGMENTS.match(gold):  # "$1$ and $2$ and $3$": one answer of several items
+        return [", ".join(re.findall(r"\$([^$]+)\$", gold))]
     parts = [_COUNTED.sub(r"\1", p.strip()) for p in _ALSO.split(gold) if p.strip()]
     if len(parts) == 1 and is_wordy(strip_delims(gold)) and len(gold) > 40:
         found = extract(gold, "standard")
@@ -162,8 +170,12 @@ def readings(text: str, locale: str = "auto") -> list[str]:
     """Normalised readings of an answer: thousands separators dropped, decimal commas read as
     points; `1,5` under `auto` is both 1.5 and the list 1, 5 (ambiguous, so both are tried)."""
     text = strip_delims(text.strip())
-    text = re.sub(r"\\(?:textnormal|textrm|mbox|textup)\s*\{", r"\\text{", text)
+    text = re.sub(r"\\(?:textnormal|textrm|textbf|textit|mbox|textup)\s*\{", r"\\text{", text)
+    text = re.sub(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))", ",", text)  # 11,\! 111 (LaTeX digit grouping)
     text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|\\[,!; ]|~| ", "", m.group()), text)
+    text = re.sub(r"(?<!\\)\\[,;:! ]", " ", text)  # thin spaces left between items (not a `\\\\` row end)
+    text = re.sub(r"\s*(?:\\quad\s*)?\\text\{\s*and\s*\}\s*(?:\\quad\s*)?", ", ", text)  # "a \text{ and } b"
+    text = _LABEL.sub("", text).strip()
     plain = text.replace("−", "-")
     if locale != "eu" and _COMMA_THOUSANDS.match(plain):
         return [plain.replace(",", "")]
@@ -192,10 +204,53 @@ def _prepare_one(gold: str, options: MathOptions) -> dict[str, Any]:
         if options.text_answers:
             return {"kind": "text", "gold": normalise_text(gold), "options": options}
         raise ValueError(f"gold {gold[:60]!r} is prose, not math (set text_answers: true for this source)")
-    items = split_top_level(gold) if options.lists == "ordered" else [gold]
+    gold, unit = _split_unit(gold) if options.units != "strict" else (gold, None)
+    items = split_top_level(gold)
     if len(items) > 1 and not _is_interval(gold):
-        return {"kind": "list", "gold": [_parse_gold(g, options) for g in items], "options": options}
-    return {"kind": "expr", "gold": _parse_gold(gold, options), "options": options}
+        # Solution sets (tuples), named values (`a=3, b=-7`) and `lists: unordered` match as sets.
+        unordered = options.lists == "unordered" or all(_is_tuple(i) or "=" in i for i in items)
+        return {"kind": "list", "gold": [_parse_gold(g, options) for g in items], "options": options,
+                "unordered": unordered, "unit": unit}
+    return {"kind": "expr", "gold": _parse_gold(gold, options), "options": options, "unit": unit}
+
+
+def _split_unit(text: str) -> tuple[str, str | None]:
+    """`5\\text{ cm}` -> ('5', 'cm'); text without a trailing unit is returned unchanged."""
+    m = _UNIT.search(text)
+    if not m or not m.group(1).strip() or not text[:m.start()].strip():
+        return text, None
+    return text[:m.start()].strip(), m.group(1).strip()
+
+
+def _unit_key(unit: str) -> str:
+    return re.sub(r"[^a-z0-9^]", "", unit.lower()).rstrip("s")
+
+
+def _is_tuple(item: str) -> bool:
+    return len(item) > 2 and item[0] == "(" and item[-1] == ")" and len(split_top_level(item[1:-1])) > 1
+
+
+def _unwrap_set(text: str) -> str:
+    """`{2, 3, 5}` / `\\{2, 3, 5\\}` -> `2, 3, 5` (compared with a list gold item by item)."""
+    for left, right in (("\\{", "\\}"), ("{", "}")):
+        if text.startswith(left) and text.endswith(right):
+            return text[len(left):-len(right)]
+    return text
+
+
+def _same_items(gold: list, preds: list[str], options: MathOptions) -> bool:
+    """Every answer item equals some gold item and every gold item is given (repeats ignored)."""
+    parsed = [(_parse(p, options), p) for p in dict.fromkeys(preds)]
+    if any(not p for p, _ in parsed):
+        return False
+    hit = [False] * len(gold)
+    for p, text in parsed:
+        found = [i for i, g in enumerate(gold) if _equal(g, p, text, options)]
+        if not found:
+            return False
+        for i in found:
+            hit[i] = True
+    return all(hit)
 
 
 def _is_interval(text: str) -> bool:
@@ -226,9 +281,12 @@ def check(state: dict[str, Any], pred: str | dict) -> tuple[str, dict[str, Any]]
     several different answers: it passes when the answers together are the gold (a multi-part
     answer in separate boxes) or when every one of them equals it; a hedge never passes for free.
     """
+    if isinstance(pred, dict) and pred.get("forms"):  # one answer, read whole and as its right side
+        results = [_matches(state, form) for form in [*pred["alternatives"], *pred["forms"]]]
+        return next((r for r in results if r[0] == "pass"), results[0])
     if isinstance(pred, dict):
         alternatives = pred["alternatives"]
-        if pred.get("joined") and _matches(state, pred["joined"])[0] == "pass":
+        if pred.get("joined") and _matches(state, pred["joined"], unordered=True)[0] == "pass":
             return "pass", {"reason": f"equal ({len(alternatives)} answers taken together)"}
         results = [_matches(state, a) for a in alternatives]
         if all(r[0] == "pass" for r in results):
@@ -238,18 +296,23 @@ def check(state: dict[str, Any], pred: str | dict) -> tuple[str, dict[str, Any]]
     return _matches(state, pred)
 
 
-def _matches(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
+def _matches(state: dict[str, Any], pred: str, unordered: bool = False) -> tuple[str, dict[str, Any]]:
     first = None
-    for reading in readings(pred, state["options"].locale):
+    options = state["options"]
+    pred, unit = _split_unit(pred) if options.units != "strict" else (pred, None)
+    for reading in readings(pred, options.locale):
         for gold in state["states"]:
-            result = _check_one(gold, reading)
+            if unit and gold.get("unit") and _unit_key(unit) != _unit_key(gold["unit"]):
+                first = first or ("fail", {"reason": f"unit {unit!r}, expected {gold['unit']!r}"})
+                continue
+            result = _check_one(gold, reading, unordered)
             if result[0] == "pass":
                 return result
             first = first or result
     return first or ("fail", {"reason": "answer is empty"})
 
 
-def _check_one(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
+def _check_one(state: dict[str, Any], pred: str, unordered: bool = False) -> tuple[str, dict[str, Any]]:
     kind, options = state["kind"], state["options"]
     if kind == "letter":
         letter = _LETTER.match(strip_delims(re.sub(r"\\text\{([^}]*)\}", r"\1", pred)).strip())
@@ -259,7 +322,9 @@ def _check_one(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
     if kind == "text":
         return _verdict(normalise_text(pred) == state["gold"], "normalised text")
     if kind == "list":
-        preds = split_top_level(strip_delims(pred))
+        preds = split_top_level(_unwrap_set(strip_delims(pred)))
+        if unordered or state.get("unordered"):
+            return _verdict(_same_items(state["gold"], preds, options), "unordered list, as sets")
         if len(preds) != len(state["gold"]):
             return "fail", {"reason": f"{len(preds)} items, expected {len(state['gold'])} (ordered list)"}
         results = [_equal(g, _parse(p, options), p, options) for g, p in zip(state["gold"], preds)]

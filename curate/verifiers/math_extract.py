@@ -43,15 +43,20 @@ _PHRASE = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
 _INLINE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
 _DISPLAY_END = re.compile(r"(?:\$\$(.+?)\$\$|\\\[(.+?)\\\])\s*\.?\s*$", re.DOTALL)
 _MD = re.compile(r"\*\*|__|`")
-_NUMBER = re.compile(r"[-−]?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+_NUMBER = re.compile(r"(?<![A-Za-z_\d.])[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?%?(?:[a-z]{1,2}[²³])?"
+                     r"(?![A-Za-z\d])")
+_UNIT_SUFFIX = re.compile(r"^([-−]?[\d.,]*\d)\s*(?:[a-z]{1,2}[²³]|mm|cm|km|kg|mg|ml)$")  # "1,000.99m²" -> number
 _HEDGE = re.compile(r"\s+(?:or|and|oder|ou|o)\s+(?:equivalently\s+|possibly\s+)?|\s*/\s+", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "frac", "dfrac", "tfrac", "pi",
-               "infty", "ln", "cdot", "times", "le", "ge", "leq", "geq", "neq", "pm", "mp", "in", "cup", "cap"}
-_SENTENCE_END = re.compile(r"(?<=[^\d\s][.!?])\s+(?=[A-Z*#(])|\n\s*\n|\n(?=\s*[-*#]|\s*\d+\.\s)")
-_COPULA = re.compile(r"\b(?:is|are|equals|was|be)\s+(?:(?:exactly|equal\s+to|given\s+by|then)\s+)?(?:[:]\s*)?",
+               "infty", "ln", "cdot", "times", "le", "ge", "leq", "geq", "neq", "pm", "mp", "cup", "cap"}
+_SENTENCE_END = re.compile(r"(?<=[^\d\s][.!?])\s+(?=[A-Z*#(])|(?<=\$\$|\\\])\s+(?=[A-Z])|\n\s*\n"
+                           r"|\n(?=\s*[-*#]|\s*\d+\.\s)")
+_COPULA = re.compile(r"\b(?:is|are|equals|was)\s+(?:(?:exactly|equal\s+to|given\s+by|then)\s+)?(?:[:]\s*)?",
                      re.IGNORECASE)
 _CHATTER = re.compile(r"^\s*(?:i\s+hope|let\s+me\s+know|hope\s+this|feel\s+free)", re.IGNORECASE)
+_SPECIAL = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end)\|>")
+_ARTICLES = {"a", "an", "the"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Extraction:
     answer: str | None = None
     span: tuple[int, int] | None = None  # offsets into the answer region
     alternatives: tuple[str, ...] = field(default_factory=tuple)  # every distinct committed answer
+    forms: tuple[str, ...] = field(default_factory=tuple)  # other readings of the same answer
 
     def record(self, text: str) -> dict:
         """The `verify_detail` fields: rule, span offsets and the text of the span (cut at 200)."""
@@ -84,7 +90,11 @@ def extract(text: str | None, policy: Policy = "standard") -> Extraction:
     """
     if not text or not text.strip():
         return Extraction("none")
+    text = _SPECIAL.split(text, 1)[0]  # a leaked chat template ends the answer
     found = _boxed(text)
+    if found and policy != "strict":
+        later = _phrase(text, after=found.span[1])
+        found = later if later and later.answer else found
     if found or policy == "strict":
         return found or Extraction("none")
     found = _phrase(text)
@@ -120,6 +130,8 @@ def _boxed(text: str) -> Extraction | None:
             return None
         m = bare[-1]
         return Extraction("boxed", m.group(1), (m.start(1), m.end(1)), (m.group(1),))
+    paragraph = text.rfind("\n\n", 0, spans[-1][0])
+    spans = [sp for sp in spans if sp[0] > paragraph]  # earlier paragraphs: intermediate results
     contents = [text[a:b].strip() for a, b in spans]
     distinct = tuple(dict.fromkeys(_squash(c) for c in contents))
     alternatives = tuple(next(c for c in contents if _squash(c) == d) for d in distinct)
@@ -135,8 +147,8 @@ def _squash(text: str) -> str:
 # ---------------------------------------------------------------- rule 2: explicit phrases
 
 
-def _phrase(text: str) -> Extraction | None:
-    matches = list(_PHRASE.finditer(text))
+def _phrase(text: str, after: int = 0) -> Extraction | None:
+    matches = [m for m in _PHRASE.finditer(text) if m.start() >= after]
     for m in reversed(matches):
         start = m.end()
         while start < len(text) and text[start] in " \t\n*_:":
@@ -171,6 +183,8 @@ def _leading(text: str, start: int, end: int) -> tuple[int, int] | None:
         tokens = tokens[1:]
         start = start + tokens[0].start() if tokens else start
         tokens = list(re.finditer(r"\S+", text[start:end]))
+    if len(tokens) > 1 and tokens[0].group().lower() in _ARTICLES and _is_prose(tokens[1].group().strip(".,;:")):
+        return None  # "is a zero matrix: ..." names the answer, it is not one
     stop = start
     for n, tok in enumerate(tokens):
         if n and tok.group().startswith("(") and not re.search(r"[=+\-*/^,]$", tokens[n - 1].group()):
@@ -185,7 +199,7 @@ def _leading(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 
 def _is_prose(word: str) -> bool:
-    plain = re.sub(r"\\[A-Za-z]+", "", word)
+    plain = re.sub(r"\\[A-Za-z]+|[{}]", "", word)
     return bool(_WORD.fullmatch(plain)) and plain.lower() not in _MATH_WORDS and len(plain) > 1
 
 
@@ -215,6 +229,7 @@ def _clean(text: str) -> str:
         if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
             text = text[len(left):-len(right)]
     text = text.strip().rstrip(".,;:!").strip()
+    text = _UNIT_SUFFIX.sub(r"\1", text)
     inner = boxes(text)
     return text[inner[-1][0]:inner[-1][1]].strip() if inner else text
 
@@ -228,21 +243,29 @@ def _final_block(text: str) -> tuple[int, int]:
     display = _DISPLAY_END.search(text[:end])
     if display:
         return display.start(), end
-    cuts = [m.end() for m in _SENTENCE_END.finditer(text[:end]) if m.end() < end]
-    return (cuts[-1] if cuts else 0), end
+    cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(text[:end]) if m.end() < end]
+    while len(cuts) > 1 and _CHATTER.match(text[cuts[-1]:end]):
+        end = len(text[:cuts[-1]].rstrip())
+        cuts.pop()
+    return cuts[-1], end
 
 
 def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction | None:
     """The sentence's stated value: the expression right after its first "is"/"are"/"equals"
     that has one ("there are 239 strings of length 6" -> 239, not 6), else its last expression."""
     start, end = block
-    for m in _COPULA.finditer(text, start, end):
+    whole = _clean(text[start:end])
+    if whole and not any(_is_prose(w.strip(".,;:()")) for w in _MD.sub("", whole).split()):
+        a = start + len(text[start:end]) - len(text[start:end].lstrip())
+        value = _right_side(whole)
+        return Extraction(rule, value, (a, end), (value,), _forms(value, whole))
+    for m in reversed(list(_COPULA.finditer(text, start, end))):  # the last statement of a value
         found = _leading(text, m.end(), end)
         if found and _clean(text[found[0]:found[1]]):
             hedged = _hedged(rule, text, found, end)
             value = _right_side(hedged.answer or "")
             if value and len(hedged.alternatives) <= 1:
-                return Extraction(rule, value, hedged.span, (value,))
+                return Extraction(rule, value, hedged.span, (value,), _forms(value, hedged.answer or ""))
             if value:
                 return hedged
     piece = text[start:end]
@@ -252,22 +275,31 @@ def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction
         g = next(i for i in range(1, 5) if m.group(i) is not None)
         a, b = start + m.start(g), start + m.end(g)
         rhs = _right_side(text[a:b])
-        return Extraction(rule, rhs, (a, b), (rhs,)) if rhs else None
+        return Extraction(rule, rhs, (a, b), (rhs,), _forms(rhs, _clean(text[a:b]))) if rhs else None
     numbers = list(_NUMBER.finditer(_MD.sub(lambda m: " " * len(m.group()), piece)))
     if not numbers:
         return None
     m = numbers[-1]
     a, b = start + m.start(), start + m.end()
-    value = text[a:b].rstrip(",")
+    value = _UNIT_SUFFIX.sub(r"\1", text[a:b].rstrip(","))
     return Extraction(rule, value, (a, a + len(value)), (value,))
 
 
+def _forms(answer: str, whole: str) -> tuple[str, ...]:
+    """Other readings of one answer: the whole equation beside its right side (a gold may be an
+    equation, `2x+4y-3=0`), each tried; never a different answer."""
+    whole = re.split(r"\\approx", whole)[0].strip()
+    return (whole,) if whole and whole != answer else ()
+
+
 def _right_side(expr: str) -> str:
-    """`a + b = 230 + 311 = 771` -> `771`; an inequality or a lone expression stays whole."""
-    expr = _clean(expr)
+    """`a + b = 230 + 311 = 771` -> `771`; an inequality or a lone expression stays whole;
+    `1/3 \\approx 0.33` -> `1/3` (the exact value, not its rounding)."""
+    parts = [x.strip() for x in re.split(r"\\approx|≈", _clean(expr))]
+    expr = parts[1] if len(parts) > 1 and re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", parts[0]) else parts[0]
     if re.search(r"\\[lg]eq?\b|[<>]|\\neq", expr):
         return expr
-    sides = re.split(r"(?<![<>!\\])=(?!=)|\\approx", expr)
+    sides = re.split(r"(?<![<>!\\])=(?!=)", expr)
     return sides[-1].strip() if sides[-1].strip() else expr
 
 

@@ -75,6 +75,8 @@ def prepare_row(row: dict[str, Any], policy: Policy = "standard") -> tuple[Any, 
     pred: Any = found.answer
     if len(found.alternatives) > 1:
         pred = {"alternatives": list(found.alternatives), "joined": ", ".join(found.alternatives)}
+    elif found.forms:
+        pred = {"alternatives": [found.answer], "forms": list(found.forms)}
     return (pred, found.record(text)), None
 
 
@@ -113,7 +115,8 @@ def verify_math_rows(
 
 
 def _hashable(pred: Any) -> Any:
-    return pred if isinstance(pred, str) else (tuple(pred["alternatives"]), pred["joined"])
+    return pred if isinstance(pred, str) else (tuple(pred["alternatives"]), pred.get("joined"),
+                                               tuple(pred.get("forms", ())))
 
 
 def _row_result(result: tuple, pred: Any, record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
