@@ -13,7 +13,7 @@ EXTRACT = [
     ("First \\boxed{1}, then corrected: \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
     ("nested \\boxed{\\frac{a}{\\sqrt{b}}} done", "\\frac{a}{\\sqrt{b}}"),
     ("The final answer is 12.", "12"),
-    ("Answer: $x = 3$", "x = 3"),
+    ("Answer: $x = 3$", "3"),  # the value; the whole equation is tried too
     ("So the answer is $\\frac{3}{4}$.\nThanks", "\\frac{3}{4}"),
     ("We get 2 + 2 = 4 and then 7.", "7"),  # standard: the final sentence's last expression
     ("", None),

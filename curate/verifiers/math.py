@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from curate.verifiers.math_extract import Policy, boxes, extract
+from curate.verifiers.math_extract import Policy, boxes, extract, stated_value
 
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _WORD = re.compile(r"[A-Za-z]{3,}")
@@ -31,10 +31,12 @@ _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "
 _LETTER = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _ALSO = re.compile(r",?\s*(?:\\text\{\s*)?(?:or\s+equivalently|equivalently|or\s+an?\s+equivalent\s+form"
                    r"(?:\s+such\s+as)?|or\s+approximately)\b\s*\}?\s*,?\s*", re.IGNORECASE)
-_LABEL = re.compile(r"^\s*\(\s*[a-z](?:\s*,\s*[a-z])+\s*\)\s*=\s*")  # "(x, y) = (5, 8)": the names
+_LABEL = re.compile(r"(?:^|(?<=,))\s*\(\s*[a-z](?:\s*,\s*[a-z])+\s*\)\s*=\s*")  # "(x, y) = (5, 8)": the names
 _SEGMENTS = re.compile(r"^\s*\$[^$]+\$(?:\s*(?:,|and|,\s*and)\s*\$[^$]+\$)+\s*\.?\s*$")
 _ASIDE = re.compile(r"\s*\((?:i\.e\.|e\.g\.)[^)]*\)\s*$")
-_COUNTED = re.compile(r"^\$?([-−]?\d+(?:[./]\d+)?)\$?\s+[A-Za-z]+$")  # "98 values": a count with its noun
+_COUNTED = re.compile(r"^\$?([-−]?\d+(?:[./]\d+)?)\$?\s+[A-Za-z][A-Za-z ]*$")  # "0 roots", "3 is the only ..."
+_GOLD_AND = re.compile(r"\s*,?\s+and\s+")
+_NAMED = re.compile(r"^\s*([A-Za-z]\w*(?:\s*=\s*[A-Za-z]\w*)*)\s*=\s*([^=]+)$")  # "98 values": a count with its noun
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\{,\}|\\[,!;]|\\ |~| )\d{3})+(?![\d])")
 _COMMA_THOUSANDS = re.compile(r"^[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _DOT_THOUSANDS = re.compile(r"^[-−]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")
@@ -159,11 +161,29 @@ def gold_alternatives(gold: str) -> list[str]:
     gold = _ASIDE.sub("", gold)
     if _SEGMENTS.match(gold):  # "$1$ and $2$ and $3$": one answer of several items
         return [", ".join(re.findall(r"\$([^$]+)\$", gold))]
-    parts = [_COUNTED.sub(r"\1", p.strip()) for p in _ALSO.split(gold) if p.strip()]
-    if len(parts) == 1 and is_wordy(strip_delims(gold)) and len(gold) > 40:
-        found = extract(gold, "standard")
-        return [found.answer] if found.answer else parts
-    return parts
+    parts = []
+    for part in (p.strip() for p in _ALSO.split(gold) if p.strip()):
+        items = _GOLD_AND.split(part)
+        if len(items) > 1 and not any(is_wordy(strip_delims(i)) for i in items):
+            part = ", ".join(strip_delims(i) for i in items)  # "1, 4 and 9", "x=16 and x=81"
+        part = _COUNTED.sub(r"\1", part)
+        if is_wordy(strip_delims(part)):
+            part = stated_value(part) or part  # "The limit exists and is equal to 4"
+        parts.append(part)
+    return parts + [t for t in map(_as_tuple, parts) if t]
+
+
+def _as_tuple(gold: str) -> str | None:
+    """Named values as the tuple they name: `x=2, y=1` -> `(2, 1)`, `x=y=0` -> `(0, 0)`."""
+    names, values = [], []
+    for item in split_top_level(strip_delims(gold)):
+        m = _NAMED.match(item)
+        if not m:
+            return None
+        names += re.split(r"\s*=\s*", m.group(1))
+        values += [m.group(2).strip()] * len(re.split(r"\s*=\s*", m.group(1)))
+    distinct = len(set(names)) == len(names)  # `x=16, x=81` is a set of solutions, not a tuple
+    return f"({', '.join(values)})" if len(values) > 1 and distinct else None
 
 
 def readings(text: str, locale: str = "auto") -> list[str]:
@@ -175,7 +195,9 @@ def readings(text: str, locale: str = "auto") -> list[str]:
     text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|\\[,!; ]|~| ", "", m.group()), text)
     text = re.sub(r"(?<!\\)\\[,;:! ]", " ", text)  # thin spaces left between items (not a `\\\\` row end)
     text = re.sub(r"\s*(?:\\quad\s*)?\\text\{\s*and\s*\}\s*(?:\\quad\s*)?", ", ", text)  # "a \text{ and } b"
-    text = _LABEL.sub("", text).strip()
+    text = _LABEL.sub(" ", text).strip()
+    if text.startswith("((") and text.count("(") == text.count(")") + 1:
+        text = text[1:]  # "((n(n+1)/2)^2": one stray opening parenthesis
     plain = text.replace("−", "-")
     if locale != "eu" and _COMMA_THOUSANDS.match(plain):
         return [plain.replace(",", "")]

@@ -43,20 +43,27 @@ _PHRASE = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
 _INLINE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
 _DISPLAY_END = re.compile(r"(?:\$\$(.+?)\$\$|\\\[(.+?)\\\])\s*\.?\s*$", re.DOTALL)
 _MD = re.compile(r"\*\*|__|`")
-_NUMBER = re.compile(r"(?<![A-Za-z_\d.])[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?%?(?:[a-z]{1,2}[²³])?"
+_NUMBER = re.compile(r"(?<![A-Za-z_\d.^{])[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?%?(?:[a-z]{1,2}[²³])?"
                      r"(?![A-Za-z\d])")
 _UNIT_SUFFIX = re.compile(r"^([-−]?[\d.,]*\d)\s*(?:[a-z]{1,2}[²³]|mm|cm|km|kg|mg|ml)$")  # "1,000.99m²" -> number
-_HEDGE = re.compile(r"\s+(?:or|and|oder|ou|o)\s+(?:equivalently\s+|possibly\s+)?|\s*/\s+", re.IGNORECASE)
+_HEDGE = re.compile(r"\s+(?:or|oder|ou|o)\s+(?:equivalently\s+|possibly\s+)?", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "frac", "dfrac", "tfrac", "pi",
-               "infty", "ln", "cdot", "times", "le", "ge", "leq", "geq", "neq", "pm", "mp", "cup", "cap"}
+               "infty", "ln", "cdot", "times", "le", "ge", "leq", "geq", "neq", "pm", "mp", "cup", "cap",
+               "mod", "pmod", "bmod", "equiv"}
 _SENTENCE_END = re.compile(r"(?<=[^\d\s][.!?])\s+(?=[A-Z*#(])|(?<=\$\$|\\\])\s+(?=[A-Z])|\n\s*\n"
                            r"|\n(?=\s*[-*#]|\s*\d+\.\s)")
-_COPULA = re.compile(r"\b(?:is|are|equals|was)\s+(?:(?:exactly|equal\s+to|given\s+by|then)\s+)?(?:[:]\s*)?",
-                     re.IGNORECASE)
-_CHATTER = re.compile(r"^\s*(?:i\s+hope|let\s+me\s+know|hope\s+this|feel\s+free)", re.IGNORECASE)
+_COPULA = re.compile(r"\b(?:is|are|equals|was|be)\s+(?:(?:therefore|thus|then|also|indeed|simply|just|exactly|"
+                     r"always|equal\s+to|given\s+by)\s*,?\s+)*(?:[:]\s*)?", re.IGNORECASE)
+_CHATTER = re.compile(r"^\s*(?:i\s+hope|let\s+me\s+know|hope\s+this|feel\s+free|this\s+is\s+the\s+(?:final\s+)?"
+                      r"answer\W*$)", re.IGNORECASE)
+_AND = re.compile(r"[$\\)\]*_]*\s*(?:,\s*(?:(?:and|und|et|y)\s+)?|(?:and|und|et|y)\s+)(.+)", re.DOTALL)
+_AND_PROSE = re.compile(r"[$\\)\]*_]*\s+(?:and|und|et|y)\s+")  # "0 and any positive integer": no value
+_NEGATION = re.compile(r"\b(?:no|not|cannot|never|none|neither|nor|nicht|kein|pas)\b|n't", re.IGNORECASE)
+_BACKREF = re.compile(r"^\s*(?:this|that|it)\b[^$\\\d]*$", re.IGNORECASE)
 _SPECIAL = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end)\|>")
 _ARTICLES = {"a", "an", "the"}
+_LONE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*")  # a variable name alone
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,11 @@ def _phrase(text: str, after: int = 0) -> Extraction | None:
         end = _line_end(text, start)
         found = _leading(text, start, end)
         if found:
-            return _hedged("phrase", text, found, end)
+            hedged = _hedged("phrase", text, found, end)
+            if len(hedged.alternatives) != 1 or not hedged.answer:
+                return hedged
+            value = _right_side(hedged.answer) or hedged.answer
+            return Extraction("phrase", value, hedged.span, (value,), _forms(value, hedged.answer))
     return None
 
 
@@ -218,6 +229,17 @@ def _hedged(rule: str, text: str, span: tuple[int, int], end: int) -> Extraction
             parts.append(_clean(tail[extra[0]:extra[1]]))
             span = (span[0], span[1] + extra[1])
     parts = [p for p in parts if p]
+    if len(parts) == 1:  # "1, 4, and 9", "x = 2 and y = 1": one answer of several items
+        items, pos = [answer], span[1]
+        while pos > span[0] and text[pos - 1] in ",;":
+            pos -= 1  # "is 0, and it is achieved ...": the comma belongs to the sentence
+        while (more := _AND.match(text, pos, end)) and (extra := _leading(text, more.start(1), end)):
+            items.append(_clean(text[extra[0]:extra[1]]))
+            pos = extra[1]
+        if _AND_PROSE.match(text, pos, end):
+            return Extraction("none")  # the value goes on in words: not a value the sentence states
+        if len(items) > 1:
+            return Extraction(rule, ", ".join(i for i in items if i), (span[0], pos))
     answer = re.sub(r"^(?:either|entweder|soit)\s+", "", answer, flags=re.IGNORECASE) if len(parts) == 1 else answer
     parts = [re.sub(r"^(?:either|entweder|soit)\s+", "", p, flags=re.IGNORECASE) for p in parts]
     return Extraction(rule, parts[-1] if len(parts) > 1 else answer, span, tuple(dict.fromkeys(parts)))
@@ -244,7 +266,7 @@ def _final_block(text: str) -> tuple[int, int]:
     if display:
         return display.start(), end
     cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(text[:end]) if m.end() < end]
-    while len(cuts) > 1 and _CHATTER.match(text[cuts[-1]:end]):
+    while len(cuts) > 1 and (_CHATTER.match(text[cuts[-1]:end]) or _BACKREF.match(text[cuts[-1]:end])):
         end = len(text[:cuts[-1]].rstrip())
         cuts.pop()
     return cuts[-1], end
@@ -259,19 +281,16 @@ def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction
         a = start + len(text[start:end]) - len(text[start:end].lstrip())
         value = _right_side(whole)
         return Extraction(rule, value, (a, end), (value,), _forms(value, whole))
-    for m in reversed(list(_COPULA.finditer(text, start, end))):  # the last statement of a value
-        found = _leading(text, m.end(), end)
-        if found and _clean(text[found[0]:found[1]]):
-            hedged = _hedged(rule, text, found, end)
-            value = _right_side(hedged.answer or "")
-            if value and len(hedged.alternatives) <= 1:
-                return Extraction(rule, value, hedged.span, (value,), _forms(value, hedged.answer or ""))
-            if value:
-                return hedged
+    stated = _stated(text, start, end, rule)
+    if stated:
+        return stated
     piece = text[start:end]
+    if _NEGATION.search(_INLINE.sub(" ", piece)):
+        return None  # "there are no integers satisfying $...$": its expressions are not the answer
     segments = [m for m in _INLINE.finditer(piece)]
+    named = [m for m in segments if not _LONE.fullmatch(m.group().strip("$\\()[] "))]
     if segments:
-        m = segments[-1]
+        m = (named or segments)[-1]  # "holds for \\(100\\) values of \\(n\\)": 100, not n
         g = next(i for i in range(1, 5) if m.group(i) is not None)
         a, b = start + m.start(g), start + m.end(g)
         rhs = _right_side(text[a:b])
@@ -283,6 +302,30 @@ def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction
     a, b = start + m.start(), start + m.end()
     value = _UNIT_SUFFIX.sub(r"\1", text[a:b].rstrip(","))
     return Extraction(rule, value, (a, a + len(value)), (value,))
+
+
+def stated_value(text: str) -> str | None:
+    """The value a sentence states after "is"/"equals" ("The limit exists and is equal to 4" ->
+    4), or None; used to read prose golds, where nothing weaker may guess."""
+    found = _stated(text, 0, len(text), "gold")
+    return found.answer if found and len(found.alternatives) <= 1 else None
+
+
+def _stated(text: str, start: int, end: int, rule: str) -> Extraction | None:
+    for m in reversed(list(_COPULA.finditer(text, start, end))):  # the last statement of a value
+        if re.search(r"(?:\bnot|n't|\bcannot|\bnever)\s*$", text[max(start, m.start() - 12):m.start()]):
+            continue  # "cannot be 0": a value denied, not stated
+        found = _leading(text, m.end(), end)
+        if found and _clean(text[found[0]:found[1]]):
+            hedged = _hedged(rule, text, found, end)
+            if hedged.rule == "none":
+                continue
+            value = _right_side(hedged.answer or "")
+            if value and len(hedged.alternatives) <= 1:
+                return Extraction(rule, value, hedged.span, (value,), _forms(value, hedged.answer or ""))
+            if value:
+                return hedged
+    return None
 
 
 def _forms(answer: str, whole: str) -> tuple[str, ...]:
@@ -297,10 +340,19 @@ def _right_side(expr: str) -> str:
     `1/3 \\approx 0.33` -> `1/3` (the exact value, not its rounding)."""
     parts = [x.strip() for x in re.split(r"\\approx|≈", _clean(expr))]
     expr = parts[1] if len(parts) > 1 and re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", parts[0]) else parts[0]
-    if re.search(r"\\[lg]eq?\b|[<>]|\\neq", expr):
+    if re.search(r"\\[lg]eq?\b|[<>]|\\neq", expr) or _has_top_comma(expr):
         return expr
     sides = re.split(r"(?<![<>!\\])=(?!=)", expr)
     return sides[-1].strip() if sides[-1].strip() else expr
+
+
+def _has_top_comma(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+        if ch == "," and depth == 0:
+            return True
+    return False
 
 
 def _last_paragraph(text: str) -> Extraction | None:

@@ -3,10 +3,11 @@
     python tests/benchmarks/bench_verify_real.py [--mv-sdist PATH]
 
 Rows: the CHAMP set (`pip install champ-dataset`): 1,080 zero-shot answers by four chat models
-to 270 competition problems, in plain prose. Labels: our own reading of each sampled reply's
-final answer against the gold (tests/helpers/champ_labels.json). Reported per checker and per
-extraction rule: accuracy against the labels, false accepts (passed, labelled wrong) and false
-rejects (not passed, labelled right), plus pass counts over all 1,080 rows.
+to 270 competition problems, in plain prose. Labels: our own reading of each reply's final answer
+against the gold (tests/helpers/champ_labels.json). Reported per checker and per extraction rule
+on the seeded random sample: accuracy, false accepts (passed, labelled wrong) and false rejects
+(not passed, labelled right); then the disagreement audit (every row where curate and stock
+differ), which is the exact difference between the two over all 1,080 rows.
 
 Also: agreement with the labels of Math-Verify's own test tables, read from its sdist.
 """
@@ -58,22 +59,30 @@ def score(passed: list[bool], truth: list[bool]) -> dict:
 def real_answers(policy: str = "standard") -> dict:
     rows = champ.load_rows()
     labels = champ.labels()
-    ours = curate_verdicts(rows, policy)
+    results = curate_verdicts(rows, policy)
+    ours = [v == "pass" for v, _ in results]
     stock = stock_verdicts(rows)
-    sample = [i for i, r in enumerate(rows) if r["trace_id"] in labels]
-    truth = [labels[rows[i]["trace_id"]] for i in sample]
-    curate_pass = [ours[i][0] == "pass" for i in sample]
-    stock_pass = [stock[i] for i in sample]
+    rules = [d.get("extraction", "none") for _, d in results]
+    sample = [i for i, r in enumerate(rows) if r["trace_id"] in champ.random_sample(rows)]
+    truth = {i: labels[rows[i]["trace_id"]] for i in range(len(rows)) if rows[i]["trace_id"] in labels}
     by_rule = collections.defaultdict(list)
-    for k, i in enumerate(sample):
-        by_rule[ours[i][1].get("extraction", "none")].append(k)
-    rules = {rule: {"curate": score([curate_pass[k] for k in ks], [truth[k] for k in ks]),
-                    "stock": score([stock_pass[k] for k in ks], [truth[k] for k in ks])}
-             for rule, ks in sorted(by_rule.items())}
-    return {"rows": len(rows), "labelled": len(sample),
-            "verdicts": collections.Counter(v for v, _ in ours),
-            "curate_pass_all": sum(v == "pass" for v, _ in ours), "stock_pass_all": sum(stock),
-            "curate": score(curate_pass, truth), "stock": score(stock_pass, truth), "by_rule": rules}
+    for i in sample:
+        by_rule[rules[i]].append(i)
+    split = [i for i in range(len(rows)) if ours[i] != stock[i]]
+    audited = [i for i in split if i in truth]
+    return {
+        "rows": len(rows), "labelled": len(sample), "verdicts": collections.Counter(v for v, _ in results),
+        "curate_pass_all": sum(ours), "stock_pass_all": sum(stock),
+        "curate": _score(ours, truth, sample), "stock": _score(stock, truth, sample),
+        "by_rule": {rule: {"curate": _score(ours, truth, ix), "stock": _score(stock, truth, ix)}
+                    for rule, ix in sorted(by_rule.items())},
+        "disagreements": len(split), "unlabelled_disagreements": len(split) - len(audited),
+        "audit": {"curate": _score(ours, truth, audited), "stock": _score(stock, truth, audited)},
+    }
+
+
+def _score(passed: list[bool], truth: dict[int, bool], rows: list[int]) -> dict:
+    return score([passed[i] for i in rows], [truth[i] for i in rows])
 
 
 def suite_agreement(path: Path | None) -> dict:
@@ -106,6 +115,12 @@ def main() -> None:
         print(f"  rule {rule:26s} n={c['n']:3d}  curate acc {c['accuracy']:.3f} FA {c['false_accepts']} "
               f"FR {c['false_rejects']}  | stock acc {s['accuracy']:.3f} FA {s['false_accepts']} "
               f"FR {s['false_rejects']}")
+    print(f"  disagreement audit (all {real['disagreements']} rows where the two checkers differ; "
+          f"{real['unlabelled_disagreements']} unlabelled): the difference over all {real['rows']} rows")
+    for name in ("curate", "stock"):
+        s = real["audit"][name]
+        print(f"    {name:7s} right on {s['n'] - s['false_accepts'] - s['false_rejects']}/{s['n']}  "
+              f"false accepts {s['false_accepts']}  false rejects {s['false_rejects']}")
     suite = suite_agreement(args.mv_sdist)
     print(f"Math-Verify test tables: {suite['cases']} cases, agreement {suite['agreement']:.3f}, "
           f"false accepts {suite['false_accepts']}, false rejects {suite['false_rejects']}")
