@@ -15,7 +15,7 @@ EXTRACT = [
     ("The final answer is 12.", "12"),
     ("Answer: $x = 3$", "3"),  # the value; the whole equation is tried too
     ("So the answer is $\\frac{3}{4}$.\nThanks", "\\frac{3}{4}"),
-    ("We get 2 + 2 = 4 and then 7.", "7"),  # standard: the final sentence's last expression
+    ("We get 2 + 2 = 4 and then 7.", "4"),  # standard: the value after the sentence's last "="
     ("", None),
     ("\\boxed{unclosed", None),
     ("so $\\boxed 5$.", "5"),

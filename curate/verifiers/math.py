@@ -158,7 +158,8 @@ def gold_alternatives(gold: str) -> list[str]:
         spans = boxes(gold)
         if spans:
             return [", ".join(dict.fromkeys(gold[a:b].strip() for a, b in spans))]
-    gold = _ASIDE.sub("", gold)
+    gold = strip_delims(_ASIDE.sub("", gold))
+    gold = re.sub(r"\\text\{\s*and\s*\}", " and ", gold)
     if _SEGMENTS.match(gold):  # "$1$ and $2$ and $3$": one answer of several items
         return [", ".join(re.findall(r"\$([^$]+)\$", gold))]
     parts = []

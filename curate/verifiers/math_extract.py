@@ -285,7 +285,7 @@ def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction
     if stated:
         return stated
     piece = text[start:end]
-    if _NEGATION.search(_INLINE.sub(" ", piece)):
+    if _NEGATION.search(re.sub(r"\bnot\s+\S+", " ", _INLINE.sub(" ", piece))):  # "not 10, it's 1,000": 10 only
         return None  # "there are no integers satisfying $...$": its expressions are not the answer
     segments = [m for m in _INLINE.finditer(piece)]
     named = [m for m in segments if not _LONE.fullmatch(m.group().strip("$\\()[] "))]
@@ -298,7 +298,9 @@ def _last_expression(text: str, block: tuple[int, int], rule: str) -> Extraction
     numbers = list(_NUMBER.finditer(_MD.sub(lambda m: " " * len(m.group()), piece)))
     if not numbers:
         return None
-    m = numbers[-1]
+    equals = piece.rfind("=")
+    after = [n for n in numbers if n.start() > equals] if equals >= 0 else []
+    m = after[0] if after else numbers[-1]  # "we need 25 + 1 = 26 questions for all 50 numbers": 26
     a, b = start + m.start(), start + m.end()
     value = _UNIT_SUFFIX.sub(r"\1", text[a:b].rstrip(","))
     return Extraction(rule, value, (a, a + len(value)), (value,))
