@@ -82,6 +82,15 @@ TABLE = [
     ("Yes", "yes", {"text_answers": True}, "pass"),
     ("see solution", "108", {}, "bad_reference"),
     ("B", "B", {"multiple_choice": False, "text_answers": False}, "pass"),
+    ("1000", "1,000", {}, "pass"),  # thousands separators
+    ("1000", "1 000", {}, "pass"),
+    ("2.74", "2,74", {}, "pass"),  # auto: a decimal comma where unambiguous
+    ("2.5", "2,5", {"locale": "eu"}, "pass"),
+    ("1000", "1.000", {"locale": "eu"}, "pass"),
+    ("1.5", "1,5", {"locale": "en"}, "fail"),  # en: never a decimal comma
+    ("C(10, 5), or equivalently 252", "252", {}, "pass"),  # alternatives in the gold
+    ("x=2, y=1", "(2, 1)", {}, "pass"),  # named values and the tuple they name
+    ("(1,2),(3,4)", "(3,4),(1,2)", {}, "pass"),  # a list of tuples is a solution set
     ("3", "9^{9^{9}}", {}, "timeout"),  # a pathological answer costs its deadline, not the run
     ("3", "3", {}, "pass"),  # ... and the worker that replaced the stuck one carries on
 ]

@@ -324,7 +324,7 @@ def _matches(state: dict[str, Any], pred: str, unordered: bool = False) -> tuple
     options = state["options"]
     pred, unit = _split_unit(pred) if options.units != "strict" else (pred, None)
     for reading in readings(pred, options.locale):
-        for gold in state["states"]:
+        for gold in reversed(state["states"]):  # "X, or equivalently 252": the plain form is cheapest
             if unit and gold.get("unit") and _unit_key(unit) != _unit_key(gold["unit"]):
                 first = first or ("fail", {"reason": f"unit {unit!r}, expected {gold['unit']!r}"})
                 continue
