@@ -130,3 +130,12 @@ stages:
     problems = {json.loads(line)["uid"] for line in (DATA / "math.jsonl").read_text().splitlines()}
     assert table.num_rows == len(problems) == len(set(table["id"].to_pylist()))
     assert len(set(table["trace_id"].to_pylist())) == table.num_rows
+
+
+def test_extraction_rule_filter_keeps_boxed_only():
+    details = ['{"extraction": "boxed"}', '{"extraction": "last_expression"}', '{"extraction": "phrase"}', None]
+    table = from_rows([{"id": f"p{i}", "sample_idx": 0, "trace_id": f"t{i}", "domain": "math", "verdict": "pass",
+                        "verify_detail": d, "answer": "a"} for i, d in enumerate(details)])
+    out, ctx = run_stage_on(Filter({"extraction": ["boxed"]}), table)
+    assert sorted(out.column("trace_id").to_pylist()) == ["t0", "t3"]  # no record (t3): kept
+    assert ctx.rejected_table().column("reject_reason").to_pylist() == ["extraction not in ['boxed']"] * 2

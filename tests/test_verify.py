@@ -208,7 +208,7 @@ def test_dry_run_preview_shows_what_would_be_compared():
         {"id": "d", "sample_idx": 0, "domain": "general", "answer": "hi"},
     ])
     text = Verify(sandbox="none").preview(table).splitlines()
-    assert "answer '0.5' vs gold '\\\\frac12'" in text[0]
+    assert "answer '0.5' (boxed) vs gold '\\\\frac12'" in text[0]
     assert "no_answer (reasoning never closed" in text[1]
     assert "1-line program, stdio tests: 1" in text[2]
     assert text[3].endswith("unverified")

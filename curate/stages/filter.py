@@ -34,6 +34,10 @@ class FilterConfig(StageConfig):
     verdict: list[str] | None = Field(
         None, description="Keep only rows whose verdict is one of these, e.g. [pass]. An LLM judge's "
         "verdicts are kept only when listed too: [pass, judge_pass].")
+    extraction: list[str] | None = Field(
+        None, description="Keep only math rows whose answer verify extracted by one of these rules (boxed, "
+        "phrase, last_expression, last_expression_paragraph), e.g. [boxed]; rows without an extraction record "
+        "(other domains) are kept.")
     finish_reason: list[str] | None = Field(
         None, description="Keep only these finish reasons (e.g. [stop] drops truncated traces).")
     min_completion_tokens: int | None = Field(None, description="Drop traces with fewer completion tokens.")
@@ -67,7 +71,7 @@ class FilterConfig(StageConfig):
 
 class Filter(Stage):
     name = "filter"
-    version = 3  # 3: straddling problems keep rows by (part, trace id, occurrence)
+    version = 3  # 3: straddling problems keep rows by (part, trace id, occurrence); the extraction rule
     Config = FilterConfig
     has_prepare = True
 
@@ -139,6 +143,8 @@ class Filter(Stage):
                                                          _TRUE)
         if c.verdict is not None:
             yield f"verdict not in {c.verdict}", lambda t: _isin(t["verdict"], c.verdict)
+        if c.extraction is not None:
+            yield f"extraction not in {c.extraction}", lambda t: _extraction_in(t["verify_detail"], c.extraction)
         if c.finish_reason is not None:
             yield f"finish_reason not in {c.finish_reason}", lambda t: _isin(t["finish_reason"], c.finish_reason)
         for column, values in c.where.items():
@@ -217,6 +223,15 @@ def _read_split(artifacts: Path | None) -> dict:
 def _isin(column, values: list[str]):
     wanted = string_array(values)
     return pc.is_in(column, wanted if pa.types.is_null(column.type) else wanted.cast(column.type))
+
+
+def _extraction_in(details, rules: list[str]):
+    """Per row: its verify_detail's `extraction` rule is one of `rules` (no record: kept)."""
+    keep = []
+    for detail in details.to_pylist():
+        rule = json.loads(detail).get("extraction") if detail else None
+        keep.append(rule is None or rule in rules)
+    return pa.array(keep, pa.bool_())
 
 
 def _chars(table: pa.Table):
