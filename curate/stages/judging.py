@@ -24,6 +24,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curate.schema import dumps
+from curate.stages.base import PartContext
 from curate.teachers.judge import ANSWER_RUBRIC, PARAPHRASE_RUBRIC, Judge, JudgeConfig, cut
 
 JUDGE_CACHE = "judge.sqlite"
@@ -168,8 +169,10 @@ def _similarity(index, config: ParaphraseConfig, ctx):
 
 
 def _cache(ctx):
-    return ctx.scratch / JUDGE_CACHE if getattr(ctx, "scratch", None) else None
+    scratch = ctx.scratch if isinstance(ctx, PartContext) else None
+    return scratch / JUDGE_CACHE if scratch else None
 
 
 def _lock_dir(ctx):
-    return ctx.scratch.parent if getattr(ctx, "scratch", None) else None
+    scratch = ctx.scratch if isinstance(ctx, PartContext) else None
+    return scratch.parent if scratch else None

@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from curate.rundir import RunDir
+
 COLUMNS = ["id", "sample_idx", "source", "domain", "verdict", "verify_detail", "problem_stats"]
 TOP_REASONS = 10
 
@@ -133,7 +135,7 @@ def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None
 def upstream_summary(run_dir: Path | None) -> str | None:
     """Why rows did not pass, from RUN/reports/verify.json: the top reasons per domain, for the
     errors of later stages that find too few rows ("math: 1,058 no_answer: no final answer ...")."""
-    path = Path(run_dir) / "reports" / "verify.json" if run_dir else None
+    path = RunDir(run_dir).reports / "verify.json" if run_dir else None
     if path is None or not path.exists():
         return None
     report = json.loads(path.read_text())
