@@ -119,8 +119,6 @@ def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None
     report = build_report(parts, examples=examples)
     text = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False)
     if run_dir is not None:
-        from curate.rundir import RunDir
-
         folder = RunDir(run_dir).reports
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "verify.json").write_text(text + "\n")
