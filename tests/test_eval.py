@@ -145,3 +145,21 @@ def test_changed_sampling_is_refused_not_mixed(server, tmp_path):
     run_cli(*eval_args(server, tmp_path))
     result = CliRunner().invoke(cli, eval_args(server, tmp_path, "--set", "models.0.temperature=1.5"))
     assert result.exit_code != 0 and "--force" in result.output
+
+
+def test_train_splits_clean_and_contaminated_items(server, tmp_path):
+    problems = list(table())
+    train = tmp_path / "train.jsonl"
+    rows = [{"problem": problems[2], "reasoning": "easy", "answer": "102"},
+            {"problem": "Unrelated.", "reasoning": f"I have seen this: {problems[5]} It is 105.", "answer": "105"},
+            {"problem": "What is the capital of France?", "reasoning": "Paris.", "answer": "Paris"}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_cli(*eval_args(server, tmp_path, "--train", str(train)))
+    out = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert out["contamination"]["items"] == {"fresh:q2": ["problem"], "fresh:q5": ["reasoning"]}
+    teacher, student = out["results"]["teacher"], out["results"]["student"]
+    assert teacher["contaminated"]["problems"] == 2 and teacher["clean"]["problems"] == 6
+    assert teacher["contaminated"]["pass@k"]["1"]["value"] == pytest.approx(0.25)
+    assert teacher["clean"]["pass@k"]["1"]["value"] == pytest.approx(10 / 24)
+    assert student["contaminated"]["pass@k"]["1"]["value"] == 0.0
+    assert student["clean"]["pass@k"]["1"]["value"] == pytest.approx(16 / 24)

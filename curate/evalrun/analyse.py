@@ -58,15 +58,19 @@ def model_result(items: list[Problem], config: EvalConfig, settings: Settings) -
     return result
 
 
-def analyse(config: EvalConfig, run_dir: Path, *, date_key: str | None,
-            contaminated: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def analyse(config: EvalConfig, run_dir: Path, *, date_key: str | None) -> dict[str, Any]:
     """The evaluation result (JSON-able, stable keys)."""
     settings = Settings(resamples=config.bootstrap, level=config.level, seed=config.seed, ngram=config.ngram)
     models, results = [], {}
-    contaminated = contaminated or {}
-    for model in config.models:
+    contaminated: dict[str, list[str]] = {}
+    for index, model in enumerate(config.models):
         folder = model_dir(run_dir, model.name)
         rows = read_rows(folder)
+        if config.train and index == 0:
+            from curate.evalrun.train import contaminated_items
+
+            texts = {r["id"]: r["problem"] or "" for r in rows}
+            contaminated = contaminated_items(texts, config.resolve(config.train), n=config.train_ngram)
         items = problems(rows, date_key)
         for p in items:
             p.contaminated = p.id in contaminated
@@ -81,7 +85,8 @@ def analyse(config: EvalConfig, run_dir: Path, *, date_key: str | None,
             "eval_set": eval_set_info(config, next(iter(results.values()))),
             "models": models, "results": results,
             "warnings": warnings(results, baseline),
-            "contamination": {"items": contaminated} if config.train else None}
+            "contamination": {"train": config.train, "ngram": config.train_ngram, "contaminated": len(contaminated),
+                              "items": contaminated} if config.train else None}
 
 
 def eval_set_info(config: EvalConfig, first: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from curate.errors import CurateError
 from curate.evaluation.summary import Problem
 from curate.rundir import RunDir
 
-COLUMNS = ["id", "sample_idx", "source", "domain", "verdict", "verify_detail", "answer", "reasoning",
+COLUMNS = ["id", "problem", "sample_idx", "source", "domain", "verdict", "verify_detail", "answer", "reasoning",
            "completion_tokens", "prompt_tokens", "finish_reason", "extra", "teacher"]
 
 

@@ -1,0 +1,75 @@
+"""The pure evaluation metrics: the pass@k estimator against its closed form, maj@k, intervals, collapse."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from math import comb
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curate.evaluation.diversity import distinct_answers, trace_diversity
+from curate.evaluation.estimators import bootstrap_interval, majority_correct, pass_at_k, resample_indices
+from curate.evaluation.summary import Problem, collapse_warning, summarize
+
+
+@st.composite
+def counts(draw):
+    n = draw(st.integers(1, 40))
+    return n, draw(st.integers(0, n)), draw(st.integers(1, n))
+
+
+@given(counts())
+def test_pass_at_k_equals_the_closed_form(nck):
+    n, c, k = nck
+    assert pass_at_k(n, c, k) == pytest.approx(1 - comb(n - c, k) / comb(n, k), abs=1e-12)
+
+
+@given(st.integers(1, 8).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_pass_at_k_is_the_share_of_k_subsets_with_a_correct_sample(nck):
+    n, c, k = nck
+    subsets = list(combinations(range(n), k))
+    assert pass_at_k(n, c, k) == pytest.approx(sum(min(s) < c for s in subsets) / len(subsets))
+
+
+def test_pass_at_k_refuses_impossible_counts():
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+
+
+def test_majority_vote_ties_go_to_the_first_answer_and_empty_votes_lose():
+    assert majority_correct(["7", "8", "8", "7"], [True, False, False, True], 4)
+    assert not majority_correct(["8", "7", "8", "7"], [False, True, False, True], 4)
+    assert not majority_correct([None, None], [False, False], 2)
+    assert majority_correct([None, "7"], [False, True], 2)
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=30), st.integers(0, 10))
+def test_bootstrap_interval_brackets_resample_means(values, seed):
+    idx = resample_indices(len(values), resamples=200, seed=seed)
+    low, high = bootstrap_interval(np.array(values), idx, 0.9)
+    assert min(values) - 1e-9 <= low <= high <= max(values) + 1e-9
+    assert (low, high) == bootstrap_interval(np.array(values), resample_indices(len(values), resamples=200,
+                                                                                  seed=seed), 0.9)
+
+
+def test_diversity_of_copies_and_of_different_traces():
+    same = trace_diversity(["a b c d e f"] * 3)
+    assert same["pairwise_similarity"] == 1.0 and same["distinct_ngrams"] == pytest.approx(1 / 3)
+    other = trace_diversity(["a b c d e f", "g h i j k l"])
+    assert other["pairwise_similarity"] == 0.0 and other["distinct_ngrams"] == 1.0
+    assert distinct_answers(["1", " 1", "2", None]) == 2
+
+
+def problem(c: int, n: int = 4) -> Problem:
+    return Problem("p", [i < c for i in range(n)], ["x"] * n, ["t"] * n, [1] * n, [False] * n)
+
+
+def test_collapse_needs_higher_pass1_and_lower_pass_at_k_beyond_the_interval():
+    base = summarize([problem(1)] * 10)      # pass@1 .25, pass@4 1
+    sharp = summarize([problem(4)] * 5 + [problem(0)] * 5)  # pass@1 .5, pass@4 .5
+    assert collapse_warning("student", sharp, "teacher", base).startswith("diversity collapse")
+    assert collapse_warning("teacher", base, "student", sharp) is None
+    assert collapse_warning("same", base, "teacher", base) is None
