@@ -73,3 +73,27 @@ def test_collapse_needs_higher_pass1_and_lower_pass_at_k_beyond_the_interval():
     assert collapse_warning("student", sharp, "teacher", base).startswith("diversity collapse")
     assert collapse_warning("teacher", base, "student", sharp) is None
     assert collapse_warning("same", base, "teacher", base) is None
+
+
+def test_fresh_dates_compare_partial_dates_as_the_start_of_their_period():
+    from curate.evalrun.analyse import is_fresh
+
+    assert is_fresh("2025-02", "2025-01-31") and not is_fresh("2025-02", "2025-02-01")
+    assert is_fresh("2025-03-02", "2025-03-01") and not is_fresh("2025-03-01", "2025-03-01")
+    assert not is_fresh(None, "2020-01-01")
+
+
+def test_eval_recipe_errors_name_the_key_and_suggest_the_field(tmp_path):
+    from curate.errors import RecipeError
+    from curate.evalrun.config import is_eval_recipe, load_eval
+
+    path = tmp_path / "e.yaml"
+    path.write_text("kind: eval\nbenchmark: x.jsonl\nmodels:\n  - name: a\n    model: m\n    temprature: 1\n")
+    assert is_eval_recipe(path)
+    with pytest.raises(RecipeError) as err:
+        load_eval(path)
+    assert "e.yaml:6: models[0].temprature: unknown field" in err.value.message
+    assert "temperature" in err.value.hint
+    path.write_text("kind: eval\nmodels: [{name: a, model: m}]\n")
+    with pytest.raises(RecipeError, match="exactly one of `benchmark`"):
+        load_eval(path)
