@@ -94,6 +94,9 @@ def test_eval_recipe_errors_name_the_key_and_suggest_the_field(tmp_path):
         load_eval(path)
     assert "e.yaml:6: models[0].temprature: unknown field" in err.value.message
     assert "temperature" in err.value.hint
+    path.write_text("kind: eval\nbenchmark: x.jsonl\nmodels: [{name: a, model: m, n: 3}]\n")
+    with pytest.raises(RecipeError, match="set it once at the top level"):
+        load_eval(path)
     path.write_text("kind: eval\nmodels: [{name: a, model: m}]\n")
     with pytest.raises(RecipeError, match="exactly one of `benchmark`"):
         load_eval(path)

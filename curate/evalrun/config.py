@@ -93,6 +93,10 @@ class EvalConfig(Closed):
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique: {names}")
+        fixed = [m.name for m in self.models if "n" in m.model_fields_set]
+        if fixed:
+            raise ValueError(f"models {fixed} set `n`; set it once at the top level (`n: {self.n}`) so "
+                             "every model's pass@k covers the same k")
         if self.baseline is not None and self.baseline not in names:
             raise ValueError(f"baseline '{self.baseline}' is not one of the models {names}")
         return self

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_generate import options  # noqa: E402
 
+OVERHEAD: list[float] = []  # eval's seconds outside its generate stage (load, verify, metrics, reports)
+
 
 def write_set(path: Path, count: int) -> None:
     rows = [{"id": f"b{i:05d}", "problem": f"Compute {i} * {i + 7} and explain each step.",
@@ -66,6 +68,9 @@ def run_evaluation(config: dict, source: Path, run_dir: Path) -> tuple[float, in
     started = time.perf_counter()
     result = run_eval(evaluation, run_dir, progress=False)
     seconds = time.perf_counter() - started
+    manifest = json.loads((run_dir / "models" / "tiny" / "manifest.json").read_text())
+    generating = sum(s["wall_seconds"] for s in manifest["stages"].values() if s["name"] == "generate")
+    OVERHEAD.append(seconds - generating)
     return seconds, result["models"][0]["cost"]["completion_tokens"]
 
 
@@ -101,6 +106,8 @@ def main() -> None:
         print(f"curate generate : {g:,.0f} output tok/s")
         print(f"curate eval     : {e:,.0f} output tok/s (+ verify, metrics, reports)")
         print(f"ratio eval/gen  : {e / g:.3f}  (goal >= 0.95)")
+        print(f"eval outside generation: median {statistics.median(OVERHEAD[1:]):.2f} s per run "
+              "(load, verify, metrics, reports; robust to a busy machine)")
         from curate.teachers.vllm import shutdown_engines
 
         shutdown_engines()
