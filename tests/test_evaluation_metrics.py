@@ -100,3 +100,19 @@ def test_eval_recipe_errors_name_the_key_and_suggest_the_field(tmp_path):
     path.write_text("kind: eval\nmodels: [{name: a, model: m}]\n")
     with pytest.raises(RecipeError, match="exactly one of `benchmark`"):
         load_eval(path)
+
+
+def test_pack_benchmark_items_carry_the_release_date_and_code_benchmarks_are_refused(monkeypatch):
+    from curate.decontam import loaders
+    from curate.decontam.select import BenchItem
+    from curate.errors import CurateError
+    from curate.evalrun.config import validate_eval
+    from curate.evalrun.items import benchmark_rows
+
+    # the Hub is the one stand-in: the pack's items as load_items would return them
+    monkeypatch.setattr(loaders, "load_items", lambda sel: [BenchItem("aime25", "1", "Find x.", "7")])
+    config = validate_eval({"benchmark": "aime_2025", "models": [{"name": "a", "model": "m"}]})
+    assert benchmark_rows(config) == [{"id": "aime25:1", "problem": "Find x.", "reference": "7", "domain": "math",
+                                       "benchmark": "aime25", "date": "2025-02"}]
+    with pytest.raises(CurateError, match="no answers curate can verify"):
+        benchmark_rows(validate_eval({"benchmark": "humaneval", "models": [{"name": "a", "model": "m"}]}))
