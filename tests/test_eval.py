@@ -163,3 +163,22 @@ def test_train_splits_clean_and_contaminated_items(server, tmp_path):
     assert teacher["clean"]["pass@k"]["1"]["value"] == pytest.approx(10 / 24)
     assert student["contaminated"]["pass@k"]["1"]["value"] == 0.0
     assert student["clean"]["pass@k"]["1"]["value"] == pytest.approx(16 / 24)
+
+
+def test_a_dataset_source_with_a_date_column_in_an_eval_recipe(server, tmp_path):
+    import yaml
+
+    write_eval_set(tmp_path / "items.jsonl")
+    recipe = {"kind": "eval", "name": "ds", "n": 2, "after": "2025-02-01", "date_column": "released",
+              "dataset": {"path": "items.jsonl", "domain": "math", "columns": {"reference": "answer"}},
+              "verify": {"checkers": 1},
+              "models": [{"name": "teacher", "teacher": "openai", "model": "teacher-x", "base_url": server.url}]}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(recipe))
+    run_cli("eval", str(tmp_path / "eval.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet")
+    out = json.loads((tmp_path / "run" / "eval.json").read_text())
+    summary = out["results"]["teacher"]
+    assert summary["all"]["problems"] == 8 and summary["fresh"]["problems"] == 4
+    # first two samples of each pattern: 1, 1, 0, 1 correct -> pass@1 = 3 / 8, pass@2 = 3 / 4
+    assert summary["all"]["pass@k"]["1"]["value"] == pytest.approx(3 / 8)
+    assert summary["all"]["pass@k"]["2"]["value"] == pytest.approx(3 / 4)
+    assert out["warnings"] == [] and out["eval_set"]["dataset"] == "items.jsonl"

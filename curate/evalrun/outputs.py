@@ -157,7 +157,7 @@ section { background:var(--card); border:1px solid var(--line); border-radius:10
           padding:16px 20px; margin:0 0 20px; }
 h2 { margin:0 0 12px; font-size:17px; }
 table { border-collapse:collapse; width:100%; font-variant-numeric:tabular-nums; }
-th, td { text-align:left; padding:5px 10px; border-bottom:1px solid var(--line); }
+th, td { text-align:left; padding:5px 10px; border-bottom:1px solid var(--line); white-space:nowrap; }
 th { color:var(--muted); font-weight:600; }
 .warn { border-left:4px solid var(--red); background:#fff4e6; padding:8px 12px; margin:0 0 12px; }
 .plot img { max-width:100%; }
