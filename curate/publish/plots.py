@@ -231,3 +231,56 @@ def _draw_stack(canvas: pc.Canvas, x_axis: pc.Axis, values: list[int], fills: li
         x1 = max(x0, x_axis(done) - 1)
         canvas.draw.rectangle([x0, y0, x1, y1], fill=fills[i])
 
+
+
+# ---------------------------------------------------------------- lines with bands
+
+
+def line_chart(series: dict[str, list[tuple[float, float, float, float]]], *, title: str,
+               xlabel: str = "k", ylabel: str = "pass@k") -> bytes | None:
+    """One line per label through (x, y) points, with a shaded (low, high) band: pass@k curves.
+
+    `series` maps a label to [(x, y, low, high), ...]; the x axis is log2 when x spans more than
+    a factor of 8 (k = 1..64 reads better so), the y axis runs from 0 to 1. Labels keep the order
+    given (the baseline first); the legend sits in the lower right, where pass@k curves are high.
+    """
+    series = {label: sorted(points) for label, points in series.items() if points}
+    if not series:
+        return None
+    xs = [p[0] for points in series.values() for p in points]
+    low, high = min(xs), max(max(xs), min(xs) + 1)
+    log = high / max(low, 1e-9) > 8 and low > 0
+    canvas = pc.Canvas(WIDTH, HEIGHT)
+    top = canvas.title(title)
+    bottom = HEIGHT - _x_band(canvas)
+    y_values = [i / 5 for i in range(6)]
+    left = _left_margin(canvas, [pc.format_number(v) for v in y_values])
+    right = WIDTH - 18
+    x_axis = pc.Axis(low, high, left + 8, right - 8, log=log)
+    y_axis = pc.Axis(0.0, 1.0, bottom, top)
+    box = (left, top, right, bottom)
+    canvas.y_ticks(y_axis, box, y_values)
+    for i, points in enumerate(series.values()):
+        layer, draw = canvas.layer()
+        band = [(x_axis(x), y_axis(hi)) for x, _, _, hi in points] + \
+               [(x_axis(x), y_axis(lo)) for x, _, lo, _ in reversed(points)]
+        if len(points) > 1:
+            draw.polygon(band, fill=colour(i) + (50,))
+        canvas.merge(layer)
+        line = [(x_axis(x), y_axis(y)) for x, y, _, _ in points]
+        if len(line) > 1:
+            canvas.draw.line(line, fill=colour(i), width=2)
+        for x, y in line:
+            canvas.draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour(i))
+    canvas.frame(box)
+    ticks = sorted({p[0] for points in series.values() for p in points})
+    if len(ticks) > 10:
+        ticks = [t for t in ticks if t in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)] or ticks[::len(ticks) // 8]
+    canvas.x_ticks(x_axis, bottom, ticks)
+    canvas.text((left + right) / 2, HEIGHT - 8, xlabel, h="center", v="bottom")
+    canvas.vertical_text(8 + canvas.line_height() / 2, (top + bottom) / 2, ylabel)
+    labels = list(series)
+    width, height = canvas.legend_size(labels)
+    canvas.legend(right - width - 10, bottom - height - 8, [(lab, colour(i)) for i, lab in enumerate(labels)],
+                  backing=True)
+    return canvas.png()
