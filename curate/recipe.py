@@ -295,6 +295,11 @@ def _validate_stages(stage_items: list, lines, filename: str, problems: list) ->
     return entries
 
 
+def validation_error(exc: ValidationError, model, lines: dict[tuple, int], filename: str) -> RecipeError:
+    """Every problem of a pydantic error on `model` (a recipe-like YAML file), with lines and hints."""
+    return _combined_error(_problems(exc, (), model, lines, filename), filename)
+
+
 def _combined_error(problems: list[tuple[str, str | None]], filename: str) -> RecipeError:
     """One problem: its message and hint. Several: every one on its own line, hints inline."""
     if len(problems) == 1:

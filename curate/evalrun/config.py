@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from curate.errors import RecipeError
-from curate.recipe import Closed, Source, _recipe_error, apply_override, parse_yaml
+from curate.recipe import Closed, Source, apply_override, parse_yaml, validation_error
 from curate.teachers.config import GenerateConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -142,4 +142,4 @@ def validate_eval(raw: dict, lines: dict | None = None, filename: str = "eval re
     try:
         return EvalConfig(**raw)
     except ValidationError as exc:
-        raise _recipe_error(exc, (), EvalConfig, lines or {}, filename) from None
+        raise validation_error(exc, EvalConfig, lines or {}, filename) from None

@@ -64,6 +64,6 @@ def contaminated_items(problems: dict[str, str], train: str, *, n: int = 13) -> 
         for field in table.column_names:
             column = table.column(field).combine_chunks()
             for start in range(0, len(column), BATCH):
-                for hit in scan_texts(index, column.slice(start, BATCH), n, min_share=0.5):
+                for hit in scan_texts(index, column.slice(start, BATCH), n, near=False):
                     found.setdefault(ids[hit.item], set()).add(field)
     return {item: sorted(fields) for item, fields in sorted(found.items())}
