@@ -32,7 +32,8 @@ def eval_source(config: EvalConfig, run_dir: Path) -> tuple[dict[str, Any], str 
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return {"path": str(path), "name": rows[0]["benchmark"], "format": "jsonl", "id_scope": "global"}, "date"  # ids are already benchmark:id
+    # the rows' ids are already `benchmark:id`: no second prefix
+    return {"path": str(path), "name": rows[0]["benchmark"], "format": "jsonl", "id_scope": "global"}, "date"
 
 
 def benchmark_rows(config: EvalConfig) -> list[dict[str, Any]]:
