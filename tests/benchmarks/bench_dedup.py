@@ -92,8 +92,9 @@ def curate_recipe(path: Path, rows_per_part: int, *, with_dedup: bool = True):
     from curate.recipe import validate_recipe
 
     stages = [{"use": "load", "rows_per_part": rows_per_part}] + ([{"use": "dedup"}] if with_dedup else [])
-    return validate_recipe({"name": "bench", "seed": 1, "sources": [{"path": str(path), "domain": "x"}],
-                            "stages": stages}, filename="bench")
+    # the corpus ids are the benchmark's labels (p00000012): keep them unscoped
+    source = {"path": str(path), "domain": "x", "id_scope": "global"}
+    return validate_recipe({"name": "bench", "seed": 1, "sources": [source], "stages": stages}, filename="bench")
 
 
 def run_curate(path: Path, run_dir: Path) -> dict:
