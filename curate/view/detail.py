@@ -124,7 +124,8 @@ def _steps(table: Table, trace_id: str, name: str, status: str) -> list[dict]:
     if "trace_id" not in schema:
         return []
     wanted = [c for c in ("verdict", "dup_of", "contaminated", "reject_stage", "reject_reason") if c in schema]
-    found = frame.filter(pl.col("trace_id") == trace_id).select([query.ROW] + wanted).collect().to_dicts()
+    found = frame.filter(pl.col("trace_id") == trace_id).select([query.ROW] + wanted)
+    found = found.collect(engine=query.ENGINE).to_dicts()
     # a reject's stage is the folder it lies in (`reject_stage` holds the stage's name only)
     return [{"stage": query.locate(table, r[query.ROW])[0].parent.name if status == "rejected" else name,
              "status": status, "table": name, **{k: _plain(v) for k, v in r.items()}} for r in found]

@@ -1,6 +1,6 @@
 """Pages of rows, single rows and a trace's path, read lazily with polars scans.
 
-A page query projects only the small columns (verdict, tokens, flags, ...) plus the row position,
+A page query (over `tables.scan`) projects only the small columns (verdict, tokens, flags, ...) plus the row position,
 filters, sorts and slices inside one polars plan, so the first page of an unfiltered table reads
 one row group and a filtered page reads only the filtered columns. Text columns are read for the
 rows of the page alone (a 100-character problem preview) and for one row when it is opened.
@@ -11,47 +11,27 @@ from __future__ import annotations
 
 import bisect
 import json
-import re
 from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from curate.view.tables import Table
+from curate.view.search import TEXT_COLUMNS as SEARCH_COLUMNS
+from curate.view.search import matching_rows
+from curate.view.tables import ROW, Table, scan
 
 #: columns the table shows, in order, where a table has them
 LIST_COLUMNS = ("source", "domain", "verdict", "pass_rate", "completion_tokens", "num_tokens", "finish_reason",
                 "dup_of", "contaminated", "reject_stage", "reject_reason", "sample_idx", "trace_id", "id")
-SEARCH_COLUMNS = ("problem", "reasoning", "answer", "messages")
-ROW = "_row"
 PREVIEW = 100
 MAX_PAGE = 200
+#: polars' streaming engine: a scan holds a few morsels of each column, never a whole column
+ENGINE = "streaming"
+_LOCAL = "_local"
 
 
 class QueryError(ValueError):
     """A request named a column, value or table the data does not have (answered with 400)."""
-
-
-def scan(table: Table) -> pl.LazyFrame:
-    """One lazy frame over the table's files, with each row's position in the table as `_row`.
-
-    Files are grouped by schema (a run's `everything` joins kept parts and rejects, which carry two
-    more columns); each group is one scan, and the groups are stacked with missing columns as nulls.
-    """
-    if table.kind == "jsonl":
-        frames = [pl.scan_ndjson(f, infer_schema_length=1000) for f in table.files]
-    else:
-        groups: list[tuple[tuple, list[Path]]] = []
-        for f in table.files:
-            names = tuple(pq.read_schema(f).names)
-            if groups and groups[-1][0] == names:
-                groups[-1][1].append(f)
-            else:
-                groups.append((names, [f]))
-        frames = [pl.scan_parquet(files) for _, files in groups]
-    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    return frame.with_row_index(ROW)
 
 
 def columns(frame: pl.LazyFrame) -> dict[str, pl.DataType]:
@@ -64,7 +44,7 @@ def page(table: Table, *, filters: dict[str, str] | None = None, search: str = "
     frame = scan(table)
     schema = columns(frame)
     shown = [c for c in LIST_COLUMNS if c in schema]
-    frame = frame.filter(*_predicates(schema, filters or {}, search)) if filters or search else frame
+    frame = frame.filter(*_predicates(table, schema, filters or {}, search)) if filters or search else frame
     if sort:
         if sort not in schema:
             raise QueryError(f"no column {sort!r} to sort by")
@@ -74,10 +54,10 @@ def page(table: Table, *, filters: dict[str, str] | None = None, search: str = "
     projected = [ROW] + [_shown(c, schema) for c in shown]
     rows_frame, count_frame = frame.select(projected).slice(int(offset), limit), frame.select(pl.len())
     if filters or search:
-        rows, count = pl.collect_all([rows_frame, count_frame])
+        rows, count = pl.collect_all([rows_frame, count_frame], engine=ENGINE)
         total = count.item()
     else:  # the unfiltered count is in the Parquet footers already
-        rows, total = rows_frame.collect(), table.rows
+        rows, total = rows_frame.collect(engine=ENGINE), table.rows
     records = rows.to_dicts()
     previews = _previews(table, [r[ROW] for r in records], schema)
     for record in records:
@@ -91,25 +71,17 @@ def _shown(name: str, schema: dict) -> pl.Expr:
     return pl.col(name)
 
 
-def _predicates(schema: dict, filters: dict[str, str], search: str) -> list[pl.Expr]:
+def _predicates(table: Table, schema: dict, filters: dict[str, str], search: str) -> list[pl.Expr]:
     exprs = []
     for name, value in filters.items():
         if name not in schema:
             raise QueryError(f"no column {name!r} to filter by")
         exprs.append(_filter(name, schema[name], value))
     if search:
-        pattern = "(?i)" + re.escape(search)
-        texts = [_text(c, schema[c]).str.contains(pattern) for c in SEARCH_COLUMNS if c in schema]
-        if not texts:
+        if not any(c in schema for c in SEARCH_COLUMNS):
             raise QueryError("this table has no text column to search")
-        exprs.append(pl.any_horizontal(texts).fill_null(False))
+        exprs.append(pl.col(ROW).is_in(pl.Series(matching_rows(table, search), dtype=pl.UInt32)))
     return exprs
-
-
-def _text(name: str, dtype) -> pl.Expr:
-    if isinstance(dtype, pl.List):  # messages: search the turns' contents
-        return pl.col(name).list.eval(pl.element().struct.field("content")).list.join("\n")
-    return pl.col(name).cast(pl.String)
 
 
 def _filter(name: str, dtype, value: str) -> pl.Expr:
@@ -150,7 +122,7 @@ def values(table: Table, name: str, top: int = 30) -> list[dict]:
     column = pl.col(name)
     if isinstance(schema[name], pl.List):
         column = column.list.len().alias(name)
-    counts = frame.select(column).group_by(name).len().sort("len", descending=True).head(top).collect()
+    counts = frame.select(column).group_by(name).len().sort("len", descending=True).head(top).collect(engine=ENGINE)
     return [{"value": r[name], "count": r["len"]} for r in counts.to_dicts()]
 
 
@@ -190,20 +162,16 @@ def _fetch_file(path: Path, kind: str, wanted: list[tuple[int, int]], names) -> 
                         out[locals_[index]] = {k: record.get(k) for k in names} if names else record
                     index += 1
         return out
-    parquet = pq.ParquetFile(path)
-    present = [n for n in names if n in parquet.schema_arrow.names] if names else None
-    starts = list(accumulate((parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)),
-                             initial=0))
-    groups: dict[int, list[tuple[int, int]]] = {}
-    for row, local in wanted:
-        group = bisect.bisect_right(starts, local) - 1
-        groups.setdefault(group, []).append((row, local - starts[group]))
-    out = {}
-    for group, items in groups.items():
-        data = parquet.read_row_group(group, columns=present)
-        for row, offset in items:
-            out[row] = data.slice(offset, 1).to_pylist()[0]
-    return out
+    # polars reads only the pages a slice needs; pyarrow would decode the whole row group
+    frame = pl.scan_parquet(path)
+    present = [n for n in names if n in frame.collect_schema()] if names else frame.collect_schema().names()
+    if len(wanted) == 1:
+        row, local = wanted[0]
+        return {row: frame.slice(local, 1).select(present).collect(engine=ENGINE).to_dicts()[0]}
+    by_local = {local: row for row, local in wanted}
+    found = (frame.with_row_index(_LOCAL).filter(pl.col(_LOCAL).is_in(list(by_local)))
+             .select([_LOCAL] + present).collect(engine=ENGINE))
+    return {by_local[r.pop(_LOCAL)]: r for r in found.to_dicts()}
 
 
 def _previews(table: Table, rows: list[int], schema: dict) -> dict[int, str | None]:
@@ -220,5 +188,5 @@ def find(table: Table, column: str, value: str, limit: int = 64) -> list[dict]:
     if column not in schema:
         return []
     shown = [_shown(c, schema) for c in LIST_COLUMNS if c in schema]
-    found = frame.filter(pl.col(column) == value).select([pl.col(ROW)] + shown).head(limit).collect()
+    found = frame.filter(pl.col(column) == value).select([pl.col(ROW)] + shown).head(limit).collect(engine=ENGINE)
     return found.to_dicts()

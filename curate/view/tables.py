@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.rundir import RunDir
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+ROW = "_row"  # a row's position in its table: how the page, the row view and the API name a row
 
 
 @dataclass
@@ -103,3 +105,24 @@ def _count_rows(path: Path, kind: str) -> int:
     except OSError as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc}).",
                          "The file is corrupt or still being written: wait for the stage, or remove it.") from exc
+
+
+def scan(table: Table) -> pl.LazyFrame:
+    """One lazy frame over the table's files, with each row's position in the table as `_row`.
+
+    Files are grouped by schema (a run's `everything` joins kept parts and rejects, which carry two
+    more columns); each group is one scan, and the groups are stacked with missing columns as nulls.
+    """
+    if table.kind == "jsonl":
+        frames = [pl.scan_ndjson(f, infer_schema_length=1000) for f in table.files]
+    else:
+        groups: list[tuple[tuple, list[Path]]] = []
+        for f in table.files:
+            names = tuple(pq.read_schema(f).names)
+            if groups and groups[-1][0] == names:
+                groups[-1][1].append(f)
+            else:
+                groups.append((names, [f]))
+        frames = [pl.scan_parquet(files) for _, files in groups]
+    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    return frame.with_row_index(ROW)
