@@ -7,8 +7,9 @@ disk: random words, so zstd cannot shrink them to nothing; parts of 50,000 rows 
 by default, row groups of 10,000 rows) plus a rejected/ folder with a tenth as many rows. Starts `curate view RUN` in a
 subprocess, as a user would, and times over HTTP: the very first page (cold), the first page, a
 filtered page (verdict=fail), a filtered and sorted page, a range filter, a page in the middle,
-opening one row, and a full-text search with one match (a full scan of the texts). Prints medians, the ratio to the issue's goals (first page < 1 s,
-filtered page < 0.5 s, RSS < 500 MB) and the viewer's peak RSS.
+opening one row, and a full-text search with one match (a full scan of the texts). Prints medians,
+the ratio to the issue's goals (first page < 1 s, filtered page < 0.5 s, RSS < 500 MB) and the
+viewer's peak RSS.
 
 Baseline, in the same run: the eager way the viewer avoids, reading the table's small columns
 whole with pyarrow and filtering them in memory (a fresh subprocess, its time and peak RSS).
