@@ -7,6 +7,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -112,9 +115,50 @@ def test_requests_without_the_token_or_outside_the_assets_are_refused(served):
     assert request(url, "/api/rows?table=nope", token=viewer.token)[0] == 400
 
 
-def test_view_command_refuses_a_missing_path(tmp_path):
+def test_view_command_refuses_a_missing_path_and_a_broken_file(tmp_path):
     result = CliRunner().invoke(cli, ["view", str(tmp_path / "nothing")])
     assert result.exit_code != 0
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    result = CliRunner().invoke(cli, ["view", str(broken)])
+    assert result.exit_code == 3 and "broken.parquet: not a readable Parquet file" in result.output
+
+
+def test_view_command_serves_until_stopped(run_dir):
+    """The real command in a subprocess: prints a tokened URL on 127.0.0.1, serves, stops on a signal."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "view", str(run_dir / "03-decontam")],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[-1]
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url
+        token = url.split("=", 1)[1]
+        status, body = request(url, "/api/rows?limit=3", token=token)
+        assert status == 200 and len(json.loads(body)["rows"]) == 3
+        assert request(url, "/api/rows")[0] == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_a_jsonl_file_pages_searches_and_opens(tmp_path):
+    source = ROOT / "recipes" / "data" / "math.jsonl"
+    viewer = Viewer(source)
+    server, url = serve_in_thread(viewer)
+    try:
+        lines = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+        page = api((viewer, url), "/api/rows?limit=5")
+        assert page["total"] == len(lines) and len(page["rows"]) == 5
+        word = lines[7]["question"].split()[-1].strip("?.")
+        expected = sum(1 for r in lines if word.lower() in json.dumps(r).lower())
+        found = api((viewer, url), f"/api/rows?q={word}")
+        assert 1 <= found["total"] <= expected
+        row = api((viewer, url), "/api/row?row=7")
+        assert row["fields"] == {} or row is not None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------- the page in a real browser

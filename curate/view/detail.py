@@ -35,6 +35,12 @@ def row_detail(tables: dict[str, Table], name: str, row: int, run: Path | None) 
             spans = [span for h in hits if h["field"] == field for span in _row_spans(h)]
             out["html"][field] = text_html(record[field], spans)
             out["lengths"][field] = len(record[field])
+    for field, value in record.items():  # another file's columns: long strings as texts
+        if field not in out["fields"] and field not in out["json"] and field not in TEXT_FIELDS + ("messages",):
+            if isinstance(value, str) and len(value) > 120:
+                out["html"][field], out["lengths"][field] = text_html(value), len(value)
+            else:
+                out["fields"][field] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
     if record.get("messages"):
         out["messages"] = [{"role": m.get("role"), "html": text_html(m.get("content"))} for m in record["messages"]]
     out["siblings"] = _siblings(table, record, row)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.view.search import TEXT_COLUMNS as SEARCH_COLUMNS
-from curate.view.search import matching_rows
+from curate.view.search import matching_rows, text_columns
 from curate.view.tables import ROW, Table, scan
 
 #: columns the table shows, in order, where a table has them
@@ -43,7 +42,7 @@ def page(table: Table, *, filters: dict[str, str] | None = None, search: str = "
     """Rows [offset, offset+limit) of the filtered, searched and sorted table, and the match count."""
     frame = scan(table)
     schema = columns(frame)
-    shown = [c for c in LIST_COLUMNS if c in schema]
+    shown = shown_columns(schema)
     frame = frame.filter(*_predicates(table, schema, filters or {}, search)) if filters or search else frame
     if sort:
         if sort not in schema:
@@ -78,9 +77,9 @@ def _predicates(table: Table, schema: dict, filters: dict[str, str], search: str
             raise QueryError(f"no column {name!r} to filter by")
         exprs.append(_filter(name, schema[name], value))
     if search:
-        if not any(c in schema for c in SEARCH_COLUMNS):
+        if not text_columns(schema):
             raise QueryError("this table has no text column to search")
-        exprs.append(pl.col(ROW).is_in(pl.Series(matching_rows(table, search), dtype=pl.UInt32)))
+        exprs.append(pl.col(ROW).is_in(pl.Series(matching_rows(table, search), dtype=pl.UInt32).implode()))
     return exprs
 
 
@@ -117,7 +116,7 @@ def values(table: Table, name: str, top: int = 30) -> list[dict]:
     """The most common values of a small column, with counts (for the filter menus)."""
     frame = scan(table)
     schema = columns(frame)
-    if name not in schema or name in SEARCH_COLUMNS:
+    if name not in schema or name in text_columns(schema):
         raise QueryError(f"no column {name!r} to list values of")
     column = pl.col(name)
     if isinstance(schema[name], pl.List):
@@ -175,10 +174,26 @@ def _fetch_file(path: Path, kind: str, wanted: list[tuple[int, int]], names) -> 
 
 
 def _previews(table: Table, rows: list[int], schema: dict) -> dict[int, str | None]:
-    if "problem" not in schema or not rows:
+    column = preview_column(schema)
+    if column is None or not rows:
         return {}
-    fetched = fetch(table, rows, ["problem"])
-    return {row: (record.get("problem") or "")[:PREVIEW] for row, record in fetched.items()}
+    fetched = fetch(table, rows, [column])
+    return {row: str(record.get(column) or "")[:PREVIEW] for row, record in fetched.items()}
+
+
+def preview_column(schema: dict) -> str | None:
+    """The column whose start the table shows: the problem, or a file's first string column."""
+    return "problem" if "problem" in schema else next((c for c, t in schema.items() if t == pl.String), None)
+
+
+def shown_columns(schema: dict) -> list[str]:
+    """The table's columns: the trace's small ones, or a file's first few non-text columns."""
+    known = [c for c in LIST_COLUMNS if c in schema]
+    if len(known) >= 3:
+        return known
+    texts = set(text_columns(schema)) | {preview_column(schema)}
+    others = [c for c, t in schema.items() if c not in texts and c != ROW and not isinstance(t, pl.Struct)]
+    return (known + [c for c in others if c not in known])[:10]
 
 
 def find(table: Table, column: str, value: str, limit: int = 64) -> list[dict]:
@@ -187,6 +202,6 @@ def find(table: Table, column: str, value: str, limit: int = 64) -> list[dict]:
     schema = columns(frame)
     if column not in schema:
         return []
-    shown = [_shown(c, schema) for c in LIST_COLUMNS if c in schema]
+    shown = [_shown(c, schema) for c in shown_columns(schema)]
     found = frame.filter(pl.col(column) == value).select([pl.col(ROW)] + shown).head(limit).collect(engine=ENGINE)
     return found.to_dicts()

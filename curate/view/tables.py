@@ -30,6 +30,7 @@ class Table:
     files: list[Path]
     kind: str = "parquet"
     counts: list[int] = field(default_factory=list)
+    schemas: list[tuple[str, ...]] = field(default_factory=list)  # column names per file (Parquet)
 
     @property
     def rows(self) -> int:
@@ -53,7 +54,8 @@ def open_path(path: str | Path) -> tuple[Path, dict[str, Table]]:
         raise InputError(f"{path}: found no Parquet or JSONL rows here.",
                          "Point at a run directory (it holds manifest.json), a stage folder, or a data file.")
     for table in tables:
-        table.counts = [_count_rows(f, table.kind) for f in table.files]
+        footers = [_footer(f, table.kind) for f in table.files]
+        table.counts, table.schemas = [n for n, _ in footers], [names for _, names in footers]
     return (root if root.is_dir() else root.parent), {t.name: t for t in tables}
 
 
@@ -96,13 +98,15 @@ def _file_table(name: str, files: list[Path]) -> Table:
     return Table(name, files, kind)
 
 
-def _count_rows(path: Path, kind: str) -> int:
+def _footer(path: Path, kind: str) -> tuple[int, tuple[str, ...]]:
+    """A file's row count and column names (JSONL: counted by reading it, names unknown)."""
     if kind == "jsonl":
         with open(path, "rb") as fh:
-            return sum(1 for line in fh if line.strip())
+            return sum(1 for line in fh if line.strip()), ()
     try:
-        return pq.ParquetFile(path).metadata.num_rows
-    except OSError as exc:
+        metadata = pq.read_metadata(path)
+        return metadata.num_rows, tuple(metadata.schema.to_arrow_schema().names)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InputError(f"{path}: not a readable Parquet file ({exc}).",
                          "The file is corrupt or still being written: wait for the stage, or remove it.") from exc
 
@@ -117,8 +121,7 @@ def scan(table: Table) -> pl.LazyFrame:
         frames = [pl.scan_ndjson(f, infer_schema_length=1000) for f in table.files]
     else:
         groups: list[tuple[tuple, list[Path]]] = []
-        for f in table.files:
-            names = tuple(pq.read_schema(f).names)
+        for f, names in zip(table.files, table.schemas):
             if groups and groups[-1][0] == names:
                 groups[-1][1].append(f)
             else:

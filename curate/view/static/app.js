@@ -192,10 +192,12 @@ async function openRow(row) {
   pane.replaceChildren();
   pane.dataset.row = row;
   pane.append(fieldsList(d.fields));
-  for (const field of ["problem", "reasoning", "answer", "reference", "system"]) {
-    if (!(field in d.html)) continue;
+  const known = ["problem", "reasoning", "answer", "reference", "system"];
+  const texts = [...known.filter((f) => f in d.html), ...Object.keys(d.html).filter((f) => !known.includes(f))];
+  for (const field of texts) {
     const length = d.lengths[field].toLocaleString();
-    if (field === "reasoning") pane.append(collapsible(`reasoning (${length} characters)`, d.html[field], field));
+    const long = field === "reasoning" || (!known.includes(field) && d.lengths[field] > 2000);
+    if (long) pane.append(collapsible(`${field} (${length} characters)`, d.html[field], field));
     else { const box = section(field); box.append(textBlock(d.html[field], field)); pane.append(box); }
   }
   if (d.messages) pane.append(messages(d.messages));
