@@ -240,6 +240,12 @@ def test_page_filters_searches_and_renders_a_row(served, browser, tmp_path):
     assert "divisible by 3 or by 7" in mark[0].text or mark[0].text
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#detail mjx-container svg"))  # typeset math
 
+    # a deep link (what the report links to) opens the trace's row; the cookie stands for the token
+    trace_id = api(served, "/api/rows?table=everything&f.contaminated=yes")["rows"][1]["trace_id"]
+    browser.get(url.split("?")[0] + f"?table=everything&trace={trace_id}")
+    wait(browser, lambda d: trace_id in d.find_element(By.ID, "detail").text)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#rows tbody tr")) == 1
+
     shot = Image.open(io.BytesIO(browser.get_screenshot_as_png()))
     assert shot.size[0] >= 1000 and shot.size[1] >= 700
     assert len(shot.convert("RGB").getcolors(1 << 20) or ()) > 50  # a rendered page, not a blank one

@@ -39,6 +39,7 @@ function typeset(node) {
 }
 
 async function start() {
+  const wanted = new URLSearchParams(location.search);  // deep links: ?table=NAME&trace=TRACE_ID
   history.replaceState(null, "", "/");  // the token lives in the cookie now; keep it out of the history
   const info = await api("tables");
   $("root").textContent = info.root;
@@ -47,7 +48,10 @@ async function start() {
     option.value = t.name;
     $("table").append(option);
   }
-  state.table = info.tables[0].name;
+  const names = info.tables.map((t) => t.name);
+  state.table = names.includes(wanted.get("table")) ? wanted.get("table") : names[0];
+  $("table").value = state.table;
+  if (wanted.get("trace")) state.filters.trace_id = wanted.get("trace");
   $("table").addEventListener("change", () => { state.table = $("table").value; resetFilters(); load(); });
   $("search").addEventListener("change", () => { state.q = $("search").value; state.offset = 0; load(); });
   $("clear").addEventListener("click", () => { resetFilters(); load(); });
@@ -56,6 +60,8 @@ async function start() {
     if (state.offset + state.limit < state.total) { state.offset += state.limit; load(); }
   });
   await load();
+  const first = $("rows").tBodies[0].rows[0];
+  if (wanted.get("trace") && first) first.click();
 }
 
 function resetFilters() {
@@ -102,6 +108,7 @@ function buildHeads(columns) {
       input.dataset.column = name;
       input.setAttribute("list", "values-" + name);
       input.placeholder = "filter";
+      input.value = state.filters[name] || "";
       const options = el("datalist");
       options.id = "values-" + name;
       input.addEventListener("focus", () => fillValues(name, options), { once: true });
