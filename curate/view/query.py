@@ -101,8 +101,9 @@ def _filter(name: str, dtype, value: str) -> pl.Expr:
         expr = expr & (column >= bounds[0]) if bounds[0] is not None else expr
         expr = expr & (column <= bounds[1]) if bounds[1] is not None else expr
         return expr.fill_null(False)
-    if isinstance(dtype, pl.List):
-        return column.list.contains(pl.lit(value)).fill_null(False)
+    if isinstance(dtype, pl.List):  # a number counts the items (the table shows counts), text is an item
+        matched = column.list.len() == int(value) if value.isdigit() else column.list.contains(pl.lit(value))
+        return matched.fill_null(False)
     literal = value
     if dtype.is_numeric():
         try:

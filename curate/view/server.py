@@ -17,12 +17,15 @@ import hmac
 import json
 import mimetypes
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import polars as pl
 
 from curate.errors import CurateError
 from curate.rundir import RunDir
@@ -77,6 +80,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except CurateError as exc:
             self._error(HTTPStatus.BAD_REQUEST, exc.message)
+        except pl.exceptions.PolarsError as exc:  # e.g. a filter value that does not fit the column
+            self._error(HTTPStatus.BAD_REQUEST, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - answer, and keep serving; the terminal shows why
+            sys.stderr.write(f"curate view: {self.path.split('?')[0]}: {type(exc).__name__}: {exc}\n")
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the terminal running curate view)")
 
     def do_POST(self):  # noqa: N802 - read-only
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "read-only")
