@@ -26,7 +26,6 @@ PREVIEW = 100
 MAX_PAGE = 200
 #: polars' streaming engine: a scan holds a few morsels of each column, never a whole column
 ENGINE = "streaming"
-_LOCAL = "_local"
 
 
 class QueryError(ValueError):
@@ -52,9 +51,8 @@ def page(table: Table, *, filters: dict[str, str] | None = None, search: str = "
     limit = max(1, min(int(limit), MAX_PAGE))
     projected = [ROW] + [_shown(c, schema) for c in shown]
     rows_frame, count_frame = frame.select(projected).slice(int(offset), limit), frame.select(pl.len())
-    if filters or search:
-        rows, count = pl.collect_all([rows_frame, count_frame], engine=ENGINE)
-        total = count.item()
+    if filters or search:  # two plans: collect_all ran them 2x slower than one after the other
+        rows, total = rows_frame.collect(engine=ENGINE), count_frame.collect(engine=ENGINE).item()
     else:  # the unfiltered count is in the Parquet footers already
         rows, total = rows_frame.collect(engine=ENGINE), table.rows
     records = rows.to_dicts()
@@ -168,10 +166,10 @@ def _fetch_file(path: Path, kind: str, wanted: list[tuple[int, int]], names) -> 
     if len(wanted) == 1:
         row, local = wanted[0]
         return {row: frame.slice(local, 1).select(present).collect(engine=ENGINE).to_dicts()[0]}
-    by_local = {local: row for row, local in wanted}
-    found = (frame.with_row_index(_LOCAL).filter(pl.col(_LOCAL).is_in(list(by_local)))
-             .select([_LOCAL] + present).collect(engine=ENGINE))
-    return {by_local[r.pop(_LOCAL)]: r for r in found.to_dicts()}
+    # several rows: one slice per row, run together (each reads only the pages holding its row)
+    slices = [frame.slice(local, 1).select(present) for _, local in wanted]
+    found = pl.collect_all(slices, engine=ENGINE)
+    return {row: part.to_dicts()[0] for (row, _), part in zip(wanted, found)}
 
 
 def _previews(table: Table, rows: list[int], schema: dict) -> dict[int, str | None]:

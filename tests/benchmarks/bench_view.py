@@ -1,6 +1,6 @@
 """Benchmark: `curate view` on a large synthetic run: time to the first page, to a filtered page, RSS.
 
-    python tests/benchmarks/bench_view.py [--rows 200000] [--repeats 5] [--keep DIR]
+    python tests/benchmarks/bench_view.py [--rows 200000] [--repeats 5] [--keep DIR] [--no-search]
 
 Builds a run directory of `--rows` trace rows (8-16 kB of reasoning each, about 5 kB a row on
 disk: random words, so zstd cannot shrink them to nothing; parts of 50,000 rows as `load` makes
@@ -150,6 +150,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="Measure a run that holds every part this many times (hard links: the 1M-row, 5 GB "
+                             "run from 200,000 generated rows; the page cache then holds one copy of the data).")
+    parser.add_argument("--no-search", action="store_true", help="Skip the full-text search (a full scan).")
     parser.add_argument("--keep", type=Path, help="Build (or reuse) the run here instead of a temporary folder.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,12 +162,30 @@ def main() -> None:
             started = time.perf_counter()
             size = make_run(run, args.rows)
             print(f"built {run} in {time.perf_counter() - started:.0f} s")
+        if args.copies > 1:
+            run = replicate(run, Path(tmp) / f"run-x{args.copies}", args.copies)
+        rows = args.rows * args.copies
         size = sum(f.stat().st_size for f in run.rglob("*.parquet"))
-        print(f"run: {args.rows:,} kept rows + {args.rows // 10:,} rejects, {size / 1e9:.2f} GB of Parquet")
-        measure(run, args.rows, args.repeats)
+        print(f"run: {rows:,} kept rows + {rows // 10:,} rejects, {size / 1e9:.2f} GB of Parquet")
+        measure(run, rows, args.repeats, search=not args.no_search)
 
 
-def measure(run: Path, rows: int, repeats: int) -> None:
+def replicate(run: Path, into: Path, copies: int) -> Path:
+    """A run whose stage and reject folders hold each part of `run` `copies` times (hard links)."""
+    import os
+
+    for folder in sorted({p.parent for p in run.rglob("part-*.parquet")}):
+        parts = sorted(folder.glob("part-*.parquet"))
+        target = into / folder.relative_to(run)
+        target.mkdir(parents=True, exist_ok=True)
+        for copy in range(copies):
+            for index, part in enumerate(parts):
+                os.link(part, target / f"part-{copy * len(parts) + index:05d}.parquet")
+    (into / "manifest.json").write_text((run / "manifest.json").read_text())
+    return into
+
+
+def measure(run: Path, rows: int, repeats: int, search: bool = True) -> None:
     started = time.perf_counter()
     proc, url = start_viewer(run)
     print(f"viewer up (process start, imports, footers read) in {time.perf_counter() - started:.2f} s")
@@ -171,6 +193,8 @@ def measure(run: Path, rows: int, repeats: int) -> None:
         cold = get(url, QUERIES["first page"])
         print(f"{'first page, cold':<36} {cold:8.3f} s")
         for name, path in QUERIES.items():
+            if "search" in name and not search:
+                continue
             path = path.format(middle=rows // 2 + 7)
             times = [get(url, path) for _ in range(repeats if "search" not in name else 1)]
             median = statistics.median(times)
