@@ -94,7 +94,7 @@ def test_row_detail_has_hits_siblings_and_the_trace_path(served):
     detail = api(served, f"/api/row?table=everything&row={page['rows'][0]['_row']}")
     assert detail["hits"] and '<mark class="hit">' in "".join(detail["html"].values())
     steps = api(served, f"/api/trace?trace_id={detail['fields']['trace_id']}")
-    assert [s["status"] for s in steps][-1] == "rejected"
+    assert [s["status"] for s in steps][-1] == "dropped"
     assert steps[-1]["reject_reason"] and steps[-1]["stage"].endswith("-filter")
     multi = api(served, "/api/rows?table=01-verify&f.pass_rate=0.4..0.6")
     row = api(served, f"/api/row?table=01-verify&row={multi['rows'][0]['_row']}")

@@ -112,15 +112,11 @@ def _hit_index(run: str) -> dict[str, list[dict]]:
 
 
 def trace_path(tables: dict[str, Table], trace_id: str) -> list[dict]:
-    """Where one trace went: per stage folder (and its rejects), kept or rejected, with the reason."""
+    """Where one trace went: per stage folder kept or rejected (with the reason), and published."""
     steps = []
     for name, table in tables.items():
-        if name in ("everything", "rejected") or table.kind != "parquet":
-            continue
-        steps += _steps(table, trace_id, name, "published" if name.startswith("dataset/") else "kept")
-    rejected = tables.get("rejected")
-    if rejected is not None:
-        steps += _steps(rejected, trace_id, "rejected", "rejected")
+        if table.role in ("stage", "dropped", "published") and table.kind == "parquet":
+            steps += _steps(table, trace_id, name, {"stage": "kept"}.get(table.role, table.role))
     return sorted(steps, key=lambda s: (s["status"] == "published", s["stage"]))
 
 
@@ -133,5 +129,5 @@ def _steps(table: Table, trace_id: str, name: str, status: str) -> list[dict]:
     found = frame.filter(pl.col("trace_id") == trace_id).select([query.ROW] + wanted)
     found = found.collect(engine=query.ENGINE).to_dicts()
     # a reject's stage is the folder it lies in (`reject_stage` holds the stage's name only)
-    return [{"stage": query.locate(table, r[query.ROW])[0].parent.name if status == "rejected" else name,
+    return [{"stage": query.locate(table, r[query.ROW])[0].parent.name if status == "dropped" else name,
              "status": status, "table": name, **{k: _plain(v) for k, v in r.items()}} for r in found]

@@ -19,6 +19,7 @@ from curate.errors import InputError
 from curate.rundir import RunDir
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+EVERYTHING = "everything"  # the table of a run's every row, where it ended
 ROW = "_row"  # a row's position in its table: how the page, the row view and the API name a row
 
 
@@ -29,6 +30,9 @@ class Table:
     name: str
     files: list[Path]
     kind: str = "parquet"
+    #: what the rows are: "stage" (a stage's output), "dropped" (rejects), "published" (a dataset config),
+    #: "all" (a run's last kept parts plus its rejects), "file"
+    role: str = "file"
     counts: list[int] = field(default_factory=list)
     schemas: list[tuple[str, ...]] = field(default_factory=list)  # column names per file (Parquet)
 
@@ -60,22 +64,24 @@ def open_path(path: str | Path) -> tuple[Path, dict[str, Table]]:
 
 
 def _run_tables(rd: RunDir) -> list[Table]:
-    stages = [Table(d.name, rd.parts(d)) for d in rd.stage_dirs()]
+    stages = [Table(d.name, rd.parts(d), role="stage") for d in rd.stage_dirs()]
     kept = [t for t in stages if t.files]
-    rejected = Table("rejected", rd.rejected_parts())
+    rejects = rd.rejected_parts()
+    # named after the folders RunDir gives: `rejected`, `dataset/CONFIG`
+    rejected = Table(rejects[0].parent.parent.name if rejects else "", rejects, role="dropped")
     tables = []
     if kept or rejected.files:
-        tables.append(Table("everything", (kept[-1].files if kept else []) + rejected.files))
+        tables.append(Table(EVERYTHING, (kept[-1].files if kept else []) + rejected.files, role="all"))
     tables += kept + [rejected]
     if rd.dataset.is_dir():
-        tables += _dataset_tables(rd.dataset, prefix="dataset/")
+        tables += _dataset_tables(rd.dataset, prefix=rd.dataset.name + "/")
     return tables
 
 
 def _folder_tables(folder: Path) -> list[Table]:
     parts = RunDir.parts(folder)
     if parts:  # a stage folder, or one stage's rejects
-        return [Table(folder.name, parts)]
+        return [Table(folder.name, parts, role="stage")]
     configs = _dataset_tables(folder, prefix="")
     if configs:
         return configs
@@ -86,7 +92,7 @@ def _folder_tables(folder: Path) -> list[Table]:
 
 def _dataset_tables(folder: Path, prefix: str) -> list[Table]:
     """A Hub folder: one table per config folder (`<config>/<split>-*.parquet`)."""
-    return [Table(prefix + sub.name, sorted(sub.glob("*.parquet")))
+    return [Table(prefix + sub.name, sorted(sub.glob("*.parquet")), role="published")
             for sub in sorted(folder.iterdir()) if sub.is_dir() and any(sub.glob("*.parquet"))]
 
 

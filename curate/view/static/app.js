@@ -292,7 +292,7 @@ function traceButton(traceId) {
     const steps = await api("trace", { trace_id: traceId });
     list.replaceChildren();
     for (const s of steps) {
-      const why = s.status === "rejected" ? ` — ${s.reject_reason || ""}` : (s.verdict ? ` — verdict ${s.verdict}` : "");
+      const why = s.status === "dropped" ? ` — ${s.reject_reason || ""}` : (s.verdict ? ` — verdict ${s.verdict}` : "");
       list.append(el("li", `${s.stage}: ${s.status}${why}`, s.status));
     }
     if (!steps.length) list.append(el("li", "not found in any stage folder"));
