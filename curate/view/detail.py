@@ -12,7 +12,7 @@ import polars as pl
 
 from curate.rundir import RunDir
 from curate.view import query
-from curate.view.render import text_html
+from curate.text.html import text_html
 from curate.view.tables import Table
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")

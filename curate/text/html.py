@@ -1,5 +1,7 @@
 """Model output to safe HTML: every character escaped, code fences highlighted, matched spans marked.
 
+Shared by `curate view` and the run report (both show traces).
+
 Traces are hostile HTML: nothing here passes a character of the text through unescaped. Code
 fences go through Pygments (which escapes what it emits); benchmark hits become `<mark>` around
 escaped text. LaTeX stays as escaped text for MathJax to typeset in the page (MathJax reads text
