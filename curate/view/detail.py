@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 
 from curate.rundir import RunDir
-from curate.view import query
 from curate.text.html import text_html
+from curate.view import query
 from curate.view.tables import Table
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")

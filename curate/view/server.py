@@ -29,8 +29,8 @@ import polars as pl
 
 from curate.errors import CurateError
 from curate.rundir import RunDir
-from curate.view import detail, query
 from curate.text.html import pygments_css
+from curate.view import detail, query
 from curate.view.tables import open_path
 
 ASSETS = ("app.js", "app.css")
