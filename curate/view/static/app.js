@@ -210,6 +210,10 @@ async function openRow(row) {
   if (d.messages) pane.append(messages(d.messages));
   for (const [name, value] of Object.entries(d.json)) {
     const box = section(name === "verify_detail" ? "checker detail (verify_detail)" : name);
+    if (name === "verify_detail" && value && value.reason) {
+      const extracted = value.extracted !== undefined ? ` · extracted: ${value.extracted}` : "";
+      box.append(el("p", `${value.verifier || "checker"}: ${value.reason}${extracted}`, "verdict-reason"));
+    }
     box.append(el("pre", JSON.stringify(value, null, 2), "json"));
     box.dataset.field = name;
     pane.append(box);
