@@ -30,3 +30,21 @@ def test_spans_are_marked_around_escaped_text():
     out = text_html(text, [(start, start + len("<b> matched"))])
     assert out == 'a <mark class="hit">&lt;b&gt; matched</mark> here and not there'
     assert text_html(text, [(0, 1), (0, 1), (50, 60)]).startswith('<mark class="hit">a</mark>')
+
+
+def test_math_becomes_mathml_and_hostile_formulas_stay_escaped_source():
+    import pytest
+
+    pytest.importorskip("latex2mathml")
+    out = text_html(r"Sum $\frac{a}{b}$, then $$x^2$$ costs $5 and $6.", math=True)
+    assert "<mfrac>" in out and 'display="block"' in out and "costs $5 and $6." in out
+    for formula in [r"\text{<img src=x onerror=alert(1)>}", r"\href{javascript:alert(1)}{x}",
+                    r'\color{red" onmouseover="alert(1)}{x}', r"\style{color:red}{x}"]:
+        out = text_html(f"see ${formula}$ here", math=True)
+        assert "<math" not in out and out == "see " + html_escaped(f"${formula}$") + " here", out
+
+
+def html_escaped(text: str) -> str:
+    import html
+
+    return html.escape(text)

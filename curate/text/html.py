@@ -5,7 +5,8 @@ Shared by `curate view` and the run report (both show traces).
 Traces are hostile HTML: nothing here passes a character of the text through unescaped. Code
 fences go through Pygments (which escapes what it emits); benchmark hits become `<mark>` around
 escaped text. LaTeX stays as escaped text for MathJax to typeset in the page (MathJax reads text
-nodes, never markup, and runs no script from them).
+nodes, never markup, and runs no script from them), or, with `math=True` (pages without script),
+becomes MathML on the server (`curate.text.mathml`, allowlisted).
 """
 
 from __future__ import annotations
@@ -16,16 +17,31 @@ import re
 FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
-def text_html(text: str | None, spans: list[tuple[int, int]] = ()) -> str:
-    """`text` as HTML: escaped prose, highlighted code fences, `<mark>` over `spans` (prose only)."""
+def text_html(text: str | None, spans: list[tuple[int, int]] = (), *, math: bool = False) -> str:
+    """`text` as HTML: escaped prose, highlighted code fences, `<mark>` over `spans` (prose only);
+    with `math`, formulas in the prose as MathML."""
     if not text:
         return ""
+    prose = _with_math if math else _prose
     out, position = [], 0
     for match in FENCE.finditer(text):
-        out.append(_prose(text, position, match.start(), spans))
+        out.append(prose(text, position, match.start(), spans))
         out.append(code_html(match.group(2), match.group(1)))
         position = match.end()
-    out.append(_prose(text, position, len(text), spans))
+    out.append(prose(text, position, len(text), spans))
+    return "".join(out)
+
+
+def _with_math(text: str, start: int, stop: int, spans) -> str:
+    from curate.text.mathml import MATH, formula_html
+
+    out, position = [], start
+    for match in MATH.finditer(text, start, stop):
+        out.append(_prose(text, position, match.start(), spans))
+        latex = next(g for g in match.groups() if g is not None)
+        out.append(formula_html(latex, display=match.group(1) is not None or match.group(2) is not None))
+        position = match.end()
+    out.append(_prose(text, position, stop, spans))
     return "".join(out)
 
 
