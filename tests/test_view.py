@@ -101,6 +101,22 @@ def test_row_detail_has_hits_siblings_and_the_trace_path(served):
     assert row["siblings"] and all(s["id"] == row["fields"]["id"] for s in row["siblings"])
 
 
+def test_a_dataset_folder_shows_its_configs_and_chat_turns(run_dir):
+    viewer = Viewer(run_dir / "dataset")
+    server, url = serve_in_thread(viewer)
+    try:
+        tables = {t["name"] for t in api((viewer, url), "/api/tables")["tables"]}
+        assert tables == {p.name for p in (run_dir / "dataset").iterdir() if p.is_dir() and any(p.glob("*.parquet"))}
+        found = api((viewer, url), "/api/rows?table=general&q=manager")
+        assert found["total"] >= 1
+        row = api((viewer, url), f"/api/row?table=general&row={found['rows'][0]['_row']}")
+        assert [m["role"] for m in row["messages"]][:2] == ["user", "assistant"]
+        assert any("manager" in m["html"].lower() for m in row["messages"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_requests_without_the_token_or_outside_the_assets_are_refused(served):
     viewer, url = served
     assert request(url, "/")[0] == 403
