@@ -11,12 +11,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "curate"
-FEATURES = ("teachers", "verifiers", "dedup", "decontam", "publish", "evaluation")
+FEATURES = ("teachers", "verifiers", "dedup", "decontam", "publish", "evaluation", "view")
 LAYERS = [("cli",), ("evalrun",), ("runner",), ("executors",), ("part_task",), ("stages",), FEATURES]
 CORE = ("errors", "schema", "recipe", "registry", "fingerprint", "rundir", "io", "text", "background")
 #: feature -> the features it may import
 FEATURE_USES: dict[str, set[str]] = {"publish": set(), "verifiers": set(), "teachers": set(),
-                                     "dedup": set(), "decontam": set(), "evaluation": set()}
+                                     "dedup": set(), "decontam": set(), "evaluation": set(), "view": set()}
 
 
 def modules() -> dict[str, Path]:

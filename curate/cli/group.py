@@ -27,6 +27,7 @@ PLUGIN_COMMANDS: dict[str, str] = {
     "report": "curate.cli.publish:report",
     "push": "curate.cli.publish:push",
     "tiny-model": "curate.teachers.tiny_model:tiny_model_command",
+    "view": "curate.cli.view:view",
 }
 
 

@@ -30,11 +30,14 @@ def card(run_dir, template, output):
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/reports/report.html.")
 @click.option("--samples", type=int, default=2, show_default=True, help="Sample rows per verdict and per reason.")
-def report(run_dir, output, samples):
+@click.option("--viewer-url", metavar="URL", help="Link each sample to its row in `curate view RUN_DIR --port P` "
+              "running at URL (e.g. http://127.0.0.1:8765).")
+def report(run_dir, output, samples, viewer_url):
     """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits."""
     from curate.publish.report import write_report
 
-    path = write_report(Path(run_dir), output=Path(output) if output else None, samples=samples)
+    path = write_report(Path(run_dir), output=Path(output) if output else None, samples=samples,
+                        viewer=viewer_url)
     click.echo(f"Report: {path}")
 
 

@@ -30,17 +30,21 @@ TEXT_COLUMNS = ["trace_id", "id", "source", "domain", "problem", "reasoning", "a
                 "verify_detail", "finish_reason", "completion_tokens", "dup_of", "contaminated", "reference"]
 
 
-def write_report(run_dir: Path, *, output: Path | None = None, samples: int = 2) -> Path:
+def write_report(run_dir: Path, *, output: Path | None = None, samples: int = 2, viewer: str | None = None) -> Path:
     """Render RUN/reports/report.html (or `output`); returns the path."""
-    html = render_report(run_dir, samples=samples)
+    html = render_report(run_dir, samples=samples, viewer=viewer)
     path = output or RunDir(run_dir).reports / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
 
 
-def render_report(run_dir: Path, *, samples: int = 2) -> str:
+def render_report(run_dir: Path, *, samples: int = 2, viewer: str | None = None) -> str:
+    """The page; `viewer` (the address of a running `curate view RUN`) links each sample to its row."""
     import jinja2
+    from markupsafe import Markup
+
+    from curate.text.html import pygments_css, text_html
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
@@ -53,6 +57,10 @@ def render_report(run_dir: Path, *, samples: int = 2) -> str:
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
     env.filters["short"] = lambda v, n=400: (v if len(v) <= n else v[: n - 1] + "…") if isinstance(v, str) else v
+    # model output: escaped, code highlighted, math as MathML (the page carries no script)
+    env.filters["rich"] = lambda v: Markup(text_html(v, math=True)) if isinstance(v, str) else v
+    context["code_css"] = Markup(pygments_css())
+    context["viewer"] = viewer.rstrip("/") if viewer else None
     return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
 
 

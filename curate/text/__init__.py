@@ -1,3 +1,4 @@
-"""Text shared by dedup and decontam: `arrow` (zero-copy views of Arrow string buffers, no numba)
-and `words` (normalised words and hashed n-grams, compiled with numba). Import the submodule you
+"""Text shared by features: `arrow` (zero-copy views of Arrow string buffers, no numba), `words`
+(normalised words and hashed n-grams, compiled with numba; dedup and decontam) and `html` (model
+output as escaped HTML with highlighted code; the viewer and the report). Import the submodule you
 need, so a numba-free path stays numba-free."""
