@@ -76,3 +76,12 @@ def test_numba_blas_probe_deferred_without_changing_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "3.0"]
+
+
+def test_threads_give_the_same_keys_and_shingles_as_one():
+    corpus = planted_corpus(3000, words=40, planted=0.2, seed=5)
+    one = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8)
+    scratch: list[np.ndarray] = []
+    for _ in range(2):  # the second call reuses the lent buffers
+        two = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8, threads=2, scratch=scratch)
+        assert all(np.array_equal(a, b) for a, b in zip(one, two))

@@ -125,7 +125,7 @@ def signatures(
 
 def band_keys_and_shingles(
     texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
-    keep: bool = True, scratch: list[np.ndarray] | None = None,
+    keep: bool = True, scratch: list[np.ndarray] | None = None, threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
 
@@ -133,22 +133,55 @@ def band_keys_and_shingles(
     each text's shingle values (unsorted, with repeats) for `bag_jaccard`. The keys are a
     transposed view of a band-major array (`.T` is contiguous per band).
 
-    `scratch`, a one-element list, lends the buffer the shingle values are written into and
-    gets back the (maybe grown) buffer: a caller doing part after part reuses one buffer, so
-    tens of MB of fresh pages are not faulted in for every part (costly in a VM). The values
-    returned are then a view of it, valid until the buffer is lent again.
+    `scratch`, a list, lends the buffers the shingle values are written into and gets back the
+    (maybe grown) buffers: a caller doing part after part reuses them, so tens of MB of fresh
+    pages are not faulted in for every part (costly in a VM). The values returned are then a
+    view of one, valid until the buffers are lent again.
+
+    `threads` > 1 cuts the texts into that many runs of rows, hashed on threads at once (the
+    compiled kernel releases the GIL); the results are the same as with one thread.
     """
     if bands < 1 or rows < 1 or bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
     a, b = permutations(num_perm, seed)
     data, offsets, valid = text_buffers(texts)
-    lent = scratch[0] if scratch else np.empty(0, np.uint32)
-    _, keys, exact, counts, kept_offsets, kept, used = _minhash_kernel(
-        data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands), int(rows), BAND_MULTIPLIERS,
-        lent)
-    if scratch is not None and keep:
-        scratch[:] = [kept]
-    return keys.T, exact, counts, kept_offsets, kept[:used]
+    docs = len(offsets) - 1
+    threads = max(1, min(int(threads), docs // MIN_DOCS_PER_THREAD))
+    scratch = scratch if scratch is not None else []
+    scratch.extend(np.empty(0, np.uint32) for _ in range(threads + (threads > 1) - len(scratch)))
+    cuts = np.linspace(0, docs, threads + 1).astype(np.int64)
+
+    def chunk(i: int):  # the kernel releases the GIL: chunks run on threads at once
+        lo, hi, slot = cuts[i], cuts[i + 1], i + (threads > 1)  # slot 0: the values returned
+        out = _minhash_kernel(data, offsets[lo:hi + 1], valid[lo:hi], int(ngram), shingle == "char", a, b,
+                              bool(keep), int(bands), int(rows), BAND_MULTIPLIERS, scratch[slot])
+        if keep:
+            scratch[slot] = out[5]
+        return out[1:]
+
+    if threads == 1:
+        keys, exact, counts, kept_offsets, kept, used = chunk(0)
+        return keys.T, exact, counts, kept_offsets, kept[:used]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(chunk, range(threads)))
+    keys = np.concatenate([r[0] for r in results], axis=1)
+    exact = np.concatenate([r[1] for r in results])
+    counts = np.concatenate([r[2] for r in results])
+    if not keep:
+        return keys.T, exact, counts, np.zeros(1, np.int64), np.empty(0, np.uint32)
+    starts = np.cumsum([0] + [r[5] for r in results])
+    kept_offsets = np.concatenate([[0]] + [r[3][1:] + start for r, start in zip(results, starts)])
+    if len(scratch[0]) < starts[-1]:  # the joined values: one reused buffer too
+        scratch[0] = np.empty(int(starts[-1] * 1.25), np.uint32)
+    values = scratch[0][:starts[-1]]
+    for r, start in zip(results, starts):
+        values[start:start + r[5]] = r[4][:r[5]]
+    return keys.T, exact, counts, kept_offsets, values
+
+
+MIN_DOCS_PER_THREAD = 512  # fewer rows per thread: the thread costs more than it saves
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -54,14 +54,14 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
     field = options["field"]
-    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
-    available = source.schema_arrow.names
-    if field not in available:
-        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
-                         "Set `field:` to a column the data has (problem, reasoning or answer).")
     needed = ["id", "source", "verdict", field] + (["domain"] if domains else []) + (
         ["trace_id", "sample_idx"] if options["level"] == "row" else [])  # each column read costs
-    table = source.read(columns=[c for c in needed if c in available], use_threads=False)
+    read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
+    table = read(path, needed)
+    if field not in table.column_names:
+        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
     texts = table[field].combine_chunks()
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.large_string())
@@ -88,6 +88,12 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     return units["text"].to_arrow(), units.drop("text")
 
 
+def _read_file(path: str, columns: list[str]) -> pa.Table:
+    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
+    names = source.schema_arrow.names
+    return source.read(columns=[c for c in columns if c in names], use_threads=False)
+
+
 def companion(sig_file: str | Path, what: str) -> Path:
     """A numpy file written next to a signature file: `bands`, `shingle_offsets`, `shingle_values`."""
     sig_file = Path(sig_file)
@@ -111,7 +117,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
         ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
-        scratch=_SCRATCH.__dict__.setdefault("kept", []))
+        scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1))
     _, offsets, valid = text_buffers(texts)
     lengths = np.diff(offsets) * valid
     # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.

@@ -71,6 +71,21 @@ class Load(Stage):
     def keeps_parts(self) -> bool:
         return self.config.keep_parts
 
+    def view_parts(self, ctx: PrepareContext) -> list[dict[str, Any]] | None:
+        """Parquet sources need no conformed copy: a reader recomputes a part from its slice of the
+        files (the columns it asks for), about as fast as it would read a copy back, so the part
+        is only marked done. Not for JSONL, CSV or Hub sources (parsing costs more than reading a
+        copy, and bad lines must reach rejected/), chats or traces split in Python, nor with
+        `keep_parts`."""
+        plan = json.loads((ctx.artifacts / "plan.json").read_text())
+        simple = all(not s.messages and not s.trace and not s.code_tests for s in self.config.sources)
+        if self.config.keep_parts or not simple or any(e["format"] != "parquet" for e in plan["entries"]):
+            return None
+        size = math.ceil(plan["total"] / plan["parts"])
+        rows = [min(plan["total"], (p + 1) * size) - min(plan["total"], p * size) for p in range(plan["parts"])]
+        return [{"part": p, "rows_in": n, "rows_out": n, "rejected": 0, "counters": {}, "stats": {}, "seconds": 0.0}
+                for p, n in enumerate(rows)]
+
     def fingerprint_extra(self) -> dict[str, Any]:
         """Size and sampled content of local source files: an edited source redoes the run."""
         from curate.fingerprint import file_fingerprint

@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -100,9 +99,12 @@ def small_input(folder: Path, path: Path) -> Path:
 # ---------------------------------------------------------------- running a fresh process
 
 
+CURATE_ROOT = ROOT  # which checkout `python -m curate` runs (--curate-root: compare with main)
+
+
 def run_timed(argv: list[str], cwd: Path) -> dict[str, float]:
     """Run argv under /usr/bin/time -v; wall, cpu seconds, peak RSS (MB)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(CURATE_ROOT if "curate" in argv else ROOT)}
     proc = subprocess.run(["/usr/bin/time", "-v", *argv], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -275,6 +277,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), f"curate-bench-e2e-{os.getuid()}"))
     parser.add_argument("--only", choices=["dedup", "decontam", "startup"], action="append")
+    parser.add_argument("--curate-root", default=str(ROOT), help="Checkout whose curate the commands run.")
     parser.add_argument("--no-library", action="store_true", help="Skip the library route.")
     parser.add_argument("--library", choices=["dedup", "decontam"], help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -283,6 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.library:
         return child(args)
+    global CURATE_ROOT
+    CURATE_ROOT = Path(args.curate_root)
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     path = make_input(data, args.rows, args.words)
@@ -290,7 +295,8 @@ def main() -> None:
     mb = path.stat().st_size / 1e6
     only = args.only or ["startup", "dedup", "decontam"]
     print(f"input: {path} ({args.rows} rows, {mb:.1f} MB Parquet, {mb * 1e6 / args.rows / 1e3:.1f} KB/row); "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {args.repeats} repeats, medians\n")
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {args.repeats} repeats, medians; "
+          f"curate from {CURATE_ROOT}\n", flush=True)
     print(f"{'':<26}{'wall s':>8}{'cpu s':>8}{'MB/s':>9}{'RSS MB':>9}")
     if "startup" in only:
         small = small_input(data, path)
@@ -309,7 +315,7 @@ def main() -> None:
             quality = score_dedup_curate(out, lab, args.rows)
         else:
             quality = score_decontam(curate_decontam_found(out), lab)
-        print(line(f"curate {command}", runs, mb, quality))
+        print(line(f"curate {command}", runs, mb, quality), flush=True)
         if args.no_library:
             continue
         result = data / f"library-{command}.npy"
