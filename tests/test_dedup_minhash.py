@@ -85,3 +85,13 @@ def test_threads_give_the_same_keys_and_shingles_as_one():
     for _ in range(2):  # the second call reuses the lent buffers
         two = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8, threads=2, scratch=scratch)
         assert all(np.array_equal(a, b) for a, b in zip(one, two))
+
+
+def test_chunks_are_hashed_apart_with_the_same_results():
+    corpus = planted_corpus(2000, words=40, planted=0.2, seed=6)
+    one = mh.band_keys_and_shingles(pa.array(corpus.texts), bands=16, rows=8)
+    chunked = pa.chunked_array([pa.array(corpus.texts[:700]), pa.array(corpus.texts[700:701]),
+                                pa.array([], pa.string()), pa.array(corpus.texts[701:])])
+    for threads in (1, 2):
+        got = mh.band_keys_and_shingles(chunked, bands=16, rows=8, threads=threads)
+        assert all(np.array_equal(a, b) for a, b in zip(one, got))

@@ -62,7 +62,7 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
         available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
         raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
                          "Set `field:` to a column the data has (problem, reasoning or answer).")
-    texts = table[field].combine_chunks()
+    texts = table[field]  # chunked (row groups of a view): hashed chunk by chunk, never copied into one
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.large_string())
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
@@ -118,8 +118,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
         ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
         scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1))
-    _, offsets, valid = text_buffers(texts)
-    lengths = np.diff(offsets) * valid
+    lengths = text_lengths(texts)
     # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
     table = units.select(
         pl.col("key").cast(pl.Utf8), pl.lit(part, pl.Int32).alias("part"), pl.Series("exact", exact),
@@ -138,6 +137,13 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     Path(out + ".tmp").replace(out)
     return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
             "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
+
+
+def text_lengths(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Bytes of each text (0 for a null), chunk by chunk: no copy of the text into one array."""
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    parts = [np.diff(offsets) * valid for _, offsets, valid in map(text_buffers, chunks)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def remove_companions(sig_files: list[Path]) -> None:
