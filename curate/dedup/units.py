@@ -158,6 +158,12 @@ def remove_companions(sig_files: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
+def drop_scratch() -> None:
+    """Let go of this thread's shingle buffers (reused from part to part of the signature pass;
+    about 4 bytes per shingle of the largest part, held otherwise until the process ends)."""
+    _SCRATCH.__dict__.pop("kept", None)
+
+
 def heads_path(sig_file: str | Path) -> Path:
     sig_file = Path(sig_file)
     return sig_file.with_name(f"{sig_file.stem}.heads.arrow")

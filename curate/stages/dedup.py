@@ -132,7 +132,7 @@ class Dedup(Stage):
         remove_companions(sig_files)
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
-        from curate.dedup.units import signature_task
+        from curate.dedup.units import drop_scratch, signature_task
         from curate.rundir import part_file_name
         from curate.stages.base import read_input
 
@@ -143,6 +143,7 @@ class Dedup(Stage):
         tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})
                   for i, f in enumerate(prior_files)]
         results = [r for r in _map(ctx, signature_task, tasks) if r["out"] in current]
+        drop_scratch()  # this process's buffers (the tasks ran here); a pool's workers keep theirs
         return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
 
     def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
