@@ -95,3 +95,5 @@ def test_chunks_are_hashed_apart_with_the_same_results():
     for threads in (1, 2):
         got = mh.band_keys_and_shingles(chunked, bands=16, rows=8, threads=threads)
         assert all(np.array_equal(a, b) for a, b in zip(one, got))
+    *_, pieces = mh.band_keys_and_shingles(chunked, bands=16, rows=8, threads=2, join=False)
+    assert len(pieces) == 3 and np.array_equal(np.concatenate(pieces), one[4])

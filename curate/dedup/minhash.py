@@ -125,8 +125,8 @@ def signatures(
 
 def band_keys_and_shingles(
     texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
-    keep: bool = True, scratch: list[np.ndarray] | None = None, threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    keep: bool = True, scratch: list[np.ndarray] | None = None, threads: int = 1, join: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | list[np.ndarray]]:
     """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
 
     What `band_keys(signatures(...))` gives, in one pass without the signatures; with `keep`,
@@ -140,7 +140,8 @@ def band_keys_and_shingles(
 
     The texts are hashed in pieces: the chunks of a chunked array (never copied into one), else
     `threads` runs of rows; up to `threads` pieces at once on threads (the compiled kernel
-    releases the GIL). The results are the same however the texts are cut.
+    releases the GIL). The results are the same however the texts are cut. `join=False` returns
+    the shingle values as a list of the pieces' values (their concatenation), sparing a copy.
     """
     if bands < 1 or rows < 1 or bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
@@ -174,6 +175,8 @@ def band_keys_and_shingles(
         return keys.T, exact, counts, np.zeros(1, np.int64), np.empty(0, np.uint32)
     starts = np.cumsum([0] + [r[5] for r in results])
     kept_offsets = np.concatenate([[0]] + [r[3][1:] + start for r, start in zip(results, starts)])
+    if not join:
+        return keys.T, exact, counts, kept_offsets, [r[4][:r[5]] for r in results]
     if len(scratch[0]) < starts[-1]:
         scratch[0] = np.empty(int(starts[-1] * 1.25), np.uint32)
     values = scratch[0][:starts[-1]]

@@ -117,7 +117,7 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
         ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
-        scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1))
+        scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1), join=False)
     lengths = text_lengths(texts)
     # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
     table = units.select(
@@ -177,11 +177,21 @@ def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
     return [(head or b"").decode("utf-8", "ignore") for head in heads]
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary name, so a crashed task leaves no half file under the real one."""
+def _save(path: Path, array: np.ndarray | list[np.ndarray]) -> None:
+    """np.save through a temporary name, so a crashed task leaves no half file under the real one.
+
+    A list of 1-d arrays is saved as their concatenation, written piece by piece (no joined copy)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.save(f, array)
+        if isinstance(array, list):
+            dtype = array[0].dtype if array else np.dtype(np.uint32)
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": (sum(len(a) for a in array),)}
+            np.lib.format.write_array_header_1_0(f, header)
+            for piece in array:
+                f.write(np.ascontiguousarray(piece, dtype).data)
+        else:
+            np.save(f, array)
     tmp.replace(path)
 
 
