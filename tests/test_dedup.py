@@ -276,6 +276,11 @@ def test_parquet_input_is_read_through_a_view_with_the_same_bytes_as_a_kept_copy
     assert not list((view / "00-load").glob("part-*.parquet"))
     markers = [json.loads(p.read_text()) for p in sorted((view / "00-load" / "_done").glob("*.json"))]
     assert [m["rows_out"] for m in markers] == [200, 200, 200] and all(m["view"] for m in markers)
+    from curate.stages.base import read_input
+
+    for columns in (["id", "source", "problem"], ["trace_id", "sample_idx", "verdict"], None):  # projected views
+        kept = pq.read_table(tmp_path / "run-True" / "00-load" / "part-00001.parquet", columns=columns)
+        assert read_input(view / "00-load" / "part-00001.parquet", columns).to_pydict() == kept.to_pydict()
     for part in ("part-00001", "part-00002"):  # a crash after the prepare phase: those parts redo
         (view / "01-dedup" / "_done" / f"{part}.json").unlink()
         (view / "01-dedup" / f"{part}.parquet").unlink()

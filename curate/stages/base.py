@@ -66,6 +66,7 @@ class PartContext:
     rejected: list[tuple[pa.Table, str]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     finishing: list[Callable[[], None]] = field(default_factory=list)
+    columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
@@ -252,13 +253,14 @@ def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
         source = pq.ParquetFile(path, memory_map=True)
         names = source.schema_arrow.names
         return source.read(columns=[c for c in columns if c in names] if columns else None, use_threads=False)
-    tables = list(view_tables(path))
+    tables = list(view_tables(path, columns))
     table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 
-def view_tables(path: str | Path) -> Iterator[pa.Table]:
-    """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe.
+def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe;
+    the stage may give just `columns` (load then reads only the source columns they come from).
 
     Only a stage without input parts (the first) can have views: it needs nothing upstream."""
     from curate.registry import stage_class
@@ -274,5 +276,6 @@ def view_tables(path: str | Path) -> Iterator[pa.Table]:
     stage = stage_class(entry.use)(entry.config)
     artifacts = rd.artifacts(path.parent)
     num_parts = stage.num_parts(PrepareContext(inputs=[], artifacts=artifacts, seed=recipe.seed))
-    ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts)
+    ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts,
+                      columns=columns)
     yield from stage.run(iter(()), ctx)

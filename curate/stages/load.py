@@ -132,10 +132,12 @@ class Load(Stage):
             for file in entry["files"]:
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
-                    tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx)
+                    tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
+                                        columns=source_columns(source, ctx.columns))
                     scope = entry.get("id_scope", "source")
                     for table in prefetch(tables):
-                        yield to_traces(table, source, where=file["path"], scope=scope)
+                        traces = to_traces(table, source, where=file["path"], scope=scope)
+                        yield _project(traces, ctx.columns)
                 offset += file["rows"]
 
 
@@ -192,10 +194,27 @@ def whole_table(source: Source, fmt: str, path: str) -> pa.Table:
     raise InputError(f"{path}: unsupported format '{fmt}'.")
 
 
-def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx) -> Iterator[pa.Table]:
+def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
+    return table.select([c for c in columns if c in table.column_names]) if columns else table
+
+
+def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None:
+    """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
+    are derived from other columns, so those come along; `extra` is not made right (the caller
+    selects `wanted`, which a view reader never asks it of)."""
+    if wanted is None or source.messages or source.trace or source.code_tests:
+        return None
+    needed = set(wanted) | {"id", "problem", "source", "sample_idx", "domain", "license"}
+    if "trace_id" in needed:
+        needed |= {"trace_id", "teacher", "reasoning", "answer"}
+    return sorted({source.columns.get(c, c) for c in needed})
+
+
+def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
+               columns: list[str] | None = None) -> Iterator[pa.Table]:
     path, fmt = Path(file["path"]), file["format"]
     if fmt == "parquet":
-        yield from io.read_parquet_range(path, start, stop)
+        yield from io.read_parquet_range(path, start, stop, columns=columns)
     elif fmt == "jsonl":
         log = io.ReadLog()
         yield from io.read_jsonl_range(path, start, stop, file["offsets"], EVERY, config.on_error, log)
