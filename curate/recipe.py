@@ -7,7 +7,8 @@ suggest the nearest valid key:
     recipe.yaml:14: stages[3] (dedup).treshold: unknown field; did you mean 'threshold'?
 
 `--set a.b=c` overrides apply to the raw YAML before validation; list items are addressed by
-index (`stages.2.threshold=0.9`) or, for stages and sources, by name (`stages.dedup.threshold`).
+index (`stages.2.threshold=0.9`) or, for stages and sources, by name (`stages.dedup.threshold`);
+a name that several items share is an error listing their indexes.
 """
 
 from __future__ import annotations
@@ -227,9 +228,17 @@ def _list_index(items: list, part: str, key: str) -> int:
         if -len(items) <= index < len(items):
             return index
         raise RecipeError(f"--set {key}: index {index} is out of range (the list has {len(items)}).")
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and part in (item.get("use"), item.get("name")):
-            return index
+    named = [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("name") == part]
+    used = [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("use") == part]
+    matches = named or used
+    if len(matches) == 1:
+        return matches[0]
+    if matches:  # never guess which one: the edit would silently land on the first
+        head = key.split(".")[0]
+        tail = key.split(".", 2)[2:] if key.count(".") >= 2 else []
+        spelled = [".".join([head, str(i), *tail]) for i in matches]
+        raise RecipeError(f"--set {key}: '{part}' is ambiguous: items {matches} all match it.",
+                          f"Address one by its index: {' or '.join(spelled)}")
     names = [i.get("use") or i.get("name") for i in items if isinstance(i, dict)]
     raise RecipeError(f"--set {key}: no item named '{part}'", f"choose one of: {names}")
 
@@ -284,6 +293,11 @@ def _validate_stages(stage_items: list, lines, filename: str, problems: list) ->
                              f"Move '{entries[-1].use}' to the end of `stages:`."))
         entries.append(StageEntry(use=cls.name, config=config))
     return entries
+
+
+def validation_error(exc: ValidationError, model, lines: dict[tuple, int], filename: str) -> RecipeError:
+    """Every problem of a pydantic error on `model` (a recipe-like YAML file), with lines and hints."""
+    return _combined_error(_problems(exc, (), model, lines, filename), filename)
 
 
 def _combined_error(problems: list[tuple[str, str | None]], filename: str) -> RecipeError:

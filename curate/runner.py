@@ -104,7 +104,7 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
 
 def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: str) -> None:
     saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
-             "config": fingerprinted_config(recipe, stage), "recipe": recipe.name}
+             "config": fingerprinted_config(recipe, stage), "recipe": recipe.name, "seed": recipe.seed}
     fp_path = rd.fingerprint_path(rd.stage_dir(index, stage.name))
     if not fp_path.exists() or _read_json(fp_path) != saved:
         write_json_atomic(fp_path, saved)
@@ -149,9 +149,28 @@ def check_resume(rd: RunDir, recipe: Recipe, stages: list[Stage], fps: list[str]
         saved_path = rd.fingerprint_path(sdir)
         saved = _read_json(saved_path) if saved_path.exists() else {}
         if sdir.name != rd.stage_dir(index, stage.name).name or saved.get("fingerprint") != fp:
+            if not any(produced(rd, d) for i, d in on_disk.items() if i >= index):
+                forced_from = index  # it failed before producing anything: nothing to mix with
+                break
             raise ResumeConflict(resume_message(rd, index, stage, saved, recipe), f"--force {stage.name}")
     if forced_from is not None:
         rd.clear_from(forced_from)
+
+
+def produced(rd: RunDir, sdir: Path) -> bool:
+    """Did the stage keep any result: a finished prepare, part, finalize, or cached work?
+
+    Only its fingerprint and the leftovers of a prepare that failed (artifacts without the
+    `_prepared` flag) mean no: a stage that failed that early can take a new config unforced.
+    """
+    prepared, artifacts = rd.flag(sdir, "prepared").exists(), rd.artifacts(sdir)
+    for path in sdir.rglob("*"):
+        if not path.is_file() or path == rd.fingerprint_path(sdir):
+            continue
+        if not prepared and path.is_relative_to(artifacts):
+            continue
+        return True
+    return False
 
 
 def resume_message(rd: RunDir, index: int, stage: Stage, saved: dict, recipe: Recipe) -> str:
@@ -159,7 +178,13 @@ def resume_message(rd: RunDir, index: int, stage: Stage, saved: dict, recipe: Re
     new = fingerprinted_config(recipe, stage)
     if saved.get("stage", stage.name) != stage.name:
         old, new = {"stage": saved.get("stage")}, {"stage": stage.name}
-    diff = config_diff(old, new) or ["(an upstream stage, the seed, or the stage version changed)"]
+    diff = config_diff(old, new)
+    seed = saved.get("seed", rd.read_manifest().get("seed"))  # runs before the seed was saved here
+    if seed is not None and seed != recipe.seed:
+        diff.append(f"seed (recipe): {seed} -> {recipe.seed}")
+    if saved.get("version", stage.version) != stage.version:
+        diff.append(f"version of stage {stage.name}: {saved['version']} -> {stage.version} (curate was upgraded)")
+    diff = diff or ["(an upstream stage changed)"]
     made_by = saved.get("recipe", "another recipe")
     return (
         f"{rd.path} was made by recipe '{made_by}' with a different config for stage "

@@ -34,7 +34,8 @@ import pyarrow as pa
 
 from curate.errors import InputError
 
-VERDICTS = ("pass", "fail", "no_answer", "bad_reference", "timeout", "error", "unverified")
+VERDICTS = ("pass", "fail", "no_answer", "bad_reference", "timeout", "error", "unverified",
+            "judge_pass", "judge_fail")  # judge_*: an LLM judge's opinion, never a proof
 
 TRACE_SCHEMA = pa.schema(
     [

@@ -65,3 +65,10 @@ if ! python -c "import vllm" >/dev/null 2>&1; then
 fi
 
 python -m pip install -q -e '.[dev,ray,openai]'
+
+# Math-Verify's own test tables, read at test time from its sdist (tests/helpers/mv_cases.py).
+cache="${CURATE_TEST_DATA:-$HOME/.cache/curate-test-data}"
+if ! ls "$cache"/math_verify-*.tar.gz >/dev/null 2>&1; then
+  mkdir -p "$cache"
+  python -m pip download -q --no-binary :all: --no-deps math-verify -d "$cache"
+fi

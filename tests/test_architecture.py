@@ -1,6 +1,6 @@
 """The import graph: lower layers never import higher ones, and no module imports itself back.
 
-Layers, from the top: cli -> runner -> executors -> part_task -> stages -> features (teachers,
+Layers, from the top: cli -> evalrun -> runner -> executors -> part_task -> stages -> features (teachers,
 verifiers, dedup, decontam, publish) -> core. Imports inside functions count too: a lazy import
 is still a dependency. Features may use each other only where listed in FEATURE_USES.
 """
@@ -11,12 +11,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "curate"
-FEATURES = ("teachers", "verifiers", "dedup", "decontam", "publish")
-LAYERS = [("cli",), ("runner",), ("executors",), ("part_task",), ("stages",), FEATURES]
+FEATURES = ("teachers", "verifiers", "dedup", "decontam", "publish", "evaluation")
+LAYERS = [("cli",), ("evalrun",), ("runner",), ("executors",), ("part_task",), ("stages",), FEATURES]
 CORE = ("errors", "schema", "recipe", "registry", "fingerprint", "rundir", "io", "text", "background")
 #: feature -> the features it may import
 FEATURE_USES: dict[str, set[str]] = {"publish": set(), "verifiers": set(), "teachers": set(),
-                                     "dedup": set(), "decontam": set()}
+                                     "dedup": set(), "decontam": set(), "evaluation": set()}
 
 
 def modules() -> dict[str, Path]:

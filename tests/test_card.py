@@ -132,8 +132,8 @@ def fake_run(tmp_path: Path) -> tuple[Path, dict]:
         pq.write_table(table, folder / "part-00000.parquet")
         stages[str(i)] = {"name": name, "dir": folder.name, "rows_in": 12, "rows_out": 12, "rejected": 0,
                           "counters": {"verdict: pass": 6, "wall_seconds": 3.2} if name == "verify" else {},
-                          "prepare_stats": {"benchmarks": [{"name": "aime24", "revision": "abc123"},
-                                                           {"name": "math500", "revision": "def456"}]}
+                          "prepare_stats": {"benchmarks": [{"name": "aime24", "revision": "abc123", "items": 30},
+                                                           {"name": "math500", "revision": "def456", "items": 500}]}
                           if name == "decontam" else {}, "config": {}}
     manifest = {"stages": stages}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -149,17 +149,32 @@ def test_sections_read_defensively_from_other_stages(tmp_path):
     assert card_facts.duplicates(run, stages)["marked"] == 4
     hits = card_facts.contamination(run, stages)
     assert hits["rows"] == 2
-    assert hits["hits"] == {"aime24": {"rows": 2, "distinct": 2}, "math500": {"rows": 1, "distinct": 1}}
-    assert hits["checked"][0] == {"name": "aime24", "revision": "abc123"}
+    assert hits["hits"] == {"aime24": {"rows": 2, "distinct": 2, "templates": 0},
+                            "math500": {"rows": 1, "distinct": 1, "templates": 0}}
+    assert hits["checked"][0] == {"name": "aime24", "revision": "abc123", "items": 30}
+    assert hits["items_checked"] == 530
     recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
     facts = {"stages": card_facts.funnel(run, stages), "generation": {}, "verdicts": card_facts.verdicts(run, stages),
              "pass_at_k": card_facts.pass_at_k(run, stages), "duplicates": card_facts.duplicates(run, stages),
              "contamination": hits, "mix": {}, "tokens": {}, "rows": {"default": 12}, "total_rows": 12}
     body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
-    assert "aime24 (revision `abc123`), math500 (revision `def456`)" in body
-    assert "| aime24 | 2 | 2 |" in body and "| math | 3 | 0.5 |" in body
+    assert "aime24 (revision `abc123`), 30 items; math500 (revision `def456`), 500 items (530 benchmark" in body
+    assert "| aime24 | 2 | 2 | 0 |" in body and "decontaminated" in body and "| math | 3 | 0.5 |" in body
     assert "4 rows were marked as near-duplicates" in body
-    assert "wall_seconds" not in body and "| `verdict: pass` | 6 |" in body
+    assert "wall_seconds" not in body and "| verdict: pass | 6 |" in body
+
+
+def test_a_decontam_stage_that_recorded_no_benchmark_is_not_called_decontamination(tmp_path):
+    run, manifest = fake_run(tmp_path)
+    manifest["stages"]["3"]["prepare_stats"] = {"benchmarks": [{"name": "empty", "items": 0}]}
+    stages = card_facts.stages_before_write(manifest)
+    hits = card_facts.contamination(run, stages)
+    assert hits["checked"] == [] and hits["items_checked"] == 0
+    recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
+    facts = {"stages": [], "generation": {}, "verdicts": {}, "pass_at_k": {}, "duplicates": {}, "contamination": hits,
+             "mix": {}, "tokens": {}, "rows": {"default": 12}, "total_rows": 12}
+    body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
+    assert "decontaminated" not in body and "treat the data as NOT checked" in body
 
 
 def test_missing_stages_leave_sections_out(tmp_path):
@@ -211,6 +226,63 @@ def test_a_load_that_kept_no_parts_still_names_the_teacher(tmp_path, write_jsonl
     assert "big-teacher-v2" in text
     # sampling and system prompt are not published columns: write counted them as it wrote
     assert "Think step by step." in text and "temperature" in text
+
+
+def test_pass_at_k_figures_are_in_numeric_order(tmp_path):
+    """pass@2 before pass@16 (as text, pass@16 came second), after the pass rate."""
+    folder = tmp_path / "01-verify"
+    folder.mkdir()
+    rows = [{"id": "p0", "sample_idx": s, "trace_id": f"t{s}", "domain": "math", "pass_rate": 0.5,
+             "problem_stats": json.dumps({"pass@16": 1.0, "pass@1": 0.5, "pass@2": 0.75})} for s in range(2)]
+    pq.write_table(from_rows(rows), folder / "part-00000.parquet")
+    stages = [{"name": "verify", "dir": folder.name}]
+    assert list(card_facts.pass_at_k(tmp_path, stages)["math"]) == ["problems", "pass rate", "pass@1", "pass@2",
+                                                                     "pass@16"]
+
+
+def test_the_schema_block_is_written_once_for_configs_that_share_it(run_dir, card):
+    """Three configs with one schema: one features block (a YAML anchor), three dataset_info entries."""
+    text = (run_dir / "dataset" / "README.md").read_text()
+    assert text.count("- name: messages") == 1 and text.count("features: *features") == 2
+    infos = card.data.to_dict()["dataset_info"]
+    assert [i["config_name"] for i in infos] == ["reasoning", "general", "all"]
+    assert infos[0]["features"] == infos[1]["features"] == infos[2]["features"]
+    assert infos[0]["features"][0]["name"] == "messages"
+
+
+def test_stage_counters_have_readable_names(tmp_path):
+    """dedup's `rows: 3` is the rows per LSH band, beside `rows_seen: 208`; verify's totals repeat
+    its verdict counters."""
+    from curate.publish.card_labels import readable_notes
+
+    notes = readable_notes("dedup", {"rows": 3, "rows_seen": 208, "num_perm": 128, "new_counter": 1})
+    assert notes == {"MinHash rows per LSH band": 3, "rows compared": 208, "MinHash permutations": 128,
+                     "new counter": 1}
+    assert readable_notes("load", {"rows": 208}) == {"rows in the sources": 208}
+    assert readable_notes("verify", {"verdict: pass": 6, "totals.pass": 6}) == {"verdict: pass": 6}
+    run, manifest = fake_run(tmp_path)
+    manifest["stages"]["2"]["prepare_stats"] = {"rows": 3, "rows_seen": 12}
+    rows = card_facts.funnel(run, card_facts.stages_before_write(manifest))
+    assert rows[2]["notes"] == {"MinHash rows per LSH band": 3, "rows compared": 12}
+
+
+def test_the_verdict_plot_shows_the_published_rows_beside_the_verified_ones(tmp_path):
+    """A dataset of passing rows only must not be pictured by the verdicts of every verified trace."""
+    from curate.publish.card import draw_plots
+
+    run, manifest = fake_run(tmp_path)
+    stages = card_facts.stages_before_write(manifest)
+    dataset = tmp_path / "dataset"
+    (dataset / "default").mkdir(parents=True)
+    rows = [r for r in pq.read_table(run / "01-verify" / "part-00000.parquet").to_pylist() if r["verdict"] == "pass"]
+    pq.write_table(from_rows(rows).select(["domain", "verdict"]), dataset / "default" / "train-0.parquet")
+    published = card_facts.published_verdicts([dataset / "default" / "train-0.parquet"])
+    assert published == {"math": {"pass": 6}}
+    bars = card_facts.verdict_bars(card_facts.verdicts(run, stages), published)
+    assert bars == {"math: verified": {"fail": 6, "pass": 6}, "math: published": {"pass": 6}}
+    facts = {"verdicts": card_facts.verdicts(run, stages), "published_verdicts": published}
+    plots = draw_plots(dataset, {"default": []}, facts)
+    assert [p["file"] for p in plots] == ["plots/verdicts.png"] and "published" in plots[0]["title"]
 
 
 # ---------------------------------------------------------------- compute cost

@@ -19,10 +19,11 @@ from curate.stages.decontam import Decontam
 
 SAMPLE = Path(__file__).resolve().parent.parent / "recipes" / "data"
 LEAKS = {"m-leak-01": ["mini:mb-02"], "m-leak-02": ["mini:mb-05"], "m-leak-03": ["mini:mb-04"],
-         "m-leak-04": ["mini:mb-08"]}
+         "m-leak-04": ["mini:mb-08"], "m-near-const-01": ["mini:mb-01 (template)"]}  # mb-01, another constant
 
 
-def make_recipe(folder: Path, write_recipe, *, rows_per_part: int = 40, sub: str = "", **decontam) -> Path:
+def make_recipe(folder: Path, write_recipe, *, rows_per_part: int = 40, sub: str = "", keep_templates: bool = False,
+                **decontam) -> Path:
     """A recipe in folder/sub naming its benchmark by a path relative to the recipe."""
     (folder / sub / "evals").mkdir(parents=True, exist_ok=True)
     shutil.copy(SAMPLE / "mini_benchmark.jsonl", folder / sub / "evals" / "mini.jsonl")
@@ -32,7 +33,7 @@ def make_recipe(folder: Path, write_recipe, *, rows_per_part: int = 40, sub: str
                      "columns": {"problem": "question", "reference": "gold", "sample_idx": "sample"}}],
         "stages": [{"use": "load", "rows_per_part": rows_per_part},
                    {"use": "decontam", "benchmarks": ["evals/mini.jsonl"], **decontam},
-                   {"use": "filter", "drop_contaminated": True}],
+                   {"use": "filter", "drop_contaminated": True, "keep_templates": keep_templates}],
     }, name=str(Path(sub) / "recipe.yaml"))
 
 
@@ -51,12 +52,11 @@ def by_uid(rows: list[dict]) -> dict[str, list[str]]:
 def test_stage_annotates_the_sample_plants_and_writes_the_report(tmp_path, write_recipe):
     manifest = run_recipe(load_recipe(make_recipe(tmp_path, write_recipe)), tmp_path / "run", progress=False)
     flags = by_uid(stage_rows(tmp_path / "run"))
-    assert {uid: keys for uid, keys in flags.items() if keys} == LEAKS  # m-near-const-01 is not flagged
-    assert flags["m-near-const-01"] == []
+    assert {uid: keys for uid, keys in flags.items() if keys} == LEAKS
     assert manifest["stages"][2]["rejected"] == sum(1 for r in stage_rows(tmp_path / "run") if r["contaminated"])
     report = json.loads((tmp_path / "run" / "reports" / "decontam.json").read_text())
     assert report["pack_version"] and report["benchmarks"][0]["revision"].startswith("sha256:")
-    assert {h["item_id"] for h in report["hits"]} == {"mb-02", "mb-04", "mb-05", "mb-08"}
+    assert {h["item_id"] for h in report["hits"]} == {"mb-01", "mb-02", "mb-04", "mb-05", "mb-08"}
     assert all(h["field"] == "problem" and h["excerpt_spans"] for h in report["hits"])
     for ext in ("md", "html"):
         assert "mb-04" in (tmp_path / "run" / "reports" / f"decontam.{ext}").read_text()
@@ -102,6 +102,25 @@ def test_stage_on_a_table_merges_earlier_hits(tmp_path):
     assert [h["field"] for h in ctx.stats["decontam_hits"]] == ["problem", "reasoning"]
 
 
+def test_filter_keeps_template_copies_when_asked(tmp_path, write_recipe):
+    run_recipe(load_recipe(make_recipe(tmp_path, write_recipe, keep_templates=True)), tmp_path / "run", progress=False)
+    kept = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "run" / "02-filter").glob("part-*.parquet"))])
+    flagged = [c for c in kept.column("contaminated").to_pylist() if c]
+    assert flagged and all(k.endswith(" (template)") for c in flagged for k in c)
+
+
+def test_an_empty_benchmark_file_is_an_error_naming_it_and_the_loaded_ones(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "r1", "problem": "What is 2+2?"}) + "\n")
+    result = CliRunner().invoke(cli, ["decontaminate", str(src), "-b", f"{SAMPLE / 'mini_benchmark.jsonl'},{empty}",
+                                      "--report", str(tmp_path / "r")])
+    assert result.exit_code == 3 and not (tmp_path / "r").exists()  # an input error
+    assert "empty benchmark 'empty'" in result.output and str(empty) in result.output
+    assert "mini_benchmark (12 items)" in result.output
+
+
 def test_config_refuses_unknown_fields_and_bad_n():
     from pydantic import ValidationError
 
@@ -118,12 +137,12 @@ def test_decontaminate_command_writes_three_reports_and_annotated_output(tmp_pat
         "--report", str(tmp_path / "rep"), "--field", "question=8", "--field", "generation=13",
         "--id-column", "uid", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    assert "8 of 136 rows contain benchmark items" in result.output
+    assert "9 of 136 rows contain benchmark items" in result.output
     assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["decontam.html", "decontam.json", "decontam.md"]
     report = json.loads((tmp_path / "rep" / "decontam.json").read_text())
     assert {h["row_id"] for h in report["hits"]} == set(LEAKS)
     table = pq.read_table(out)
-    assert sum(1 for c in table.column("contaminated").to_pylist() if c) == 8
+    assert sum(1 for c in table.column("contaminated").to_pylist() if c) == 9
 
 
 def test_decontaminate_names_missing_columns(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from curate.decontam.index import BenchIndex, build_index
 from curate.decontam.loaders import resolve_selections
-from curate.decontam.match import char_spans, scan_texts
+from curate.decontam.match import char_spans, hit_record, scan_texts
 from curate.decontam.select import BenchItem
 from curate.text.words import normalize
 
@@ -37,7 +37,8 @@ def index() -> BenchIndex:
 
 
 def keys(index: BenchIndex, hits) -> set[tuple[int, str]]:
-    return {(h.row, index.items[h.item].key) for h in hits}
+    """(row, item key) of the leaks among `hits` (near matches left out)."""
+    return {(h.row, index.items[h.item].key) for h in hits if h.verdict == "leak"}
 
 
 def test_real_humaneval_file_is_indexed(index):
@@ -48,10 +49,12 @@ def test_real_humaneval_file_is_indexed(index):
 
 def test_verbatim_copy_is_found_with_full_share(index, humaneval):
     hits = scan_texts(index, [humaneval[0]["prompt"], humaneval[42]["prompt"]], 8)
-    full = {(h.row, index.items[h.item].key) for h in hits if h.share == 1.0}
-    assert full == {(0, "HumanEval:HumanEval/0"), (1, "HumanEval:HumanEval/42")}
-    # other HumanEval items sharing a phrase (e.g. "return list with elements") show a small share
-    assert all(h.share < 0.25 for h in hits if (h.row, index.items[h.item].key) not in full)
+    assert keys(index, hits) == {(0, "HumanEval:HumanEval/0"), (1, "HumanEval:HumanEval/42")}
+    assert all(h.share == 1.0 and h.score == 1.0 for h in hits if h.verdict == "leak")
+    # other HumanEval items sharing a phrase (e.g. "return list with elements") are near at most
+    assert all(h.score < 0.3 for h in hits if h.verdict == "near")
+    # /20 shares the doctest run `3.0, 4.0, 5.0, 2.0` with /0: explained by /0, not listed at all
+    assert "HumanEval/20" not in {index.items[h.item].id for h in hits}
 
 
 def test_reformatted_copy_is_found(index, humaneval):
@@ -61,7 +64,7 @@ def test_reformatted_copy_is_found(index, humaneval):
             "\nfind the Common Ratio of the series  and express it as a common fraction. "
     hits = scan_texts(index, [reformatted, latex], 8)
     assert keys(index, hits) == {(0, "HumanEval:HumanEval/10"), (1, "mini_benchmark:mb-05")}
-    assert all(h.share == 1.0 for h in hits)
+    assert all(h.share == 1.0 for h in hits if h.verdict == "leak")
 
 
 def test_copy_embedded_in_a_longer_problem_is_found(index, humaneval):
@@ -69,10 +72,10 @@ def test_copy_embedded_in_a_longer_problem_is_found(index, humaneval):
     hits = scan_texts(index, [text], 8)
     by_item = {index.items[h.item].id: h for h in hits}
     hit = by_item.pop("HumanEval/7")
-    assert hit.share == 1.0
+    assert hit.share == 1.0 and hit.verdict == "leak"
     # HumanEval/29 really shares two phrases with /7 ("filter an input list of strings only for
-    # ones that ..."): it is listed, with the small share that tells a reader it is incidental
-    assert set(by_item) <= {"HumanEval/29"} and all(h.share < 0.25 for h in by_item.values())
+    # ones that ..."): explained by /7, or at most a near match
+    assert all(h.verdict == "near" for h in by_item.values())
     spans = char_spans(text, hit.text_spans)
     marked = " ".join(text[a:b] for a, b in spans)
     assert normalize(marked) == normalize(humaneval[7]["prompt"])
@@ -82,7 +85,7 @@ def test_quote_inside_a_reasoning_trace_is_found_at_n13(index, humaneval):
     doc = humaneval[3]["prompt"].split('"""')[1]  # the docstring only, quoted mid-trace
     trace = ("<think>\nThe user wants a function. Let me restate the task: " + doc.strip() +
              " So I need to keep a running balance and check it after every operation.\n</think>")
-    hits = scan_texts(index, [trace], 13)
+    hits = scan_texts(index, [trace], 13, near=False)
     assert keys(index, hits) == {(0, "HumanEval:HumanEval/3")}
     assert 0 < hits[0].share < 1
 
@@ -92,10 +95,10 @@ def test_unrelated_corpus_has_no_hits(index):
     for name in ("code", "general", "math"):
         for line in (SAMPLE / f"{name}.jsonl").read_text().splitlines():
             row = json.loads(line)
-            if not str(row.get("uid", "")).startswith("m-leak-"):
+            if not str(row.get("uid", "")).startswith(("m-leak-", "m-near-")):
                 texts.append(json.dumps(row, ensure_ascii=False))
     assert len(texts) > 150
-    assert scan_texts(index, texts, 8) == [] and scan_texts(index, texts, 13) == []
+    assert scan_texts(index, texts, 8, near=False) == [] and scan_texts(index, texts, 13, near=False) == []
 
 
 def test_item_shorter_than_n_uses_the_exact_path(index):
@@ -105,20 +108,24 @@ def test_item_shorter_than_n_uses_the_exact_path(index):
     assert hits[0].kind == "exact" and hits[0].share == 1.0
 
 
-def test_problems_differing_only_in_a_constant_do_not_match(index):
+def test_a_problem_differing_only_in_a_constant_is_a_template_copy(index):
     near = SAMPLE / "math.jsonl"
     row = next(json.loads(x) for x in near.read_text().splitlines() if '"m-near-const-01"' in x)
-    assert scan_texts(index, [row["question"]], 8) == []
-    # the veto is what separates them: without it the shared wording matches
-    loose = scan_texts(index, [row["question"]], 8, veto_changed_numbers=False)
-    assert keys(index, loose) == {(0, "mini_benchmark:mb-01")}
+    (hit,) = scan_texts(index, [row["question"]], 8)
+    assert index.items[hit.item].id == "mb-01" and hit.kind == "template" and hit.verdict == "leak"
+    record = hit_record(index, hit, row["question"], field="problem", row_id="m-near-const-01")
+    item_numbers = [a for a, _ in record["changed_numbers"]]
+    assert record["changed_numbers"] and all(a != b for a, b in record["changed_numbers"])
+    assert all(a in index.items[hit.item].problem for a in item_numbers)
+    assert all(b in row["question"] for _, b in record["changed_numbers"])
 
 
 def test_sample_corpus_plants_are_found(index):
     rows = [json.loads(x) for x in (SAMPLE / "math.jsonl").read_text().splitlines()]
     hits = scan_texts(index, [r["question"] for r in rows], 8)
-    found = {(rows[h.row]["uid"], index.items[h.item].id) for h in hits}
-    assert found == {("m-leak-01", "mb-02"), ("m-leak-02", "mb-05"), ("m-leak-03", "mb-04"), ("m-leak-04", "mb-08")}
+    found = {(rows[h.row]["uid"], index.items[h.item].id, h.kind) for h in hits if h.verdict == "leak"}
+    assert found == {("m-leak-01", "mb-02", "ngram"), ("m-leak-02", "mb-05", "ngram"), ("m-leak-03", "mb-04", "ngram"),
+                     ("m-leak-04", "mb-08", "exact"), ("m-near-const-01", "mb-01", "template")}
 
 
 def _boilerplate_items() -> list[BenchItem]:
@@ -170,11 +177,21 @@ def test_null_and_empty_texts_are_safe(index):
     assert scan_texts(index, pa.array([None, "", "   "], pa.string()), 8) == []
 
 
-def test_changed_constant_near_the_end_is_vetoed_but_a_partial_quote_is_not(index):
+def test_changed_constant_is_a_template_but_a_partial_quote_is_a_plain_leak(index):
     item = next(i for i in index.items if i.id == "mb-01")  # "... the path alone is 144 square meters, ..."
     changed = item.problem.replace("144", "176")
-    assert "176" in changed and scan_texts(index, [changed], 13) == []  # < 13 words follow the constant
+    (hit,) = scan_texts(index, [changed], 8)
+    assert hit.kind == "template" and hit.verdict == "leak"
+    assert hit_record(index, hit, changed, field="problem", row_id=None)["changed_numbers"] == [["144", "176"]]
     cut = item.problem.index("144")
     quote = "We are told: " + item.problem[:cut] + " (I will write A for that area) and we go on from there."
     (hit,) = scan_texts(index, [quote], 8)
-    assert index.items[hit.item].id == "mb-01" and 0.5 < hit.share < 1
+    assert index.items[hit.item].id == "mb-01" and 0.5 < hit.share < 1 and hit.kind == "ngram"
+
+
+def test_boilerplate_runs_of_real_items_are_near_not_leaks(index):
+    texts = ["Write the words One, Two, Three, Four, Five, Six, Seven, Eight in order.",
+             "Print 1, 2, 3, 4, 5, 6, 7, 8, 9 on one line each.",
+             "Given the lengths of the three sides of a triangle, find its area by Heron's formula."]
+    hits = scan_texts(index, texts, 8)
+    assert hits and all(h.verdict == "near" for h in hits)

@@ -45,7 +45,10 @@ def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
 
 def test_json_lists_every_hit_with_spans_and_revisions(report_dir):
     report = json.loads((report_dir / "decontam.json").read_text())
-    assert report["summary"]["rows_contaminated"] == 8 and report["summary"]["items_hit"] == 4
+    # the 8 planted leak rows, and m-near-const-01: mb-01 with another constant, a template copy
+    assert report["summary"]["rows_contaminated"] == 9 and report["summary"]["items_hit"] == 5
+    (template,) = [h for h in report["hits"] if h["kind"] == "template"]
+    assert template["row_id"] == "m-near-const-01" and template["changed_numbers"] == [["144", "176"]]
     assert report["benchmarks"][0]["revision"].startswith("sha256:") and report["pack_version"]
     for hit in report["hits"]:
         marked = " ".join(hit["excerpt"][a:b] for a, b in hit["excerpt_spans"])
@@ -57,7 +60,7 @@ def test_markdown_marks_the_matched_spans(report_dir):
     text = (report_dir / "decontam.md").read_text()
     assert "| mini_benchmark |" in text
     assert "⟦How many positive integers less than 500 are divisible by 3 or by 7, but not by both⟧" in text
-    assert text.count("### mini_benchmark:") == 8
+    assert text.count("### leak: mini_benchmark:") == 9 and "changed numbers: 144 -> 176" in text
 
 
 def test_html_is_self_contained(report_dir):
@@ -71,9 +74,9 @@ def test_html_renders_in_headless_chromium_and_shows_the_hits(report_dir, tmp_pa
     page = (report_dir / "decontam.html").resolve().as_uri()
     dom = run_chromium(["--dump-dom", page], tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'id="rows-contaminated">8<' in dom.stdout
-    assert dom.stdout.count('class="hit"') == 8
-    for item in ("mb-02", "mb-04", "mb-05", "mb-08"):
+    assert 'id="rows-contaminated">9<' in dom.stdout
+    assert dom.stdout.count('class="hit"') == 9
+    for item in ("mb-01", "mb-02", "mb-04", "mb-05", "mb-08"):
         assert f'data-item="{item}"' in dom.stdout
     assert "<mark>A jar holds 4 red, 5 green, and 6 yellow candies." in dom.stdout
     shot = tmp_path / "report.png"

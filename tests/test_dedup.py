@@ -288,3 +288,19 @@ def test_parquet_input_is_read_through_a_view_with_the_same_bytes_as_a_kept_copy
     run_recipe(recipe, view, progress=False)
     assert {p.name: p.read_bytes() for p in sorted((view / "01-dedup").glob("part-*.parquet"))} == \
         outputs[True]
+
+
+def test_artifacts_are_identical_between_two_identical_runs(tmp_path):
+    """Samples of a problem fold into one unit; the folded units must come out in one order, so
+    the signature files, clusters and stats of two runs of the same input are the same bytes."""
+    rows = problem_rows(planted_corpus(60, words=40, planted=0.3, seed=3).texts, samples=3)
+    trees = []
+    for run in range(4):
+        folder = tmp_path / f"run{run}"
+        run_dedup(folder, rows, parts=2, ngram=3, threshold=0.5)
+        artifacts = folder / "artifacts"
+        trees.append({p.relative_to(artifacts).as_posix(): p.read_bytes()
+                      for p in sorted(artifacts.rglob("*")) if p.is_file()})
+    assert "clusters.parquet" in trees[0] and "stats.json" in trees[0]
+    assert all(tree.keys() == trees[0].keys() for tree in trees)
+    assert [name for tree in trees[1:] for name in tree if tree[name] != trees[0][name]] == []

@@ -104,3 +104,38 @@ def test_per_problem_choice_ignores_the_part_count(tmp_path):
     assert len(uids) == len(set(uids))  # one sample per problem, even across part boundaries
     manifest = json.loads((tmp_path / "run7" / "manifest.json").read_text())
     assert manifest["stages"]["1"]["rejected"] > 0
+
+
+def test_problem_rows_sharing_a_trace_id_keep_one_row_across_parts(tmp_path):
+    """The quickstart-generate shape: several rows per problem, only problem and reference mapped,
+    parts cutting through problems. filter keeps one row each and write publishes no trace twice."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: f
+seed: 0
+sources:
+  - path: {DATA}/math.jsonl
+    domain: math
+    columns: {{problem: question, reference: gold}}
+stages:
+  - use: load
+    rows_per_part: 48
+  - use: filter
+    max_per_problem: 1
+    keep: first
+  - use: write
+""")
+    run_recipe(load_recipe(recipe), tmp_path / "run", progress=False)
+    table = pq.read_table(sorted((tmp_path / "run" / "dataset" / "default").glob("*.parquet")))
+    problems = {json.loads(line)["uid"] for line in (DATA / "math.jsonl").read_text().splitlines()}
+    assert table.num_rows == len(problems) == len(set(table["id"].to_pylist()))
+    assert len(set(table["trace_id"].to_pylist())) == table.num_rows
+
+
+def test_extraction_rule_filter_keeps_boxed_only():
+    details = ['{"extraction": "boxed"}', '{"extraction": "last_expression"}', '{"extraction": "phrase"}', None]
+    table = from_rows([{"id": f"p{i}", "sample_idx": 0, "trace_id": f"t{i}", "domain": "math", "verdict": "pass",
+                        "verify_detail": d, "answer": "a"} for i, d in enumerate(details)])
+    out, ctx = run_stage_on(Filter({"extraction": ["boxed"]}), table)
+    assert sorted(out.column("trace_id").to_pylist()) == ["t0", "t3"]  # no record (t3): kept
+    assert ctx.rejected_table().column("reject_reason").to_pylist() == ["extraction not in ['boxed']"] * 2

@@ -6,6 +6,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from curate.errors import InputError
 from curate.recipe import validate_recipe
@@ -84,8 +85,11 @@ def test_missing_column_lists_available_and_shows_mapping(tmp_path, write_jsonl)
 def test_no_problem_column_at_all(tmp_path, write_jsonl):
     write_jsonl("m.jsonl", ROWS)
     with pytest.raises(InputError, match="no `problem` column") as info:
-        run(tmp_path, [{"path": "m.jsonl"}])
+        run(tmp_path, [{"path": "m.jsonl", "columns": {"reference": "gold"}}])
     assert "problem: question" in info.value.hint
+    # the example is YAML a user can paste under the recipe's top level: it parses to a mapping
+    example = yaml.safe_load(info.value.hint.split("e.g.\n", 1)[1])
+    assert example == {"sources": [{"path": "m.jsonl", "columns": {"problem": "question", "reference": "gold"}}]}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
@@ -141,7 +145,7 @@ def test_missing_file_is_an_error(tmp_path):
 
 
 def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
-    """load hashes reasoning and answer straight from Arrow buffers; the ids must not change."""
+    """load hashes reasoning, answer and extra straight from Arrow buffers; the ids must not change."""
     import random
 
     from curate.fingerprint import digest
@@ -153,12 +157,14 @@ def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
     rows = [{"id": f"p{i}", "sample_idx": i % 3, "teacher": rng.choice([None, "t@rev"]),
              "reasoning": rng.choice([None, "", "".join(rng.choices(alphabet, k=rng.randrange(0, 40)))]),
              "answer": rng.choice([None, "", "\\boxed{4}", "".join(rng.choices(alphabet, k=5))]),
+             "extra": rng.choice([None, None, "", '{"sample":1}']),
              "trace_id": "given" if i % 11 == 0 else None} for i in range(300)]
     table = conform(pa.Table.from_pylist(rows)).slice(7)  # a sliced table: offsets start mid-buffer
     rows = rows[7:]
     got = trace_digests(table, [r["id"] for r in rows], [r["sample_idx"] for r in rows], [r["teacher"] for r in rows])
     want = [r["trace_id"]
-            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "")
+            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "",
+                      *([] if r["extra"] is None else [r["extra"]]))
             for r in rows]
     assert got == want
 

@@ -13,9 +13,9 @@ EXTRACT = [
     ("First \\boxed{1}, then corrected: \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
     ("nested \\boxed{\\frac{a}{\\sqrt{b}}} done", "\\frac{a}{\\sqrt{b}}"),
     ("The final answer is 12.", "12"),
-    ("Answer: $x = 3$", "x = 3"),
+    ("Answer: $x = 3$", "3"),  # the value; the whole equation is tried too
     ("So the answer is $\\frac{3}{4}$.\nThanks", "\\frac{3}{4}"),
-    ("We get 2 + 2 = 4 and then 7.", None),  # never the last number
+    ("We get 2 + 2 = 4 and then 7.", "4"),  # standard: the value after the sentence's last "="
     ("", None),
     ("\\boxed{unclosed", None),
     ("so $\\boxed 5$.", "5"),
@@ -36,7 +36,7 @@ def test_helpers():
 ROWS = [
     ({"reference": "3", "answer": None, "reasoning": "thinking...", "finish_reason": "length"}, "no_answer"),
     ({"reference": "3", "answer": None, "reasoning": "thinking..."}, "no_answer"),
-    ({"reference": "3", "answer": "I think it is 3"}, "no_answer"),
+    ({"reference": "3", "answer": "I am not sure how to finish."}, "no_answer"),
     ({"reference": None, "answer": "\\boxed{3}"}, "bad_reference"),
     ({"reference": "3", "answer": "<think>x</think> \\boxed{3}"}, None),
 ]
@@ -44,9 +44,9 @@ ROWS = [
 
 @pytest.mark.parametrize("row,verdict", ROWS)
 def test_prepare_row(row, verdict):
-    pred, final = prepare_row(row)
+    prepared, final = prepare_row(row)
     assert (final or {}).get("verdict") == verdict
-    assert (pred == "3") == (verdict is None)
+    assert (prepared is not None and prepared[0] == "3") == (verdict is None)
 
 
 # gold, prediction, per-source options, expected verdict
@@ -73,13 +73,24 @@ TABLE = [
     ("0.5", "50\\%", {"percent": "either"}, "pass"),
     ("3.14", "3.14159", {}, "fail"),
     ("3.14", "3.14159", {"rel_tol": 1e-3}, "pass"),
-    ("5", "5\\text{ cm}", {}, "fail"),  # strict: units are part of the answer
+    ("5", "5\\text{ cm}", {}, "pass"),  # match (default): a unit the gold lacks is dropped
+    ("5\\text{ m}", "5\\text{ cm}", {}, "fail"),  # ... but two units must agree
+    ("5", "5\\text{ cm}", {"units": "strict"}, "fail"),  # strict: units are part of the answer
     ("5", "5\\text{ cm}", {"units": "strip"}, "pass"),
     ("B", "(B)", {"multiple_choice": True}, "pass"),
     ("B", "C", {"multiple_choice": True}, "fail"),
     ("Yes", "yes", {"text_answers": True}, "pass"),
     ("see solution", "108", {}, "bad_reference"),
     ("B", "B", {"multiple_choice": False, "text_answers": False}, "pass"),
+    ("1000", "1,000", {}, "pass"),  # thousands separators
+    ("1000", "1 000", {}, "pass"),
+    ("2.74", "2,74", {}, "pass"),  # auto: a decimal comma where unambiguous
+    ("2.5", "2,5", {"locale": "eu"}, "pass"),
+    ("1000", "1.000", {"locale": "eu"}, "pass"),
+    ("1.5", "1,5", {"locale": "en"}, "fail"),  # en: never a decimal comma
+    ("C(10, 5), or equivalently 252", "252", {}, "pass"),  # alternatives in the gold
+    ("x=2, y=1", "(2, 1)", {}, "pass"),  # named values and the tuple they name
+    ("(1,2),(3,4)", "(3,4),(1,2)", {}, "pass"),  # a list of tuples is a solution set
     ("3", "9^{9^{9}}", {}, "timeout"),  # a pathological answer costs its deadline, not the run
     ("3", "3", {}, "pass"),  # ... and the worker that replaced the stuck one carries on
 ]

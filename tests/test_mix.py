@@ -150,3 +150,19 @@ def test_largest_remainder_sums_to_total():
 def test_config_errors_say_what_to_do(config, message):
     with pytest.raises(ValidationError, match=message):
         MixConfig(**config)
+
+
+def test_shortage_after_verify_names_the_verify_reasons(tmp_path, write_jsonl, write_recipe):
+    """Real prose answers, boxed-only extraction: the mix error says why nothing passed."""
+    rows = [{"trace_id": f"m-{i}", "problem": f"p{i}", "answer": f"so the number of such strings is {i}.",
+             "reference": str(i), "kind": "math"} for i in range(6)]
+    data = write_jsonl("prose.jsonl", rows)
+    recipe = {"name": "why", "sources": [{"path": str(data), "name": "pool", "columns": {"domain": "kind"}}],
+              "stages": [{"use": "load"}, {"use": "verify", "extract": "strict", "checkers": 1},
+                         {"use": "filter", "verdict": ["pass"]}, {"use": "mix", "by": "domain", "counts": {"math": 3}}]}
+    with pytest.raises(CurateError) as info:
+        run_recipe(load_recipe(write_recipe(recipe, "why.yaml")), tmp_path / "run", progress=False)
+    err = info.value
+    assert "math wants 3 but has 0" in err.message
+    assert "math: 6 no_answer: no \\boxed{} answer" in err.message and "reports/verify.md" in err.message
+    assert "extract: standard" in err.hint and "\\boxed{}" in err.hint

@@ -181,6 +181,40 @@ def test_push_refuses_a_run_without_dataset(tmp_path):
     assert result.exit_code != 0 and "nothing to push" in result.output and "curate run" in result.output
 
 
+def test_the_pushed_card_names_the_repo_in_its_load_snippets(monkeypatch, tmp_path):
+    run = make_run(tmp_path)  # its own: the shared run's card was pushed (and so named) already
+    assert 'load_dataset("REPO_ID"' in (run / "dataset" / "README.md").read_text()
+    dry = invoke(str(run), "me/quick", "--dry-run")
+    assert dry.exit_code == 0 and 'load_dataset("REPO_ID"' in (run / "dataset" / "README.md").read_text()
+    sent = {}
+
+    class Capturing(FakeHub):
+        def upload_folder(self, **kw):
+            if "README.md" in kw["allow_patterns"]:
+                sent["card"] = (Path(kw["folder_path"]) / "README.md").read_text()
+            return super().upload_folder(**kw)
+
+    use(monkeypatch, Capturing())
+    assert invoke(str(run), "me/quick").exit_code == 0
+    assert "REPO_ID" not in sent["card"] and sent["card"].count('load_dataset("me/quick", "all"') == 2
+
+
+def test_a_recipe_with_a_push_repo_names_it_in_the_card(tmp_path):
+    import yaml
+    from publish_helpers import sample_recipe
+
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    raw = sample_recipe()
+    raw["push"] = {"repo_id": "org/named"}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run_recipe(load_recipe(path), tmp_path / "run", progress=False)
+    card = (tmp_path / "run" / "dataset" / "README.md").read_text()
+    assert "REPO_ID" not in card and 'load_dataset("org/named", "all"' in card
+
+
 # ---------------------------------------------------------------- curate run --push
 
 

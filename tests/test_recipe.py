@@ -94,6 +94,19 @@ def test_missing_recipe_file(tmp_path):
         load_recipe(tmp_path / "nope.yaml")
 
 
+def test_set_override_by_an_ambiguous_stage_name_lists_the_indexes():
+    """The README's `--set stages.filter.finish_reason=...` on a recipe with two filters."""
+    raw = {"stages": [{"use": "load"}, {"use": "filter"}, {"use": "dedup"}, {"use": "filter"}]}
+    with pytest.raises(RecipeError, match=r"'filter' is ambiguous: items \[1, 3\]") as info:
+        apply_override(raw, "stages.filter.finish_reason=[stop, length]")
+    assert "stages.1.finish_reason or stages.3.finish_reason" in info.value.hint
+    assert raw["stages"][1] == {"use": "filter"} and raw["stages"][3] == {"use": "filter"}
+    apply_override(raw, "stages.3.finish_reason=[stop, length]")
+    assert raw["stages"][3]["finish_reason"] == ["stop", "length"]
+    apply_override(raw, "stages.dedup.threshold=0.9")
+    assert raw["stages"][2]["threshold"] == 0.9
+
+
 def test_every_typo_is_reported_at_once_with_its_line(tmp_path):
     text = (BASE.replace("seed: 1", "sead: 1").replace("domain: math", "domian: math")
             .replace("verdict: [pass]", "verdcit: [pass]\n    finish_reasn: [stop]")

@@ -163,3 +163,31 @@ def test_no_matplotlib_and_pillow_only_when_drawing():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_verdict_chart_colours_pass_green_like_the_badges():
+    """The report's badges show pass green and fail orange; the verdict chart must agree."""
+    from curate.publish.plots import VERDICT_COLOURS, verdict_chart
+
+    assert VERDICT_COLOURS["pass"] == "#12B886" and VERDICT_COLOURS["fail"] == "#E8590C"
+    pixels = decode(verdict_chart({"math": {"fail": 100, "pass": 300, "no_answer": 50}}))
+    green, orange = pixels_of(pixels, pc.rgb("#12B886")), pixels_of(pixels, pc.rgb("#E8590C"))
+    bar = green.sum(axis=1) > 20  # rows through the bar, not the legend swatches
+    assert green[bar].sum() / orange[bar].sum() == pytest.approx(3, rel=0.05)
+    assert np.argmax(green[bar].any(axis=0)) < np.argmax(orange[bar].any(axis=0))  # pass stacks first
+
+
+def test_median_is_one_definition_in_the_legend_and_the_tables(tmp_path):
+    """97 and 98 tokens: the median 97.5 reads 98 in the plot legend and in the token table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.publish import card_facts
+    from curate.publish.plots import median
+
+    values = np.array([97, 98, 10, 200])
+    assert median(values) == 98 and median(np.array([3, 4, 5])) == 4
+    (tmp_path / "general").mkdir()
+    pq.write_table(pa.table({"num_tokens": values}), tmp_path / "general" / "train-0.parquet")
+    stats = card_facts.token_stats(tmp_path, {"general": ["general/train-0.parquet"]})
+    assert stats["general"]["p50"] == median(values) == 98

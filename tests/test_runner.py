@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from curate.errors import ResumeConflict
 from curate.recipe import load_recipe
@@ -109,3 +110,32 @@ def test_run_dir_of_a_different_recipe_is_refused(tmp_path, write_jsonl, write_r
     other = load_recipe(recipe_path, ["name=other", "sources.0.domain=code"])
     with pytest.raises(ResumeConflict, match="made by recipe 'resume'.*00-load"):
         run_recipe(other, run_dir, progress=False)
+
+
+def test_changed_seed_is_refused_with_the_seed_in_the_diff(tmp_path, write_jsonl, write_recipe):
+    recipe_path = make_recipe(tmp_path, write_jsonl, write_recipe)
+    run_dir = tmp_path / "run"
+    run_recipe(load_recipe(recipe_path), run_dir, progress=False)
+    with pytest.raises(ResumeConflict) as info:
+        run_recipe(load_recipe(recipe_path, ["seed=4"]), run_dir, progress=False)
+    assert "00-load" in info.value.message and "seed (recipe): 3 -> 4" in info.value.message
+    assert "upstream" not in info.value.message
+
+
+def test_a_stage_that_failed_before_producing_anything_takes_a_new_config(tmp_path, write_jsonl, write_recipe):
+    """mix asked for more rows than there are: fix its counts and rerun, no --force needed."""
+    from curate.errors import CurateError
+
+    recipe_path = make_recipe(tmp_path, write_jsonl, write_recipe)
+    raw = yaml.safe_load(recipe_path.read_text())
+    raw["stages"].insert(2, {"use": "mix", "by": "domain", "counts": {"math": 500}})
+    recipe_path.write_text(yaml.safe_dump(raw))
+    run_dir = tmp_path / "run"
+    with pytest.raises(CurateError, match="mix"):
+        run_recipe(load_recipe(recipe_path), run_dir, progress=False)
+    assert (run_dir / "02-mix").exists()
+    manifest = run_recipe(load_recipe(recipe_path, ["stages.mix.counts={math: 40}"]), run_dir, progress=False)
+    assert manifest["stages"][2]["rows_out"] == 40
+    # once it produced its parts, a change is refused again
+    with pytest.raises(ResumeConflict, match="02-mix"):
+        run_recipe(load_recipe(recipe_path, ["stages.mix.counts={math: 30}"]), run_dir, progress=False)

@@ -208,7 +208,23 @@ def test_dry_run_preview_shows_what_would_be_compared():
         {"id": "d", "sample_idx": 0, "domain": "general", "answer": "hi"},
     ])
     text = Verify(sandbox="none").preview(table).splitlines()
-    assert "answer '0.5' vs gold '\\\\frac12'" in text[0]
+    assert "answer '0.5' (boxed) vs gold '\\\\frac12'" in text[0]
     assert "no_answer (reasoning never closed" in text[1]
     assert "1-line program, stdio tests: 1" in text[2]
     assert text[3].endswith("unverified")
+
+
+def test_an_empty_answer_is_not_reported_as_unclosed_reasoning():
+    """`<think>…</think>` and nothing after is an empty answer; no `</think>` at all is unclosed."""
+    from curate.schema import split_reasoning
+    from curate.verifiers.math_rows import prepare_row
+
+    def reason(text: str, finish: str = "stop") -> str:
+        reasoning, answer = split_reasoning(text, prefilled=True)
+        row = {"reference": "4", "reasoning": reasoning, "answer": answer, "finish_reason": finish}
+        return prepare_row(row)[1]["reason"]
+
+    assert reason("<think>\n2+2=4\n</think>\n\n") == "empty answer: nothing after the reasoning (</think>)"
+    assert reason("<think>\n2+2 is").startswith("reasoning never closed")
+    assert reason("<think>\n2+2 is", finish="length").startswith("truncated")
+    assert prepare_row({"reference": "4", "answer": "  "})[1]["reason"] == "empty answer"

@@ -207,3 +207,28 @@ if __name__ == "__main__":
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
     assert pq.read_metadata(next((tmp_path / "run" / "dataset" / "math").glob("*.parquet"))).num_rows == 50
+
+
+def test_a_trace_published_twice_is_an_error(tmp_path):
+    """The invariant of a published dataset: one row per trace_id, in every config and in `all`."""
+    from curate.errors import CurateError
+    from curate.recipe import validate_recipe
+    from curate.runner import run_recipe
+
+    rows = [{"problem": f"p{i % 3}", "trace_id": f"t{i % 3}" if i != 4 else "t1", "domain": "math"}
+            for i in range(6)]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    raw = {"name": "dup", "sources": [{"path": str(source)}],
+           "stages": [{"use": "load", "rows_per_part": 2}, {"use": "write"}]}
+    with pytest.raises(CurateError, match=r"'default' would hold 3 trace_id\(s\) more than once") as err:
+        run_recipe(validate_recipe(raw), tmp_path / "run", progress=False)
+    assert "max_per_problem" in err.value.hint
+    assert not (tmp_path / "run" / "dataset").exists()
+    unique = [dict(r, trace_id=f"u{i}") for i, r in enumerate(rows)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in unique))
+    raw["stages"][1]["configs"] = {"a": {"trace_id": ["u0", "u1"]}, "b": {"trace_id": ["u1", "u2"]}}
+    run_recipe(validate_recipe(raw), tmp_path / "ok", progress=False)  # overlapping configs are fine
+    raw["stages"][1]["all_config"] = "all"
+    with pytest.raises(CurateError, match="'all' would hold 1 trace_id"):
+        run_recipe(validate_recipe(raw), tmp_path / "all", progress=False)

@@ -48,15 +48,20 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, int]:
               help="Ignore n-grams found in at least this many benchmark items; 0 = off.")
 @click.option("--min-exact-words", type=int, default=3, show_default=True,
               help="Items shorter than n match by exact containment if they have this many words.")
-@click.option("--min-share", type=float, default=0.0, show_default=True,
-              help="Minimum share of an item's n-grams a row must contain (0: any one).")
-@click.option("--veto-changed-numbers/--no-veto-changed-numbers", default=True, show_default=True,
-              help="No hit when a row follows the item's wording but states another number there.")
+@click.option("--min-score", type=float, default=0.3, show_default=True,
+              help="A leak covers at least this information-weighted share of an item; weaker matches are near.")
+@click.option("--min-words", type=int, default=20, show_default=True,
+              help="Also a leak: this many distinct item words (numbers aside) repeated, with a score of at least "
+                   "min-score/2.")
+@click.option("--min-grams", type=int, default=30, show_default=True,
+              help="Also a leak: this many of the item's n-grams repeated word for word.")
+@click.option("--near/--no-near", "report_near", default=True, show_default=True,
+              help="List near matches (below the thresholds, not flagged) in the report.")
 @click.option("--max-report-hits", type=int, default=100_000, show_default=True, help="Hits listed in the report.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write IN with a `contaminated` column (Parquet).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="datasets cache folder for Hub benchmarks.")
 def decontaminate(in_path, benchmarks, report_dir, fields, id_column, allowlist, allowlist_min_items,
-                  min_exact_words, min_share, veto_changed_numbers, max_report_hits, output, cache_dir):
+                  min_exact_words, min_score, min_words, min_grams, report_near, max_report_hits, output, cache_dir):
     """Report which rows of IN contain benchmark items, with every hit and its matched span."""
     from curate.cli.inspect import read_any
     from curate.decontam.index import build_index
@@ -76,13 +81,14 @@ def decontaminate(in_path, benchmarks, report_dir, fields, id_column, allowlist,
     stats: dict = {}
     found: list[set[str]] = []
     for start in range(0, table.num_rows, BATCH_ROWS):
-        found += scan_table(index, table.slice(start, BATCH_ROWS), fields=chosen, min_share=min_share,
-                            veto_changed_numbers=veto_changed_numbers, max_report_hits=max_report_hits,
-                            id_column=id_column, stats=stats)
+        found += scan_table(index, table.slice(start, BATCH_ROWS), fields=chosen, min_score=min_score,
+                            min_words=min_words, min_grams=min_grams, report_near=report_near,
+                            max_report_hits=max_report_hits, id_column=id_column, stats=stats)
     counters = count_rows(found)
     settings = {"fields": chosen, "benchmarks": benchmarks.split(","), "allowlist": list(allowlist),
                 "allowlist_min_items": allowlist_min_items, "min_exact_words": min_exact_words,
-                "min_share": min_share, "veto_changed_numbers": veto_changed_numbers}
+                "min_score": min_score, "min_words": min_words, "min_grams": min_grams,
+                "report_near": report_near}
     report = build_report(index, settings, stats.get("decontam_hits", []), counters=counters,
                           items_hit=set(stats.get("items_hit", [])), hits_not_listed=stats.get("hits_not_listed", 0))
     paths = write_reports(report, Path(report_dir))
@@ -104,7 +110,8 @@ def count_rows(found: list[set[str]]) -> dict[str, int]:
 def summary_text(report: dict) -> str:
     s = report["summary"]
     lines = [(f"{s['rows_contaminated']} of {s['rows_checked']} rows contain benchmark items "
-             f"({s['items_hit']} items hit; pack {report['pack_version']})")]
+             f"({s['items_hit']} items hit, {s.get('templates_listed', 0)} template copies listed; "
+             f"{s.get('near_listed', 0)} near matches listed, not flagged; pack {report['pack_version']})")]
     for b in report["benchmarks"]:
         lines.append(f"  {b['name']:<16} {b['rows_hit']:>7} rows hit {b['items_hit']:>5} of {b.get('items', '?')} items"
                      f"  revision {b.get('revision', '?')}")

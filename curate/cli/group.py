@@ -23,6 +23,7 @@ PLUGIN_COMMANDS: dict[str, str] = {
     "decontaminate": "curate.cli.decontam:decontaminate",
     "benchmarks": "curate.cli.decontam:benchmarks",
     "card": "curate.cli.publish:card",
+    "eval": "curate.cli.evaluate:evaluate",
     "report": "curate.cli.publish:report",
     "push": "curate.cli.publish:push",
     "tiny-model": "curate.teachers.tiny_model:tiny_model_command",
@@ -114,10 +115,16 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     import os
 
     from curate.cli.inspect import summary_table
+    from curate.evalrun.config import is_eval_recipe
     from curate.recipe import load_recipe
     from curate.rundir import RunDir
     from curate.runner import run_recipe
 
+    if is_eval_recipe(recipe):  # the eval recipe kind: the same as `curate eval RECIPE`
+        from curate.cli.evaluate import evaluate
+
+        return click.get_current_context().invoke(evaluate, recipe=recipe, overrides=overrides, run_dir=run_dir,
+                                                  force=force, workers=workers, quiet=quiet)
     parsed = load_recipe(recipe, list(overrides))
     if push and parsed.push is None:
         raise CurateError(f"--push given, but {recipe} has no `push:` section.",

@@ -8,6 +8,11 @@ the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in
 instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
 path (L = the item's length). Both sides of a comparison are always hashed by this module.
 
+N-grams are hashed with every number replaced by one placeholder word , so a copy
+with other constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies by
+comparing the real words. Per item word the index also keeps its information (`word_weights`) and
+whether it is a number.
+
 Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`):
 - n-gram postings: sorted unique keys -> (item, position in item) lists. Keys that occur in at
   least `allowlist_min_items` distinct items are boilerplate and dropped; so are the windows that
@@ -34,7 +39,7 @@ import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
-from curate.text.words import word_hashes
+from curate.decontam.weights import coverage, tokens, word_weights
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -122,10 +127,11 @@ def _probe(tk, tv, filt, key, tshift, fshift):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
-    """Matches of one field into the o_* buffers: (text, posting-list index, word position, kind
-    0=n-gram 1=exact). Returns the number of matches; more than the buffers hold means: rerun
-    with larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
+def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
+    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
+    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    1=exact). Returns the number of matches; more than the buffers hold means: rerun with
+    larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
     ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
     fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
     ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
@@ -137,7 +143,7 @@ def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc
         if b - a >= n:
             h = np.uint64(0)
             for j in range(n):
-                h = h * BASE + words[a + j]
+                h = h * BASE + masked[a + j]
             s = a
             while True:
                 v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
@@ -147,7 +153,7 @@ def _scan(doc, words, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc
                     k += 1
                 if s + n >= b:
                     break
-                h = (h - words[s] * power) * BASE + words[s + n]
+                h = (h - masked[s] * power) * BASE + masked[s + n]
                 s += 1
         if not exact:
             continue
@@ -172,7 +178,7 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
-# ---------------------------------------------------------------- tokens (for spans and numbers)
+# ---------------------------------------------------------------- tokens (for spans)
 
 
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
@@ -184,11 +190,6 @@ def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]
     starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80
     char_at = np.concatenate([np.cumsum(starts) - 1, [len(text)]])
     return [(int(char_at[a]), int(char_at[b - 1]) + 1) for a, b in spans]
-
-
-def number_positions(text: str) -> list[int]:
-    """Word positions that are numbers (ASCII digits only)."""
-    return [i for i, m in enumerate(_TOKEN.finditer(text.encode("utf-8"))) if m.group().isdigit()]
 
 
 # ---------------------------------------------------------------- the index
@@ -224,13 +225,14 @@ class NgramIndex:
                             *_table(self.short_keys, np.arange(len(self.short_keys))))
         return self._tables
 
-    def scan(self, doc: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Raw matches over tokenised texts: (text, item, item position, text position, kind)."""
+    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Raw matches over tokenised texts: (text, item, item position, text position, kind);
+        `masked` is `words` with every number as one word (`weights.tokens`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = _scan(doc, words, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = _scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
@@ -262,22 +264,49 @@ class BenchIndex:
     settings: dict[str, Any]
     item_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words per item
     item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
-    _numbers: dict[int, list[int]] = field(default_factory=dict, repr=False)
+    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))  # information per word
+    item_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are numbers
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def words_of(self, item: int) -> np.ndarray:
         """The word hashes of one item."""
-        start = int(self.item_words[:item].sum())
+        start = int(self._starts()[item])
         return self.item_hashes[start:start + int(self.item_words[item])]
 
-    def numbers(self, item: int) -> list[int]:
-        if item not in self._numbers:
-            self._numbers[item] = number_positions(self.items[item].problem)
-        return self._numbers[item]
+    def numbers_of(self, item: int) -> np.ndarray:
+        """Per word of one item: is it a number."""
+        start = int(self._starts()[item])
+        return self.item_numbers[start:start + int(self.item_words[item])]
+
+    def weights_of(self, item: int) -> np.ndarray:
+        """How informative each word of one item is (see `word_weights`)."""
+        start = int(self._starts()[item])
+        return self.item_weights[start:start + int(self.item_words[item])]
+
+    def coverage(self, item: int, mask: np.ndarray) -> tuple[float, int]:
+        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`)."""
+        return coverage(*self._types(item), mask)
+
+    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per item word its distinct-word id; per distinct word its weight and whether it is
+        not a number (cached: the same items are judged again and again)."""
+        key = f"types{item}"
+        if key not in self._cache:
+            words = self.words_of(item)
+            _, first, types = np.unique(words, return_index=True, return_inverse=True)
+            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first])
+        return self._cache[key]
+
+    def _starts(self) -> np.ndarray:
+        if "starts" not in self._cache:
+            self._cache["starts"] = np.r_[0, np.cumsum(self.item_words)].astype(np.int64)
+        return self._cache["starts"]
 
     def save(self, folder: Path) -> None:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes}
+        arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights,
+                  "item_numbers": self.item_numbers}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -296,7 +325,8 @@ class BenchIndex:
             n = int(n_text)
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
-        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"])
+        return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
+                   arrays["item_weights"], arrays["item_numbers"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -317,19 +347,21 @@ def load_index(folder: Path) -> BenchIndex:
 def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[int] | list[int], *,
                 allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
-    doc, words = word_hashes([i.problem for i in items])
-    doc = doc.astype(np.int64)
-    p_doc, p_words = word_hashes(list(allowlist)) if allowlist else (np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    doc, words, masked = tokens([i.problem for i in items])
+    numbers = masked != words
+    p_doc, _, p_words = tokens(list(allowlist))
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
-    by_n = {n: _index_for_n(doc, words, n, phrases, allowlist_min_items, min_exact_words) for n in sorted(set(ns))}
+    by_n = {n: _index_for_n(doc, words, masked, n, phrases, allowlist_min_items, min_exact_words)
+            for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words)
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words, numbers),
+                      numbers)
 
 
-def _index_for_n(doc, words, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = _all_windows(doc, words, n)
-    keep = ~_phrase_mask(doc, words, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
+def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
+    item, pos, keys = _all_windows(doc, masked, n)
+    keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
         common_keys, counts = np.unique(pairs[0], return_counts=True)

@@ -122,8 +122,20 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as exc:  # truncated or not Parquet at all
+            raise InputError(f"{path}: cannot read the benchmark file ({type(exc).__name__}: {exc}).",
+                             "Rewrite the file, or give a JSONL file instead.") from None
     opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        return _json_lines(path, opener)
+    except (OSError, UnicodeDecodeError, EOFError) as exc:  # a bad gzip, binary data, a directory
+        raise InputError(f"{path}: cannot read the benchmark file ({type(exc).__name__}: {exc}).",
+                         "Give a UTF-8 JSONL file (optionally .jsonl.gz) or a Parquet file.") from None
+
+
+def _json_lines(path: Path, opener) -> list[dict[str, Any]]:
     rows = []
     with opener(path, "rt", encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -139,9 +151,28 @@ def resolve_selections(names: list[str] | str, *, base_dir: str | Path | None = 
                        cache_dir: str | None = None) -> tuple[list[BenchItem], list[dict[str, Any]]]:
     """Load every selected benchmark: (items, one description per benchmark with its item count)."""
     items: list[BenchItem] = []
-    described = []
+    described: list[dict[str, Any]] = []
+    empty: list[tuple[Selection, int]] = []
     for sel in parse_selections(names, base_dir=base_dir):
         loaded = load_items(sel, cache_dir=cache_dir)
+        if not any(i.problem.strip() for i in loaded):
+            empty.append((sel, len(loaded)))
+            continue
         items.extend(loaded)
         described.append({**sel.describe(), "items": len(loaded)})
+    if empty:
+        raise _empty(empty, described)
     return items, described
+
+
+def _empty(empty: list[tuple[Selection, int]], described: list[dict[str, Any]]) -> CurateError:
+    """The error for benchmarks with no problem text: nothing would be checked against them."""
+    bad = []
+    for sel, count in empty:
+        where = sel.spec.path if isinstance(sel.spec, LocalSpec) else f"{sel.spec.hub_id}@{sel.spec.revision}"
+        bad.append(f"'{sel.name}' ({where}: " + (f"{count} items, all with empty problems)" if count else "no items)"))
+    loaded = ", ".join(f"{d['name']} ({d['items']} items)" for d in described) or "none"
+    return InputError(f"empty benchmark {'; '.join(bad)}: decontamination against it would check nothing. "
+                      f"Benchmarks that loaded: {loaded}.",
+                      "Check the file (or the version and date window) and its field mapping "
+                      "(file.jsonl#problem=<field>), or leave the benchmark out of the selection.")

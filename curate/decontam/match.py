@@ -1,34 +1,48 @@
-"""Decide which benchmark items a batch of texts contains, and where.
+"""Decide which benchmark items a batch of texts contains, how strongly, and where.
 
 `scan_texts` tokenises a column once (`curate.text.words.word_hashes`) and runs the compiled scan of
 `curate.decontam.index`; every matched window becomes a (text, item, item position, text
-position) row. Matches are then grouped per (text, item) and judged:
+position) row. Matches are grouped per (text, item) and scored by what they share:
 
-- exact path (item shorter than n): a hit; the whole item is covered.
-- n-gram path: the share of the item's indexed n-grams seen must reach `min_share`, and a
-  changed constant vetoes the hit (`veto_changed_numbers`): when a number of the item lies in a
-  run of item words no matched window covers, and the text, aligned through the neighbouring
-  match, repeats every other word of that run but has another number there, it is the same template
-  with other constants: another problem (the failure of digit-normalising decontaminators).
-  A partial quote continues with other words and still matches.
+- coverage: the item words covered by matched windows, extended along the same alignment
+  (`_align`: where a matched window puts the item in the text, every run of at least n agreeing
+  words counts, so n-grams dropped as boilerplate inside a real copy still count);
+- score: the covered words' information (`index.word_weights`: rarity across the benchmark's
+  items, numbers and number words discounted) over the whole item's information;
+- template: a run that agrees everywhere except that the text has other numbers where the
+  item has numbers is the same task with new constants (kind `template`, changed numbers kept).
 
-A `Hit` carries the share, the matched word spans in the text and in the item; `hit_record`
-turns them into character spans with an excerpt, for the reports.
+A pair is a `leak` when its score reaches `min_score`; or when it repeats at least `min_words`
+distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
+long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
+verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
+text, a leak whose matched text lies mostly inside a stronger leak's is explained by it (a
+shared doctest line of two HumanEval items) and dropped. The exact path (item shorter than n,
+contained whole) is a leak.
+
+A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
+`hit_record` turns them into character spans with an excerpt, for the reports.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.index import BenchIndex, number_positions, token_spans
-from curate.text.words import word_hashes
+from curate.decontam.index import BenchIndex, token_spans
+from curate.decontam.weights import tokens
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
+MIN_SCORE = 0.3
+MIN_WORDS = 20
+MIN_GRAMS = 30
+LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
+EXPLAINED = 0.5
+EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
 @dataclass(frozen=True)
@@ -37,111 +51,184 @@ class Hit:
 
     row: int
     item: int
-    kind: str  # "ngram" or "exact"
+    kind: str  # "ngram", "exact" or "template"
     n: int
-    share: float
+    share: float  # share of the item's indexed n-grams matched
     text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
     item_spans: tuple[tuple[int, int], ...]  # covered word intervals in the item
+    score: float = 1.0  # information-weighted share of the item covered
+    words: int = 0  # distinct item words (not numbers) the text repeats
+    grams: int = 0  # item n-grams the text repeats word for word
+    verdict: str = "leak"  # "leak" or "near"
+    changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
 
 
-def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_share: float = 0.0,
-               veto_changed_numbers: bool = True) -> list[Hit]:
-    """Every hit of `index` (at this n) in `texts`, ordered by row then item."""
+def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
+               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True) -> list[Hit]:
+    """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
+    leaves out the pairs below the thresholds."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    doc, words = word_hashes(array)
-    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc.astype(np.int64), words)
+    doc, words, masked = tokens(array)
+    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc, words, masked)
     if not len(docs):
         return []
     order = np.lexsort((tpos, ipos, items, docs))
     docs, items, ipos, tpos, kinds = docs[order], items[order], ipos[order], tpos[order], kinds[order]
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
-    hits = []
+    hits: list[Hit] = []
+    row_start = 0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
-        numbers = functools.partial(_text_numbers, array, row)
-        hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                     min_share, veto_changed_numbers, words[doc[row]:doc[row + 1]], numbers)
-        if hit is not None:
-            hits.append(hit)
+        if hits and hits[row_start].row != row:
+            hits[row_start:] = _attribute(hits[row_start:], near)
+            row_start = len(hits)
+        text = slice(doc[row], doc[row + 1])
+        hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+                           words[text], masked[text] != words[text], (min_score, min_words, min_grams)))
+    hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
 
 
-def _judge(index, n, row, item, ipos, tpos, kinds, min_share, veto, text_words, text_numbers) -> Hit | None:
+def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
     length = int(index.item_words[item])
     if kinds.any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
-        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),))
+        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
+    grams = np.unique(ipos)
     total = int(index.by_n[n].item_total[item])
-    share = len(np.unique(ipos)) / total if total else 0.0
-    if share < min_share or share == 0.0:
-        return None
-    covered = np.zeros(length, bool)
-    for p in np.unique(ipos):
-        covered[p:p + n] = True
-    if veto and _changed_number(covered, index.numbers(item), index.words_of(item), text_words,
-                                ipos, tpos, n, text_numbers):
-        return None
-    return Hit(row, item, "ngram", n, round(share, 4), _merge(np.unique(tpos), n), _runs(covered))
+    state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
+    equal, changed = state == 1, state >= 2
+    mask = equal | changed
+    score, words = index.coverage(item, equal)
+    min_score, min_words, min_grams = thresholds
+    exact_grams = _exact_windows(equal, n)
+    leak = score >= min_score or (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams
+    # a changed number at the item's edge shows a template only when the rest is all there (else
+    # a quote may just stop before the item's last constant, the text going on with its own)
+    kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
+    spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
+    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
+    return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
+               round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
 
 
-@functools.lru_cache(maxsize=64)
-def _numbers_of(text: str) -> frozenset[int]:
-    return frozenset(number_positions(text))
+def _exact_windows(equal: np.ndarray, n: int) -> int:
+    """How many n-word windows of the item the text repeats word for word."""
+    if len(equal) < n:
+        return 0
+    runs = np.r_[0, np.cumsum(equal)]
+    return int(((runs[n:] - runs[:-n]) == n).sum())
 
 
-def _text_numbers(array, row: int) -> frozenset[int]:
-    """Word positions of numbers in text `row` (tokenised only when a veto needs it)."""
-    return _numbers_of(array[row].as_py() or "")
+@numba.njit(cache=True, nogil=True)
+def _agree(iw, tw, i, t, step, sync):
+    """True when `sync` item and text words from (i, t) on, in direction `step`, are equal."""
+    for k in range(sync):
+        a, b = i + k * step, t + k * step
+        if a < 0 or a >= len(iw) or b < 0 or b >= len(tw) or iw[a] != tw[b]:
+            return False
+    return True
 
 
-def _changed_number(covered, numbers, item_words, text_words, ipos, tpos, n, text_numbers) -> bool:
-    """True when the text follows the item's wording across an uncovered gap but states another
-    number in it: the same template with other constants.
-
-    A gap is a maximal run of uncovered item words holding a number. It is aligned to the text
-    through a matched window next to it (left side, or right side at the item's start); the veto
-    needs every non-number word of the gap that the text reaches to be equal, and a number to
-    face another number. A partial quote continues with other words, so it does not veto; at
-    the item's edge a lone differing number is not enough evidence (a quote that stops before
-    a final doctest output followed by some number), an equal word after it is."""
-    last = len(covered) - 1
-    for p in numbers:
-        if covered[p]:
-            continue
-        lo, hi = p, p
-        while lo > 0 and not covered[lo - 1]:
-            lo -= 1
-        while hi < last and not covered[hi + 1]:
-            hi += 1
-        if lo == 0 and hi == last:
-            continue
-        anchor = lo - 1 if lo > 0 else hi + 1  # a covered item word next to the gap
-        w = int(np.flatnonzero((ipos <= anchor) & (anchor < ipos + n))[0])
-        shift = int(tpos[w]) - int(ipos[w])  # text position = item position + shift
-        equal = _same_but_numbers(item_words, text_words, range(lo, hi + 1), shift, set(numbers), text_numbers)
-        # inside the item the match itself resumes after the gap; at an edge, some equal word
-        # past the number must show that the text goes on with the item's wording
-        if equal is not None and (0 < lo and hi < last or equal > 0):
-            return True
-    return False
-
-
-def _same_but_numbers(item_words, text_words, positions, shift, numbers, text_numbers) -> int | None:
-    """The count of equal aligned words when every aligned non-number word is equal and some
-    item number faces another number in the text; else None."""
-    changed, equal = [], 0
-    for i in positions:
-        t = i + shift
-        if t < 0 or t >= len(text_words):
-            continue
-        if i in numbers:
-            if item_words[i] != text_words[t]:
-                changed.append(t)
-        elif item_words[i] != text_words[t]:
-            return None
+@numba.njit(cache=True, nogil=True)
+def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+    """Follow the item through the text from (i, t) in direction `step`: equal words, and a
+    number facing a number, advance both; elsewhere skip at most `look` words on either side
+    to the nearest point where `sync` words agree again (a renamed identifier, an inserted
+    word), or stop. A changed number counts only once an equal word (or the item's edge)
+    follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
+    already aligned to another item word stops the walk (look-alike example lines)."""
+    waiting = 0
+    while 0 <= i < len(iw) and 0 <= t < len(tw):
+        if claimed[t] >= 0 and claimed[t] != i:
+            return
+        if iw[i] == tw[t]:
+            state[i] = 1
+            text_at[i] = t
+            claimed[t] = i
+            for k in range(waiting):
+                if state[pending[k, 0]] == 0:
+                    state[pending[k, 0]] = 2
+                    text_at[pending[k, 0]] = pending[k, 1]
+                    claimed[pending[k, 1]] = pending[k, 0]
+            waiting = 0
+        elif inum[i] and tnum[t]:
+            pending[waiting, 0] = i
+            pending[waiting, 1] = t
+            waiting += 1
         else:
-            equal += 1
-    return equal if changed and all(t in text_numbers() for t in changed) else None
+            found = False
+            for total in range(1, 2 * look + 1):
+                for da in range(max(0, total - look), min(total, look) + 1):
+                    if _agree(iw, tw, i + da * step, t + (total - da) * step, step, sync):
+                        i += da * step
+                        t += (total - da) * step
+                        found = True
+                        break
+                if found:
+                    break
+            if not found:
+                return
+            continue
+        i += step
+        t += step
+    if not 0 <= i < len(iw):  # the item's edge: its last (first) constants were changed too
+        for k in range(waiting):
+            if state[pending[k, 0]] == 0 and claimed[pending[k, 1]] < 0:
+                state[pending[k, 0]] = 3
+                text_at[pending[k, 0]] = pending[k, 1]
+                claimed[pending[k, 1]] = pending[k, 0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
+    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
+    (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
+    every matched window not yet walked through, the windows equal word for word first."""
+    state = np.zeros(len(iw), np.int8)
+    text_at = np.full(len(iw), -1, np.int64)
+    pending = np.empty((len(iw) + 1, 2), np.int64)
+    claimed = np.full(len(tw), -1, np.int64)
+    for exact_first in (True, False):
+        for a in range(len(anchor_i)):
+            i, t = anchor_i[a], anchor_t[a]
+            if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
+                continue
+            _walk(iw, inum, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
+    return state, text_at
+
+
+def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
+    """Text words behind an item mask (aligned words plus every matched window)."""
+    out = np.zeros(size, bool)
+    at = text_at[mask & (text_at >= 0)]
+    out[at[at < size]] = True
+    for t in np.unique(tpos):
+        out[t:t + n] = True
+    return out
+
+
+def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
+    """One text's hits: a leak whose matched text lies mostly inside a stronger leak's is
+    explained by it and dropped, as are near hits so explained; `near=False` drops all near."""
+    if len(hits) < 2:
+        return [h for h in hits if near or h.verdict == "leak"]
+    order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
+    explained: dict[int, float] = {}  # text word -> score of the strongest leak covering it
+    keep = []
+    for k in order:
+        hit = hits[k]
+        positions = {t for a, b in hit.text_spans for t in range(a, b)}
+        inside = sum(1 for t in positions if explained.get(t, -1.0) > hit.score) / max(len(positions), 1)
+        if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
+            continue
+        if hit.verdict == "leak":
+            explained.update((t, max(hit.score, explained.get(t, 0.0))) for t in positions)
+        if hit.verdict == "leak" or near:
+            keep.append(k)
+    return [hits[k] for k in sorted(keep)]
 
 
 def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
@@ -159,6 +246,16 @@ def _runs(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
     padded[1:-1] = mask
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return tuple((int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]))
+
+
+def _changed(index: BenchIndex, hit: Hit, text: str) -> list[list[str]]:
+    """[item number, text number] for each constant a template copy changed."""
+    if not hit.changed:
+        return []
+    problem = index.items[hit.item].problem
+    item_tokens = token_spans(problem, limit=max(i for i, _ in hit.changed) + 1)
+    text_tokens = token_spans(text, limit=max(t for _, t in hit.changed) + 1)
+    return [[problem[slice(*item_tokens[i])], text[slice(*text_tokens[t])]] for i, t in hit.changed]
 
 
 def char_spans(text: str, word_spans: tuple[tuple[int, int], ...]) -> list[list[int]]:
@@ -180,7 +277,8 @@ def hit_record(index: BenchIndex, hit: Hit, text: str, *, field: str, row_id: st
     hi = min(len(text), max(b for _, b in spans) + EXCERPT_CONTEXT) if spans else 0
     return {
         "benchmark": item.benchmark, "item_id": item.id, "row_id": row_id, "field": field, **(extra or {}),
-        "kind": hit.kind, "n": hit.n, "share": hit.share,
+        "verdict": hit.verdict, "kind": hit.kind, "n": hit.n, "score": hit.score, "share": hit.share,
+        "words": hit.words, "grams": hit.grams, "changed_numbers": _changed(index, hit, text),
         "excerpt": text[lo:hi], "excerpt_start": lo, "excerpt_spans": [[a - lo, b - lo] for a, b in spans],
         "item_problem": item.problem, "item_spans": char_spans(item.problem, hit.item_spans),
     }

@@ -18,27 +18,31 @@ from typing import Any
 
 from curate.decontam.pack import PACK_VERSION
 
-SORT_KEY = ("benchmark", "item_id", "row_id", "trace_id", "field")
+SORT_KEY = ("verdict", "benchmark", "item_id", "row_id", "trace_id", "field")
 
 
 def build_report(index, settings: dict[str, Any], hits: list[dict], *, counters: dict[str, int],
                  items_hit: set[str] | None = None, hits_not_listed: int = 0) -> dict[str, Any]:
     """The report as one JSON-able dict."""
     hits = sorted(hits, key=lambda h: tuple(str(h.get(k)) for k in SORT_KEY))
-    items_hit = set(items_hit or ()) | {f"{h['benchmark']}:{h['item_id']}" for h in hits}
+    leaks = [h for h in hits if h.get("verdict", "leak") == "leak"]
+    items_hit = set(items_hit or ()) | {f"{h['benchmark']}:{h['item_id']}" for h in leaks}
     per_bench = []
     for bench in index.benchmarks:
         name = bench["name"]
-        rows = {h["row_id"] for h in hits if h["benchmark"] == name}
+        rows = {h["row_id"] for h in leaks if h["benchmark"] == name}
         per_bench.append({**bench, "items_hit": sum(1 for k in items_hit if k.split(":", 1)[0] == name),
                           "rows_hit": counters.get(f"rows_contaminated:{name}", len(rows)),
-                          "hits_listed": sum(1 for h in hits if h["benchmark"] == name)})
+                          "hits_listed": sum(1 for h in leaks if h["benchmark"] == name),
+                          "near_listed": sum(1 for h in hits if h["benchmark"] == name and h not in leaks)})
     return {
         "report": "decontam", "pack_version": PACK_VERSION,
         "settings": {k: v for k, v in settings.items() if k not in ("base_dir", "cache_dir")},
         "summary": {"rows_checked": counters.get("rows_checked", 0),
                     "rows_contaminated": counters.get("rows_contaminated", 0),
-                    "items_hit": len(items_hit), "hits_listed": len(hits), "hits_not_listed": hits_not_listed},
+                    "items_hit": len(items_hit), "hits_listed": len(leaks), "near_listed": len(hits) - len(leaks),
+                    "templates_listed": sum(1 for h in leaks if h.get("kind") == "template"),
+                    "hits_not_listed": hits_not_listed},
         "benchmarks": per_bench, "hits": hits,
     }
 
@@ -86,12 +90,23 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["hits"]:
         lines += ["## Hits", "", "Matched text is marked ⟦like this⟧.", ""]
     for h in report["hits"]:
-        lines += [f"### {h['benchmark']}:{h['item_id']} in row `{h['row_id']}` ({h['field']})", "",
-                  f"- match: {h['kind']}, n={h['n']}, share of the item's n-grams: {h['share']:.2f}", "",
+        lines += [f"### {h.get('verdict', 'leak')}: {h['benchmark']}:{h['item_id']} in row `{h['row_id']}` "
+                  f"({h['field']})", "", "- " + _evidence(h), "",
                   "> " + _marked(h["excerpt"], h["excerpt_spans"], "⟦", "⟧").replace("\n", "\n> "), "",
                   "Benchmark item:", "",
                   "> " + _marked(h["item_problem"], h["item_spans"], "⟦", "⟧").replace("\n", "\n> "), ""]
     return "\n".join(lines) + "\n"
+
+
+def _evidence(h: dict[str, Any]) -> str:
+    """One line: kind, score, words and n-grams matched, changed numbers."""
+    text = (f"{h['kind']} match, n={h['n']}, score {h.get('score', h['share']):.2f} (information-weighted share "
+            f"of the item covered), {h.get('words', 0)} item words and {h.get('grams', 0)} distinct n-grams "
+            f"matched, n-gram share {h['share']:.2f}")
+    changed = h.get("changed_numbers") or []
+    if changed:
+        text += "; changed numbers: " + ", ".join(f"{a} -> {b}" for a, b in changed)
+    return text
 
 
 # ---------------------------------------------------------------- HTML
@@ -136,8 +151,7 @@ def _hit_html(h: dict[str, Any]) -> str:
     extra = "".join(f" · {k} {_e(h[k])}" for k in ("trace_id", "sample_idx", "source") if h.get(k) is not None)
     return (f"<div class=hit data-benchmark='{_e(h['benchmark'])}' data-item='{_e(h['item_id'])}'>"
             f"<h3>{_e(h['benchmark'])}:{_e(h['item_id'])} in row <code>{_e(h['row_id'])}</code> "
-            f"({_e(h['field'])})</h3><div class=meta>{_e(h['kind'])} match, n={h['n']}, share of the item's "
-            f"n-grams matched: {h['share']:.2f}{extra}</div>"
+            f"({_e(h['field'])}) · {_e(h.get('verdict', 'leak'))}</h3><div class=meta>{_e(_evidence(h))}{extra}</div>"
             f"<pre class=excerpt>{_marked(h['excerpt'], h['excerpt_spans'], '<mark>', '</mark>', _e)}</pre>"
             f"<div class=meta>Benchmark item</div>"
             f"<pre class=item>{_marked(h['item_problem'], h['item_spans'], '<mark>', '</mark>', _e)}</pre></div>")

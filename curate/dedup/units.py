@@ -83,8 +83,9 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
             texts = texts.take(df["row"].to_arrow())
         return texts, df.select("key", pl.lit(1, pl.UInt32).alias("rows"), passes.alias("passes"), "source")
     df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
-    units = df.group_by("key").agg(text=pl.col("text").min(), rows=pl.len(), passes=passes.sum(),
-                                   source=pl.col("source").min())
+    # maintain_order: units in file order, so the artifacts are the same bytes run to run
+    units = df.group_by("key", maintain_order=True).agg(text=pl.col("text").min(), rows=pl.len(),
+                                                        passes=passes.sum(), source=pl.col("source").min())
     return units["text"].to_arrow(), units.drop("text")
 
 

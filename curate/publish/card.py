@@ -30,6 +30,7 @@ from curate.publish import card_facts as facts_mod
 TEMPLATES = Path(__file__).resolve().with_name("templates")  # packaged defaults
 USER_TEMPLATES = "data_cards"  # the folder users edit (in the working directory or beside the recipe)
 PLOTS_DIR = "plots"
+REPO_PLACEHOLDER = "REPO_ID"  # the load snippets' repo id until the recipe or `curate push` names one
 
 
 def size_category(rows: int) -> str:
@@ -49,6 +50,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "stages": facts_mod.funnel(run_dir, stages),
         "generation": facts_mod.generation(run_dir, stages, published, facts_mod.written_values(run_dir, manifest)),
         "verdicts": facts_mod.verdicts(run_dir, stages),
+        "published_verdicts": facts_mod.published_verdicts(published),
         "pass_at_k": facts_mod.pass_at_k(run_dir, stages, published),
         "duplicates": facts_mod.duplicates(run_dir, stages),
         "contamination": facts_mod.contamination(run_dir, stages),
@@ -97,7 +99,7 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
     import pyarrow.parquet as pq
 
     split = write_stage.config.split
-    infos, schemas = [], {}
+    infos, schemas, spelled = [], {}, {}
     for entry in write_stage.configs_block(files):
         name = entry["config_name"]
         names = files.get(name) or [f for n in files if n != name for f in files[n]]
@@ -110,7 +112,8 @@ def dataset_info(dataset_dir: Path, write_stage, files: dict[str, list[str]]) ->
             return []  # configs with different columns: let the Hub infer them
         rows = sum(_rows(p) for p in paths)
         size = sum(_uncompressed_bytes(p) for p in paths)
-        infos.append({"config_name": name, "features": yaml_features(schema),
+        features = spelled.setdefault(str(schema), yaml_features(schema))  # one object: one YAML block
+        infos.append({"config_name": name, "features": features,
                       "splits": [{"name": split, "num_bytes": size, "num_examples": rows}],
                       "download_size": sum(p.stat().st_size for p in paths), "dataset_size": size})
     return infos
@@ -130,15 +133,16 @@ def yaml_features(schema) -> list[dict]:
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
     """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
-    from curate.publish.plots import bar_chart, token_histogram
+    from curate.publish.plots import token_histogram, verdict_chart
 
     folder = dataset_dir / PLOTS_DIR
     shutil.rmtree(folder, ignore_errors=True)
     made = []
     lengths = facts_mod.token_lengths(dataset_dir, files)
     figures = [("token_lengths.png", "Tokens per row, by config", token_histogram(lengths, title="Tokens per row"))]
-    figures.append(("verdicts.png", "Verification outcome by domain",
-                    bar_chart(facts["verdicts"], title="Verdicts by domain")))
+    bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
+    figures.append(("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
+                    verdict_chart(bars, title="Verdicts: verified traces and published rows")))
     for name, title, png in figures:
         if png:
             folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +164,17 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
     body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,
                        search=template_folders(recipe, template or recipe.card.template))
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100) + "---\n\n" + body
+    text = yaml.dump(meta, Dumper=CardDumper, sort_keys=False, allow_unicode=True, width=100)
+    return "---\n" + text + "---\n\n" + body
+
+
+class CardDumper(yaml.SafeDumper):
+    """Safe YAML whose repeated blocks (the features every config shares) are written once, as
+    `&features` and then `*features`, instead of once per config."""
+
+    def generate_anchor(self, node) -> str:
+        self.last_anchor_id += 1
+        return "features" if self.last_anchor_id == 1 else f"features{self.last_anchor_id}"
 
 
 def write_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, list[str]],
@@ -234,7 +248,8 @@ def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], p
         raise CurateError(f"card template '{exc.name}' not found (looked in {looked})",
                           f"Set card.template to a file in ./{USER_TEMPLATES}/, a path to a .j2 file, or a "
                           f"packaged template ({', '.join(packaged_templates())}).") from None
-    return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split,
+    repo_id = recipe.push.repo_id if recipe.push else REPO_PLACEHOLDER  # `curate push` fills it in
+    return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split, repo_id=repo_id,
                        sources=recipe.sources, plots=plots, columns=write_stage.config.columns,
                        default=next((c["config_name"] for c in configs if c.get("default")), "default"),
                        json=lambda o: json.dumps(o, sort_keys=True, ensure_ascii=False))

@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.publish.card_labels import readable_notes
+from curate.publish.plots import median
 from curate.rundir import RunDir
 from curate.text.arrow import numbers
 
@@ -110,11 +112,10 @@ def funnel(run_dir: Path, stages: list[dict]) -> list[dict]:
         reasons = rejected_reasons(run_dir, stage["dir"])
         notes = {k: v for k, v in flatten(stage.get("counters") or {}).items() if k != "rejected"}
         notes.update(flatten(stage.get("prepare_stats") or {}))
+        notes = {k: v for k, v in notes.items() if isinstance(v, (int, float, str, bool)) and k.count(".") < 2}
         rows.append({"name": stage["name"], "dir": stage["dir"], "rows_in": stage.get("rows_in", 0),
                      "rows_out": stage.get("rows_out", 0), "rejected": stage.get("rejected", 0),
-                     "reasons": reasons, "notes": {k: v for k, v in notes.items()
-                                                   if isinstance(v, (int, float, str, bool))
-                                                   and k.count(".") < 2}})
+                     "reasons": reasons, "notes": readable_notes(stage["name"], notes)})
     return rows
 
 
@@ -126,6 +127,22 @@ def rejected_reasons(run_dir: Path, stage_dir: str) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
+def published_verdicts(published: list[Path]) -> dict[str, dict[str, int]]:
+    """domain -> verdict -> rows of the written dataset ({} when it has no verdict column)."""
+    table = read_columns(list(published), ["domain", "verdict"])
+    if table is None or "verdict" not in table.column_names or "domain" not in table.column_names:
+        return {}
+    return _count_verdicts(table)
+
+
+def verdict_bars(verified: dict[str, dict[str, int]], published: dict[str, dict[str, int]]) -> dict:
+    """Bars for the verdict chart: each domain's verified traces, and beside them its published
+    rows (a dataset that keeps only passing rows must not look like the whole verified pool)."""
+    bars = {f"{d}: verified": c for d, c in verified.items()}
+    bars.update({f"{d}: published": c for d, c in published.items()})
+    return bars
+
+
 def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
     """domain -> verdict -> rows, from the verify stage's output (verify annotates every row)."""
     stage = find_stage(stages, "verify")
@@ -134,6 +151,10 @@ def verdicts(run_dir: Path, stages: list[dict]) -> dict[str, dict[str, int]]:
     table = read_columns(stage_parts(run_dir, stage), ["domain", "verdict"])
     if table is None or "verdict" not in table.column_names:
         return {}
+    return _count_verdicts(table)
+
+
+def _count_verdicts(table: pa.Table) -> dict[str, dict[str, int]]:
     out: dict[str, Counter] = {}
     for domain, verdict in zip(table["domain"].to_pylist(), table["verdict"].to_pylist()):
         out.setdefault(domain or "unknown", Counter())[verdict or "unverified"] += 1
@@ -162,8 +183,15 @@ def pass_at_k(run_dir: Path, stages: list[dict], published: list[Path] = ()) -> 
         for key, value in _pass_keys(stats).items():
             bucket.setdefault(key, []).append(value)
     return {d: {"problems": max(len(v) for v in b.values()),
-                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items())}}
+                **{k: round(float(np.mean(v)), 4) for k, v in sorted(b.items(), key=_figure_order)}}
             for d, b in sorted(seen.items()) if b}
+
+
+def _figure_order(item: tuple[str, Any]) -> tuple[int, str]:
+    """`pass rate` first, then pass@k by the number k (as text, pass@16 would precede pass@2)."""
+    key = item[0]
+    k = key[5:] if key.lower().startswith("pass@") else ""
+    return (int(k) if k.isdigit() else -1, key)
 
 
 def _pass_keys(stats: str | None) -> dict[str, float]:
@@ -201,17 +229,20 @@ def contamination(run_dir: Path, stages: list[dict]) -> dict[str, Any]:
         return {}
     table = read_columns(stage_parts(run_dir, stage), ["contaminated"])
     rows: Counter = Counter()
+    templates: Counter = Counter()
     items: dict[str, set] = {}
     if table is not None and "contaminated" in table.column_names:
         for hits in table["contaminated"].to_pylist():
             for bench in sorted({h.split(":", 1)[0] for h in hits or []}):
                 rows[bench] += 1
             for hit in hits or []:
-                items.setdefault(hit.split(":", 1)[0], set()).add(hit)
-    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b])} for b in sorted(rows)},
+                items.setdefault(hit.split(":", 1)[0], set()).add(hit.removesuffix(" (template)"))
+                templates[hit.split(":", 1)[0]] += hit.endswith(" (template)")
+    checked = [b for b in benchmarks_checked(run_dir, stage) if b.get("items") != 0]
+    return {"hits": {b: {"rows": rows[b], "distinct": len(items[b]), "templates": templates[b]} for b in sorted(rows)},
             "rows": sum(1 for h in (table["contaminated"].to_pylist() if table is not None and
                                     "contaminated" in table.column_names else []) if h),
-            "checked": benchmarks_checked(run_dir, stage)}
+            "checked": checked, "items_checked": sum(b.get("items") or 0 for b in checked)}
 
 
 def benchmarks_checked(run_dir: Path, stage: dict) -> list[dict]:
@@ -234,7 +265,7 @@ def _benchmark_list(value: Any) -> list[dict]:
         for item in value:
             if isinstance(item, dict):
                 out.append({"name": str(item.get("name") or item.get("id") or item),
-                            "revision": item.get("revision")})
+                            "revision": item.get("revision"), "items": item.get("items")})
             else:
                 out.append({"name": str(item)})
         return out
@@ -303,7 +334,7 @@ def token_stats(dataset_dir: Path, files: dict[str, list[str]]) -> dict[str, dic
     for name, values in token_lengths(dataset_dir, files).items():
         if len(values):
             out[name] = {"rows": len(values), "mean": round(float(values.mean()), 1),
-                         "p50": int(np.percentile(values, 50)), "p90": int(np.percentile(values, 90)),
+                         "p50": median(values), "p90": int(np.percentile(values, 90)),
                          "p99": int(np.percentile(values, 99)), "max": int(values.max())}
     return out
 

@@ -21,6 +21,7 @@ Tests inject an HfApi-shaped stand-in through `make_api`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -177,6 +178,7 @@ def _push(api, plan: PushPlan, log) -> str:
     if plan.revision:
         api.create_branch(plan.repo_id, branch=plan.revision, repo_type="dataset", exist_ok=True)
     check_remote(plan, api.list_repo_files(plan.repo_id, repo_type="dataset", revision=plan.revision))
+    name_repo_in_card(plan.folder, plan.repo_id)
     if plan.atomic:
         return _push_atomic(api, plan, log)
     url = ""
@@ -190,6 +192,20 @@ def _push(api, plan: PushPlan, log) -> str:
             revision=plan.revision, commit_message=_message(plan, i, len(batches)))
         url = _url(info) or url
     return url
+
+
+def name_repo_in_card(folder: Path, repo_id: str) -> None:
+    """Put the repo id into the card's load snippets (`load_dataset("REPO_ID", ...)` until now), in
+    the local card too: it then documents where the dataset lives."""
+    from curate.publish.card import REPO_PLACEHOLDER
+
+    path = folder / "README.md"
+    text = path.read_text(encoding="utf-8")
+    named = text.replace(f'load_dataset("{REPO_PLACEHOLDER}"', f'load_dataset("{repo_id}"')
+    if named != text:
+        tmp = path.with_name(".README.md.tmp")
+        tmp.write_text(named, encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def _push_atomic(api, plan: PushPlan, log) -> str:

@@ -1,7 +1,8 @@
 """Plots for the dataset card and the run report, drawn with Pillow: PNG bytes, byte-stable.
 
 Two charts: `token_histogram` (overlaid log-x histograms of tokens per row, one series per
-config) and `bar_chart` (stacked horizontal bars, e.g. verdicts by domain). Both used to be
+config) and `bar_chart` (stacked horizontal bars; `verdict_chart`: verdicts by domain in the
+badge colours). Both used to be
 matplotlib figures; importing matplotlib and drawing one histogram cost about half a second, the
 largest fixed cost of a `load + write` run, while Pillow imports in tens of milliseconds. The
 drawing primitives (axes, ticks, text, legend) live in `curate.publish.png_chart`.
@@ -25,6 +26,18 @@ HEIGHT = 352         # 3.2 in at 110 dpi
 BINS = 40
 ALPHA = 140          # series opacity out of 255 (0.55): overlaps stay visible
 LEGEND_MAX_LIFT = 1.6  # the y range may grow up to this much over the peak to keep bars off the legend
+
+
+#: verdict -> colour, as the report's verdict badges: pass green, fail orange, the failures to
+#: judge (no answer, timeout, error) red, a bad reference violet. Also the stacking order.
+VERDICT_COLOURS = {"pass": "#12B886", "fail": "#E8590C", "no_answer": "#C92A2A", "timeout": "#F59F00",
+                   "error": "#862E9C", "bad_reference": "#AE3EC9", "unverified": "#868E96"}
+
+
+def median(values) -> int:
+    """The median token count as a whole number, halves rounded up: the one definition that the
+    plot legends and the card's and report's tables share (a median of 97.5 reads 98 in both)."""
+    return int(math.floor(float(np.median(values)) + 0.5))
 
 
 def colour(i: int) -> pc.RGB:
@@ -83,7 +96,7 @@ def token_histogram(lengths: dict[str, np.ndarray], *, title: str = "Tokens per 
     high = max(low * 2, max(float(v.max()) for v in series.values()))
     edges = np.geomspace(low, high, BINS + 1)
     counts = [np.histogram(np.clip(v, low, high), bins=edges)[0] for v in series.values()]
-    entries = [(f"{label} (n={len(v)}, median {float(np.median(v)):.0f})", colour(i))
+    entries = [(f"{label} (n={len(v)}, median {median(v)})", colour(i))
                for i, (label, v) in enumerate(series.items())]
     peak = max(float(c.max()) for c in counts)
 
@@ -148,17 +161,26 @@ def _legend_columns(canvas: pc.Canvas, parts: list[str]) -> int:
     return math.ceil(len(parts) / rows)
 
 
-def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "rows") -> bytes | None:
+def verdict_chart(counts: dict[str, dict[str, int]], *, title: str = "Verdicts by domain") -> bytes | None:
+    """Verdicts stacked per domain, each verdict in its badge colour (pass green)."""
+    return bar_chart(counts, title=title, colours=VERDICT_COLOURS)
+
+
+def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "rows",
+              colours: dict[str, str] | None = None) -> bytes | None:
     """Stacked horizontal bars: outer key per bar, inner keys stacked (e.g. domain x verdict).
 
-    Bars are sorted by outer key top to bottom, stack parts by inner key left to right; the
-    legend sits under the title and each bar's total is written at its end. The image grows
-    0.45 in (50 px) per bar.
+    Bars are sorted by outer key top to bottom, stack parts by inner key left to right (the keys
+    of `colours` first, in its order, and in its colours); the legend sits under the title and
+    each bar's total is written at its end. The image grows 0.45 in (50 px) per bar.
     """
     if not counts:
         return None
     labels = sorted(counts)
-    parts = sorted({k for inner in counts.values() for k in inner})
+    found = {k for inner in counts.values() for k in inner}
+    fixed = [k for k in (colours or {}) if k in found]
+    parts = fixed + sorted(found - set(fixed))
+    fills = [pc.rgb(colours[p]) if p in fixed else colour(i) for i, p in enumerate(parts)]
     totals = [sum(counts[label].values()) for label in labels]
     probe = pc.Canvas(1, 1)
     columns = _legend_columns(probe, parts)
@@ -168,7 +190,7 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
     canvas = pc.Canvas(WIDTH, height)
     top = canvas.title(title)
     if parts:
-        canvas.legend(round((WIDTH - legend_w) / 2), top - 4, [(p, colour(i)) for i, p in enumerate(parts)],
+        canvas.legend(round((WIDTH - legend_w) / 2), top - 4, list(zip(parts, fills)),
                       columns=columns)
         top += legend_h + 2
     bottom = height - _x_band(canvas)
@@ -186,7 +208,7 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
     for row, label in enumerate(labels):
         middle = top + slot * (row + 0.5)
         y0, y1 = round(middle - thickness / 2), round(middle + thickness / 2) - 1
-        _draw_stack(canvas, x_axis, [counts[label].get(p, 0) for p in parts], y0, y1)
+        _draw_stack(canvas, x_axis, [counts[label].get(p, 0) for p in parts], fills, y0, y1)
         canvas.text(left - 8, middle, shown[row], h="right", v="middle")
         canvas.draw.line([(left - 4, round(middle)), (left, round(middle))], fill=pc.MUTED)
         canvas.text(x_axis(totals[row]) + 5, middle, f"{totals[row]:,}", font=canvas.small, fill=pc.MUTED,
@@ -197,7 +219,8 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
     return canvas.png()
 
 
-def _draw_stack(canvas: pc.Canvas, x_axis: pc.Axis, values: list[int], y0: int, y1: int) -> None:
+def _draw_stack(canvas: pc.Canvas, x_axis: pc.Axis, values: list[int], fills: list[pc.RGB], y0: int, y1: int,
+                ) -> None:
     """One bar's parts left to right, each at least a pixel wide when non-zero."""
     done = 0
     for i, value in enumerate(values):
@@ -206,5 +229,58 @@ def _draw_stack(canvas: pc.Canvas, x_axis: pc.Axis, values: list[int], y0: int, 
         x0 = x_axis(done) + (1 if done == 0 else 0)
         done += value
         x1 = max(x0, x_axis(done) - 1)
-        canvas.draw.rectangle([x0, y0, x1, y1], fill=colour(i))
+        canvas.draw.rectangle([x0, y0, x1, y1], fill=fills[i])
 
+
+
+# ---------------------------------------------------------------- lines with bands
+
+
+def line_chart(series: dict[str, list[tuple[float, float, float, float]]], *, title: str,
+               xlabel: str = "k", ylabel: str = "pass@k") -> bytes | None:
+    """One line per label through (x, y) points, with a shaded (low, high) band: pass@k curves.
+
+    `series` maps a label to [(x, y, low, high), ...]; the x axis is log2 when x spans more than
+    a factor of 8 (k = 1..64 reads better so), the y axis runs from 0 to 1. Labels keep the order
+    given (the baseline first); the legend sits in the lower right, where pass@k curves are high.
+    """
+    series = {label: sorted(points) for label, points in series.items() if points}
+    if not series:
+        return None
+    xs = [p[0] for points in series.values() for p in points]
+    low, high = min(xs), max(max(xs), min(xs) + 1)
+    log = high / max(low, 1e-9) > 8 and low > 0
+    canvas = pc.Canvas(WIDTH, HEIGHT)
+    top = canvas.title(title)
+    bottom = HEIGHT - _x_band(canvas)
+    y_values = [i / 5 for i in range(6)]
+    left = _left_margin(canvas, [pc.format_number(v) for v in y_values])
+    right = WIDTH - 18
+    x_axis = pc.Axis(low, high, left + 8, right - 8, log=log)
+    y_axis = pc.Axis(0.0, 1.0, bottom, top)
+    box = (left, top, right, bottom)
+    canvas.y_ticks(y_axis, box, y_values)
+    for i, points in enumerate(series.values()):
+        layer, draw = canvas.layer()
+        band = [(x_axis(x), y_axis(hi)) for x, _, _, hi in points] + \
+               [(x_axis(x), y_axis(lo)) for x, _, lo, _ in reversed(points)]
+        if len(points) > 1:
+            draw.polygon(band, fill=colour(i) + (50,))
+        canvas.merge(layer)
+        line = [(x_axis(x), y_axis(y)) for x, y, _, _ in points]
+        if len(line) > 1:
+            canvas.draw.line(line, fill=colour(i), width=2)
+        for x, y in line:
+            canvas.draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour(i))
+    canvas.frame(box)
+    ticks = sorted({p[0] for points in series.values() for p in points})
+    if len(ticks) > 10:
+        ticks = [t for t in ticks if t in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)] or ticks[::len(ticks) // 8]
+    canvas.x_ticks(x_axis, bottom, ticks)
+    canvas.text((left + right) / 2, HEIGHT - 8, xlabel, h="center", v="bottom")
+    canvas.vertical_text(8 + canvas.line_height() / 2, (top + bottom) / 2, ylabel)
+    labels = list(series)
+    width, height = canvas.legend_size(labels)
+    canvas.legend(right - width - 10, bottom - height - 8, [(lab, colour(i)) for i, lab in enumerate(labels)],
+                  backing=True)
+    return canvas.png()

@@ -137,12 +137,14 @@ def _xml(text: str) -> str:
 
 
 def plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[dict]:
-    from curate.publish.plots import bar_chart, token_histogram
+    from curate.publish.plots import token_histogram, verdict_chart
 
     figures = []
     if files:
         figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files))))
-    figures.append(("Verdicts by domain", bar_chart(cf.verdicts(run_dir, stages), title="Verdicts by domain")))
+    bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
+        [dataset / f for names in files.values() for f in names]))
+    figures.append(("Verdicts: verified traces and published rows", verdict_chart(bars, title="Verdicts by domain")))
     return [{"title": t, "src": "data:image/png;base64," + base64.b64encode(png).decode()}
             for t, png in figures if png]
 

@@ -5,10 +5,12 @@ builds the hashed n-gram index once (`curate.decontam.index`) and writes it to t
 artifacts; it is small, so every part task loads the whole of it. `run` tokenises each checked
 field once per batch and scans it against the index (n = 8 for `problem`, 13 for `reasoning`
 and `answer` by default: long texts share short n-grams by accident); each row's `contaminated`
-column lists its `benchmark:item_id` hits (merged with earlier decontam stages). Nothing is
+column lists its `benchmark:item_id` leaks, `benchmark:item_id (template)` for a copy with other
+constants (merged with earlier decontam stages); a match too weak to be a leak (`min_score`,
+`min_words`, `min_grams`: see `curate.decontam.match`) is only reported, as `near`. Nothing is
 dropped here: `filter` with `drop_contaminated: true` removes them. `finalize` writes the
-report (RUN/reports/decontam.{json,md,html}) with every hit, its field, the share of the item's
-n-grams matched and the matched spans.
+report (RUN/reports/decontam.{json,md,html}) with every hit, its field, verdict, kind and score,
+and the matched spans.
 
 In `mode: flag` a row stops being checked at its first contaminated field (fields are checked in
 the order given), and no per-hit details are kept: cheaper when only the flag is wanted.
@@ -25,6 +27,7 @@ from pydantic import Field, field_validator
 
 from curate.errors import CurateError
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
@@ -44,10 +47,16 @@ class DecontamConfig(StageConfig):
         5, ge=0, description="Ignore n-grams found in at least this many benchmark items (boilerplate); 0 = off.")
     min_exact_words: int = Field(
         3, ge=1, description="Items shorter than n are matched by exact containment if they have this many words.")
-    min_share: float = Field(
-        0.0, ge=0.0, le=1.0, description="Minimum share of an item's n-grams a row must contain (0: any one).")
-    veto_changed_numbers: bool = Field(
-        True, description="No hit when the row follows the item's wording but states another number there.")
+    min_score: float = Field(
+        0.3, ge=0.0, le=1.0, description="A leak covers at least this information-weighted share of an item "
+        "(rare words count most, numbers little); weaker matches are reported as near and not flagged.")
+    min_words: int = Field(
+        20, ge=1, description="Also a leak: at least this many distinct item words (numbers aside) repeated, with a "
+        "score of min_score/2 (a long quote from a long item).")
+    min_grams: int = Field(
+        30, ge=1, description="Also a leak: at least this many of the item's n-grams repeated word for word (a long "
+        "verbatim run).")
+    report_near: bool = Field(True, description="List near matches (below the thresholds) in the report.")
     mode: Literal["report", "flag"] = Field(
         "report", description="report: check every field, keep every hit for the report; flag: stop at a "
         "row's first contaminated field.")
@@ -55,6 +64,9 @@ class DecontamConfig(StageConfig):
         5000, ge=0, description="Hits kept for the report per part (all hits are still counted and flagged).")
     cache_dir: str | None = Field(None, description="datasets cache folder for Hub benchmarks (default: HF's).")
     base_dir: str | None = Field(None, description="Folder relative benchmark paths resolve from.")
+    paraphrase: ParaphraseConfig | None = Field(
+        None, description="Optional second look: rows with no n-gram hit and their most similar benchmark "
+        "items go to an LLM judge ('same problem, rephrased?'); a teacher block (docs: stages, decontam).")
 
     @field_validator("fields")
     @classmethod
@@ -73,10 +85,14 @@ class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
 
     name = "decontam"
-    version = 1
+    version = 2
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.paraphrase)  # an in-process judge engine
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Content digests of local benchmark files: an edited eval file redoes the stage."""
@@ -119,6 +135,7 @@ class Decontam(Stage):
                               "Run the stage through a recipe (prepare builds the index), or call prepare first.")
         index = load_index(ctx.artifacts)
         found = annotate(index, table, self.config, ctx)
+        found = judge_paraphrases(index, table, found, self.config, ctx)
         existing = table.column("contaminated").to_pylist()
         merged = [sorted(set(old or []) | new) for old, new in zip(existing, found)]
         ctx.counters["rows_checked"] += table.num_rows
@@ -149,18 +166,20 @@ class Decontam(Stage):
 def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | None) -> list[set[str]]:
     """Scan the configured fields of `table`; return each row's hit keys (records go to ctx.stats)."""
     c = config
-    return scan_table(index, table, fields=c.fields, mode=c.mode, min_share=c.min_share,
-                      veto_changed_numbers=c.veto_changed_numbers, max_report_hits=c.max_report_hits,
+    return scan_table(index, table, fields=c.fields, mode=c.mode, min_score=c.min_score, min_words=c.min_words,
+                      min_grams=c.min_grams, report_near=c.report_near, max_report_hits=c.max_report_hits,
                       stats=ctx.stats if ctx is not None else {})
 
 
-def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_share: float = 0.0,
-               veto_changed_numbers: bool = True, max_report_hits: int = 5000, id_column: str = "id",
-               stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
-    """Each row's `benchmark:item` hits over `fields` (column -> n) of any table.
+def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_score: float = 0.3,
+               min_words: int = 20, min_grams: int = 30, report_near: bool = True, max_report_hits: int = 5000,
+               id_column: str = "id", stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
+    """Each row's `benchmark:item` leaks over `fields` (column -> n) of any table; a template
+    copy (the item with other numbers) reads `benchmark:item (template)`.
 
-    Report records accumulate in stats["decontam_hits"] (at most `max_report_hits`), the keys of
-    items hit in stats["items_hit"], the records left out in stats["hits_not_listed"]."""
+    Report records (leaks, and near matches unless `report_near` is off) accumulate in
+    stats["decontam_hits"] (at most `max_report_hits`), the keys of items leaked in
+    stats["items_hit"], the records left out in stats["hits_not_listed"]."""
     from curate.decontam.match import hit_record, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
@@ -176,14 +195,18 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         column = column.take(pa.array(todo, pa.int64())) if todo is not None else column
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
-        for hit in scan_texts(index, column, n, min_share=min_share, veto_changed_numbers=veto_changed_numbers):
+        near = report_near and mode != "flag"
+        for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
+                              near=near):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
-            found.setdefault(row, set()).add(key)
-            items_hit.add(key)
+            if hit.verdict == "leak":
+                found.setdefault(row, set()).add(key + " (template)" if hit.kind == "template" else key)
+                items_hit.add(key)
             if mode == "flag":
                 continue
-            if len(records) >= max_report_hits:
+            # near matches may fill half the list at most: they never crowd out the leaks
+            if len(records) >= (max_report_hits if hit.verdict == "leak" else max_report_hits // 2):
                 stats["hits_not_listed"] = stats.get("hits_not_listed", 0) + 1
                 continue
             extra = {k: v[row] for k, v in extras.items()}

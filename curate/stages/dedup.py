@@ -125,9 +125,9 @@ class Dedup(Stage):
         members.write_parquet(art / "clusters.parquet")
         stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
         stats.update(self.summary(options, part_stats, units, usable, ex_left, members))
-        stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
-        (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
+        (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))  # no timings: reproducible
         ctx.stats.update(stats)
+        ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
         write_report(ctx, units, members, stats, sig_files=sig_files, top=self.config.report_clusters)
         remove_companions(sig_files)
 

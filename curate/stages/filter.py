@@ -21,9 +21,9 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from curate.schema import conform
+from curate.schema import VERDICTS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
 from curate.text.arrow import scalar, string_array
 
@@ -31,7 +31,13 @@ SPLIT_FILE = "split_problems.json"
 
 
 class FilterConfig(StageConfig):
-    verdict: list[str] | None = Field(None, description="Keep only rows whose verdict is one of these.")
+    verdict: list[str] | None = Field(
+        None, description="Keep only rows whose verdict is one of these, e.g. [pass]. An LLM judge's "
+        "verdicts are kept only when listed too: [pass, judge_pass].")
+    extraction: list[str] | None = Field(
+        None, description="Keep only math rows whose answer verify extracted by one of these rules (boxed, "
+        "phrase, last_expression, last_expression_paragraph), e.g. [boxed]; rows without an extraction record "
+        "(other domains) are kept.")
     finish_reason: list[str] | None = Field(
         None, description="Keep only these finish reasons (e.g. [stop] drops truncated traces).")
     min_completion_tokens: int | None = Field(None, description="Drop traces with fewer completion tokens.")
@@ -43,6 +49,9 @@ class FilterConfig(StageConfig):
         None, description="Drop problems solved by more samples, e.g. 0.99 drops the ones every sample solves.")
     drop_duplicates: bool = Field(False, description="Drop rows that dedup marked (dup_of is set).")
     drop_contaminated: bool = Field(False, description="Drop rows that decontam marked.")
+    keep_templates: bool = Field(
+        False, description="With drop_contaminated: keep rows whose only hits are template copies (the item with "
+        "other numbers).")
     where: dict[str, list[str]] = Field(
         default_factory=dict, description="Keep only rows whose column is one of the values, e.g. {source: [a, b]}.")
     max_per_problem: int | None = Field(None, ge=1, description="Keep at most this many samples per problem.")
@@ -51,9 +60,18 @@ class FilterConfig(StageConfig):
         "(seeded). Without max_per_problem, first/shortest/random keep one sample per problem.")
 
 
+    @field_validator("verdict")
+    @classmethod
+    def _known_verdicts(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [v for v in value or [] if v not in VERDICTS]
+        if unknown:
+            raise ValueError(f"unknown verdict {', '.join(map(repr, unknown))}; verdicts are {', '.join(VERDICTS)}")
+        return value
+
+
 class Filter(Stage):
     name = "filter"
-    version = 2
+    version = 3  # 3: straddling problems keep rows by (part, trace id, occurrence); the extraction rule
     Config = FilterConfig
     has_prepare = True
 
@@ -68,7 +86,11 @@ class Filter(Stage):
         return bool(self.cap)  # without a cap, filter streams and fuses with its parent
 
     def prepare(self, ctx: PrepareContext) -> None:
-        """Choose the kept samples of problems that straddle parts, over all their rows."""
+        """Choose the kept samples of problems that straddle parts, over all their rows.
+
+        A kept row is named by (part, trace_id, occurrence): rows can share a trace id (a source
+        whose rows differ only in unmapped columns), so the trace id alone would keep them all.
+        """
         if not self.cap:
             return
         from curate.verifiers.split import find_split_ids
@@ -77,12 +99,19 @@ class Filter(Stage):
         kept: list[str] = []
         if split:
             wanted = pa.array(sorted(split), pa.string())
-            tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (pq.read_table(p) for p in ctx.inputs)]
-            rows, _ = split_by_domain(conform(pa.concat_tables(tables)), self.config.domains)
             probe = PartContext(seed=ctx.seed)
-            for reason, keep in self.row_rules(rows):
-                rows = self._apply(rows, keep, reason, probe)
-            kept = sorted(self._cap_per_problem(rows, probe, {}).column("trace_id").to_pylist())
+            tables, keys = [], []
+            for part, path in enumerate(ctx.inputs):
+                if not Path(path).exists():
+                    continue
+                table = pq.read_table(path)
+                rows, _ = split_by_domain(conform(table.filter(pc.is_in(table["id"], wanted))), self.config.domains)
+                for reason, keep in self.row_rules(rows):
+                    rows = self._apply(rows, keep, reason, probe)
+                tables.append(rows)
+                keys += _row_keys(part, rows["trace_id"].to_pylist())
+            chosen = self._chosen(pa.concat_tables(tables), probe, {}, [])
+            kept = sorted(keys[i] for i, keep in enumerate(chosen) if keep)
         ctx.stats["split_problems"] = len(split)
         (ctx.artifacts / SPLIT_FILE).write_text(json.dumps({"ids": sorted(split), "kept": kept}))
 
@@ -107,11 +136,15 @@ class Filter(Stage):
         c = self.config
         if c.drop_duplicates:
             yield "duplicate (dup_of is set)", lambda t: pc.is_null(t["dup_of"])
-        if c.drop_contaminated:
+        if c.drop_contaminated and c.keep_templates:
+            yield "contaminated", lambda t: _only_templates(t["contaminated"])
+        elif c.drop_contaminated:
             yield "contaminated", lambda t: pc.fill_null(pc.equal(pc.list_value_length(t["contaminated"]), _ZERO),
                                                          _TRUE)
         if c.verdict is not None:
             yield f"verdict not in {c.verdict}", lambda t: _isin(t["verdict"], c.verdict)
+        if c.extraction is not None:
+            yield f"extraction not in {c.extraction}", lambda t: _extraction_in(t["verify_detail"], c.extraction)
         if c.finish_reason is not None:
             yield f"finish_reason not in {c.finish_reason}", lambda t: _isin(t["finish_reason"], c.finish_reason)
         for column, values in c.where.items():
@@ -129,6 +162,17 @@ class Filter(Stage):
         return table.filter(keep)
 
     def _cap_per_problem(self, table: pa.Table, ctx: PartContext, split: dict) -> pa.Table:
+        split_ids = set(split.get("ids", ()))
+        ids, trace_ids = table["id"].to_pylist(), table["trace_id"].to_pylist()
+        split_rows = [i for i, problem in enumerate(ids) if problem in split_ids]
+        keys = dict(zip(split_rows, _row_keys(ctx.part, [trace_ids[i] for i in split_rows])))
+        mask = pa.array(self._chosen(table, ctx, split, keys), pa.bool_())
+        reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
+        ctx.reject(table.filter(pc.invert(mask)), reason)
+        return table.filter(mask)
+
+    def _chosen(self, table: pa.Table, ctx: PartContext, split: dict, keys) -> list[bool]:
+        """Per row: kept by the cap? Problems in `split` take the choice made in prepare."""
         rows = table.select(["id", "sample_idx", "trace_id", "reasoning", "answer"]).to_pylist()
         by_problem: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
@@ -138,14 +182,11 @@ class Filter(Stage):
         for problem, indices in by_problem.items():
             if problem in split_ids:  # chosen over all its parts in prepare
                 for i in indices:
-                    keep[i] = rows[i]["trace_id"] in split_kept
+                    keep[i] = keys[i] in split_kept
                 continue
             for i in self._choose(indices, rows, ctx)[: self.cap]:
                 keep[i] = True
-        mask = pa.array(keep, pa.bool_())
-        reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
-        ctx.reject(table.filter(pc.invert(mask)), reason)
-        return table.filter(mask)
+        return keep
 
     def _choose(self, indices: list[int], rows: list[dict], ctx: PartContext) -> list[int]:
         keep = self.config.keep
@@ -164,6 +205,16 @@ _TRUE, _FALSE, _ZERO = scalar(True), scalar(False), scalar(0)
 _ZERO32 = _ZERO.cast(pa.int32())
 
 
+def _row_keys(part: int, trace_ids: list[str | None]) -> list[str]:
+    """`part:trace_id:n` for the n-th row with that trace id in the part (in row order)."""
+    seen: dict[str | None, int] = {}
+    out = []
+    for trace_id in trace_ids:
+        n = seen[trace_id] = seen.get(trace_id, -1) + 1
+        out.append(f"{part}:{trace_id}:{n}")
+    return out
+
+
 def _read_split(artifacts: Path | None) -> dict:
     path = Path(artifacts) / SPLIT_FILE if artifacts else None
     return json.loads(path.read_text()) if path and path.exists() else {}
@@ -172,6 +223,15 @@ def _read_split(artifacts: Path | None) -> dict:
 def _isin(column, values: list[str]):
     wanted = string_array(values)
     return pc.is_in(column, wanted if pa.types.is_null(column.type) else wanted.cast(column.type))
+
+
+def _extraction_in(details, rules: list[str]):
+    """Per row: its verify_detail's `extraction` rule is one of `rules` (no record: kept)."""
+    keep = []
+    for detail in details.to_pylist():
+        rule = json.loads(detail).get("extraction") if detail else None
+        keep.append(rule is None or rule in rules)
+    return pa.array(keep, pa.bool_())
 
 
 def _chars(table: pa.Table):
@@ -190,3 +250,17 @@ def _bounds(label: str, values, low, high):
 
 def _length(row: dict) -> int:
     return len(row["reasoning"] or "") + len(row["answer"] or "")
+
+
+def _only_templates(column) -> pa.Array:
+    """True where no `contaminated` entry is a leak (template copies end in ' (template)')."""
+    import numpy as np
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    flat = pc.list_flatten(column)
+    leak = pc.invert(pc.ends_with(flat, " (template)"))
+    parents = pc.list_parent_indices(column)
+    counts = np.bincount(np.asarray(parents)[np.asarray(leak.to_numpy(zero_copy_only=False), bool)],
+                         minlength=len(column))
+    return pa.array(counts == 0)

@@ -50,7 +50,7 @@ class LoadConfig(StageConfig):
 
 class Load(Stage):
     name = "load"
-    version = 1
+    version = 2  # 2: extra is part of a missing trace_id
     Config = LoadConfig
     has_prepare = True
 
@@ -292,12 +292,30 @@ def check_columns(source: Source, available: list[str], where: str) -> None:
     has_problem = "problem" in source.columns or "problem" in available or source.messages
     if missing or not has_problem:
         what = f"column(s) {sorted(missing.values())} not found" if missing else "no `problem` column"
-        example = "\n".join(f"      {k}: {v}" for k, v in (wanted or {"problem": "question"}).items())
-        raise InputError(
-            f"{where}: {what}. The source has: {', '.join(available)}.",
-            f"Map the source's columns in the recipe, e.g.\n  sources:\n    - path: ...\n"
-            f"      columns:\n{example}",
-        )
+        example = mapping_example(source, available, has_problem)
+        raise InputError(f"{where}: {what}. The source has: {', '.join(available)}.",
+                         "Map the source's columns in the recipe, e.g.\n" + example)
+
+
+PROBLEM_LIKE = ("question", "problem", "prompt", "instruction", "query", "input", "text")
+
+
+def mapping_example(source: Source, available: list[str], has_problem: bool) -> str:
+    """The recipe lines that would map this source: its mapping so far plus a guessed `problem`
+    column, as YAML that parses (a `sources:` item at the recipe's indentation)."""
+    import yaml
+
+    columns = dict(source.columns)
+    if not has_problem:
+        guess = next((c for name in PROBLEM_LIKE for c in available if c.lower() == name), None)
+        columns = {"problem": guess or "YOUR_PROBLEM_COLUMN", **columns}
+    item: dict[str, Any] = {"path": source.path}
+    item.update({key: getattr(source, key) for key in ("trace", "messages") if getattr(source, key)})
+    item["columns"] = columns
+    text = yaml.safe_dump({"sources": [item]}, sort_keys=False, default_flow_style=False)
+    lines = text.splitlines()
+    # PyYAML puts list items at their key's column; a recipe indents them (as the README does).
+    return "\n".join("  " + (line if i == 0 else "  " + line) for i, line in enumerate(lines))
 
 
 # ---------------------------------------------------------------- mapping to the trace schema

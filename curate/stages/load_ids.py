@@ -218,14 +218,18 @@ def with_ids(table: pa.Table) -> pa.Table:
 
 
 def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers: list[str | None]) -> list[str]:
-    """`trace_id` where missing: digest(id, sample_idx, teacher, reasoning, answer).
+    """`trace_id` where missing: digest(id, sample_idx, teacher, reasoning, answer[, extra]).
+
+    `extra` (the unmapped source columns) is part of it: rows of one problem that differ only
+    there (a trace corpus loaded without mapping its trace column) are different rows, and
+    must not share an id that filter, verify and write treat as one row.
 
     The long texts are hashed straight from their Arrow buffers (the UTF-8 bytes `digest` would
     hash after encoding each string), so no Python string is made per reasoning trace: twice as
     fast as `digest` on R1-length traces, with the same ids.
     """
     existing = table.column("trace_id").to_pylist()
-    texts = [arrow_buffers(table.column(name)) for name in ("reasoning", "answer")]
+    texts = [arrow_buffers(table.column(name)) for name in ("reasoning", "answer", "extra")]
     views = [(memoryview(data), offsets, valid) for data, offsets, valid in texts]
     out = []
     for i, known in enumerate(existing):
@@ -236,9 +240,13 @@ def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers:
         for text in (ids[i], canonical_json(samples[i]), teachers[i] or ""):
             h.update(text.encode("utf-8"))
             h.update(b"\x1f")
-        for data, offsets, valid in views:
+        for data, offsets, valid in views[:2]:
             if valid[i]:
                 h.update(data[offsets[i]:offsets[i + 1]])
+            h.update(b"\x1f")
+        data, offsets, valid = views[2]
+        if valid[i]:  # only then: ids of rows without extras are as before extras counted
+            h.update(data[offsets[i]:offsets[i + 1]])
             h.update(b"\x1f")
         out.append(h.hexdigest())
     return out

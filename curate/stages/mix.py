@@ -114,7 +114,10 @@ class Mix(Stage):
             for group, values in part.items():
                 hashes.setdefault(group, []).append(values)
         merged = {g: np.concatenate(v) for g, v in sorted(hashes.items())}
-        plan = build_plan(c, merged, seed, ctx.inputs)
+        try:
+            plan = build_plan(c, merged, seed, ctx.inputs)
+        except CurateError as exc:
+            raise with_verify_reasons(exc, ctx.run_dir) from None
         ctx.artifacts.mkdir(parents=True, exist_ok=True)
         (ctx.artifacts / PLAN).write_text(json.dumps(plan, indent=1, sort_keys=True))
         ctx.stats.update(plan_stats(plan))
@@ -296,3 +299,15 @@ def shortage_error(config: MixConfig, targets, short: dict[str, int], hashes) ->
         f"mix: targets ask for more rows than exist (by {config.by}): {asks}.",
         f"Rows per {config.by}: {have}. Lower the targets, or allow up-sampling of a group "
         f"with `repeat: [{', '.join(sorted(short))}]`.")
+
+
+def with_verify_reasons(error: CurateError, run_dir) -> CurateError:
+    """Add why upstream rows did not pass (the verify report's top reasons) to a shortage error."""
+    from curate.verifiers.report import upstream_summary
+
+    why = upstream_summary(run_dir)
+    if not why:
+        return error
+    return CurateError(f"{error.message} Verify did not pass these rows: {why}.",
+                       f"{error.hint} If answers were not found, try `extract: standard` or `lenient` in the verify "
+                       "stage, or ask for the final answer in `\\boxed{}` in the prompt.")

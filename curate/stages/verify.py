@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from curate.errors import CurateError, InputError, require
 from curate.schema import conform, dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.judging import VerifyJudgeConfig, judge_max_parallel, judge_verdicts
 
 Verifier = Literal["math", "code", "none"]
 
@@ -45,12 +46,20 @@ class SourceOptions(BaseModel):
     text_answers: bool = Field(
         False, description="Golds that are words ('Yes', a name) are compared as normalised text "
         "instead of being flagged bad_reference.")
+    locale: Literal["auto", "en", "eu"] = Field(
+        "auto", description="Number notation: en reads 1,000 as a thousand; eu reads 2,5 as 2.5 and 1.000 as a "
+        "thousand; auto accepts both where unambiguous (1,000 is a thousand, 2,74 is 2.74).")
 
 
 class VerifyConfig(StageConfig):
     verifiers: dict[str, Verifier] = Field(
         default_factory=lambda: {"math": "math", "code": "code"},
         description="Domain -> verifier (math, code, none). Rows of other domains get verdict unverified.")
+    extract: Literal["strict", "standard", "lenient"] = Field(
+        "standard", description="How far down the answer-extraction cascade to go: strict reads only the last "
+        "\\boxed{}; standard adds an explicit 'answer is' phrase and the last expression of the final sentence "
+        "or display; lenient also the last expression of any paragraph. `verify_detail.extraction` records "
+        "the rule used.")
     source_options: dict[str, SourceOptions] = Field(
         default_factory=dict, description="Per-source grader conventions, keyed by source name.")
     checkers: int = Field(0, ge=0, description="Checker processes (math) and sandboxes at once (code); "
@@ -69,16 +78,23 @@ class VerifyConfig(StageConfig):
         None, description="Interpreter for candidate programs (default: this Python if the sandbox "
         "can read it, else /usr/bin/python3).")
     report_examples: int = Field(3, ge=0, description="Example rows per outcome in the verify report.")
+    judge: VerifyJudgeConfig | None = Field(
+        None, description="Optional LLM judge for rows proofs cannot settle (verdict judge_pass or "
+        "judge_fail, kept apart from pass); a teacher block: teacher, model, ... (docs: stages, verify).")
 
 
 class Verify(Stage):
     """Annotate rows with a verdict and problems with pass rate, pass@k and diversity."""
 
     name = "verify"
-    version = 1
+    version = 2
     Config = VerifyConfig
     has_prepare = True
     has_finalize = True
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.max_parallel = judge_max_parallel(self.config.judge)  # an in-process judge engine
 
     def check_requirements(self) -> None:
         uses = set(self.config.verifiers.values())
@@ -130,7 +146,8 @@ class Verify(Stage):
         if table is None or not table.num_rows:
             return
         split = read_split(ctx.artifacts)
-        yield merge_split(table, split, lambda rest: self.annotate(rest, ctx), ctx.counters)
+        annotated = merge_split(table, split, lambda rest: self.annotate(rest, ctx), ctx.counters)
+        yield judge_verdicts(annotated, self.config.judge, self.config.verifiers, ctx)
 
     def annotate(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         """Verdicts for every row, then per-problem statistics."""
@@ -151,7 +168,8 @@ class Verify(Stage):
             from curate.verifiers.math_rows import verify_math_rows
 
             return verify_math_rows(rows, self._options, workers=self._workers(), deadline=self.config.deadline,
-                                    memory_mb=self.config.memory_mb, counters=ctx.counters)
+                                    memory_mb=self.config.memory_mb, counters=ctx.counters,
+                                    policy=self.config.extract)
         if verifier == "code":
             from curate.verifiers.code import CodeSettings, verify_code_rows
 

@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from curate.errors import CurateError
 from curate.schema import conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.text.arrow import scalar, string_array, true_mask
+from curate.text.arrow import numpy_array, scalar, string_array, true_mask
 
 MB = 1 << 20
 DEFAULT_COLUMNS = ["id", "trace_id", "sample_idx", "source", "domain", "license", "problem", "reference",
@@ -93,6 +94,7 @@ class Write(Stage):
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
         out_dir.mkdir(parents=True, exist_ok=True)
         writers = {name: ShardWriter(out_dir / name, self.config) for name in self.config_filters()}
+        trace_ids: dict[str, list] = {name: [] for name in writers}
         try:  # on success the shards are closed later (ctx.finish), while the next part starts
             for batch in batches:
                 table = conform(batch)
@@ -104,6 +106,8 @@ class Write(Stage):
                     count = table.num_rows if rows is None else len(rows)
                     if count:
                         writers[name].write(training_view(table, self.config.columns, rows, texts))
+                        ids = table["trace_id"] if rows is None else table["trace_id"].take(numpy_array(rows))
+                        trace_ids[name].extend(ids.chunks)
                         ctx.counters[f"rows: {name}"] += count
                 count_values(table, GENERATION_COLUMNS, ctx.stats.setdefault("values", {}))
                 unrouted = pc.invert(matched)
@@ -114,6 +118,7 @@ class Write(Stage):
             for writer in writers.values():
                 writer.abort()
             raise
+        save_trace_ids(out_dir, trace_ids)
         for writer in writers.values():
             ctx.finish_later(writer.close)
 
@@ -124,6 +129,7 @@ class Write(Stage):
         dataset, staging = rd.dataset, rd.dataset_staging
         shutil.rmtree(staging, ignore_errors=True)
         files = {}
+        check_unique_trace_ids(rd, ctx.stage_dir, list(self.config_filters()), self.config.all_config)
         for name in self.config_filters():
             shards = rd.scratch_files(ctx.stage_dir, f"{name}/*.parquet")
             files[name] = link_shards(shards, staging / name, self.config.split)
@@ -254,6 +260,42 @@ class ShardWriter:
         with suppress(Exception):  # the failure being raised matters more
             self.background.close()
         self.close_file()
+
+
+TRACE_IDS = "_trace_ids"  # per part: the trace ids each config received (beside, not among, its shards)
+
+
+def save_trace_ids(out_dir: Path, trace_ids: dict[str, list]) -> None:
+    """Keep the part's trace ids per config, for the finalize check whatever columns are written."""
+    folder = out_dir / TRACE_IDS
+    folder.mkdir(exist_ok=True)
+    for name, arrays in trace_ids.items():
+        pq.write_table(pa.table({"trace_id": pa.chunked_array(arrays, pa.string())}), folder / f"{name}.parquet")
+
+
+def check_unique_trace_ids(rd, stage_dir: Path, configs: list[str], all_config: str | None) -> None:
+    """The invariant of a published dataset: no config (nor the `all` config) holds a trace twice."""
+    groups = {name: [name] for name in configs}
+    if all_config:
+        groups[all_config] = configs
+    for label, names in groups.items():
+        files = [f for name in names for f in rd.scratch_files(stage_dir, f"{TRACE_IDS}/{name}.parquet")]
+        if not files:
+            continue
+        # ParquetFile, not read_table: read_table imports pandas
+        ids = pa.concat_tables([pq.ParquetFile(f).read() for f in files])["trace_id"].drop_null()
+        counts = pc.value_counts(ids)
+        repeated = counts.filter(pc.greater(counts.field("counts"), scalar(1)))
+        if len(repeated):
+            first = repeated[0]
+            raise CurateError(
+                f"dataset config '{label}' would hold {len(repeated)} trace_id(s) more than once "
+                f"({pc.sum(repeated.field('counts')).as_py()} rows), e.g. {first['values']} "
+                f"x{first['counts']}; nothing was published.",
+                "A published row is one trace. Look for the copies with `curate inspect` on the stages "
+                "before write: a source with several rows per problem needs its `sample_idx` (or trace) "
+                "column mapped, and duplicate problem rows need a `filter` with `max_per_problem` or "
+                "`dedup` before `generate`.")
 
 
 def link_shards(shards: list[Path], folder: Path, split: str) -> list[str]:

@@ -104,6 +104,43 @@ def _word_hashes(data, offsets, valid):
 
 
 @numba.njit(cache=True, nogil=True)
+def _word_hashes_masked(data, offsets, valid, number):
+    """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`."""
+    n = len(offsets) - 1
+    size = max(1, (offsets[n] - offsets[0]) // 2 + n)
+    out = np.empty(size, dtype=np.uint64)
+    masked = np.empty(size, dtype=np.uint64)
+    doc = np.zeros(n + 1, dtype=np.int64)
+    k = 0
+    for d in range(n):
+        if valid[d]:
+            h = FNV_OFFSET
+            inside = False
+            digits = True
+            for i in range(offsets[d], offsets[d + 1]):
+                b = data[i]
+                if _is_word_byte(b):
+                    if 65 <= b <= 90:
+                        b += 32
+                    h = (h ^ np.uint64(b)) * FNV_PRIME
+                    digits = digits and 48 <= b <= 57
+                    inside = True
+                elif inside:
+                    out[k] = h
+                    masked[k] = number if digits else h
+                    k += 1
+                    h = FNV_OFFSET
+                    inside = False
+                    digits = True
+            if inside:
+                out[k] = h
+                masked[k] = number if digits else h
+                k += 1
+        doc[d + 1] = k
+    return doc, out[:k], masked[:k]
+
+
+@numba.njit(cache=True, nogil=True)
 def mix64(h):
     # splitmix64 finaliser: spreads bits so that order-dependent combinations stay uniform
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -145,6 +182,13 @@ def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, hashes): text i's word hashes are hashes[offsets[i]:offsets[i+1]]."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
     return _word_hashes(*arrow_buffers(array))
+
+
+def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
+    digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
+    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    return _word_hashes_masked(*arrow_buffers(array), np.uint64(number))
 
 
 def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,16 +1,19 @@
-"""Math answers: extract the final answer, then prove it equal to the gold with sympy.
+"""Math answers: compare an extracted final answer with the gold, proven equal with sympy.
 
-Extraction (parent side, pure Python, cheap) reads only the text after the reasoning: the last
-`\\boxed{}`/`\\fbox{}` wins, then an explicit "answer is X" / "Answer: X" phrase; there is never a
-fallback to "the last number in the text" (that turns a wrong derivation into a false accept).
+Extraction (parent side, pure Python) is the recorded cascade of `math_extract`. Before
+comparing, both sides are read into normal forms (`readings`): digit grouping (`1,000`,
+`1\\,000`, `11,\\!111`) and decimal commas by `locale`, `\\textnormal`-style units, `(x, y) =`
+labels, `\\text{ and }` between items; a gold may offer several forms ("X, or equivalently Y",
+named values and the tuple they name, a worked solution's boxes), any of which may match.
 
 Equivalence (worker side) builds on math-verify: the gold goes first in `verify(gold, pred)` (it
 is asymmetric on purpose), bare golds such as `\\tfrac83`, `[2,5)` or `x^2+2x+1` are wrapped in
 `$...$` (math-verify parses nothing from them otherwise), and math-verify's own SIGALRM timeouts
 are disabled: the pool's parent process enforces the deadline by killing the worker. A gold is
-parsed once per problem and worker (`prepare`), not once per sample.
+parsed once per problem and worker (`prepare`), not once per sample. A text that committed to
+several different answers passes only if all of them, or all of them together, are the gold.
 
-Strict by default; the conventions graders disagree on are per-source `MathOptions`.
+Strict where graders disagree; those conventions are per-source `MathOptions`.
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_BARE_BOX = re.compile(r"\\boxed[ \t]+([^\s${}]+)")
-_PHRASE = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\n|$)", re.IGNORECASE)
-_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-_WORD = re.compile(r"[A-Za-z]{3,}")
-_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "sqrt", "frac", "dfrac", "tfrac",
-               "pi", "infty", "inf", "max", "min", "gcd", "lcm", "mod", "arcsin", "arccos", "arctan",
-               "sinh", "cosh", "tanh", "det", "ln", "cdot", "times", "left", "right", "text", "mathrm"}
+from curate.verifiers.math_extract import Policy, boxes, extract
+from curate.verifiers.math_forms import (
+    gold_alternatives,
+    is_tuple,
+    is_wordy,
+    normalise_text,
+    readings,
+    split_top_level,
+    split_unit,
+    strip_delims,
+    unit_key,
+    unwrap_set,
+    wrap,
+)
+
 _LETTER = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 
 
@@ -39,9 +48,11 @@ class MathOptions:
     percent: Literal["sign", "fraction", "either"] = "sign"
     lists: Literal["ordered", "unordered"] = "ordered"  # "1,2,3" vs "3,2,1"
     rel_tol: float | None = None  # numeric tolerance (relative; absolute below 1)
-    units: Literal["strict", "strip"] = "strict"  # strip: "5 cm" matches 5
+    # match: a unit the gold lacks is dropped, two units must agree; strip: ignore units; strict: as written
+    units: Literal["match", "strict", "strip"] = "match"
     multiple_choice: bool = False  # gold is a letter A-J; compare letters
     text_answers: bool = False  # a wordy gold ("Yes", a name) compared as normalised text
+    locale: Literal["auto", "en", "eu"] = "auto"  # en: 1,000 = 1000; eu: 2,5 = 2.5; auto: both unambiguous
 
     def key(self) -> tuple:
         return tuple(sorted(asdict(self).items()))
@@ -52,88 +63,50 @@ class MathOptions:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` (balanced braces), or None."""
-    starts = [m.end() for m in _BOX.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[start:i - 1].strip()
-    bare = _BARE_BOX.findall(text)  # `\boxed 5`, the brace-less form
-    return bare[-1] if bare else None
+    found = extract(text, "strict")
+    return found.answer
 
 
-def extract_answer(text: str | None) -> str | None:
-    """The final answer in `text` (the part after the reasoning), or None.
+def extract_answer(text: str | None, policy: Policy = "standard") -> str | None:
+    """The final answer in `text` (the part after the reasoning), or None; see `math_extract`.
 
     >>> extract_answer("so $x=3$. The answer is $\\\\boxed{3}$.")
     '3'
     >>> extract_answer("The final answer is 12.")
     '12'
-    >>> extract_answer("I computed 2+2=4 somewhere.") is None
+    >>> extract_answer("I computed 2+2=4 somewhere.", "strict") is None
     True
     """
-    if not text:
-        return None
-    boxed = last_boxed(text)
-    if boxed:
-        return boxed
-    phrases = _PHRASE.findall(text)
-    if not phrases:
-        return None
-    answer = strip_delims(phrases[-1].strip().rstrip("."))
-    boxed = last_boxed(answer)
-    return (boxed or answer).strip() or None
-
-
-def strip_delims(text: str) -> str:
-    text = text.strip()
-    for left, right in _DELIMS:
-        if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
-            return text[len(left):-len(right)].strip()
-    return text
-
-
-def wrap(latex: str) -> str:
-    """Wrap a bare expression in `$...$` so math-verify's LaTeX extractor sees it."""
-    stripped = latex.strip()
-    if any(stripped.startswith(d) for d, _ in _DELIMS) or "\\boxed" in stripped:
-        return stripped
-    return f"${stripped}$"
-
-
-def is_wordy(gold: str) -> bool:
-    """True when the gold is prose ('see solution', 'Yes'): words that are not math."""
-    plain = re.sub(r"\\text\{[^}]*\}", " ", gold)
-    plain = re.sub(r"\\[A-Za-z]+", " ", plain)
-    return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(plain)) or plain.strip() in {"Yes", "No"}
-
-
-def split_top_level(text: str) -> list[str]:
-    """Split at commas outside brackets: '1, (2,3), 4' -> ['1', '(2,3)', '4']."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
-        if ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
-
-
-def normalise_text(text: str) -> str:
-    text = re.sub(r"\\text\{([^}]*)\}", r"\1", strip_delims(text))
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return extract(text, policy).answer
 
 
 # ---------------------------------------------------------------- equivalence (worker side)
 
 
 def prepare(header: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    """Parse a gold once: returns the state `check` needs, or raises ValueError (bad gold)."""
+    """Parse a gold once: the state `check` needs, or ValueError (bad gold).
+
+    A gold may offer alternatives ("C(10, 5), or equivalently 252"); each reading of each one
+    (a decimal comma read both ways where the locale allows) is prepared, and any may match.
+    """
     gold, raw_options = header
     options = MathOptions(**raw_options)
+    states, errors = [], []
+    for alternative in gold_alternatives(gold):
+        for reading in readings(alternative, options.locale):
+            try:
+                states.append(_prepare_one(reading, options))
+            except ValueError as exc:
+                errors.append(str(exc))
+    if not states:
+        raise ValueError(errors[0] if errors else "gold answer is empty")
+    if len(boxes(gold)) > 1:  # a worked solution that boxes several answers: order is not meant
+        for state in states:
+            state["unordered"] = True
+    return {"states": states, "options": options}
+
+
+def _prepare_one(gold: str, options: MathOptions) -> dict[str, Any]:
     gold = strip_delims(gold.strip())
     if options.percent == "sign":
         gold = _drop_percent(gold)
@@ -148,10 +121,29 @@ def prepare(header: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         if options.text_answers:
             return {"kind": "text", "gold": normalise_text(gold), "options": options}
         raise ValueError(f"gold {gold[:60]!r} is prose, not math (set text_answers: true for this source)")
-    items = split_top_level(gold) if options.lists == "ordered" else [gold]
+    gold, unit = split_unit(gold) if options.units != "strict" else (gold, None)
+    items = split_top_level(gold)
     if len(items) > 1 and not _is_interval(gold):
-        return {"kind": "list", "gold": [_parse_gold(g, options) for g in items], "options": options}
-    return {"kind": "expr", "gold": _parse_gold(gold, options), "options": options}
+        # Solution sets (tuples), named values (`a=3, b=-7`) and `lists: unordered` match as sets.
+        unordered = options.lists == "unordered" or all(is_tuple(i) or "=" in i for i in items)
+        return {"kind": "list", "gold": [_parse_gold(g, options) for g in items], "options": options,
+                "unordered": unordered, "unit": unit}
+    return {"kind": "expr", "gold": _parse_gold(gold, options), "options": options, "unit": unit}
+
+
+def _same_items(gold: list, preds: list[str], options: MathOptions) -> bool:
+    """Every answer item equals some gold item and every gold item is given (repeats ignored)."""
+    parsed = [(_parse(p, options), p) for p in dict.fromkeys(preds)]
+    if any(not p for p, _ in parsed):
+        return False
+    hit = [False] * len(gold)
+    for p, text in parsed:
+        found = [i for i, g in enumerate(gold) if _equal(g, p, text, options)]
+        if not found:
+            return False
+        for i in found:
+            hit[i] = True
+    return all(hit)
 
 
 def _is_interval(text: str) -> bool:
@@ -175,8 +167,45 @@ def _parse(text: str, options: MathOptions) -> list:
     return parse(wrap(text), extraction_config=config, parsing_timeout=None)
 
 
-def check(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
-    """Compare one extracted answer with a prepared gold: (verdict, detail)."""
+def check(state: dict[str, Any], pred: str | dict) -> tuple[str, dict[str, Any]]:
+    """Compare one extracted answer with a prepared gold: (verdict, detail).
+
+    `pred` is an answer, or `{"alternatives": [...], "joined": ...}` when the text committed to
+    several different answers: it passes when the answers together are the gold (a multi-part
+    answer in separate boxes) or when every one of them equals it; a hedge never passes for free.
+    """
+    if isinstance(pred, dict) and pred.get("forms"):  # one answer, read whole and as its right side
+        results = [_matches(state, form) for form in [*pred["alternatives"], *pred["forms"]]]
+        return next((r for r in results if r[0] == "pass"), results[0])
+    if isinstance(pred, dict):
+        alternatives = pred["alternatives"]
+        if pred.get("joined") and _matches(state, pred["joined"], unordered=True)[0] == "pass":
+            return "pass", {"reason": f"equal ({len(alternatives)} answers taken together)"}
+        results = [_matches(state, a) for a in alternatives]
+        if all(r[0] == "pass" for r in results):
+            return "pass", {"reason": f"equal (all {len(alternatives)} stated answers)"}
+        return "fail", {"reason": f"several different final answers ({'; '.join(a[:40] for a in alternatives)}): "
+                                  "a hedge is not a pass"}
+    return _matches(state, pred)
+
+
+def _matches(state: dict[str, Any], pred: str, unordered: bool = False) -> tuple[str, dict[str, Any]]:
+    first = None
+    options = state["options"]
+    pred, unit = split_unit(pred) if options.units != "strict" else (pred, None)
+    for reading in readings(pred, options.locale):
+        for gold in reversed(state["states"]):  # "X, or equivalently 252": the plain form is cheapest
+            if unit and gold.get("unit") and unit_key(unit) != unit_key(gold["unit"]):
+                first = first or ("fail", {"reason": f"unit {unit!r}, expected {gold['unit']!r}"})
+                continue
+            result = _check_one(gold, reading, unordered)
+            if result[0] == "pass":
+                return result
+            first = first or result
+    return first or ("fail", {"reason": "answer is empty"})
+
+
+def _check_one(state: dict[str, Any], pred: str, unordered: bool = False) -> tuple[str, dict[str, Any]]:
     kind, options = state["kind"], state["options"]
     if kind == "letter":
         letter = _LETTER.match(strip_delims(re.sub(r"\\text\{([^}]*)\}", r"\1", pred)).strip())
@@ -186,7 +215,9 @@ def check(state: dict[str, Any], pred: str) -> tuple[str, dict[str, Any]]:
     if kind == "text":
         return _verdict(normalise_text(pred) == state["gold"], "normalised text")
     if kind == "list":
-        preds = split_top_level(strip_delims(pred))
+        preds = split_top_level(unwrap_set(strip_delims(pred)))
+        if unordered or state.get("unordered"):
+            return _verdict(_same_items(state["gold"], preds, options), "unordered list, as sets")
         if len(preds) != len(state["gold"]):
             return "fail", {"reason": f"{len(preds)} items, expected {len(state['gold'])} (ordered list)"}
         results = [_equal(g, _parse(p, options), p, options) for g, p in zip(state["gold"], preds)]

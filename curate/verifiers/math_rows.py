@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from curate.schema import split_reasoning
-from curate.verifiers.math import MathOptions, extract_answer
+from curate.verifiers.math import MathOptions
+from curate.verifiers.math_extract import Policy, extract
 from curate.verifiers.pool import WorkerPool
 
 _POOLS: dict[tuple, WorkerPool] = {}
@@ -42,61 +43,89 @@ def final_text(row: dict[str, Any]) -> tuple[str | None, str | None]:
     if answer is None or not answer.strip():
         if row.get("finish_reason") == "length":
             return None, "truncated before the final answer (finish_reason=length)"
-        if row.get("reasoning"):
+        if answer is None and row.get("reasoning"):  # an empty string is a closed, empty answer
             return None, "reasoning never closed (no </think>), so there is no final answer"
+        if row.get("reasoning"):
+            return None, "empty answer: nothing after the reasoning (</think>)"
         return None, "empty answer"
     return answer, None
 
 
-def prepare_row(row: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
-    """(extracted answer, None) or (None, a final no_answer/bad_reference result)."""
+NO_ANSWER = {
+    "strict": "no \\boxed{} answer after the reasoning (extract: strict)",
+    "standard": "no final answer found: no \\boxed{}, no 'answer is' phrase, no expression in the final "
+                "sentence or display",
+    "lenient": "no final answer found: no \\boxed{}, no 'answer is' phrase, no expression in any paragraph",
+}
+
+
+def prepare_row(row: dict[str, Any], policy: Policy = "standard") -> tuple[Any, dict[str, Any] | None]:
+    """(what the checker compares, with the extraction record) or (None, a final result).
+
+    The first is `(pred, record)`: `pred` is the answer, or a dict of the different answers the
+    text committed to; `record` holds the `extraction` rule and the span read.
+    """
     gold = row.get("reference")
     if gold is None or not str(gold).strip():
         return None, {"verdict": "bad_reference", "reason": "no gold answer in `reference`"}
     text, why = final_text(row)
     if text is None:
-        return None, {"verdict": "no_answer", "reason": why}
-    extracted = extract_answer(text)
-    if extracted is None:
-        return None, {"verdict": "no_answer", "reason": "no \\boxed{} or 'answer is' phrase after the reasoning"}
-    return extracted, None
+        return None, {"verdict": "no_answer", "reason": why, "extraction": "none"}
+    found = extract(text, policy)
+    if found.answer is None:
+        return None, {"verdict": "no_answer", "reason": NO_ANSWER[policy], "extraction": "none"}
+    pred: Any = found.answer
+    if len(found.alternatives) > 1:
+        pred = {"alternatives": list(found.alternatives), "joined": ", ".join(found.alternatives)}
+    elif found.forms:
+        pred = {"alternatives": [found.answer], "forms": list(found.forms)}
+    return (pred, found.record(text)), None
 
 
 def verify_math_rows(
     rows: list[dict[str, Any]], options_for: Callable[[str | None], dict[str, Any]], *,
     workers: int, deadline: float, memory_mb: int, counters: Counter | None = None,
+    policy: Policy = "standard",
 ) -> list[tuple[str, dict[str, Any]]]:
-    """One (verdict, detail) per row."""
+    """One (verdict, detail) per row; the detail records the extraction rule and span."""
     results: list[tuple[str, dict[str, Any]] | None] = [None] * len(rows)
-    jobs: dict[tuple, dict[str, list[int]]] = {}
-    extracted: list[str | None] = []
+    jobs: dict[tuple, dict[Any, tuple[Any, list[int]]]] = {}
+    records: list[dict[str, Any]] = [{} for _ in rows]
     for i, row in enumerate(rows):
-        pred, final = prepare_row(row)
-        extracted.append(pred)
+        prepared, final = prepare_row(row, policy)
         if final is not None:
             results[i] = (final.pop("verdict"), {"verifier": "math", **final})
             continue
+        pred, records[i] = prepared
         options = options_for(row.get("source"))
         MathOptions(**options)  # fail early on a bad option name
         key = (str(row["reference"]), tuple(sorted(options.items())))
-        jobs.setdefault(key, {}).setdefault(pred, []).append(i)
+        slot = jobs.setdefault(key, {}).setdefault(_hashable(pred), (pred, []))
+        slot[1].append(i)
     if jobs:
         keys = list(jobs)
-        pool_jobs = [((gold, dict(opts)), list(jobs[(gold, opts)])) for gold, opts in keys]
+        pool_jobs = [((gold, dict(opts)), [pred for pred, _ in jobs[(gold, opts)].values()]) for gold, opts in keys]
         pool = get_pool(workers=workers, deadline=deadline, memory_mb=memory_mb)
         outputs = pool.run(pool_jobs)
         if counters is not None:
             counters["math checks"] += sum(len(items) for _, items in pool_jobs)
         for key, output in zip(keys, outputs):
-            for (pred, indices), result in zip(jobs[key].items(), output):
+            for (pred, indices), result in zip(jobs[key].values(), output):
                 for i in indices:
-                    results[i] = _row_result(result, pred)
+                    results[i] = _row_result(result, pred, records[i])
     return [r for r in results if r is not None]
 
 
-def _row_result(result: tuple, pred: str) -> tuple[str, dict[str, Any]]:
+def _hashable(pred: Any) -> Any:
+    return pred if isinstance(pred, str) else (tuple(pred["alternatives"]), pred.get("joined"),
+                                               tuple(pred.get("forms", ())))
+
+
+def _row_result(result: tuple, pred: Any, record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     kind, payload = result
-    shown = pred if len(pred) <= 200 else pred[:200] + "..."
+    text = pred if isinstance(pred, str) else " | ".join(pred["alternatives"])
+    shown = text if len(text) <= 200 else text[:200] + "..."
     if kind == "bad_header":
-        return "bad_reference", {"verifier": "math", "reason": f"gold unusable: {payload}", "extracted": shown}
-    return kind, {"verifier": "math", **payload, "extracted": shown}
+        return "bad_reference", {"verifier": "math", "reason": f"gold unusable: {payload}", "extracted": shown,
+                                 **record}
+    return kind, {"verifier": "math", **payload, "extracted": shown, **record}

@@ -21,10 +21,12 @@ def preview_rows(rows: list[dict[str, Any]], verifiers: dict[str, str]) -> str:
 
 def _describe(row: dict[str, Any], verifier: str) -> str:
     if verifier == "math":
-        pred, final = prepare_row(row)
+        prepared, final = prepare_row(row)
         if final:
             return f"{final['verdict']} ({final['reason']})"
-        return f"answer {_short(pred)!r} vs gold {_short(row.get('reference'))!r}"
+        pred, record = prepared
+        shown = pred if isinstance(pred, str) else " | ".join(pred["alternatives"])
+        return f"answer {_short(shown)!r} ({record['extraction']}) vs gold {_short(row.get('reference'))!r}"
     if verifier == "code":
         from curate.verifiers.code import extract_program, parse_reference
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from curate.rundir import RunDir
+
 COLUMNS = ["id", "sample_idx", "source", "domain", "verdict", "verify_detail", "problem_stats"]
 TOP_REASONS = 10
 
@@ -22,6 +24,9 @@ def build_report(parts: list[Path], *, examples: int = 3) -> dict[str, Any]:
     """Aggregate verdicts and problem statistics over the given part files."""
     counts: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter = Counter()
+    by_domain: dict[str, Counter] = defaultdict(Counter)
+    extraction: Counter = Counter()
+    bad_golds: Counter = Counter()
     shown: dict[str, list[dict]] = defaultdict(list)
     problems: dict[str, dict] = {}
     for path in sorted(parts):
@@ -33,6 +38,11 @@ def build_report(parts: list[Path], *, examples: int = 3) -> dict[str, Any]:
             detail = json.loads(row["verify_detail"]) if row["verify_detail"] else {}
             if verdict not in ("pass", "unverified"):
                 reasons[f"{verdict}: {_generic(detail.get('reason', '?'))}"] += 1
+                by_domain[row["domain"] or "?"][f"{verdict}: {_generic(detail.get('reason', '?'))}"] += 1
+            if "extraction" in detail:
+                extraction[f"{detail['extraction']} / {verdict}"] += 1
+            if verdict == "bad_reference":
+                bad_golds[_generic(detail.get("reason", "?"))] += 1
             if len(shown[verdict]) < examples:
                 shown[verdict].append({"id": row["id"], "sample_idx": row["sample_idx"], "source": row["source"],
                                        "reason": detail.get("reason"), "extracted": detail.get("extracted")})
@@ -42,6 +52,10 @@ def build_report(parts: list[Path], *, examples: int = 3) -> dict[str, Any]:
         "counts": {k: dict(sorted(v.items())) for k, v in sorted(counts.items())},
         "totals": dict(sorted(sum(counts.values(), Counter()).items())),
         "top_failure_reasons": [[r, n] for r, n in sorted(reasons.items(), key=lambda x: (-x[1], x[0]))[:TOP_REASONS]],
+        "reasons_by_domain": {d: [[r, n] for r, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))[:3]]
+                              for d, c in sorted(by_domain.items())},
+        "extraction": dict(sorted(extraction.items())),
+        "bad_references": [[r, n] for r, n in sorted(bad_golds.items(), key=lambda x: (-x[1], x[0]))[:TOP_REASONS]],
         "problems": _problem_summary(problems),
         "examples": dict(sorted(shown.items())),
     }
@@ -85,6 +99,12 @@ def to_markdown(report: dict[str, Any]) -> str:
                      f"{p['solved_by_none']} | {mean} |")
     lines += ["", "## Top failure reasons", ""]
     lines += [f"- {n} x {reason}" for reason, n in report["top_failure_reasons"]] or ["- none"]
+    if report.get("extraction"):
+        lines += ["", "## Answer extraction (rule / verdict)", ""]
+        lines += [f"- {n} x {rule}" for rule, n in report["extraction"].items()]
+    if report.get("bad_references"):
+        lines += ["", "## Unusable gold answers (bad_reference)", ""]
+        lines += [f"- {n} x {reason}" for reason, n in report["bad_references"]]
     lines += ["", "## Examples", ""]
     for verdict, rows in report["examples"].items():
         for ex in rows:
@@ -99,8 +119,6 @@ def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None
     report = build_report(parts, examples=examples)
     text = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False)
     if run_dir is not None:
-        from curate.rundir import RunDir
-
         folder = RunDir(run_dir).reports
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "verify.json").write_text(text + "\n")
@@ -110,3 +128,15 @@ def write_report(parts: list[Path], run_dir: Path | None, artifacts: Path | None
         stats = {"totals": report["totals"], "problems": report["problems"], **(extra or {})}
         (Path(artifacts) / "stats.json").write_text(json.dumps(stats, sort_keys=True))
     return report
+
+
+def upstream_summary(run_dir: Path | None) -> str | None:
+    """Why rows did not pass, from RUN/reports/verify.json: the top reasons per domain, for the
+    errors of later stages that find too few rows ("math: 1,058 no_answer: no final answer ...")."""
+    path = RunDir(run_dir).reports / "verify.json" if run_dir else None
+    if path is None or not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    parts = [f"{domain}: " + "; ".join(f"{n:,} {reason}" for reason, n in reasons)
+             for domain, reasons in report.get("reasons_by_domain", {}).items() if reasons]
+    return (" | ".join(parts) + "; see reports/verify.md") if parts else None

@@ -1,0 +1,1 @@
+"""Evaluation metrics: pass@k, maj@k, bootstrap intervals, diversity and collapse detection (pure)."""
