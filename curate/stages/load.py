@@ -136,7 +136,8 @@ class Load(Stage):
                                         columns=source_columns(source, ctx.columns))
                     scope = entry.get("id_scope", "source")
                     for table in prefetch(tables):
-                        traces = to_traces(table, source, where=file["path"], scope=scope)
+                        traces = to_traces(table, source, where=file["path"], scope=scope,
+                                           trace_ids=ctx.columns is None or "trace_id" in ctx.columns)
                         yield _project(traces, ctx.columns)
                 offset += file["rows"]
 
@@ -329,10 +330,12 @@ def problem_texts(table: pa.Table, source: Source) -> pa.Array:
     return table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
 
 
-def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "source") -> pa.Table:
+def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "source",
+              trace_ids: bool = True) -> pa.Table:
     """Source columns -> TRACE_SCHEMA: mapping, chats, generations, extras, ids.
 
-    Ids the source gives are prefixed with its name unless `scope` is `global` (`load_ids`)."""
+    Ids the source gives are prefixed with its name unless `scope` is `global` (`load_ids`);
+    `trace_ids` off leaves missing trace ids null (for a reader that does not read them)."""
     table = _flatten_types(table)
     out: dict[str, Any] = {}
     used = set()
@@ -369,7 +372,7 @@ def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "sour
             values = [{"test": t, "entry_point": e} for t, e in zip(values, table.column("entry_point").to_pylist())]
         out["reference"] = pa.array([import_tests(source.code_tests, v) for v in values], pa.string())
     traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
-    return with_ids(traces)
+    return with_ids(traces, trace_ids)
 
 
 def _fill(column, value: pa.Scalar):
