@@ -281,6 +281,10 @@ def test_parquet_input_is_read_through_a_view_with_the_same_bytes_as_a_kept_copy
     for columns in (["id", "source", "problem"], ["trace_id", "sample_idx", "verdict"], None):  # projected views
         kept = pq.read_table(tmp_path / "run-True" / "00-load" / "part-00001.parquet", columns=columns)
         assert read_input(view / "00-load" / "part-00001.parquet", columns).to_pydict() == kept.to_pydict()
+    from curate.cli.inspect import read_any
+
+    kept = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "run-True" / "00-load").glob("part-*")))
+    assert read_any(str(view / "00-load")).to_pydict() == kept.to_pydict()  # `curate inspect RUN/00-load`
     for part in ("part-00001", "part-00002"):  # a crash after the prepare phase: those parts redo
         (view / "01-dedup" / "_done" / f"{part}.json").unlink()
         (view / "01-dedup" / f"{part}.parquet").unlink()
