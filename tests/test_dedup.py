@@ -308,3 +308,14 @@ def test_artifacts_are_identical_between_two_identical_runs(tmp_path):
     assert "clusters.parquet" in trees[0] and "stats.json" in trees[0]
     assert all(tree.keys() == trees[0].keys() for tree in trees)
     assert [name for tree in trees[1:] for name in tree if tree[name] != trees[0][name]] == []
+
+
+def test_candidate_pairs_checked_in_chunks_give_the_same_marks(tmp_path, monkeypatch):
+    from curate.dedup import cluster
+
+    rows = problem_rows(planted_corpus(300, words=50, planted=0.4, low=0.6, high=1.0, seed=8).texts)
+    whole, stats = run_dedup(tmp_path / "whole", rows, parts=2)
+    monkeypatch.setattr(cluster, "VERIFY_PAIRS", 3)
+    chunked, chunked_stats = run_dedup(tmp_path / "chunked", rows, parts=2)
+    assert stats["candidate_pairs"] > 10 and marks(chunked) == marks(whole)
+    assert chunked_stats["near_pairs"] == stats["near_pairs"]
