@@ -151,6 +151,11 @@ class RunDir:
     def reports(self) -> Path:
         return self.path / "reports"
 
+    @property
+    def eval_checks(self) -> Path:
+        """Where `curate eval --train RUN` records which evaluation items RUN's data contains."""
+        return self.path / "reports" / "eval_checks"
+
     def report_target(self, stage_dir: Path, kind: str, *, number: Literal["later", "every"] = "later") -> Path:
         """Where a stage writes its report of `kind` (the caller adds `.json`, `.md`, ...).
 

@@ -182,3 +182,30 @@ def test_a_dataset_source_with_a_date_column_in_an_eval_recipe(server, tmp_path)
     assert summary["all"]["pass@k"]["1"]["value"] == pytest.approx(3 / 8)
     assert summary["all"]["pass@k"]["2"]["value"] == pytest.approx(3 / 4)
     assert out["warnings"] == [] and out["eval_set"]["dataset"] == "items.jsonl"
+
+
+def test_a_training_run_checked_by_eval_says_so_in_its_regenerated_card(server, tmp_path):
+    """`--train RUN` leaves RUN a summary; `curate card RUN` then lists the eval set, how many of
+    its items the data contains, and pass@1 on clean and contaminated items."""
+    problems = list(table())
+    data = tmp_path / "train.jsonl"
+    rows = [{"problem": problems[3], "reasoning": "r", "answer": "103"},
+            {"problem": "What is the capital of France?", "reasoning": "Paris.", "answer": "Paris"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "train.yaml"
+    recipe.write_text(f"name: train\nsources:\n  - path: {data}\n    domain: math\n"
+                      "stages:\n  - use: load\n  - use: write\n")
+    train_run = tmp_path / "train-run"
+    run_cli("run", str(recipe), "--run-dir", str(train_run), "--quiet", "--no-report")
+    assert "Evaluation sets checked" not in (train_run / "dataset" / "README.md").read_text()
+    run_cli(*eval_args(server, tmp_path, "--train", str(train_run)))
+    summary = json.loads((train_run / "reports" / "eval_checks" / "eval.json").read_text())
+    assert summary["contaminated"] == 1 and summary["items"] == ["fresh:q3"]
+    # item 3 follows pattern 4: the teacher is right in 2 of 4 samples, the student in all
+    assert summary["pass@1"]["teacher"]["contaminated"] == 0.5
+    assert summary["pass@1"]["student"]["contaminated"] == 1.0
+    run_cli("card", str(train_run))
+    card = (train_run / "dataset" / "README.md").read_text()
+    assert "### Evaluation sets checked against this data" in card
+    # clean items by hand: the student is right on 3 of 7, the teacher on (0.5 * 3 + 0.25 * 4) / 7
+    assert "| eval (fresh.jsonl) | 8 | 1 | student: 0.429 / 1.000; teacher: 0.357 / 0.500 |" in card

@@ -30,6 +30,23 @@ def write_outputs(result: dict[str, Any], run_dir: Path) -> dict[str, Path]:
     return paths
 
 
+def record_in_training_run(result: dict[str, Any], train: str | Path) -> Path | None:
+    """When the training set is a curate run, leave it a summary of this check (its card shows it
+    when regenerated): the eval set, how many items its data contains, pass@1 clean vs contaminated."""
+    from curate.rundir import RunDir, write_json_atomic
+
+    if not RunDir.is_run(train):
+        return None
+    contamination = result["contamination"]
+    summary = {"eval": result["name"], "eval_set": result["eval_set"], "ngram": contamination["ngram"],
+               "contaminated": contamination["contaminated"], "items": sorted(contamination["items"]),
+               "pass@1": {name: {part: (res.get(part) or {}).get("pass@k", {}).get("1", {}).get("value")
+                                 for part in ("clean", "contaminated")} for name, res in result["results"].items()}}
+    path = RunDir(train).eval_checks / f"{result['name']}.json"
+    write_json_atomic(path, summary)
+    return path
+
+
 def _ci(est: dict | None) -> str:
     if not est:
         return "–"

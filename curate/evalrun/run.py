@@ -55,4 +55,8 @@ def run_eval(config: EvalConfig, run_dir: str | Path, *, force: tuple[str, ...] 
     info = run_models(config, run_dir, force=force, workers=workers, progress=progress)
     result = analyse(config, run_dir, date_key=info["date_key"])
     write_outputs(result, run_dir)
+    if config.train:
+        from curate.evalrun.outputs import record_in_training_run
+
+        record_in_training_run(result, config.resolve(config.train))
     return result

@@ -59,6 +59,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "rows": rows,
         "total_rows": sum(rows.values()),
         "cost": facts_mod.compute_cost(run_dir, stages, sum(rows.values())),
+        "eval_checks": facts_mod.eval_checks(run_dir),
     }
 
 

@@ -272,6 +272,14 @@ def _benchmark_list(value: Any) -> list[dict]:
     return []
 
 
+def eval_checks(run_dir: Path) -> list[dict]:
+    """Evaluation sets `curate eval --train` checked against this run's data (newest name order)."""
+    from curate.rundir import RunDir
+
+    folder = RunDir(run_dir).eval_checks
+    return [_read_json(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
