@@ -319,3 +319,24 @@ def test_candidate_pairs_checked_in_chunks_give_the_same_marks(tmp_path, monkeyp
     chunked, chunked_stats = run_dedup(tmp_path / "chunked", rows, parts=2)
     assert stats["candidate_pairs"] > 10 and marks(chunked) == marks(whole)
     assert chunked_stats["near_pairs"] == stats["near_pairs"]
+
+
+def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path):
+    """pyarrow imports pandas on `to_numpy` (0.3 s of every command's start-up); load's
+    duplicate-id check and the dedup path read buffers instead."""
+    import subprocess
+    import sys
+
+    rows = problem_rows(planted_corpus(40, words=30, planted=0.3, seed=2).texts)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    code = f"""
+import sys
+from curate.cli.group import cli
+try:
+    cli(["dedup", {str(tmp_path / 'in.parquet')!r}, {str(tmp_path / 'out')!r}], standalone_mode=False)
+finally:
+    print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+    assert (tmp_path / "out" / "01-dedup" / "part-00000.parquet").exists()
