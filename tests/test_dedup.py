@@ -328,7 +328,7 @@ def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path):
     import sys
 
     rows = problem_rows(planted_corpus(40, words=30, planted=0.3, seed=2).texts)
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=10)
     code = f"""
 import sys
 from curate.cli.group import cli
