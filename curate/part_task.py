@@ -43,7 +43,7 @@ from curate.fingerprint import digest
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import AtomicParquetWriter, RunDir, write_rejected
-from curate.stages.base import PartContext, Stage
+from curate.stages.base import PartContext, Stage, view_tables
 
 READ_BATCH_ROWS = 8192
 
@@ -217,9 +217,31 @@ class PartStep:
 
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
-    """A finished part's batches, decoded on a helper thread ahead of the stage that reads them."""
+    """A finished part's batches, decoded on a helper thread ahead of the stage that reads them.
+
+    A part its stage did not write (a view, `Stage.view_parts`) is recomputed, in batches of
+    the size a read of its file would give, so the stage reading it writes the same bytes."""
     path = rd.part_path(rd.stage_dir_at(index), part)
+    if not path.exists():
+        yield from prefetch(rebatched(view_tables(path), READ_BATCH_ROWS))
+        return
     yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
+
+
+def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of exactly `rows` rows (the last one shorter) from tables of any size."""
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, rows).combine_chunks().to_batches()[0]
+            rest = whole.slice(rows)
+            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+    if held:
+        yield from pa.concat_tables(pending).combine_chunks().to_batches()
 
 
 def _now(fn: Callable[[], None]) -> None:

@@ -228,6 +228,9 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     last_dir = rd.stage_dir(last, stages[last].name)
     todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
     worked = worked or bool(todo)
+    if todo and mark_views(rd, chain, stages, todo, stage_context(rd, first, stages[first], num_parts, seed, pool,
+                                                                 inputs=False)):
+        return num_parts, worked, walls
     for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
         rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
     tasks = [(str(rd.path), first, p, num_parts, last) for p in todo]
@@ -241,6 +244,26 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     bar.close()
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
+
+
+def mark_views(rd: RunDir, chain: list[int], stages: list[Stage], todo: list[int], ctx: PrepareContext) -> bool:
+    """Mark a lone stage's parts done without running them when they are views of its sources
+    (`Stage.view_parts`) and whatever reads them next recomputes them (`read_input`, `read_part`);
+    True when it did. Only the first stage, when a next stage exists and does not open its input
+    part files itself."""
+    head = stages[chain[0]]
+    after = stages[chain[0] + 1] if chain[0] + 1 < len(stages) else None
+    if chain[0] != 0 or len(chain) > 1 or after is None:
+        return False
+    if after.prepare_reads_inputs() and not after.prepare_reads_views():
+        return False
+    views = head.view_parts(ctx)
+    if views is None:
+        return False
+    sdir = rd.stage_dir(chain[0], head.name)
+    for part in todo:
+        rd.mark_done(sdir, part, {**views[part], "kept": False, "view": True})
+    return True
 
 
 def part_tasks(rd: RunDir, tasks: list[tuple], label: str, head: Stage, last_dir: Path) -> TaskSpec:

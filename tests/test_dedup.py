@@ -254,6 +254,46 @@ def test_character_shingles_find_near_duplicates(tmp_path):
     assert stats["exact_duplicate_units"] == 1 and stats["near_pairs"] >= 2
 
 
+def test_parquet_input_is_read_through_a_view_with_the_same_bytes_as_a_kept_copy(tmp_path, write_recipe):
+    """load of a Parquet source writes no conformed copy before dedup: its parts are views that
+    dedup's signature pass and part tasks recompute; the output is byte for byte the one made
+    from a kept copy, and a resumed run (dedup parts redone) still reads the view."""
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    corpus = planted_corpus(300, words=60, planted=0.3, low=0.7, high=1.0, seed=4)
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_pylist(problem_rows(corpus.texts, samples=2)), data, row_group_size=70)
+    outputs = {}
+    for keep in (True, False):
+        recipe = {"name": "view", "seed": 1, "sources": [{"path": str(data)}],
+                  "stages": [{"use": "load", "rows_per_part": 250, "keep_parts": keep}, {"use": "dedup"}]}
+        run = tmp_path / f"run-{keep}"
+        run_recipe(load_recipe(write_recipe(recipe, f"{keep}.yaml")), run, progress=False)
+        outputs[keep] = {p.name: p.read_bytes() for p in sorted((run / "01-dedup").glob("part-*.parquet"))}
+    view = tmp_path / "run-False"
+    assert len(outputs[True]) == 3 and outputs[False] == outputs[True]
+    assert not list((view / "00-load").glob("part-*.parquet"))
+    markers = [json.loads(p.read_text()) for p in sorted((view / "00-load" / "_done").glob("*.json"))]
+    assert [m["rows_out"] for m in markers] == [200, 200, 200] and all(m["view"] for m in markers)
+    from curate.stages.base import read_input
+
+    for columns in (["id", "source", "problem"], ["trace_id", "sample_idx", "verdict"], None):  # projected views
+        kept = pq.read_table(tmp_path / "run-True" / "00-load" / "part-00001.parquet", columns=columns)
+        assert read_input(view / "00-load" / "part-00001.parquet", columns).to_pydict() == kept.to_pydict()
+    from curate.cli.inspect import read_any
+
+    kept = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "run-True" / "00-load").glob("part-*")))
+    assert read_any(str(view / "00-load")).to_pydict() == kept.to_pydict()  # `curate inspect RUN/00-load`
+    for part in ("part-00001", "part-00002"):  # a crash after the prepare phase: those parts redo
+        (view / "01-dedup" / "_done" / f"{part}.json").unlink()
+        (view / "01-dedup" / f"{part}.parquet").unlink()
+    recipe = load_recipe(tmp_path / "False.yaml")
+    run_recipe(recipe, view, progress=False)
+    assert {p.name: p.read_bytes() for p in sorted((view / "01-dedup").glob("part-*.parquet"))} == \
+        outputs[True]
+
+
 def test_artifacts_are_identical_between_two_identical_runs(tmp_path):
     """Samples of a problem fold into one unit; the folded units must come out in one order, so
     the signature files, clusters and stats of two runs of the same input are the same bytes."""
@@ -268,3 +308,35 @@ def test_artifacts_are_identical_between_two_identical_runs(tmp_path):
     assert "clusters.parquet" in trees[0] and "stats.json" in trees[0]
     assert all(tree.keys() == trees[0].keys() for tree in trees)
     assert [name for tree in trees[1:] for name in tree if tree[name] != trees[0][name]] == []
+
+
+def test_candidate_pairs_checked_in_chunks_give_the_same_marks(tmp_path, monkeypatch):
+    from curate.dedup import cluster
+
+    rows = problem_rows(planted_corpus(300, words=50, planted=0.4, low=0.6, high=1.0, seed=8).texts)
+    whole, stats = run_dedup(tmp_path / "whole", rows, parts=2)
+    monkeypatch.setattr(cluster, "VERIFY_PAIRS", 3)
+    chunked, chunked_stats = run_dedup(tmp_path / "chunked", rows, parts=2)
+    assert stats["candidate_pairs"] > 10 and marks(chunked) == marks(whole)
+    assert chunked_stats["near_pairs"] == stats["near_pairs"]
+
+
+def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path):
+    """pyarrow imports pandas on `to_numpy` (0.3 s of every command's start-up); load's
+    duplicate-id check and the dedup path read buffers instead."""
+    import subprocess
+    import sys
+
+    rows = problem_rows(planted_corpus(40, words=30, planted=0.3, seed=2).texts)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=10)
+    code = f"""
+import sys
+from curate.cli.group import cli
+try:
+    cli(["dedup", {str(tmp_path / 'in.parquet')!r}, {str(tmp_path / 'out')!r}], standalone_mode=False)
+finally:
+    print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+    assert (tmp_path / "out" / "01-dedup" / "part-00000.parquet").exists()

@@ -76,3 +76,24 @@ def test_numba_blas_probe_deferred_without_changing_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "3.0"]
+
+
+def test_threads_give_the_same_keys_and_shingles_as_one():
+    corpus = planted_corpus(3000, words=40, planted=0.2, seed=5)
+    one = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8)
+    scratch: list[np.ndarray] = []
+    for _ in range(2):  # the second call reuses the lent buffers
+        two = mh.band_keys_and_shingles(corpus.texts, bands=16, rows=8, threads=2, scratch=scratch)
+        assert all(np.array_equal(a, b) for a, b in zip(one, two))
+
+
+def test_chunks_are_hashed_apart_with_the_same_results():
+    corpus = planted_corpus(2000, words=40, planted=0.2, seed=6)
+    one = mh.band_keys_and_shingles(pa.array(corpus.texts), bands=16, rows=8)
+    chunked = pa.chunked_array([pa.array(corpus.texts[:700]), pa.array(corpus.texts[700:701]),
+                                pa.array([], pa.string()), pa.array(corpus.texts[701:])])
+    for threads in (1, 2):
+        got = mh.band_keys_and_shingles(chunked, bands=16, rows=8, threads=threads)
+        assert all(np.array_equal(a, b) for a, b in zip(one, got))
+    *_, pieces = mh.band_keys_and_shingles(chunked, bands=16, rows=8, threads=2, join=False)
+    assert len(pieces) == 3 and np.array_equal(np.concatenate(pieces), one[4])

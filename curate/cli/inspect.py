@@ -22,6 +22,12 @@ def read_any(path: str) -> pa.Table:
 
     p = Path(path)
     if RunDir.is_stage_dir(p) and not RunDir.parts(p):
+        views = [m for m in RunDir.markers(p) if json.loads(m.read_text()).get("view")]
+        if views:  # load's parts are views of Parquet sources: read them as the next stage did
+            from curate.stages.base import read_input
+
+            return pa.concat_tables([read_input(RunDir(p.parent).part_path(p, int(m.stem.split("-")[1])))
+                                     for m in views])
         raise InputError(f"{p} holds no part files: the stage streamed its rows straight into the next one.",
                          "Inspect the next stage's folder or RUN/dataset, or rerun with `keep_parts: true` "
                          "on this stage (then `--force` it) to keep its parts.")

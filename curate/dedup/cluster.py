@@ -13,8 +13,9 @@ Input: the signature files (one per part, plus the earlier release's when dedupl
    hash table over the units in index order; each bucket yields edges from its first member
    and from the previous member to each member (2(m-1) edges for m members, not m^2), exactly
    the edges a sort by (key, index) would give. Per-band memory is a few arrays of length units.
-4. Optional exact check: the shingle values the signature pass kept for each unit are read
-   (memory-mapped, only the involved units) and hashed per pair; pairs below the threshold
+4. Optional exact check, a chunk of candidate pairs at a time: the shingle values the
+   signature pass kept for each unit are read (memory-mapped, only the involved units of the
+   chunk, so memory does not grow with the corpus) and hashed per pair; pairs below the threshold
    are dropped, so LSH can be tuned for recall without paying in precision.
 5. Union-find over exact and near edges; per cluster the keeper is the first unit by
    (prior release first, then the configured preferences, then smallest index = smallest key).
@@ -208,6 +209,9 @@ def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
 
 
+VERIFY_PAIRS = 16_384  # candidate pairs checked at once: at most 2x that many units' shingles in memory
+
+
 def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, threshold: float,
                  sig_files: list[Path], prior: list[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J).
@@ -217,11 +221,14 @@ def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, thres
     """
     if len(left) == 0:
         return left, right, np.zeros(0)
-    involved = np.unique(np.concatenate([left, right]))
-    offsets, values = gather_shingles(units, involved, sig_files, prior)
-    slot = np.full(len(units), -1, np.int64)
-    slot[involved] = np.arange(len(involved))
-    similarity = bag_jaccard(offsets, values, slot[left], slot[right])
+    similarity = np.empty(len(left), np.float64)
+    for lo in range(0, len(left), VERIFY_PAIRS):  # memory: the shingles of one chunk's units, not all
+        chunk_left, chunk_right = left[lo:lo + VERIFY_PAIRS], right[lo:lo + VERIFY_PAIRS]
+        involved = np.unique(np.concatenate([chunk_left, chunk_right]))
+        offsets, values = gather_shingles(units, involved, sig_files, prior)
+        similarity[lo:lo + len(chunk_left)] = bag_jaccard(
+            offsets, values, np.searchsorted(involved, chunk_left), np.searchsorted(involved, chunk_right))
+        del offsets, values
     keep = similarity >= threshold - 1e-9
     return left[keep], right[keep], similarity[keep]
 

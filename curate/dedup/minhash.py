@@ -125,30 +125,78 @@ def signatures(
 
 def band_keys_and_shingles(
     texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
-    keep: bool = True, scratch: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    keep: bool = True, scratch: list[np.ndarray] | None = None, threads: int = 1, join: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | list[np.ndarray]]:
     """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
 
     What `band_keys(signatures(...))` gives, in one pass without the signatures; with `keep`,
     each text's shingle values (unsorted, with repeats) for `bag_jaccard`. The keys are a
     transposed view of a band-major array (`.T` is contiguous per band).
 
-    `scratch`, a one-element list, lends the buffer the shingle values are written into and
-    gets back the (maybe grown) buffer: a caller doing part after part reuses one buffer, so
-    tens of MB of fresh pages are not faulted in for every part (costly in a VM). The values
-    returned are then a view of it, valid until the buffer is lent again.
+    `scratch`, a list, lends the buffers the shingle values are written into and gets back the
+    (maybe grown) buffers: a caller doing part after part reuses them, so tens of MB of fresh
+    pages are not faulted in for every part (costly in a VM). The values returned are then a
+    view of one, valid until the buffers are lent again.
+
+    The texts are hashed in pieces: the chunks of a chunked array (never copied into one), else
+    `threads` runs of rows; up to `threads` pieces at once on threads (the compiled kernel
+    releases the GIL). The results are the same however the texts are cut. `join=False` returns
+    the shingle values as a list of the pieces' values (their concatenation), sparing a copy.
     """
     if bands < 1 or rows < 1 or bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
     a, b = permutations(num_perm, seed)
+    pieces = _pieces(_as_array(texts), threads)
+    threads = max(1, min(int(threads), len(pieces)))
+    scratch = scratch if scratch is not None else []
+    slots = len(pieces) + (len(pieces) > 1)  # slot 0: the joined values (one piece: its own)
+    scratch.extend(np.empty(0, np.uint32) for _ in range(slots - len(scratch)))
+
+    def run(i: int):  # the kernel releases the GIL: pieces run on threads at once
+        data, offsets, valid = pieces[i]
+        slot = i + (len(pieces) > 1)
+        out = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
+                              int(rows), BAND_MULTIPLIERS, scratch[slot])
+        if keep:
+            scratch[slot] = out[5]
+        return out[1:]
+
+    if len(pieces) == 1:
+        keys, exact, counts, kept_offsets, kept, used = run(0)
+        return keys.T, exact, counts, kept_offsets, kept[:used]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(run, range(len(pieces))))
+    keys = np.concatenate([r[0] for r in results], axis=1)
+    exact = np.concatenate([r[1] for r in results])
+    counts = np.concatenate([r[2] for r in results])
+    if not keep:
+        return keys.T, exact, counts, np.zeros(1, np.int64), np.empty(0, np.uint32)
+    starts = np.cumsum([0] + [r[5] for r in results])
+    kept_offsets = np.concatenate([[0]] + [r[3][1:] + start for r, start in zip(results, starts)])
+    if not join:
+        return keys.T, exact, counts, kept_offsets, [r[4][:r[5]] for r in results]
+    if len(scratch[0]) < starts[-1]:
+        scratch[0] = np.empty(int(starts[-1] * 1.25), np.uint32)
+    values = scratch[0][:starts[-1]]
+    for r, start in zip(results, starts):
+        values[start:start + r[5]] = r[4][:r[5]]
+    return keys.T, exact, counts, kept_offsets, values
+
+
+def _pieces(texts: pa.Array | pa.ChunkedArray, threads: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(bytes, offsets, valid) runs of rows to hash apart: the chunks of a chunked array (row
+    groups: no copy into one array), else one array cut into `threads` runs of rows."""
+    if isinstance(texts, pa.ChunkedArray) and texts.num_chunks > 1:
+        return [text_buffers(chunk) for chunk in texts.chunks if len(chunk)] or [text_buffers(texts)]
     data, offsets, valid = text_buffers(texts)
-    lent = scratch[0] if scratch else np.empty(0, np.uint32)
-    _, keys, exact, counts, kept_offsets, kept, used = _minhash_kernel(
-        data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands), int(rows), BAND_MULTIPLIERS,
-        lent)
-    if scratch is not None and keep:
-        scratch[:] = [kept]
-    return keys.T, exact, counts, kept_offsets, kept[:used]
+    docs = len(offsets) - 1
+    cuts = np.linspace(0, docs, max(1, min(int(threads), docs // MIN_DOCS_PER_THREAD)) + 1).astype(np.int64)
+    return [(data, offsets[lo:hi + 1], valid[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])]
+
+
+MIN_DOCS_PER_THREAD = 512  # fewer rows per thread: the thread costs more than it saves
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

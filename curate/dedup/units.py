@@ -54,15 +54,15 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
     field = options["field"]
-    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
-    available = source.schema_arrow.names
-    if field not in available:
-        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
-                         "Set `field:` to a column the data has (problem, reasoning or answer).")
     needed = ["id", "source", "verdict", field] + (["domain"] if domains else []) + (
         ["trace_id", "sample_idx"] if options["level"] == "row" else [])  # each column read costs
-    table = source.read(columns=[c for c in needed if c in available], use_threads=False)
-    texts = table[field].combine_chunks()
+    read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
+    table = read(path, needed)
+    if field not in table.column_names:
+        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
+    texts = table[field]  # chunked (row groups of a view): hashed chunk by chunk, never copied into one
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.large_string())
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
@@ -89,6 +89,12 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     return units["text"].to_arrow(), units.drop("text")
 
 
+def _read_file(path: str, columns: list[str]) -> pa.Table:
+    source = pq.ParquetFile(path, memory_map=True)  # the page cache, not a fresh copy of the bytes
+    names = source.schema_arrow.names
+    return source.read(columns=[c for c in columns if c in names], use_threads=False)
+
+
 def companion(sig_file: str | Path, what: str) -> Path:
     """A numpy file written next to a signature file: `bands`, `shingle_offsets`, `shingle_values`."""
     sig_file = Path(sig_file)
@@ -112,9 +118,8 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
         texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
         ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
-        scratch=_SCRATCH.__dict__.setdefault("kept", []))
-    _, offsets, valid = text_buffers(texts)
-    lengths = np.diff(offsets) * valid
+        scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1), join=False)
+    lengths = text_lengths(texts)
     # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
     table = units.select(
         pl.col("key").cast(pl.Utf8), pl.lit(part, pl.Int32).alias("part"), pl.Series("exact", exact),
@@ -135,6 +140,13 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
             "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
 
 
+def text_lengths(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Bytes of each text (0 for a null), chunk by chunk: no copy of the text into one array."""
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    parts = [np.diff(offsets) * valid for _, offsets, valid in map(text_buffers, chunks)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
 def remove_companions(sig_files: list[Path]) -> None:
     """Delete the large per-unit files beside the signature files once prepare is done with them.
 
@@ -145,6 +157,12 @@ def remove_companions(sig_files: list[Path]) -> None:
         for path in (companion(sig_file, "bands"), companion(sig_file, "shingle_offsets"),
                      companion(sig_file, "shingle_values"), heads_path(sig_file)):
             path.unlink(missing_ok=True)
+
+
+def drop_scratch() -> None:
+    """Let go of this thread's shingle buffers (reused from part to part of the signature pass;
+    about 4 bytes per shingle of the largest part, held otherwise until the process ends)."""
+    _SCRATCH.__dict__.pop("kept", None)
 
 
 def heads_path(sig_file: str | Path) -> Path:
@@ -160,11 +178,21 @@ def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
     return [(head or b"").decode("utf-8", "ignore") for head in heads]
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary name, so a crashed task leaves no half file under the real one."""
+def _save(path: Path, array: np.ndarray | list[np.ndarray]) -> None:
+    """np.save through a temporary name, so a crashed task leaves no half file under the real one.
+
+    A list of 1-d arrays is saved as their concatenation, written piece by piece (no joined copy)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.save(f, array)
+        if isinstance(array, list):
+            dtype = array[0].dtype if array else np.dtype(np.uint32)
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": (sum(len(a) for a in array),)}
+            np.lib.format.write_array_header_1_0(f, header)
+            for piece in array:
+                f.write(np.ascontiguousarray(piece, dtype).data)
+        else:
+            np.save(f, array)
     tmp.replace(path)
 
 

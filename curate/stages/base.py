@@ -16,6 +16,8 @@ to unknown keys, every field described: `curate <stage> --help` is generated fro
 | `fingerprint_extra()`     | `{}`                   | inputs besides config and parts (a benchmark file)   |
 | `prepare_reads_inputs()`  | `has_prepare`          | False lets the runner fuse the stage with its parent |
 | `keeps_parts()`           | True                   | keep part files when streaming into a fused stage    |
+| `view_parts(ctx)`         | None                   | done-markers of parts not written (readers recompute)|
+| `prepare_reads_views()`   | False                  | prepare reads inputs through `read_input` only       |
 | `check_requirements()`    | nothing                | raise MissingExtra at construction                   |
 | `terminal`                | False                  | output lives elsewhere (write: dataset/)             |
 
@@ -45,7 +47,8 @@ from curate.text.arrow import scalar, string_array
 if TYPE_CHECKING:
     from curate.rundir import RunDir
 
-__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "run_stage_on", "split_by_domain"]
+__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "read_input", "run_stage_on",
+           "split_by_domain", "view_tables"]
 
 
 @dataclass
@@ -63,6 +66,7 @@ class PartContext:
     rejected: list[tuple[pa.Table, str]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     finishing: list[Callable[[], None]] = field(default_factory=list)
+    columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
@@ -168,6 +172,18 @@ class Stage:
         stage of a chain always keeps them (the next chain reads them)."""
         return True
 
+    def view_parts(self, ctx: PrepareContext) -> list[dict[str, Any]] | None:
+        """Done-marker stats per part (rows_in, rows_out, rejected) when this stage's parts need
+        not be written at all, because recomputing one from `run` costs about what reading a copy
+        would (`load` of Parquet sources: a view of their files). Readers of such a part go
+        through `read_input` / `view_tables`. None: run the part tasks and write the parts."""
+        return None
+
+    def prepare_reads_views(self) -> bool:
+        """Does `prepare` read its input parts only through `read_input`, so the parent's parts
+        may be views (`view_parts`)? Stages that open the part files themselves say False."""
+        return False
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 
@@ -223,3 +239,43 @@ def run_stage_on(stage: Stage, rows: pa.Table, tmp: Path | None = None) -> tuple
     ctx.finish()
     table = pa.concat_tables(out) if out else TRACE_SCHEMA.empty_table()
     return table, ctx
+
+
+# ---------------------------------------------------------------- parts that are views
+
+
+def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """The rows of one input part: its file (memory-mapped), or, when the stage that made it
+    wrote none (`Stage.view_parts`), the part recomputed by that stage; just `columns` if given."""
+    import pyarrow.parquet as pq
+
+    if Path(path).exists():
+        source = pq.ParquetFile(path, memory_map=True)
+        names = source.schema_arrow.names
+        return source.read(columns=[c for c in columns if c in names] if columns else None, use_threads=False)
+    tables = list(view_tables(path, columns))
+    table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
+    return table.select([c for c in columns if c in table.column_names]) if columns else table
+
+
+def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe;
+    the stage may give just `columns` (load then reads only the source columns they come from).
+
+    Only a stage without input parts (the first) can have views: it needs nothing upstream."""
+    from curate.registry import stage_class
+    from curate.rundir import RunDir
+
+    path = Path(path)
+    rd = RunDir(path.parent.parent)
+    index, part = rd.stage_index(path.parent), int(path.stem.split("-")[1])
+    if index != 0 or not rd.is_done(path.parent, part):
+        raise FileNotFoundError(f"{path}: no such part (it was never written, or was removed)")
+    recipe = rd.recipe()
+    entry = recipe.stage_entries()[index]
+    stage = stage_class(entry.use)(entry.config)
+    artifacts = rd.artifacts(path.parent)
+    num_parts = stage.num_parts(PrepareContext(inputs=[], artifacts=artifacts, seed=recipe.seed))
+    ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts,
+                      columns=columns)
+    yield from stage.run(iter(()), ctx)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import pyarrow as pa
 from pydantic import Field, field_validator
@@ -94,6 +94,9 @@ class Decontam(Stage):
         super().__init__(config, **kwargs)
         self.max_parallel = judge_max_parallel(self.config.paraphrase)  # an in-process judge engine
 
+    def prepare_reads_views(self) -> bool:
+        return True  # prepare builds the index from the benchmarks: it reads no input part
+
     def fingerprint_extra(self) -> dict[str, Any]:
         """Content digests of local benchmark files: an edited eval file redoes the stage."""
         from curate.decontam.select import LocalSpec, file_revision, parse_selections
@@ -145,6 +148,39 @@ class Decontam(Stage):
             ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(prefix) for k in m))
         column = pa.array(merged, pa.list_(pa.string()))
         return table.set_column(table.column_names.index("contaminated"), "contaminated", column)
+
+    def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
+        """`process` on up to `threads_per_part()` batches at once (the tokeniser and scan kernels
+        release the GIL), each with its own context merged into `ctx` in batch order, so the
+        rows, counters and report records are those of one batch after the other. With a
+        paraphrase judge, one at a time (its engine and cache are not shared across threads)."""
+        threads = threads_per_part()
+        if threads == 1 or self.config.paraphrase is not None:
+            yield from super().run(batches, ctx)
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(batch, sub: PartContext) -> list[pa.Table]:
+            return list(Stage.run(self, [batch], sub))
+
+        with ThreadPoolExecutor(threads) as pool:
+            pending: deque = deque()
+            for batch in batches:
+                sub = PartContext(part=ctx.part, num_parts=ctx.num_parts, seed=ctx.seed, stage_index=ctx.stage_index,
+                                  artifacts=ctx.artifacts, scratch=ctx.scratch)
+                pending.append((pool.submit(one, batch, sub), sub))
+                if len(pending) > threads:
+                    yield from self._merged(ctx, *pending.popleft())
+            while pending:
+                yield from self._merged(ctx, *pending.popleft())
+
+    def _merged(self, ctx: PartContext, future, sub: PartContext) -> list[pa.Table]:
+        """A batch's tables; its counters and report records join `ctx` as if it ran there."""
+        tables = future.result()
+        ctx.counters.update(sub.counters)
+        merge_hit_stats(ctx.stats, sub.stats, self.config.max_report_hits)
+        return tables
 
     # ------------------------------------------------------------ finalize
 
@@ -215,6 +251,29 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
     stats["items_hit"] = sorted(items_hit)
     empty: frozenset[str] = frozenset()
     return [found.get(i, empty) for i in range(table.num_rows)]
+
+
+def merge_hit_stats(into: dict[str, Any], batch: dict[str, Any], max_report_hits: int) -> None:
+    """Add one batch's report records to a part's, with `scan_table`'s list limits (a batch that
+    dropped a record had at least as many listed itself, so the part would have dropped it too)."""
+    records = into.setdefault("decontam_hits", [])
+    dropped = batch.get("hits_not_listed", 0)
+    for record in batch.get("decontam_hits", []):
+        if len(records) >= (max_report_hits if record["verdict"] == "leak" else max_report_hits // 2):
+            dropped += 1
+        else:
+            records.append(record)
+    if dropped:
+        into["hits_not_listed"] = into.get("hits_not_listed", 0) + dropped
+    if "items_hit" in batch or "items_hit" in into:
+        into["items_hit"] = sorted(set(into.get("items_hit", [])) | set(batch.get("items_hit", [])))
+
+
+def threads_per_part() -> int:
+    """Batches of a part scanned at once: the machine's cores (`--workers` still counts processes)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def prepare_stats(index) -> dict[str, Any]:

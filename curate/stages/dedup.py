@@ -78,6 +78,9 @@ class Dedup(Stage):
     Config = DedupConfig
     has_prepare = True
 
+    def prepare_reads_views(self) -> bool:
+        return True  # the signature pass reads its inputs through `read_input`
+
     def lsh_shape(self) -> tuple[int, int]:
         from curate.dedup.minhash import lsh_params
 
@@ -129,15 +132,18 @@ class Dedup(Stage):
         remove_companions(sig_files)
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
-        from curate.dedup.units import signature_task
+        from curate.dedup.units import drop_scratch, signature_task
         from curate.rundir import part_file_name
+        from curate.stages.base import read_input
 
         out = ctx.artifacts / "signatures"
-        tasks = [(f, str(out / part_file_name(i)), i, options) for i, f in enumerate(files)]
+        options = {**options, "threads": threads_per_task(ctx)}
+        tasks = [(f, str(out / part_file_name(i)), i, {**options, "read": read_input}) for i, f in enumerate(files)]
         current = {task[1] for task in tasks}  # the run's own parts; the `against` files follow
         tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})
                   for i, f in enumerate(prior_files)]
         results = [r for r in _map(ctx, signature_task, tasks) if r["out"] in current]
+        drop_scratch()  # this process's buffers (the tasks ran here); a pool's workers keep theirs
         return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
 
     def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
@@ -199,6 +205,15 @@ class Dedup(Stage):
         self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),
                                   table["dup_of"].combine_chunks().cast(pa.string())))
         return self._cache[1]
+
+
+def threads_per_task(ctx: PrepareContext) -> int:
+    """Threads for one signature task: the machine's cores shared by the executor's processes
+    (`--workers` still counts processes; with one, the one process uses every core)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, getattr(ctx.executor, "workers", 1)))
 
 
 def _map(ctx: PrepareContext, fn, items: list[tuple]):

@@ -71,6 +71,21 @@ class Load(Stage):
     def keeps_parts(self) -> bool:
         return self.config.keep_parts
 
+    def view_parts(self, ctx: PrepareContext) -> list[dict[str, Any]] | None:
+        """Parquet sources need no conformed copy: a reader recomputes a part from its slice of the
+        files (the columns it asks for), about as fast as it would read a copy back, so the part
+        is only marked done. Not for JSONL, CSV or Hub sources (parsing costs more than reading a
+        copy, and bad lines must reach rejected/), chats or traces split in Python, nor with
+        `keep_parts`."""
+        plan = json.loads((ctx.artifacts / "plan.json").read_text())
+        simple = all(not s.messages and not s.trace and not s.code_tests for s in self.config.sources)
+        if self.config.keep_parts or not simple or any(e["format"] != "parquet" for e in plan["entries"]):
+            return None
+        size = math.ceil(plan["total"] / plan["parts"])
+        rows = [min(plan["total"], (p + 1) * size) - min(plan["total"], p * size) for p in range(plan["parts"])]
+        return [{"part": p, "rows_in": n, "rows_out": n, "rejected": 0, "counters": {}, "stats": {}, "seconds": 0.0}
+                for p, n in enumerate(rows)]
+
     def fingerprint_extra(self) -> dict[str, Any]:
         """Size and sampled content of local source files: an edited source redoes the run."""
         from curate.fingerprint import file_fingerprint
@@ -117,10 +132,13 @@ class Load(Stage):
             for file in entry["files"]:
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
-                    tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx)
+                    tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
+                                        columns=source_columns(source, ctx.columns))
                     scope = entry.get("id_scope", "source")
                     for table in prefetch(tables):
-                        yield to_traces(table, source, where=file["path"], scope=scope)
+                        traces = to_traces(table, source, where=file["path"], scope=scope,
+                                           trace_ids=ctx.columns is None or "trace_id" in ctx.columns)
+                        yield _project(traces, ctx.columns)
                 offset += file["rows"]
 
 
@@ -177,10 +195,27 @@ def whole_table(source: Source, fmt: str, path: str) -> pa.Table:
     raise InputError(f"{path}: unsupported format '{fmt}'.")
 
 
-def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx) -> Iterator[pa.Table]:
+def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
+    return table.select([c for c in columns if c in table.column_names]) if columns else table
+
+
+def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None:
+    """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
+    are derived from other columns, so those come along; `extra` is not made right (the caller
+    selects `wanted`, which a view reader never asks it of)."""
+    if wanted is None or source.messages or source.trace or source.code_tests:
+        return None
+    needed = set(wanted) | {"id", "problem", "source", "sample_idx", "domain", "license"}
+    if "trace_id" in needed:
+        needed |= {"trace_id", "teacher", "reasoning", "answer"}
+    return sorted({source.columns.get(c, c) for c in needed})
+
+
+def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
+               columns: list[str] | None = None) -> Iterator[pa.Table]:
     path, fmt = Path(file["path"]), file["format"]
     if fmt == "parquet":
-        yield from io.read_parquet_range(path, start, stop)
+        yield from io.read_parquet_range(path, start, stop, columns=columns)
     elif fmt == "jsonl":
         log = io.ReadLog()
         yield from io.read_jsonl_range(path, start, stop, file["offsets"], EVERY, config.on_error, log)
@@ -295,10 +330,12 @@ def problem_texts(table: pa.Table, source: Source) -> pa.Array:
     return table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
 
 
-def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "source") -> pa.Table:
+def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "source",
+              trace_ids: bool = True) -> pa.Table:
     """Source columns -> TRACE_SCHEMA: mapping, chats, generations, extras, ids.
 
-    Ids the source gives are prefixed with its name unless `scope` is `global` (`load_ids`)."""
+    Ids the source gives are prefixed with its name unless `scope` is `global` (`load_ids`);
+    `trace_ids` off leaves missing trace ids null (for a reader that does not read them)."""
     table = _flatten_types(table)
     out: dict[str, Any] = {}
     used = set()
@@ -335,7 +372,7 @@ def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "sour
             values = [{"test": t, "entry_point": e} for t, e in zip(values, table.column("entry_point").to_pylist())]
         out["reference"] = pa.array([import_tests(source.code_tests, v) for v in values], pa.string())
     traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
-    return with_ids(traces)
+    return with_ids(traces, trace_ids)
 
 
 def _fill(column, value: pa.Scalar):
