@@ -49,6 +49,12 @@ class Sample:
     finish_reason: str | None
     completion_tokens: int | None = None
     reasoning: str | None = None  # a separate reasoning field from the server
+    # with `logprobs: K` (generate) or from `score`: per token, its id, its log-probability
+    # and the model's top-K alternatives
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    top_ids: list[list[int]] | None = None
+    top_logprobs: list[list[float]] | None = None
 
 
 @dataclass

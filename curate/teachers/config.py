@@ -44,6 +44,10 @@ class GenerateConfig(StageConfig):
     repetition_penalty: float | None = Field(None, gt=0, description="Repetition penalty (1.0: none).")
     presence_penalty: float | None = Field(None, description="Presence penalty.")
     frequency_penalty: float | None = Field(None, description="Frequency penalty.")
+    logprobs: int | None = Field(
+        None, ge=0, le=20, description="vllm: record each sampled token's id, its log-probability under "
+        "the sampling model and the model's top-K alternatives (K = this; 0: the sampled token only) "
+        "in token_ids, token_logprobs, top_ids, top_logprobs, with the tokenizer's identity.")
     # ---- reasoning split
     think_open: str = Field("<think>", description="Tag that opens the reasoning.")
     think_close: str = Field("</think>", description="Tag that closes the reasoning.")
@@ -93,5 +97,5 @@ class GenerateConfig(StageConfig):
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters as recorded in the `sampling` column (nulls dropped)."""
         keys = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop",
-                "repetition_penalty", "presence_penalty", "frequency_penalty")
+                "repetition_penalty", "presence_penalty", "frequency_penalty", "logprobs")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}

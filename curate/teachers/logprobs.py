@@ -1,0 +1,58 @@
+"""vLLM's per-position log-probabilities -> the token arrays curate stores.
+
+vLLM returns, per position, the log-probability of the token actually there (sampled, or the
+prompt's token) and the top-K alternatives by rank, either as one dict per position or (with
+`flat_logprobs`) as flat lists with start/end indices per position; both are read here.
+Ranks start at 1; the token actually there may also be one of the top-K.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def position_lists(logprobs: Any, position: int) -> tuple[list[int], list[float], list[int | None]]:
+    """(ids, logprobs, ranks) of one position, in vLLM's order (the token there first)."""
+    if hasattr(logprobs, "start_indices"):  # vllm.logprobs.FlatLogprobs
+        lo, hi = logprobs.start_indices[position], logprobs.end_indices[position]
+        return logprobs.token_ids[lo:hi], logprobs.logprobs[lo:hi], logprobs.ranks[lo:hi]
+    entries = logprobs[position] or {}
+    return (list(entries), [e.logprob for e in entries.values()], [e.rank for e in entries.values()])
+
+
+def token_arrays(logprobs: Any, token_ids: list[int], *, first: int, top_k: int
+                 ) -> tuple[list[float], list[list[int]] | None, list[list[float]] | None]:
+    """For positions first, first+1, ...: the log-probability of `token_ids[i]` and, with
+    `top_k`, the top-K alternatives (ids and log-probabilities, best first)."""
+    chosen: list[float] = []
+    top_ids: list[list[int]] = []
+    top_lps: list[list[float]] = []
+    for offset, token in enumerate(token_ids):
+        ids, lps, ranks = position_lists(logprobs, first + offset)
+        chosen.append(_logprob_of(token, ids, lps))
+        if top_k:
+            ranked = sorted((r, i, lp) for i, lp, r in zip(ids, lps, ranks) if r is not None and r <= top_k)
+            seen: set[int] = set()
+            ids_k, lps_k = [], []
+            for _, i, lp in ranked:
+                if i not in seen:
+                    seen.add(i)
+                    ids_k.append(i)
+                    lps_k.append(_finite(lp))
+            top_ids.append(ids_k)
+            top_lps.append(lps_k)
+    return chosen, (top_ids if top_k else None), (top_lps if top_k else None)
+
+
+def _logprob_of(token: int, ids: list[int], lps: list[float]) -> float:
+    for i, lp in zip(ids, lps):
+        if i == token:
+            return _finite(lp)
+    raise ValueError(f"vLLM returned no log-probability for token {token}")
+
+
+def _finite(value: float) -> float:
+    """-inf (a token the model cannot produce) as the most negative float16, so Arrow and JSON
+    keep a number."""
+    return -65504.0 if math.isinf(value) and value < 0 else float(value)
