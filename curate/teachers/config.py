@@ -74,6 +74,9 @@ class GenerateConfig(StageConfig):
     build_tiny_model: bool = Field(
         False, description="vllm: build the tiny random test model at `model` when that folder is absent "
         "(CPU quickstart and tests; its output is noise).")
+    tiny_model_seed: int = Field(
+        0, description="vllm: seed of the tiny model's random weights when build_tiny_model builds it "
+        "(another seed gives another model with the same tokenizer: a CPU teacher for score).")
     # ---- openai teacher
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai: server URL up to /v1.")
     api_key_env: str | None = Field(
