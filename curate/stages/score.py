@@ -30,13 +30,18 @@ from pydantic import Field
 
 from curate.errors import CurateError
 from curate.fingerprint import digest
-from curate.schema import LOGPROB_STORAGE, conform, dumps, from_rows, join_reasoning
+from curate.schema import LOGPROB_STORAGE, conform, dumps, join_reasoning
 from curate.stages.base import PartContext, split_by_domain
 from curate.stages.generate import Generate
 from curate.teachers.base import Request, Response, chunks
 from curate.teachers.config import GenerateConfig
 
 EMIT_ROWS = 512
+PLAN_COLUMNS = ["id", "sample_idx", "trace_id", "problem", "system", "extra", "reasoning", "answer",
+                "prompt_tokens", "tokenizer", "token_ids", "token_logprobs"]
+NUMPY = {pa.float32(): np.float32, pa.float16(): np.float16, pa.int32(): np.int32}
+SCORE_COLUMNS = {"teacher_logprobs": pa.float32(), "advantages": pa.float32(),
+                 "teacher_top_ids": pa.int32(), "teacher_top_logprobs": pa.float16()}
 
 
 class ScoreConfig(GenerateConfig):
@@ -68,14 +73,15 @@ class Score(Generate):
         if outside.num_rows:
             yield outside
         if inside.num_rows:
-            yield from self._score(inside.to_pylist(), ctx)
+            yield from self._score(inside, ctx)
 
     # ---- the part
-    def _score(self, rows: list[dict[str, Any]], ctx: PartContext) -> Iterator[pa.Table]:
+    def _score(self, table: pa.Table, ctx: PartContext) -> Iterator[pa.Table]:
         from curate.teachers.cache import RequestCache
         from curate.teachers.progress import Progress
 
         scorer = make_scorer(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
+        rows = table.select(PLAN_COLUMNS).to_pylist()  # not the bulky top-K columns
         requests = self.plan(rows, scorer)
         live = [r for r in requests if r is not None]
         cache = RequestCache(ctx.scratch / "requests.sqlite" if ctx.scratch else None)
@@ -98,7 +104,7 @@ class Score(Generate):
             progress.close()
             ctx.counters.update({"rows": len(rows), "sequences": len(live), "sequences_cached": len(done),
                                  "sequences_sent": len(missing), "unscorable": len(rows) - len(live)})
-            yield from self._emit_scored(rows, requests, cache, scorer.name, ctx)
+            yield from self._emit_scored(table, rows, requests, cache, scorer.name, ctx)
             summary = progress.summary()
             ctx.stats.update(elapsed_seconds=summary["elapsed_seconds"], gpu_hours=summary["gpu_hours"],
                              scored_tokens_per_s=summary["output_tokens_per_s"], scorer=scorer.name,
@@ -120,12 +126,12 @@ class Score(Generate):
         for row in rows:
             if row.get("tokenizer"):
                 check_same(json.loads(row["tokenizer"]), teacher_id)
-        prompts: dict[str, list[int]] = {}
+        first: dict[str, Request] = {}
         for row in rows:
-            if row["id"] not in prompts and row.get("problem") is not None:
-                request = self.requests_for(row, scorer.name)[0]
-                render(tokenizer, [request])
-                prompts[row["id"]] = request.prompt_token_ids
+            if row["id"] not in first and row.get("problem") is not None:
+                first[row["id"]] = self.requests_for(row, scorer.name)[0]
+        render(tokenizer, list(first.values()))  # one batched tokenizer call
+        prompts = {key: request.prompt_token_ids for key, request in first.items()}
         out: list[Request | None] = []
         for row in rows:
             completion = self.completion_ids(row, tokenizer)
@@ -150,45 +156,49 @@ class Score(Generate):
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # ---- output rows
-    def _emit_scored(self, rows, requests, cache, scorer: str, ctx: PartContext) -> Iterator[pa.Table]:
+    def _emit_scored(self, table: pa.Table, rows, requests, cache, scorer: str,
+                     ctx: PartContext) -> Iterator[pa.Table]:
+        """The input rows with the score columns set, built from numpy buffers per chunk."""
         for indices in chunks(list(range(len(rows))), EMIT_ROWS):
             live = [requests[i] for i in indices if requests[i] is not None]
             responses = iter(cache.get_many(live))
-            out = []
-            for i in indices:
-                response = next(responses) if requests[i] is not None else None
-                out.append(self.scored_row(rows[i], requests[i], response, scorer, ctx))
-            yield conform(from_rows(out))
+            results = [self.scored(rows[i], next(responses) if requests[i] is not None else None,
+                                   requests[i] is not None, scorer, ctx) for i in indices]
+            chunk = table.slice(indices[0], len(indices))
+            columns = {name: (nested_column if name.startswith("teacher_top") else list_column)(
+                [r[name] for r in results], dtype) for name, dtype in SCORE_COLUMNS.items()}
+            columns["reverse_kl"] = pa.array([r["reverse_kl"] for r in results], pa.float64())
+            columns["score_detail"] = pa.array([r["score_detail"] for r in results], pa.string())
+            for name, array in columns.items():
+                chunk = chunk.set_column(chunk.schema.get_field_index(name), name, array)
+            yield conform(chunk)
 
-    def scored_row(self, row: dict[str, Any], request: Request | None, response: Response | None,
-                   scorer: str, ctx: PartContext) -> dict[str, Any]:
-        row = dict(row, teacher_logprobs=None, advantages=None, teacher_top_ids=None,
-                   teacher_top_logprobs=None, reverse_kl=None)
-        if request is None:
-            ctx.counters["rows_unscored: no prompt or completion"] += 1
-            row["score_detail"] = dumps({"scorer": scorer, "error": "no prompt or completion"})
-            return row
-        if response is None or response.error:
-            error = response.error if response else "no response"
-            ctx.counters[f"rows_unscored: {response.error_kind if response else 'error'}"] += 1
-            row["score_detail"] = dumps({"scorer": scorer, "error": error})
-            return row
+    def scored(self, row: dict[str, Any], response: Response | None, planned: bool, scorer: str,
+               ctx: PartContext) -> dict[str, Any]:
+        """One row's score columns (numpy arrays; None where not scored)."""
+        out: dict[str, Any] = dict.fromkeys([*SCORE_COLUMNS, "reverse_kl"])
+        if not planned or response is None or response.error:
+            reason = ("no prompt or completion" if not planned
+                      else response.error if response else "no response")
+            kind = "no prompt or completion" if not planned else (response.error_kind if response else "error")
+            ctx.counters[f"rows_unscored: {kind}"] += 1
+            out["score_detail"] = dumps({"scorer": scorer, "error": reason})
+            return out
         sample = response.samples[0]
         teacher = np.asarray(sample.logprobs, dtype=np.float32)
         detail = {"scorer": scorer, "tokens": len(teacher), "top_k": self.config.logprobs or 0,
                   "teacher_logprob_mean": _mean(teacher), "storage": LOGPROB_STORAGE}
-        row.update(teacher_logprobs=teacher.tolist(), teacher_top_ids=sample.top_ids,
-                   teacher_top_logprobs=sample.top_logprobs)
+        out.update(teacher_logprobs=teacher, teacher_top_ids=sample.top_ids, teacher_top_logprobs=sample.top_logprobs)
         student = row.get("token_logprobs")
         if student is not None and len(student) == len(teacher):
             advantages = teacher - np.asarray(student, dtype=np.float32)
-            row.update(advantages=advantages.tolist(), reverse_kl=float(-advantages.sum(dtype=np.float64)))
+            out.update(advantages=advantages, reverse_kl=float(-advantages.sum(dtype=np.float64)))
             detail.update(advantage_mean=_mean(advantages), advantage_min=float(advantages.min(initial=0.0)),
                           reverse_kl_per_token=_mean(-advantages))
         ctx.counters["rows_scored"] += 1
         ctx.counters["tokens_scored"] += len(teacher)
-        row["score_detail"] = dumps(detail)
-        return row
+        out["score_detail"] = dumps(detail)
+        return out
 
     def preview(self, table: pa.Table) -> str | None:
         return None
@@ -201,6 +211,33 @@ def make_scorer(config: ScoreConfig, *, lock_dir=None):
 
     teacher = make_teacher(config, lock_dir=lock_dir)  # resolves the model path and the name
     return VllmScorer(teacher.config, name=teacher.name, lock_dir=lock_dir)
+
+
+def list_column(values: list, dtype: pa.DataType) -> pa.Array:
+    """list<dtype> from per-row 1-d arrays (None: a null row), through one buffer."""
+    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    present = [np.asarray(v).reshape(-1) for v in values if v is not None]
+    flat = np.concatenate(present) if present else np.zeros(0)
+    mask = pa.array(np.array([v is None for v in values]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(NUMPY[dtype])),
+                                    mask=mask, type=pa.list_(dtype))
+
+
+def nested_column(values: list, dtype: pa.DataType) -> pa.Array:
+    """list<list<dtype>> from per-row [T, K] matrices (None: a null row)."""
+    rows = [None if v is None else np.asarray(v).reshape(len(v), -1) for v in values]
+    inner_lengths = np.concatenate([np.full(len(m), m.shape[1], np.int32) for m in rows if m is not None] or
+                                   [np.zeros(0, np.int32)])
+    inner_offsets = np.concatenate([[0], np.cumsum(inner_lengths)]).astype(np.int32)
+    present = [m.reshape(-1) for m in rows if m is not None]
+    flat = np.concatenate(present) if present else np.zeros(0)
+    inner = pa.ListArray.from_arrays(pa.array(inner_offsets), pa.array(flat.astype(NUMPY[dtype])),
+                                     type=pa.list_(dtype))
+    outer_lengths = np.array([0 if m is None else len(m) for m in rows], dtype=np.int32)
+    outer_offsets = np.concatenate([[0], np.cumsum(outer_lengths)]).astype(np.int32)
+    mask = pa.array(np.array([m is None for m in rows]))
+    return pa.ListArray.from_arrays(pa.array(outer_offsets), inner, mask=mask, type=pa.list_(pa.list_(dtype)))
 
 
 def _check_prompt(row: dict[str, Any], prompt: list[int]) -> None:

@@ -56,3 +56,28 @@ def _finite(value: float) -> float:
     """-inf (a token the model cannot produce) as the most negative float16, so Arrow and JSON
     keep a number."""
     return -65504.0 if math.isinf(value) and value < 0 else float(value)
+
+
+def token_matrix(logprobs: Any, token_ids: list[int], *, first: int, top_k: int):
+    """`token_arrays` as numpy: (log-probs float32 [T], top ids int32 [T, K] or None, top
+    log-probs float32 [T, K] or None). Flat logprobs whose positions each hold the token there
+    and then the top-K by rank (what vLLM returns) are sliced without a Python loop per token."""
+    import numpy as np
+
+    count = len(token_ids)
+    if hasattr(logprobs, "start_indices") and count:
+        start = np.asarray(logprobs.start_indices[first:first + count])
+        end = np.asarray(logprobs.end_indices[first:first + count])
+        lo, hi = int(start[0]), int(end[-1])
+        if len(start) == count and np.all(end - start == top_k + 1) and hi - lo == count * (top_k + 1):
+            ids = np.asarray(logprobs.token_ids[lo:hi], dtype=np.int32).reshape(count, top_k + 1)
+            if np.array_equal(ids[:, 0], np.asarray(token_ids, dtype=np.int32)):
+                lps = np.maximum(np.asarray(logprobs.logprobs[lo:hi], dtype=np.float32), -65504.0)
+                lps = lps.reshape(count, top_k + 1)
+                if top_k == 0:
+                    return lps[:, 0].copy(), None, None
+                return lps[:, 0].copy(), ids[:, 1:].copy(), lps[:, 1:].copy()
+    chosen, top_ids, top_lps = token_arrays(logprobs, token_ids, first=first, top_k=top_k)
+    return (np.asarray(chosen, dtype=np.float32),
+            None if top_ids is None else np.asarray(top_ids, dtype=np.int32).reshape(count, -1),
+            None if top_lps is None else np.asarray(top_lps, dtype=np.float32).reshape(count, -1))

@@ -5,7 +5,8 @@ A scoring request's `prompt_token_ids` are the prompt's and the completion's ids
 the completion starts). The engine runs them as prompts with vLLM's prompt log-probabilities and
 one throw-away output token, through the same step loop, windows, too-long check and request
 cache as generation (teachers/vllm.py); each response holds one `Sample` with the completion's
-ids, the teacher's log-probability of each and, with K > 0, its top-K alternatives.
+ids, the teacher's log-probability of each and, with K > 0, its top-K alternatives, as numpy
+arrays (the request cache stores them as bytes, not as JSON numbers).
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ class VllmScorer(VllmTeacher):
 
 def scored_response(prompt_logprobs, request: Request) -> Response:
     """The teacher's arrays for the completion part of a scoring request."""
-    from curate.teachers.logprobs import token_arrays
+    from curate.teachers.logprobs import token_matrix
 
     start = request.sampling["score_from"]
     ids = list(request.prompt_token_ids or [])
     completion = ids[start:]
-    chosen, top_ids, top_lps = token_arrays(prompt_logprobs, completion, first=start,
+    chosen, top_ids, top_lps = token_matrix(prompt_logprobs, completion, first=start,
                                             top_k=request.sampling["prompt_logprobs"])
     sample = Sample(text=None, finish_reason="scored", completion_tokens=len(completion),
                     token_ids=completion, logprobs=chosen, top_ids=top_ids, top_logprobs=top_lps)
