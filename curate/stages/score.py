@@ -31,7 +31,7 @@ from pydantic import Field
 from curate.errors import CurateError
 from curate.fingerprint import digest
 from curate.schema import LOGPROB_STORAGE, conform, dumps, join_reasoning
-from curate.stages.base import PartContext, split_by_domain
+from curate.stages.base import PartContext, Stage, split_by_domain
 from curate.stages.generate import Generate
 from curate.teachers.base import Request, Response, chunks
 from curate.teachers.config import GenerateConfig
@@ -200,8 +200,7 @@ class Score(Generate):
         out["score_detail"] = dumps(detail)
         return out
 
-    def preview(self, table: pa.Table) -> str | None:
-        return None
+    preview = Stage.preview  # no --dry-run (generate's shows sampling prompts)
 
 
 def make_scorer(config: ScoreConfig, *, lock_dir=None):
