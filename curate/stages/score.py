@@ -193,8 +193,11 @@ class Score(Generate):
         if student is not None and len(student) == len(teacher):
             advantages = teacher - np.asarray(student, dtype=np.float32)
             out.update(advantages=advantages, reverse_kl=float(-advantages.sum(dtype=np.float64)))
-            detail.update(advantage_mean=_mean(advantages), advantage_min=float(advantages.min(initial=0.0)),
+            detail.update(advantage_mean=_mean(advantages),
+                          advantage_min=float(advantages.min()) if len(advantages) else None,
                           reverse_kl_per_token=_mean(-advantages))
+        else:
+            ctx.counters["rows_scored_without_student_logprobs"] += 1
         ctx.counters["rows_scored"] += 1
         ctx.counters["tokens_scored"] += len(teacher)
         out["score_detail"] = dumps(detail)
