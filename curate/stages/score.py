@@ -4,7 +4,8 @@ For each row holding a prompt (`problem`, rendered like `generate` renders it: s
 user template, prefill, the teacher's chat template) and a completion (`token_ids` from
 `generate` with `logprobs`, else the text of `reasoning` and `answer`, tokenized here), the
 teacher computes the log-probability of every completion token in its context through vLLM's
-prompt log-probabilities. Written per row: `teacher_logprobs`, `advantages` (teacher minus
+prompt log-probabilities (the in-process engine, or a vLLM server through its `prompt_logprobs`
+extension of /v1/completions: `teacher: openai`). Written per row: `teacher_logprobs`, `advantages` (teacher minus
 student log-probability, the on-policy distillation reward; null without the student's
 `token_logprobs`), `reverse_kl` (the sequence's sum of student minus teacher log-probability, a
 one-sample estimate of KL(student || teacher)), `teacher_top_ids` / `teacher_top_logprobs` with
@@ -60,10 +61,14 @@ class Score(Generate):
     Config = ScoreConfig
 
     def check_requirements(self) -> None:
-        if self.config.teacher != "vllm":
-            raise CurateError("score: only the vllm teacher (in-process engine) is built so far.",
-                              "Set teacher: vllm; scoring through a vLLM server is not yet supported.")
-        super().check_requirements()
+        """vllm: the in-process engine; openai: a vLLM server (prompt_logprobs is vLLM's)."""
+        import importlib.util
+
+        from curate.errors import MissingExtra
+
+        needed = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[self.config.teacher]
+        if importlib.util.find_spec(needed[0]) is None:
+            raise MissingExtra(needed[0], needed[1], f"scoring with the {self.config.teacher} teacher")
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         tables = [conform(b) for b in batches]
@@ -209,9 +214,11 @@ class Score(Generate):
 def make_scorer(config: ScoreConfig, *, lock_dir=None):
     """The vLLM scorer for the config (the tiny model built first when asked)."""
     from curate.teachers import make_teacher
-    from curate.teachers.scoring import VllmScorer
+    from curate.teachers.scoring import OpenAIScorer, VllmScorer
 
     teacher = make_teacher(config, lock_dir=lock_dir)  # resolves the model path and the name
+    if config.teacher == "openai":
+        return OpenAIScorer(teacher.config, name=teacher.name)
     return VllmScorer(teacher.config, name=teacher.name, lock_dir=lock_dir)
 
 

@@ -11,8 +11,12 @@ arrays (the request cache stores them as bytes, not as JSON numbers).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from curate.fingerprint import digest
 from curate.teachers.base import Request, Response, Sample
+from curate.teachers.openai import OpenAITeacher
 from curate.teachers.vllm import VllmTeacher
 
 
@@ -39,6 +43,35 @@ class VllmScorer(VllmTeacher):
 
     def to_response(self, output, request: Request) -> Response:
         return scored_response(output.prompt_logprobs, request)
+
+
+class OpenAIScorer(OpenAITeacher):
+    """A vLLM OpenAI-compatible server (`vllm serve`) as the scorer: /v1/completions with the
+    token ids as the prompt, `max_tokens: 1` and vLLM's `prompt_logprobs` extension. The
+    tokenizer (`tokenizer`, else `model`) must be loadable here to render prompts."""
+
+    def tokenizer(self):
+        from curate.teachers.render import load_tokenizer
+
+        c = self.config
+        return load_tokenizer(c.tokenizer or c.model, c.revision, c.chat_template, c.trust_remote_code)
+
+    def payload(self, request: Request) -> tuple[str, dict[str, Any]]:
+        body = {**self.config.extra_body, "model": self.config.model, "prompt": request.prompt_token_ids,
+                "max_tokens": 1, "temperature": 0.0,
+                "prompt_logprobs": request.sampling["prompt_logprobs"]}
+        return "/completions", body
+
+    def parse(self, data: dict[str, Any], request: Request) -> Response:
+        choices = data.get("choices") or []
+        positions = choices[0].get("prompt_logprobs") if choices else None
+        if positions is None:
+            return Response(prompt_tokens=None, error_kind="error",
+                            error="the server returned no prompt_logprobs (a vLLM server is needed)")
+        as_objects = [None if p is None else
+                      {int(k): SimpleNamespace(logprob=v["logprob"], rank=v.get("rank")) for k, v in p.items()}
+                      for p in positions]
+        return scored_response(as_objects, request)
 
 
 def scored_response(prompt_logprobs, request: Request) -> Response:
