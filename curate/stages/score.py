@@ -5,9 +5,9 @@ user template, prefill, the teacher's chat template) and a completion (`token_id
 `generate` with `logprobs`, else the text of `reasoning` and `answer`, tokenized here), the
 teacher computes the log-probability of every completion token in its context through vLLM's
 prompt log-probabilities (the in-process engine, or a vLLM server through its `prompt_logprobs`
-extension of /v1/completions: `teacher: openai`). Written per row: `teacher_logprobs`, `advantages` (teacher minus
-student log-probability, the on-policy distillation reward; null without the student's
-`token_logprobs`), `reverse_kl` (the sequence's sum of student minus teacher log-probability, a
+extension of /v1/completions: `teacher: openai`). Written per row: `teacher_logprobs`,
+`advantages` (teacher minus student log-probability, the on-policy distillation reward; null
+without the student's `token_logprobs`), `reverse_kl` (the sequence's sum of student minus teacher log-probability, a
 one-sample estimate of KL(student || teacher)), `teacher_top_ids` / `teacher_top_logprobs` with
 `logprobs: K`, and `score_detail` (JSON: scorer, tokens, means, storage).
 
