@@ -98,9 +98,12 @@ class Score(Generate):
             progress = Progress(total=len(live), cached=len(live) - len(missing), gpus=scorer.gpus(),
                                 desc=f"score part {ctx.part}")
 
+            fresh: dict[tuple[str, str], Response] = {}  # this run's responses: not read back
+
             def on_done(request: Request, response: Response) -> None:
                 cache.put(request, response)
-                cache.commit()
+                fresh[(request.key, request.payload_hash)] = response
+                cache.commit()  # a kill loses only the sequences in flight
                 progress.update(response)
 
             started = time.monotonic()
@@ -109,7 +112,7 @@ class Score(Generate):
             progress.close()
             ctx.counters.update({"rows": len(rows), "sequences": len(live), "sequences_cached": len(done),
                                  "sequences_sent": len(missing), "unscorable": len(rows) - len(live)})
-            yield from self._emit_scored(table, rows, requests, cache, scorer.name, ctx)
+            yield from self._emit_scored(table, rows, requests, _Responses(cache, fresh), scorer.name, ctx)
             summary = progress.summary()
             ctx.stats.update(elapsed_seconds=summary["elapsed_seconds"], gpu_hours=summary["gpu_hours"],
                              scored_tokens_per_s=summary["output_tokens_per_s"], scorer=scorer.name,
@@ -209,6 +212,18 @@ class Score(Generate):
         return out
 
     preview = Stage.preview  # no --dry-run (generate's shows sampling prompts)
+
+
+class _Responses:
+    """Responses in request order: this run's from memory, earlier runs' from the cache."""
+
+    def __init__(self, cache, fresh: dict[tuple[str, str], Response]):
+        self.cache, self.fresh = cache, fresh
+
+    def get_many(self, requests: list[Request]) -> Iterator[Response | None]:
+        for request in requests:
+            got = self.fresh.get((request.key, request.payload_hash))
+            yield got if got is not None else next(self.cache.get_many([request]))
 
 
 def make_scorer(config: ScoreConfig, *, lock_dir=None):

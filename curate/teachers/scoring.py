@@ -83,6 +83,8 @@ def scored_response(prompt_logprobs, request: Request) -> Response:
     completion = ids[start:]
     chosen, top_ids, top_lps = token_matrix(prompt_logprobs, completion, first=start,
                                             top_k=request.sampling["prompt_logprobs"])
+    if top_lps is not None:  # the dataset stores them as float16: cache and carry half the bytes
+        top_lps = top_lps.astype("float16")
     sample = Sample(text=None, finish_reason="scored", completion_tokens=len(completion),
                     token_ids=completion, logprobs=chosen, top_ids=top_ids, top_logprobs=top_lps)
     return Response(prompt_tokens=start, samples=[sample])
