@@ -14,6 +14,7 @@ from curate.errors import RecipeError
 STAGES: dict[str, str] = {
     "load": "curate.stages.load:Load",
     "generate": "curate.stages.generate:Generate",
+    "score": "curate.stages.score:Score",
     "verify": "curate.stages.verify:Verify",
     "filter": "curate.stages.filter:Filter",
     "dedup": "curate.stages.dedup:Dedup",

@@ -66,13 +66,30 @@ TRACE_SCHEMA = pa.schema(
         pa.field("problem_stats", pa.string()),  # JSON: pass@k, diversity per problem
         pa.field("dup_of", pa.string()),
         pa.field("contaminated", pa.list_(pa.string())),
+        # per-token log-probabilities (generate `logprobs: K`, then `score`): ids int32, sampled and
+        # scored log-probs float32, top-K alternatives float16 (LOGPROB_STORAGE records the choice)
+        pa.field("tokenizer", pa.string()),  # JSON: name, revision, vocab_size, vocab_hash
+        pa.field("token_ids", pa.list_(pa.int32())),  # the completion's token ids
+        pa.field("token_logprobs", pa.list_(pa.float32())),  # each under the sampling model
+        pa.field("top_ids", pa.list_(pa.list_(pa.int32()))),  # per token: the model's top-K ids
+        pa.field("top_logprobs", pa.list_(pa.list_(pa.float16()))),
+        pa.field("teacher_logprobs", pa.list_(pa.float32())),  # each token under the scorer
+        pa.field("advantages", pa.list_(pa.float32())),  # teacher minus student, per token
+        pa.field("teacher_top_ids", pa.list_(pa.list_(pa.int32()))),
+        pa.field("teacher_top_logprobs", pa.list_(pa.list_(pa.float16()))),
+        pa.field("reverse_kl", pa.float64()),  # sum over tokens of student - teacher log-prob
+        pa.field("score_detail", pa.string()),  # JSON: scorer, token count, means, storage
         # everything else the source had
         pa.field("extra", pa.string()),  # JSON object
     ]
 )
 
 COLUMNS: tuple[str, ...] = tuple(TRACE_SCHEMA.names)
-JSON_COLUMNS = ("sampling", "verify_detail", "problem_stats", "extra")
+JSON_COLUMNS = ("sampling", "verify_detail", "problem_stats", "tokenizer", "score_detail", "extra")
+TOKEN_COLUMNS = ("token_ids", "token_logprobs", "top_ids", "top_logprobs", "teacher_logprobs",
+                 "advantages", "teacher_top_ids", "teacher_top_logprobs")
+#: how the log-probability columns are stored (recorded in `sampling` and `score_detail`)
+LOGPROB_STORAGE = {"ids": "int32", "logprobs": "float32", "top_logprobs": "float16"}
 
 REJECTED_SCHEMA = TRACE_SCHEMA.append(pa.field("reject_stage", pa.string())).append(
     pa.field("reject_reason", pa.string())
@@ -110,6 +127,17 @@ class Trace:
     problem_stats: str | None = None
     dup_of: str | None = None
     contaminated: list[str] | None = None
+    tokenizer: str | None = None
+    token_ids: list[int] | None = None
+    token_logprobs: list[float] | None = None
+    top_ids: list[list[int]] | None = None
+    top_logprobs: list[list[float]] | None = None
+    teacher_logprobs: list[float] | None = None
+    advantages: list[float] | None = None
+    teacher_top_ids: list[list[int]] | None = None
+    teacher_top_logprobs: list[list[float]] | None = None
+    reverse_kl: float | None = None
+    score_detail: str | None = None
     extra: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

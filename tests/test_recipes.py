@@ -25,7 +25,7 @@ from curate.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
-GPU_RECIPES = ["r1-distill", "openthoughts-style", "s1-style"]
+GPU_RECIPES = ["r1-distill", "openthoughts-style", "s1-style", "onpolicy-round"]
 
 
 def smoke_overrides(name: str) -> list[str]:
@@ -176,3 +176,33 @@ def test_s1_smoke_run_keeps_one_trace_per_problem_by_quota(smoke: Path):
     assert all(r["pass_rate"] is not None for r in rows)  # verify scored every kept problem
     generate = stage_by_name(smoke, "generate")["counters"]
     assert generate["samples"] == 8 * generate["prompts"]  # 8 samples estimate each pass rate
+
+
+@pytest.mark.parametrize("smoke", ["onpolicy-round"], indirect=True)
+def test_onpolicy_round_exports_load_with_their_documented_types(smoke: Path):
+    import datasets
+
+    configs = load_configs(smoke / "dataset")
+    assert set(configs) == {"rollouts", "prompts", "targets", "traces"}
+    features = {name: datasets.load_dataset(str(smoke / "dataset"), name, split="train").features
+                for name in ("prompts", "rollouts", "targets")}
+    turn = [{"content": datasets.Value("string"), "role": datasets.Value("string")}]
+    assert features["prompts"]["prompt"] == datasets.List(turn[0]) or features["prompts"]["prompt"] == turn
+    rollouts, targets = features["rollouts"], features["targets"]
+    assert rollouts["token_ids"].feature.dtype == "int32"
+    assert rollouts["advantages"].feature.dtype == "float32"
+    assert targets["teacher_top_ids"].feature.feature.dtype == "int32"
+    assert targets["teacher_top_logprobs"].feature.feature.dtype == "float16"
+    # 12 problems, deduplicated and decontaminated, 4 samples each, every one scored
+    problems = {r["id"] for r in configs["prompts"]}
+    assert len(configs["prompts"]) == len(problems) and len(configs["rollouts"]) == 4 * len(problems)
+    for row in configs["rollouts"]:
+        assert len(row["token_ids"]) == len(row["teacher_logprobs"]) == len(row["advantages"])
+        assert row["reverse_kl"] == pytest.approx(-sum(row["advantages"]), abs=1e-2)
+        assert row["teacher_id"].startswith("tiny-teacher@") and row["student"].startswith("tiny-llama@")
+        assert row["prompt"][-1]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+    for row in configs["targets"]:
+        assert all(len(ids) == 20 for ids in row["teacher_top_ids"])
+    card = (smoke / "dataset" / "README.md").read_text()
+    assert "## On-policy distillation configs" in card and "bytes per token" in card
+    assert stage_by_name(smoke, "score")["counters"]["rows_scored"] == 4 * len(problems)

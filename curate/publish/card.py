@@ -161,6 +161,10 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
     recipe = rd.recipe()
     manifest = rd.read_manifest()
     facts = gather_facts(Path(run_dir), dataset_dir, files, manifest)
+    if getattr(write_stage.config, "shapes", None):
+        from curate.publish.onpolicy_view import onpolicy_facts
+
+        facts["onpolicy"] = onpolicy_facts(dataset_dir, files, write_stage.config.shapes)
     plots = draw_plots(dataset_dir, files, facts) if write_stage.config.plots else []
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
     body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,

@@ -26,16 +26,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.errors import MissingExtra
+from curate.errors import CurateError, MissingExtra
 from curate.fingerprint import digest
-from curate.schema import conform, dumps, from_rows, split_response
+from curate.schema import LOGPROB_STORAGE, TOKEN_COLUMNS, conform, dumps, from_rows, split_response
 from curate.stages.base import PartContext, Stage, split_by_domain
 from curate.teachers.base import Request, Response, chunks, request_seed
 from curate.teachers.config import GenerateConfig
 from curate.teachers.render import build_messages
 
 EMIT_ROWS = 512  # problems per output batch
-RESET = ("verdict", "verify_detail", "pass_rate", "problem_stats")  # judged the old output
+# judged (or scored) the old output
+RESET = ("verdict", "verify_detail", "pass_rate", "problem_stats", "tokenizer", *TOKEN_COLUMNS,
+         "reverse_kl", "score_detail")
 
 
 class Generate(Stage):
@@ -62,6 +64,9 @@ class Generate(Stage):
         return {"num_gpus": gpus}
 
     def check_requirements(self) -> None:
+        if self.config.logprobs is not None and self.config.teacher != "vllm":
+            raise CurateError("generate: `logprobs` is recorded by the vllm teacher only.",
+                              "Set teacher: vllm, or drop logprobs.")
         needed = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[self.config.teacher]
         if importlib.util.find_spec(needed[0]) is None:
             raise MissingExtra(needed[0], needed[1], f"the {self.config.teacher} teacher")
@@ -111,6 +116,7 @@ class Generate(Stage):
             ctx.counters.update({"prompts": len(rows), "requests": len(flat),
                                  "requests_cached": len(done), "requests_sent": len(missing),
                                  "requests_duplicate": len(flat) - len(done) - len(missing)})
+            self._tokenizer = _tokenizer_json(teacher) if self.config.logprobs is not None else None
             yield from self._emit(rows, per_row, cache, teacher.name, ctx)
             ctx.stats.update(progress.summary())
             ctx.stats["teacher"] = teacher.name
@@ -134,7 +140,10 @@ class Generate(Stage):
 
     # ---- output rows
     def _emit(self, rows, per_row, cache, teacher: str, ctx: PartContext) -> Iterator[pa.Table]:
-        sampling = dumps(self.config.sampling())
+        recorded = self.config.sampling()
+        if self.config.logprobs is not None:
+            recorded["logprob_storage"] = LOGPROB_STORAGE
+        sampling = dumps(recorded)
         for indices in chunks(list(range(len(rows))), EMIT_ROWS):
             group = [r for i in indices for r in per_row[i]]
             responses = iter(cache.get_many(group))
@@ -170,6 +179,10 @@ class Generate(Stage):
                                                close_tag=c.think_close)
             trace.update(reasoning=reasoning, answer=answer, finish_reason=sample.finish_reason,
                          completion_tokens=sample.completion_tokens)
+            if sample.token_ids is not None:
+                trace.update(tokenizer=self._tokenizer, token_ids=sample.token_ids,
+                             token_logprobs=sample.logprobs, top_ids=sample.top_ids,
+                             top_logprobs=sample.top_logprobs)
             ctx.counters["samples"] += 1
             ctx.counters["output_tokens"] += sample.completion_tokens or 0
             ctx.counters[f"finish_reason: {sample.finish_reason}"] += 1
@@ -221,6 +234,23 @@ def _with_extra(row: dict[str, Any], error: str) -> str:
     extra = json.loads(row["extra"]) if row.get("extra") else {}
     extra["generate_error"] = error
     return dumps(extra)
+
+
+def _tokenizer_json(teacher) -> str:
+    """The identity of the tokenizer that made the token ids (see teachers/tokenizer_id.py)."""
+    from curate.teachers.tokenizer_id import identity, identity_json
+
+    c = teacher.config
+    name = c.tokenizer or c.model
+    return identity_json(identity(teacher.tokenizer(), name=_short(name), revision=c.revision))
+
+
+def _short(name: str) -> str:
+    """A local folder by its name (no machine paths in a dataset), a Hub id as it is."""
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    return path.name if path.is_absolute() or path.exists() else name
 
 
 def _cpu_build() -> bool:

@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,10 @@ class WriteConfig(StageConfig):
     split: str = Field("train", description="Split name of the written files.")
     columns: list[str] = Field(default_factory=lambda: list(DEFAULT_COLUMNS),
                                description="Metadata columns written beside messages and num_tokens.")
+    shapes: dict[str, Literal["messages", "prompts", "rollouts", "targets"]] = Field(
+        default_factory=dict, description="Config name -> export shape: messages (the training view, "
+        "default), prompts (a conversational `prompt` per problem, for online distillation), "
+        "rollouts (scored student samples with token arrays), targets (teacher top-K per token).")
     max_shard_bytes: int = Field(500 * MB, description="Start a new shard file past this many bytes.")
     max_row_group_bytes: int = Field(100 * MB, description="Row groups hold at most this many bytes.")
     compression_level: int | None = Field(None, description="zstd level (pyarrow's default if unset).")
@@ -88,7 +93,7 @@ class Write(Stage):
         return self.config.configs or {"default": {}}
 
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.publish.training_view import message_texts, training_view
+        from curate.publish.training_view import message_texts
 
         out_dir = ctx.scratch
         shutil.rmtree(out_dir, ignore_errors=True)  # a half-written earlier attempt
@@ -105,7 +110,7 @@ class Write(Stage):
                     rows = selected_rows(mask)
                     count = table.num_rows if rows is None else len(rows)
                     if count:
-                        writers[name].write(training_view(table, self.config.columns, rows, texts))
+                        writers[name].write(self.view(name, table, rows, texts))
                         ids = table["trace_id"] if rows is None else table["trace_id"].take(numpy_array(rows))
                         trace_ids[name].extend(ids.chunks)
                         ctx.counters[f"rows: {name}"] += count
@@ -121,6 +126,17 @@ class Write(Stage):
         save_trace_ids(out_dir, trace_ids)
         for writer in writers.values():
             ctx.finish_later(writer.close)
+
+    def view(self, name: str, table: pa.Table, rows, texts) -> pa.Table:
+        """The rows of config `name` in its shape (the training view unless `shapes` says)."""
+        from curate.publish.training_view import training_view
+
+        shape = self.config.shapes.get(name, "messages")
+        if shape == "messages":
+            return training_view(table, self.config.columns, rows, texts)
+        from curate.publish.onpolicy_view import shaped_view
+
+        return shaped_view(table, shape, rows)
 
     def finalize(self, ctx: PrepareContext) -> None:
         from curate.publish.card import write_card

@@ -35,7 +35,7 @@ def make_teacher(config: GenerateConfig, *, lock_dir: Path | None = None) -> Tea
     if config.build_tiny_model and config.teacher == "vllm":
         from curate.teachers.tiny_model import ensure_tiny_model
 
-        ensure_tiny_model(model_path(config))
+        ensure_tiny_model(model_path(config), seed=config.tiny_model_seed)
     config = config.model_copy(update={"model": model_path(config)})
     if config.teacher == "vllm":
         from curate.teachers.vllm import VllmTeacher

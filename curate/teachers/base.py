@@ -49,6 +49,12 @@ class Sample:
     finish_reason: str | None
     completion_tokens: int | None = None
     reasoning: str | None = None  # a separate reasoning field from the server
+    # with `logprobs: K` (generate) or from `score`: per token, its id, its log-probability
+    # and the model's top-K alternatives
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    top_ids: list[list[int]] | None = None
+    top_logprobs: list[list[float]] | None = None
 
 
 @dataclass
@@ -62,13 +68,35 @@ class Response:
 
     def to_json(self) -> dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens, "error": self.error, "error_kind": self.error_kind,
-                "samples": [s.__dict__ for s in self.samples]}
+                "samples": [{k: _pack(v) for k, v in s.__dict__.items()} for s in self.samples]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
         return cls(prompt_tokens=data.get("prompt_tokens"), error=data.get("error"),
                    error_kind=data.get("error_kind"),
-                   samples=[Sample(**s) for s in data.get("samples", [])])
+                   samples=[Sample(**{k: _unpack(v) for k, v in s.items()}) for s in data.get("samples", [])])
+
+
+def _pack(value: Any) -> Any:
+    """A numpy array as {"ndarray": dtype, "shape", "b64": its bytes}: exact, and far faster to
+    write and read than JSON numbers (score's per-token arrays)."""
+    if hasattr(value, "dtype") and hasattr(value, "tobytes"):
+        import base64
+
+        return {"ndarray": str(value.dtype), "shape": list(value.shape),
+                "b64": base64.b64encode(value.tobytes()).decode("ascii")}
+    return value
+
+
+def _unpack(value: Any) -> Any:
+    if isinstance(value, dict) and "ndarray" in value:
+        import base64
+
+        import numpy as np
+
+        raw = base64.b64decode(value["b64"])
+        return np.frombuffer(raw, dtype=value["ndarray"]).reshape(value["shape"])
+    return value
 
 
 OnDone = Callable[[Request, Response], None]

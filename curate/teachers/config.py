@@ -44,6 +44,10 @@ class GenerateConfig(StageConfig):
     repetition_penalty: float | None = Field(None, gt=0, description="Repetition penalty (1.0: none).")
     presence_penalty: float | None = Field(None, description="Presence penalty.")
     frequency_penalty: float | None = Field(None, description="Frequency penalty.")
+    logprobs: int | None = Field(
+        None, ge=0, le=20, description="vllm: record each sampled token's id, its log-probability under "
+        "the sampling model and the model's top-K alternatives (K = this; 0: the sampled token only) "
+        "in token_ids, token_logprobs, top_ids, top_logprobs, with the tokenizer's identity.")
     # ---- reasoning split
     think_open: str = Field("<think>", description="Tag that opens the reasoning.")
     think_close: str = Field("</think>", description="Tag that closes the reasoning.")
@@ -70,6 +74,9 @@ class GenerateConfig(StageConfig):
     build_tiny_model: bool = Field(
         False, description="vllm: build the tiny random test model at `model` when that folder is absent "
         "(CPU quickstart and tests; its output is noise).")
+    tiny_model_seed: int = Field(
+        0, description="vllm: seed of the tiny model's random weights when build_tiny_model builds it "
+        "(another seed gives another model with the same tokenizer: a CPU teacher for score).")
     # ---- openai teacher
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai: server URL up to /v1.")
     api_key_env: str | None = Field(
@@ -93,5 +100,5 @@ class GenerateConfig(StageConfig):
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters as recorded in the `sampling` column (nulls dropped)."""
         keys = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop",
-                "repetition_penalty", "presence_penalty", "frequency_penalty")
+                "repetition_penalty", "presence_penalty", "frequency_penalty", "logprobs")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}

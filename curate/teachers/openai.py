@@ -104,7 +104,7 @@ class OpenAITeacher(Teacher):
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if reply.status_code == 200:
-                    return parse_reply(reply.json(), request, chat=c.endpoint == "chat")
+                    return self.parse(reply.json(), request)
                 last = f"HTTP {reply.status_code}: {reply.text[:300]}"
                 if reply.status_code in FATAL_STATUS:
                     raise CurateError(f"{c.base_url}{path} answered {last}",
@@ -131,6 +131,9 @@ class OpenAITeacher(Teacher):
             delay = max(delay, retry_after_s)
         self.delays.append(delay)
         return delay
+
+    def parse(self, data: dict[str, Any], request: Request) -> Response:
+        return parse_reply(data, request, chat=self.config.endpoint == "chat")
 
     def payload(self, request: Request) -> tuple[str, dict[str, Any]]:
         """(path, JSON body) for a request."""

@@ -51,7 +51,7 @@ def build_tiny_model(path: str | Path, *, seed: int = 0, vocab_size: int = 512,
     return path
 
 
-def ensure_tiny_model(path: str | Path) -> Path:
+def ensure_tiny_model(path: str | Path, *, seed: int = 0) -> Path:
     """Build the tiny model at `path` unless a complete one is already there."""
     path = Path(path)
     if (path / MARKER).exists() and (path / "config.json").exists():
@@ -59,7 +59,7 @@ def ensure_tiny_model(path: str | Path) -> Path:
     if path.exists() and any(path.iterdir()) and not (path / MARKER).exists():
         raise CurateError(f"{path} exists and is not a curate tiny model; refusing to overwrite it.",
                           "Point `model` at an empty or missing folder, or turn build_tiny_model off.")
-    return build_tiny_model(path)
+    return build_tiny_model(path, seed=seed)
 
 
 def _train_tokenizer(vocab_size: int):

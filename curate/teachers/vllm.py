@@ -123,7 +123,8 @@ class VllmTeacher(Teacher):
                 left -= not self._add(engine, f"curate-{next(_REQUEST_IDS)}", item, on_done, limit, by_id)
             for output in engine.step():
                 if output.finished and output.request_id in by_id:
-                    on_done(by_id.pop(output.request_id), to_response(output))
+                    request = by_id.pop(output.request_id)
+                    on_done(request, self.to_response(output, request))
                     left -= 1
 
     def _add(self, engine, request_id: str, request: Request, on_done: OnDone, limit: int,
@@ -147,7 +148,12 @@ class VllmTeacher(Teacher):
         s = dict(request.sampling, output_kind=RequestOutputKind.FINAL_ONLY)
         room = limit - len(request.prompt_token_ids or [])
         s["max_tokens"] = max(1, min(s["max_tokens"], room))
+        if s.get("logprobs") is not None:
+            s["flat_logprobs"] = True  # flat lists: far fewer Python objects per token
         return SamplingParams(**s)
+
+    def to_response(self, output, request: Request) -> Response:
+        return to_response(output, top_k=request.sampling.get("logprobs"))
 
 
 def cpu_workarounds(config: GenerateConfig) -> dict[str, Any]:
@@ -239,10 +245,20 @@ def vllm_import_error(exc: BaseException) -> CurateError:
         "python -c 'from vllm import LLM' shows the full traceback.")
 
 
-def to_response(output) -> Response:
-    """A vLLM RequestOutput -> Response (samples in sample order)."""
-    samples = [Sample(text=c.text, finish_reason=c.finish_reason, completion_tokens=len(c.token_ids))
-               for c in sorted(output.outputs, key=lambda c: c.index)]
+def to_response(output, *, top_k: int | None = None) -> Response:
+    """A vLLM RequestOutput -> Response (samples in sample order); with `top_k` (the request
+    asked for log-probabilities) each sample carries its token ids, their log-probabilities
+    and the top-K alternatives."""
+    samples = []
+    for c in sorted(output.outputs, key=lambda c: c.index):
+        sample = Sample(text=c.text, finish_reason=c.finish_reason, completion_tokens=len(c.token_ids))
+        if top_k is not None and c.logprobs is not None:
+            from curate.teachers.logprobs import token_arrays
+
+            sample.token_ids = list(c.token_ids)
+            sample.logprobs, sample.top_ids, sample.top_logprobs = token_arrays(
+                c.logprobs, sample.token_ids, first=0, top_k=top_k)
+        samples.append(sample)
     return Response(prompt_tokens=len(output.prompt_token_ids or []), samples=samples)
 
 
