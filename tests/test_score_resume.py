@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import vllm_fixtures
@@ -16,6 +17,8 @@ from test_generate_resume import SLOW_CURATE, cached, kill_when_cached
 from test_score import teacher_model  # noqa: F401 (the session's teacher, a fixture)
 from vllm_fixtures import engine_options
 
+from curate.part_task import read_part
+from curate.rundir import RunDir
 from curate.schema import from_rows
 from curate.stages.base import run_stage_on
 from curate.stages.score import Score
@@ -77,6 +80,7 @@ def test_killed_scoring_resumes_scoring_only_what_is_missing(teacher_model, tmp_
 
     # the same scores as a run that was never interrupted
     fresh = Score(**engine_options(teacher_model, logprobs=3))
-    reference, _ = run_stage_on(fresh, pq.read_table(out / "00-load" / "part-00000.parquet"), tmp_path / "f")
+    loaded = pa.Table.from_batches(list(read_part(RunDir(out), 0, 0)))  # load's part (a view of the source)
+    reference, _ = run_stage_on(fresh, loaded, tmp_path / "f")
     for column in ("teacher_logprobs", "advantages", "teacher_top_ids"):
         assert reference[column].to_pylist() == table[column].to_pylist()
