@@ -33,20 +33,32 @@ def curate_verdicts(rows: list[dict], policy: str = "standard") -> list[tuple[st
         close_pools()
 
 
+STOCK = """
+import json, logging, sys
+from math_verify import parse, verify
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+out = []
+for gold, answer in json.load(sys.stdin):
+    try:
+        out.append(bool(verify(parse(gold), parse(answer))))
+    except Exception:  # a crash is a non-pass, as for a user
+        out.append(False)
+print(json.dumps(out))
+"""
+
+
 def stock_verdicts(rows: list[dict]) -> list[bool]:
-    """Stock math-verify as its README shows it: parse the gold, parse the reply, verify."""
-    import logging
+    """Stock math-verify as its README shows it (parse the gold, parse the reply, verify), in a
+    fresh interpreter: its SIGALRM timeouts need a main thread whose signal state no earlier
+    caller (a test session) has touched, and sympy's caches must not grow in the caller."""
+    import json
+    import subprocess
+    import sys
 
-    from math_verify import parse, verify
-
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-    out = []
-    for row in rows:
-        try:
-            out.append(bool(verify(parse(row["reference"]), parse(row["answer"]))))
-        except Exception:  # noqa: BLE001 - a crash is a non-pass, as for a user
-            out.append(False)
-    return out
+    pairs = json.dumps([[row["reference"], row["answer"]] for row in rows])
+    done = subprocess.run([sys.executable, "-c", STOCK], input=pairs, capture_output=True, text=True,
+                          timeout=1800, check=True)
+    return json.loads(done.stdout)
 
 
 def score(passed: list[bool], truth: list[bool]) -> dict:
