@@ -92,23 +92,34 @@ def test_core_imports_only_core_and_executors_know_no_stages():
                 f"{module} imports {deps}: executors only place work"
 
 
-def test_no_import_cycles():
-    edges = graph()
-    seen: dict[str, int] = {}
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `edges` (depth-first, in name order), or None."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
     stack: list[str] = []
 
-    def visit(node: str) -> None:
-        seen[node] = 1
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
         stack.append(node)
         for dep in sorted(edges.get(node, ())):
-            if seen.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if dep not in seen:
-                visit(dep)
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
         stack.pop()
-        seen[node] = 2
+        state[node] = 2
+        return None
 
     for node in sorted(edges):
-        if node not in seen:
-            visit(node)
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
