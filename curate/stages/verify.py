@@ -193,7 +193,7 @@ class Verify(Stage):
         return self.config.checkers or os.cpu_count() or 1
 
     def _with_columns(self, table: pa.Table, rows: list[dict], results, ctx: PartContext) -> pa.Table:
-        from curate.verifiers.passk import pass_rate, problem_stats
+        from curate.evaluation.problem_stats import pass_rate, problem_stats
 
         groups: dict[str, list[int]] = {}
         for i, result in enumerate(results):
