@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.recipe import load_recipe
-from curate.runner import run_recipe
 from curate.evaluation.estimators import pass_at_k
 from curate.evaluation.problem_stats import ks_for, problem_stats
+from curate.recipe import load_recipe
+from curate.runner import run_recipe
 
 DATA = Path(__file__).resolve().parents[1] / "recipes" / "data"
 FAULT_VERDICT = {"wrong": "fail", "truncated": "no_answer", "no_answer": "no_answer", "alt": "pass",

@@ -232,6 +232,14 @@ def split_by_domain(table: pa.Table, domains: list[str] | None) -> tuple[pa.Tabl
     return table.filter(mask), table.filter(pc.invert(mask))
 
 
+def domain_split(batches: Iterable[pa.RecordBatch | pa.Table], domains: list[str] | None) -> tuple[pa.Table, pa.Table]:
+    """A part's batches, conformed and split into (rows in `domains`, the rest)."""
+    tables = [conform(b) for b in batches]
+    if not tables:
+        return TRACE_SCHEMA.empty_table(), TRACE_SCHEMA.empty_table()
+    return split_by_domain(pa.concat_tables(tables), domains)
+
+
 def run_stage_on(stage: Stage, rows: pa.Table, tmp: Path | None = None) -> tuple[pa.Table, PartContext]:
     """Run a stage on an in-memory table (tests, notebooks); returns output and the context."""
     ctx = PartContext.for_test(tmp)

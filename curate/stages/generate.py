@@ -18,7 +18,6 @@ into the dataset.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Iterable, Iterator
@@ -26,10 +25,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.errors import CurateError, MissingExtra
+from curate.errors import CurateError
 from curate.fingerprint import digest
 from curate.schema import LOGPROB_STORAGE, TOKEN_COLUMNS, conform, dumps, from_rows, split_response
-from curate.stages.base import PartContext, Stage, split_by_domain
+from curate.stages.base import PartContext, Stage, domain_split
 from curate.teachers.base import Request, Response, chunks, request_seed
 from curate.teachers.config import GenerateConfig
 from curate.teachers.render import build_messages
@@ -67,16 +66,13 @@ class Generate(Stage):
         if self.config.logprobs is not None and self.config.teacher != "vllm":
             raise CurateError("generate: `logprobs` is recorded by the vllm teacher only.",
                               "Set teacher: vllm, or drop logprobs.")
-        needed = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[self.config.teacher]
-        if importlib.util.find_spec(needed[0]) is None:
-            raise MissingExtra(needed[0], needed[1], f"the {self.config.teacher} teacher")
+        from curate.teachers import require_backend
+
+        require_backend(self.config.teacher, f"the {self.config.teacher} teacher")
 
     # ---- the part
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
-        tables = [conform(b) for b in batches]
-        if not tables:
-            return
-        inside, outside = split_by_domain(pa.concat_tables(tables), self.config.domains)
+        inside, outside = domain_split(batches, self.config.domains)
         if outside.num_rows:
             yield outside
         if inside.num_rows:
@@ -84,7 +80,7 @@ class Generate(Stage):
 
     def _generate(self, rows: list[dict[str, Any]], ctx: PartContext) -> Iterator[pa.Table]:
         from curate.teachers import make_teacher
-        from curate.teachers.cache import RequestCache
+        from curate.teachers.cache import RequestCache, unique_missing
         from curate.teachers.progress import Progress
 
         teacher = make_teacher(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
@@ -97,7 +93,7 @@ class Generate(Stage):
         cache = RequestCache(ctx.scratch / "requests.sqlite" if ctx.scratch else None)
         try:
             done = cache.done_keys(flat)
-            missing = _unique_missing(flat, done)
+            missing = unique_missing(flat, done)
             if missing:
                 teacher.start()
             progress = Progress(total=len(flat), cached=len(flat) - len(missing), gpus=teacher.gpus(),
@@ -218,16 +214,6 @@ class Generate(Stage):
                     lines.append(f"(assistant prefill) {request.prefill}")
         return "\n".join(lines)
 
-
-def _unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[Request]:
-    seen = set(done)
-    missing = []
-    for request in requests:
-        key = (request.key, request.payload_hash)
-        if key not in seen:
-            seen.add(key)
-            missing.append(request)
-    return missing
 
 
 def _with_extra(row: dict[str, Any], error: str) -> str:

@@ -32,7 +32,7 @@ from pydantic import Field
 from curate.errors import CurateError
 from curate.fingerprint import digest
 from curate.schema import LOGPROB_STORAGE, conform, dumps, join_reasoning
-from curate.stages.base import PartContext, Stage, split_by_domain
+from curate.stages.base import PartContext, Stage, domain_split
 from curate.stages.generate import Generate
 from curate.teachers.base import Request, Response, chunks
 from curate.teachers.config import GenerateConfig
@@ -62,19 +62,12 @@ class Score(Generate):
 
     def check_requirements(self) -> None:
         """vllm: the in-process engine; openai: a vLLM server (prompt_logprobs is vLLM's)."""
-        import importlib.util
+        from curate.teachers import require_backend
 
-        from curate.errors import MissingExtra
-
-        needed = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}[self.config.teacher]
-        if importlib.util.find_spec(needed[0]) is None:
-            raise MissingExtra(needed[0], needed[1], f"scoring with the {self.config.teacher} teacher")
+        require_backend(self.config.teacher, f"scoring with the {self.config.teacher} teacher")
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
-        tables = [conform(b) for b in batches]
-        if not tables:
-            return
-        inside, outside = split_by_domain(pa.concat_tables(tables), self.config.domains)
+        inside, outside = domain_split(batches, self.config.domains)
         if outside.num_rows:
             yield outside
         if inside.num_rows:
@@ -82,7 +75,7 @@ class Score(Generate):
 
     # ---- the part
     def _score(self, table: pa.Table, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.teachers.cache import RequestCache
+        from curate.teachers.cache import RequestCache, unique_missing
         from curate.teachers.progress import Progress
 
         scorer = make_scorer(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
@@ -92,7 +85,7 @@ class Score(Generate):
         cache = RequestCache(ctx.scratch / "requests.sqlite" if ctx.scratch else None)
         try:
             done = cache.done_keys(live)
-            missing = _unique_missing(live, done)
+            missing = unique_missing(live, done)
             if missing:
                 scorer.start()
             progress = Progress(total=len(live), cached=len(live) - len(missing), gpus=scorer.gpus(),
@@ -275,15 +268,6 @@ def _check_prompt(row: dict[str, Any], prompt: list[int]) -> None:
         "Give score the same system_prompt, user_template, prefill and chat_template as the "
         "student's generate stage.")
 
-
-def _unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[Request]:
-    seen, missing = set(done), []
-    for request in requests:
-        key = (request.key, request.payload_hash)
-        if key not in seen:
-            seen.add(key)
-            missing.append(request)
-    return missing
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -20,8 +20,23 @@ __all__ = [
     "Teacher",
     "make_teacher",
     "model_path",
+    "require_backend",
     "teacher_name",
 ]
+
+#: teacher backend -> (module it needs, the curate extra that installs it)
+BACKEND_EXTRAS = {"vllm": ("vllm", "vllm"), "openai": ("httpx", "openai")}
+
+
+def require_backend(teacher: str, purpose: str) -> None:
+    """Raise MissingExtra, naming `purpose`, when the backend's package is not installed."""
+    import importlib.util
+
+    from curate.errors import MissingExtra
+
+    module, extra = BACKEND_EXTRAS[teacher]
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(module, extra, purpose)
 
 
 def model_path(config: GenerateConfig) -> str:

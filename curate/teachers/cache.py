@@ -84,3 +84,14 @@ class RequestCache:
     def close(self) -> None:
         self.commit()
         self.db.close()
+
+
+def unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[Request]:
+    """The requests still to send, each (key, payload) once, in order: not in `done`, no repeats."""
+    seen, missing = set(done), []
+    for request in requests:
+        key = (request.key, request.payload_hash)
+        if key not in seen:
+            seen.add(key)
+            missing.append(request)
+    return missing

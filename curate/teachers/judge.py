@@ -246,7 +246,7 @@ class Judge:
     def ask(self, questions: list[dict[str, str]], counters: Counter | None = None) -> list[Judgement]:
         """One judgement per question (a dict of the rubric's fields), in order."""
         from curate.teachers import make_teacher
-        from curate.teachers.cache import RequestCache
+        from curate.teachers.cache import RequestCache, unique_missing
 
         counters = counters if counters is not None else Counter()
         if not questions:
@@ -260,7 +260,7 @@ class Judge:
         cache = RequestCache(self.cache_path)
         try:
             done = cache.done_keys(requests)
-            missing = _unique_missing(requests, done)
+            missing = unique_missing(requests, done)
             if missing:
                 teacher.start()
 
@@ -296,13 +296,3 @@ class Judge:
         reason = "judged" if decision is not None else "judge_unparsed"
         return Judgement(decision, reason, rule if decision is not None else None, raw, model, self.rubric)
 
-
-def _unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[Request]:
-    seen = set(done)
-    missing = []
-    for request in requests:
-        key = (request.key, request.payload_hash)
-        if key not in seen:
-            seen.add(key)
-            missing.append(request)
-    return missing
