@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from chat_server import ChatServer
 
 from curate.decontam.similar import SimilarityIndex
 from curate.recipe import RecipeError, load_recipe, validate_recipe
@@ -81,39 +80,23 @@ def test_similarity_puts_the_rephrased_item_first():
 # ---------------------------------------------------------------- a scripted judge server
 
 
-class JudgeServer:
-    """A local chat-completions server; `answer(user_text)` gives the reply's content."""
+class JudgeServer(ChatServer):
+    """A chat server whose reply content is `answer(user_text)` (or `(status, error)`)."""
 
     def __init__(self, answer):
-        self.seen: list[dict] = []
-        outer = self
+        super().__init__(lambda body: self.reply(answer(body["messages"][-1]["content"])))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.seen.append(body)
-                content = answer(body["messages"][-1]["content"])
-                status, content = content if isinstance(content, tuple) else (200, content)
-                data = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": content}}],
-                                   "usage": {"prompt_tokens": 50, "completion_tokens": 9}}
-                                  if status == 200 else {"error": content}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def bodies(self) -> list[dict]:
+        return [seen["body"] for seen in self.seen]
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    @staticmethod
+    def reply(content):
+        status, content = content if isinstance(content, tuple) else (200, content)
+        if status != 200:
+            return status, {}, {"error": content}
+        return 200, {}, {"choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": content}}],
+                         "usage": {"prompt_tokens": 50, "completion_tokens": 9}}
 
 
 @pytest.fixture
@@ -211,8 +194,8 @@ def test_verify_judge_records_verdicts_end_to_end(tmp_path, judge_server):
     assert rows["m1"]["pass_rate"] in (0.0, None) and rows["s1"]["pass_rate"] is None
     kept = {json.loads(r["extra"])["uid"] for r in part_rows(run / "02-filter")}
     assert kept == {"s1", "s3"}
-    question = server.seen[0]["messages"][-1]["content"]
-    assert server.seen[0]["temperature"] == 0.0 and "Reference answer:" in question
+    question = server.bodies()[0]["messages"][-1]["content"]
+    assert server.bodies()[0]["temperature"] == 0.0 and "Reference answer:" in question
 
     # a crash after the judge answered: the rerun asks nothing again
     shutil.rmtree(run / "01-verify" / "_done")
@@ -276,7 +259,7 @@ def test_paraphrase_hits_are_judged_recorded_and_dropped(tmp_path, judge_server)
     rows = {json.loads(r["extra"])["uid"]: r["contaminated"] for r in part_rows(run / "01-decontam")}
     assert rows == {"para": ["bench:b1"], "near": [], "clean": []}
     asked = [re.search(r"Text A \(training data\):\n(.*?)\n\n", s["messages"][-1]["content"], re.S).group(1)
-             for s in server.seen]
+             for s in server.bodies()]
     assert POOL[0]["question"] in asked and len(server.seen) <= 2 * len(POOL)
     report = json.loads((run / "reports" / "decontam.json").read_text())
     [hit] = report["hits"]

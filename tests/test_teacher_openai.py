@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import vllm_fixtures
+from chat_server import ChatServer
 
 from curate.errors import CurateError
 from curate.schema import from_rows
@@ -26,36 +25,12 @@ def chat_reply(n: int = 1, *, field: str = "reasoning_content") -> dict:
     return {"choices": choices, "usage": {"prompt_tokens": 11, "completion_tokens": 7 * n}}
 
 
-class Scripted:
-    """A local HTTP server answering from a script: [(status, headers, body)], last one repeats."""
+class Scripted(ChatServer):
+    """A chat server answering from a script: [(status, headers, body)], the last one repeats."""
 
     def __init__(self, script: list[tuple[int, dict, dict | str]]):
-        self.script, self.seen = list(script), []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.seen.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-                status, headers, reply = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                data = (reply if isinstance(reply, str) else json.dumps(reply)).encode()
-                self.send_response(status)
-                for key, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.script = list(script)
+        super().__init__(lambda body: self.script.pop(0) if len(self.script) > 1 else self.script[0])
 
 
 @pytest.fixture
