@@ -30,7 +30,7 @@ from curate.evalrun.code_items import code_rows
 from curate.evalrun.collect import read_rows
 from tests.helpers import humaneval
 
-pytestmark = pytest.mark.skipif(not shutil.which("bwrap") and not os.environ.get("CI"),
+needs_bwrap = pytest.mark.skipif(not shutil.which("bwrap") and not os.environ.get("CI"),
                                 reason="bubblewrap not installed")
 
 
@@ -121,6 +121,7 @@ def passk(summary: dict) -> dict[str, float]:
 
 
 @pytest.mark.slow
+@needs_bwrap
 def test_humaneval_canonical_solutions_pass_and_broken_ones_fail_through_eval(hub, tmp_path):
     """All 164 problems, n = 2; by problem index mod 4 the samples are (right, right), (right,
     broken), (broken, right), (broken, broken): pass@1 = 1/2 and pass@2 = 3/4 exactly."""
@@ -199,6 +200,7 @@ LCB_ANSWERS = {  # right: 2 of 3, 1 of 3, 0 of 3; the wrong ones pass the public
     REVERSE: ["s = input()\nprint(s[::-1] if len(s) == 3 else s)"] * 3}
 
 
+@needs_bwrap
 def test_livecodebench_public_and_private_tests_and_fresh_by_contest_date(hub, tmp_path):
     hub("livecodebench/code_generation_lite", lcb_files())
     server = CodeServer(LCB_ANSWERS)
@@ -278,6 +280,7 @@ MBPP = [mbpp_row(11, "Write a function to count the vowels in a string.",
                   "assert set(common((5,), (6,))) == set()"], setup="import math")]
 
 
+@needs_bwrap
 def test_mbpp_asserts_become_the_functional_tests(hub, tmp_path):
     hub("google-research-datasets/mbpp", {"test.jsonl": MBPP})
     server = CodeServer({"count the vowels": [MBPP[0]["code"], "def count_vowels(s):\n    return len(s) // 2"],
@@ -290,6 +293,24 @@ def test_mbpp_asserts_become_the_functional_tests(hub, tmp_path):
     first = json.loads((tmp_path / "run" / "eval_set.jsonl").read_text().splitlines()[0])
     assert first["problem"].endswith("assert count_vowels('queue') == 4") and first["date"] == "2021-08"
     assert json.loads(first["reference"])["entry_point"] == "count_vowels"
+
+
+def test_mbpp_entry_point_is_the_function_the_asserts_call():
+    from curate.verifiers.formats import import_tests
+
+    asserts = ["assert set(similar((3, 4), (4, 5))) == set((4,))", "assert len(similar((1,), (2,))) == 0"]
+    assert json.loads(import_tests("mbpp", {"test_list": asserts}))["entry_point"] == "similar"
+    with_code = {"test_list": ["assert helper(2) == 4 and square(2) == 4"],
+                 "code": "def square(x):\n    return x * x"}
+    assert json.loads(import_tests("mbpp", with_code))["entry_point"] == "square"
+    for bad in ({"test_list": []}, {"test_list": ["assert len('ab') == 2"]}, {"test_list": ["assert f(1 =="]}):
+        assert json.loads(import_tests("mbpp", bad))["type"] == "invalid"
+
+
+def test_an_mbpp_item_without_tests_is_refused_by_name(hub):
+    hub("google-research-datasets/mbpp", {"test.jsonl": [MBPP[0], {**MBPP[1], "test_list": []}]})
+    with pytest.raises(CurateError, match="mbpp:12: its tests cannot be used"):
+        code_rows(parse_selection("mbpp"))
 
 
 def test_a_pack_benchmark_without_verifiable_answers_names_what_eval_supports(tmp_path):
