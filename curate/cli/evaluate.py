@@ -50,8 +50,8 @@ def build_config(recipe, models, benchmark, n, after, train, baseline, name, ove
 @click.option("--model", "models", multiple=True, metavar="[NAME=]MODEL",
               help="A model to evaluate (repeatable): NAME=PATH for the vllm engine, "
                    "NAME=openai:MODEL@URL for an OpenAI-compatible server. Replaces the recipe's models.")
-@click.option("--benchmark", help="Pack benchmark (aime25, math500, ...) or a local JSONL/Parquet file "
-              "(file.jsonl#problem=q,answer=gold,id=uid).")
+@click.option("--benchmark", help="Pack benchmark (aime25, math500, humaneval, livecodebench:release_v5, "
+              "...) or a local JSONL/Parquet file (file.jsonl#problem=q,answer=gold,id=uid).")
 @click.option("--n", type=int, help="Samples per problem and model (default 4).")
 @click.option("--after", metavar="DATE", help="Also report the fresh problems: dated after DATE (YYYY-MM-DD).")
 @click.option("--train", metavar="RUN_OR_DATASET",

@@ -51,8 +51,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def hub_rows(sel: Selection, *, cache_dir: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a pack benchmark from the Hub or the `datasets` cache."""
+def hub_rows(sel: Selection, *, cache_dir: str | None = None, all_columns: bool = False) -> list[dict[str, Any]]:
+    """Rows of a pack benchmark from the Hub or the `datasets` cache.
+
+    A versioned benchmark keeps only its problem, id and date columns unless `all_columns` (eval
+    needs LiveCodeBench's tests, which are most of its bytes)."""
     from curate.errors import MissingExtra
 
     try:
@@ -62,7 +65,7 @@ def hub_rows(sel: Selection, *, cache_dir: str | None = None) -> list[dict[str, 
     spec = sel.spec
     try:
         if spec.versions:
-            rows = _versioned_rows(datasets, sel, cache_dir)
+            rows = _versioned_rows(datasets, sel, cache_dir, all_columns)
         else:
             ds = datasets.load_dataset(spec.hub_id, spec.config, split=spec.split,
                                        revision=spec.revision, cache_dir=cache_dir)
@@ -78,13 +81,15 @@ def hub_rows(sel: Selection, *, cache_dir: str | None = None) -> list[dict[str, 
     return rows
 
 
-def _versioned_rows(datasets, sel: Selection, cache_dir: str | None) -> list[dict[str, Any]]:
+def _versioned_rows(datasets, sel: Selection, cache_dir: str | None, all_columns: bool) -> list[dict[str, Any]]:
     spec = sel.spec
     version = sel.version or spec.default_version
     files = [f"hf://datasets/{spec.hub_id}@{spec.revision}/{name}" for name in spec.versions[version]]
     ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=cache_dir)
-    columns = [c for c in (*spec.problem_fields, spec.id_field, spec.date_field) if c in ds.column_names]
-    return filter_dates(ds.select_columns(columns).to_list(), spec.date_field, sel.date_from, sel.date_to)
+    if not all_columns:
+        ds = ds.select_columns([c for c in (*spec.problem_fields, spec.id_field, spec.date_field)
+                                if c in ds.column_names])
+    return filter_dates(ds.to_list(), spec.date_field, sel.date_from, sel.date_to)
 
 
 def filter_dates(rows: list[dict], date_field: str | None, date_from: str | None, date_to: str | None) -> list[dict]:

@@ -57,12 +57,13 @@ class EvalConfig(Closed):
     models: list[EvalModel] = Field(min_length=1, description="The models to evaluate, side by side.")
     baseline: str | None = Field(None, description="Model the others are compared with (default: the first).")
     benchmark: str | None = Field(
-        None, description="A pack benchmark (aime25, math500, ...) or a local JSONL/Parquet file with an "
-        "optional field mapping (file.jsonl#problem=q,answer=gold,id=uid).")
+        None, description="A pack benchmark (math: aime25, math500, ...; code: humaneval, mbpp, "
+        "livecodebench[:release_vN][:FROM..TO]) or a local JSONL/Parquet file with an optional field "
+        "mapping (file.jsonl#problem=q,answer=gold,id=uid).")
     dataset: Source | None = Field(None, description="Instead of `benchmark`: any source `load` reads.")
     date_column: str | None = Field(
         None, description="Source column holding each item's date (ISO, YYYY[-MM[-DD]]); pack "
-        "benchmarks carry their release date.")
+        "benchmarks carry their release date (LiveCodeBench: each problem's contest date).")
     domain: str = Field("math", description="Domain of the items of a local `benchmark` file.")
     n: int = Field(4, ge=1, description="Samples per problem and model (pass@k for k = 1..n).")
     verify: dict[str, Any] = Field(default_factory=dict, description="Fields of the verify stage.")

@@ -3,7 +3,9 @@
 A `benchmark` (pack name or `file.jsonl#problem=q,...`) is loaded with the decontamination
 pack's loaders and written to RUN/eval_set.jsonl with one row per item: `id` (benchmark:item,
 so every model's rows share ids), `problem`, `reference`, `domain`, and, kept by load in
-`extra`, the `benchmark` name and the item's `date` (a pack benchmark's release date). The file
+`extra`, the `benchmark` name and the item's `date` (a pack benchmark's release date, or the item's
+own date where the pack has one: LiveCodeBench's contest date). Code benchmarks (HumanEval,
+LiveCodeBench, MBPP) carry their own tests as the code verifier's test JSON (`code_items`). The file
 is rewritten only when its content changes, so load's fingerprint (which covers its bytes) stays
 put and a rerun resumes. A `dataset` source is handed to load as it is; its `date_column` is read
 from `extra` afterwards.
@@ -40,16 +42,18 @@ def benchmark_rows(config: EvalConfig) -> list[dict[str, Any]]:
     """Rows of the eval set for a `benchmark` selection."""
     from curate.decontam.loaders import load_items
     from curate.decontam.select import LocalSpec, parse_selection
+    from curate.evalrun.code_items import CODE_PACK, code_rows
 
     selection = parse_selection(config.benchmark, base_dir=config.base_dir)
     local = isinstance(selection.spec, LocalSpec)
+    if not local and selection.name in CODE_PACK:
+        return _nonempty(code_rows(selection), config)
     if not local and selection.name not in MATH_PACK:
+        supported = ", ".join(sorted(MATH_PACK | set(CODE_PACK)))
         raise CurateError(f"pack benchmark '{selection.name}' has no answers curate can verify (its "
-                          "reference is code or free text)", "Evaluate it from a local file whose "
-                          "`reference` holds curate's test JSON: `dataset: {path: ..., domain: code}`.")
-    items = load_items(selection)
-    if not items:
-        raise CurateError(f"benchmark '{config.benchmark}' has no items", "Check the file or the selection.")
+                          f"reference is free text); eval supports {supported}", "Evaluate it from a local "
+                          "file whose `answer` curate can judge, or a `dataset:` with a `reference` column.")
+    items = _nonempty(load_items(selection), config)
     dates = local_dates(selection.spec.path, config.date_column, len(items)) if local else None
     out = []
     for index, item in enumerate(items):
@@ -57,6 +61,13 @@ def benchmark_rows(config: EvalConfig) -> list[dict[str, Any]]:
         out.append({"id": item.key, "problem": item.problem, "reference": item.answer,
                     "domain": config.domain if local else "math", "benchmark": item.benchmark, "date": date})
     return out
+
+
+def _nonempty(items: list, config: EvalConfig) -> list:
+    if not items:
+        raise CurateError(f"benchmark '{config.benchmark}' has no items", "Check the file or the selection "
+                          "(a LiveCodeBench date window may select none).")
+    return items
 
 
 def local_dates(path: str, column: str | None, count: int) -> list[str | None] | None:

@@ -13,6 +13,10 @@
   "entry_point": "f"}` (load builds it from the `test` and `entry_point` columns) becomes a
   functional spec with `"context": "problem"`: the prompt's helpers are in scope for the candidate
   and the tests, as the benchmark runs them (see `curate.verifiers.code_context`).
+- `mbpp` (MBPP): `{"test_list": ["assert f(1) == 2", ...], "test_setup_code": "...", "code"?}`
+  becomes a functional spec whose `check` runs the asserts (they call the function by its own name,
+  which reaches the candidate through the recording); the entry point is the function the asserts
+  call (one the reference `code` defines, when given).
 
 A value that cannot be converted becomes `{"type": "invalid", "error": ...}`, so the row is kept
 and `verify` flags it `bad_reference` instead of `load` failing on one bad row.
@@ -29,14 +33,18 @@ from typing import Any, Literal
 
 from curate.schema import dumps
 
+#: LiveCodeBench's largest private tests decompress to a few hundred MB; more is refused, not expanded
+MAX_TESTS_BYTES = 1 << 30
 
-def import_tests(kind: Literal["apps", "livecodebench", "humaneval"], value: Any) -> str | None:
+
+def import_tests(kind: Literal["apps", "livecodebench", "humaneval", "mbpp"], value: Any) -> str | None:
     """Convert one dataset value to a curate test spec (JSON text); None stays None."""
     if value is None:
         return None
     try:
-        spec = {"apps": _apps, "livecodebench": _livecodebench, "humaneval": _humaneval}[kind](value)
-    except (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
+        spec = {"apps": _apps, "livecodebench": _livecodebench, "humaneval": _humaneval, "mbpp": _mbpp}[kind](value)
+    except (ValueError, TypeError, KeyError, IndexError, SyntaxError, zlib.error, pickle.UnpicklingError,
+            EOFError) as exc:
         spec = {"type": "invalid", "error": f"{kind} tests not understood: {type(exc).__name__}: {exc}"[:300]}
     return dumps(spec)
 
@@ -77,6 +85,32 @@ def _humaneval(value: Any) -> dict[str, Any]:
     return {"type": "functional", "entry_point": entry_point, "test": test, "context": "problem"}
 
 
+def _mbpp(value: Any) -> dict[str, Any]:
+    data = _load(value)
+    asserts = [t for t in data["test_list"] if isinstance(t, str) and t.strip()]
+    if not asserts:
+        raise ValueError("no tests in test_list")
+    entry_point = _called_function(asserts, data.get("code") or "")
+    body = "".join(f"    {line}\n" for t in asserts for line in t.strip().splitlines())
+    setup = (data.get("test_setup_code") or "").strip()
+    return {"type": "functional", "entry_point": entry_point,
+            "test": (setup + "\n\n" if setup else "") + "def check(candidate):\n" + body}
+
+
+def _called_function(asserts: list[str], code: str) -> str:
+    """The function the asserts call: the first one `code` defines, else the first that is no builtin."""
+    import ast
+    import builtins
+
+    called = [node.func.id for t in asserts for node in ast.walk(ast.parse(t))
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    defined = {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)} if code else set()
+    for name in called:
+        if name in defined or (not defined and not hasattr(builtins, name)):
+            return name
+    raise ValueError(f"the tests call no function {'the reference code defines' if defined else 'but builtins'}")
+
+
 def _livecodebench(value: Any) -> dict[str, Any]:
     data = _load(value)
     fn_name = None
@@ -103,8 +137,17 @@ def _cases(value: Any) -> list[dict[str, Any]]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            value = json.loads(_unpickle_text(zlib.decompress(base64.b64decode(value))))
+            value = json.loads(_unpickle_text(_inflate(base64.b64decode(value, validate=True))))
     return list(value)
+
+
+def _inflate(blob: bytes) -> bytes:
+    """zlib-decompress, refusing output beyond MAX_TESTS_BYTES (a small blob can expand without bound)."""
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(blob, MAX_TESTS_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"private tests expand beyond {MAX_TESTS_BYTES >> 20} MB")
+    return data
 
 
 class _TextOnly(pickle.Unpickler):
