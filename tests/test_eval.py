@@ -9,13 +9,12 @@ is right on half the problems every time, the teacher on every problem sometimes
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
 
 from curate.cli import cli
+from tests.helpers.chat_server import ChatServer
 
 # problem -> (reference, teacher's answers, student's answers); 8 problems, two of each pattern
 PATTERNS = [(["G", "5", "G", "7"], ["G", "G", "G", "G"]),
@@ -34,47 +33,28 @@ def table() -> dict[str, tuple[str, list[str], list[str]]]:
     return out
 
 
-class AnswerServer:
+def answer_server(answers: dict[str, tuple[str, list[str], list[str]]]) -> ChatServer:
     """Chat completions: the answers of the table for the request's model and problem."""
 
-    def __init__(self, answers: dict[str, tuple[str, list[str], list[str]]]):
-        self.requests = []
-        outer = self
+    def reply(body: dict) -> tuple:
+        _, teacher, student = answers[body["messages"][-1]["content"]]
+        chosen = teacher if body["model"] == "teacher-x" else student
+        choices = [{"index": i, "finish_reason": "length" if (body["model"] == "student-x" and a == "1"
+                                                              and i == 0) else "stop",
+                    "token_ids": list(range(2 * (i + 1))),
+                    "message": {"role": "assistant", "reasoning_content": f"thinking about {a} {i}",
+                                "content": f"The answer is \\boxed{{{a}}}."}}
+                   for i, a in enumerate(chosen[:body["n"]])]
+        return 200, {}, {"choices": choices, "usage": {"prompt_tokens": 9}}
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append(body)
-                problem = body["messages"][-1]["content"]
-                _, teacher, student = answers[problem]
-                chosen = teacher if body["model"] == "teacher-x" else student
-                choices = [{"index": i, "finish_reason": "length" if (body["model"] == "student-x" and a == "1"
-                                                                      and i == 0) else "stop",
-                            "token_ids": list(range(2 * (i + 1))),
-                            "message": {"role": "assistant", "reasoning_content": f"thinking about {a} {i}",
-                                        "content": f"The answer is \\boxed{{{a}}}."}}
-                           for i, a in enumerate(chosen[:body["n"]])]
-                data = json.dumps({"choices": choices, "usage": {"prompt_tokens": 9}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    return ChatServer(reply)
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = AnswerServer(table())
+    s = answer_server(table())
     yield s
-    s.server.shutdown()
-    s.server.server_close()
+    s.close()
 
 
 def write_eval_set(path, dates=True):
@@ -132,11 +112,11 @@ def test_end_to_end_figures_match_the_table(server, tmp_path):
 
 def test_rerun_resumes_and_a_new_model_reuses_the_others(server, tmp_path):
     run_cli(*eval_args(server, tmp_path))
-    sent = len(server.requests)
+    sent = len(server.seen)
     run_cli(*eval_args(server, tmp_path))
-    assert len(server.requests) == sent  # everything came from the finished runs
+    assert len(server.seen) == sent  # everything came from the finished runs
     run_cli(*eval_args(server, tmp_path, "--model", f"again=openai:teacher-x@{server.url}"))
-    assert len(server.requests) == sent + 8  # only the new model asked the server
+    assert len(server.seen) == sent + 8  # only the new model asked the server
     out = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert out["results"]["again"]["all"] == out["results"]["teacher"]["all"]
 

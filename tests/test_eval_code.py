@@ -15,9 +15,7 @@ import json
 import os
 import pickle
 import shutil
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,45 +27,26 @@ from curate.errors import CurateError
 from curate.evalrun.code_items import code_rows
 from curate.evalrun.collect import read_rows
 from tests.helpers import humaneval
+from tests.helpers.chat_server import ChatServer
 
 needs_bwrap = pytest.mark.skipif(not shutil.which("bwrap") and not os.environ.get("CI"),
                                 reason="bubblewrap not installed")
 
 
-class CodeServer:
+class CodeServer(ChatServer):
     """Chat completions: for the first key the user message contains, its programs as n choices."""
 
     def __init__(self, answers: dict[str, list[str]]):
-        outer = self
-        self.requests = 0
+        def reply(body: dict) -> tuple:
+            text = body["messages"][-1]["content"]
+            programs = next(v for k, v in answers.items() if k in text)
+            choices = [{"index": i, "finish_reason": "stop", "token_ids": [1, 2, 3],
+                        "message": {"role": "assistant", "reasoning_content": "I write it.",
+                                    "content": f"Here it is.\n```python\n{p}\n```\n"}}
+                       for i, p in enumerate(programs[:body["n"]])]
+            return 200, {}, {"choices": choices, "usage": {"prompt_tokens": 7}}
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests += 1
-                text = body["messages"][-1]["content"]
-                programs = next(v for k, v in answers.items() if k in text)
-                choices = [{"index": i, "finish_reason": "stop", "token_ids": [1, 2, 3],
-                            "message": {"role": "assistant", "reasoning_content": "I write it.",
-                                        "content": f"Here it is.\n```python\n{p}\n```\n"}}
-                           for i, p in enumerate(programs[:body["n"]])]
-                data = json.dumps({"choices": choices, "usage": {"prompt_tokens": 7}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(reply)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from chat_server import ChatServer
 
 from curate.decontam.similar import SimilarityIndex
 from curate.recipe import RecipeError, load_recipe, validate_recipe
 from curate.runner import run_recipe
 from curate.teachers.judge import ANSWER_RUBRIC, PARAPHRASE_RUBRIC, parse_verdict
+from tests.helpers.chat_server import ChatServer
 
 # ---------------------------------------------------------------- parsing
 

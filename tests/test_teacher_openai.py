@@ -6,13 +6,13 @@ import json
 
 import pytest
 import vllm_fixtures
-from chat_server import ChatServer
 
 from curate.errors import CurateError
 from curate.schema import from_rows
 from curate.stages.base import run_stage_on
 from curate.stages.generate import Generate
 from curate.teachers.openai import OpenAITeacher, retry_after
+from tests.helpers.chat_server import ChatServer
 
 api_server = vllm_fixtures.api_server  # session fixtures (real vLLM server, tiny model)
 tiny_model = vllm_fixtures.tiny_model
