@@ -105,17 +105,19 @@ class RunState:
         self.attempt = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
 
     def record(self, state: str, stage: str | None = None, **extra: Any) -> None:
+        """Best effort: a state that cannot be written (a full disk) must not fail the run; a
+        follower then sees the process gone and stops."""
         self.stage = stage or self.stage
-        self.rd.write_run_state({"state": state, "stage": self.stage, **self.attempt, **extra})
-
-    def failed(self, error: BaseException) -> None:
-        """Record a failure (best effort: the error being raised matters more)."""
-        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
         try:
-            self.record(kind, stage=getattr(error, "stage_label", None), error=message[:2000])
+            self.rd.write_run_state({"state": state, "stage": self.stage, **self.attempt, **extra})
         except OSError:
             pass
+
+    def failed(self, error: BaseException) -> None:
+        """Record a failure, naming the stage the error came from (else the chain at work)."""
+        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        self.record(kind, stage=getattr(error, "stage_label", None), error=message[:2000])
 
 
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],
