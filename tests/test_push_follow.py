@@ -173,3 +173,31 @@ def test_create_pr_streams_then_opens_one_pull_request(monkeypatch, tmp_path):
     [commit] = standin.commits()
     assert commit["pr"] and "https://hub/pr/1" in result.output
     assert set(standin.done()) == set(dataset_blobs(run).values())
+
+
+def test_a_run_killed_while_followed_ends_the_follow(tmp_path):
+    raw = sample_recipe()
+    raw["stages"].insert(3, {"use": "slow", "seconds": 1.0})  # fused with write: parts finish one by one
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run, state = tmp_path / "run", tmp_path / "hub"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runner = subprocess.Popen([sys.executable, "-m", "tests.helpers.slow_stage", str(recipe), str(run)],
+                              cwd=ROOT, env=env)
+    follower = launch(state, "push", str(run), "me/follow", "--follow", "--poll", "0.1")
+    standin, deadline = BlobHub(state), time.monotonic() + 120
+    while not standin.done():  # the follower has seen the run at work and uploaded a shard
+        assert runner.poll() is None and time.monotonic() < deadline, "the run ended before a shard went up"
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    out = finish(follower, timeout=120)
+    assert follower.returncode != 0, out
+    assert "stopped in stage 02-mix, 03-slow, 04-write" in out and "killed?" in out and "Hint:" in out
+    assert standin.commits() == []
+
+
+def test_follow_refuses_a_dataset_folder(tmp_path):
+    (tmp_path / "README.md").write_text("---\n---\n")
+    result = CliRunner().invoke(cli, ["push", str(tmp_path), "me/x", "--follow"])
+    assert result.exit_code != 0 and "not a run directory" in result.output and "curate push" in result.output

@@ -233,6 +233,10 @@ def follow_push(run_dir: str | Path, options: PushOptions, *, api: Any = None, p
     """Follow the run in `run_dir`: upload each shard once complete, commit once it is finished.
 
     Returns the commit (or pull request) URL, "" when the repo already held the dataset."""
+    folder = Path(run_dir)
+    if (folder / "README.md").exists() and not RunDir.is_run(folder):
+        raise CurateError(f"{folder} is a dataset folder, not a run directory: there is no run to follow.",
+                          f"Push it as it is: curate push {folder} {options.repo_id}")
     api = api or hub.connect()
     try:
         return _follow(api, RunDir(run_dir), options, poll, log, sleep)
