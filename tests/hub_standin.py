@@ -18,7 +18,8 @@ Run as a script, it is a launcher for subprocesses:
     python tests/hub_standin.py STATE_DIR run RECIPE --run-dir RUN ... # curate run, gated: write's
         # part 1 waits until a shard has been uploaded (so a follower provably uploads mid-run)
 
-`STANDIN_DELAY` (seconds per LFS upload) makes uploads slow enough to kill one in flight.
+`STANDIN_DELAY` (seconds per LFS upload) makes uploads slow enough to kill one in flight;
+`STANDIN_MBPS` adds a simulated uplink (seconds per upload: bytes / MB/s) for benchmarks.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ class CommitInfo:
 class BlobHub:
     """An HfApi-shaped repository kept in `folder`; see the module docstring."""
 
-    def __init__(self, folder: Path, delay: float = 0.0):
+    def __init__(self, folder: Path, delay: float = 0.0, mbps: float = 0.0):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.delay = delay
+        self.delay, self.mbps = delay, mbps
 
     # ---- the state, in append-only files
     def _append(self, name: str, entry: dict) -> None:
@@ -139,7 +140,7 @@ class BlobHub:
     def _upload(self, op, via: str) -> None:
         sha = op.upload_info.sha256.hex()
         self._append("events.jsonl", {"event": "start", "sha256": sha, "path": op.path_in_repo, "t": time.time()})
-        time.sleep(self.delay)
+        time.sleep(self.delay + (op.upload_info.size / (self.mbps * 1e6) if self.mbps else 0.0))
         self._append("events.jsonl", {"event": "done", "sha256": sha, "path": op.path_in_repo, "via": via,
                                       "t": time.time()})
 
@@ -148,11 +149,11 @@ def _mode(path: str) -> str:
     return "regular" if path.endswith(TEXT_SUFFIXES) else "lfs"
 
 
-def install(folder: Path, delay: float = 0.0) -> BlobHub:
+def install(folder: Path, delay: float = 0.0, mbps: float = 0.0) -> BlobHub:
     """Make `curate push` talk to a BlobHub in `folder` (this process only)."""
     from curate.publish import hub
 
-    standin = BlobHub(folder, delay)
+    standin = BlobHub(folder, delay, mbps)
     hub.make_api = lambda token: standin
     return standin
 
@@ -180,7 +181,7 @@ if __name__ == "__main__":
     state, command, *args = sys.argv[1:]
     os.environ.setdefault("HF_TOKEN", "hf_standin")
     if command == "push":
-        install(Path(state), float(os.environ.get("STANDIN_DELAY", "0")))
+        install(Path(state), float(os.environ.get("STANDIN_DELAY", "0")), float(os.environ.get("STANDIN_MBPS", "0")))
     else:
         gate_write(Path(state))
     from curate.cli.group import cli

@@ -201,3 +201,16 @@ def test_follow_refuses_a_dataset_folder(tmp_path):
     (tmp_path / "README.md").write_text("---\n---\n")
     result = CliRunner().invoke(cli, ["push", str(tmp_path), "me/x", "--follow"])
     assert result.exit_code != 0 and "not a run directory" in result.output and "curate push" in result.output
+
+
+def test_a_run_without_write_stage_is_refused(monkeypatch, tmp_path):
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+
+    raw = sample_recipe()
+    raw["stages"] = raw["stages"][:2]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run_recipe(load_recipe(recipe), tmp_path / "run", progress=False)
+    result = follow_in_process(monkeypatch, BlobHub(tmp_path / "hub"), tmp_path / "run")
+    assert result.exit_code != 0 and "no `write` stage" in result.output and "Hint:" in result.output

@@ -70,22 +70,24 @@ class RunWatch:
         self.initial = _attempt(rd.read_run_state())
         self.followed: tuple | None = None  # the attempt seen running
         self.waiting_said = ""
+        self.stages: list = []  # the recipe's stages, once the run has written its recipe
 
     def write_stage(self) -> Path | None:
         """The folder of the recipe's (last) write stage, None before the run has started."""
-        stages = self.rd.recipe_data().get("stages", [])
+        self.stages = self.stages or self.rd.recipe_data().get("stages", [])  # parsed once, not per poll
+        stages = self.stages
         writes = [i for i, s in enumerate(stages) if isinstance(s, dict) and s.get("use") == "write"]
         if not stages:
             return None
         if not writes:
             raise CurateError(f"the recipe of {self.rd.path} has no `write` stage: it makes no dataset to push.",
                               "Add a `write` stage to the recipe (see docs: stages, write).")
-        return self.rd.stage_dir(writes[-1], "write")
+        on_disk = self.rd.stage_dirs_named("write")
+        return on_disk[-1] if on_disk else self.rd.stage_dir(writes[-1], "write")
 
     def config_names(self) -> list[str]:
         """The dataset configs the write stage makes (its shards' top folders)."""
-        stages = self.rd.recipe_data().get("stages", [])
-        write = [s for s in stages if isinstance(s, dict) and s.get("use") == "write"][-1]
+        write = [s for s in self.stages if isinstance(s, dict) and s.get("use") == "write"][-1]
         return sorted(write.get("configs") or {"default": {}})
 
     def shards(self) -> list[Shard]:
@@ -187,9 +189,6 @@ class Uploader:
         self.ops: dict[str, Any] = {}  # sha256 -> the operation that uploaded it (this process)
         self.seen: dict[str, str] = {}  # file identity -> sha256, of files handled this process
         self.sent = 0
-
-    def known_hash(self, path: Path) -> str | None:
-        return self.record.hashes.get(file_identity(path))
 
     def ensure(self, path: Path, path_in_repo: str, label: str = "") -> str:
         """Make sure the blob of `path` is in the repo's storage; return its sha256. Before the
