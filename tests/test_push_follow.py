@@ -214,3 +214,21 @@ def test_a_run_without_write_stage_is_refused(monkeypatch, tmp_path):
     run_recipe(load_recipe(recipe), tmp_path / "run", progress=False)
     result = follow_in_process(monkeypatch, BlobHub(tmp_path / "hub"), tmp_path / "run")
     assert result.exit_code != 0 and "no `write` stage" in result.output and "Hint:" in result.output
+
+
+def test_ctrl_c_of_the_run_is_recorded_with_its_stage(tmp_path):
+    raw = sample_recipe()
+    raw["stages"].insert(3, {"use": "slow", "seconds": 1.0})
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run = tmp_path / "run"
+    runner = subprocess.Popen([sys.executable, "-m", "tests.helpers.slow_stage", str(recipe), str(run)],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
+    rd, deadline = RunDir(run), time.monotonic() + 120
+    while "03-slow" not in (rd.read_run_state().get("stage") or ""):
+        assert runner.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=60) != 0
+    state = rd.read_run_state()
+    assert state["state"] == "interrupted" and "03-slow" in state["stage"] and state["pid"] == runner.pid

@@ -153,7 +153,8 @@ def run_ended_error(rd: RunDir, state: dict, kind: str) -> CurateError:
         message = (f"the run in {rd.path} stopped in stage {stage} without recording why "
                    f"(process {state.get('pid')} is gone: killed?); nothing was committed.")
     else:
-        message = (f"the run in {rd.path} {kind} in stage {stage}"
+        verb = "was interrupted" if kind == "interrupted" else kind
+        message = (f"the run in {rd.path} {verb} in stage {stage}"
                    f"{': ' + state['error'] if state.get('error') else ''}; nothing was committed.")
     return CurateError(message, "Fix the cause and resume the run (`curate run` with the same recipe and "
                                 "--run-dir), then run this push again: shards already uploaded are skipped.")
