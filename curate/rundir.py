@@ -11,6 +11,8 @@
     RUN/rejected/NN-stage/part-XXXXX.parquet   dropped rows with stage and reason
     RUN/reports/                 human-readable reports (KIND.*, or numbered: `report_target`)
     RUN/dataset/                 the publishable Hub folder (assembled in RUN/.dataset.tmp/)
+    RUN/_run.json                the run's state: running (pid, host, stage), finished, failed
+    RUN/push/OWNER--NAME.json    `curate push --follow`'s record of blobs uploaded to a repo
 
 Nothing else in curate spells these names (tests/test_rundir_layout.py holds it so): a module
 that needs a path inside a run asks `RunDir`, and per-part files a stage keeps in its own
@@ -222,6 +224,25 @@ class RunDir:
             probe.unlink()
         except OSError as error:
             raise disk_error(error, None, self.path) or error
+
+    # ---- the run's state and the push record (read by `curate push --follow`)
+    @property
+    def run_state_path(self) -> Path:
+        return self.path / "_run.json"
+
+    def read_run_state(self) -> dict[str, Any]:
+        """The last state the runner recorded ({} for a run made before states were recorded)."""
+        try:
+            return json.loads(self.run_state_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def write_run_state(self, state: dict[str, Any]) -> None:
+        write_json_atomic(self.run_state_path, state)
+
+    def push_record(self, repo_id: str) -> Path:
+        """Where a streaming push to `repo_id` records the blobs it has uploaded (and their hashes)."""
+        return self.path / "push" / f"{repo_id.replace('/', '--')}.json"
 
     # ---- markers
     def is_done(self, stage_dir: Path, part: int) -> bool:

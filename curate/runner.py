@@ -67,10 +67,13 @@ def run_recipe(
     if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
         resolved.write_text(recipe.to_yaml())
     manifest = start_manifest(rd, recipe)
+    state = RunState(rd)
     pool = make_executor(executor, workers=workers, address=address, warm_up=registry.warm_up())
     try:
         num_parts = 0
         for chain in chains(stages):
+            names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
+            state.record("running", stage=names)
             try:
                 for index in chain:
                     save_fingerprint(rd, recipe, index, stages[index], fps[index])
@@ -79,11 +82,42 @@ def run_recipe(
                 if finalize_chain(rd, chain, stages, num_parts, recipe.seed, pool, walls):
                     record_chain(rd, manifest, chain, stages, fps, num_parts, walls, True)
             except OSError as error:  # prepare, finalize, the manifest (part tasks translate their own)
-                names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
                 raise disk_error(error, f"running stage {names}", rd.path) or error
+        state.record("finished")
+    except BaseException as error:
+        state.failed(error)
+        raise
     finally:
         pool.close()
     return manifest
+
+
+class RunState:
+    """The run's state in the run directory (`RunDir.write_run_state`), for whoever follows the
+    run from another process (`curate push --follow`): running (with the pid, host and the chain
+    of stages at work), finished, failed or interrupted (naming the stage)."""
+
+    def __init__(self, rd: RunDir):
+        import os
+        import socket
+
+        self.rd, self.stage = rd, None
+        self.attempt = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+
+    def record(self, state: str, stage: str | None = None, **extra: Any) -> None:
+        """Best effort: a state that cannot be written (a full disk) must not fail the run; a
+        follower then sees the process gone and stops."""
+        self.stage = stage or self.stage
+        try:
+            self.rd.write_run_state({"state": state, "stage": self.stage, **self.attempt, **extra})
+        except OSError:
+            pass
+
+    def failed(self, error: BaseException) -> None:
+        """Record a failure, naming the stage the error came from (else the chain at work)."""
+        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        self.record(kind, stage=getattr(error, "stage_label", None), error=message[:2000])
 
 
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],

@@ -24,6 +24,7 @@ LAYOUT_NAMES = {"_done", "rejected", "reports", "dataset", "artifacts", "scratch
 #: not a run-directory path
 ALLOWED: dict[tuple[str, str, str], str] = {
     ("publish/hub.py", "dataset", "repo_type="): "the Hub's repository kind, not a folder",
+    ("publish/follow.py", "dataset", "repo_type="): "the Hub's repository kind, not a folder",
     ("cli/inspect.py", "rejected", "f-string field"): "a column header of `curate status`",
     ("publish/card_facts.py", "rejected", "comparison"): "the counter of rejected rows, kept out of the notes",
 }

@@ -12,6 +12,7 @@ import yaml
 
 from curate.errors import ResumeConflict
 from curate.recipe import load_recipe
+from curate.rundir import RunDir
 from curate.runner import run_recipe
 from tests.helpers.slow_stage import register
 
@@ -67,8 +68,9 @@ def test_rerun_of_finished_run_does_no_work_and_changes_nothing(tmp_path, write_
     recipe_path = make_recipe(tmp_path, write_jsonl, write_recipe)
     run_dir = tmp_path / "run"
     run_recipe(load_recipe(recipe_path), run_dir, progress=False)
+    attempt = RunDir(run_dir).run_state_path  # records each attempt (pid, start), like the manifest
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run_dir.rglob("*")
-              if p.is_file() and p.name != "manifest.json" and p.name != "recipe.resolved.yaml"}
+              if p.is_file() and p.name != "manifest.json" and p.name != "recipe.resolved.yaml" and p != attempt}
     run_recipe(load_recipe(recipe_path), run_dir, progress=False)
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before}
     assert after == before

@@ -42,18 +42,27 @@ def report(run_dir, output, samples, viewer_url):
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("repo_id")
 @click.option("--private", is_flag=True, help="Create the repo as private (if it does not exist).")
 @click.option("--revision", help="Branch to push to (created from main if missing).")
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing (implies --atomic).")
 @click.option("--atomic", is_flag=True, help="Pre-upload every file, then make one commit.")
+@click.option("--follow", is_flag=True, help="Follow a run that is still writing (or not started yet): "
+              "upload each dataset shard once it is complete, then make one commit when the run has "
+              "finished. Resumable: rerun it after a kill or Ctrl-C.")
+@click.option("--poll", type=click.FloatRange(min=0.01), default=10.0, show_default=True, metavar="SECONDS",
+              help="With --follow: how often to look at the run.")
 @click.option("--dry-run", is_flag=True, help="List what would be uploaded and print the card; upload nothing.")
-def push(run_dir, repo_id, private, revision, create_pr, atomic, dry_run):
+def push(run_dir, repo_id, private, revision, create_pr, atomic, follow, poll, dry_run):
     """Upload RUN_DIR/dataset/ to the dataset repo REPO_ID on the Hugging Face Hub.
 
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
+    if follow:
+        follow_run(run_dir, repo_id, private=private, revision=revision, create_pr=create_pr, poll=poll,
+                   dry_run=dry_run)
+        return
     publish(run_dir, repo_id, private=private, revision=revision, create_pr=create_pr, atomic=atomic,
             dry_run=dry_run)
 
@@ -74,3 +83,21 @@ def publish(run_dir, repo_id: str, *, private: bool = False, revision: str | Non
     url = do_push(plan, log=lambda line: click.echo(line, err=True))
     click.echo(f"Pushed {len(plan.files)} file(s) to https://huggingface.co/datasets/{repo_id}"
                + (f"\n{url}" if url else ""))
+
+
+def follow_run(run_dir, repo_id: str, *, private: bool, revision: str | None, create_pr: bool, poll: float,
+               dry_run: bool) -> None:
+    """`curate push --follow`: stream the run's shards to the Hub, commit once it is finished."""
+    from curate.errors import CurateError
+    from curate.publish.follow import PushOptions, follow_push
+
+    if dry_run:
+        raise CurateError("--dry-run lists the files of a finished run; it cannot follow one.",
+                          "Drop --follow to see what a finished run would upload.")
+    options = PushOptions(repo_id=repo_id, revision=revision, private=private, create_pr=create_pr)
+    try:
+        url = follow_push(run_dir, options, poll=poll, log=lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt:
+        raise CurateError("interrupted: nothing was committed; every shard uploaded so far is recorded.",
+                          "Run the same `curate push --follow` again: it uploads only what is missing.") from None
+    click.echo(f"Pushed to https://huggingface.co/datasets/{repo_id}" + (f"\n{url}" if url else ""))

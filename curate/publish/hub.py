@@ -16,7 +16,8 @@ Two modes:
 
 The token comes from HF_TOKEN or the login cache (huggingface_hub.get_token) and is never
 printed. Errors name the next step: log in, use a write token, choose another repo.
-Tests inject an HfApi-shaped stand-in through `make_api`.
+Tests inject an HfApi-shaped stand-in through `make_api`. `curate push --follow`, which uploads
+shards while the run is still writing them, lives in `curate.publish.follow`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def find_token() -> str | None:
     from huggingface_hub import get_token
 
     return get_token()
+
+
+def connect(token: str | None = None):
+    """The HfApi to push with, logged in; a `CurateError` saying how to log in without a token."""
+    token = token or find_token()
+    if not token:
+        raise CurateError("not logged in to the Hugging Face Hub (no HF_TOKEN, no cached login).",
+                          "Run `hf auth login` (or set HF_TOKEN to a token with write access), then retry.")
+    return make_api(token)
 
 
 @dataclass
@@ -77,10 +87,10 @@ class PushPlan:
         target = f"{self.repo_id} (dataset{', private' if self.private else ''})"
         where = f"branch {self.revision}" if self.revision else "main"
         mode = "one commit" if self.atomic else f"{len(self.batches())} commit(s), resumable"
-        lines = [f"Would push {len(self.files)} file(s), {_size(self.total_bytes())}, to {target}",
+        lines = [f"Would push {len(self.files)} file(s), {size_text(self.total_bytes())}, to {target}",
                  f"  on {where}{' as a pull request' if self.create_pr else ''}; {mode}."]
         for f in self.files:
-            lines.append(f"  + {f:<60} {_size((self.folder / f).stat().st_size):>10}")
+            lines.append(f"  + {f:<60} {size_text((self.folder / f).stat().st_size):>10}")
         for f in self.stale:
             lines.append(f"  - {f:<60} (stale shard, deleted)")
         if not self.remote_checked:
@@ -88,7 +98,7 @@ class PushPlan:
         return "\n".join(lines)
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -159,12 +169,7 @@ def check_remote(plan: PushPlan, remote: list[str]) -> None:
 
 def push(plan: PushPlan, *, api: Any = None, token: str | None = None, log=print) -> str:
     """Create the repo if needed, upload per the plan; return the commit or PR URL."""
-    if api is None:
-        token = token or find_token()
-        if not token:
-            raise CurateError("not logged in to the Hugging Face Hub (no HF_TOKEN, no cached login).",
-                              "Run `hf auth login` (or set HF_TOKEN to a token with write access), then retry.")
-        api = make_api(token)
+    api = api or connect(token)
     try:
         return _push(api, plan, log)
     except CurateError:
@@ -190,7 +195,7 @@ def _push(api, plan: PushPlan, log) -> str:
             repo_id=plan.repo_id, repo_type="dataset", folder_path=str(plan.folder),
             allow_patterns=batch, delete_patterns=plan.stale if last and plan.stale else None,
             revision=plan.revision, commit_message=_message(plan, i, len(batches)))
-        url = _url(info) or url
+        url = commit_url(info) or url
     return url
 
 
@@ -219,7 +224,7 @@ def _push_atomic(api, plan: PushPlan, log) -> str:
     info = api.create_commit(plan.repo_id, operations=additions + deletions, repo_type="dataset",
                              revision=plan.revision, create_pr=plan.create_pr,
                              commit_message=_message(plan, 1, 1))
-    return _url(info)
+    return commit_url(info)
 
 
 def _message(plan: PushPlan, i: int, n: int) -> str:
@@ -227,7 +232,7 @@ def _message(plan: PushPlan, i: int, n: int) -> str:
     return f"Upload dataset with curate{part}"
 
 
-def _url(info: Any) -> str:
+def commit_url(info: Any) -> str:
     return str(getattr(info, "pr_url", None) or getattr(info, "commit_url", None) or "")
 
 

@@ -126,6 +126,7 @@ class Write(Stage):
         save_trace_ids(out_dir, trace_ids)
         for writer in writers.values():
             ctx.finish_later(writer.close)
+        ctx.finish_later(lambda: record_shards(out_dir, ctx.stats))
 
     def view(self, name: str, table: pa.Table, rows, texts) -> pa.Table:
         """The rows of config `name` in its shape (the training view unless `shapes` says)."""
@@ -276,6 +277,14 @@ class ShardWriter:
         with suppress(Exception):  # the failure being raised matters more
             self.background.close()
         self.close_file()
+
+
+def record_shards(out_dir: Path, stats: dict) -> None:
+    """The part's completion record: its closed shards (`config/NNNNN.parquet` -> bytes) in the
+    stats of its done-marker, so a follower (`curate push --follow`) uploads exactly these files
+    once the part is marked, while later parts are still being written."""
+    stats["shards"] = {p.relative_to(out_dir).as_posix(): p.stat().st_size
+                       for p in sorted(out_dir.glob("*/*.parquet")) if not p.parent.name.startswith("_")}
 
 
 TRACE_IDS = "_trace_ids"  # per part: the trace ids each config received (beside, not among, its shards)
