@@ -22,6 +22,7 @@ from curate.cli import cli
 from curate.recipe import load_recipe
 from curate.runner import run_recipe
 from curate.schema import from_rows
+from curate.text.palette import VERDICTS
 from curate.view.server import Viewer, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,6 +241,9 @@ def test_page_filters_searches_and_renders_a_row(served, browser, tmp_path):
     reload_table(browser, lambda: set_input(browser, verdict, "fail"))
     badges = browser.find_elements(By.CSS_SELECTOR, "#rows tbody .badge")
     assert badges and {b.text for b in badges} == {"fail"}
+    fail = VERDICTS["fail"].fill  # the report's chips and the charts use the same palette
+    assert badges[0].value_of_css_property("background-color") == \
+        "rgba({}, {}, {}, 1)".format(*(int(fail[i:i + 2], 16) for i in (1, 3, 5)))
 
     reload_table(browser, lambda: browser.find_element(By.ID, "clear").click())
     search = browser.find_element(By.ID, "search")
