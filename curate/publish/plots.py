@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from curate.publish.chart_style import SMALLEST_PT, figure, fit, output, short_number
+from curate.publish.chart_style import SMALLEST_PT, figure, fit, output, place, short_number, text_width
 from curate.text import palette
 
 BINS = 40
@@ -43,6 +43,7 @@ def _series(lengths: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _short_ticks(axis, *, minor: bool = False) -> None:
+    """Short tick labels, on minor ticks too when `minor` (a log range too narrow for majors)."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     axis.set_major_formatter(FuncFormatter(short_number))
@@ -62,14 +63,18 @@ def token_histogram(lengths: dict[str, np.ndarray], *, title: str = "Tokens per 
     low = max(1.0, min(float(v.min()) for v in series.values()))
     high = max(low * 2, max(float(v.max()) for v in series.values()))
     edges = np.geomspace(low, high, BINS + 1)
+    from matplotlib.ticker import LogLocator
+
     with figure(HEIGHT_IN) as fig:
-        ax = fig.add_subplot()
+        ax = place(fig, left=0.85, bottom=0.75)
         for i, (label, values) in enumerate(series.items()):
             counts = np.histogram(np.clip(values, low, high), bins=edges)[0]
             ax.stairs(counts, edges, fill=True, alpha=ALPHA, color=palette.series_colour(i),
                       label=f"{label} (n={len(values):,}, median {median(values):,})")
         ax.set_xscale("log")
         ax.set_xlim(low, high)
+        # minor ticks at 2 and 5 x 10^k only where majors suffice: every tick is an object to lay out
+        ax.xaxis.set_minor_locator(LogLocator(subs=np.arange(2.0, 10.0) if high / low < 30 else (2.0, 5.0)))
         _short_ticks(ax.xaxis, minor=high / low < 30)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.grid(axis="y")
@@ -104,8 +109,10 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
     fills = [colours[p] if p in fixed else palette.series_colour(i) for i, p in enumerate(parts)]
     totals = [sum(counts[label].values()) for label in labels]
     legend_rows = math.ceil(len(parts) / 4)
-    with figure(1.5 + 0.45 * len(labels) + 0.3 * legend_rows) as fig:
-        ax = fig.add_subplot()
+    shown = [fit(label) for label in labels]
+    legend = 0.3 * legend_rows
+    with figure(1.3 + 0.45 * len(labels) + legend) as fig:
+        ax = place(fig, left=text_width(shown, SMALLEST_PT) + 0.3, bottom=0.6 + legend)
         y = np.arange(len(labels))
         done = np.zeros(len(labels))
         for part, fill in zip(parts, fills):
@@ -115,15 +122,15 @@ def bar_chart(counts: dict[str, dict[str, int]], *, title: str, xlabel: str = "r
         for row, total in enumerate(totals):
             ax.annotate(f"{total:,}", (total, row), xytext=(4, 0), textcoords="offset points", va="center",
                         fontsize=SMALLEST_PT, color=palette.MUTED)
-        ax.set_yticks(y, [fit(label) for label in labels])
+        ax.set_yticks(y, shown)
         ax.set_ylim(len(labels) - 0.5, -0.5)  # the first label on top
-        ax.set_xlim(0, max(max(totals), 1) * 1.08)
+        ax.set_xlim(0, max(max(totals), 1) * 1.12)
         ax.xaxis.get_major_locator().set_params(integer=True)
         _short_ticks(ax.xaxis)
         ax.grid(axis="x")
         ax.set(title=title, xlabel=xlabel)
         if parts:
-            fig.legend(loc="outside lower center", ncols=min(4, len(parts)), frameon=False)
+            fig.legend(loc="lower center", ncols=min(4, len(parts)), frameon=False)
         return output(fig, fmt, name=name, label=title)
 
 
@@ -132,8 +139,9 @@ def funnel_chart(funnel: list[dict], *, title: str = "Rows per stage", fmt: str 
     the id "stage-DIR" (in the SVG: "funnel-stage-DIR")."""
     if not funnel:
         return None
-    with figure(1.2 + 0.45 * len(funnel)) as fig:
-        ax = fig.add_subplot()
+    shown = [fit(str(s["dir"])) for s in funnel]
+    with figure(1.5 + 0.45 * len(funnel)) as fig:
+        ax = place(fig, left=text_width(shown, SMALLEST_PT) + 0.3, bottom=0.9)
         y = np.arange(len(funnel))
         kept = np.array([s["rows_out"] for s in funnel], dtype=float)
         dropped = np.array([s["rejected"] for s in funnel], dtype=float)
@@ -146,13 +154,13 @@ def funnel_chart(funnel: list[dict], *, title: str = "Rows per stage", fmt: str 
             note = f"{stage['rows_out']:,}" + (f" (−{stage['rejected']:,} rejected)" if stage["rejected"] else "")
             ax.annotate(note, (kept[row] + dropped[row], row), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=SMALLEST_PT, color=palette.MUTED)
-        ax.set_yticks(y, [fit(str(s["dir"])) for s in funnel])
+        ax.set_yticks(y, shown)
         ax.set_ylim(len(funnel) - 0.5, -0.5)
         ax.set_xlim(0, max(float((kept + dropped).max()), 1.0) * 1.3)  # room for the notes
         _short_ticks(ax.xaxis)
         ax.grid(axis="x")
         ax.set(title=title, xlabel="rows")
-        fig.legend(loc="outside lower center", ncols=2, frameon=False)
+        fig.legend(loc="lower center", ncols=2, frameon=False)
         return output(fig, fmt, name="funnel", label=title)
 
 
@@ -169,7 +177,7 @@ def line_chart(series: dict[str, list[tuple[float, float, float, float]]], *, ti
         return None
     xs = sorted({p[0] for points in series.values() for p in points})
     with figure(HEIGHT_IN) as fig:
-        ax = fig.add_subplot()
+        ax = place(fig, left=0.85, bottom=0.75)
         for i, (label, points) in enumerate(series.items()):
             x, y, low, high = (np.array(column, dtype=float) for column in zip(*points))
             colour = palette.series_colour(i)
@@ -178,6 +186,7 @@ def line_chart(series: dict[str, list[tuple[float, float, float, float]]], *, ti
             ax.plot(x, y, marker="o", markersize=5, linewidth=2, color=colour, label=label)
         if xs[0] > 0 and xs[-1] / xs[0] > 8:
             ax.set_xscale("log", base=2)
+            ax.minorticks_off()
         ax.set_xticks(xs if len(xs) <= 10 else [x for x in xs if x in {2 ** k for k in range(11)}] or xs[::8])
         _short_ticks(ax.xaxis)
         ax.set_ylim(0, 1)
