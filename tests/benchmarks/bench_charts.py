@@ -13,14 +13,18 @@ machine. Measured, per side:
 - next draw: a second histogram in the same process (what each further chart costs);
 - report: `write_report` of a small finished run (load -> filter -> mix -> write, 208 rows; the
   run of tests/publish_helpers.py), in a fresh process, from `import curate.publish.report`;
-- card: `card_for_run` of the same run (README.md and its two PNGs), the same way.
+- card: `card_for_run` of the same run (README.md and its two PNGs), the same way;
+- run: the whole small run itself (load -> filter -> mix -> write, which draws the card's PNGs),
+  in a fresh process, from the import of the runner.
 
-Prints medians per side and the ratio new / old.
+Prints medians per side and the ratio new / old. When vl-convert-python is installed (it is not
+a dependency), one Vega-Lite histogram PNG is timed the same way: the alternative we measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -45,6 +49,37 @@ t3 = time.perf_counter()
 import curate
 drew = "matplotlib" if "matplotlib" in sys.modules else "Pillow"
 print(json.dumps({"import + first draw": t2 - t1, "next draw": t3 - t2, "from": curate.__file__, "drew": drew}))
+"""
+
+RUN = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from publish_helpers import make_run
+make_run(Path(sys.argv[1]), name=sys.argv[2])
+print(json.dumps({"run (4 stages + card)": time.perf_counter() - t0}))
+"""
+
+VEGA = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+rng = np.random.default_rng(0)
+values = {"math": rng.lognormal(7, 1, 5000), "code": rng.lognormal(8, 1, 5000)}
+edges = np.geomspace(1, max(v.max() for v in values.values()), 41)
+rows = [{"config": k, "x0": float(a), "x1": float(b), "n": int(n)}
+        for k, v in values.items() for a, b, n in zip(edges[:-1], edges[1:], np.histogram(v, edges)[0])]
+spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 800, "height": 300,
+        "title": "Tokens per row", "data": {"values": rows}, "mark": {"type": "rect", "opacity": 0.55},
+        "encoding": {"x": {"field": "x0", "type": "quantitative", "scale": {"type": "log"}}, "x2": {"field": "x1"},
+                     "y": {"field": "n", "type": "quantitative", "stack": None}, "color": {"field": "config"}}}
+t1 = time.perf_counter()
+import vl_convert
+assert vl_convert.vegalite_to_png(spec)
+t2 = time.perf_counter()
+assert vl_convert.vegalite_to_png(dict(spec, title="again"))
+t3 = time.perf_counter()
+print(json.dumps({"import + first draw": t2 - t1, "next draw": t3 - t2}))
 """
 
 WHOLE = """
@@ -76,7 +111,8 @@ def baseline_tree(rev: str | None, into: Path) -> tuple[str, Path]:
 
 
 def measure(code: str, tree: Path, *args: str) -> dict[str, float]:
-    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "MPLBACKEND": "Agg"}
+    env = {"PYTHONPATH": f"{tree}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "HOME": str(Path.home()),
+           "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=tree)
     if done.returncode:
         raise SystemExit(f"benchmark process failed:\n{done.stderr[-3000:]}")
@@ -100,20 +136,31 @@ def main() -> None:
         for tree in sides.values():  # warm caches (matplotlib's font cache on a fresh machine)
             measure(CHART, tree)
         times: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
+        vega = importlib.util.find_spec("vl_convert") is not None  # the alternative we measured, if installed
+        if vega:
+            times["vl-convert"] = {}
+            measure(VEGA, ROOT)
         for i in range(args.repeats):
             for side, tree in (sides.items() if i % 2 == 0 else reversed(sides.items())):
-                for code, extra in ((CHART, ()), (WHOLE, ("report", str(i))), (WHOLE, ("card", str(i)))):
-                    what = measure(code, tree, *((str(run), *extra) if extra else ()))
-                    if "drew" in what:
+                for code, extra in ((CHART, ()), (WHOLE, (str(run), "report", str(i))),
+                                    (WHOLE, (str(run), "card", str(i))), (RUN, (tmp, f"run-{side[:3]}-{i}"))):
+                    what = measure(code, tree, *extra)
+                    if "drew" in what and i == 0:
                         print(f"{side}: {what.pop('from')} drew with {what.pop('drew')}", file=sys.stderr)
+                    what.pop("from", None), what.pop("drew", None)
                     for key, seconds in what.items():
                         times[side].setdefault(key, []).append(seconds)
+            if vega:
+                for key, seconds in measure(VEGA, ROOT).items():
+                    times["vl-convert"].setdefault(key, []).append(seconds)
     print(f"baseline: curate at {commit[:10]}; {args.repeats} fresh processes per figure, medians in seconds")
-    old, new = times.values()
+    old, new = times["old (Pillow)"], times["new (matplotlib)"]
     print(f"{'':24}{'old (Pillow)':>14}{'new (matplotlib)':>18}{'new / old':>11}")
     for key in old:
         a, b = statistics.median(old[key]), statistics.median(new[key])
         print(f"{key:24}{a:14.3f}{b:18.3f}{b / a:11.2f}")
+    for key, values in times.get("vl-convert", {}).items():
+        print(f"vl-convert {key:13}{statistics.median(values):14.3f}   (one histogram PNG, Vega-Lite)")
 
 
 if __name__ == "__main__":
