@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.publish.chart_style import DPI, short_number
 from curate.publish.plots import ALPHA, bar_chart, funnel_chart, line_chart, token_histogram, verdict_chart
 from curate.text import palette
+from curate.text.charts import DPI, short_number
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -159,8 +159,11 @@ def svg_sizes(svg: str) -> tuple[float, list[float]]:
     return width / view, sizes
 
 
-def test_svg_charts_are_800_px_wide_with_text_of_12_px_or_more():
-    charts = [token_histogram({"a": np.arange(1, 400)}, fmt="svg"),
+def test_svg_charts_are_800_px_wide_with_text_of_12_px_or_more(tmp_path):
+    from curate.dedup.report import plot_histogram
+
+    charts = [plot_histogram({2: 500, 3: 40, 12: 1}, tmp_path / "clusters.svg").read_text(),
+              token_histogram({"a": np.arange(1, 400)}, fmt="svg"),
               verdict_chart({"math": {"pass": 3, "fail": 1}}, fmt="svg"),
               funnel_chart([{"dir": "00-load", "rows_out": 9, "rejected": 0},
                             {"dir": "01-verify", "rows_out": 6, "rejected": 3}])]
@@ -170,9 +173,9 @@ def test_svg_charts_are_800_px_wide_with_text_of_12_px_or_more():
         assert float(re.search(r' width="([\d.]+)"', svg).group(1)) >= 800
         assert sizes and min(sizes) * scale >= 12, sizes
         assert "<text" in svg  # text stays text, in the page's own pixels
-    assert 'id="funnel-stage-01-verify"' in charts[2] and 'id="funnel-rejected-01-verify"' in charts[2]
+    assert 'id="funnel-stage-01-verify"' in charts[3] and 'id="funnel-rejected-01-verify"' in charts[3]
     ids = re.findall(r'\bid="([^"]+)"', "".join(charts))
-    assert all(i.split("-")[0] in ("tokens", "verdicts", "funnel") for i in ids)  # no clash between charts
+    assert all(i.split("-")[0] in ("clusters", "tokens", "verdicts", "funnel") for i in ids)  # no clash
 
 
 def test_svg_escapes_labels_and_reads_dollars_as_text():

@@ -8,7 +8,7 @@
 Each returns PNG bytes (`fmt="png"`: the card's plots/ folder, which goes to the Hub, and
 `curate eval`) or an inline `<svg>` string (`fmt="svg"`: the run report), or None when there is
 nothing to draw. Colours come from `curate.text.palette`, the palette the report's chips and the
-viewer's badges use. matplotlib is imported only when a chart is drawn (`chart_style.figure`).
+viewer's badges use. matplotlib is imported only when a chart is drawn (`curate.text.charts.figure`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from curate.publish.chart_style import SMALLEST_PT, figure, fit, output, place, short_number, text_width
 from curate.text import palette
+from curate.text.charts import SMALLEST_PT, figure, fit, output, place, short_number, text_width
 
 BINS = 40
 ALPHA = 0.55  # series opacity: overlapping histograms stay visible

@@ -1,5 +1,8 @@
 """The figure, style and output of every curate chart (matplotlib): PNG bytes or inline SVG.
 
+In the core, beside the palette, because features that may not import each other draw charts:
+publish (the card, the run report, eval's curves) and dedup (its cluster-size histogram).
+
 matplotlib is imported here, inside the functions, never when curate is imported: a run that
 draws no chart never pays for it (about 0.3-0.5 s on first use, see docs/performance.md). Only
 `matplotlib.figure.Figure` and its Agg/SVG canvases are used, never pyplot: no global figure
