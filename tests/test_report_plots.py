@@ -173,6 +173,7 @@ def test_svg_charts_are_800_px_wide_with_text_of_12_px_or_more(tmp_path):
         assert float(re.search(r' width="([\d.]+)"', svg).group(1)) >= 800
         assert sizes and min(sizes) * scale >= 12, sizes
         assert "<text" in svg  # text stays text, in the page's own pixels
+        assert set(re.findall(r"font-family: ([^;\"]+)", svg)) == {"'DejaVu Sans', sans-serif"}
     assert 'id="funnel-stage-01-verify"' in charts[3] and 'id="funnel-rejected-01-verify"' in charts[3]
     ids = re.findall(r'\bid="([^"]+)"', "".join(charts))
     assert all(i.split("-")[0] in ("clusters", "tokens", "verdicts", "funnel") for i in ids)  # no clash

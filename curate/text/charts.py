@@ -27,10 +27,13 @@ from curate.text import palette
 WIDTH_IN = 9.0
 DPI = 100
 SMALLEST_PT = 10
+FONT = "DejaVu Sans"
 
 STYLE = {
     "text.parse_math": False,  # labels are data (config and domain names): "$" is a dollar, not math
-    "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
+    # DejaVu Sans ships with matplotlib: the same glyphs in every PNG; an SVG names it with the
+    # generic fallback ("'DejaVu Sans', sans-serif"), so a browser without it stays sans-serif
+    "font.family": "sans-serif", "font.sans-serif": [FONT],
     "font.size": 11, "axes.titlesize": 13, "axes.titleweight": "bold", "axes.labelsize": 11,
     "xtick.labelsize": SMALLEST_PT, "ytick.labelsize": SMALLEST_PT, "legend.fontsize": SMALLEST_PT,
     "text.color": palette.INK, "axes.labelcolor": palette.INK, "axes.edgecolor": palette.MUTED,
@@ -69,7 +72,7 @@ def text_width(texts, size_pt: float) -> float:
     from matplotlib.font_manager import FontProperties
 
     renderer = RendererAgg(1, 1, DPI)
-    font = FontProperties(family=STYLE["font.family"], size=size_pt)
+    font = FontProperties(family=FONT, size=size_pt)
     widest = max((renderer.get_text_width_height_descent(t, font, ismath=False)[0] for t in texts), default=0)
     return widest / DPI
 
