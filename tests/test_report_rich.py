@@ -34,3 +34,13 @@ def test_samples_render_math_and_code_without_script(html):
 def test_samples_link_to_the_viewer_row(html):
     links = re.findall(r'href="(http://127\.0\.0\.1:8765/\?table=everything&amp;trace=[0-9a-f]+)"', html)
     assert links
+
+
+def test_viewer_links_keep_the_token_of_the_printed_url():
+    """A page opened from a file is another site to the viewer: its SameSite cookie does not go
+    with the click, so the link carries the token of the URL `curate view` printed."""
+    from curate.publish.report import viewer_link
+
+    assert viewer_link("http://127.0.0.1:8765/?token=abc-_9", "t1") == \
+        "http://127.0.0.1:8765/?token=abc-_9&table=everything&trace=t1"
+    assert viewer_link("http://127.0.0.1:8765", "a b&c") == "http://127.0.0.1:8765/?table=everything&trace=a+b%26c"

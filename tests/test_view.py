@@ -22,6 +22,7 @@ from curate.cli import cli
 from curate.recipe import load_recipe
 from curate.runner import run_recipe
 from curate.schema import from_rows
+from curate.text.palette import VERDICTS
 from curate.view.server import Viewer, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,6 +241,9 @@ def test_page_filters_searches_and_renders_a_row(served, browser, tmp_path):
     reload_table(browser, lambda: set_input(browser, verdict, "fail"))
     badges = browser.find_elements(By.CSS_SELECTOR, "#rows tbody .badge")
     assert badges and {b.text for b in badges} == {"fail"}
+    fail = VERDICTS["fail"].fill  # the report's chips and the charts use the same palette
+    assert badges[0].value_of_css_property("background-color") == \
+        "rgba({}, {}, {}, 1)".format(*(int(fail[i:i + 2], 16) for i in (1, 3, 5)))
 
     reload_table(browser, lambda: browser.find_element(By.ID, "clear").click())
     search = browser.find_element(By.ID, "search")
@@ -294,3 +298,24 @@ def test_hostile_traces_render_as_text(browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_report_links_open_the_row_in_a_browser_without_the_cookie(served, run_dir, browser, tmp_path):
+    """The run report, opened from a file, links each sample to its row: the link carries the
+    printed URL's token, so it works in a browser that never opened the viewer (no cookie)."""
+    from selenium.webdriver.common.by import By
+
+    from curate.publish.report import write_report
+
+    viewer, url = served
+    origin = url.split("?")[0]
+    browser.get(origin)  # 403 without the token: just to be on the viewer's origin
+    browser.delete_all_cookies()
+    report = write_report(run_dir, output=tmp_path / "report.html", viewer=url)
+    browser.get(report.as_uri())
+    links = browser.find_elements(By.CSS_SELECTOR, "#samples a.viewer")
+    assert links
+    trace_id = links[0].get_attribute("href").rsplit("trace=", 1)[1]
+    links[0].click()
+    wait(browser, lambda d: trace_id in d.find_element(By.ID, "detail").text)
+    assert "token" not in browser.current_url and len(browser.find_elements(By.CSS_SELECTOR, "#rows tbody tr")) == 1

@@ -31,7 +31,7 @@ def card(run_dir, template, output):
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/reports/report.html.")
 @click.option("--samples", type=int, default=2, show_default=True, help="Sample rows per verdict and per reason.")
 @click.option("--viewer-url", metavar="URL", help="Link each sample to its row in `curate view RUN_DIR --port P` "
-              "running at URL (e.g. http://127.0.0.1:8765).")
+              "running at URL: the address it printed, token included (e.g. http://127.0.0.1:8765/?token=...).")
 def report(run_dir, output, samples, viewer_url):
     """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits."""
     from curate.publish.report import write_report

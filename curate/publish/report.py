@@ -1,6 +1,6 @@
 """`curate report RUN`: one self-contained HTML page about a run.
 
-The page needs no network: CSS is inline, plots are PNG data URIs (Pillow) and the funnel is
+The page needs no network: CSS is inline and the charts (matplotlib, imported only here) are
 inline SVG. It shows the stage funnel (rows in and out per stage, and the reasons rows left),
 token-length and verdict plots, sample traces per verdict, rejected examples per reason,
 contamination hits and dedup clusters (from the stage outputs' `contaminated` / `dup_of`
@@ -12,7 +12,6 @@ small column to choose rows, a second reads only the files that hold them.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.publish import card_facts as cf
+from curate.publish.plots import funnel_chart
 from curate.rundir import RunDir
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
@@ -45,6 +45,7 @@ def render_report(run_dir: Path, *, samples: int = 2, viewer: str | None = None)
     from markupsafe import Markup
 
     from curate.text.html import pygments_css, text_html
+    from curate.text.palette import verdict_css
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
@@ -60,8 +61,25 @@ def render_report(run_dir: Path, *, samples: int = 2, viewer: str | None = None)
     # model output: escaped, code highlighted, math as MathML (the page carries no script)
     env.filters["rich"] = lambda v: Markup(text_html(v, math=True)) if isinstance(v, str) else v
     context["code_css"] = Markup(pygments_css())
-    context["viewer"] = viewer.rstrip("/") if viewer else None
+    context["verdict_css"] = Markup(verdict_css(".chip"))
+    env.filters["viewer_link"] = lambda trace_id: viewer_link(viewer, trace_id)
+    context["viewer"] = viewer
+    context["funnel_svg"] = Markup(context["funnel_svg"] or "")
+    for plot in context["plots"]:
+        plot["svg"] = Markup(plot["svg"])
     return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
+
+
+def viewer_link(viewer: str, trace_id: str) -> str:
+    """The viewer's deep link to a trace's row. A token in `viewer` (the URL `curate view` printed)
+    is kept: a page opened from a file is another site to the viewer, so its SameSite cookie does
+    not travel with the click, and without the token the viewer answers 403."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(viewer)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k == "token"]
+    query += [("table", "everything"), ("trace", trace_id)]
+    return urlunsplit((parts.scheme, parts.netloc, "/", urlencode(query), ""))
 
 
 def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
@@ -80,7 +98,7 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
     return {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
-        "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_svg(funnel),
+        "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_chart(funnel),
         "kpis": kpis(funnel, files, dataset) + cost_kpis(run_dir, before, files, dataset),
         "plots": plots(run_dir, before, dataset, files),
         "verdict_samples": by_key(last_parts + rejected, "verdict", samples),
@@ -112,49 +130,18 @@ def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> 
     return out
 
 
-def funnel_svg(funnel: list[dict]) -> str:
-    """Horizontal bars per stage: kept rows (blue) and rejected rows (red), to one scale."""
-    top = max([max(s["rows_in"], s["rows_out"]) for s in funnel] + [1])
-    width, bar_h, gap, label_w = 760, 26, 14, 150
-    scale = (width - label_w - 120) / top
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="stage funnel" '
-             f'viewBox="0 0 {width} {len(funnel) * (bar_h + gap) + gap}" class="funnel-svg">')]
-    for i, s in enumerate(funnel):
-        y = gap + i * (bar_h + gap)
-        kept, dropped = s["rows_out"] * scale, s["rejected"] * scale
-        name = _xml(s["dir"])
-        parts.append(f'<g class="stage" data-stage="{name}">'
-                     f'<text x="0" y="{y + bar_h * 0.68}" class="lbl">{name}</text>'
-                     f'<rect x="{label_w}" y="{y}" width="{max(kept, 1):.1f}" height="{bar_h}" rx="4" class="kept">'
-                     f'<title>{name}: {s["rows_out"]:,} rows out</title></rect>'
-                     f'<rect x="{label_w + kept:.1f}" y="{y}" width="{dropped:.1f}" '
-                     f'height="{bar_h}" rx="4" class="drop">'
-                     f'<title>{name}: {s["rejected"]:,} rejected</title></rect>'
-                     f'<text x="{label_w + kept + dropped + 8:.1f}" y="{y + bar_h * 0.68}" class="val">'
-                     f'{s["rows_out"]:,}{_minus(s["rejected"])}</text></g>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _minus(rejected: int) -> str:
-    return f" (−{rejected:,} rejected)" if rejected else ""
-
-
-def _xml(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 def plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[dict]:
+    """The token-length and verdict charts as inline SVG: [{title, svg}]."""
     from curate.publish.plots import token_histogram, verdict_chart
 
     figures = []
     if files:
-        figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files))))
+        figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files), fmt="svg")))
     bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
         [dataset / f for names in files.values() for f in names]))
-    figures.append(("Verdicts: verified traces and published rows", verdict_chart(bars, title="Verdicts by domain")))
-    return [{"title": t, "src": "data:image/png;base64," + base64.b64encode(png).decode()}
-            for t, png in figures if png]
+    figures.append(("Verdicts: verified traces and published rows",
+                    verdict_chart(bars, title="Verdicts by domain", fmt="svg")))
+    return [{"title": t, "svg": svg} for t, svg in figures if svg]
 
 
 # ---------------------------------------------------------------- row samples

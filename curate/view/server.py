@@ -30,6 +30,7 @@ import polars as pl
 from curate.errors import CurateError
 from curate.rundir import RunDir
 from curate.text.html import pygments_css
+from curate.text.palette import verdict_css
 from curate.view import detail, query
 from curate.view.tables import open_path
 
@@ -108,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
                               mimetypes.guess_type(path)[0] or "text/plain")
         if path == "/static/pygments.css":
             return self._send(pygments_css().encode(), "text/css")
+        if path == "/static/palette.css":  # the verdict colours of the report and the charts
+            return self._send(verdict_css(".badge").encode(), "text/css")
         if path.startswith("/mathjax/") and self.viewer.mathjax:
             return self._mathjax(path[len("/mathjax/"):])
         if path.startswith("/api/"):
