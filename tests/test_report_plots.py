@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.publish.plots import ALPHA, bar_chart, funnel_chart, line_chart, token_histogram, verdict_chart
+from curate.publish.plots import (
+    ALPHA,
+    bar_chart,
+    cluster_chart,
+    funnel_chart,
+    line_chart,
+    token_histogram,
+    verdict_chart,
+)
 from curate.text import palette
 from curate.text.charts import DPI, short_number
 
@@ -160,9 +168,7 @@ def svg_sizes(svg: str) -> tuple[float, list[float]]:
 
 
 def test_svg_charts_are_800_px_wide_with_text_of_12_px_or_more(tmp_path):
-    from curate.dedup.report import plot_histogram
-
-    charts = [plot_histogram({2: 500, 3: 40, 12: 1}, tmp_path / "clusters.svg").read_text(),
+    charts = [cluster_chart({"2": 500, "3": 40, "12": 1}),
               token_histogram({"a": np.arange(1, 400)}, fmt="svg"),
               verdict_chart({"math": {"pass": 3, "fail": 1}}, fmt="svg"),
               funnel_chart([{"dir": "00-load", "rows_out": 9, "rejected": 0},

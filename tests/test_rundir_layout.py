@@ -27,6 +27,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("publish/follow.py", "dataset", "repo_type="): "the Hub's repository kind, not a folder",
     ("cli/inspect.py", "rejected", "f-string field"): "a column header of `curate status`",
     ("publish/card_facts.py", "rejected", "comparison"): "the counter of rejected rows, kept out of the notes",
+    ("publish/plots.py", "rejected", "label="): "the legend label of the funnel chart's rejected bars",
 }
 
 

@@ -1,4 +1,4 @@
-"""The dedup report: RUN/reports/dedup.md, dedup.json and a cluster-size histogram (SVG).
+"""The dedup report: RUN/reports/dedup.md and dedup.json (`curate report` draws its cluster sizes).
 
 It shows the parameters (including the bands x rows chosen), how many units and rows were
 marked and why (exact or near), the cluster-size histogram, removals per source, and the
@@ -65,7 +65,7 @@ def fetch_texts(clusters: list[pl.DataFrame], sig_files: list[Path]) -> dict[tup
 
 def write_report(ctx: Any, units: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
                  sig_files: list[Path], top: int) -> Path:
-    """Write the Markdown, JSON and PNG report; return the Markdown path."""
+    """Write the Markdown and JSON report; return the Markdown path."""
     folder, base = report_paths(ctx)
     folder.mkdir(parents=True, exist_ok=True)
     clusters = largest(members, top)
@@ -78,45 +78,15 @@ def write_report(ctx: Any, units: pl.DataFrame, members: pl.DataFrame, stats: di
             "largest_clusters": [{"size": c.height, "kept": c["cluster"][0], "members": m}
                                  for c, m in zip(clusters, shown)]}
     (folder / f"{base}.json").write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    plotted = plot_histogram(data["cluster_sizes"], folder / f"{base}_clusters.svg")
-    (folder / f"{base}.md").write_text(markdown(data, plotted.name if plotted else None))
+    (folder / f"{base}.md").write_text(markdown(data))
     return folder / f"{base}.md"
-
-
-def plot_histogram(sizes: dict[int, int], path: Path) -> Path | None:
-    """Clusters per size (log counts) as an SVG file, drawn with matplotlib; None if empty.
-
-    One bar per size that occurs (ids "clusters-size-N"), 900 px wide, text 13.9 px and more,
-    in the palette's blue (curate.text.charts and palette: the report's and card's charts too).
-    Byte-stable (no dates, fixed ids). matplotlib's import is part of the stage's cost.
-    """
-    if not sizes:
-        return None
-    from curate.text import palette
-    from curate.text.charts import figure, output, place, short_number
-
-    title = "dedup: cluster sizes"
-    with figure(4.0) as fig:
-        ax = place(fig, left=0.85, bottom=0.75)
-        bars = ax.bar(range(len(sizes)), list(sizes.values()), width=0.8, color=palette.KEPT, log=True)
-        for size, bar in zip(sizes, bars):
-            bar.set_gid(f"size-{size}")
-        step = len(sizes) // 25 + 1  # at most 25 labels: sizes stay readable
-        ax.set_xticks(range(0, len(sizes), step), [str(s) for s in list(sizes)[::step]])
-        ax.set_xlim(-0.6, len(sizes) - 0.4)
-        ax.yaxis.set_major_formatter(short_number)
-        ax.yaxis.set_minor_formatter("")  # matplotlib's own log labels would be TeX-like text
-        ax.grid(axis="y")
-        ax.set(title=title, xlabel="cluster size (units)", ylabel="clusters (log scale)")
-        path.write_text(output(fig, "svg", name="clusters", label=title), encoding="utf-8")
-    return path
 
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").strip()
 
 
-def markdown(data: dict[str, Any], image: str | None) -> str:
+def markdown(data: dict[str, Any]) -> str:
     s = data["stats"]
     lines = [
         "# Dedup report", "",
@@ -133,8 +103,6 @@ def markdown(data: dict[str, Any], image: str | None) -> str:
         f"| rows marked (`dup_of`) | {s['removed_rows']} |", "",
         "## Cluster sizes", "",
     ]
-    if image:
-        lines += [f"![cluster sizes]({image})", ""]
     lines += ["| size | clusters |", "|---|---|"] + [f"| {k} | {v} |" for k, v in data["cluster_sizes"].items()]
     lines += ["", "## Per source", "", "| source | units | rows | units marked | rows marked |",
               "|---|---|---|---|---|"]

@@ -194,3 +194,25 @@ def line_chart(series: dict[str, list[tuple[float, float, float, float]]], *, ti
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         ax.legend(loc="lower right")
         return output(fig, fmt, name="curve", label=title)
+
+
+def cluster_chart(sizes: dict, *, title: str = "dedup: cluster sizes", fmt: str = "svg") -> bytes | str | None:
+    """Dedup's clusters per size (log counts), from reports/dedup.json's `cluster_sizes`; None if
+    empty. One bar per size that occurs (ids "clusters-size-N"). Drawn by the report, not by the
+    dedup stage, so a dedup run never pays the plotting library's import."""
+    if not sizes:
+        return None
+    labels = [str(size) for size in sizes]
+    with figure(4.0) as fig:
+        ax = place(fig, left=0.85, bottom=0.75)
+        bars = ax.bar(range(len(sizes)), list(sizes.values()), width=0.8, color=palette.KEPT, log=True)
+        for label, bar in zip(labels, bars):
+            bar.set_gid(f"size-{label}")
+        step = len(sizes) // 25 + 1  # at most 25 labels: sizes stay readable
+        ax.set_xticks(range(0, len(sizes), step), labels[::step])
+        ax.set_xlim(-0.6, len(sizes) - 0.4)
+        ax.yaxis.set_major_formatter(short_number)
+        ax.yaxis.set_minor_formatter("")  # matplotlib's own log labels would be TeX-like text
+        ax.grid(axis="y")
+        ax.set(title=title, xlabel="cluster size (units)", ylabel="clusters (log scale)")
+        return output(fig, fmt, name="clusters", label=title)

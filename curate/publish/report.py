@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.publish import card_facts as cf
-from curate.publish.plots import funnel_chart
+from curate.publish.plots import cluster_chart, funnel_chart
 from curate.rundir import RunDir
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
@@ -65,6 +65,7 @@ def render_report(run_dir: Path, *, samples: int = 2, viewer: str | None = None)
     env.filters["viewer_link"] = lambda trace_id: viewer_link(viewer, trace_id)
     context["viewer"] = viewer
     context["funnel_svg"] = Markup(context["funnel_svg"] or "")
+    context["clusters_svg"] = Markup(context["clusters_svg"] or "")
     for plot in context["plots"]:
         plot["svg"] = Markup(plot["svg"])
     return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
@@ -105,6 +106,7 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
         "rejected_samples": rejected_samples(rejected, samples),
         "contamination": contamination_rows(run_dir, before), "decontam_report": report_json(run_dir, "decontam"),
         "clusters": dedup_clusters(run_dir, before), "dedup_report": report_json(run_dir, "dedup"),
+        "clusters_svg": cluster_chart((read_report(run_dir, "dedup") or {}).get("cluster_sizes")),
         "mix": cf.mix(before), "verdicts": cf.verdicts(run_dir, before),
         "pass_at_k": cf.pass_at_k(run_dir, before, published),
         "tokens": cf.token_stats(dataset, files) if files else {},
@@ -234,15 +236,27 @@ def dedup_clusters(run_dir: Path, stages: list[dict], limit: int = 20) -> list[d
     return [{"keeper": k, "keeper_problem": problems.get(k), "members": v} for k, v in ranked]
 
 
-def report_json(run_dir: Path, name: str) -> dict[str, Any] | None:
-    """A stage's JSON report, summarised: scalar top-level entries and a pretty-printed excerpt."""
+INVALID: dict[str, Any] = {}  # read_report's answer for a file that is not JSON
+
+
+def read_report(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """RUN/reports/NAME.json as written (None when absent, INVALID when not JSON)."""
     path = RunDir(run_dir).reports / f"{name}.json"
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except ValueError:
-        return {"summary": {}, "excerpt": f"{path.name} is not valid JSON"}
+        return INVALID
+
+
+def report_json(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """A stage's JSON report, summarised: scalar top-level entries and a pretty-printed excerpt."""
+    data = read_report(run_dir, name)
+    if data is None:
+        return None
+    if data is INVALID:
+        return {"summary": {}, "excerpt": f"{name}.json is not valid JSON"}
     summary = {k: v for k, v in cf.flatten(data).items() if isinstance(v, (int, float, str)) and k.count(".") < 2}
     excerpt = json.dumps(data, indent=1, ensure_ascii=False, default=str)
     return {"summary": dict(list(summary.items())[:40]),
