@@ -40,6 +40,7 @@ import numpy as np
 
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import coverage, tokens, word_weights
+from curate.text.small import pick
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -175,7 +176,7 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
     bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
     filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
-    return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+    return pick(_build_table, len(keys), 3e-5)(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
 # ---------------------------------------------------------------- tokens (for spans)
@@ -232,7 +233,8 @@ class NgramIndex:
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = _scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = pick(_scan, len(words), 1e-5)(doc, words, masked, self.n, power, len(self.first_keys) > 0,
+                                        *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
@@ -360,7 +362,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
 
 
 def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = _all_windows(doc, masked, n)
+    item, pos, keys = pick(_all_windows, len(masked) * n)(doc, masked, n)
     keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
@@ -403,7 +405,8 @@ def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
 def _exact_path(doc, words, n, min_exact):
     lengths = np.diff(doc)
     short = np.flatnonzero((lengths < n) & (lengths >= max(min_exact, 1)) & (lengths <= MAX_EXACT))
-    keys = np.array([_window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
+    window_key = pick(_window_key, int(lengths[short].sum()))
+    keys = np.array([window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
     order = np.lexsort((short, keys))
     keys, short = keys[order], short[order]
     uniq, starts = np.unique(keys, return_index=True)

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
+from curate.text.small import pick
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -96,8 +97,9 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thr
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
     grams = np.unique(ipos)
     total = int(index.by_n[n].item_total[item])
-    state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
-                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
+    align = pick(_align, len(text_words), 2e-5)
+    state, text_at = align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+                           ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
     score, words = index.coverage(item, equal)
