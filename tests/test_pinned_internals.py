@@ -29,7 +29,7 @@ def moved(internal: str, user: str) -> str:
 def test_numba_arraymath_blas_flag_is_where_words_sets_it():
     import numba.np.arraymath as arraymath
 
-    user = "curate.text.words._defer_numba_blas_probe"
+    user = "curate.text.jit._defer_numba_blas_probe"
     assert hasattr(arraymath, "_HAVE_BLAS"), moved("numba.np.arraymath._HAVE_BLAS", user)
     assert isinstance(arraymath._HAVE_BLAS, bool), moved("numba.np.arraymath._HAVE_BLAS (a bool)", user)
     source = inspect.getsource(arraymath)

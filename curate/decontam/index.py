@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import coverage, tokens, word_weights
+from curate.text.jit import njit
 from curate.text.small import pick
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
@@ -53,12 +53,12 @@ _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 # ---------------------------------------------------------------- compiled kernels
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _nz(h):
     return h if h != np.uint64(0) else np.uint64(1)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _window_key(words, start, length):
     h = np.uint64(0)
     for j in range(length):
@@ -66,7 +66,7 @@ def _window_key(words, start, length):
     return _nz(h + np.uint64(length) * SALT)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _all_windows(doc, words, n):
     """Every n-word window of every text: (text, position, key)."""
     total = 0
@@ -85,7 +85,7 @@ def _all_windows(doc, words, n):
     return item, pos, keys
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _build_table(keys, values, bits, filter_bits):
     """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
     tk = np.zeros(1 << bits, np.uint64)
@@ -103,7 +103,7 @@ def _build_table(keys, values, bits, filter_bits):
     return tk, tv, filt
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _shift(size):
     """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
     bits = 0
@@ -112,7 +112,7 @@ def _shift(size):
     return np.uint64(64 - bits)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _probe(tk, tv, filt, key, tshift, fshift):
     """The value stored for `key`, or -1; the filter answers most misses from cache."""
     f = (key * GOLD2) >> fshift
@@ -127,7 +127,7 @@ def _probe(tk, tv, filt, key, tshift, fshift):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
     """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
     `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram

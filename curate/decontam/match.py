@@ -29,12 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
+from curate.text.jit import njit
 from curate.text.small import pick
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
@@ -123,7 +123,7 @@ def _exact_windows(equal: np.ndarray, n: int) -> int:
     return int(((runs[n:] - runs[:-n]) == n).sum())
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _agree(iw, tw, i, t, step, sync):
     """True when `sync` item and text words from (i, t) on, in direction `step`, are equal."""
     for k in range(sync):
@@ -133,7 +133,7 @@ def _agree(iw, tw, i, t, step, sync):
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
     number facing a number, advance both; elsewhere skip at most `look` words on either side
@@ -183,7 +183,7 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
                 claimed[pending[k, 1]] = pending[k, 0]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
     """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
     (3: at the item's edge, weaker evidence); and the text position of each. Walks start from

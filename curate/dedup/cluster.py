@@ -26,12 +26,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import polars as pl
 
 from curate.dedup.minhash import bag_jaccard
 from curate.rundir import part_file_name
+from curate.text.jit import njit
 from curate.text.small import pick
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
@@ -74,7 +74,7 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
     return occ, units.select(columns)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _bucket_edges(keys, ids, scratch):
     """Edges (first, member) and (previous, member) among units sharing a band key.
 
@@ -120,7 +120,7 @@ def _bucket_edges(keys, ids, scratch):
     return left[:k], right[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _bucket_run(keys, ids, slots, left, right, k):
     """`_bucket_edges` over one partition with a zeroed table: key and packed ids (+1) side by
     side, one cache line per probe. Appends edges from `k` on; returns the new count."""
@@ -270,13 +270,13 @@ def _file_numbers(prior: list[bool]) -> list[int]:
     return numbers
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _copy_slices(source, starts, stops, out, targets):
     for i in range(len(starts)):
         out[targets[i]:targets[i] + stops[i] - starts[i]] = source[starts[i]:stops[i]]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _union_find(n, left, right):
     parent = np.arange(n)
     for e in range(len(left)):

@@ -9,10 +9,10 @@ reproduced exactly; it is not cryptographic (nobody chooses trace ids adversaria
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pyarrow as pa
 
+from curate.text.jit import njit
 from curate.text.small import pick
 from curate.text.words import FNV_OFFSET as _FNV_OFFSET
 from curate.text.words import FNV_PRIME as _FNV_PRIME
@@ -21,7 +21,7 @@ from curate.text.words import arrow_buffers, mix64
 _MASK = (1 << 64) - 1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _hash_strings(data, offsets, start):
     n = len(offsets) - 1
     out = np.empty(n, dtype=np.uint64)

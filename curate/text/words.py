@@ -8,48 +8,20 @@ vanish, and numbers are kept (math problems that differ in a constant stay diffe
 The hot loop runs compiled (numba) straight over an Arrow string array's buffers: no Python
 object per word or shingle. Each word is hashed with 64-bit FNV-1a; an n-gram hash mixes the
 hashes of its n words in order. A text with fewer than n words yields one hash of all its words
-(so short texts still have a fingerprint), flagged in `short`.
+(so short texts still have a fingerprint), flagged in `short`. Small inputs take this module's NumPy
+twins instead (`curate.text.small`): same hashes, no compilation.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from curate.text.arrow import arrow_buffers  # noqa: F401 (re-exported: dedup, decontam, the view)
+from curate.text.jit import njit
 from curate.text.small import numpy_twin, pick
-
-
-def _defer_numba_blas_probe() -> None:
-    """Import numba's array implementations without the scipy import they make to probe BLAS.
-
-    numba's first compile or cache load in a process imports `numba.np.arraymath`, which
-    imports scipy.linalg (0.24 s here, a tenth of deduplicating 280 MB) only to set a flag
-    that np.correlate/np.convolve read; everything that really uses BLAS imports scipy itself
-    when it is compiled. So: import arraymath with scipy hidden, then set the flag to what the
-    probe would have found. Nothing changes but when (and whether) scipy is imported.
-    Every compiled module imports this one, so each gets it (dedup, decontam, the view).
-    """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # `import scipy.linalg...` fails fast
-    try:
-        import numba.np.arraymath as arraymath
-    finally:
-        if sys.modules.get("scipy.linalg", 0) is None:
-            del sys.modules["scipy.linalg"]
-    scipy = importlib.util.find_spec("scipy")  # numba itself imports the top-level package
-    folders = (scipy.submodule_search_locations or []) if scipy else []
-    arraymath._HAVE_BLAS = any(any((Path(f) / "linalg").glob("cython_blas*")) for f in folders)
-
-
-_defer_numba_blas_probe()
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -70,12 +42,12 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _is_word_byte(b):
     return (48 <= b <= 57) or (97 <= b <= 122) or (65 <= b <= 90) or b >= 128
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_hashes(data, offsets, valid):
     """Per text, the FNV-1a hash of each normalised word; returns (doc_offsets, hashes)."""
     n = len(offsets) - 1
@@ -105,7 +77,7 @@ def _word_hashes(data, offsets, valid):
     return doc, out[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_hashes_masked(data, offsets, valid, number):
     """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`."""
     n = len(offsets) - 1
@@ -142,7 +114,7 @@ def _word_hashes_masked(data, offsets, valid, number):
     return doc, out[:k], masked[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def mix64(h):
     # splitmix64 finaliser: spreads bits so that order-dependent combinations stay uniform
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -150,7 +122,7 @@ def mix64(h):
     return h ^ (h >> np.uint64(31))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _ngrams(doc, words, n):
     """Word hashes -> n-gram hashes per text (short texts: one hash of all their words)."""
     m = len(doc) - 1
