@@ -38,6 +38,18 @@ def test_numba_arraymath_blas_flag_is_where_words_sets_it():
     assert source.count("_HAVE_BLAS") >= 2, moved("the readers of numba.np.arraymath._HAVE_BLAS", user)
 
 
+def test_numba_cache_index_path_is_where_small_reads_it():
+    import numba
+
+    from curate.dedup import kernels
+
+    user = "curate.text.small._cached"
+    dispatcher = numba.njit(cache=True)(kernels._sort_unique.py_func)
+    path = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None), "_index_path", None)
+    internal = "numba's Dispatcher._cache._cache_file._index_path"
+    assert isinstance(path, str) and path.endswith(".nbi"), moved(internal, user)
+
+
 # ---------------------------------------------------------------- vLLM
 
 
