@@ -57,7 +57,8 @@ def test_a_lent_scratch_buffer_gives_the_same_results_and_is_reused():
 
 
 def test_numba_blas_probe_deferred_without_changing_numba():
-    """dedup's kernels load without importing scipy.linalg; numba code using BLAS still compiles."""
+    """dedup's kernels load without importing scipy.linalg; numba code using BLAS still compiles.
+    (An input large enough to be hashed compiled: a small one runs as Python and imports no numba.)"""
     import importlib.util
     import subprocess
     import sys
@@ -67,7 +68,8 @@ def test_numba_blas_probe_deferred_without_changing_numba():
     code = (
         "import sys, numpy as np, numba, pyarrow as pa\n"
         "from curate.dedup import minhash as mh\n"
-        "mh.signatures(pa.array(['a b c d e f']))\n"
+        "mh.signatures(pa.array(['a b c d e f'] * 50000))\n"
+        "print('numba.np.arraymath' in sys.modules)\n"
         "print('scipy.linalg' in sys.modules)\n"
         "import numba.np.arraymath as am\n"
         "print(am._HAVE_BLAS)\n"
@@ -75,7 +77,7 @@ def test_numba_blas_probe_deferred_without_changing_numba():
         "print(f(np.ones(3), np.ones(3)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "True", "3.0"]
+    assert out == ["True", "False", "True", "3.0"]
 
 
 def test_threads_give_the_same_keys_and_shingles_as_one():

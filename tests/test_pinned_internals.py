@@ -29,13 +29,25 @@ def moved(internal: str, user: str) -> str:
 def test_numba_arraymath_blas_flag_is_where_words_sets_it():
     import numba.np.arraymath as arraymath
 
-    user = "curate.text.words._defer_numba_blas_probe"
+    user = "curate.text.jit._defer_numba_blas_probe"
     assert hasattr(arraymath, "_HAVE_BLAS"), moved("numba.np.arraymath._HAVE_BLAS", user)
     assert isinstance(arraymath._HAVE_BLAS, bool), moved("numba.np.arraymath._HAVE_BLAS (a bool)", user)
     source = inspect.getsource(arraymath)
     # the flag is computed at import (the probe we defer) and read inside implementations
     assert "_HAVE_BLAS = _check_blas()" in source, moved("numba.np.arraymath's import-time BLAS probe", user)
     assert source.count("_HAVE_BLAS") >= 2, moved("the readers of numba.np.arraymath._HAVE_BLAS", user)
+
+
+def test_numba_cache_index_path_is_where_small_reads_it():
+    import numba
+
+    from curate.dedup import kernels
+
+    user = "curate.text.small._cached"
+    dispatcher = numba.njit(cache=True)(kernels._sort_unique.py_func)
+    path = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None), "_index_path", None)
+    internal = "numba's Dispatcher._cache._cache_file._index_path"
+    assert isinstance(path, str) and path.endswith(".nbi"), moved(internal, user)
 
 
 # ---------------------------------------------------------------- vLLM

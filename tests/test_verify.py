@@ -229,3 +229,22 @@ def test_an_empty_answer_is_not_reported_as_unclosed_reasoning():
     assert reason("<think>\n2+2 is").startswith("reasoning never closed")
     assert reason("<think>\n2+2 is", finish="length").startswith("truncated")
     assert prepare_row({"reference": "4", "answer": "  "})[1]["reason"] == "empty answer"
+
+
+def test_a_math_verify_stage_checks_its_extra_without_importing_it(monkeypatch):
+    """math-verify (and sympy, ~1.5 CPU-s) is imported by the worker processes only."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from curate.errors import MissingExtra
+    from curate.stages.verify import Verify
+
+    code = ("import sys\nfrom curate.stages.verify import Verify\nVerify({'verifiers': {'math': 'math'}})\n"
+            "print('math_verify' in sys.modules, 'sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a))
+    with pytest.raises(MissingExtra, match="math_verify"):
+        Verify({"verifiers": {"math": "math"}})

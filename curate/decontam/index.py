@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import coverage, tokens, word_weights
+from curate.text.jit import njit
+from curate.text.small import pick
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -52,12 +53,12 @@ _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 # ---------------------------------------------------------------- compiled kernels
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _nz(h):
     return h if h != np.uint64(0) else np.uint64(1)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _window_key(words, start, length):
     h = np.uint64(0)
     for j in range(length):
@@ -65,7 +66,7 @@ def _window_key(words, start, length):
     return _nz(h + np.uint64(length) * SALT)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _all_windows(doc, words, n):
     """Every n-word window of every text: (text, position, key)."""
     total = 0
@@ -84,7 +85,7 @@ def _all_windows(doc, words, n):
     return item, pos, keys
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _build_table(keys, values, bits, filter_bits):
     """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
     tk = np.zeros(1 << bits, np.uint64)
@@ -102,7 +103,7 @@ def _build_table(keys, values, bits, filter_bits):
     return tk, tv, filt
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _shift(size):
     """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
     bits = 0
@@ -111,7 +112,7 @@ def _shift(size):
     return np.uint64(64 - bits)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _probe(tk, tv, filt, key, tshift, fshift):
     """The value stored for `key`, or -1; the filter answers most misses from cache."""
     f = (key * GOLD2) >> fshift
@@ -126,7 +127,7 @@ def _probe(tk, tv, filt, key, tshift, fshift):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
     """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
     `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
@@ -175,7 +176,7 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
     bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
     filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
-    return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+    return pick(_build_table, len(keys), 3e-5)(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
 # ---------------------------------------------------------------- tokens (for spans)
@@ -232,7 +233,8 @@ class NgramIndex:
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = _scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = pick(_scan, len(words), 1e-5)(doc, words, masked, self.n, power, len(self.first_keys) > 0,
+                                        *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
@@ -360,7 +362,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
 
 
 def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = _all_windows(doc, masked, n)
+    item, pos, keys = pick(_all_windows, len(masked) * n)(doc, masked, n)
     keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
@@ -403,7 +405,8 @@ def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
 def _exact_path(doc, words, n, min_exact):
     lengths = np.diff(doc)
     short = np.flatnonzero((lengths < n) & (lengths >= max(min_exact, 1)) & (lengths <= MAX_EXACT))
-    keys = np.array([_window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
+    window_key = pick(_window_key, int(lengths[short].sum()))
+    keys = np.array([window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
     order = np.lexsort((short, keys))
     keys, short = keys[order], short[order]
     uniq, starts = np.unique(keys, return_index=True)

@@ -29,12 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
+from curate.text.jit import njit
+from curate.text.small import pick
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -96,8 +97,9 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thr
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
     grams = np.unique(ipos)
     total = int(index.by_n[n].item_total[item])
-    state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
-                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
+    align = pick(_align, len(text_words), 2e-5)
+    state, text_at = align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+                           ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
     score, words = index.coverage(item, equal)
@@ -121,7 +123,7 @@ def _exact_windows(equal: np.ndarray, n: int) -> int:
     return int(((runs[n:] - runs[:-n]) == n).sum())
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _agree(iw, tw, i, t, step, sync):
     """True when `sync` item and text words from (i, t) on, in direction `step`, are equal."""
     for k in range(sync):
@@ -131,7 +133,7 @@ def _agree(iw, tw, i, t, step, sync):
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
     number facing a number, advance both; elsewhere skip at most `look` words on either side
@@ -181,7 +183,7 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
                 claimed[pending[k, 1]] = pending[k, 0]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
     """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
     (3: at the item's edge, weaker evidence); and the text position of each. Walks start from

@@ -26,12 +26,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import polars as pl
 
 from curate.dedup.minhash import bag_jaccard
 from curate.rundir import part_file_name
+from curate.text.jit import njit
+from curate.text.small import pick
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 
@@ -73,7 +74,7 @@ def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, 
     return occ, units.select(columns)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _bucket_edges(keys, ids, scratch):
     """Edges (first, member) and (previous, member) among units sharing a band key.
 
@@ -119,7 +120,7 @@ def _bucket_edges(keys, ids, scratch):
     return left[:k], right[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _bucket_run(keys, ids, slots, left, right, k):
     """`_bucket_edges` over one partition with a zeroed table: key and packed ids (+1) side by
     side, one cache line per probe. Appends edges from `k` on; returns the new count."""
@@ -199,7 +200,7 @@ def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable
     lefts, rights = [], []
     for band in range(bands):
         keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
-        left, right = _bucket_edges(keys, ids, scratch)
+        left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
         lefts.append(left)
         rights.append(right)
         del keys
@@ -255,7 +256,7 @@ def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[P
     np.cumsum(lengths, out=out_offsets[1:])
     out_values = np.empty(int(out_offsets[-1]), np.uint32)
     for slots, starts, stops, vals in pieces:
-        _copy_slices(np.asarray(vals), starts, stops, out_values, out_offsets[slots])
+        pick(_copy_slices, len(starts))(np.asarray(vals), starts, stops, out_values, out_offsets[slots])
     return out_offsets, out_values
 
 
@@ -269,13 +270,13 @@ def _file_numbers(prior: list[bool]) -> list[int]:
     return numbers
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _copy_slices(source, starts, stops, out, targets):
     for i in range(len(starts)):
         out[targets[i]:targets[i] + stops[i] - starts[i]] = source[starts[i]:stops[i]]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _union_find(n, left, right):
     parent = np.arange(n)
     for e in range(len(left)):
@@ -303,7 +304,7 @@ def clusters(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Connected components: the root (smallest index) of each unit's cluster."""
     left = np.concatenate([e[0] for e in edges] or [np.zeros(0, np.int64)]).astype(np.int64)
     right = np.concatenate([e[1] for e in edges] or [np.zeros(0, np.int64)]).astype(np.int64)
-    return _union_find(n, left, right)
+    return pick(_union_find, n + len(left))(n, left, right)
 
 
 def choose_keepers(units: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:

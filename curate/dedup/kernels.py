@@ -2,31 +2,33 @@
 
 See `curate.dedup.minhash` for the algorithm. These run straight over Arrow string buffers, one text
 after another, with no Python object per word or shingle; every kernel is cached on disk
-(`cache=True`), so a process pays numba's one-off start-up plus a cache load per kernel.
+(`cache=True`), so a process pays numba's one-off start-up plus a cache load per kernel. Small
+inputs run them as Python instead (`curate.text.small`; NumPy twins of the hot loops in
+`curate.dedup.twins`), so a small run neither compiles nor imports numba.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from curate.text.jit import njit
 from curate.text.words import FNV_OFFSET, FNV_PRIME, mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)
 FOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _lower(b):
     return b + 32 if 65 <= b <= 90 else b
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _word_byte(b):
     return (48 <= b <= 57) or (97 <= b <= 122) or (65 <= b <= 90) or b >= 128
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _fold(ring, start, width, n):
     """Hash of `width` consecutive ring entries from `start` (mod n), in order.
 
@@ -39,7 +41,7 @@ def _fold(ring, start, width, n):
     return mix64(h)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _powers(n):
     """(FOLD^(n-1), n * FOLD^n): constants of the rolling n-gram hash."""
     k = np.uint64(1)
@@ -48,7 +50,7 @@ def _powers(n):
     return k, np.uint64(n) * k * FOLD
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _roll(state, slot, seen, value, ring, n, k_top):
     """Push `value` into the ring and the rolling sum; returns (state, slot).
 
@@ -77,7 +79,7 @@ def _byte_table() -> np.ndarray:
 WORD_TABLE = _byte_table()
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_hashes_of(data, lo, hi, out):
     """Hashes of the normalised words of data[lo:hi] into out; returns their count.
 
@@ -104,7 +106,7 @@ def _word_hashes_of(data, lo, hi, out):
     return k + inside
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_shingles(data, lo, hi, n, ring, buf, words):
     """Word n-gram shingle values of data[lo:hi] into buf; returns (count, exact hash).
 
@@ -131,7 +133,7 @@ def _word_shingles(data, lo, hi, n, ring, buf, words):
     return count, (mix64(exact) if m else np.uint64(0))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _char_shingles(data, lo, hi, n, ring, buf):
     """Character n-gram shingle values of the normalised bytes of data[lo:hi]."""
     k_top, k_width = _powers(n)
@@ -162,14 +164,14 @@ def _char_shingles(data, lo, hi, n, ring, buf):
     return count, (mix64(exact) if chars else np.uint64(0))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _shingles(data, lo, hi, n, char_mode, ring, buf, words):
     if char_mode:
         return _char_shingles(data, lo, hi, n, ring, buf)
     return _word_shingles(data, lo, hi, n, ring, buf, words)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _min_hashes(row, xs, k, a, b):
     """row[p] = min over the k values x of xs of (a[p] * x + b[p]) mod 2^32.
 
@@ -199,7 +201,7 @@ def _min_hashes(row, xs, k, a, b):
         i += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult, kept):
     """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
 
@@ -253,7 +255,7 @@ BAND_MULTIPLIERS = np.random.Generator(np.random.PCG64(0x5EED)).integers(
     0, 2**63, 1024, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _band_kernel(sig, bands, rows, mult):
     """uint64[bands, docs] (band-major): each band's values combined multilinearly, then mixed.
 
@@ -267,7 +269,7 @@ def _band_kernel(sig, bands, rows, mult):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _band_row(row, out, d, bands, rows, mult):
     for band in range(bands):
         h = np.uint64(band + 1)
@@ -276,7 +278,7 @@ def _band_row(row, out, d, bands, rows, mult):
         out[band, d] = mix64(h)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _set_kernel(data, offsets, valid, n, char_mode):
     docs = len(offsets) - 1
     total = 0
@@ -300,7 +302,7 @@ def _set_kernel(data, offsets, valid, n, char_mode):
     return offs, out[:pos]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _sort_unique(x):
     """Sort x in place and move its distinct values to the front; returns their count."""
     if len(x) == 0:
@@ -314,7 +316,7 @@ def _sort_unique(x):
     return k
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _jaccard_kernel(offs, values, left, right):
     out = np.empty(len(left), dtype=np.float64)
     for e in range(len(left)):
@@ -336,7 +338,7 @@ def _jaccard_kernel(offs, values, left, right):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _slot_of(slots, stamps, x, base, mask):
     """The slot holding `x` in this pair's table, or the empty slot where it would go."""
     h = (np.uint64(x) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
@@ -346,7 +348,7 @@ def _slot_of(slots, stamps, x, base, mask):
     return j
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _bag_jaccard_kernel(offs, values, left, right):
     """Exact Jaccard of the distinct values of two unsorted slices, per pair, by hashing.
 

@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+from curate.dedup import twins  # noqa: F401 (registers the NumPy twins of the hot inner kernels)
 from curate.dedup.kernels import (
     BAND_MULTIPLIERS,
     _bag_jaccard_kernel,
@@ -43,6 +44,7 @@ from curate.dedup.kernels import (
     _minhash_kernel,
     _set_kernel,
 )
+from curate.text.small import pick
 from curate.text.words import arrow_buffers
 
 # ---------------------------------------------------------------- LSH parameters
@@ -95,6 +97,12 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- public API
 
 
+def _twin_cost(shingle: str) -> float:
+    """Seconds per text byte of the signature kernel run as Python (`curate.text.small`), measured
+    under load: word shingles have NumPy twins for their byte loops, character shingles do not."""
+    return 3e-5 if shingle == "char" else 1e-5
+
+
 def _as_array(texts) -> pa.Array:
     return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
 
@@ -118,8 +126,9 @@ def signatures(
     """
     a, b = permutations(num_perm, seed)
     data, offsets, valid = text_buffers(texts)
-    sig, _, exact, counts, _, _, _ = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
-                                                     0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
+    kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+    sig, _, exact, counts, _, _, _ = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
+                                            0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
     return sig, exact, counts
 
 
@@ -155,8 +164,9 @@ def band_keys_and_shingles(
     def run(i: int):  # the kernel releases the GIL: pieces run on threads at once
         data, offsets, valid = pieces[i]
         slot = i + (len(pieces) > 1)
-        out = _minhash_kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
-                              int(rows), BAND_MULTIPLIERS, scratch[slot])
+        kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+        out = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
+                     int(rows), BAND_MULTIPLIERS, scratch[slot])
         if keep:
             scratch[slot] = out[5]
         return out[1:]
@@ -206,18 +216,20 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """
     if bands * rows > sig.shape[1]:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {sig.shape[1]}")
-    return _band_kernel(np.ascontiguousarray(sig), int(bands), int(rows), BAND_MULTIPLIERS).T
+    kernel = pick(_band_kernel, sig.size)
+    return kernel(np.ascontiguousarray(sig), int(bands), int(rows), BAND_MULTIPLIERS).T
 
 
 def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
     """(offsets, values): each text's sorted distinct shingle values (the sets MinHash sees)."""
     data, offsets, valid = text_buffers(texts)
-    return _set_kernel(data, offsets, valid, int(ngram), shingle == "char")
+    return pick(_set_kernel, len(data), _twin_cost(shingle))(data, offsets, valid, int(ngram), shingle == "char")
 
 
 def jaccard_pairs(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Exact Jaccard of the shingle sets of texts left[e] and right[e] (from `shingle_sets`)."""
-    return _jaccard_kernel(offsets, values, np.asarray(left, np.int64), np.asarray(right, np.int64))
+    kernel = pick(_jaccard_kernel, len(values) + len(left))
+    return kernel(offsets, values, np.asarray(left, np.int64), np.asarray(right, np.int64))
 
 
 def bag_jaccard(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -227,8 +239,9 @@ def bag_jaccard(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right
     >>> bag_jaccard(offs, vals, np.array([0]), np.array([1])).tolist()
     [0.5]
     """
-    return _bag_jaccard_kernel(np.asarray(offsets, np.int64), np.asarray(values, np.uint32),
-                               np.asarray(left, np.int64), np.asarray(right, np.int64))
+    kernel = pick(_bag_jaccard_kernel, len(values) + len(left), 5e-6)
+    return kernel(np.asarray(offsets, np.int64), np.asarray(values, np.uint32), np.asarray(left, np.int64),
+                  np.asarray(right, np.int64))
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

@@ -9,10 +9,11 @@ reproduced exactly; it is not cryptographic (nobody chooses trace ids adversaria
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pyarrow as pa
 
+from curate.text.jit import njit
+from curate.text.small import pick
 from curate.text.words import FNV_OFFSET as _FNV_OFFSET
 from curate.text.words import FNV_PRIME as _FNV_PRIME
 from curate.text.words import arrow_buffers, mix64
@@ -20,7 +21,7 @@ from curate.text.words import arrow_buffers, mix64
 _MASK = (1 << 64) - 1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _hash_strings(data, offsets, start):
     n = len(offsets) - 1
     out = np.empty(n, dtype=np.uint64)
@@ -48,4 +49,4 @@ def seeded_hashes(keys: pa.Array | pa.ChunkedArray | list[str], seed: int) -> np
     if len(data) == 0:
         data = np.zeros(1, np.uint8)
     start = np.uint64(int(_FNV_OFFSET) ^ ((int(seed) * 0x9E3779B97F4A7C15) & _MASK))
-    return _hash_strings(data, offsets, start)
+    return pick(_hash_strings, len(data))(data, offsets, start)

@@ -8,50 +8,24 @@ vanish, and numbers are kept (math problems that differ in a constant stay diffe
 The hot loop runs compiled (numba) straight over an Arrow string array's buffers: no Python
 object per word or shingle. Each word is hashed with 64-bit FNV-1a; an n-gram hash mixes the
 hashes of its n words in order. A text with fewer than n words yields one hash of all its words
-(so short texts still have a fingerprint), flagged in `short`.
+(so short texts still have a fingerprint), flagged in `short`. Small inputs take this module's NumPy
+twins instead (`curate.text.small`): same hashes, no compilation.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from curate.text.arrow import arrow_buffers  # noqa: F401 (re-exported: dedup, decontam, the view)
-
-
-def _defer_numba_blas_probe() -> None:
-    """Import numba's array implementations without the scipy import they make to probe BLAS.
-
-    numba's first compile or cache load in a process imports `numba.np.arraymath`, which
-    imports scipy.linalg (0.24 s here, a tenth of deduplicating 280 MB) only to set a flag
-    that np.correlate/np.convolve read; everything that really uses BLAS imports scipy itself
-    when it is compiled. So: import arraymath with scipy hidden, then set the flag to what the
-    probe would have found. Nothing changes but when (and whether) scipy is imported.
-    Every compiled module imports this one, so each gets it (dedup, decontam, the view).
-    """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # `import scipy.linalg...` fails fast
-    try:
-        import numba.np.arraymath as arraymath
-    finally:
-        if sys.modules.get("scipy.linalg", 0) is None:
-            del sys.modules["scipy.linalg"]
-    scipy = importlib.util.find_spec("scipy")  # numba itself imports the top-level package
-    folders = (scipy.submodule_search_locations or []) if scipy else []
-    arraymath._HAVE_BLAS = any(any((Path(f) / "linalg").glob("cython_blas*")) for f in folders)
-
-
-_defer_numba_blas_probe()
+from curate.text.jit import njit
+from curate.text.small import numpy_twin, pick
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
+TWIN_COST = 3e-7  # seconds per byte (word) of the NumPy twins below, measured: 0.05-0.15 us
 _WORD = re.compile(rb"[a-z0-9\x80-\xff]+")
 
 
@@ -68,12 +42,12 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _is_word_byte(b):
     return (48 <= b <= 57) or (97 <= b <= 122) or (65 <= b <= 90) or b >= 128
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_hashes(data, offsets, valid):
     """Per text, the FNV-1a hash of each normalised word; returns (doc_offsets, hashes)."""
     n = len(offsets) - 1
@@ -103,7 +77,7 @@ def _word_hashes(data, offsets, valid):
     return doc, out[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _word_hashes_masked(data, offsets, valid, number):
     """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`."""
     n = len(offsets) - 1
@@ -140,7 +114,7 @@ def _word_hashes_masked(data, offsets, valid, number):
     return doc, out[:k], masked[:k]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def mix64(h):
     # splitmix64 finaliser: spreads bits so that order-dependent combinations stay uniform
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -148,7 +122,7 @@ def mix64(h):
     return h ^ (h >> np.uint64(31))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _ngrams(doc, words, n):
     """Word hashes -> n-gram hashes per text (short texts: one hash of all their words)."""
     m = len(doc) - 1
@@ -178,17 +152,85 @@ def _ngrams(doc, words, n):
     return offs, out, short
 
 
+# ---------------------------------------------------------------- NumPy twins (small inputs)
+
+
+def _word_runs(data, offsets, valid):
+    """Every normalised word of the valid texts: (doc offsets, start, end, lower-cased bytes)."""
+    n = len(offsets) - 1
+    lo, hi = int(offsets[0]), int(offsets[n])
+    raw = np.asarray(data[lo:hi])
+    inside = ((raw >= 48) & (raw <= 57)) | ((raw >= 97) & (raw <= 122)) | ((raw >= 65) & (raw <= 90)) | (raw >= 128)
+    owner = np.repeat(np.arange(n), np.diff(offsets))
+    inside &= np.asarray(valid, bool)[owner]
+    first = np.zeros(hi - lo + 1, bool)
+    first[offsets[:-1] - lo] = True  # a text's first byte starts a word, whatever precedes it
+    starts = np.flatnonzero(inside & (first[:-1] | ~np.r_[False, inside[:-1]]))
+    last = np.zeros(hi - lo + 1, bool)
+    last[offsets[1:] - lo] = True  # last[i + 1]: byte i ends its text
+    ends = np.flatnonzero(inside & (last[1:] | ~np.r_[inside[1:], False])) + 1
+    doc = np.zeros(n + 1, np.int64)
+    doc[1:] = np.cumsum(np.bincount(owner[starts], minlength=n)) if n else 0
+    lower = raw + np.where((raw >= 65) & (raw <= 90), 32, 0).astype(np.uint8)
+    return doc, starts, ends, lower
+
+
+def _fnv_of_runs(lower, starts, ends) -> np.ndarray:
+    """FNV-1a of each run lower[start:end], one byte position at a time across all runs."""
+    lengths = ends - starts
+    order = np.argsort(-lengths, kind="stable")  # the runs still going at step j are a prefix
+    h = np.full(len(starts), FNV_OFFSET, np.uint64)
+    by_length, first = lengths[order], starts[order]
+    for j in range(int(by_length[0]) if len(by_length) else 0):
+        alive = int(np.searchsorted(-by_length, -j, side="left"))  # lengths > j
+        h[:alive] = (h[:alive] ^ lower[first[:alive] + j].astype(np.uint64)) * FNV_PRIME
+    out = np.empty_like(h)
+    out[order] = h
+    return out
+
+
+@numpy_twin(_word_hashes)
+def _word_hashes_numpy(data, offsets, valid):
+    doc, starts, ends, lower = _word_runs(data, offsets, valid)
+    return doc, _fnv_of_runs(lower, starts, ends)
+
+
+@numpy_twin(_word_hashes_masked)
+def _word_hashes_masked_numpy(data, offsets, valid, number):
+    doc, starts, ends, lower = _word_runs(data, offsets, valid)
+    hashes = _fnv_of_runs(lower, starts, ends)
+    digits = np.r_[0, np.cumsum((lower >= 48) & (lower <= 57))]
+    return doc, hashes, np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
+
+
+@numpy_twin(_ngrams)
+def _ngrams_numpy(doc, words, n):
+    counts = np.diff(doc)
+    windows = np.where(counts > 0, np.maximum(counts - n + 1, 1), 0)
+    offs = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(windows, out=offs[1:])
+    starts = np.repeat(doc[:-1] - offs[:-1], windows) + np.arange(offs[-1])
+    width = np.repeat(np.minimum(n, counts), windows)
+    h = width.astype(np.uint64)
+    for j in range(n):
+        alive = width > j
+        h[alive] = mix64.py_func(h[alive] ^ words[starts[alive] + j]) + np.uint64(j)
+    return offs, h, (counts < n) & (counts > 0)
+
+
 def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, hashes): text i's word hashes are hashes[offsets[i]:offsets[i+1]]."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    return _word_hashes(*arrow_buffers(array))
+    data, offsets, valid = arrow_buffers(array)
+    return pick(_word_hashes, len(data), TWIN_COST)(data, offsets, valid)
 
 
 def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
     digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
-    return _word_hashes_masked(*arrow_buffers(array), np.uint64(number))
+    data, offsets, valid = arrow_buffers(array)
+    return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number))
 
 
 def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,4 +244,4 @@ def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.nd
     (True, [False, False, True])
     """
     doc, words_ = word_hashes(texts)
-    return _ngrams(doc, words_, int(n))
+    return pick(_ngrams, len(words_) * int(n), TWIN_COST)(doc, words_, int(n))

@@ -1,0 +1,158 @@
+"""Small inputs run the compiled kernels as Python (`curate.text.small`): both paths must give
+bit-identical results, on random texts (unicode, nulls, empty strings) and random arrays."""
+
+from contextlib import contextmanager
+from dataclasses import astuple, is_dataclass
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curate.decontam import index as bench_index
+from curate.decontam import match
+from curate.decontam.select import BenchItem
+from curate.dedup import cluster, minhash
+from curate.stages import mix_hash
+from curate.text import small, words
+from curate.text.small import interpreted, pick
+
+MODULES = [words, mix_hash, minhash, cluster, bench_index, match]
+CHARS = st.sampled_from(list("abcXYZ 0123456789 .,;:-+=\\{}()[]\n\téßÄ中文😀\x00")) | st.characters()
+TEXT = st.text(CHARS, max_size=120)
+TEXTS = st.lists(st.one_of(st.none(), TEXT), max_size=12)
+SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@contextmanager
+def path(kind: str):
+    """Every `pick` in curate chooses the compiled kernel, or its Python twin."""
+    def chosen(kernel, units, cost=0.0):
+        return kernel if kind == "compiled" else interpreted(kernel)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in MODULES:
+            patch.setattr(module, "pick", chosen)
+        yield
+
+
+def both(fn, *args, **kwargs):
+    with path("python"):
+        twin = fn(*args, **kwargs)
+    with path("compiled"):
+        compiled = fn(*args, **kwargs)
+    assert_same(twin, compiled)
+    return compiled
+
+
+def assert_same(a, b):
+    """Equal values and equal dtypes, through tuples, lists and dataclasses."""
+    if is_dataclass(a):
+        a, b = astuple(a), astuple(b)
+    if isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b and np.asarray(a).dtype.kind == np.asarray(b).dtype.kind
+
+
+@SLOW
+@given(TEXTS, st.integers(1, 9), st.integers(0, 2**64 - 1))
+def test_words_and_ngrams(texts, n, number):
+    both(words.word_hashes, texts)
+    both(words.word_hashes_masked, texts, number)
+    both(words.ngram_hashes, texts, n)
+
+
+@SLOW
+@given(TEXTS, st.integers(0, 2**32))
+def test_seeded_hashes(texts, seed):
+    both(mix_hash.seeded_hashes, [t or "" for t in texts], seed)
+
+
+@SLOW
+@given(TEXTS, st.integers(1, 6), st.sampled_from(["word", "char"]), st.sampled_from([(4, 4), (16, 8)]),
+       st.booleans())
+def test_minhash_band_keys_and_shingles(texts, ngram, shingle, shape, keep):
+    bands, rows = shape
+    sig, _, _ = both(minhash.signatures, texts, num_perm=128, ngram=ngram, shingle=shingle)
+    both(minhash.band_keys, sig, bands, rows)
+    out = both(minhash.band_keys_and_shingles, texts, bands=bands, rows=rows, ngram=ngram, shingle=shingle,
+               keep=keep)
+    offsets, values = both(minhash.shingle_sets, texts, ngram=ngram, shingle=shingle)
+    pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i, len(texts))], np.int64).reshape(-1, 2)
+    both(minhash.jaccard_pairs, offsets, values, pairs[:, 0], pairs[:, 1])
+    if keep:
+        both(minhash.bag_jaccard, out[3], out[4], pairs[:, 0], pairs[:, 1])
+
+
+KEYS = st.lists(st.integers(0, 7) | st.integers(0, 2**64 - 1), max_size=300)
+
+
+@SLOW
+@given(KEYS, st.integers(1, 40))
+def test_bucket_edges_and_union_find(keys, units):
+    keys = np.array(keys, np.uint64)
+    ids = np.arange(len(keys), dtype=np.int64) * 3
+    edges = cluster._bucket_edges(keys, ids, np.empty((2, len(keys)), np.uint64))
+    assert_same(interpreted(cluster._bucket_edges)(keys, ids, np.empty((2, len(keys)), np.uint64)), edges)
+    left, right = (e % units for e in edges)
+    both(cluster.clusters, units, [(left, right)])
+
+
+@SLOW
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=30))
+def test_copy_slices(lengths):
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    source = np.arange(offsets[-1], dtype=np.uint32) * 7
+    order = np.arange(len(lengths))[::-1].copy()
+    targets = np.r_[0, np.cumsum(np.array(lengths)[order])][:-1].astype(np.int64)
+    outs = []
+    for kernel in (interpreted(cluster._copy_slices), cluster._copy_slices):
+        out = np.zeros(offsets[-1], np.uint32)
+        kernel(source, offsets[:-1][order], offsets[1:][order], out, targets)
+        outs.append(out)
+    assert_same(*outs)
+
+
+BENCH = ["Compute the sum of 1, 2, 3 and 4 and report it as a fraction.",
+         "def add(a, b): return a + b  # add two numbers 17 and 25",
+         "Let x be a real number such that x^2 = 49. Find every possible value of x.",
+         "Short item", "Find 12 + 30", "Écrivez la somme de 2 et 3 en français, s'il vous plaît."]
+
+
+@SLOW
+@given(st.lists(TEXT | st.sampled_from(BENCH), max_size=8), st.lists(st.sampled_from(BENCH), max_size=4),
+       st.sampled_from([3, 5, 8]))
+def test_decontam_index_and_scan(pool, planted, n):
+    texts = pool + [" ".join(planted), " then ".join(b.replace("2", "7") for b in planted)]
+    items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
+    results = []
+    for kind in ("python", "compiled"):
+        with path(kind):
+            index = bench_index.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0)
+            grams = index.by_n[n]
+            arrays = [getattr(grams, name) for name in grams.ARRAYS] + list(grams.tables())
+            results.append((arrays, match.scan_texts(index, pa.array(texts, pa.string()), n)))
+    assert_same(*results)
+
+
+def _tiny(x):
+    return x + 1
+
+
+def test_pick_runs_python_until_the_budget_then_compiles(monkeypatch):
+    kernel = numba.njit(_tiny)
+    monkeypatch.setattr(small, "_spent", {})
+    assert pick(kernel, 10) is not kernel  # small: the Python twin, nothing compiled
+    assert pick(kernel, 10)(1) == 2 and not kernel.signatures
+    assert pick(kernel, int(small.BUDGET / small.PYTHON) + 1) is kernel  # too much work for Python
+    other = numba.njit(_tiny)
+    other(1)  # compiled in this process: always the compiled kernel
+    assert pick(other, 1) is other
