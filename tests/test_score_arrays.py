@@ -1,11 +1,13 @@
-"""The readers of prompt log-probabilities agree (no engine here: test_score.py runs the real
-one)."""
+"""The readers of prompt log-probabilities agree, and the cache writer thread commits what it is
+given and hands its failures back (no engine here: test_score.py runs the real one)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from curate.teachers.base import Request, Response, Sample
+from curate.teachers.cache import CacheWriter, RequestCache
 from curate.teachers.logprobs import PromptArrays, token_arrays, token_matrix
 
 
@@ -50,3 +52,36 @@ def test_prompt_arrays_read_in_one_slice_agree_with_the_per_position_reader(top_
     assert chosen.tolist() == np.maximum(values[first - 1:, 0], -65504.0).tolist()  # -inf: float16's min
     if top_k:
         assert top_ids.tolist() == ids[first - 1:, 1:].tolist()
+
+
+def response(value: float) -> Response:
+    return Response(prompt_tokens=3, samples=[Sample(text=None, finish_reason="scored",
+                                                     logprobs=np.full(4, value, np.float32))])
+
+
+def request(i: int) -> Request:
+    return Request(key=f"k{i}", messages=[], sample_idx=[0], sampling={}, payload_hash=f"h{i}")
+
+
+def test_the_cache_writer_commits_everything_put_before_close(tmp_path):
+    cache = RequestCache(tmp_path / "requests.sqlite")
+    writer = CacheWriter(cache)
+    for i in range(50):
+        writer.put(request(i), response(-i))
+    writer.close()
+    reader = RequestCache(tmp_path / "requests.sqlite")  # another connection sees the commits
+    got = list(reader.get_many([request(i) for i in range(50)]))
+    assert [float(r.samples[0].logprobs[0]) for r in got] == [-float(i) for i in range(50)]
+    reader.close()
+    cache.close()
+
+
+def test_a_failing_cache_write_is_raised_in_the_callers_thread(tmp_path):
+    cache = RequestCache(tmp_path / "requests.sqlite")
+    cache.db.close()  # every write now fails
+    writer = CacheWriter(cache)
+    writer.put(request(0), response(0.0))
+    with pytest.raises(Exception, match="closed"):
+        writer.close()
+    with pytest.raises(Exception, match="closed"):
+        writer.put(request(1), response(0.0))

@@ -15,7 +15,8 @@ Teacher and student must share a tokenizer: the row's `tokenizer` identity (writ
 generate) is compared with the teacher's, and a mismatch stops the stage naming both. Sequences
 longer than the context are recorded (`score_detail.error`), not sent; rows without a completion
 pass through unscored. The request cache, resume and progress are generate's: each scored
-sequence is committed as it finishes, so a rerun scores only what is missing.
+sequence is committed moments after it finishes (a helper thread writes the cache while this
+one waits for the engine), so a rerun scores only what is missing.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Score(Generate):
 
     # ---- the part
     def _score(self, table: pa.Table, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.teachers.cache import RequestCache
+        from curate.teachers.cache import CacheWriter, RequestCache
         from curate.teachers.progress import Progress
 
         scorer = make_scorer(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
@@ -99,15 +100,18 @@ class Score(Generate):
                                 desc=f"score part {ctx.part}")
 
             fresh: dict[tuple[str, str], Response] = {}  # this run's responses: not read back
+            writer = CacheWriter(cache)  # committed off this thread, moments after each finishes
 
             def on_done(request: Request, response: Response) -> None:
-                cache.put(request, response)
+                writer.put(request, response)
                 fresh[(request.key, request.payload_hash)] = response
-                cache.commit()  # a kill loses only the sequences in flight
                 progress.update(response)
 
             started = time.monotonic()
-            scorer.generate(missing, on_done)
+            try:
+                scorer.generate(missing, on_done)
+            finally:
+                writer.close()
             engine_seconds = time.monotonic() - started
             progress.close()
             ctx.counters.update({"rows": len(rows), "sequences": len(live), "sequences_cached": len(done),
