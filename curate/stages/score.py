@@ -248,7 +248,7 @@ def list_column(values: list, dtype: pa.DataType) -> pa.Array:
     present = [np.asarray(v).reshape(-1) for v in values if v is not None]
     flat = np.concatenate(present) if present else np.zeros(0)
     mask = pa.array(np.array([v is None for v in values]))
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(NUMPY[dtype])),
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(NUMPY[dtype], copy=False)),
                                     mask=mask, type=pa.list_(dtype))
 
 
@@ -260,7 +260,7 @@ def nested_column(values: list, dtype: pa.DataType) -> pa.Array:
     inner_offsets = np.concatenate([[0], np.cumsum(inner_lengths)]).astype(np.int32)
     present = [m.reshape(-1) for m in rows if m is not None]
     flat = np.concatenate(present) if present else np.zeros(0)
-    inner = pa.ListArray.from_arrays(pa.array(inner_offsets), pa.array(flat.astype(NUMPY[dtype])),
+    inner = pa.ListArray.from_arrays(pa.array(inner_offsets), pa.array(flat.astype(NUMPY[dtype], copy=False)),
                                      type=pa.list_(dtype))
     outer_lengths = np.array([0 if m is None else len(m) for m in rows], dtype=np.int32)
     outer_offsets = np.concatenate([[0], np.cumsum(outer_lengths)]).astype(np.int32)
