@@ -153,3 +153,19 @@ def test_text_only_rows_are_tokenized_and_scored_without_advantages(rollouts, te
     assert [r["teacher_logprobs"] is not None for r in got] == [True, True, False]
     assert got[0]["advantages"] is None and ctx.counters["rows_scored"] == 2
     assert json.loads(got[2]["score_detail"])["error"] == "no prompt or completion"
+
+
+def test_the_engines_arrays_read_directly_equal_vllms_own_lists(rollouts, teacher_model, tmp_path, monkeypatch):
+    """Scoring reads the prompt log-probabilities as the arrays the engine core sent; the output
+    is the same bytes as reading vLLM's Python lists, and the installed vLLM allows it."""
+    from curate.teachers import logprobs
+    from curate.teachers.scoring import VllmScorer
+
+    kept, keep = [], logprobs.keep_prompt_arrays
+    monkeypatch.setattr(logprobs, "keep_prompt_arrays", lambda *args: kept.append(keep(*args)) or kept[-1])
+    arrays, _ = run_stage_on(score_stage(teacher_model), rollouts, tmp_path / "arrays")
+    assert len(kept) == rollouts.num_rows and all(kept)
+    monkeypatch.setattr(VllmScorer, "keep_arrays", False)
+    lists, _ = run_stage_on(score_stage(teacher_model), rollouts, tmp_path / "lists")
+    assert len(kept) == rollouts.num_rows  # not asked again
+    assert arrays.equals(lists)

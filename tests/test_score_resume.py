@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import vllm_fixtures
 from click.testing import CliRunner
-from test_generate_resume import SLOW_CURATE, cached, kill_when_cached
+from test_generate_resume import cached, kill_when_cached
 from test_score import teacher_model  # noqa: F401 (the session's teacher, a fixture)
 from vllm_fixtures import engine_options
 
@@ -26,6 +26,30 @@ from curate.stages.score import Score
 pytestmark = pytest.mark.vllm
 tiny_model = vllm_fixtures.tiny_model
 ROWS = 40
+# curate with each scored sequence handed over 0.2 s after the last (the cache is written on a
+# helper thread, so slowing its commits would not slow the part), to kill it mid-part
+SLOW_CURATE = """
+import sys
+import time
+
+from curate.teachers.scoring import VllmScorer
+
+to_response = VllmScorer.to_response
+
+
+def slow_to_response(self, output, request):
+    time.sleep(0.2)
+    return to_response(self, output, request)
+
+
+VllmScorer.to_response = slow_to_response
+
+if __name__ == "__main__":
+    from curate.cli.group import main
+
+    sys.argv[0] = "curate"
+    main()
+"""
 
 
 def student_rows(model) -> list[dict]:

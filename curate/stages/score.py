@@ -15,7 +15,8 @@ Teacher and student must share a tokenizer: the row's `tokenizer` identity (writ
 generate) is compared with the teacher's, and a mismatch stops the stage naming both. Sequences
 longer than the context are recorded (`score_detail.error`), not sent; rows without a completion
 pass through unscored. The request cache, resume and progress are generate's: each scored
-sequence is committed as it finishes, so a rerun scores only what is missing.
+sequence is committed moments after it finishes (a helper thread writes the cache while this
+one waits for the engine), so a rerun scores only what is missing.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Score(Generate):
 
     # ---- the part
     def _score(self, table: pa.Table, ctx: PartContext) -> Iterator[pa.Table]:
-        from curate.teachers.cache import RequestCache, unique_missing
+        from curate.teachers.cache import CacheWriter, RequestCache, unique_missing
         from curate.teachers.progress import Progress
 
         scorer = make_scorer(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
@@ -92,15 +93,18 @@ class Score(Generate):
                                 desc=f"score part {ctx.part}")
 
             fresh: dict[tuple[str, str], Response] = {}  # this run's responses: not read back
+            writer = CacheWriter(cache)  # committed off this thread, moments after each finishes
 
             def on_done(request: Request, response: Response) -> None:
-                cache.put(request, response)
+                writer.put(request, response)
                 fresh[(request.key, request.payload_hash)] = response
-                cache.commit()  # a kill loses only the sequences in flight
                 progress.update(response)
 
             started = time.monotonic()
-            scorer.generate(missing, on_done)
+            try:
+                scorer.generate(missing, on_done)
+            finally:
+                writer.close()
             engine_seconds = time.monotonic() - started
             progress.close()
             ctx.counters.update({"rows": len(rows), "sequences": len(live), "sequences_cached": len(done),
@@ -237,7 +241,7 @@ def list_column(values: list, dtype: pa.DataType) -> pa.Array:
     present = [np.asarray(v).reshape(-1) for v in values if v is not None]
     flat = np.concatenate(present) if present else np.zeros(0)
     mask = pa.array(np.array([v is None for v in values]))
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(NUMPY[dtype])),
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(NUMPY[dtype], copy=False)),
                                     mask=mask, type=pa.list_(dtype))
 
 
@@ -249,7 +253,7 @@ def nested_column(values: list, dtype: pa.DataType) -> pa.Array:
     inner_offsets = np.concatenate([[0], np.cumsum(inner_lengths)]).astype(np.int32)
     present = [m.reshape(-1) for m in rows if m is not None]
     flat = np.concatenate(present) if present else np.zeros(0)
-    inner = pa.ListArray.from_arrays(pa.array(inner_offsets), pa.array(flat.astype(NUMPY[dtype])),
+    inner = pa.ListArray.from_arrays(pa.array(inner_offsets), pa.array(flat.astype(NUMPY[dtype], copy=False)),
                                      type=pa.list_(dtype))
     outer_lengths = np.array([0 if m is None else len(m) for m in rows], dtype=np.int32)
     outer_offsets = np.concatenate([[0], np.cumsum(outer_lengths)]).astype(np.int32)

@@ -95,3 +95,58 @@ def unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[
             seen.add(key)
             missing.append(request)
     return missing
+
+
+class CacheWriter:
+    """Puts responses into a `RequestCache` from a helper thread: each batch that queued up while
+    the last one was written goes in as one transaction.
+
+    Encoding a response and sqlite's writes then run while the caller's thread waits for the
+    engine, not in its way; a kill loses what is in flight plus the few responses queued behind
+    the transaction being written. The cache must not be used elsewhere until `close`, which
+    waits for everything put and raises a failure of the thread (as does the next `put`).
+    """
+
+    def __init__(self, cache: RequestCache):
+        import queue
+        import threading
+
+        self.cache = cache
+        self.error: BaseException | None = None
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="curate-cache-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, request: Request, response: Response) -> None:
+        self._raise()
+        self.queue.put((request, response))
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self._raise()
+
+    def _loop(self) -> None:
+        import queue
+
+        done = False
+        while not done:
+            batch = [self.queue.get()]
+            try:  # whatever else is waiting joins this transaction
+                while True:
+                    batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                pass
+            done = batch[-1] is None
+            if self.error is None:
+                try:
+                    for item in batch[:-1] if done else batch:
+                        self.cache.put(*item)
+                    self.cache.commit()
+                except BaseException as exc:  # noqa: BLE001 (handed to the caller's thread)
+                    self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error

@@ -6,7 +6,9 @@ the completion starts). The engine runs them as prompts with vLLM's prompt log-p
 one throw-away output token, through the same step loop, windows, too-long check and request
 cache as generation (teachers/vllm.py); each response holds one `Sample` with the completion's
 ids, the teacher's log-probability of each and, with K > 0, its top-K alternatives, as numpy
-arrays (the request cache stores them as bytes, not as JSON numbers).
+arrays (the request cache stores them as bytes, not as JSON numbers). The engine keeps each
+request's prompt log-probabilities as the arrays it receives, not as Python lists
+(`logprobs.keep_prompt_arrays`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ class VllmScorer(VllmTeacher):
 
     def to_response(self, output, request: Request) -> Response:
         return scored_response(output.prompt_logprobs, request)
+
+    def _add(self, engine, request_id: str, request: Request, on_done, limit: int, by_id) -> bool:
+        from curate.teachers.logprobs import keep_prompt_arrays
+
+        added = super()._add(engine, request_id, request, on_done, limit, by_id)
+        if added and self.keep_arrays:
+            keep_prompt_arrays(engine, request_id)
+        return added
+
+    keep_arrays = True  # False: vLLM's own lists (tests compare the two)
 
 
 class OpenAIScorer(OpenAITeacher):

@@ -6,12 +6,16 @@ tokenizer) through
   - baseline: `llm.generate(token-id prompts, SamplingParams(prompt_logprobs=K, max_tokens=1))`,
   - curate:   the score stage (`run_stage_on`, request cache on in a fresh folder each repeat:
               rendering, the tokenizer check, the cache, the step loop and the output rows),
-both on ONE engine (curate's engine cache hands the baseline the very engine the stage uses).
+both on ONE engine (curate's engine cache hands the baseline the very engine the stage uses),
+with the same sampling parameters (the scorer's). The baseline's clock covers `llm.generate`
+only: not the rendering and tokenizing that gave its prompts, nor freeing its outputs (curate's
+clock covers both). With `--vllm-lists`, a third contender: the stage reading vLLM's Python
+lists of log-probabilities instead of the engine's arrays (what it did before).
 Prints scored tokens/s of each (median over repeats, alternating order) and the ratio, then the
 bytes per scored token of the scored rows' token columns and of the `targets` export, as zstd
 Parquet like `write` writes them.
 
-    python tests/benchmarks/bench_score.py [--rows 96 --tokens 256 --top-k 20 --repeats 3]
+    python tests/benchmarks/bench_score.py [--rows 96 --tokens 256 --top-k 20 --repeats 3 --vllm-lists]
 
 Goal: ratio >= 0.9.
 """
@@ -70,13 +74,17 @@ def run_baseline(stage, table) -> tuple[float, int]:
     return seconds, scored
 
 
-def run_curate(stage, table, scratch: Path):
+def run_curate(stage, table, scratch: Path, *, arrays: bool = True):
     from curate.stages.base import run_stage_on
+    from curate.teachers.scoring import VllmScorer
 
+    VllmScorer.keep_arrays = arrays
     started = time.perf_counter()
     out, ctx = run_stage_on(stage, table, scratch)
     seconds = time.perf_counter() - started
-    ENGINE_SHARE.append(ctx.stats["engine_seconds"] / seconds)
+    VllmScorer.keep_arrays = True
+    if arrays:
+        ENGINE_SHARE.append(ctx.stats["engine_seconds"] / seconds)
     return seconds, ctx.counters["tokens_scored"], out
 
 
@@ -93,6 +101,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--vllm-lists", action="store_true",
+                        help="also time the stage reading vLLM's Python lists (not the engine's arrays)")
     args = parser.parse_args()
 
     from curate.publish.onpolicy_view import shaped_view
@@ -105,21 +115,25 @@ def main() -> None:
     table = rollouts(teacher, args.rows, args.tokens)
     stage = Score(**options(teacher, args.top_k))
     run_baseline(stage, table.slice(0, 8))  # start the engine, warm it up
-    base, ours = [], []
+    base, ours, lists = [], [], []
     out = None
+    contenders = ["baseline", "curate", *(["lists"] if args.vllm_lists else [])]
     for repeat in range(args.repeats):
-        order = ("baseline", "curate") if repeat % 2 == 0 else ("curate", "baseline")
-        for which in order:
+        for which in contenders if repeat % 2 == 0 else contenders[::-1]:
             if which == "baseline":
                 seconds, tokens = run_baseline(stage, table)
                 base.append(tokens / seconds)
             else:
-                seconds, tokens, out = run_curate(stage, table, root / f"scratch-{repeat}")
-                ours.append(tokens / seconds)
+                seconds, tokens, out = run_curate(stage, table, root / f"scratch-{which}-{repeat}",
+                                                  arrays=which == "curate")
+                (ours if which == "curate" else lists).append(tokens / seconds)
     b, c = statistics.median(base), statistics.median(ours)
     print(f"rows {args.rows} x {args.tokens} completion tokens, top-K {args.top_k}, {args.repeats} repeats")
     print(f"baseline (vLLM prompt_logprobs): median {b:,.0f} scored tokens/s  {[round(x) for x in base]}")
     print(f"curate score stage:              median {c:,.0f} scored tokens/s  {[round(x) for x in ours]}")
+    if lists:
+        print(f"curate, reading vLLM's lists:    median {statistics.median(lists):,.0f} scored tokens/s  "
+              f"{[round(x) for x in lists]}  (ratio {statistics.median(lists) / b:.3f})")
     print(f"ratio curate / baseline: {c / b:.3f}  (curate's time in the engine loop: median "
           f"{statistics.median(ENGINE_SHARE):.0%} of the stage)")
     tokens = args.rows * args.tokens
