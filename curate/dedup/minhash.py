@@ -43,7 +43,7 @@ from curate.dedup.kernels import (
     _minhash_kernel,
     _set_kernel,
 )
-from curate.text.words import arrow_buffers
+from curate.text.words import arrow_buffers, text_array
 
 # ---------------------------------------------------------------- LSH parameters
 
@@ -96,7 +96,7 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_array(texts) -> pa.Array:
-    return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    return text_array(texts)
 
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -146,8 +146,7 @@ class Decontam(Stage):
         for bench in sorted({k.split(":", 1)[0] for m in found for k in m}):
             prefix = bench + ":"
             ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(prefix) for k in m))
-        column = pa.array(merged, pa.list_(pa.string()))
-        return table.set_column(table.column_names.index("contaminated"), "contaminated", column)
+        return table.set_column(table.column_names.index("contaminated"), "contaminated", list_column(merged))
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         """`process` on up to `threads_per_part()` batches at once (the tokeniser and scan kernels
@@ -199,6 +198,25 @@ class Decontam(Stage):
         write_reports(report, target.parent, name=target.name)
 
 
+def list_column(rows: list[list[str]]) -> pa.ListArray:
+    """`pa.array(rows, pa.list_(pa.string()))` built from buffers: `pa.array` imports pandas."""
+    import numpy as np
+
+    from curate.text.arrow import numpy_array, string_array
+
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return pa.ListArray.from_arrays(numpy_array(offsets), string_array([k for r in rows for k in r]))
+
+
+def _indices(rows: list[int]) -> pa.Array:
+    import numpy as np
+
+    from curate.text.arrow import numpy_array
+
+    return numpy_array(np.array(rows, np.int64))
+
+
 def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | None) -> list[set[str]]:
     """Scan the configured fields of `table`; return each row's hit keys (records go to ctx.stats)."""
     c = config
@@ -228,7 +246,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
             continue
         todo = [i for i in range(table.num_rows) if i not in found] if mode == "flag" else None
         column = table.column(field_name)
-        column = column.take(pa.array(todo, pa.int64())) if todo is not None else column
+        column = column.take(_indices(todo)) if todo is not None else column
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"

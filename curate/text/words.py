@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from curate.text.arrow import arrow_buffers  # noqa: F401 (re-exported: dedup, decontam, the view)
+from curate.text.arrow import arrow_buffers, text_array  # noqa: F401 (arrow_buffers re-exported: dedup, decontam, the view)
 
 
 def _defer_numba_blas_probe() -> None:
@@ -180,14 +180,14 @@ def _ngrams(doc, words, n):
 
 def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, hashes): text i's word hashes are hashes[offsets[i]:offsets[i+1]]."""
-    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    array = text_array(texts)
     return _word_hashes(*arrow_buffers(array))
 
 
 def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
     digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
-    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    array = text_array(texts)
     return _word_hashes_masked(*arrow_buffers(array), np.uint64(number))
 
 
