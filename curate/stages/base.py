@@ -258,6 +258,21 @@ def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 
+def iter_input(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """`read_input`, a row group at a time (a view: as its stage yields it), so a pass over a
+    part holds one or two row groups, not the part."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        yield from view_tables(path, columns)
+        return
+    source = pq.ParquetFile(path, memory_map=True)
+    names = source.schema_arrow.names
+    for group in range(source.num_row_groups):
+        yield source.read_row_group(group, columns=[c for c in columns if c in names] if columns else None,
+                                    use_threads=False)
+
+
 def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
     """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe;
     the stage may give just `columns` (load then reads only the source columns they come from).
