@@ -17,7 +17,7 @@ to unknown keys, every field described: `curate <stage> --help` is generated fro
 | `prepare_reads_inputs()`  | `has_prepare`          | False lets the runner fuse the stage with its parent |
 | `keeps_parts()`           | True                   | keep part files when streaming into a fused stage    |
 | `view_parts(ctx)`         | None                   | done-markers of parts not written (readers recompute)|
-| `prepare_reads_views()`   | False                  | prepare reads inputs through `read_input` only       |
+| `prepare_reads_views()`   | False                  | prepare reads inputs via `read_input`/`iter_input`   |
 | `check_requirements()`    | nothing                | raise MissingExtra at construction                   |
 | `terminal`                | False                  | output lives elsewhere (write: dataset/)             |
 
@@ -47,7 +47,7 @@ from curate.text.arrow import scalar, string_array
 if TYPE_CHECKING:
     from curate.rundir import RunDir
 
-__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "read_input", "run_stage_on",
+__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "iter_input", "read_input", "run_stage_on",
            "split_by_domain", "view_tables"]
 
 
