@@ -62,6 +62,7 @@ class Background:
                     self.fn(*args)
                 except BaseException as error:  # noqa: BLE001 - handed to the submitting thread
                     self.error = error
+            args = None  # not held while waiting for the next call: a written table is freed now
             self.slots.release()
 
     def _raise(self) -> None:

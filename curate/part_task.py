@@ -223,9 +223,9 @@ def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
     the size a read of its file would give, so the stage reading it writes the same bytes."""
     path = rd.part_path(rd.stage_dir_at(index), part)
     if not path.exists():
-        yield from prefetch(rebatched(view_tables(path), READ_BATCH_ROWS))
+        yield from prefetch(rebatched(view_tables(path), READ_BATCH_ROWS), depth=1)
         return
-    yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS))
+    yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS), depth=1)
 
 
 def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.RecordBatch]:

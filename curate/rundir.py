@@ -304,7 +304,7 @@ class AtomicParquetWriter:
         options.setdefault("compression", "zstd")
         options.setdefault("compression_level", 1)
         self.writer: pq.ParquetWriter | None = pq.ParquetWriter(self.tmp, schema, **options)
-        self.background = Background(self.writer.write_table)
+        self.background = Background(self.writer.write_table, depth=1)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:

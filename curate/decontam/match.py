@@ -36,6 +36,7 @@ from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
 from curate.text.jit import njit
 from curate.text.small import pick
+from curate.text.arrow import text_array
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -68,7 +69,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
                min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds."""
-    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    array = text_array(texts)
     doc, words, masked = tokens(array)
     docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc, words, masked)
     if not len(docs):

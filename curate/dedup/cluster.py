@@ -246,18 +246,36 @@ def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[P
     for (is_prior, part), group in chosen.with_row_index("slot").group_by(["prior", "part"]):
         path = file_of[(bool(is_prior), int(part))]
         offs = np.load(companion(path, "shingle_offsets"), mmap_mode="r")
-        vals = np.load(companion(path, "shingle_values"), mmap_mode="r")
         pos = group["pos"].to_numpy().astype(np.int64)
         slots = group["slot"].to_numpy().astype(np.int64)
         starts, stops = np.asarray(offs[pos]), np.asarray(offs[pos + 1])
         lengths[slots] = stops - starts
-        pieces.append((slots, starts, stops, vals))
+        pieces.append((slots, starts, stops, companion(path, "shingle_values")))
     out_offsets = np.zeros(len(involved) + 1, np.int64)
     np.cumsum(lengths, out=out_offsets[1:])
     out_values = np.empty(int(out_offsets[-1]), np.uint32)
-    for slots, starts, stops, vals in pieces:
-        pick(_copy_slices, len(starts))(np.asarray(vals), starts, stops, out_values, out_offsets[slots])
+    for slots, starts, stops, path in pieces:
+        _read_slices(path, starts, stops, out_values, out_offsets[slots])
     return out_offsets, out_values
+
+
+def _read_slices(path: Path, starts: np.ndarray, stops: np.ndarray, out: np.ndarray, targets: np.ndarray) -> None:
+    """out[targets[i]:...] = values[starts[i]:stops[i]] of a 1-d uint32 .npy file, read with
+    pread: a memory map would count every page the kernel maps around each slice (most of a
+    part's shingles) as resident memory of the process, for a few KB of each unit."""
+    import os
+
+    with open(path, "rb") as f:
+        if np.lib.format.read_magic(f) == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        base = f.tell()
+        fd, view = f.fileno(), memoryview(out).cast("B")
+        for i in np.argsort(starts, kind="stable"):  # in file order
+            start, size, target = int(starts[i]) * 4, int(stops[i] - starts[i]) * 4, int(targets[i]) * 4
+            if size and os.preadv(fd, [view[target:target + size]], base + start) != size:
+                raise OSError(f"{path}: short read at value {starts[i]}")
 
 
 def _file_numbers(prior: list[bool]) -> list[int]:
@@ -268,12 +286,6 @@ def _file_numbers(prior: list[bool]) -> list[int]:
         numbers.append(seen[p])
         seen[p] += 1
     return numbers
-
-
-@njit(cache=True, nogil=True)
-def _copy_slices(source, starts, stops, out, targets):
-    for i in range(len(starts)):
-        out[targets[i]:targets[i] + stops[i] - starts[i]] = source[starts[i]:stops[i]]
 
 
 @njit(cache=True)

@@ -45,7 +45,7 @@ from curate.dedup.kernels import (
     _set_kernel,
 )
 from curate.text.small import pick
-from curate.text.words import arrow_buffers
+from curate.text.words import arrow_buffers, text_array
 
 # ---------------------------------------------------------------- LSH parameters
 
@@ -104,7 +104,7 @@ def _twin_cost(shingle: str) -> float:
 
 
 def _as_array(texts) -> pa.Array:
-    return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    return text_array(texts)
 
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

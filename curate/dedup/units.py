@@ -15,6 +15,7 @@ only paths and a plain options dict, so the local process pool and Ray run them 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,30 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
     and only the small columns go through polars: when every key is unique and no row is
     filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
-    field = options["field"]
-    needed = ["id", "source", "verdict", field] + (["domain"] if domains else []) + (
-        ["trace_id", "sample_idx"] if options["level"] == "row" else [])  # each column read costs
     read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
-    table = read(path, needed)
+    table = read(path, needed_columns(options, domains))
+    texts, df = row_frame(table, path, options, domains)
+    passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
+    if not df["key"].is_duplicated().any():
+        return one_row_units(texts, df)
+    df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
+    # maintain_order: units in file order, so the artifacts are the same bytes run to run
+    units = df.group_by("key", maintain_order=True).agg(text=pl.col("text").min(), rows=pl.len(),
+                                                        passes=passes.sum(), source=pl.col("source").min())
+    return units["text"].to_arrow(), units.drop("text")
+
+
+def needed_columns(options: dict[str, Any], domains: list[str] | None) -> list[str]:
+    """The columns the signature pass reads (each column read costs)."""
+    return ["id", "source", "verdict", options["field"]] + (["domain"] if domains else []) + (
+        ["trace_id", "sample_idx"] if options["level"] == "row" else [])
+
+
+def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list[str] | None,
+              *, hash_missing_ids: bool = True) -> tuple[pa.Array | pa.ChunkedArray, pl.DataFrame]:
+    """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
+    source, verdict), the rows outside `domains` or without a key left out."""
+    field = options["field"]
     if field not in table.column_names:
         available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
         raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
@@ -72,21 +92,27 @@ def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None)
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(column) if df.width else
                                  pl.Series(column, [None] * len(texts), dtype=dtype))
     if df.schema["id"] == pl.Null or df["id"].null_count() == len(df):
+        if not hash_missing_ids:
+            raise UnitsSpan("no ids")
         df = df.with_columns(pl.from_arrow(texts).hash().cast(pl.Utf8).alias("id"))
     df = df.with_columns(unit_key(options["level"]).alias("key")).with_row_index("row")
     if domains:
         df = df.filter(pl.col("domain").is_in(domains))
-    df = df.filter(pl.col("key").is_not_null())
+    return texts, df.filter(pl.col("key").is_not_null())
+
+
+def one_row_units(texts: pa.Array | pa.ChunkedArray, df: pl.DataFrame) -> tuple[pa.Array | pa.ChunkedArray,
+                                                                                  pl.DataFrame]:
+    """Units of rows whose keys are all distinct: each row is a unit, its text its own."""
+    if len(df) < len(texts):
+        texts = texts.take(df["row"].to_arrow())
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
-    if not df["key"].is_duplicated().any():
-        if len(df) < len(texts):
-            texts = texts.take(df["row"].to_arrow())
-        return texts, df.select("key", pl.lit(1, pl.UInt32).alias("rows"), passes.alias("passes"), "source")
-    df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
-    # maintain_order: units in file order, so the artifacts are the same bytes run to run
-    units = df.group_by("key", maintain_order=True).agg(text=pl.col("text").min(), rows=pl.len(),
-                                                        passes=passes.sum(), source=pl.col("source").min())
-    return units["text"].to_arrow(), units.drop("text")
+    return texts, df.select("key", pl.lit(1, pl.UInt32).alias("rows"), passes.alias("passes"), "source")
+
+
+class UnitsSpan(Exception):
+    """A part whose units cannot be made a row group at a time: a key repeats (a unit folds
+    several rows), or the ids are missing (they would be hashed from the whole part's texts)."""
 
 
 def _read_file(path: str, columns: list[str]) -> pa.Table:
@@ -112,32 +138,152 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     `heads.arrow`: each unit's first HEAD_BYTES bytes (uncompressed Arrow, memory-mapped
     later), so the report shows the largest clusters without reading any part again (a byte
     slice: 5x cheaper than slicing characters; a character cut at the end is dropped).
+
+    With `options["tables"]` (a reader of the part a row group at a time), a part whose rows
+    are each a unit is hashed row group by row group as it is decoded: memory holds a row
+    group or two, not the part, and decoding overlaps hashing. A part where a unit folds
+    several rows (samples of one problem) is read whole.
     """
-    texts, units = read_units(path, options, domains=options.get("domains"))
-    keep = bool(options.get("verify", True))
-    keys, exact, counts, shingle_offsets, shingle_values = band_keys_and_shingles(
-        texts, bands=options["bands"], rows=options["rows"], num_perm=options["num_perm"],
-        ngram=options["ngram"], shingle=options["shingle"], seed=options["seed"], keep=keep,
-        scratch=_SCRATCH.__dict__.setdefault("kept", []), threads=options.get("threads", 1), join=False)
-    lengths = text_lengths(texts)
-    # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
-    table = units.select(
-        pl.col("key").cast(pl.Utf8), pl.lit(part, pl.Int32).alias("part"), pl.Series("exact", exact),
-        pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
-        pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    _save(companion(out, "bands"), keys.T)  # band_keys is a view of a band-major array: no copy
-    if keep:
-        _save(companion(out, "shingle_offsets"), shingle_offsets)
-        _save(companion(out, "shingle_values"), shingle_values)
-    heads = pa.table({"head": pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)})
-    with pa.OSFile(str(heads_path(out)) + ".tmp", "wb") as sink, pa.ipc.new_file(sink, heads.schema) as writer:
-        writer.write_table(heads)
-    Path(str(heads_path(out)) + ".tmp").replace(heads_path(out))
-    table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
-    Path(out + ".tmp").replace(out)
-    return {"out": out, "part": part, "units": len(units), "rows": int(units["rows"].sum() or 0),
-            "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
+    sink = _Signatures(out, part, options)
+    try:
+        if options.get("tables") is not None:
+            try:
+                return _streamed(path, sink, options)
+            except UnitsSpan:
+                sink.close()
+                sink = _Signatures(out, part, options)
+        texts, units = read_units(path, options, domains=options.get("domains"))
+        sink.add(texts)
+        return sink.finish(units)
+    finally:
+        sink.close()
+
+
+def _streamed(path: str, sink: _Signatures, options: dict[str, Any]) -> dict[str, Any]:
+    """The signature pass a row group at a time; raises UnitsSpan for a part read whole instead."""
+    domains = options.get("domains")
+    frames = []
+    for table in options["tables"](path, needed_columns(options, domains)):
+        if not table.num_rows:
+            continue
+        texts, df = row_frame(table, path, options, domains, hash_missing_ids=False)
+        if df["key"].is_duplicated().any():
+            raise UnitsSpan("a unit key repeats")
+        texts, units = one_row_units(texts, df)
+        sink.add(texts)
+        frames.append(units)
+    if not frames:
+        raise UnitsSpan("no rows")  # the whole-part path makes the empty files
+    units = pl.concat(frames)
+    if units["key"].is_duplicated().any():  # a key in two row groups: rare, but its rows fold
+        raise UnitsSpan("a unit key repeats across row groups")
+    return sink.finish(units)
+
+
+class _Signatures:
+    """What the signature pass writes for one part, added a piece of texts at a time: band keys
+    (held: 8 bytes x bands per unit), exact hashes, sizes; shingle values and heads go straight
+    to their files."""
+
+    def __init__(self, out: str, part: int, options: dict[str, Any]):
+        self.out, self.part, self.options = out, part, options
+        self.keep = bool(options.get("verify", True))
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        self.keys: list[np.ndarray] = []
+        self.exact: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+        self.offsets: list[np.ndarray] = [np.zeros(1, np.int64)]
+        self.values = _Appender(companion(out, "shingle_values"), np.uint32) if self.keep else None
+        self.heads_tmp = Path(str(heads_path(out)) + ".tmp")
+        self.heads_sink = pa.OSFile(str(self.heads_tmp), "wb")
+        self.heads = pa.ipc.new_file(self.heads_sink, pa.schema([("head", pa.large_binary())]))
+
+    def add(self, texts: pa.Array | pa.ChunkedArray) -> None:
+        o = self.options
+        keys, exact, counts, offsets, values = band_keys_and_shingles(
+            texts, bands=o["bands"], rows=o["rows"], num_perm=o["num_perm"], ngram=o["ngram"], shingle=o["shingle"],
+            seed=o["seed"], keep=self.keep, scratch=_SCRATCH.__dict__.setdefault("kept", []),
+            threads=o.get("threads", 1), join=False)
+        self.keys.append(keys.T)  # band-major [bands, units]: no copy
+        self.exact.append(exact)
+        self.counts.append(counts)
+        self.lengths.append(text_lengths(texts))
+        if self.keep:
+            self.offsets.append(offsets[1:] + self.values.size)
+            for piece in values if isinstance(values, list) else [values]:
+                self.values.write(piece)  # now: the buffers are lent again for the next texts
+        heads = pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)
+        self.heads.write_table(pa.table({"head": heads}))
+
+    def finish(self, units: pl.DataFrame) -> dict[str, Any]:
+        out, bands = self.out, self.options["bands"]
+        exact = _joined(self.exact, np.uint64)
+        counts, lengths = _joined(self.counts, np.int64), _joined(self.lengths, np.int64)
+        # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
+        table = units.select(
+            pl.col("key").cast(pl.Utf8), pl.lit(self.part, pl.Int32).alias("part"), pl.Series("exact", exact),
+            pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
+            pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
+        keys = np.concatenate(self.keys, axis=1) if len(self.keys) > 1 else (
+            self.keys[0] if self.keys else np.zeros((bands, 0), np.uint64))
+        _save(companion(out, "bands"), np.ascontiguousarray(keys))
+        if self.keep:
+            _save(companion(out, "shingle_offsets"), np.concatenate(self.offsets))
+            self.values.commit()
+        self.heads.close()
+        self.heads_sink.close()
+        self.heads_tmp.replace(heads_path(out))
+        table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
+        Path(out + ".tmp").replace(out)
+        return {"out": out, "part": self.part, "units": len(units), "rows": int(units["rows"].sum() or 0),
+                "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
+
+    def close(self) -> None:
+        """Drop what an unfinished pass wrote (no-op after finish)."""
+        if self.values is not None:
+            self.values.abort()
+        if not self.heads_sink.closed:
+            with contextlib.suppress(Exception):
+                self.heads.close()
+            self.heads_sink.close()
+        self.heads_tmp.unlink(missing_ok=True)
+
+
+def _joined(pieces: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+
+
+class _Appender:
+    """A 1-d .npy file written piece by piece (its length is known at the end), through a
+    temporary name: `np.load` reads it like any other."""
+
+    HEADER = 128  # bytes; the shape is filled in at the end, padded to this length
+
+    def __init__(self, path: Path, dtype):
+        self.path, self.dtype, self.size = path, np.dtype(dtype), 0
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.file = open(self.tmp, "wb")
+        self.file.write(b"\0" * self.HEADER)
+
+    def write(self, values: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(values, self.dtype).data)
+        self.size += len(values)
+
+    def commit(self) -> None:
+        header = repr({"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                       "shape": (self.size,)})
+        prefix = b"\x93NUMPY\x01\x00"
+        text = header.encode("latin1").ljust(self.HEADER - len(prefix) - 2 - 1) + b"\n"
+        self.file.seek(0)
+        self.file.write(prefix + len(text).to_bytes(2, "little") + text)
+        self.file.close()
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+            self.tmp.unlink(missing_ok=True)
 
 
 def text_lengths(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:

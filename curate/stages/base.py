@@ -17,7 +17,7 @@ to unknown keys, every field described: `curate <stage> --help` is generated fro
 | `prepare_reads_inputs()`  | `has_prepare`          | False lets the runner fuse the stage with its parent |
 | `keeps_parts()`           | True                   | keep part files when streaming into a fused stage    |
 | `view_parts(ctx)`         | None                   | done-markers of parts not written (readers recompute)|
-| `prepare_reads_views()`   | False                  | prepare reads inputs through `read_input` only       |
+| `prepare_reads_views()`   | False                  | prepare reads inputs via `read_input`/`iter_input`   |
 | `check_requirements()`    | nothing                | raise MissingExtra at construction                   |
 | `terminal`                | False                  | output lives elsewhere (write: dataset/)             |
 
@@ -47,7 +47,7 @@ from curate.text.arrow import scalar, string_array
 if TYPE_CHECKING:
     from curate.rundir import RunDir
 
-__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "read_input", "run_stage_on",
+__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "iter_input", "read_input", "run_stage_on",
            "split_by_domain", "view_tables"]
 
 
@@ -264,6 +264,21 @@ def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     tables = list(view_tables(path, columns))
     table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
     return table.select([c for c in columns if c in table.column_names]) if columns else table
+
+
+def iter_input(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """`read_input`, a row group at a time (a view: as its stage yields it), so a pass over a
+    part holds one or two row groups, not the part."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        yield from view_tables(path, columns)
+        return
+    source = pq.ParquetFile(path, memory_map=True)
+    names = source.schema_arrow.names
+    for group in range(source.num_row_groups):
+        yield source.read_row_group(group, columns=[c for c in columns if c in names] if columns else None,
+                                    use_threads=False)
 
 
 def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:

@@ -18,6 +18,7 @@ the order given), and no per-hit details are kept: cheaper when only the flag is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
@@ -146,8 +147,7 @@ class Decontam(Stage):
         for bench in sorted({k.split(":", 1)[0] for m in found for k in m}):
             prefix = bench + ":"
             ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(prefix) for k in m))
-        column = pa.array(merged, pa.list_(pa.string()))
-        return table.set_column(table.column_names.index("contaminated"), "contaminated", column)
+        return table.set_column(table.column_names.index("contaminated"), "contaminated", list_column(merged))
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         """`process` on up to `threads_per_part()` batches at once (the tokeniser and scan kernels
@@ -199,6 +199,25 @@ class Decontam(Stage):
         write_reports(report, target.parent, name=target.name)
 
 
+def list_column(rows: list[list[str]]) -> pa.ListArray:
+    """`pa.array(rows, pa.list_(pa.string()))` built from buffers: `pa.array` imports pandas."""
+    import numpy as np
+
+    from curate.text.arrow import numpy_array, string_array
+
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return pa.ListArray.from_arrays(numpy_array(offsets), string_array([k for r in rows for k in r]))
+
+
+def _indices(rows: list[int]) -> pa.Array:
+    import numpy as np
+
+    from curate.text.arrow import numpy_array
+
+    return numpy_array(np.array(rows, np.int64))
+
+
 def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | None) -> list[set[str]]:
     """Scan the configured fields of `table`; return each row's hit keys (records go to ctx.stats)."""
     c = config
@@ -219,8 +238,8 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
     from curate.decontam.match import hit_record, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
-    ids = table.column(id_column).to_pylist() if id_column in table.column_names else list(range(table.num_rows))
-    extras = {c: table.column(c).to_pylist() for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
+    ids = table.column(id_column) if id_column in table.column_names else None  # read per hit: most rows have none
+    extras = {c: table.column(c) for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
     records = stats.setdefault("decontam_hits", [])
     items_hit: set[str] = set(stats.get("items_hit", []))
     for field_name, n in fields.items():
@@ -228,12 +247,12 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
             continue
         todo = [i for i in range(table.num_rows) if i not in found] if mode == "flag" else None
         column = table.column(field_name)
-        column = column.take(pa.array(todo, pa.int64())) if todo is not None else column
+        column = column.take(_indices(todo)) if todo is not None else column
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"
-        for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
-                              near=near):
+        for hit, text in _scanned(column, lambda texts: scan_texts(
+                index, texts, n, min_score=min_score, min_words=min_words, min_grams=min_grams, near=near)):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
             if hit.verdict == "leak":
@@ -245,12 +264,24 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
             if len(records) >= (max_report_hits if hit.verdict == "leak" else max_report_hits // 2):
                 stats["hits_not_listed"] = stats.get("hits_not_listed", 0) + 1
                 continue
-            extra = {k: v[row] for k, v in extras.items()}
-            records.append(hit_record(index, hit, column[hit.row].as_py(), field=field_name,
-                                      row_id=ids[row], extra=extra))
+            extra = {k: v[row].as_py() for k, v in extras.items()}
+            records.append(hit_record(index, hit, text, field=field_name,
+                                      row_id=ids[row].as_py() if ids is not None else row, extra=extra))
     stats["items_hit"] = sorted(items_hit)
     empty: frozenset[str] = frozenset()
     return [found.get(i, empty) for i in range(table.num_rows)]
+
+
+SCAN_ROWS = 2048  # rows tokenised and scanned at once: their word hashes take 16 bytes a word
+
+
+def _scanned(column: pa.Array | pa.ChunkedArray, scan) -> Iterator[tuple[Any, str]]:
+    """(hit, its row's text) of `scan` over `column`, SCAN_ROWS rows at a time (hits in row
+    order, rows numbered in `column`), so the word hashes of a whole batch are never held."""
+    for start in range(0, len(column), SCAN_ROWS):
+        texts = column.slice(start, SCAN_ROWS)
+        for hit in scan(texts):
+            yield dataclasses.replace(hit, row=hit.row + start), texts[hit.row].as_py()
 
 
 def merge_hit_stats(into: dict[str, Any], batch: dict[str, Any], max_report_hits: int) -> None:

@@ -134,10 +134,10 @@ class Dedup(Stage):
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup.units import drop_scratch, signature_task
         from curate.rundir import part_file_name
-        from curate.stages.base import read_input
+        from curate.stages.base import iter_input, read_input
 
         out = ctx.artifacts / "signatures"
-        options = {**options, "threads": threads_per_task(ctx)}
+        options = {**options, "threads": threads_per_task(ctx), "tables": iter_input}
         tasks = [(f, str(out / part_file_name(i)), i, {**options, "read": read_input}) for i, f in enumerate(files)]
         current = {task[1] for task in tasks}  # the run's own parts; the `against` files follow
         tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})

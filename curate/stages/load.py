@@ -135,7 +135,7 @@ class Load(Stage):
                     tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
                                         columns=source_columns(source, ctx.columns))
                     scope = entry.get("id_scope", "source")
-                    for table in prefetch(tables):
+                    for table in prefetch(tables, depth=1):  # one row group ahead: memory
                         traces = to_traces(table, source, where=file["path"], scope=scope,
                                            trace_ids=ctx.columns is None or "trace_id" in ctx.columns)
                         yield _project(traces, ctx.columns)
@@ -254,6 +254,10 @@ def jsonl_ids(file: dict) -> pa.Table | None:
 
 
 def first_columns(source: Source, file: dict) -> list[str]:
+    if file["format"] == "parquet":  # the footer says; reading rows would decode a whole row group
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(file["path"]).schema_arrow.names
     for table in read_slice(source, file, 0, min(file["rows"], 100), _Quiet(), None):
         return table.column_names
     return []

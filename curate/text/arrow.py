@@ -54,13 +54,23 @@ def numpy_array(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
 
 
-def string_array(values: list[str]) -> pa.StringArray:
-    """`pa.array(values, pa.string())` for a few strings (no nulls), without pyarrow's pandas
-    probe: `pa.array` imports pandas on first use, 0.2 s per process for nothing."""
-    data = [v.encode("utf-8") for v in values]
+def string_array(values: list[str | None]) -> pa.StringArray:
+    """`pa.array(values, pa.string())` for a list of strings (None: null), without pyarrow's
+    pandas probe: `pa.array` imports pandas on first use, 0.2-0.8 s per process for nothing."""
+    data = [v.encode("utf-8") if v is not None else b"" for v in values]
     offsets = np.zeros(len(data) + 1, np.int32)
     np.cumsum([len(d) for d in data], out=offsets[1:])
-    return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)))
+    nulls = sum(v is None for v in values)
+    bitmap = None
+    if nulls:
+        valid = np.fromiter((v is not None for v in values), np.bool_, len(values))
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)), bitmap, nulls)
+
+
+def text_array(texts) -> pa.Array | pa.ChunkedArray:
+    """Texts as an Arrow string array: Arrow arrays as they are, a list through `string_array`."""
+    return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else string_array(list(texts))
 
 
 def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from curate.text.arrow import arrow_buffers  # noqa: F401 (re-exported: dedup, decontam, the view)
+from curate.text.arrow import arrow_buffers, text_array  # noqa: F401 (arrow_buffers re-exported: dedup, decontam, the view)
 from curate.text.jit import njit
 from curate.text.small import numpy_twin, pick
 
@@ -220,7 +220,7 @@ def _ngrams_numpy(doc, words, n):
 
 def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, hashes): text i's word hashes are hashes[offsets[i]:offsets[i+1]]."""
-    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    array = text_array(texts)
     data, offsets, valid = arrow_buffers(array)
     return pick(_word_hashes, len(data), TWIN_COST)(data, offsets, valid)
 
@@ -228,7 +228,7 @@ def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
 def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
     digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
-    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+    array = text_array(texts)
     data, offsets, valid = arrow_buffers(array)
     return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number))
 

@@ -1,6 +1,7 @@
 """End to end: `curate dedup` and `curate decontam` as a user runs them, beside the best library route.
 
     python tests/benchmarks/bench_e2e.py [--rows 30000] [--repeats 3] [--words 750]
+    python tests/benchmarks/bench_e2e.py --against OLD_CHECKOUT   # old vs new, runs alternating
 
 Input: one Parquet file of R1-length rows (`problem` about 5 KB: `--words` words of a random
 vocabulary, `curate.dedup.synth.planted_corpus`), with planted near-duplicates at measured
@@ -102,9 +103,10 @@ def small_input(folder: Path, path: Path) -> Path:
 CURATE_ROOT = ROOT  # which checkout `python -m curate` runs (--curate-root: compare with main)
 
 
-def run_timed(argv: list[str], cwd: Path) -> dict[str, float]:
-    """Run argv under /usr/bin/time -v; wall, cpu seconds, peak RSS (MB)."""
-    env = {**os.environ, "PYTHONPATH": str(CURATE_ROOT if "curate" in argv else ROOT)}
+def run_timed(argv: list[str], cwd: Path, root: Path | None = None) -> dict[str, float]:
+    """Run argv under /usr/bin/time -v; wall, cpu seconds, peak RSS (MB). `root`: the checkout
+    whose curate runs (default CURATE_ROOT)."""
+    env = {**os.environ, "PYTHONPATH": str((root or CURATE_ROOT) if "curate" in argv else ROOT)}
     proc = subprocess.run(["/usr/bin/time", "-v", *argv], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -270,6 +272,30 @@ def child(args) -> None:
         np.save(args.result, np.array(library_decontam(Path(args.input), Path(args.bench_file))))
 
 
+def compare(against: Path, data: Path, path: Path, bench: Path, repeats: int, only: list[str]) -> None:
+    """Each command on this checkout and on `against`, alternately (old, new, old, ...), so a
+    shared machine's load falls on both alike; medians and new/old ratios."""
+    mb = path.stat().st_size / 1e6
+    cases = [("--help", None)] if "startup" in only else []
+    cases += [(c, small_input(data, path)) for c in ("dedup", "decontam") if "startup" in only]
+    cases += [(c, path) for c in ("dedup", "decontam") if c in only]
+    print(f"{'':<28}{'old wall':>9}{'new wall':>9}{'old cpu':>9}{'new cpu':>9}{'old RSS':>9}{'new RSS':>9}"
+          f"{'wall new/old':>13}{'cpu new/old':>12}")
+    for command, source in cases:
+        runs: dict[str, list[dict]] = {"old": [], "new": []}
+        for _ in range(repeats):
+            for which, root in (("old", against), ("new", CURATE_ROOT)):
+                argv = ([sys.executable, "-m", "curate", "--help"] if source is None
+                        else curate_cmd(command, source, data / f"out-{which}", bench))
+                runs[which].append(run_timed(argv, data, root))
+        m = {w: {k: median_of(r, k) for k in ("wall", "cpu", "rss")} for w, r in runs.items()}
+        name = "curate --help" if source is None else f"curate {command}" + (" (10 rows)" if source != path else "")
+        rate = f"  {mb / m['old']['wall']:.0f} -> {mb / m['new']['wall']:.0f} MB/s" if source == path else ""
+        print(f"{name:<28}{m['old']['wall']:>9.2f}{m['new']['wall']:>9.2f}{m['old']['cpu']:>9.2f}{m['new']['cpu']:>9.2f}"
+              f"{m['old']['rss']:>9.0f}{m['new']['rss']:>9.0f}{m['new']['wall'] / m['old']['wall']:>13.2f}"
+              f"{m['new']['cpu'] / m['old']['cpu']:>12.2f}{rate}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=30_000)
@@ -279,6 +305,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["dedup", "decontam", "startup"], action="append")
     parser.add_argument("--curate-root", default=str(ROOT), help="Checkout whose curate the commands run.")
     parser.add_argument("--no-library", action="store_true", help="Skip the library route.")
+    parser.add_argument("--against", help="Another checkout (e.g. an old commit's worktree): run its commands "
+                        "alternately with this one's and print both, with ratios (no library route).")
     parser.add_argument("--library", choices=["dedup", "decontam"], help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--bench-file", help=argparse.SUPPRESS)
@@ -297,6 +325,8 @@ def main() -> None:
     print(f"input: {path} ({args.rows} rows, {mb:.1f} MB Parquet, {mb * 1e6 / args.rows / 1e3:.1f} KB/row); "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {args.repeats} repeats, medians; "
           f"curate from {CURATE_ROOT}\n", flush=True)
+    if args.against:
+        return compare(Path(args.against), data, path, bench, args.repeats, only)
     print(f"{'':<26}{'wall s':>8}{'cpu s':>8}{'MB/s':>9}{'RSS MB':>9}")
     if "startup" in only:
         small = small_input(data, path)
