@@ -34,9 +34,9 @@ import pyarrow as pa
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
+from curate.text.arrow import text_array
 from curate.text.jit import njit
 from curate.text.small import pick
-from curate.text.arrow import text_array
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
