@@ -20,7 +20,8 @@ from curate.text import small, words
 from curate.text.small import interpreted, pick
 
 MODULES = [words, mix_hash, minhash, cluster, bench_index, match]
-CHARS = st.sampled_from(list("abcXYZ 0123456789 .,;:-+=\\{}()[]\n\téßÄ中文😀\x00")) | st.characters()
+CHARS = (st.sampled_from(list("abcXYZ 0123456789 .,;:-+=\\{}()[]\n\téßÄ中文😀\x00"))
+         | st.characters(exclude_categories=["Cs"]))  # Arrow text is UTF-8: no lone surrogates
 TEXT = st.text(CHARS, max_size=120)
 TEXTS = st.lists(st.one_of(st.none(), TEXT), max_size=12)
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,21 +105,6 @@ def test_bucket_edges_and_union_find(keys, units):
     assert_same(interpreted(cluster._bucket_edges)(keys, ids, np.empty((2, len(keys)), np.uint64)), edges)
     left, right = (e % units for e in edges)
     both(cluster.clusters, units, [(left, right)])
-
-
-@SLOW
-@given(st.lists(st.integers(0, 20), min_size=1, max_size=30))
-def test_copy_slices(lengths):
-    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
-    source = np.arange(offsets[-1], dtype=np.uint32) * 7
-    order = np.arange(len(lengths))[::-1].copy()
-    targets = np.r_[0, np.cumsum(np.array(lengths)[order])][:-1].astype(np.int64)
-    outs = []
-    for kernel in (interpreted(cluster._copy_slices), cluster._copy_slices):
-        out = np.zeros(offsets[-1], np.uint32)
-        kernel(source, offsets[:-1][order], offsets[1:][order], out, targets)
-        outs.append(out)
-    assert_same(*outs)
 
 
 BENCH = ["Compute the sum of 1, 2, 3 and 4 and report it as a fraction.",
