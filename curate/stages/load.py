@@ -339,9 +339,10 @@ def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "sour
     table = _flatten_types(table)
     out: dict[str, Any] = {}
     used = set()
+    names = set(table.column_names)  # `column_names` builds a new list on every call
     for column in COLUMNS:
-        name = source.columns.get(column, column if column in table.column_names else None)
-        if name is not None and name in table.column_names:
+        name = source.columns.get(column, column if column in names else None)
+        if name is not None and name in names:
             out[column] = table.column(name)
             used.add(name)
     n = table.num_rows
