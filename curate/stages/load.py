@@ -236,16 +236,18 @@ def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
 
 
 def identity_rows(source: Source, file: dict, problems: bool) -> Iterator[pa.Table]:
-    """A whole file's rows for the duplicate-id check; of Parquet, just the columns it reads."""
+    """A whole file's rows for the duplicate-id check; of Parquet, just the columns it reads (the
+    ids; with `problems`, their sample numbers and problem texts too)."""
     if file["format"] == "jsonl" and not problems:
         fast = jsonl_ids(file)
         if fast is not None:
             return iter([fast])
     if file["format"] != "parquet":
         return read_slice(source, file, 0, file["rows"], _Quiet(), None)
-    wanted = [source.columns.get(c, c) for c in ("id", "sample_idx")]
-    wanted += [source.columns.get("problem", "problem"), source.messages] if problems else []
-    return io.read_parquet_range(Path(file["path"]), 0, file["rows"], columns=[c for c in wanted if c])
+    wanted = [source.columns.get("id", "id")]
+    if problems:
+        wanted += [source.columns.get(c, c) for c in ("sample_idx", "problem")] + [source.messages]
+    return iter([io.read_parquet_columns(Path(file["path"]), [c for c in wanted if c], stop=file["rows"])])
 
 
 def jsonl_ids(file: dict) -> pa.Table | None:
@@ -263,6 +265,9 @@ def jsonl_ids(file: dict) -> pa.Table | None:
 
 
 def first_columns(source: Source, file: dict) -> list[str]:
+    """The column names of a source's first file (of Parquet, from its schema: no rows decoded)."""
+    if file["format"] == "parquet":
+        return io.parquet_columns(Path(file["path"]))
     for table in read_slice(source, file, 0, min(file["rows"], 100), _Quiet(), None):
         return table.column_names
     return []
