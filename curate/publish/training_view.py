@@ -121,12 +121,17 @@ def _messages_and_bytes(table: pa.Table, rows: np.ndarray | None, texts: Message
 
 def _strings_over(texts: pa.Array, bounds: np.ndarray, valid: np.ndarray) -> pa.Array:
     """A string array whose entries are the pieces of `texts`' bytes between consecutive
-    `bounds` (null where not `valid`), sharing its data buffer."""
+    `bounds` (null where not `valid`), sharing its data buffer.
+
+    It always has a validity bitmap, even without nulls, as the chunked `take` it replaced gave:
+    the bitmap counts in a table's `nbytes`, which sizes the written row groups, so without it
+    row groups would end a few rows elsewhere and the files would change."""
     nulls = len(valid) - int(valid.sum())
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     offsets = pa.py_buffer(bounds.astype(np.int32))
     data = texts.buffers()[2] or pa.py_buffer(b"")
-    return pa.Array.from_buffers(pa.string(), len(valid), [bitmap, offsets, data], null_count=nulls)
+    # null_count -1 (counted on demand): with 0, from_buffers would drop the bitmap
+    return pa.Array.from_buffers(pa.string(), len(valid), [bitmap, offsets, data], null_count=nulls or -1)
 
 
 def _one_chunk(array: pa.Array | pa.ChunkedArray) -> pa.Array:
