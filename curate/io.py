@@ -134,6 +134,15 @@ def parquet_rows(path: Path) -> int:
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
 
 
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its footer."""
+    try:
+        return pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc}).",
+                         "The file is corrupt or truncated: re-create or re-download it.") from exc
+
+
 def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536,
                        columns: list[str] | None = None) -> Iterator[pa.Table]:
     """Rows [start, stop) of a Parquet file (just `columns` if given), reading only the row
@@ -155,6 +164,19 @@ def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 6553
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot read Parquet ({exc}).",
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
+
+
+def read_parquet_columns(path: Path, columns: list[str], stop: int | None = None) -> pa.Table:
+    """The first `stop` rows (all if None) of just `columns` (those the file has), in one read:
+    pyarrow decodes the row groups in parallel, several times faster than one group at a time
+    for a narrow read of many small row groups."""
+    try:
+        pf = pq.ParquetFile(path)
+        table = pf.read(columns=[c for c in columns if c in pf.schema_arrow.names])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet ({exc}).",
+                         "The file is corrupt or truncated: re-create or re-download it.") from exc
+    return table if stop is None else table.slice(0, stop)
 
 
 def _chunks(table: pa.Table, rows: int) -> Iterator[pa.Table]:

@@ -358,10 +358,22 @@ def share_part_wall(rd: RunDir, chain: list[int], stages: list[Stage], wall: flo
         walls[index] += wall * (seconds[index] / total if total else 1 / len(chain))
 
 
+class _NoBar:
+    """The progress bar of a run that shows none."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(total: int, desc: str, enabled: bool):
+    if not enabled or total == 0:  # a disabled tqdm still costs its import and a monitor thread
+        return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="part", disable=not enabled or total == 0, leave=False)
+    return tqdm(total=total, desc=desc, unit="part", leave=False)
 
 
 def part_paths(rd: RunDir, index: int, num_parts: int) -> list[Path]:

@@ -85,6 +85,7 @@ TRACE_SCHEMA = pa.schema(
 )
 
 COLUMNS: tuple[str, ...] = tuple(TRACE_SCHEMA.names)
+NESTED = frozenset(f.name for f in TRACE_SCHEMA if pa.types.is_nested(f.type))
 JSON_COLUMNS = ("sampling", "verify_detail", "problem_stats", "tokenizer", "score_detail", "extra")
 TOKEN_COLUMNS = ("token_ids", "token_logprobs", "top_ids", "top_logprobs", "teacher_logprobs",
                  "advantages", "teacher_top_ids", "teacher_top_logprobs")
@@ -166,22 +167,24 @@ def conform(data: pa.Table | pa.RecordBatch, *, where: str = "input") -> pa.Tabl
     Raises InputError naming the offending column when a cast is impossible.
     """
     table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-    unknown = [c for c in table.column_names if c not in COLUMNS]
+    names = table.column_names  # a new list on every call: asked once, not once per column
+    unknown = [c for c in names if c not in COLUMNS]
     if unknown:
         raise InputError(
             f"{where}: column(s) {unknown} are not in the trace schema.",
             "Map them with the source's `columns:` setting, or let `load` fold them into `extra`.",
         )
+    present = set(names)
     arrays = []
     for field in TRACE_SCHEMA:
-        if field.name not in table.column_names:
+        if field.name not in present:
             arrays.append(pa.nulls(table.num_rows, field.type))
             continue
         column = table.column(field.name)
         try:
             # str() also compares list item names: Parquet reads `element` where Arrow builds
             # `item`, and the name is stored in each written file's schema.
-            same = column.type == field.type and str(column.type) == str(field.type)
+            same = column.type == field.type and (field.name not in NESTED or str(column.type) == str(field.type))
             arrays.append(column if same else column.cast(field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InputError(

@@ -319,3 +319,24 @@ def test_cpu_runs_report_cpu_hours_labelled_as_such(tmp_path):
              "contamination": {}, "mix": {}, "tokens": {}, "rows": {"default": 40}, "total_rows": 40, "cost": cost}
     body = render_body(recipe, facts, Write(), {"default": ["default/train-0.parquet"]}, [], "r1_mix.md.j2")
     assert "| CPU | 0.02 CPU-hours | 0.5 |" in body and "not GPU-hours" in body and "GPU |" not in body
+
+
+def test_verdict_counts_agree_with_counting_row_by_row():
+    """The vectorised count gives what counting each row would: a missing or empty domain is
+    `unknown`, a missing or empty verdict `unverified`, over columns of several chunks."""
+    import random
+    from collections import Counter
+
+    import pyarrow as pa
+
+    rng = random.Random(5)
+    rows = [{"domain": rng.choice([None, "", "math", "code", "unknown"]),
+             "verdict": rng.choice([None, "", "pass", "fail", "unverified"])} for _ in range(300)]
+    table = pa.Table.from_pylist(rows)
+    table = pa.concat_tables([table.slice(0, 120), table.slice(120)])
+    expected: dict[str, Counter] = {}
+    for row in rows:
+        expected.setdefault(row["domain"] or "unknown", Counter())[row["verdict"] or "unverified"] += 1
+    counted = card_facts._count_verdicts(table)
+    assert counted == {d: dict(c) for d, c in expected.items()}
+    assert list(counted) == sorted(expected) and all(list(c) == sorted(c) for c in counted.values())

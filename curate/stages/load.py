@@ -1,11 +1,11 @@
 """`load`: read the recipe's sources into trace-schema parts.
 
-`prepare` scans every source once (row counts, JSONL line offsets) and writes a plan that cuts
-the concatenated sources into a fixed number of contiguous parts; each part task then reads only
-its slice. Column mapping: a schema column takes the source column named in `columns:`, else a
-source column of the same name; every other source column is kept in `extra` (JSON). Ids are
-stable: `id` = hash(source name, problem text) unless the source has one, which is then scoped by
-the source's name (`load_ids`).
+`prepare` scans every source once (row counts, JSONL line offsets, the columns and the
+duplicate-id check) and writes a plan that cuts the concatenated sources into a fixed number of
+contiguous parts; each part task then reads only its slice. Parts of Parquet sources are views:
+marked done, not written, and recomputed from the plan by whoever reads them (`view_parts`).
+Source columns become trace columns in `load_mapping`. Ids are stable: `id` = hash(source name,
+problem text) unless the source has one, which is then scoped by the source's name (`load_ids`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from curate import io
@@ -24,12 +23,12 @@ from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import Source
-from curate.schema import COLUMNS, conform, dumps, split_reasoning
+from curate.schema import dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
-from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, scoped_ids, trace_digests, with_ids
-from curate.text.arrow import string_array
+from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, trace_digests, with_ids
+from curate.stages.load_mapping import check_columns, problem_texts, to_traces
 
-__all__ = ["Load", "to_traces", "trace_digests", "with_ids"]
+__all__ = ["Load", "check_columns", "to_traces", "trace_digests", "with_ids"]
 
 EVERY = 1024  # JSONL offset index granularity (lines)
 
@@ -77,12 +76,11 @@ class Load(Stage):
         is only marked done. Not for JSONL, CSV or Hub sources (parsing costs more than reading a
         copy, and bad lines must reach rejected/), chats or traces split in Python, nor with
         `keep_parts`."""
-        plan = json.loads((ctx.artifacts / "plan.json").read_text())
+        plan = read_plan(ctx.artifacts)
         simple = all(not s.messages and not s.trace and not s.code_tests for s in self.config.sources)
         if self.config.keep_parts or not simple or any(e["format"] != "parquet" for e in plan["entries"]):
             return None
-        size = math.ceil(plan["total"] / plan["parts"])
-        rows = [min(plan["total"], (p + 1) * size) - min(plan["total"], p * size) for p in range(plan["parts"])]
+        rows = [hi - lo for lo, hi in (part_range(plan, p) for p in range(plan["parts"]))]
         return [{"part": p, "rows_in": n, "rows_out": n, "rejected": 0, "counters": {}, "stats": {}, "seconds": 0.0}
                 for p, n in enumerate(rows)]
 
@@ -109,7 +107,7 @@ class Load(Stage):
         return config
 
     def num_parts(self, ctx: PrepareContext) -> int:
-        return json.loads((ctx.artifacts / "plan.json").read_text())["parts"]
+        return read_plan(ctx.artifacts)["parts"]
 
     def _path(self, source: Source) -> str:
         if source.path.startswith(("hub:", "hf:", "run:")) or source.format == "hub":
@@ -123,9 +121,8 @@ class Load(Stage):
 
     # ---- run: read this part's slice of every source it overlaps
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
-        plan = json.loads((ctx.artifacts / "plan.json").read_text())
-        size = math.ceil(plan["total"] / plan["parts"])
-        lo, hi = ctx.part * size, min(plan["total"], (ctx.part + 1) * size)
+        plan = read_plan(ctx.artifacts)
+        lo, hi = part_range(plan, ctx.part)
         offset = 0
         for i, entry in enumerate(plan["entries"]):
             source = self.config.sources[i]
@@ -142,7 +139,19 @@ class Load(Stage):
                 offset += file["rows"]
 
 
-# ---------------------------------------------------------------- scanning and reading
+# ---------------------------------------------------------------- the plan, scanning and reading
+
+
+def read_plan(artifacts: Path) -> dict[str, Any]:
+    """The plan `prepare` wrote: total rows, number of parts, and per source its files and rows."""
+    return json.loads((artifacts / "plan.json").read_text())
+
+
+def part_range(plan: dict[str, Any], part: int) -> tuple[int, int]:
+    """The rows [lo, hi) of the concatenated sources that `part` holds (parts of equal size but
+    the last)."""
+    size = math.ceil(plan["total"] / plan["parts"])
+    return min(plan["total"], part * size), min(plan["total"], (part + 1) * size)
 
 
 def scan_source(source: Source, path: str) -> dict[str, Any]:
@@ -227,16 +236,18 @@ def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
 
 
 def identity_rows(source: Source, file: dict, problems: bool) -> Iterator[pa.Table]:
-    """A whole file's rows for the duplicate-id check; of Parquet, just the columns it reads."""
+    """A whole file's rows for the duplicate-id check; of Parquet, just the columns it reads (the
+    ids; with `problems`, their sample numbers and problem texts too)."""
     if file["format"] == "jsonl" and not problems:
         fast = jsonl_ids(file)
         if fast is not None:
             return iter([fast])
     if file["format"] != "parquet":
         return read_slice(source, file, 0, file["rows"], _Quiet(), None)
-    wanted = [source.columns.get(c, c) for c in ("id", "sample_idx")]
-    wanted += [source.columns.get("problem", "problem"), source.messages] if problems else []
-    return io.read_parquet_range(Path(file["path"]), 0, file["rows"], columns=[c for c in wanted if c])
+    wanted = [source.columns.get("id", "id")]
+    if problems:
+        wanted += [source.columns.get(c, c) for c in ("sample_idx", "problem")] + [source.messages]
+    return iter([io.read_parquet_columns(Path(file["path"]), [c for c in wanted if c], stop=file["rows"])])
 
 
 def jsonl_ids(file: dict) -> pa.Table | None:
@@ -254,10 +265,9 @@ def jsonl_ids(file: dict) -> pa.Table | None:
 
 
 def first_columns(source: Source, file: dict) -> list[str]:
-    if file["format"] == "parquet":  # the footer says; reading rows would decode a whole row group
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(file["path"]).schema_arrow.names
+    """The column names of a source's first file (of Parquet, from its schema: no rows decoded)."""
+    if file["format"] == "parquet":
+        return io.parquet_columns(Path(file["path"]))
     for table in read_slice(source, file, 0, min(file["rows"], 100), _Quiet(), None):
         return table.column_names
     return []
@@ -279,162 +289,3 @@ def record_bad_lines(log: io.ReadLog, source: Source, on_error: str, ctx: PartCo
                 for b in log.bad_lines]
         reasons = [f"bad JSON at {b.file}:{b.line}: {b.error}" for b in log.bad_lines]
         ctx.reject(pa.Table.from_pylist(rows), reasons)
-
-
-def check_columns(source: Source, available: list[str], where: str) -> None:
-    """Every mapped column must exist; some column must give the problem."""
-    wanted = dict(source.columns)
-    if source.code_tests == "humaneval":
-        wanted["entry_point"] = "entry_point"
-    for key in ("trace", "messages"):
-        if getattr(source, key):
-            wanted[key] = getattr(source, key)
-    missing = {k: v for k, v in wanted.items() if v not in available}
-    unknown = [k for k in source.columns if k not in COLUMNS]
-    if unknown:
-        raise InputError(f"{where}: `columns:` maps unknown trace column(s) {unknown}.",
-                         f"Trace columns are: {', '.join(COLUMNS)}.")
-    has_problem = "problem" in source.columns or "problem" in available or source.messages
-    if missing or not has_problem:
-        what = f"column(s) {sorted(missing.values())} not found" if missing else "no `problem` column"
-        example = mapping_example(source, available, has_problem)
-        raise InputError(f"{where}: {what}. The source has: {', '.join(available)}.",
-                         "Map the source's columns in the recipe, e.g.\n" + example)
-
-
-PROBLEM_LIKE = ("question", "problem", "prompt", "instruction", "query", "input", "text")
-
-
-def mapping_example(source: Source, available: list[str], has_problem: bool) -> str:
-    """The recipe lines that would map this source: its mapping so far plus a guessed `problem`
-    column, as YAML that parses (a `sources:` item at the recipe's indentation)."""
-    import yaml
-
-    columns = dict(source.columns)
-    if not has_problem:
-        guess = next((c for name in PROBLEM_LIKE for c in available if c.lower() == name), None)
-        columns = {"problem": guess or "YOUR_PROBLEM_COLUMN", **columns}
-    item: dict[str, Any] = {"path": source.path}
-    item.update({key: getattr(source, key) for key in ("trace", "messages") if getattr(source, key)})
-    item["columns"] = columns
-    text = yaml.safe_dump({"sources": [item]}, sort_keys=False, default_flow_style=False)
-    lines = text.splitlines()
-    # PyYAML puts list items at their key's column; a recipe indents them (as the README does).
-    return "\n".join("  " + (line if i == 0 else "  " + line) for i, line in enumerate(lines))
-
-
-# ---------------------------------------------------------------- mapping to the trace schema
-
-
-def problem_texts(table: pa.Table, source: Source) -> pa.Array:
-    """Each source row's problem text, as `to_traces` will find it (for the duplicate-id check)."""
-    if source.messages:
-        return chat_columns(table.column(source.messages).to_pylist())["problem"]
-    name = source.columns.get("problem", "problem")
-    return table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
-
-
-def to_traces(table: pa.Table, source: Source, *, where: str, scope: str = "source",
-              trace_ids: bool = True) -> pa.Table:
-    """Source columns -> TRACE_SCHEMA: mapping, chats, generations, extras, ids.
-
-    Ids the source gives are prefixed with its name unless `scope` is `global` (`load_ids`);
-    `trace_ids` off leaves missing trace ids null (for a reader that does not read them)."""
-    table = _flatten_types(table)
-    out: dict[str, Any] = {}
-    used = set()
-    for column in COLUMNS:
-        name = source.columns.get(column, column if column in table.column_names else None)
-        if name is not None and name in table.column_names:
-            out[column] = table.column(name)
-            used.add(name)
-    n = table.num_rows
-    added: dict[str, list] = {}
-    if source.messages:
-        used.add(source.messages)
-        chat = chat_columns(table.column(source.messages).to_pylist())
-        added["history"] = chat.pop("history")
-        out.update(chat)
-    if source.trace:
-        used.add(source.trace)
-        pairs = [split_reasoning(t) for t in table.column(source.trace).to_pylist()]
-        out["reasoning"] = pa.array([p[0] for p in pairs], pa.string())
-        out["answer"] = pa.array([p[1] for p in pairs], pa.string())
-    if "id" in out and scope == "source":
-        out["id"] = scoped_ids(out["id"], source)
-    out["source"] = out.get("source") or pa.repeat(string_array([source.display_name])[0], n)
-    for key in ("domain", "license"):  # the source's value fills rows whose own column is empty
-        if getattr(source, key):
-            value = string_array([getattr(source, key)])[0]
-            out[key] = _fill(out[key], value) if key in out else pa.repeat(value, n)
-    out["extra"] = extra_column(table, used, out.get("extra"), added)
-    if source.code_tests and "reference" in out:
-        from curate.verifiers.formats import import_tests
-
-        values = out["reference"].to_pylist()
-        if source.code_tests == "humaneval":  # the test code and its entry point, from two columns
-            values = [{"test": t, "entry_point": e} for t, e in zip(values, table.column("entry_point").to_pylist())]
-        out["reference"] = pa.array([import_tests(source.code_tests, v) for v in values], pa.string())
-    traces = conform(pa.table({k: _as_string_if_needed(k, v) for k, v in out.items()}), where=where)
-    return with_ids(traces, trace_ids)
-
-
-def _fill(column, value: pa.Scalar):
-    """`column`'s nulls filled with `value` (a column of nothing but nulls may have the null type)."""
-    column = column.cast(pa.string()) if pa.types.is_null(column.type) else _as_string_if_needed("domain", column)
-    return pc.fill_null(column, value)
-
-
-def _flatten_types(table: pa.Table) -> pa.Table:
-    """large_string -> string so the mapped columns fit the schema."""
-    fields = [pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]
-    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
-
-
-def _as_string_if_needed(name: str, column):
-    """Numbers or nested values in string columns (a numeric gold answer, a JSON test spec)."""
-    from curate.schema import TRACE_SCHEMA
-
-    target = TRACE_SCHEMA.field(name).type
-    if target == pa.string() and not pa.types.is_string(column.type) and not pa.types.is_null(column.type):
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-            return pc.cast(column, pa.string())
-        return pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                         for v in column.to_pylist()], pa.string())
-    return column
-
-
-def chat_columns(chats: list) -> dict[str, pa.Array]:
-    """Chats -> system, problem (last user turn), answer/reasoning (the reply), extra history."""
-    system, problem, answer, reasoning, history = [], [], [], [], []
-    for chat in chats:
-        chat = json.loads(chat) if isinstance(chat, str) else (chat or [])
-        sys_turns = [m["content"] for m in chat if m.get("role") == "system"]
-        turns = [m for m in chat if m.get("role") != "system"]
-        last_user = max((i for i, m in enumerate(turns) if m.get("role") == "user"), default=None)
-        reply = turns[last_user + 1]["content"] if last_user is not None and last_user + 1 < len(turns) else None
-        r, a = split_reasoning(reply) if reply is not None else (None, None)
-        system.append(sys_turns[0] if sys_turns else None)
-        problem.append(turns[last_user]["content"] if last_user is not None else None)
-        reasoning.append(r)
-        answer.append(a)
-        history.append(turns[:last_user] if last_user else None)
-    return {"system": pa.array(system, pa.string()), "problem": pa.array(problem, pa.string()),
-            "reasoning": pa.array(reasoning, pa.string()), "answer": pa.array(answer, pa.string()),
-            "history": history}
-
-
-def extra_column(table: pa.Table, used: set[str], existing, added: dict[str, list]) -> pa.Array:
-    """Unmapped source columns (and values derived on the way, e.g. chat history) as JSON."""
-    leftover = [c for c in table.column_names if c not in used and c not in COLUMNS]
-    added = {k: v for k, v in added.items() if any(x is not None for x in v)}
-    if not leftover and not added:
-        return existing if existing is not None else pa.nulls(table.num_rows, pa.string())
-    rows = table.select(leftover).to_pylist() if leftover else [{} for _ in range(table.num_rows)]
-    old = existing.to_pylist() if existing is not None else [None] * table.num_rows
-    out = []
-    for i, row in enumerate(rows):
-        merged = {**(json.loads(old[i]) if old[i] else {}), **row}
-        merged.update({k: v[i] for k, v in added.items() if v[i] is not None})
-        out.append(dumps(merged) if merged else None)
-    return pa.array(out, pa.string())

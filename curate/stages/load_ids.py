@@ -102,15 +102,29 @@ def check_duplicate_ids(source: Source, files: list[dict], read: Callable[[dict,
     """Raise InputError when an id of `source` names two problems (or one sample twice).
 
     `read(file, problems)` yields a file's rows (whole; the problem text only when `problems`);
-    `problem_of(table)` gives each row's problem text. Problem texts are read only when some id
-    repeats, so a source of unique ids costs one read of its id column."""
-    table = _keys(source, files, read, None)
-    if table is None or pc.count_distinct(table["id"]).as_py() == table.num_rows:
+    `problem_of(table)` gives each row's problem text. Problem texts, sample numbers and row
+    numbers are gathered only when some id repeats, so a source of unique ids costs one read of
+    its id column and one hash pass (`pc.unique`) over it."""
+    if _ids_distinct(source, files, read):
         return
     table = _keys(source, files, read, problem_of)
-    bad = _clashing_ids(table)
+    bad = _clashing_ids(table) if table is not None else []
     if bad:
         raise _duplicate_error(source, files, table, bad)
+
+
+def _ids_distinct(source: Source, files: list[dict], read) -> bool:
+    """Whether no id of the source repeats (nulls aside; true when no file has ids)."""
+    chunks = []
+    for file in files:
+        for table in read(file, False):
+            column = id_column(source, table.column_names)
+            if column is not None:
+                ids = table[column]
+                chunks += (ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())).chunks
+    ids = pa.chunked_array(chunks, pa.string())
+    distinct = len(pc.unique(ids)) - (1 if ids.null_count else 0)  # unique() counts null as a value
+    return distinct == len(ids) - ids.null_count
 
 
 def _keys(source: Source, files: list[dict], read, problem_of) -> pa.Table | None:
