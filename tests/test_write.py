@@ -190,7 +190,8 @@ def test_fast_view_equals_the_per_row_reference():
 
 def test_load_filter_write_of_parquet_imports_neither_numba_nor_pandas(tmp_path):
     """Both cost a process 0.2-0.3 s before its first row (pyarrow imports pandas on the first
-    `pa.array`, `to_numpy` or Python scalar argument): the Arrow-native path avoids them."""
+    `pa.array`, `to_numpy` or Python scalar argument): the Arrow-native path avoids them. With
+    the card's plots off, matplotlib (imported only where a chart is drawn) stays out too."""
     import subprocess
     import sys
 
@@ -203,7 +204,7 @@ from curate.runner import run_recipe
 raw = {{"name": "lean", "sources": [{{"path": {str(tmp_path / 'traces.parquet')!r}, "domain": "math"}}],
         "stages": [{{"use": "load"}}, {{"use": "filter", "domains": ["math"], "min_chars": 2, "max_chars": 99,
                      "max_completion_tokens": 9000, "min_pass_rate": 0.0, "where": {{"teacher": ["t"]}}}},
-                   {{"use": "write", "configs": {{"math": {{"domain": ["math"]}}}}}}]}}
+                   {{"use": "write", "plots": False, "configs": {{"math": {{"domain": ["math"]}}}}}}]}}
 if __name__ == "__main__":
     run_recipe(validate_recipe(raw), {str(tmp_path / 'run')!r}, progress=False)
     print(sorted(m for m in ("numba", "pandas", "matplotlib") if m in sys.modules))
