@@ -3,14 +3,12 @@ exact path for items shorter than n.
 
 Words come from `curate.text.words.word_hashes` (the tokeniser shared with dedup: lower case, every run
 of letters/digits/non-ASCII bytes is a word, so punctuation and LaTeX spacing vanish and numbers
-stay). A window of L consecutive words hashes to `fmix(sum(w[j] * B**(L-1-j)) + L * SALT)` over
-the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in O(1) per word
-instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
-path (L = the item's length). Both sides of a comparison are always hashed by this module.
+stay). Windows are hashed, and texts scanned, by the compiled kernels of
+`curate.decontam.kernels`, so both sides of a comparison are always hashed the same way.
 
-N-grams are hashed with every number replaced by one placeholder word , so a copy
-with other constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies by
-comparing the real words. Per item word the index also keeps its information (`word_weights`) and
+N-grams are hashed with every number replaced by one placeholder word, so a copy with other
+constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies
+by comparing the real words. Per item word the index also keeps its information (`word_weights`) and
 whether it is a number.
 
 Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`):
@@ -35,147 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
+from curate.decontam.kernels import BASE, MAX_EXACT, all_windows, build_table, scan_words, window_key
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import coverage, tokens, word_weights
 
-BASE = np.uint64(0xFF51AFD7ED558CCD)
-SALT = np.uint64(0x9E3779B97F4A7C15)
-GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
-GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
-MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
-
-
-# ---------------------------------------------------------------- compiled kernels
-
-
-@numba.njit(cache=True, nogil=True)
-def _nz(h):
-    return h if h != np.uint64(0) else np.uint64(1)
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_key(words, start, length):
-    h = np.uint64(0)
-    for j in range(length):
-        h = h * BASE + words[start + j]
-    return _nz(h + np.uint64(length) * SALT)
-
-
-@numba.njit(cache=True, nogil=True)
-def _all_windows(doc, words, n):
-    """Every n-word window of every text: (text, position, key)."""
-    total = 0
-    for d in range(len(doc) - 1):
-        total += max(doc[d + 1] - doc[d] - n + 1, 0)
-    item = np.empty(total, np.int64)
-    pos = np.empty(total, np.int64)
-    keys = np.empty(total, np.uint64)
-    k = 0
-    for d in range(len(doc) - 1):
-        for s in range(doc[d], doc[d + 1] - n + 1):
-            item[k] = d
-            pos[k] = s - doc[d]
-            keys[k] = _window_key(words, s, n)
-            k += 1
-    return item, pos, keys
-
-
-@numba.njit(cache=True)
-def _build_table(keys, values, bits, filter_bits):
-    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
-    tk = np.zeros(1 << bits, np.uint64)
-    tv = np.zeros(1 << bits, np.int64)
-    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
-    mask = np.uint64((1 << bits) - 1)
-    for i in range(len(keys)):
-        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
-        while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
-            slot = (slot + np.uint64(1)) & mask
-        tk[slot] = keys[i]
-        tv[slot] = values[i]
-        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
-        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
-    return tk, tv, filt
-
-
-@numba.njit(cache=True, nogil=True)
-def _shift(size):
-    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
-    bits = 0
-    while (1 << bits) < size:
-        bits += 1
-    return np.uint64(64 - bits)
-
-
-@numba.njit(cache=True, nogil=True)
-def _probe(tk, tv, filt, key, tshift, fshift):
-    """The value stored for `key`, or -1; the filter answers most misses from cache."""
-    f = (key * GOLD2) >> fshift
-    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
-        return -1
-    mask = np.uint64(len(tk) - 1)
-    slot = (key * GOLD) >> tshift
-    while tk[slot] != np.uint64(0):
-        if tk[slot] == key:
-            return tv[slot]
-        slot = (slot + np.uint64(1)) & mask
-    return -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
-    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
-    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
-    1=exact). Returns the number of matches; more than the buffers hold means: rerun with
-    larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
-    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
-    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
-    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
-    cap = len(o_doc)
-    k = 0
-    salt = np.uint64(n) * SALT
-    for d in range(len(doc) - 1):
-        a, b = doc[d], doc[d + 1]
-        if b - a >= n:
-            h = np.uint64(0)
-            for j in range(n):
-                h = h * BASE + masked[a + j]
-            s = a
-            while True:
-                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
-                if v >= 0:
-                    if k < cap:
-                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
-                    k += 1
-                if s + n >= b:
-                    break
-                h = (h - masked[s] * power) * BASE + masked[s + n]
-                s += 1
-        if not exact:
-            continue
-        for s in range(a, b):
-            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
-            if m <= 0:
-                continue
-            for length in range(1, min(MAX_EXACT, b - s) + 1):
-                if (m >> length) & 1:
-                    v = _probe(sk, sv, sf, _window_key(words, s, length), ss, sfs)
-                    if v >= 0:
-                        if k < cap:
-                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
-                        k += 1
-    return k
 
 
 def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
     bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
     filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
-    return _build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+    return build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
 
 
 # ---------------------------------------------------------------- tokens (for spans)
@@ -232,7 +103,7 @@ class NgramIndex:
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = _scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = scan_words(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
@@ -360,7 +231,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
 
 
 def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = _all_windows(doc, masked, n)
+    item, pos, keys = all_windows(doc, masked, n)
     keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
@@ -403,7 +274,7 @@ def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
 def _exact_path(doc, words, n, min_exact):
     lengths = np.diff(doc)
     short = np.flatnonzero((lengths < n) & (lengths >= max(min_exact, 1)) & (lengths <= MAX_EXACT))
-    keys = np.array([_window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
+    keys = np.array([window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
     order = np.lexsort((short, keys))
     keys, short = keys[order], short[order]
     uniq, starts = np.unique(keys, return_index=True)

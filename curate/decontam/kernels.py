@@ -1,0 +1,139 @@
+"""Compiled (numba) kernels of the benchmark n-gram index: window hashes, the open-addressing
+lookup tables and the training-side scan. `curate.decontam.index` owns the data and calls these.
+
+A window of L consecutive words hashes to `fmix(sum(w[j] * B**(L-1-j)) + L * SALT)` over the 64-bit
+word hashes: a polynomial hash, so the scan rolls it in O(1) per word instead of re-mixing n
+words, and one formula serves both the n-gram path (L = n) and the exact path (L = an item's
+length). Tables use Fibonacci hashing (slot = high bits of key * GOLD) with linear probing, and
+a one-bit-per-key filter (bit = high bits of key * GOLD2) that answers most misses from cache.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+BASE = np.uint64(0xFF51AFD7ED558CCD)
+SALT = np.uint64(0x9E3779B97F4A7C15)
+GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
+GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
+MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _nz(h):
+    return h if h != np.uint64(0) else np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def window_key(words, start, length):
+    h = np.uint64(0)
+    for j in range(length):
+        h = h * BASE + words[start + j]
+    return _nz(h + np.uint64(length) * SALT)
+
+
+@numba.njit(cache=True, nogil=True)
+def all_windows(doc, words, n):
+    """Every n-word window of every text: (text, position, key)."""
+    total = 0
+    for d in range(len(doc) - 1):
+        total += max(doc[d + 1] - doc[d] - n + 1, 0)
+    item = np.empty(total, np.int64)
+    pos = np.empty(total, np.int64)
+    keys = np.empty(total, np.uint64)
+    k = 0
+    for d in range(len(doc) - 1):
+        for s in range(doc[d], doc[d + 1] - n + 1):
+            item[k] = d
+            pos[k] = s - doc[d]
+            keys[k] = window_key(words, s, n)
+            k += 1
+    return item, pos, keys
+
+
+@numba.njit(cache=True)
+def build_table(keys, values, bits, filter_bits):
+    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
+    tk = np.zeros(1 << bits, np.uint64)
+    tv = np.zeros(1 << bits, np.int64)
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    for i in range(len(keys)):
+        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
+        while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
+            slot = (slot + np.uint64(1)) & mask
+        tk[slot] = keys[i]
+        tv[slot] = values[i]
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return tk, tv, filt
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift(size):
+    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
+    bits = 0
+    while (1 << bits) < size:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe(tk, tv, filt, key, tshift, fshift):
+    """The value stored for `key`, or -1; the filter answers most misses from cache."""
+    f = (key * GOLD2) >> fshift
+    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
+    mask = np.uint64(len(tk) - 1)
+    slot = (key * GOLD) >> tshift
+    while tk[slot] != np.uint64(0):
+        if tk[slot] == key:
+            return tv[slot]
+        slot = (slot + np.uint64(1)) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def scan_words(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
+    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
+    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    1=exact). Returns the number of matches; more than the buffers hold means: rerun with
+    larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
+    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
+    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
+    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
+    cap = len(o_doc)
+    k = 0
+    salt = np.uint64(n) * SALT
+    for d in range(len(doc) - 1):
+        a, b = doc[d], doc[d + 1]
+        if b - a >= n:
+            h = np.uint64(0)
+            for j in range(n):
+                h = h * BASE + masked[a + j]
+            s = a
+            while True:
+                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
+                if v >= 0:
+                    if k < cap:
+                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                    k += 1
+                if s + n >= b:
+                    break
+                h = (h - masked[s] * power) * BASE + masked[s + n]
+                s += 1
+        if not exact:
+            continue
+        for s in range(a, b):
+            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+            if m <= 0:
+                continue
+            for length in range(1, min(MAX_EXACT, b - s) + 1):
+                if (m >> length) & 1:
+                    v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
+                    if v >= 0:
+                        if k < cap:
+                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
+                        k += 1
+    return k
