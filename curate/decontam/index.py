@@ -158,6 +158,13 @@ class BenchIndex:
         """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`)."""
         return coverage(*self._types(item), mask)
 
+    def token_spans_of(self, item: int) -> list[tuple[int, int]]:
+        """Character spans of an item's words (cached: reports highlight the same items again)."""
+        key = f"spans{item}"
+        if key not in self._cache:
+            self._cache[key] = token_spans(self.items[item].problem)
+        return self._cache[key]
+
     def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per item word its distinct-word id; per distinct word its weight and whether it is
         not a number (cached: the same items are judged again and again)."""

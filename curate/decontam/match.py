@@ -202,11 +202,12 @@ def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
 
 def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
     """Text words behind an item mask (aligned words plus every matched window)."""
-    out = np.zeros(size, bool)
+    edges = np.zeros(size + 1, np.int64)  # +1 where a matched window starts, -1 where it ends
+    np.add.at(edges, tpos, 1)
+    np.add.at(edges, np.minimum(tpos + n, size), -1)
+    out = np.cumsum(edges[:-1]) > 0
     at = text_at[mask & (text_at >= 0)]
     out[at[at < size]] = True
-    for t in np.unique(tpos):
-        out[t:t + n] = True
     return out
 
 
@@ -253,14 +254,15 @@ def _changed(index: BenchIndex, hit: Hit, text: str) -> list[list[str]]:
     if not hit.changed:
         return []
     problem = index.items[hit.item].problem
-    item_tokens = token_spans(problem, limit=max(i for i, _ in hit.changed) + 1)
+    item_tokens = index.token_spans_of(hit.item)
     text_tokens = token_spans(text, limit=max(t for _, t in hit.changed) + 1)
     return [[problem[slice(*item_tokens[i])], text[slice(*text_tokens[t])]] for i, t in hit.changed]
 
 
-def char_spans(text: str, word_spans: tuple[tuple[int, int], ...]) -> list[list[int]]:
-    """Word intervals -> character intervals of `text`."""
-    tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
+def char_spans(text: str, word_spans: tuple[tuple[int, int], ...], tokens: list | None = None) -> list[list[int]]:
+    """Word intervals -> character intervals of `text` (whose word spans `tokens` may give)."""
+    if tokens is None:
+        tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
     out = []
     for a, b in word_spans:
         if a < len(tokens):
@@ -280,5 +282,6 @@ def hit_record(index: BenchIndex, hit: Hit, text: str, *, field: str, row_id: st
         "verdict": hit.verdict, "kind": hit.kind, "n": hit.n, "score": hit.score, "share": hit.share,
         "words": hit.words, "grams": hit.grams, "changed_numbers": _changed(index, hit, text),
         "excerpt": text[lo:hi], "excerpt_start": lo, "excerpt_spans": [[a - lo, b - lo] for a, b in spans],
-        "item_problem": item.problem, "item_spans": char_spans(item.problem, hit.item_spans),
+        "item_problem": item.problem,
+        "item_spans": char_spans(item.problem, hit.item_spans, index.token_spans_of(hit.item)),
     }
