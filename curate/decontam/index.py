@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
 from curate.decontam.kernels import BASE, MAX_EXACT, all_windows, build_table, scan_words, window_key
 from curate.decontam.select import BenchItem
-from curate.decontam.weights import coverage, tokens, word_weights
+from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
 
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
@@ -82,37 +83,42 @@ class NgramIndex:
     short_len: np.ndarray  # word count of each short key
     first_keys: np.ndarray  # first-word hash -> mask of lengths
     first_masks: np.ndarray
+    vocab: np.ndarray  # words the items use outside names (`idents`); empty: no name-free windows
     allowlisted: int = 0
     _tables: tuple | None = field(default=None, repr=False)
 
     ARRAYS = ("keys", "post_off", "post_item", "post_pos", "item_total", "short_keys", "short_off",
-              "short_item", "short_len", "first_keys", "first_masks")
+              "short_item", "short_len", "first_keys", "first_masks", "vocab")
 
     def tables(self) -> tuple:
-        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys."""
+        """Lookup tables (slots, values, filter) for n-grams, first words, exact keys, vocabulary."""
         if self._tables is None:
             self._tables = (*_table(self.keys, np.arange(len(self.keys))),
                             *_table(self.first_keys, self.first_masks.view(np.int64)),
-                            *_table(self.short_keys, np.arange(len(self.short_keys))))
+                            *_table(self.short_keys, np.arange(len(self.short_keys))),
+                            *_table(self.vocab, np.arange(len(self.vocab))))
         return self._tables
 
     def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Raw matches over tokenised texts: (text, item, item position, text position, kind);
-        `masked` is `words` with every number as one word (`weights.tokens`)."""
+        """Raw matches over tokenised texts: (text, item, item position, text position, kind:
+        0 n-gram, 1 exact, 2 n-gram over a skipped name); `masked` is `words` with every
+        number as one word (`weights.tokens`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = scan_words(doc, words, masked, self.n, power, len(self.first_keys) > 0, *self.tables(), *buffers)
+            k = scan_words(doc, words, masked, self.n, power, len(self.first_keys) > 0, len(self.vocab) > 0,
+                           *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
         t_doc, t_val, t_pos, t_kind = (b[:k] for b in buffers)
-        grams, exact = t_kind == 0, t_kind == 1
+        grams, exact = t_kind != 1, t_kind == 1
+        counts = self.post_off[t_val[grams] + 1] - self.post_off[t_val[grams]]
         a = _expand(t_doc[grams], t_val[grams], t_pos[grams], self.post_off, self.post_item, self.post_pos)
         zero = np.zeros(len(self.short_item), np.int64)
         b = _expand(t_doc[exact], t_val[exact], t_pos[exact], self.short_off, self.short_item, zero)
-        kinds = np.concatenate([np.zeros(len(a[0]), np.int8), np.ones(len(b[0]), np.int8)])
+        kinds = np.concatenate([np.repeat(t_kind[grams], counts), np.ones(len(b[0]), np.int8)])
         return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds)
 
 
@@ -137,6 +143,7 @@ class BenchIndex:
     item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
     item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))  # information per word
     item_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are numbers
+    item_names: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are names (idents)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def words_of(self, item: int) -> np.ndarray:
@@ -149,14 +156,21 @@ class BenchIndex:
         start = int(self._starts()[item])
         return self.item_numbers[start:start + int(self.item_words[item])]
 
+    def names_of(self, item: int) -> np.ndarray:
+        """Per word of one item: is it part of a function or parameter name (`idents`)."""
+        start = int(self._starts()[item])
+        return self.item_names[start:start + int(self.item_words[item])]
+
     def weights_of(self, item: int) -> np.ndarray:
         """How informative each word of one item is (see `word_weights`)."""
         start = int(self._starts()[item])
         return self.item_weights[start:start + int(self.item_words[item])]
 
-    def coverage(self, item: int, mask: np.ndarray) -> tuple[float, int]:
-        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`)."""
-        return coverage(*self._types(item), mask)
+    def coverage(self, item: int, mask: np.ndarray, *, renamed: bool = False) -> tuple[float, int]:
+        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`);
+        `renamed`: with the item's names weighing NAME_FACTOR (a copy that renamed them)."""
+        types, weights, plain, names = self._types(item)
+        return coverage(types, weights * np.where(names, NAME_FACTOR, 1.0) if renamed else weights, plain, mask)
 
     def token_spans_of(self, item: int) -> list[tuple[int, int]]:
         """Character spans of an item's words (cached: reports highlight the same items again)."""
@@ -165,14 +179,15 @@ class BenchIndex:
             self._cache[key] = token_spans(self.items[item].problem)
         return self._cache[key]
 
-    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per item word its distinct-word id; per distinct word its weight and whether it is
-        not a number (cached: the same items are judged again and again)."""
+    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per item word its distinct-word id; per distinct word its weight, whether it is not a
+        number and whether it is a name (cached: the same items are judged again and again)."""
         key = f"types{item}"
         if key not in self._cache:
             words = self.words_of(item)
             _, first, types = np.unique(words, return_index=True, return_inverse=True)
-            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first])
+            names = self.names_of(item)[first] if len(self.item_names) else np.zeros(len(first), bool)
+            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first], names)
         return self._cache[key]
 
     def _starts(self) -> np.ndarray:
@@ -184,7 +199,7 @@ class BenchIndex:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights,
-                  "item_numbers": self.item_numbers}
+                  "item_numbers": self.item_numbers, "item_names": self.item_names}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -204,7 +219,7 @@ class BenchIndex:
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
         return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
-                   arrays["item_weights"], arrays["item_numbers"])
+                   arrays["item_weights"], arrays["item_numbers"], arrays["item_names"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -227,32 +242,49 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
     doc, words, masked = tokens([i.problem for i in items])
     numbers = masked != words
+    names = _names(items, doc)
+    left_out = name_words([i.problem for i in items], masked, names)
     p_doc, _, p_words = tokens(list(allowlist))
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
-    by_n = {n: _index_for_n(doc, words, masked, n, phrases, allowlist_min_items, min_exact_words)
+    by_n = {n: _index_for_n(doc, words, masked, left_out, n, phrases, allowlist_min_items, min_exact_words)
             for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words, numbers),
-                      numbers)
+    weights = word_weights(items, doc, words, numbers)
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, weights, numbers, names)
 
 
-def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
+def _names(items: list[BenchItem], doc: np.ndarray) -> np.ndarray:
+    """Per item word: is it part of a name a copy may rename (`idents.name_mask`)."""
+    masks = [name_mask(i.problem, token_spans(i.problem)) for i in items]
+    if any(len(m) != n for m, n in zip(masks, np.diff(doc))):  # cannot happen: one word rule
+        return np.zeros(int(doc[-1]), bool)
+    return np.concatenate(masks) if masks else np.zeros(0, bool)
+
+
+def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact) -> NgramIndex:
     item, pos, keys = all_windows(doc, masked, n)
     keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
+    plain = np.ones(len(keys), bool)
+    (s_item, s_pos, s_keys), (c_doc, c_words, c_pos) = skip_windows(doc, masked, left_out, n)
+    s_keep = ~_phrase_mask(c_doc, c_words, n, s_item, c_pos, phrases) if phrases else np.ones(len(s_keys), bool)
+    item, pos, keys = np.r_[item, s_item], np.r_[pos, s_pos], np.r_[keys, s_keys]
+    keep = np.r_[keep, s_keep]
+    plain = np.r_[plain, np.zeros(len(s_keys), bool)]
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
         common_keys, counts = np.unique(pairs[0], return_counts=True)
         keep &= ~np.isin(keys.view(np.int64), common_keys[counts >= min_items])
-    allowlisted = int(np.unique(keys[~keep]).size)
+    allowlisted = int(np.unique(keys[~keep & plain]).size)
+    item_total = np.bincount(item[keep & plain], minlength=len(doc) - 1)  # the item's own indexed windows
     item, pos, keys = item[keep], pos[keep], keys[keep]
     order = np.lexsort((pos, item, keys))
     item, pos, keys = item[order], pos[order], keys[order]
     uniq, starts = np.unique(keys, return_index=True)
     post_off = np.append(starts, len(keys)).astype(np.int64)
-    item_total = np.bincount(item, minlength=len(doc) - 1)
+    vocab = vocabulary(masked, left_out) if len(s_keys) else np.zeros(0, np.uint64)
     return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
-                      *_exact_path(doc, words, n, min_exact), allowlisted=allowlisted)
+                      *_exact_path(doc, words, n, min_exact), vocab, allowlisted=allowlisted)
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:

@@ -42,6 +42,7 @@ MIN_WORDS = 20
 MIN_GRAMS = 30
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 EXPLAINED = 0.5
+RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
 EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
@@ -51,7 +52,7 @@ class Hit:
 
     row: int
     item: int
-    kind: str  # "ngram", "exact" or "template"
+    kind: str  # "ngram", "exact", "template" or "renamed"
     n: int
     share: float  # share of the item's indexed n-grams matched
     text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
@@ -91,26 +92,46 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
 
 def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
     length = int(index.item_words[item])
-    if kinds.any():  # the exact path: whole item contained
+    if (kinds == 1).any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
-    grams = np.unique(ipos)
+    grams = np.unique(ipos[kinds == 0])  # the item's indexed windows the text repeats
     total = int(index.by_n[n].item_total[item])
-    state, text_at = _align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+    names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
+    state, text_at = _align(index.words_of(item), index.numbers_of(item), names, text_words, text_numbers,
                             ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
     score, words = index.coverage(item, equal)
+    renamed = _renamed(index, item, state)
+    if renamed:
+        score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
     exact_grams = _exact_windows(equal, n)
     leak = score >= min_score or (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams
+    leak = leak and (renamed or (kinds == 0).any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
     kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
+    kind = "renamed" if leak and renamed else kind
     spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
-    return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
+    return Hit(row, item, kind, n, round(min(len(grams) / total, 1.0), 4) if total else 0.0, spans, _runs(mask),
                round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _renamed(index: BenchIndex, item: int, state: np.ndarray) -> bool:
+    """A copy with other names: some of the item's function or parameter names (`idents`) are
+    not repeated, no number is changed, and most of its numbers and of its other words are
+    repeated (a look-alike item of the same shape differs in its examples or its prose)."""
+    names = index.names_of(item) if len(index.item_names) else ()
+    if not len(names) or not names.any() or (state >= 2).any():
+        return False
+    equal = state == 1
+    numbers = index.numbers_of(item)
+    others = ~names & ~numbers
+    return bool((names & ~equal).any() and equal[others].mean() >= RENAMED_SHARE
+                and (not numbers.any() or equal[numbers].mean() >= RENAMED_SHARE))
 
 
 def _exact_windows(equal: np.ndarray, n: int) -> int:
@@ -132,11 +153,12 @@ def _agree(iw, tw, i, t, step, sync):
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
     number facing a number, advance both; elsewhere skip at most `look` words on either side
     to the nearest point where `sync` words agree again (a renamed identifier, an inserted
-    word), or stop. A changed number counts only once an equal word (or the item's edge)
+    word), or stop. An item name facing another word is a renamed name: the walk steps over
+    the name's words and one text word. A changed number counts only once an equal word (or the item's edge)
     follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
     already aligned to another item word stops the walk (look-alike example lines)."""
     waiting = 0
@@ -157,6 +179,11 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
             pending[waiting, 0] = i
             pending[waiting, 1] = t
             waiting += 1
+        elif iname[i] and not tnum[t]:
+            while 0 <= i < len(iw) and iname[i] and iw[i] != tw[t]:
+                i += step
+            t += step
+            continue
         else:
             found = False
             for total in range(1, 2 * look + 1):
@@ -182,7 +209,7 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
 
 
 @numba.njit(cache=True, nogil=True)
-def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
+def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
     """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
     (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
     every matched window not yet walked through, the windows equal word for word first."""
@@ -195,8 +222,8 @@ def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
             i, t = anchor_i[a], anchor_t[a]
             if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
                 continue
-            _walk(iw, inum, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
-            _walk(iw, inum, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
     return state, text_at
 
 

@@ -85,7 +85,7 @@ class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
 
     name = "decontam"
-    version = 2
+    version = 3
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True
