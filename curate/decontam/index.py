@@ -101,8 +101,8 @@ class NgramIndex:
 
     def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
         """Raw matches over tokenised texts: (text, item, item position, text position, kind:
-        0 n-gram, 1 exact, 2 n-gram over a skipped name); `masked` is `words` with every
-        number as one word (`weights.tokens`)."""
+        0 n-gram, 1 exact, 2 n-gram over a skipped name, the matched n-gram's key number or -1
+        on the exact path); `masked` is `words` with every number as one word (`weights.tokens`)."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
@@ -119,7 +119,8 @@ class NgramIndex:
         zero = np.zeros(len(self.short_item), np.int64)
         b = _expand(t_doc[exact], t_val[exact], t_pos[exact], self.short_off, self.short_item, zero)
         kinds = np.concatenate([np.repeat(t_kind[grams], counts), np.ones(len(b[0]), np.int8)])
-        return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds)
+        keys = np.concatenate([np.repeat(t_val[grams], counts), np.full(len(b[0]), -1, np.int64)])
+        return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds, keys)
 
 
 def _expand(docs, vals, tpos, off, items, ipos):

@@ -26,15 +26,17 @@ A `Hit` carries the verdict, scores and the matched word spans in the text and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numba
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
+from curate.text.arrow import valid_mask
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -43,6 +45,8 @@ MIN_GRAMS = 30
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 EXPLAINED = 0.5
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
+POOL_KEEP = 0.5  # a hit through pool boilerplate alone stays a leak from this score on
+POOL_SHARE = 0.5  # share of a hit's matched n-grams that are the pool's boilerplate making it so
 EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
@@ -62,19 +66,24 @@ class Hit:
     grams: int = 0  # item n-grams the text repeats word for word
     verdict: str = "leak"  # "leak" or "near"
     changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
+    pool_common: bool = False  # found only through n-grams that many problems of the pool contain
 
 
 def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
-               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True) -> list[Hit]:
+               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True,
+               groups: np.ndarray | None = None, pool_min: int = 0) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
-    leaves out the pairs below the thresholds."""
+    leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
+    that many distinct `groups` (problems) of these texts is the pool's boilerplate
+    (`pool_common`)."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
     doc, words, masked = tokens(array)
-    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc, words, masked)
+    docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked)
     if not len(docs):
         return []
+    common = pool_common(docs, keys, groups, pool_min)
     order = np.lexsort((tpos, ipos, items, docs))
-    docs, items, ipos, tpos, kinds = docs[order], items[order], ipos[order], tpos[order], kinds[order]
+    docs, items, ipos, tpos, kinds, common = (a[order] for a in (docs, items, ipos, tpos, kinds, common))
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
     hits: list[Hit] = []
     row_start = 0
@@ -84,10 +93,40 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
             hits[row_start:] = _attribute(hits[row_start:], near)
             row_start = len(hits)
         text = slice(doc[row], doc[row + 1])
-        hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                           words[text], masked[text] != words[text], (min_score, min_words, min_grams)))
+        hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+                     words[text], masked[text] != words[text], (min_score, min_words, min_grams))
+        hits.append(_pool_boilerplate(hit) if common[lo:hi].mean() >= POOL_SHARE else hit)
     hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
+
+
+def pool_common(docs: np.ndarray, keys: np.ndarray, groups: np.ndarray | None, pool_min: int) -> np.ndarray:
+    """Per match: is its n-gram matched in at least `pool_min` distinct groups (problems) of
+    the texts scanned together (0: never). Counted over matches only, so it costs nothing
+    where nothing matches: most of a pool."""
+    if not pool_min or groups is None:
+        return np.zeros(len(docs), bool)
+    pairs = np.unique(np.stack([keys, groups[docs]]), axis=1)
+    found, counts = np.unique(pairs[0], return_counts=True)
+    return np.isin(keys, found[counts >= pool_min]) & (keys >= 0)
+
+
+def problem_groups(table: pa.Table) -> np.ndarray:
+    """Per row, a number naming its problem (equal problem texts, the samples of one problem,
+    share it); rows without a `problem` column are their own problems."""
+    if "problem" not in table.column_names:
+        return np.arange(table.num_rows)
+    codes = pc.dictionary_encode(table.column("problem").combine_chunks()).indices
+    own = -1 - np.arange(table.num_rows)  # a row without a problem is a problem of its own
+    return np.where(valid_mask(codes), np.asarray(codes.fill_null(0).to_numpy(zero_copy_only=False), np.int64), own)
+
+
+def _pool_boilerplate(hit: Hit) -> Hit:
+    """A hit found mostly (POOL_SHARE) through the pool's boilerplate n-grams is near, unless it
+    repeats at least POOL_KEEP of the item (a whole copy stays a leak however many rows hold one)."""
+    if hit.verdict != "leak" or hit.score >= POOL_KEEP:
+        return replace(hit, pool_common=True)
+    return replace(hit, verdict="near", kind="ngram", changed=(), pool_common=True)
 
 
 def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
@@ -307,7 +346,8 @@ def hit_record(index: BenchIndex, hit: Hit, text: str, *, field: str, row_id: st
     return {
         "benchmark": item.benchmark, "item_id": item.id, "row_id": row_id, "field": field, **(extra or {}),
         "verdict": hit.verdict, "kind": hit.kind, "n": hit.n, "score": hit.score, "share": hit.share,
-        "words": hit.words, "grams": hit.grams, "changed_numbers": _changed(index, hit, text),
+        "words": hit.words, "grams": hit.grams, "pool_common": hit.pool_common,
+        "changed_numbers": _changed(index, hit, text),
         "excerpt": text[lo:hi], "excerpt_start": lo, "excerpt_spans": [[a - lo, b - lo] for a, b in spans],
         "item_problem": item.problem,
         "item_spans": char_spans(item.problem, hit.item_spans, index.token_spans_of(hit.item)),

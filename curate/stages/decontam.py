@@ -56,6 +56,10 @@ class DecontamConfig(StageConfig):
     min_grams: int = Field(
         30, ge=1, description="Also a leak: at least this many of the item's n-grams repeated word for word (a long "
         "verbatim run).")
+    pool_min_problems: int = Field(
+        10, ge=0, description="Pool rarity: an n-gram matched in at least this many distinct problems of one batch "
+        "is the pool's boilerplate; a hit found only through such n-grams is near unless it covers half the item. "
+        "0 = off.")
     report_near: bool = Field(True, description="List near matches (below the thresholds) in the report.")
     mode: Literal["report", "flag"] = Field(
         "report", description="report: check every field, keep every hit for the report; flag: stop at a "
@@ -204,25 +208,27 @@ def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | 
     c = config
     return scan_table(index, table, fields=c.fields, mode=c.mode, min_score=c.min_score, min_words=c.min_words,
                       min_grams=c.min_grams, report_near=c.report_near, max_report_hits=c.max_report_hits,
-                      stats=ctx.stats if ctx is not None else {})
+                      pool_min=c.pool_min_problems, stats=ctx.stats if ctx is not None else {})
 
 
 def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_score: float = 0.3,
                min_words: int = 20, min_grams: int = 30, report_near: bool = True, max_report_hits: int = 5000,
-               id_column: str = "id", stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
+               id_column: str = "id", pool_min: int = 10, stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
     """Each row's `benchmark:item` leaks over `fields` (column -> n) of any table; a template
     copy (the item with other numbers) reads `benchmark:item (template)`.
 
     Report records (leaks, and near matches unless `report_near` is off) accumulate in
     stats["decontam_hits"] (at most `max_report_hits`), the keys of items leaked in
-    stats["items_hit"], the records left out in stats["hits_not_listed"]."""
-    from curate.decontam.match import hit_record, scan_texts
+    stats["items_hit"], the records left out in stats["hits_not_listed"]. Pool rarity
+    (`pool_min`) counts the distinct problems of this table (`problem_groups`)."""
+    from curate.decontam.match import hit_record, problem_groups, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column).to_pylist() if id_column in table.column_names else list(range(table.num_rows))
     extras = {c: table.column(c).to_pylist() for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
     records = stats.setdefault("decontam_hits", [])
     items_hit: set[str] = set(stats.get("items_hit", []))
+    groups = problem_groups(table) if pool_min else None
     for field_name, n in fields.items():
         if field_name not in table.column_names:
             continue
@@ -232,8 +238,9 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"
+        sub = groups[todo] if groups is not None and todo is not None else groups
         for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
-                              near=near):
+                              near=near, groups=sub, pool_min=pool_min):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
             if hit.verdict == "leak":

@@ -39,14 +39,15 @@ def table_of(rows) -> pa.Table:
                      "reasoning": [r.reasoning for r in rows], "answer": [r.answer for r in rows]})
 
 
-def evaluate(fold: int, min_score: float, min_words: int) -> dict:
+def evaluate(fold: int, min_score: float, min_words: int, pool_min: int = 10) -> dict:
     """Counts for one fold: caught[kind], planted[kind], templates, clean, flagged, near_only, seconds."""
     items, rows = corpus(fold)
     index = build_index(items, [{"name": "humaneval"}, {"name": "math"}], set(FIELDS.values()))
     table = table_of(rows)
     stats: dict = {}
     start = time.perf_counter()
-    found = scan_table(index, table, fields=FIELDS, min_score=min_score, min_words=min_words, stats=stats)
+    found = scan_table(index, table, fields=FIELDS, min_score=min_score, min_words=min_words, pool_min=pool_min,
+                       stats=stats)
     seconds = time.perf_counter() - start
     near_rows = {h["row_id"] for h in stats["decontam_hits"] if h["verdict"] == "near"}
     out: dict = {"caught": Counter(), "planted": Counter(), "templates": 0, "changed": 0, "clean": 0, "flagged": 0,
@@ -97,9 +98,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-score", type=float, default=0.3)
     parser.add_argument("--min-words", type=int, default=20)
+    parser.add_argument("--pool-min", type=int, default=10, help="pool_min_problems (0: no pool rarity)")
     args = parser.parse_args()
-    scored = show(f"curate (min_score {args.min_score}, min_words {args.min_words})",
-                  [evaluate(f, args.min_score, args.min_words) for f in (0, 1)])
+    scored = show(f"curate (min_score {args.min_score}, min_words {args.min_words}, pool_min {args.pool_min})",
+                  [evaluate(f, args.min_score, args.min_words, args.pool_min) for f in (0, 1)])
+    if args.pool_min:
+        show("the same without pool rarity (pool_min 0)",
+             [evaluate(f, args.min_score, args.min_words, 0) for f in (0, 1)])
     anygram = show("any shared n-gram (min_score 0)", [evaluate(f, 0.0, args.min_words) for f in (0, 1)])
     ratio = (anygram["flagged"] / max(scored["flagged"], 1))
     print(f"\nleaks caught: curate {scored['caught']}/{scored['planted']}, any-n-gram {anygram['caught']}/"
