@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
-from curate.decontam.kernels import BASE, MAX_EXACT, all_windows, build_table, scan_words, window_key
+from curate.decontam.kernels import BASE, MAX_EXACT, all_windows, build_filter, build_table, scan_words, window_key
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
 
@@ -46,8 +46,12 @@ _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
     bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
-    filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
-    return build_table(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+    return build_table(keys.astype(np.uint64), values.astype(np.int64), bits, _filter_bits(len(keys), 16))
+
+
+def _filter_bits(count: int, per_key: int) -> int:
+    """log2 of a filter's size in bits: about `per_key` bits per key, at least 2**12."""
+    return max(12, int(per_key * max(count, 1) - 1).bit_length())
 
 
 # ---------------------------------------------------------------- tokens (for spans)
@@ -84,19 +88,23 @@ class NgramIndex:
     first_keys: np.ndarray  # first-word hash -> mask of lengths
     first_masks: np.ndarray
     vocab: np.ndarray  # words the items use outside names (`idents`); empty: no name-free windows
+    gap_keys: np.ndarray  # keys of the name-free windows that close over a gap (sorted unique)
     allowlisted: int = 0
     _tables: tuple | None = field(default=None, repr=False)
 
     ARRAYS = ("keys", "post_off", "post_item", "post_pos", "item_total", "short_keys", "short_off",
-              "short_item", "short_len", "first_keys", "first_masks", "vocab")
+              "short_item", "short_len", "first_keys", "first_masks", "vocab",
+              "gap_keys")
 
     def tables(self) -> tuple:
-        """Lookup tables (slots, values, filter) for n-grams, first words, exact keys, vocabulary."""
+        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys; filters
+        of the vocabulary and of the gap windows' keys (`idents`)."""
         if self._tables is None:
             self._tables = (*_table(self.keys, np.arange(len(self.keys))),
                             *_table(self.first_keys, self.first_masks.view(np.int64)),
                             *_table(self.short_keys, np.arange(len(self.short_keys))),
-                            *_table(self.vocab, np.arange(len(self.vocab))))
+                            build_filter(self.vocab.astype(np.uint64), _filter_bits(len(self.vocab), 64)),
+                            build_filter(self.gap_keys.astype(np.uint64), _filter_bits(len(self.gap_keys), 64)))
         return self._tables
 
     def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -278,6 +286,7 @@ def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact)
         keep &= ~np.isin(keys.view(np.int64), common_keys[counts >= min_items])
     allowlisted = int(np.unique(keys[~keep & plain]).size)
     item_total = np.bincount(item[keep & plain], minlength=len(doc) - 1)  # the item's own indexed windows
+    gap_keys = np.unique(keys[keep & ~plain])
     item, pos, keys = item[keep], pos[keep], keys[keep]
     order = np.lexsort((pos, item, keys))
     item, pos, keys = item[order], pos[order], keys[order]
@@ -285,7 +294,7 @@ def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact)
     post_off = np.append(starts, len(keys)).astype(np.int64)
     vocab = vocabulary(masked, left_out) if len(s_keys) else np.zeros(0, np.uint64)
     return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
-                      *_exact_path(doc, words, n, min_exact), vocab, allowlisted=allowlisted)
+                      *_exact_path(doc, words, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:

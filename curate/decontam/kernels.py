@@ -95,19 +95,20 @@ def _probe(tk, tv, filt, key, tshift, fshift):
 
 
 @numba.njit(cache=True, nogil=True)
-def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vk, vv, vf,
+def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
                o_doc, o_val, o_pos, o_kind):
     """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
     `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
     1=exact 2=n-gram over a gap). With `skip`, a second n-gram pass reads only the words in
-    the vocabulary table (the words benchmark items use outside names) and probes each window
+    the vocabulary filter `vf` (the words benchmark items use outside names) and probes each window
     that closed over a skipped word: a copy whose names were changed (`curate.decontam.idents`). Returns the
     number of matches; more than the buffers hold means: rerun with larger buffers (growing
     arrays inside this loop makes numba's code ~50x slower)."""
     ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
     fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
     ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
-    vs, vfs = _shift(len(vk)), _shift(len(vf) * 64)
+    vfs = _shift(len(vf) * 64)
+    gfs = _shift(len(gf) * 64)
     ring_w = np.zeros(n, np.uint64)
     ring_p = np.zeros(n, np.int64)
     cap = len(o_doc)
@@ -131,7 +132,7 @@ def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff
                 h = (h - masked[s] * power) * BASE + masked[s + n]
                 s += 1
             if skip:
-                k = _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vk, vv, vf, vs, vfs,
+                k = _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs,
                                    ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
         if not exact:
             continue
@@ -150,32 +151,52 @@ def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vk, vv, vf, vs, vfs, ring_w, ring_p,
+def _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs, ring_w, ring_p,
                    o_doc, o_val, o_pos, o_kind, k):
     """The second pass of `scan_words` over text d (words a..b): a rolling hash over the words
     found in the vocabulary; a window is probed when it spans more than n words (it closed
-    over a skipped word; the others were probed by the first pass) and at most 2n."""
+    over a skipped word; the others were probed by the first pass) and at most 2n. `gf` is a
+    filter of the gap windows' keys alone: small, so most probes end in the first cache."""
     cap = len(o_doc)
     count = 0
+    head = 0  # once n words are kept: the ring slot of the oldest (no division in this loop)
     h = np.uint64(0)
     for s in range(a, b):
         w = masked[s]
-        if _probe(vk, vv, vf, _nz(w), vs, vfs) < 0:
-            continue
-        slot = count % n
-        if count >= n:
-            h = (h - ring_w[slot] * power) * BASE + w
-        else:
+        f = (_nz(w) * GOLD2) >> vfs
+        if not (vf[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+            continue  # not in the vocabulary (a filter: 1 word in ~60 outside it is kept)
+        if count < n:
             h = h * BASE + w
-        ring_w[slot] = w
-        ring_p[slot] = s
-        count += 1
-        if count >= n:
-            first = ring_p[count % n]
-            if n < s - first + 1 <= 2 * n:
-                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
-                if v >= 0:
-                    if k < cap:
-                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, first - a, 2
-                    k += 1
+            ring_w[count] = w
+            ring_p[count] = s
+            count += 1
+            if count < n:
+                continue
+        else:
+            h = (h - ring_w[head] * power) * BASE + w
+            ring_w[head] = w
+            ring_p[head] = s
+            head = head + 1 if head + 1 < n else 0
+        first = ring_p[head]
+        if n < s - first + 1 <= 2 * n:
+            key = _nz(h + salt)
+            f = (key * GOLD2) >> gfs
+            if not (gf[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+                continue
+            v = _probe(tk, tv, tf, key, ts, tfs)
+            if v >= 0:
+                if k < cap:
+                    o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, first - a, 2
+                k += 1
     return k
+
+
+@numba.njit(cache=True)
+def build_filter(keys, filter_bits):
+    """A one-bit-per-key filter (bit = high bits of key * GOLD2), as `build_table` makes."""
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    for i in range(len(keys)):
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return filt

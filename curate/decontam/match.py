@@ -45,6 +45,7 @@ MIN_GRAMS = 30
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 EXPLAINED = 0.5
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
+MIN_GAP_ANCHORS = 2  # distinct windows over skipped names that make a pair worth judging
 POOL_KEEP = 0.5  # a hit through pool boilerplate alone stays a leak from this score on
 POOL_SHARE = 0.5  # share of a hit's matched n-grams that are the pool's boilerplate making it so
 EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
@@ -89,13 +90,16 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     row_start = 0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
-        if hits and hits[row_start].row != row:
+        if row_start < len(hits) and hits[row_start].row != row:
             hits[row_start:] = _attribute(hits[row_start:], near)
             row_start = len(hits)
+        if not (kinds[lo:hi] != 2).any() and len(np.unique(ipos[lo:hi])) < MIN_GAP_ANCHORS:
+            continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
         hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
                      words[text], masked[text] != words[text], (min_score, min_words, min_grams))
-        hits.append(_pool_boilerplate(hit) if common[lo:hi].mean() >= POOL_SHARE else hit)
+        if hit.verdict == "leak" or (kinds[lo:hi] != 2).any():  # a gap-only near match is no evidence
+            hits.append(_pool_boilerplate(hit) if common[lo:hi].mean() >= POOL_SHARE else hit)
     hits[row_start:] = _attribute(hits[row_start:], near)
     return hits
 
@@ -283,16 +287,19 @@ def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
     if len(hits) < 2:
         return [h for h in hits if near or h.verdict == "leak"]
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
-    explained: dict[int, float] = {}  # text word -> score of the strongest leak covering it
+    size = max((b for h in hits for _, b in h.text_spans), default=0)
+    explained = np.full(size, -1.0)  # text word -> score of the strongest leak covering it
     keep = []
     for k in order:
         hit = hits[k]
-        positions = {t for a, b in hit.text_spans for t in range(a, b)}
-        inside = sum(1 for t in positions if explained.get(t, -1.0) > hit.score) / max(len(positions), 1)
+        positions = np.zeros(size, bool)
+        for a, b in hit.text_spans:
+            positions[a:b] = True
+        inside = np.count_nonzero(explained[positions] > hit.score) / max(np.count_nonzero(positions), 1)
         if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
             continue
         if hit.verdict == "leak":
-            explained.update((t, max(hit.score, explained.get(t, 0.0))) for t in positions)
+            explained[positions] = np.maximum(explained[positions], hit.score)
         if hit.verdict == "leak" or near:
             keep.append(k)
     return [hits[k] for k in sorted(keep)]

@@ -50,13 +50,17 @@ def evaluate(fold: int, min_score: float, min_words: int, pool_min: int = 10) ->
                        stats=stats)
     seconds = time.perf_counter() - start
     near_rows = {h["row_id"] for h in stats["decontam_hits"] if h["verdict"] == "near"}
+    renamed_kind = {(h["row_id"], f"{h['benchmark']}:{h['item_id']}") for h in stats["decontam_hits"]
+                    if h["verdict"] == "leak" and h["kind"] == "renamed"}
     out: dict = {"caught": Counter(), "planted": Counter(), "templates": 0, "changed": 0, "clean": 0, "flagged": 0,
-                 "near_only": 0, "siblings": 0, "siblings_flagged": 0, "seconds": seconds, "false": []}
+                 "near_only": 0, "renamed_kind": 0, "siblings": 0, "siblings_flagged": 0, "seconds": seconds,
+                 "false": []}
     for i, (row, keys) in enumerate(zip(rows, found)):
         plain = {k.removesuffix(" (template)") for k in keys}
         if row.kind:
             out["planted"][row.kind] += 1
             out["caught"][row.kind] += row.item in plain
+            out["renamed_kind"] += row.kind == "renamed" and (f"r{i}", row.item) in renamed_kind
             if row.kind == "constants" and any(c.isdigit() for c in row.problem):
                 out["changed"] += 1
                 out["templates"] += f"{row.item} (template)" in keys
@@ -83,6 +87,8 @@ def show(name: str, results: list[dict]) -> dict:
     changed = sum(r["changed"] for r in results)
     print(f"  template kind {sum(r['templates'] for r in results):>5} of {changed:<5} changed-constant copies "
           "(items with numbers) reported as `template`")
+    print(f"  renamed kind  {sum(r['renamed_kind'] for r in results):>5} of {planted['renamed']:<5} renamed copies "
+          "reported as `renamed`")
     siblings = sum(r["siblings"] for r in results)
     print(f"  siblings      {sum(r['siblings_flagged'] for r in results):>5} of {siblings:<5} rows of a problem "
           "that mostly repeats a benchmark item's words (difflib >= 0.6) flagged as it")
