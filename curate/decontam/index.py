@@ -107,15 +107,17 @@ class NgramIndex:
                             build_filter(self.gap_keys.astype(np.uint64), _filter_bits(len(self.gap_keys), 64)))
         return self._tables
 
-    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
+    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray, *,
+             renamed: bool = True) -> tuple[np.ndarray, ...]:
         """Raw matches over tokenised texts: (text, item, item position, text position, kind:
         0 n-gram, 1 exact, 2 n-gram over a skipped name, the matched n-gram's key number or -1
-        on the exact path); `masked` is `words` with every number as one word (`weights.tokens`)."""
+        on the exact path); `masked` is `words` with every number as one word (`weights.tokens`).
+        `renamed=False` skips the name-free pass."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = scan_words(doc, words, masked, self.n, power, len(self.first_keys) > 0, len(self.vocab) > 0,
+            k = scan_words(doc, words, masked, self.n, power, len(self.first_keys) > 0, renamed and len(self.vocab) > 0,
                            *self.tables(), *buffers)
             if k <= capacity:
                 break

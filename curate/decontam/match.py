@@ -72,14 +72,14 @@ class Hit:
 
 def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
                min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True,
-               groups: np.ndarray | None = None, pool_min: int = 0) -> list[Hit]:
+               groups: np.ndarray | None = None, pool_min: int = 0, renamed: bool = True) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
     that many distinct `groups` (problems) of these texts is the pool's boilerplate
-    (`pool_common`)."""
+    (`pool_common`). `renamed=False` skips the search for copies with renamed names (`idents`)."""
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
     doc, words, masked = tokens(array)
-    docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked)
+    docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked, renamed=renamed)
     if not len(docs):
         return []
     common = pool_common(docs, keys, groups, pool_min)

@@ -56,6 +56,10 @@ class DecontamConfig(StageConfig):
     min_grams: int = Field(
         30, ge=1, description="Also a leak: at least this many of the item's n-grams repeated word for word (a long "
         "verbatim run).")
+    renamed_fields: list[str] = Field(
+        default_factory=lambda: ["problem", "answer"], description="Fields also searched for code copies whose "
+        "function and parameter names were changed (a second pass over the words outside names: about a third "
+        "of the scan's cost; long reasoning traces rarely restate a renamed signature).")
     pool_min_problems: int = Field(
         10, ge=0, description="Pool rarity: an n-gram matched in at least this many distinct problems of one batch "
         "is the pool's boilerplate; a hit found only through such n-grams is near unless it covers half the item. "
@@ -208,12 +212,14 @@ def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | 
     c = config
     return scan_table(index, table, fields=c.fields, mode=c.mode, min_score=c.min_score, min_words=c.min_words,
                       min_grams=c.min_grams, report_near=c.report_near, max_report_hits=c.max_report_hits,
-                      pool_min=c.pool_min_problems, stats=ctx.stats if ctx is not None else {})
+                      pool_min=c.pool_min_problems, renamed_fields=c.renamed_fields,
+                      stats=ctx.stats if ctx is not None else {})
 
 
 def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_score: float = 0.3,
                min_words: int = 20, min_grams: int = 30, report_near: bool = True, max_report_hits: int = 5000,
-               id_column: str = "id", pool_min: int = 10, stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
+               id_column: str = "id", pool_min: int = 10, renamed_fields: Iterable[str] = ("problem", "answer"),
+               stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
     """Each row's `benchmark:item` leaks over `fields` (column -> n) of any table; a template
     copy (the item with other numbers) reads `benchmark:item (template)`.
 
@@ -240,7 +246,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         near = report_near and mode != "flag"
         sub = groups[todo] if groups is not None and todo is not None else groups
         for hit in scan_texts(index, column, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
-                              near=near, groups=sub, pool_min=pool_min):
+                              near=near, groups=sub, pool_min=pool_min, renamed=field_name in renamed_fields):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
             if hit.verdict == "leak":
