@@ -10,7 +10,13 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 - score: the covered words' information (`index.word_weights`: rarity across the benchmark's
   items, numbers and number words discounted) over the whole item's information;
 - template: a run that agrees everywhere except that the text has other numbers where the
-  item has numbers is the same task with new constants (kind `template`, changed numbers kept).
+  item has numbers is the same task with new constants (kind `template`, changed numbers kept);
+- renamed: the item's function and parameter names (`idents`) not repeated, the rest mostly
+  is: the names weigh NAME_FACTOR in the score (kind `renamed`). A pair found only through the
+  n-grams over the words outside names (kind 2 matches) is a leak only as such a copy;
+- pool rarity: an n-gram matched in at least `pool_min` distinct problems of the texts scanned
+  together is the pool's boilerplate; a hit found mostly through such n-grams is near unless
+  it covers POOL_KEEP of the item (`pool_common`).
 
 A pair is a `leak` when its score reaches `min_score`; or when it repeats at least `min_words`
 distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a

@@ -62,7 +62,7 @@ class DecontamConfig(StageConfig):
         "of the scan's cost; long reasoning traces rarely restate a renamed signature).")
     pool_min_problems: int = Field(
         10, ge=0, description="Pool rarity: an n-gram matched in at least this many distinct problems of one batch "
-        "is the pool's boilerplate; a hit found only through such n-grams is near unless it covers half the item. "
+        "is the pool's boilerplate; a hit found mostly through such n-grams is near unless it covers half the item. "
         "0 = off.")
     report_near: bool = Field(True, description="List near matches (below the thresholds) in the report.")
     mode: Literal["report", "flag"] = Field(
