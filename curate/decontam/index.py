@@ -26,9 +26,7 @@ loaded; the index file itself stores only sorted arrays (`index.npz`) and the it
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +34,18 @@ from typing import Any
 import numpy as np
 
 from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
-from curate.decontam.kernels import BASE, MAX_EXACT, all_windows, build_filter, build_table, scan_words, window_key
+from curate.decontam.kernels import (
+    BASE,
+    MAX_EXACT,
+    all_windows,
+    build_filter,
+    build_table,
+    scan_words,
+    window_key,
+    word_bounds,
+)
 from curate.decontam.select import BenchItem
 from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
-
-_TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
 
 def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,13 +64,12 @@ def _filter_bits(count: int, per_key: int) -> int:
 
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
     """Character (start, end) of each word (the first `limit` words), as `curate.text.words` splits them."""
-    raw = text.encode("utf-8")
-    spans = [(m.start(), m.end()) for m in itertools.islice(_TOKEN.finditer(raw), limit)]
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    starts, ends = word_bounds(raw, -1 if limit is None else limit)
     if len(raw) == len(text):
-        return spans
-    starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80
-    char_at = np.concatenate([np.cumsum(starts) - 1, [len(text)]])
-    return [(int(char_at[a]), int(char_at[b - 1]) + 1) for a, b in spans]
+        return list(zip(starts.tolist(), ends.tolist()))
+    char_at = np.r_[np.cumsum((raw & 0xC0) != 0x80) - 1, len(text)]
+    return list(zip(char_at[starts].tolist(), (char_at[ends - 1] + 1).tolist()))
 
 
 # ---------------------------------------------------------------- the index

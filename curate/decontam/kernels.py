@@ -200,3 +200,29 @@ def build_filter(keys, filter_bits):
         f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
         filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
     return filt
+
+
+@numba.njit(cache=True, nogil=True)
+def word_bounds(raw, limit):
+    """Byte (start, end) of the first `limit` words (-1: all) of UTF-8 bytes: the word rule of
+    `curate.text.words` (runs of ASCII letters and digits and non-ASCII bytes), for reports."""
+    starts = np.empty(len(raw) // 2 + 1, np.int64)
+    ends = np.empty(len(raw) // 2 + 1, np.int64)
+    k = 0
+    inside = False
+    for i in range(len(raw)):
+        b = raw[i]
+        word = (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b >= 128
+        if word and not inside:
+            if k == limit:
+                break
+            starts[k] = i
+            inside = True
+        elif not word and inside:
+            ends[k] = i
+            k += 1
+            inside = False
+    if inside:
+        ends[k] = len(raw)
+        k += 1
+    return starts[:k], ends[:k]
