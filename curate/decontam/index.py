@@ -176,6 +176,15 @@ class BenchIndex:
         start = int(self._starts()[item])
         return self.item_names[start:start + int(self.item_words[item])]
 
+    def word_classes(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions of an item's name words, number words and other words (cached)."""
+        key = f"classes{item}"
+        if key not in self._cache:
+            names = self.names_of(item) if len(self.item_names) else np.zeros(int(self.item_words[item]), bool)
+            numbers = self.numbers_of(item)
+            self._cache[key] = (np.flatnonzero(names), np.flatnonzero(numbers), np.flatnonzero(~names & ~numbers))
+        return self._cache[key]
+
     def weights_of(self, item: int) -> np.ndarray:
         """How informative each word of one item is (see `word_weights`)."""
         start = int(self._starts()[item])

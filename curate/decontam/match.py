@@ -173,14 +173,11 @@ def _renamed(index: BenchIndex, item: int, state: np.ndarray) -> bool:
     """A copy with other names: some of the item's function or parameter names (`idents`) are
     not repeated, no number is changed, and most of its numbers and of its other words are
     repeated (a look-alike item of the same shape differs in its examples or its prose)."""
-    names = index.names_of(item) if len(index.item_names) else ()
-    if not len(names) or not names.any() or (state >= 2).any():
+    names, numbers, others = index.word_classes(item)
+    if not len(names) or (state[names] == 1).all() or (state >= 2).any():
         return False
-    equal = state == 1
-    numbers = index.numbers_of(item)
-    others = ~names & ~numbers
-    return bool((names & ~equal).any() and equal[others].mean() >= RENAMED_SHARE
-                and (not numbers.any() or equal[numbers].mean() >= RENAMED_SHARE))
+    return bool((state[others] == 1).mean() >= RENAMED_SHARE
+                and (not len(numbers) or (state[numbers] == 1).mean() >= RENAMED_SHARE))
 
 
 def _exact_windows(equal: np.ndarray, n: int) -> int:
