@@ -61,3 +61,12 @@ def test_copies_stay_leaks_however_many_rows_hold_them(setup):
     # sixteen samples of one problem are one problem: judged as that row alone
     found, _ = flags(index, [f"{pool[0]}\n{NOTE}"] * 16, pool_min=10)
     assert all(f == {"humaneval:HumanEval/77"} for f in found)
+
+
+def test_copies_of_an_item_do_not_make_its_ngrams_boilerplate(setup):
+    index, code, pool = setup
+    # a contaminated pool: twelve problems hold the whole item, one holds only its note; only
+    # pairs covering less than half an item count towards rarity, so the note row stays a leak
+    rows = [f"{p}\n{code[77]['prompt']}" for p in pool[:12]] + [f"{pool[12]}\n{NOTE}"]
+    found, _ = flags(index, rows, pool_min=10)
+    assert all("humaneval:HumanEval/77" in f for f in found)

@@ -88,55 +88,70 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked, renamed=renamed)
     if not len(docs):
         return []
-    common = pool_common(docs, keys, groups, pool_min)
     order = np.lexsort((tpos, ipos, items, docs))
-    docs, items, ipos, tpos, kinds, common = (a[order] for a in (docs, items, ipos, tpos, kinds, common))
+    docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
-    hits: list[Hit] = []
-    row_start = 0
+    judged: list[tuple[Hit, int, int]] = []
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
-        if row_start < len(hits) and hits[row_start].row != row:
-            hits[row_start:] = _attribute(hits[row_start:], near)
-            row_start = len(hits)
         if not (kinds[lo:hi] != 2).any() and len(np.unique(ipos[lo:hi])) < MIN_GAP_ANCHORS:
             continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
         hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
                      words[text], masked[text] != words[text], (min_score, min_words, min_grams))
         if hit.verdict == "leak" or (kinds[lo:hi] != 2).any():  # a gap-only near match is no evidence
-            hits.append(_pool_boilerplate(hit) if common[lo:hi].mean() >= POOL_SHARE else hit)
-    hits[row_start:] = _attribute(hits[row_start:], near)
+            judged.append((hit, lo, hi))
+    final = pool_rarity(judged, docs, keys, groups, pool_min)
+    hits: list[Hit] = []
+    for start, stop in _row_runs(final):
+        hits += _attribute(final[start:stop], near)
     return hits
 
 
-def pool_common(docs: np.ndarray, keys: np.ndarray, groups: np.ndarray | None, pool_min: int) -> np.ndarray:
-    """Per match: is its n-gram matched in at least `pool_min` distinct groups (problems) of
-    the texts scanned together (0: never). Counted over matches only, so it costs nothing
-    where nothing matches: most of a pool."""
-    if not pool_min or groups is None:
-        return np.zeros(len(docs), bool)
-    pairs = np.unique(np.stack([keys, groups[docs]]), axis=1)
+def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.ndarray, groups: np.ndarray | None,
+                pool_min: int) -> list[Hit]:
+    """The judged hits (each with its slice of the matches), those found mostly (POOL_SHARE)
+    through the pool's boilerplate marked `pool_common` and, if leaks below POOL_KEEP, made near.
+
+    An n-gram is boilerplate when at least `pool_min` distinct `groups` (problems) hold it in
+    a pair that covers less than POOL_KEEP of its item: copies of an item (a contaminated pool
+    holds many) do not make the item's own n-grams common, and the samples of one problem
+    count once. Counted over matches only, so it costs nothing where nothing matches."""
+    if not pool_min or groups is None or not judged:
+        return [hit for hit, _, _ in judged]
+    weak = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score < POOL_KEEP]
+    if not weak:
+        return [hit for hit, _, _ in judged]
+    at = np.concatenate(weak)
+    pairs = np.unique(np.stack([keys[at], groups[docs[at]]]), axis=1)
     found, counts = np.unique(pairs[0], return_counts=True)
-    return np.isin(keys, found[counts >= pool_min]) & (keys >= 0)
+    common = found[(counts >= pool_min) & (found >= 0)]
+    out = []
+    for hit, lo, hi in judged:
+        if hit.score < POOL_KEEP and np.isin(keys[lo:hi], common).mean() >= POOL_SHARE:
+            hit = replace(hit, pool_common=True, **({"verdict": "near", "kind": "ngram", "changed": ()}
+                                                   if hit.verdict == "leak" else {}))
+        out.append(hit)
+    return out
 
 
 def problem_groups(table: pa.Table) -> np.ndarray:
     """Per row, a number naming its problem (equal problem texts, the samples of one problem,
-    share it); rows without a `problem` column are their own problems."""
+    share it); rows without a `problem` column, or with none, are problems of their own."""
     if "problem" not in table.column_names:
         return np.arange(table.num_rows)
     codes = pc.dictionary_encode(table.column("problem").combine_chunks()).indices
-    own = -1 - np.arange(table.num_rows)  # a row without a problem is a problem of its own
+    own = -1 - np.arange(table.num_rows)
     return np.where(valid_mask(codes), np.asarray(codes.fill_null(0).to_numpy(zero_copy_only=False), np.int64), own)
 
 
-def _pool_boilerplate(hit: Hit) -> Hit:
-    """A hit found mostly (POOL_SHARE) through the pool's boilerplate n-grams is near, unless it
-    repeats at least POOL_KEEP of the item (a whole copy stays a leak however many rows hold one)."""
-    if hit.verdict != "leak" or hit.score >= POOL_KEEP:
-        return replace(hit, pool_common=True)
-    return replace(hit, verdict="near", kind="ngram", changed=(), pool_common=True)
+def _row_runs(hits: list[Hit]):
+    """(start, stop) of each run of hits of one row (they come ordered by row)."""
+    start = 0
+    for k in range(1, len(hits) + 1):
+        if k == len(hits) or hits[k].row != hits[start].row:
+            yield start, k
+            start = k
 
 
 def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:

@@ -28,7 +28,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this tree's curate, and the shared corpus builder
 
-from decontam_real import FIELDS, KINDS, corpus  # noqa: E402
+from decontam_real import FIELDS, KINDS, champ_corpus, corpus  # noqa: E402
 
 from curate.decontam.index import build_index  # noqa: E402
 from curate.stages.decontam import scan_table  # noqa: E402
@@ -39,10 +39,10 @@ def table_of(rows) -> pa.Table:
                      "reasoning": [r.reasoning for r in rows], "answer": [r.answer for r in rows]})
 
 
-def evaluate(fold: int, min_score: float, min_words: int, pool_min: int = 10) -> dict:
+def evaluate(fold: int, min_score: float, min_words: int, pool_min: int = 10, data=corpus) -> dict:
     """Counts for one fold: caught[kind], planted[kind], templates, clean, flagged, near_only, seconds."""
-    items, rows = corpus(fold)
-    index = build_index(items, [{"name": "humaneval"}, {"name": "math"}], set(FIELDS.values()))
+    items, rows = data(fold)
+    index = build_index(items, [{"name": "humaneval"}, {"name": "math"}, {"name": "champ"}], set(FIELDS.values()))
     table = table_of(rows)
     stats: dict = {}
     start = time.perf_counter()
@@ -105,12 +105,16 @@ def main() -> None:
     parser.add_argument("--min-score", type=float, default=0.3)
     parser.add_argument("--min-words", type=int, default=20)
     parser.add_argument("--pool-min", type=int, default=10, help="pool_min_problems (0: no pool rarity)")
+    parser.add_argument("--champ", action="store_true", help="also the CHAMP problems as a second benchmark")
     args = parser.parse_args()
     scored = show(f"curate (min_score {args.min_score}, min_words {args.min_words}, pool_min {args.pool_min})",
                   [evaluate(f, args.min_score, args.min_words, args.pool_min) for f in (0, 1)])
     if args.pool_min:
         show("the same without pool rarity (pool_min 0)",
              [evaluate(f, args.min_score, args.min_words, 0) for f in (0, 1)])
+    if args.champ:
+        show(f"CHAMP competition problems (champ-dataset) at min_score {args.min_score}",
+             [evaluate(f, args.min_score, args.min_words, args.pool_min, champ_corpus) for f in (0, 1)])
     anygram = show("any shared n-gram (min_score 0)", [evaluate(f, 0.0, args.min_words) for f in (0, 1)])
     ratio = (anygram["flagged"] / max(scored["flagged"], 1))
     print(f"\nleaks caught: curate {scored['caught']}/{scored['planted']}, any-n-gram {anygram['caught']}/"
