@@ -114,15 +114,20 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
     through the pool's boilerplate marked `pool_common` and, if leaks below POOL_KEEP, made near.
 
     An n-gram is boilerplate when at least `pool_min` distinct `groups` (problems) hold it in
-    a pair that covers less than POOL_KEEP of its item: copies of an item (a contaminated pool
-    holds many) do not make the item's own n-grams common, and the samples of one problem
-    count once. Counted over matches only, so it costs nothing where nothing matches."""
+    a pair that covers less than POOL_KEEP of its item, in a text that does not copy an item
+    holding it: copies of an item (a contaminated pool holds many) do not make the item's own
+    n-grams common, and the samples of one problem count once. Counted over matches only, so
+    it costs nothing where nothing matches."""
     if not pool_min or groups is None or not judged:
         return [hit for hit, _, _ in judged]
     weak = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score < POOL_KEEP]
     if not weak:
         return [hit for hit, _, _ in judged]
     at = np.concatenate(weak)
+    strong = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score >= POOL_KEEP]
+    if strong:  # a text copying an item holds that item's n-grams: they count for no other item
+        code = lambda idx: keys[idx] * (int(docs.max()) + 1) + docs[idx]  # noqa: E731
+        at = at[~np.isin(code(at), code(np.concatenate(strong)))]
     pairs = np.unique(np.stack([keys[at], groups[docs[at]]]), axis=1)
     found, counts = np.unique(pairs[0], return_counts=True)
     common = found[(counts >= pool_min) & (found >= 0)]
