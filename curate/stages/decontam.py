@@ -88,6 +88,14 @@ class DecontamConfig(StageConfig):
             raise ValueError("give at least one field to check, e.g. {problem: 8}")
         return value
 
+    @field_validator("renamed_fields")
+    @classmethod
+    def _known_renamed(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in TEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"cannot search field(s) {', '.join(unknown)}; choose from {', '.join(TEXT_FIELDS)}")
+        return value
+
 
 class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
