@@ -120,6 +120,27 @@ def corpus(fold: int, seed: int = 0) -> tuple[list[BenchItem], list[Row]]:
     return bench, rows
 
 
+def champ_corpus(fold: int, seed: int = 0) -> tuple[list[BenchItem], list[Row]]:
+    """The same split over CHAMP's 270 competition problems (PyPI `champ-dataset`): one half is
+    the benchmark (leaks of the math kinds and snippets planted from it), the other half clean
+    rows with their reference solutions. CHAMP holds many look-alike problems (other constants,
+    one word changed), so more clean rows are siblings of a benchmark item than in HumanEval."""
+    import champ_dataset
+
+    rng = random.Random(seed + fold)
+    problems = list(champ_dataset.load("v0").problems.values())
+    bench = [BenchItem("champ", p.identifier, p.text) for i, p in enumerate(problems) if i % 2 == fold]
+    rows = []
+    for i, p in enumerate(problems):
+        solution = " ".join(step.text for step in p.solution.steps)
+        if i % 2 == fold:
+            kinds = MATH_KINDS + ("snippet",) if len(p.text.split()) >= 40 else MATH_KINDS
+            rows += [_plant(p.text, solution, kind, f"champ:{p.identifier}", rng) for kind in kinds]
+        else:
+            rows += _clean(p.text, solution, sibling_of(p.text, bench))
+    return bench, rows
+
+
 def _clean(problem: str, solution: str, sibling: str | None) -> list[Row]:
     """Another real problem of the benchmark's style: as a problem, in a trace, as an answer."""
     trace = f"<think>{PROSE}\n{problem}\n{solution}</think>"

@@ -38,17 +38,19 @@ def caught(results, kind: str) -> tuple[int, int]:
     return sum(1 for row, keys in planted if {k.removesuffix(" (template)") for k in keys} >= {row.item}), len(planted)
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "renamed"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_planted_leak_of_this_kind_is_flagged(results, kind):
     hit, planted = caught(results, kind)
     assert planted >= 160 and hit == planted
 
 
-def test_renamed_copies_are_flagged_where_an_n_gram_survives(results):
-    # a short item whose every 8-word run holds its function's or a parameter's name shares no
-    # n-gram with a renamed copy: like a paraphrase, n-grams cannot see it (docs/stages.md)
-    hit, planted = caught(results, "renamed")
-    assert hit >= 0.85 * planted
+def test_renamed_copies_are_reported_as_renamed(results):
+    # short items hold a name in every 8-word run: these are found by the n-grams over the
+    # words outside names (curate.decontam.idents) and judged with the names discounted
+    renamed = [(row, recs) for row, keys, recs in results if row.kind == "renamed" and row.item in keys]
+    kinds = Counter(r["kind"] for row, recs in renamed for r in recs
+                    if f"{r['benchmark']}:{r['item_id']}" == row.item and r["verdict"] == "leak")
+    assert kinds["renamed"] >= 0.5 * len(renamed), kinds
 
 
 def test_changed_constants_are_reported_as_templates_with_the_numbers(results):

@@ -3,14 +3,12 @@ exact path for items shorter than n.
 
 Words come from `curate.text.words.word_hashes` (the tokeniser shared with dedup: lower case, every run
 of letters/digits/non-ASCII bytes is a word, so punctuation and LaTeX spacing vanish and numbers
-stay). A window of L consecutive words hashes to `fmix(sum(w[j] * B**(L-1-j)) + L * SALT)` over
-the 64-bit word hashes: a polynomial hash, so the training-side scan rolls it in O(1) per word
-instead of re-mixing n words, and one formula serves both the n-gram path (L = n) and the exact
-path (L = the item's length). Both sides of a comparison are always hashed by this module.
+stay). Windows are hashed, and texts scanned, by the compiled kernels of
+`curate.decontam.kernels`, so both sides of a comparison are always hashed the same way.
 
-N-grams are hashed with every number replaced by one placeholder word , so a copy
-with other constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies by
-comparing the real words. Per item word the index also keeps its information (`word_weights`) and
+N-grams are hashed with every number replaced by one placeholder word, so a copy with other
+constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies
+by comparing the real words. Per item word the index also keeps its information (`word_weights`) and
 whether it is a number.
 
 Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`):
@@ -28,155 +26,44 @@ loaded; the index file itself stores only sorted arrays (`index.npz`) and the it
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
+from curate.decontam.kernels import (
+    BASE,
+    MAX_EXACT,
+    all_windows,
+    build_filter,
+    build_table,
+    scan_words,
+    window_key,
+    word_bounds,
+)
 from curate.decontam.select import BenchItem
-from curate.decontam.weights import coverage, tokens, word_weights
-from curate.text.jit import njit
+from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
 from curate.text.small import pick
-
-BASE = np.uint64(0xFF51AFD7ED558CCD)
-SALT = np.uint64(0x9E3779B97F4A7C15)
-GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
-GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
-MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
-_TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
-
-
-# ---------------------------------------------------------------- compiled kernels
-
-
-@njit(cache=True, nogil=True)
-def _nz(h):
-    return h if h != np.uint64(0) else np.uint64(1)
-
-
-@njit(cache=True, nogil=True)
-def _window_key(words, start, length):
-    h = np.uint64(0)
-    for j in range(length):
-        h = h * BASE + words[start + j]
-    return _nz(h + np.uint64(length) * SALT)
-
-
-@njit(cache=True, nogil=True)
-def _all_windows(doc, words, n):
-    """Every n-word window of every text: (text, position, key)."""
-    total = 0
-    for d in range(len(doc) - 1):
-        total += max(doc[d + 1] - doc[d] - n + 1, 0)
-    item = np.empty(total, np.int64)
-    pos = np.empty(total, np.int64)
-    keys = np.empty(total, np.uint64)
-    k = 0
-    for d in range(len(doc) - 1):
-        for s in range(doc[d], doc[d + 1] - n + 1):
-            item[k] = d
-            pos[k] = s - doc[d]
-            keys[k] = _window_key(words, s, n)
-            k += 1
-    return item, pos, keys
-
-
-@njit(cache=True)
-def _build_table(keys, values, bits, filter_bits):
-    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
-    tk = np.zeros(1 << bits, np.uint64)
-    tv = np.zeros(1 << bits, np.int64)
-    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
-    mask = np.uint64((1 << bits) - 1)
-    for i in range(len(keys)):
-        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
-        while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
-            slot = (slot + np.uint64(1)) & mask
-        tk[slot] = keys[i]
-        tv[slot] = values[i]
-        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
-        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
-    return tk, tv, filt
-
-
-@njit(cache=True, nogil=True)
-def _shift(size):
-    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
-    bits = 0
-    while (1 << bits) < size:
-        bits += 1
-    return np.uint64(64 - bits)
-
-
-@njit(cache=True, nogil=True)
-def _probe(tk, tv, filt, key, tshift, fshift):
-    """The value stored for `key`, or -1; the filter answers most misses from cache."""
-    f = (key * GOLD2) >> fshift
-    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
-        return -1
-    mask = np.uint64(len(tk) - 1)
-    slot = (key * GOLD) >> tshift
-    while tk[slot] != np.uint64(0):
-        if tk[slot] == key:
-            return tv[slot]
-        slot = (slot + np.uint64(1)) & mask
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def _scan(doc, words, masked, n, power, exact, tk, tv, tf, fk, fv, ff, sk, sv, sf, o_doc, o_val, o_pos, o_kind):
-    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
-    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
-    1=exact). Returns the number of matches; more than the buffers hold means: rerun with
-    larger buffers (growing arrays inside this loop makes numba's code ~50x slower)."""
-    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
-    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
-    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
-    cap = len(o_doc)
-    k = 0
-    salt = np.uint64(n) * SALT
-    for d in range(len(doc) - 1):
-        a, b = doc[d], doc[d + 1]
-        if b - a >= n:
-            h = np.uint64(0)
-            for j in range(n):
-                h = h * BASE + masked[a + j]
-            s = a
-            while True:
-                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
-                if v >= 0:
-                    if k < cap:
-                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
-                    k += 1
-                if s + n >= b:
-                    break
-                h = (h - masked[s] * power) * BASE + masked[s + n]
-                s += 1
-        if not exact:
-            continue
-        for s in range(a, b):
-            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
-            if m <= 0:
-                continue
-            for length in range(1, min(MAX_EXACT, b - s) + 1):
-                if (m >> length) & 1:
-                    v = _probe(sk, sv, sf, _window_key(words, s, length), ss, sfs)
-                    if v >= 0:
-                        if k < cap:
-                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
-                        k += 1
-    return k
 
 
 def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(slots, values, filter): load <= 1/2, about 16 filter bits per key (at least 2**12)."""
     bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
-    filter_bits = max(12, int(16 * max(len(keys), 1) - 1).bit_length())
-    return pick(_build_table, len(keys), 3e-5)(keys.astype(np.uint64), values.astype(np.int64), bits, filter_bits)
+    build = pick(build_table, len(keys), 3e-5)
+    return build(keys.astype(np.uint64), values.astype(np.int64), bits, _filter_bits(len(keys), 16))
+
+
+def _filter(keys: np.ndarray) -> np.ndarray:
+    """A one-bit-per-key filter of about 64 bits per key (`kernels.build_filter`)."""
+    return pick(build_filter, len(keys), 3e-5)(keys.astype(np.uint64), _filter_bits(len(keys), 64))
+
+
+def _filter_bits(count: int, per_key: int) -> int:
+    """log2 of a filter's size in bits: about `per_key` bits per key, at least 2**12."""
+    return max(12, int(per_key * max(count, 1) - 1).bit_length())
 
 
 # ---------------------------------------------------------------- tokens (for spans)
@@ -184,13 +71,12 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
     """Character (start, end) of each word (the first `limit` words), as `curate.text.words` splits them."""
-    raw = text.encode("utf-8")
-    spans = [(m.start(), m.end()) for m in itertools.islice(_TOKEN.finditer(raw), limit)]
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    starts, ends = pick(word_bounds, len(raw))(raw, -1 if limit is None else limit)
     if len(raw) == len(text):
-        return spans
-    starts = (np.frombuffer(raw, np.uint8) & 0xC0) != 0x80
-    char_at = np.concatenate([np.cumsum(starts) - 1, [len(text)]])
-    return [(int(char_at[a]), int(char_at[b - 1]) + 1) for a, b in spans]
+        return list(zip(starts.tolist(), ends.tolist()))
+    char_at = np.r_[np.cumsum((raw & 0xC0) != 0x80) - 1, len(text)]
+    return list(zip(char_at[starts].tolist(), (char_at[ends - 1] + 1).tolist()))
 
 
 # ---------------------------------------------------------------- the index
@@ -212,39 +98,50 @@ class NgramIndex:
     short_len: np.ndarray  # word count of each short key
     first_keys: np.ndarray  # first-word hash -> mask of lengths
     first_masks: np.ndarray
+    vocab: np.ndarray  # words the items use outside names (`idents`); empty: no name-free windows
+    gap_keys: np.ndarray  # keys of the name-free windows that close over a gap (sorted unique)
     allowlisted: int = 0
     _tables: tuple | None = field(default=None, repr=False)
 
     ARRAYS = ("keys", "post_off", "post_item", "post_pos", "item_total", "short_keys", "short_off",
-              "short_item", "short_len", "first_keys", "first_masks")
+              "short_item", "short_len", "first_keys", "first_masks", "vocab",
+              "gap_keys")
 
     def tables(self) -> tuple:
-        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys."""
+        """Lookup tables (slots, values, filter) for n-grams, first words and exact keys; filters
+        of the vocabulary and of the gap windows' keys (`idents`)."""
         if self._tables is None:
             self._tables = (*_table(self.keys, np.arange(len(self.keys))),
                             *_table(self.first_keys, self.first_masks.view(np.int64)),
-                            *_table(self.short_keys, np.arange(len(self.short_keys))))
+                            *_table(self.short_keys, np.arange(len(self.short_keys))),
+                            _filter(self.vocab), _filter(self.gap_keys))
         return self._tables
 
-    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Raw matches over tokenised texts: (text, item, item position, text position, kind);
-        `masked` is `words` with every number as one word (`weights.tokens`)."""
+    def scan(self, doc: np.ndarray, words: np.ndarray, masked: np.ndarray, *,
+             renamed: bool = True) -> tuple[np.ndarray, ...]:
+        """Raw matches over tokenised texts: (text, item, item position, text position, kind:
+        0 n-gram, 1 exact, 2 n-gram over a skipped name, the matched n-gram's key number or -1
+        on the exact path); `masked` is `words` with every number as one word (`weights.tokens`).
+        `renamed=False` skips the name-free pass."""
         power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
         capacity = max(1024, len(words) // 64)
         while True:
             buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            k = pick(_scan, len(words), 1e-5)(doc, words, masked, self.n, power, len(self.first_keys) > 0,
-                                        *self.tables(), *buffers)
+            scan = pick(scan_words, len(words), 1e-5)
+            k = scan(doc, words, masked, self.n, power, len(self.first_keys) > 0, renamed and len(self.vocab) > 0,
+                     *self.tables(), *buffers)
             if k <= capacity:
                 break
             capacity = k
         t_doc, t_val, t_pos, t_kind = (b[:k] for b in buffers)
-        grams, exact = t_kind == 0, t_kind == 1
+        grams, exact = t_kind != 1, t_kind == 1
+        counts = self.post_off[t_val[grams] + 1] - self.post_off[t_val[grams]]
         a = _expand(t_doc[grams], t_val[grams], t_pos[grams], self.post_off, self.post_item, self.post_pos)
         zero = np.zeros(len(self.short_item), np.int64)
         b = _expand(t_doc[exact], t_val[exact], t_pos[exact], self.short_off, self.short_item, zero)
-        kinds = np.concatenate([np.zeros(len(a[0]), np.int8), np.ones(len(b[0]), np.int8)])
-        return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds)
+        kinds = np.concatenate([np.repeat(t_kind[grams], counts), np.ones(len(b[0]), np.int8)])
+        keys = np.concatenate([np.repeat(t_val[grams], counts), np.full(len(b[0]), -1, np.int64)])
+        return (*(np.concatenate([x, y]) for x, y in zip(a, b)), kinds, keys)
 
 
 def _expand(docs, vals, tpos, off, items, ipos):
@@ -268,6 +165,7 @@ class BenchIndex:
     item_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # all items' word hashes
     item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))  # information per word
     item_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are numbers
+    item_names: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # which words are names (idents)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def words_of(self, item: int) -> np.ndarray:
@@ -280,23 +178,47 @@ class BenchIndex:
         start = int(self._starts()[item])
         return self.item_numbers[start:start + int(self.item_words[item])]
 
+    def names_of(self, item: int) -> np.ndarray:
+        """Per word of one item: is it part of a function or parameter name (`idents`)."""
+        start = int(self._starts()[item])
+        return self.item_names[start:start + int(self.item_words[item])]
+
+    def word_classes(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions of an item's name words, number words and other words (cached)."""
+        key = f"classes{item}"
+        if key not in self._cache:
+            names = self.names_of(item) if len(self.item_names) else np.zeros(int(self.item_words[item]), bool)
+            numbers = self.numbers_of(item)
+            self._cache[key] = (np.flatnonzero(names), np.flatnonzero(numbers), np.flatnonzero(~names & ~numbers))
+        return self._cache[key]
+
     def weights_of(self, item: int) -> np.ndarray:
         """How informative each word of one item is (see `word_weights`)."""
         start = int(self._starts()[item])
         return self.item_weights[start:start + int(self.item_words[item])]
 
-    def coverage(self, item: int, mask: np.ndarray) -> tuple[float, int]:
-        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`)."""
-        return coverage(*self._types(item), mask)
+    def coverage(self, item: int, mask: np.ndarray, *, renamed: bool = False) -> tuple[float, int]:
+        """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`);
+        `renamed`: with the item's names weighing NAME_FACTOR (a copy that renamed them)."""
+        types, weights, plain, names = self._types(item)
+        return coverage(types, weights * np.where(names, NAME_FACTOR, 1.0) if renamed else weights, plain, mask)
 
-    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per item word its distinct-word id; per distinct word its weight and whether it is
-        not a number (cached: the same items are judged again and again)."""
+    def token_spans_of(self, item: int) -> list[tuple[int, int]]:
+        """Character spans of an item's words (cached: reports highlight the same items again)."""
+        key = f"spans{item}"
+        if key not in self._cache:
+            self._cache[key] = token_spans(self.items[item].problem)
+        return self._cache[key]
+
+    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per item word its distinct-word id; per distinct word its weight, whether it is not a
+        number and whether it is a name (cached: the same items are judged again and again)."""
         key = f"types{item}"
         if key not in self._cache:
             words = self.words_of(item)
             _, first, types = np.unique(words, return_index=True, return_inverse=True)
-            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first])
+            names = self.names_of(item)[first] if len(self.item_names) else np.zeros(len(first), bool)
+            self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first], names)
         return self._cache[key]
 
     def _starts(self) -> np.ndarray:
@@ -308,7 +230,7 @@ class BenchIndex:
         """Write index.npz (arrays) and index.json (items, benchmarks, settings) into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights,
-                  "item_numbers": self.item_numbers}
+                  "item_numbers": self.item_numbers, "item_names": self.item_names}
         for n, ix in self.by_n.items():
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
         np.savez(folder / "index.npz", **arrays)
@@ -328,7 +250,7 @@ class BenchIndex:
             by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
         items = [BenchItem(*row) for row in meta["items"]]
         return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
-                   arrays["item_weights"], arrays["item_numbers"])
+                   arrays["item_weights"], arrays["item_numbers"], arrays["item_names"])
 
 
 _LOADED: dict[tuple[str, float], BenchIndex] = {}
@@ -351,32 +273,50 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
     doc, words, masked = tokens([i.problem for i in items])
     numbers = masked != words
+    names = _names(items, doc)
+    left_out = name_words([i.problem for i in items], masked, names)
     p_doc, _, p_words = tokens(list(allowlist))
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
-    by_n = {n: _index_for_n(doc, words, masked, n, phrases, allowlist_min_items, min_exact_words)
+    by_n = {n: _index_for_n(doc, words, masked, left_out, n, phrases, allowlist_min_items, min_exact_words)
             for n in sorted(set(ns))}
     settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
                 "min_exact_words": min_exact_words}
-    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, word_weights(items, doc, words, numbers),
-                      numbers)
+    weights = word_weights(items, doc, words, numbers)
+    return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, weights, numbers, names)
 
 
-def _index_for_n(doc, words, masked, n, phrases, min_items, min_exact) -> NgramIndex:
-    item, pos, keys = pick(_all_windows, len(masked) * n)(doc, masked, n)
+def _names(items: list[BenchItem], doc: np.ndarray) -> np.ndarray:
+    """Per item word: is it part of a name a copy may rename (`idents.name_mask`)."""
+    masks = [name_mask(i.problem, token_spans(i.problem)) for i in items]
+    if any(len(m) != n for m, n in zip(masks, np.diff(doc))):  # cannot happen: one word rule
+        return np.zeros(int(doc[-1]), bool)
+    return np.concatenate(masks) if masks else np.zeros(0, bool)
+
+
+def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact) -> NgramIndex:
+    item, pos, keys = pick(all_windows, len(masked) * n)(doc, masked, n)
     keep = ~_phrase_mask(doc, masked, n, item, pos, phrases) if phrases else np.ones(len(keys), bool)
+    plain = np.ones(len(keys), bool)
+    (s_item, s_pos, s_keys), (c_doc, c_words, c_pos) = skip_windows(doc, masked, left_out, n)
+    s_keep = ~_phrase_mask(c_doc, c_words, n, s_item, c_pos, phrases) if phrases else np.ones(len(s_keys), bool)
+    item, pos, keys = np.r_[item, s_item], np.r_[pos, s_pos], np.r_[keys, s_keys]
+    keep = np.r_[keep, s_keep]
+    plain = np.r_[plain, np.zeros(len(s_keys), bool)]
     if min_items and len(keys):
         pairs = np.unique(np.stack([keys.view(np.int64), item]), axis=1)
         common_keys, counts = np.unique(pairs[0], return_counts=True)
         keep &= ~np.isin(keys.view(np.int64), common_keys[counts >= min_items])
-    allowlisted = int(np.unique(keys[~keep]).size)
+    allowlisted = int(np.unique(keys[~keep & plain]).size)
+    item_total = np.bincount(item[keep & plain], minlength=len(doc) - 1)  # the item's own indexed windows
+    gap_keys = np.unique(keys[keep & ~plain])
     item, pos, keys = item[keep], pos[keep], keys[keep]
     order = np.lexsort((pos, item, keys))
     item, pos, keys = item[order], pos[order], keys[order]
     uniq, starts = np.unique(keys, return_index=True)
     post_off = np.append(starts, len(keys)).astype(np.int64)
-    item_total = np.bincount(item, minlength=len(doc) - 1)
+    vocab = vocabulary(masked, left_out) if len(s_keys) else np.zeros(0, np.uint64)
     return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
-                      *_exact_path(doc, words, n, min_exact), allowlisted=allowlisted)
+                      *_exact_path(doc, words, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
@@ -405,8 +345,8 @@ def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:
 def _exact_path(doc, words, n, min_exact):
     lengths = np.diff(doc)
     short = np.flatnonzero((lengths < n) & (lengths >= max(min_exact, 1)) & (lengths <= MAX_EXACT))
-    window_key = pick(_window_key, int(lengths[short].sum()))
-    keys = np.array([window_key(words, doc[d], lengths[d]) for d in short], np.uint64)
+    key_of = pick(window_key, int(lengths[short].sum()))
+    keys = np.array([key_of(words, doc[d], lengths[d]) for d in short], np.uint64)
     order = np.lexsort((short, keys))
     keys, short = keys[order], short[order]
     uniq, starts = np.unique(keys, return_index=True)

@@ -10,7 +10,13 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 - score: the covered words' information (`index.word_weights`: rarity across the benchmark's
   items, numbers and number words discounted) over the whole item's information;
 - template: a run that agrees everywhere except that the text has other numbers where the
-  item has numbers is the same task with new constants (kind `template`, changed numbers kept).
+  item has numbers is the same task with new constants (kind `template`, changed numbers kept);
+- renamed: the item's function and parameter names (`idents`) not repeated, the rest mostly
+  is: the names weigh NAME_FACTOR in the score (kind `renamed`). A pair found only through the
+  n-grams over the words outside names (kind 2 matches) is a leak only as such a copy;
+- pool rarity: an n-gram matched in at least `pool_min` distinct problems of the texts scanned
+  together is the pool's boilerplate; a hit found mostly through such n-grams is near unless
+  it covers POOL_KEEP of the item (`pool_common`).
 
 A pair is a `leak` when its score reaches `min_score`; or when it repeats at least `min_words`
 distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
@@ -26,15 +32,16 @@ A `Hit` carries the verdict, scores and the matched word spans in the text and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
-from curate.text.arrow import text_array
+from curate.text.arrow import text_array, valid_mask
 from curate.text.jit import njit
 from curate.text.small import pick
 
@@ -44,6 +51,10 @@ MIN_WORDS = 20
 MIN_GRAMS = 30
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 EXPLAINED = 0.5
+RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
+MIN_GAP_ANCHORS = 2  # distinct windows over skipped names that make a pair worth judging
+POOL_KEEP = 0.5  # a hit through pool boilerplate alone stays a leak from this score on
+POOL_SHARE = 0.5  # share of a hit's matched n-grams that are the pool's boilerplate making it so
 EDGE_SCORE = 0.8  # share of a hit's matched text inside a stronger hit's that makes it explained
 
 
@@ -53,7 +64,7 @@ class Hit:
 
     row: int
     item: int
-    kind: str  # "ngram", "exact" or "template"
+    kind: str  # "ngram", "exact", "template" or "renamed"
     n: int
     share: float  # share of the item's indexed n-grams matched
     text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
@@ -63,57 +74,132 @@ class Hit:
     grams: int = 0  # item n-grams the text repeats word for word
     verdict: str = "leak"  # "leak" or "near"
     changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
+    pool_common: bool = False  # found only through n-grams that many problems of the pool contain
 
 
 def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
-               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True) -> list[Hit]:
+               min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True,
+               groups: np.ndarray | None = None, pool_min: int = 0, renamed: bool = True) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
-    leaves out the pairs below the thresholds."""
+    leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
+    that many distinct `groups` (problems) of these texts is the pool's boilerplate
+    (`pool_common`). `renamed=False` skips the search for copies with renamed names (`idents`)."""
     array = text_array(texts)
     doc, words, masked = tokens(array)
-    docs, items, ipos, tpos, kinds = index.by_n[n].scan(doc, words, masked)
+    docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked, renamed=renamed)
     if not len(docs):
         return []
     order = np.lexsort((tpos, ipos, items, docs))
-    docs, items, ipos, tpos, kinds = docs[order], items[order], ipos[order], tpos[order], kinds[order]
+    docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
-    hits: list[Hit] = []
-    row_start = 0
+    judged: list[tuple[Hit, int, int]] = []
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
-        if hits and hits[row_start].row != row:
-            hits[row_start:] = _attribute(hits[row_start:], near)
-            row_start = len(hits)
+        if not (kinds[lo:hi] != 2).any() and len(np.unique(ipos[lo:hi])) < MIN_GAP_ANCHORS:
+            continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
-        hits.append(_judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                           words[text], masked[text] != words[text], (min_score, min_words, min_grams)))
-    hits[row_start:] = _attribute(hits[row_start:], near)
+        hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+                     words[text], masked[text] != words[text], (min_score, min_words, min_grams))
+        if hit.verdict == "leak" or (kinds[lo:hi] != 2).any():  # a gap-only near match is no evidence
+            judged.append((hit, lo, hi))
+    final = pool_rarity(judged, docs, keys, groups, pool_min)
+    hits: list[Hit] = []
+    for start, stop in _row_runs(final):
+        hits += _attribute(final[start:stop], near)
     return hits
+
+
+def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.ndarray, groups: np.ndarray | None,
+                pool_min: int) -> list[Hit]:
+    """The judged hits (each with its slice of the matches), those found mostly (POOL_SHARE)
+    through the pool's boilerplate marked `pool_common` and, if leaks below POOL_KEEP, made near.
+
+    An n-gram is boilerplate when at least `pool_min` distinct `groups` (problems) hold it in
+    a pair that covers less than POOL_KEEP of its item, in a text that does not copy an item
+    holding it: copies of an item (a contaminated pool holds many) do not make the item's own
+    n-grams common, and the samples of one problem count once. Counted over matches only, so
+    it costs nothing where nothing matches."""
+    if not pool_min or groups is None or not judged:
+        return [hit for hit, _, _ in judged]
+    weak = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score < POOL_KEEP]
+    if not weak:
+        return [hit for hit, _, _ in judged]
+    at = np.concatenate(weak)
+    strong = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score >= POOL_KEEP]
+    if strong:  # a text copying an item holds that item's n-grams: they count for no other item
+        code = lambda idx: keys[idx] * (int(docs.max()) + 1) + docs[idx]  # noqa: E731
+        at = at[~np.isin(code(at), code(np.concatenate(strong)))]
+    pairs = np.unique(np.stack([keys[at], groups[docs[at]]]), axis=1)
+    found, counts = np.unique(pairs[0], return_counts=True)
+    common = found[(counts >= pool_min) & (found >= 0)]
+    out = []
+    for hit, lo, hi in judged:
+        if hit.score < POOL_KEEP and np.isin(keys[lo:hi], common).mean() >= POOL_SHARE:
+            hit = replace(hit, pool_common=True, **({"verdict": "near", "kind": "ngram", "changed": ()}
+                                                   if hit.verdict == "leak" else {}))
+        out.append(hit)
+    return out
+
+
+def problem_groups(table: pa.Table) -> np.ndarray:
+    """Per row, a number naming its problem (equal problem texts, the samples of one problem,
+    share it); rows without a `problem` column, or with none, are problems of their own."""
+    if "problem" not in table.column_names:
+        return np.arange(table.num_rows)
+    codes = pc.dictionary_encode(table.column("problem").combine_chunks()).indices
+    own = -1 - np.arange(table.num_rows)
+    return np.where(valid_mask(codes), np.asarray(codes.fill_null(0).to_numpy(zero_copy_only=False), np.int64), own)
+
+
+def _row_runs(hits: list[Hit]):
+    """(start, stop) of each run of hits of one row (they come ordered by row)."""
+    start = 0
+    for k in range(1, len(hits) + 1):
+        if k == len(hits) or hits[k].row != hits[start].row:
+            yield start, k
+            start = k
 
 
 def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
     length = int(index.item_words[item])
-    if kinds.any():  # the exact path: whole item contained
+    if (kinds == 1).any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
-    grams = np.unique(ipos)
+    grams = np.unique(ipos[kinds == 0])  # the item's indexed windows the text repeats
     total = int(index.by_n[n].item_total[item])
+    names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
     align = pick(_align, len(text_words), 2e-5)
-    state, text_at = align(index.words_of(item), index.numbers_of(item), text_words, text_numbers,
+    state, text_at = align(index.words_of(item), index.numbers_of(item), names, text_words, text_numbers,
                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
     score, words = index.coverage(item, equal)
+    renamed = _renamed(index, item, state)
+    if renamed:
+        score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
     exact_grams = _exact_windows(equal, n)
     leak = score >= min_score or (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams
+    leak = leak and (renamed or (kinds == 0).any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
     kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
+    kind = "renamed" if leak and renamed else kind
     spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
-    return Hit(row, item, kind, n, round(len(grams) / total, 4) if total else 0.0, spans, _runs(mask),
+    return Hit(row, item, kind, n, round(min(len(grams) / total, 1.0), 4) if total else 0.0, spans, _runs(mask),
                round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _renamed(index: BenchIndex, item: int, state: np.ndarray) -> bool:
+    """A copy with other names: some of the item's function or parameter names (`idents`) are
+    not repeated, no number is changed, and most of its numbers and of its other words are
+    repeated (a look-alike item of the same shape differs in its examples or its prose)."""
+    names, numbers, others = index.word_classes(item)
+    if not len(names) or (state[names] == 1).all() or (state >= 2).any():
+        return False
+    return bool((state[others] == 1).mean() >= RENAMED_SHARE
+                and (not len(numbers) or (state[numbers] == 1).mean() >= RENAMED_SHARE))
 
 
 def _exact_windows(equal: np.ndarray, n: int) -> int:
@@ -135,11 +221,12 @@ def _agree(iw, tw, i, t, step, sync):
 
 
 @njit(cache=True, nogil=True)
-def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
     number facing a number, advance both; elsewhere skip at most `look` words on either side
     to the nearest point where `sync` words agree again (a renamed identifier, an inserted
-    word), or stop. A changed number counts only once an equal word (or the item's edge)
+    word), or stop. An item name facing another word is a renamed name: the walk steps over
+    the name's words and one text word. A changed number counts only once an equal word (or the item's edge)
     follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
     already aligned to another item word stops the walk (look-alike example lines)."""
     waiting = 0
@@ -160,6 +247,11 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
             pending[waiting, 0] = i
             pending[waiting, 1] = t
             waiting += 1
+        elif iname[i] and not tnum[t]:
+            while 0 <= i < len(iw) and iname[i] and iw[i] != tw[t]:
+                i += step
+            t += step
+            continue
         else:
             found = False
             for total in range(1, 2 * look + 1):
@@ -185,7 +277,7 @@ def _walk(iw, inum, tw, tnum, i, t, step, look, sync, state, text_at, pending, c
 
 
 @njit(cache=True, nogil=True)
-def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
+def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
     """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
     (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
     every matched window not yet walked through, the windows equal word for word first."""
@@ -198,18 +290,19 @@ def _align(iw, inum, tw, tnum, anchor_i, anchor_t, n, look, sync):
             i, t = anchor_i[a], anchor_t[a]
             if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
                 continue
-            _walk(iw, inum, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
-            _walk(iw, inum, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
     return state, text_at
 
 
 def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
     """Text words behind an item mask (aligned words plus every matched window)."""
-    out = np.zeros(size, bool)
+    edges = np.zeros(size + 1, np.int64)  # +1 where a matched window starts, -1 where it ends
+    np.add.at(edges, tpos, 1)
+    np.add.at(edges, np.minimum(tpos + n, size), -1)
+    out = np.cumsum(edges[:-1]) > 0
     at = text_at[mask & (text_at >= 0)]
     out[at[at < size]] = True
-    for t in np.unique(tpos):
-        out[t:t + n] = True
     return out
 
 
@@ -219,16 +312,19 @@ def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
     if len(hits) < 2:
         return [h for h in hits if near or h.verdict == "leak"]
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
-    explained: dict[int, float] = {}  # text word -> score of the strongest leak covering it
+    size = max((b for h in hits for _, b in h.text_spans), default=0)
+    explained = np.full(size, -1.0)  # text word -> score of the strongest leak covering it
     keep = []
     for k in order:
         hit = hits[k]
-        positions = {t for a, b in hit.text_spans for t in range(a, b)}
-        inside = sum(1 for t in positions if explained.get(t, -1.0) > hit.score) / max(len(positions), 1)
+        positions = np.zeros(size, bool)
+        for a, b in hit.text_spans:
+            positions[a:b] = True
+        inside = np.count_nonzero(explained[positions] > hit.score) / max(np.count_nonzero(positions), 1)
         if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
             continue
         if hit.verdict == "leak":
-            explained.update((t, max(hit.score, explained.get(t, 0.0))) for t in positions)
+            explained[positions] = np.maximum(explained[positions], hit.score)
         if hit.verdict == "leak" or near:
             keep.append(k)
     return [hits[k] for k in sorted(keep)]
@@ -256,14 +352,15 @@ def _changed(index: BenchIndex, hit: Hit, text: str) -> list[list[str]]:
     if not hit.changed:
         return []
     problem = index.items[hit.item].problem
-    item_tokens = token_spans(problem, limit=max(i for i, _ in hit.changed) + 1)
+    item_tokens = index.token_spans_of(hit.item)
     text_tokens = token_spans(text, limit=max(t for _, t in hit.changed) + 1)
     return [[problem[slice(*item_tokens[i])], text[slice(*text_tokens[t])]] for i, t in hit.changed]
 
 
-def char_spans(text: str, word_spans: tuple[tuple[int, int], ...]) -> list[list[int]]:
-    """Word intervals -> character intervals of `text`."""
-    tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
+def char_spans(text: str, word_spans: tuple[tuple[int, int], ...], tokens: list | None = None) -> list[list[int]]:
+    """Word intervals -> character intervals of `text` (whose word spans `tokens` may give)."""
+    if tokens is None:
+        tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
     out = []
     for a, b in word_spans:
         if a < len(tokens):
@@ -281,7 +378,9 @@ def hit_record(index: BenchIndex, hit: Hit, text: str, *, field: str, row_id: st
     return {
         "benchmark": item.benchmark, "item_id": item.id, "row_id": row_id, "field": field, **(extra or {}),
         "verdict": hit.verdict, "kind": hit.kind, "n": hit.n, "score": hit.score, "share": hit.share,
-        "words": hit.words, "grams": hit.grams, "changed_numbers": _changed(index, hit, text),
+        "words": hit.words, "grams": hit.grams, "pool_common": hit.pool_common,
+        "changed_numbers": _changed(index, hit, text),
         "excerpt": text[lo:hi], "excerpt_start": lo, "excerpt_spans": [[a - lo, b - lo] for a, b in spans],
-        "item_problem": item.problem, "item_spans": char_spans(item.problem, hit.item_spans),
+        "item_problem": item.problem,
+        "item_spans": char_spans(item.problem, hit.item_spans, index.token_spans_of(hit.item)),
     }

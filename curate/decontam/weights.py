@@ -17,6 +17,7 @@ NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven tw
                 "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
                 "thousand million first second third fourth fifth sixth seventh eighth ninth tenth")
 NUMBER_FACTOR = 0.2  # a number says little on its own: `1, 2, 3, ...` or "One, Two, Three" are everywhere
+NAME_FACTOR = 0.2  # a renamed copy is judged with its names weighing this much (`match`: kind renamed)
 
 
 def word_weights(items: list[BenchItem], doc: np.ndarray, words: np.ndarray, numbers: np.ndarray) -> np.ndarray:

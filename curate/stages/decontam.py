@@ -57,6 +57,14 @@ class DecontamConfig(StageConfig):
     min_grams: int = Field(
         30, ge=1, description="Also a leak: at least this many of the item's n-grams repeated word for word (a long "
         "verbatim run).")
+    renamed_fields: list[str] = Field(
+        default_factory=lambda: ["problem", "answer"], description="Fields also searched for code copies whose "
+        "function and parameter names were changed (a second pass over the words outside names: about a third "
+        "of the scan's cost; long reasoning traces rarely restate a renamed signature).")
+    pool_min_problems: int = Field(
+        10, ge=0, description="Pool rarity: an n-gram matched in at least this many distinct problems of one batch "
+        "is the pool's boilerplate; a hit found mostly through such n-grams is near unless it covers half the item. "
+        "0 = off.")
     report_near: bool = Field(True, description="List near matches (below the thresholds) in the report.")
     mode: Literal["report", "flag"] = Field(
         "report", description="report: check every field, keep every hit for the report; flag: stop at a "
@@ -81,12 +89,20 @@ class DecontamConfig(StageConfig):
             raise ValueError("give at least one field to check, e.g. {problem: 8}")
         return value
 
+    @field_validator("renamed_fields")
+    @classmethod
+    def _known_renamed(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in TEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"cannot search field(s) {', '.join(unknown)}; choose from {', '.join(TEXT_FIELDS)}")
+        return value
+
 
 class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
 
     name = "decontam"
-    version = 2
+    version = 3
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True
@@ -223,25 +239,29 @@ def annotate(index, table: pa.Table, config: DecontamConfig, ctx: PartContext | 
     c = config
     return scan_table(index, table, fields=c.fields, mode=c.mode, min_score=c.min_score, min_words=c.min_words,
                       min_grams=c.min_grams, report_near=c.report_near, max_report_hits=c.max_report_hits,
+                      pool_min=c.pool_min_problems, renamed_fields=c.renamed_fields,
                       stats=ctx.stats if ctx is not None else {})
 
 
 def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "report", min_score: float = 0.3,
                min_words: int = 20, min_grams: int = 30, report_near: bool = True, max_report_hits: int = 5000,
-               id_column: str = "id", stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
+               id_column: str = "id", pool_min: int = 10, renamed_fields: Iterable[str] = ("problem", "answer"),
+               stats: dict[str, Any]) -> list[set[str] | frozenset[str]]:
     """Each row's `benchmark:item` leaks over `fields` (column -> n) of any table; a template
     copy (the item with other numbers) reads `benchmark:item (template)`.
 
     Report records (leaks, and near matches unless `report_near` is off) accumulate in
     stats["decontam_hits"] (at most `max_report_hits`), the keys of items leaked in
-    stats["items_hit"], the records left out in stats["hits_not_listed"]."""
-    from curate.decontam.match import hit_record, scan_texts
+    stats["items_hit"], the records left out in stats["hits_not_listed"]. Pool rarity
+    (`pool_min`) counts the distinct problems of each SCAN_ROWS rows (`problem_groups`)."""
+    from curate.decontam.match import hit_record, problem_groups, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column) if id_column in table.column_names else None  # read per hit: most rows have none
     extras = {c: table.column(c) for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
     records = stats.setdefault("decontam_hits", [])
     items_hit: set[str] = set(stats.get("items_hit", []))
+    groups = problem_groups(table) if pool_min else None
     for field_name, n in fields.items():
         if field_name not in table.column_names:
             continue
@@ -251,8 +271,14 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"
-        for hit, text in _scanned(column, lambda texts: scan_texts(
-                index, texts, n, min_score=min_score, min_words=min_words, min_grams=min_grams, near=near)):
+        sub = groups[todo] if groups is not None and todo is not None else groups
+
+        def scan(texts, start, n=n, near=near, sub=sub, renamed=field_name in renamed_fields):
+            return scan_texts(index, texts, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
+                              near=near, groups=None if sub is None else sub[start:start + len(texts)],
+                              pool_min=pool_min, renamed=renamed)
+
+        for hit, text in _scanned(column, scan):
             row = todo[hit.row] if todo is not None else hit.row
             key = index.items[hit.item].key
             if hit.verdict == "leak":
@@ -276,11 +302,12 @@ SCAN_ROWS = 2048  # rows tokenised and scanned at once: their word hashes take 1
 
 
 def _scanned(column: pa.Array | pa.ChunkedArray, scan) -> Iterator[tuple[Any, str]]:
-    """(hit, its row's text) of `scan` over `column`, SCAN_ROWS rows at a time (hits in row
-    order, rows numbered in `column`), so the word hashes of a whole batch are never held."""
+    """(hit, its row's text) of `scan(texts, start)` over `column`, SCAN_ROWS rows at a time (hits
+    in row order, rows numbered in `column`), so the word hashes of a whole batch are never held.
+    Pool rarity therefore counts the distinct problems of each SCAN_ROWS rows."""
     for start in range(0, len(column), SCAN_ROWS):
         texts = column.slice(start, SCAN_ROWS)
-        for hit in scan(texts):
+        for hit in scan(texts, start):
             yield dataclasses.replace(hit, row=hit.row + start), texts[hit.row].as_py()
 
 

@@ -1,0 +1,229 @@
+"""Compiled (numba) kernels of the benchmark n-gram index: window hashes, the open-addressing
+lookup tables and the training-side scan. `curate.decontam.index` owns the data and calls these.
+
+A window of L consecutive words hashes to `fmix(sum(w[j] * B**(L-1-j)) + L * SALT)` over the 64-bit
+word hashes: a polynomial hash, so the scan rolls it in O(1) per word instead of re-mixing n
+words, and one formula serves both the n-gram path (L = n) and the exact path (L = an item's
+length). Tables use Fibonacci hashing (slot = high bits of key * GOLD) with linear probing, and
+a one-bit-per-key filter (bit = high bits of key * GOLD2) that answers most misses from cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.text.jit import njit
+
+BASE = np.uint64(0xFF51AFD7ED558CCD)
+SALT = np.uint64(0x9E3779B97F4A7C15)
+GOLD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: slot = high bits of key * GOLD
+GOLD2 = np.uint64(0xC2B2AE3D27D4EB4F)
+MAX_EXACT = 62  # exact-path lengths must fit a positive 64-bit mask
+
+
+@njit(cache=True, nogil=True)
+def _nz(h):
+    return h if h != np.uint64(0) else np.uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def window_key(words, start, length):
+    h = np.uint64(0)
+    for j in range(length):
+        h = h * BASE + words[start + j]
+    return _nz(h + np.uint64(length) * SALT)
+
+
+@njit(cache=True, nogil=True)
+def all_windows(doc, words, n):
+    """Every n-word window of every text: (text, position, key)."""
+    total = 0
+    for d in range(len(doc) - 1):
+        total += max(doc[d + 1] - doc[d] - n + 1, 0)
+    item = np.empty(total, np.int64)
+    pos = np.empty(total, np.int64)
+    keys = np.empty(total, np.uint64)
+    k = 0
+    for d in range(len(doc) - 1):
+        for s in range(doc[d], doc[d + 1] - n + 1):
+            item[k] = d
+            pos[k] = s - doc[d]
+            keys[k] = window_key(words, s, n)
+            k += 1
+    return item, pos, keys
+
+
+@njit(cache=True)
+def build_table(keys, values, bits, filter_bits):
+    """Open addressing (Fibonacci-hashed slots, linear probing) plus a one-bit-per-key filter."""
+    tk = np.zeros(1 << bits, np.uint64)
+    tv = np.zeros(1 << bits, np.int64)
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    for i in range(len(keys)):
+        slot = (keys[i] * GOLD) >> np.uint64(64 - bits)
+        while tk[slot] != np.uint64(0) and tk[slot] != keys[i]:
+            slot = (slot + np.uint64(1)) & mask
+        tk[slot] = keys[i]
+        tv[slot] = values[i]
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return tk, tv, filt
+
+
+@njit(cache=True, nogil=True)
+def _shift(size):
+    """64 - log2(size) for a power-of-two size: the shift that keeps log2(size) high bits."""
+    bits = 0
+    while (1 << bits) < size:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@njit(cache=True, nogil=True)
+def _probe(tk, tv, filt, key, tshift, fshift):
+    """The value stored for `key`, or -1; the filter answers most misses from cache."""
+    f = (key * GOLD2) >> fshift
+    if not (filt[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
+    mask = np.uint64(len(tk) - 1)
+    slot = (key * GOLD) >> tshift
+    while tk[slot] != np.uint64(0):
+        if tk[slot] == key:
+            return tv[slot]
+        slot = (slot + np.uint64(1)) & mask
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
+               o_doc, o_val, o_pos, o_kind):
+    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
+    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    1=exact 2=n-gram over a gap). With `skip`, a second n-gram pass reads only the words in
+    the vocabulary filter `vf` (the words benchmark items use outside names) and probes each window
+    that closed over a skipped word: a copy whose names were changed (`curate.decontam.idents`). Returns the
+    number of matches; more than the buffers hold means: rerun with larger buffers (growing
+    arrays inside this loop makes numba's code ~50x slower)."""
+    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
+    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
+    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
+    vfs = _shift(len(vf) * 64)
+    gfs = _shift(len(gf) * 64)
+    ring_w = np.zeros(n, np.uint64)
+    ring_p = np.zeros(n, np.int64)
+    cap = len(o_doc)
+    k = 0
+    salt = np.uint64(n) * SALT
+    for d in range(len(doc) - 1):
+        a, b = doc[d], doc[d + 1]
+        if b - a >= n:
+            h = np.uint64(0)
+            for j in range(n):
+                h = h * BASE + masked[a + j]
+            s = a
+            while True:
+                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
+                if v >= 0:
+                    if k < cap:
+                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                    k += 1
+                if s + n >= b:
+                    break
+                h = (h - masked[s] * power) * BASE + masked[s + n]
+                s += 1
+            if skip:
+                k = _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs,
+                                   ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
+        if not exact:
+            continue
+        for s in range(a, b):
+            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+            if m <= 0:
+                continue
+            for length in range(1, min(MAX_EXACT, b - s) + 1):
+                if (m >> length) & 1:
+                    v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
+                    if v >= 0:
+                        if k < cap:
+                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
+                        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs, ring_w, ring_p,
+                   o_doc, o_val, o_pos, o_kind, k):
+    """The second pass of `scan_words` over text d (words a..b): a rolling hash over the words
+    found in the vocabulary; a window is probed when it spans more than n words (it closed
+    over a skipped word; the others were probed by the first pass) and at most 2n. `gf` is a
+    filter of the gap windows' keys alone: small, so most probes end in the first cache."""
+    cap = len(o_doc)
+    count = 0
+    head = 0  # once n words are kept: the ring slot of the oldest (no division in this loop)
+    h = np.uint64(0)
+    for s in range(a, b):
+        w = masked[s]
+        f = (_nz(w) * GOLD2) >> vfs
+        if not (vf[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+            continue  # not in the vocabulary (a filter: 1 word in ~60 outside it is kept)
+        if count < n:
+            h = h * BASE + w
+            ring_w[count] = w
+            ring_p[count] = s
+            count += 1
+            if count < n:
+                continue
+        else:
+            h = (h - ring_w[head] * power) * BASE + w
+            ring_w[head] = w
+            ring_p[head] = s
+            head = head + 1 if head + 1 < n else 0
+        first = ring_p[head]
+        if n < s - first + 1 <= 2 * n:
+            key = _nz(h + salt)
+            f = (key * GOLD2) >> gfs
+            if not (gf[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+                continue
+            v = _probe(tk, tv, tf, key, ts, tfs)
+            if v >= 0:
+                if k < cap:
+                    o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, first - a, 2
+                k += 1
+    return k
+
+
+@njit(cache=True)
+def build_filter(keys, filter_bits):
+    """A one-bit-per-key filter (bit = high bits of key * GOLD2), as `build_table` makes."""
+    filt = np.zeros(max((1 << filter_bits) // 64, 1), np.uint64)
+    for i in range(len(keys)):
+        f = (keys[i] * GOLD2) >> np.uint64(64 - filter_bits)
+        filt[f >> np.uint64(6)] |= np.uint64(1) << (f & np.uint64(63))
+    return filt
+
+
+@njit(cache=True, nogil=True)
+def word_bounds(raw, limit):
+    """Byte (start, end) of the first `limit` words (-1: all) of UTF-8 bytes: the word rule of
+    `curate.text.words` (runs of ASCII letters and digits and non-ASCII bytes), for reports."""
+    starts = np.empty(len(raw) // 2 + 1, np.int64)
+    ends = np.empty(len(raw) // 2 + 1, np.int64)
+    k = 0
+    inside = False
+    for i in range(len(raw)):
+        b = raw[i]
+        word = (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b >= 128
+        if word and not inside:
+            if k == limit:
+                break
+            starts[k] = i
+            inside = True
+        elif not word and inside:
+            ends[k] = i
+            k += 1
+            inside = False
+    if inside:
+        ends[k] = len(raw)
+        k += 1
+    return starts[:k], ends[:k]

@@ -1,0 +1,72 @@
+"""Pool rarity: an n-gram that many problems of the pool contain says little (real HumanEval
+items; real competition problems of CHAMP, PyPI `champ-dataset`, as the pool)."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pytest
+from decontam_real import humaneval
+
+from curate.decontam.index import build_index
+from curate.decontam.select import BenchItem
+from curate.stages.decontam import scan_table
+
+FIELDS = {"problem": 8}
+
+# CI installs it (tests/install_test_deps.sh): there a missing package fails instead of skipping
+if not os.environ.get("CI"):
+    pytest.importorskip("champ_dataset", reason="pip install champ-dataset (the dev extra)")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    code = humaneval()
+    index = build_index([BenchItem("humaneval", r["task_id"], r["prompt"]) for r in code], [], {8})
+    import champ_dataset
+
+    pool = [p.text for p in champ_dataset.load("v0").problems.values()][:24]
+    return index, code, pool
+
+
+def flags(index, problems: list[str], pool_min: int) -> tuple[list, dict]:
+    table = pa.table({"id": [str(i) for i in range(len(problems))], "problem": problems})
+    stats: dict = {}
+    return scan_table(index, table, fields=FIELDS, pool_min=pool_min, stats=stats), stats
+
+
+NOTE = "Note: you may assume the input is always valid."  # a sentence of HumanEval/77, and of many tasks
+
+
+def test_a_sentence_many_pool_problems_share_is_boilerplate(setup):
+    index, code, pool = setup
+    assert NOTE in code[77]["prompt"]
+    rows = [f"{p}\n{NOTE}" for p in pool]
+    # judged alone, the sentence is a third of the short item's information: flagged
+    alone, _ = flags(index, rows[:1], pool_min=10)
+    assert alone == [{"humaneval:HumanEval/77"}]
+    # twenty-four distinct problems carry it: the pool's boilerplate, reported as near
+    found, stats = flags(index, rows, pool_min=10)
+    assert not any(found)
+    assert stats["decontam_hits"] and all(h["verdict"] == "near" and h["pool_common"] for h in stats["decontam_hits"])
+    assert all(flags(index, rows, pool_min=0)[0])  # without pool rarity every row is flagged
+
+
+def test_copies_stay_leaks_however_many_rows_hold_them(setup):
+    index, code, pool = setup
+    # the whole item copied into many distinct problems: it covers the item, so it stays a leak
+    found, _ = flags(index, [f"{p}\n{code[77]['prompt']}" for p in pool], pool_min=10)
+    assert all("humaneval:HumanEval/77" in f for f in found)
+    # sixteen samples of one problem are one problem: judged as that row alone
+    found, _ = flags(index, [f"{pool[0]}\n{NOTE}"] * 16, pool_min=10)
+    assert all(f == {"humaneval:HumanEval/77"} for f in found)
+
+
+def test_copies_of_an_item_do_not_make_its_ngrams_boilerplate(setup):
+    index, code, pool = setup
+    # a contaminated pool: twelve problems hold the whole item, one holds only its note; only
+    # pairs covering less than half an item count towards rarity, so the note row stays a leak
+    rows = [f"{p}\n{code[77]['prompt']}" for p in pool[:12]] + [f"{pool[12]}\n{NOTE}"]
+    found, _ = flags(index, rows, pool_min=10)
+    assert all("humaneval:HumanEval/77" in f for f in found)
