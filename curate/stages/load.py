@@ -27,6 +27,7 @@ from curate.recipe import Source
 from curate.schema import COLUMNS, conform, dumps, split_reasoning
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, scoped_ids, trace_digests, with_ids
+from curate.storage import is_url, local_source
 from curate.text.arrow import string_array
 
 __all__ = ["Load", "to_traces", "trace_digests", "with_ids"]
@@ -114,6 +115,8 @@ class Load(Stage):
     def _path(self, source: Source) -> str:
         if source.path.startswith(("hub:", "hf:", "run:")) or source.format == "hub":
             return source.path
+        if is_url(source.path):  # s3://, gs://...: a local copy, fetched again only when it changed
+            return local_source(source.path)
         p = Path(source.path).expanduser()
         if not p.is_absolute() and self.config.base_dir and not any(c in source.path for c in "*?["):
             p = Path(self.config.base_dir) / p
