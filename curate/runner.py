@@ -276,7 +276,7 @@ def part_tasks(rd: RunDir, tasks: list[tuple], label: str, head: Stage, last_dir
     return TaskSpec(run_part, tasks, label=label, resources=dict(head.resources()),
                     max_parallel=head.max_parallel, warm=head.max_parallel is not None,
                     describe=lambda task: f"part {task[2]}",
-                    done_marker=lambda task: rd.marker(last_dir, task[2]))
+                    done_marker=None if rd.store else lambda task: rd.marker(last_dir, task[2]))
 
 
 def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts: int, seed: int, pool,
@@ -304,7 +304,13 @@ def stage_context(rd: RunDir, index: int, stage: Stage, num_parts: int, seed: in
     parents = part_paths(rd, index - 1, num_parts) if inputs and index else []
     sdir = rd.stage_dir(index, stage.name)
     return PrepareContext(inputs=parents, artifacts=rd.artifacts(sdir), seed=seed, num_parts=num_parts,
-                          run_dir=rd.path, stage_dir=sdir, executor=pool)
+                          run_dir=rd.path, stage_dir=sdir, executor=prepare_pool(rd, pool))
+
+
+def prepare_pool(rd: RunDir, pool):
+    """The executor a prepare phase may fan work out to: none (inline) when its tasks would read
+    the driver's working copy of a run on object storage from other machines."""
+    return pool if rd.store is None or getattr(pool, "same_machine", False) else None
 
 
 def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:

@@ -32,8 +32,7 @@ from curate.errors import CurateError, require
 T = TypeVar("T")
 
 #: the fsspec backend each protocol needs, and the extra that installs it
-BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
-            "hf": ("huggingface_hub", "hub")}
+BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
 RETRIES = int(os.environ.get("CURATE_STORAGE_RETRIES", "6"))
 BACKOFF = float(os.environ.get("CURATE_STORAGE_BACKOFF", "0.2"))  # seconds, doubled per attempt
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://")
@@ -84,6 +83,7 @@ class Store:
     def fs(self):
         if self._fs is None:
             fsspec = require("fsspec", BACKENDS.get(self.protocol, ("", "s3"))[1], f"the storage URL {self.url}")
+            # hf:// comes with huggingface_hub (a dependency); memory:// and others with fsspec
             module, extra = BACKENDS.get(self.protocol, (None, None))
             if module:
                 require(module, extra, f"the storage URL {self.url}")
