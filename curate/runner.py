@@ -290,7 +290,8 @@ def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts:
             began = time.time()
             ctx = stage_context(rd, index, stage, num_parts, seed, pool, inputs=False)
             ctx.inputs = part_paths(rd, index, num_parts)
-            rd.fetch_stage(sdir, num_parts)  # on object storage: the parts, rejects and scratch it reads
+            for earlier in (range(index + 1) if stage.terminal else [index]):  # on object storage: what it
+                rd.fetch_stage(rd.stage_dir_at(earlier), num_parts)  # reads (write's card reads every stage)
             stage.finalize(ctx)
             rd.set_flag(sdir, "finalized", began)
             walls[index] += time.time() - began

@@ -98,7 +98,7 @@ def test_ray_workers_use_their_own_working_copies(cluster, tmp_path, monkeypatch
     assert {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")} == tree(reference / "dataset")
     for key in [k for k in stored if k.startswith("01-slow/part-")]:
         assert stored[key] == (reference / key).read_bytes()
-    # the parts were computed in the nodes' own working copies, not in the driver's
+    # the parts were computed in the nodes' own working copies; the driver fetched them (and the
+    # rejects the card counts) from the store for write's finalize, so the card above matches too
     on_nodes = [p for cache in (tmp / "head-cache", tmp / "node-cache") for p in cache.rglob("01-slow/part-*.parquet")]
     assert len(on_nodes) >= 12
-    assert not list((tmp_path / "driver-cache").rglob("01-slow/part-*.parquet"))

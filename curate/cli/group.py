@@ -96,7 +96,9 @@ def overrides_option(f):
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<recipe name>).")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Run directory: a folder or an object-store URL, e.g. s3://bucket/runs/r1 "
+                   "(default: runs/<recipe name>).")
 @overrides_option
 @click.option("--force", multiple=True, metavar="STAGE", help="Recompute STAGE and every stage after it.")
 @click.option("--workers", type=int, default=1, show_default=True,
