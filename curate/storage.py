@@ -36,6 +36,7 @@ BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"),
 RETRIES = int(os.environ.get("CURATE_STORAGE_RETRIES", "6"))
 BACKOFF = float(os.environ.get("CURATE_STORAGE_BACKOFF", "0.2"))  # seconds, doubled per attempt
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://")
+_FILESYSTEMS: dict[tuple[str, int, str], Any] = {}
 
 
 class StorageError(CurateError):
@@ -81,14 +82,21 @@ class Store:
 
     @property
     def fs(self):
+        """The protocol's fsspec filesystem: one per process and store settings in the environment
+        (a client costs a second to make), without listing caches (another process may have
+        written since)."""
         if self._fs is None:
-            fsspec = require("fsspec", BACKENDS.get(self.protocol, ("", "s3"))[1], f"the storage URL {self.url}")
-            # hf:// comes with huggingface_hub (a dependency); memory:// and others with fsspec
-            module, extra = BACKENDS.get(self.protocol, (None, None))
-            if module:
-                require(module, extra, f"the storage URL {self.url}")
-            options = {"use_listings_cache": False, "skip_instance_cache": True} if module == "s3fs" else {}
-            self._fs = fsspec.filesystem(self.protocol, **options)
+            settings = sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "GOOGLE_", "HF_")))
+            key = (self.protocol, os.getpid(), hashlib.sha256(repr(settings).encode()).hexdigest())
+            if key not in _FILESYSTEMS:
+                fsspec = require("fsspec", BACKENDS.get(self.protocol, ("", "s3"))[1], f"the storage URL {self.url}")
+                # hf:// comes with huggingface_hub (a dependency); memory:// and others with fsspec
+                module, extra = BACKENDS.get(self.protocol, (None, None))
+                if module:
+                    require(module, extra, f"the storage URL {self.url}")
+                options = {"use_listings_cache": False, "skip_instance_cache": True} if module == "s3fs" else {}
+                _FILESYSTEMS[key] = fsspec.filesystem(self.protocol, **options)
+            self._fs = _FILESYSTEMS[key]
         return self._fs
 
     def cache_dir(self, kind: str = "runs") -> Path:
