@@ -89,7 +89,8 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
     rd.open_stages([rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)])
-    todo = [k for k, stage in stages.items() if not rd.is_done(rd.stage_dir(k, stage.name), part)]
+    done = rd.done_among([rd.stage_dir(k, stage.name) for k, stage in stages.items()], part)
+    todo = [k for k, stage in stages.items() if rd.stage_dir(k, stage.name) not in done]
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})
     first = todo[0]

@@ -258,7 +258,7 @@ class RunDir(WorkingCopy):
         """Mark a part done. On a store: upload its files first (replacing or deleting leftovers
         of earlier attempts), then the marker naming each file's size and sha256."""
         if self.store:
-            stats = {**stats, "files": self.upload(self.part_files(stage_dir, part), delete_missing=True)}
+            stats = {**stats, "files": self.upload(self.part_files(stage_dir, part))}
         write_json_atomic(self.marker(stage_dir, part), stats)
         self.publish(self.marker(stage_dir, part))
 

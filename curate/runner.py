@@ -229,13 +229,16 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
             num_parts = stages[0].num_parts(ctx)
         walls[index] += time.time() - began
     last_dir = rd.stage_dir(last, stages[last].name)
-    todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
+    done = rd.done_parts(last_dir, num_parts)
+    todo = [p for p in range(num_parts) if p not in done]
     worked = worked or bool(todo)
     if todo and mark_views(rd, chain, stages, todo, stage_context(rd, first, stages[first], num_parts, seed, pool,
                                                                  inputs=False)):
         return num_parts, worked, walls
     for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
         rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
+        if todo:  # on object storage: unmarked leftovers of killed attempts
+            rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
     tasks = [(rd.location, first, p, num_parts, last) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()

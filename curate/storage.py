@@ -114,6 +114,22 @@ class Store:
     def put(self, local: Path, rel: str) -> None:
         self.call("uploading to", rel, lambda: self.fs.put_file(str(local), self.key(rel)))
 
+    def put_many(self, pairs: list[tuple[Path, str]]) -> None:
+        """Upload several files concurrently (one round trip's wait instead of one per file)."""
+        if len(pairs) == 1:
+            self.put(*pairs[0])
+        elif pairs:
+            locals_, keys = [str(p) for p, _ in pairs], [self.key(r) for _, r in pairs]
+            self.call("uploading to", pairs[0][1], lambda: self.fs.put(locals_, keys))
+
+    def cat_many(self, rels: list[str]) -> dict[str, bytes]:
+        """Several objects at once, concurrently; the missing ones are left out."""
+        if not rels:
+            return {}
+        found = self.call("reading", rels[0], lambda: self.fs.cat([self.key(r) for r in rels], on_error="omit"))
+        start = len(self.root) + 1
+        return {name[start:]: data for name, data in found.items() if isinstance(data, bytes)}
+
     def get(self, rel: str, local: Path) -> None:
         """Download to a temporary name beside `local`, then rename: readers never see half a file."""
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +156,10 @@ class Store:
         start = len(self.root) + 1
         return {name[start:]: info.get("size", 0) for name, info in (found or {}).items()
                 if info.get("type") != "directory"}
+
+    def delete_many(self, rels: list[str]) -> None:
+        if rels:
+            self.call("deleting", rels[0], lambda: self.fs.rm([self.key(r) for r in rels]), missing_ok=True)
 
     def delete(self, rel: str, recursive: bool = False) -> None:
         """Delete an object (or everything under a prefix); a missing one is not an error."""
@@ -261,17 +281,31 @@ class WorkingCopy:
         for path in paths if self.store else ():
             self.store.put(path, self.rel(path))
 
-    def upload(self, files: Iterable[Path], delete_missing: bool = False) -> dict[str, dict]:
-        """Upload files; return what a marker names: path -> size and sha256. `delete_missing`:
-        a file that does not exist locally is deleted from the store (a leftover of an earlier try)."""
-        listed = {}
-        for path in files:
-            if path.exists():
-                listed[self.rel(path)] = digest(path)
-                self.store.put(path, self.rel(path))
-            elif delete_missing:
-                self.store.delete(self.rel(path))
+    def upload(self, files: Iterable[Path]) -> dict[str, dict]:
+        """Upload the files that exist; return what a marker names: path -> size and sha256."""
+        present = [path for path in files if path.exists()]
+        listed = {self.rel(path): digest(path) for path in present}
+        self.store.put_many([(path, self.rel(path)) for path in present])
         return listed
+
+    def remove_unmarked(self, stage_dir: Path, num_parts: int) -> None:
+        """Delete what earlier, killed attempts left in the store for parts without a marker (their
+        part files and rejects), with one listing and one bulk delete; readers ignore such objects
+        anyway, and a rerun of the part overwrites what it writes again."""
+        if not self.store:
+            return
+        held = self.store.listing(self.rel(stage_dir)) | self.store.listing(self.rel(self.rejected_dir(stage_dir)))
+        files = (self.part_path, self.rejected_path)
+        stale = [self.rel(f(stage_dir, p)) for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) not in held
+                 for f in files if self.rel(f(stage_dir, p)) in held]
+        self.store.delete_many(stale)
+
+    def done_parts(self, stage_dir: Path, num_parts: int) -> set[int]:
+        """The parts whose markers exist (on a store: one listing, not a request per part)."""
+        if not self.store:
+            return {p for p in range(num_parts) if self.marker(stage_dir, p).exists()}
+        listed = self.store.listing(self.rel(self.marker(stage_dir, 0).parent))
+        return {p for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) in listed}
 
     def fetch(self, listed: dict[str, dict]) -> None:
         """Make the working copy hold exactly the files a marker or flag names (downloading only
@@ -301,8 +335,14 @@ class WorkingCopy:
             self.fetch((stats or {}).get("files", {}))
 
     def fetch_stage(self, stage_dir: Path, num_parts: int) -> None:
-        for part in range(num_parts) if self.store else ():
-            self.fetch_part(stage_dir, part)
+        """Bring every finished part of a stage into the working copy (markers read at once)."""
+        if not self.store:
+            return
+        markers = {self.rel(self.marker(stage_dir, p)): self.marker(stage_dir, p) for p in range(num_parts)}
+        for rel, data in self.store.cat_many(list(markers)).items():
+            markers[rel].parent.mkdir(parents=True, exist_ok=True)
+            markers[rel].write_bytes(data)
+            self.fetch(json.loads(data).get("files", {}))
 
     def has_part(self, stage_dir: Path, part: int) -> bool:
         """Did the stage keep this part's file (a view or a part streamed on has none)?"""
@@ -377,10 +417,26 @@ class WorkingCopy:
             self.store.get(self.rel(self.recipe_path), self.recipe_path)
 
     def open_stages(self, stage_dirs: list[Path]) -> None:
-        """A part task's stage folders in this working copy, with what their prepare wrote."""
-        for stage_dir in stage_dirs if self.store else ():
+        """A part task's stage folders in this working copy, with what their prepare wrote (the
+        flags read at once; the files they name fetched only when a flag changed)."""
+        if not self.store:
+            return
+        flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
+        found = self.store.cat_many(list(flags))
+        for stage_dir in stage_dirs:
             stage_dir.mkdir(parents=True, exist_ok=True)
-            self.fetch_flagged(stage_dir, "prepared")
+        for rel, data in found.items():
+            flag = flags[rel]
+            if not flag.exists() or flag.read_bytes() != data:
+                self.fetch(json.loads(data).get("files", {}) if data.strip() else {})
+                flag.write_bytes(data)
+
+    def done_among(self, stage_dirs: list[Path], part: int) -> set[Path]:
+        """Which of these stages have finished `part` (on a store: their markers read at once)."""
+        if not self.store:
+            return {d for d in stage_dirs if self.marker(d, part).exists()}
+        markers = {self.rel(self.marker(d, part)): d for d in stage_dirs}
+        return {markers[rel] for rel in self.store.cat_many(list(markers))}
 
     def pull_markers(self, stage_dir: Path) -> None:
         """Download the stage's markers written by other machines (Ray workers)."""
