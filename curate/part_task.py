@@ -88,8 +88,8 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     entries = recipe.stage_entries()
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
-    rd.open_stages([rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)])
-    done = rd.done_among([rd.stage_dir(k, stage.name) for k, stage in stages.items()], part)
+    dirs = {k: rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)}
+    done = rd.open_part_task(list(dirs.values()), part)  # the parent's too: its part is read below
     todo = [k for k, stage in stages.items() if rd.stage_dir(k, stage.name) not in done]
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})

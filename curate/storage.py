@@ -331,7 +331,11 @@ class WorkingCopy:
     def fetch_part(self, stage_dir: Path, part: int) -> None:
         """Bring a finished part's files (and marker) into the working copy."""
         if self.store:
-            stats = self.read_marker(self.marker(stage_dir, part))
+            marker = self.marker(stage_dir, part)
+            if marker in getattr(self, "fresh", ()):  # read from the store by this task already
+                stats = json.loads(marker.read_text()) if marker.exists() else {}
+            else:
+                stats = self.read_marker(marker)
             self.fetch((stats or {}).get("files", {}))
 
     def fetch_stage(self, stage_dir: Path, num_parts: int) -> None:
@@ -416,27 +420,31 @@ class WorkingCopy:
         if self.store:
             self.store.get(self.rel(self.recipe_path), self.recipe_path)
 
-    def open_stages(self, stage_dirs: list[Path]) -> None:
-        """A part task's stage folders in this working copy, with what their prepare wrote (the
-        flags read at once; the files they name fetched only when a flag changed)."""
-        if not self.store:
-            return
-        flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
-        found = self.store.cat_many(list(flags))
-        for stage_dir in stage_dirs:
-            stage_dir.mkdir(parents=True, exist_ok=True)
-        for rel, data in found.items():
-            flag = flags[rel]
-            if not flag.exists() or flag.read_bytes() != data:
-                self.fetch(json.loads(data).get("files", {}) if data.strip() else {})
-                flag.write_bytes(data)
-
-    def done_among(self, stage_dirs: list[Path], part: int) -> set[Path]:
-        """Which of these stages have finished `part` (on a store: their markers read at once)."""
+    def open_part_task(self, stage_dirs: list[Path], part: int) -> set[Path]:
+        """Ready the working copy for a task on `part` of these stages (a chain and its parent):
+        their folders, what their prepare wrote, their markers of `part`, all read at once (the
+        files a flag names are fetched only when it changed). Returns the folders whose `part`
+        is done."""
         if not self.store:
             return {d for d in stage_dirs if self.marker(d, part).exists()}
-        markers = {self.rel(self.marker(d, part)): d for d in stage_dirs}
-        return {markers[rel] for rel in self.store.cat_many(list(markers))}
+        flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
+        markers = {self.rel(self.marker(d, part)): self.marker(d, part) for d in stage_dirs}
+        found = self.store.cat_many([*flags, *markers])
+        for stage_dir in stage_dirs:
+            stage_dir.mkdir(parents=True, exist_ok=True)
+        for rel, flag in flags.items():
+            data = found.get(rel)
+            if data is not None and (not flag.exists() or flag.read_bytes() != data):
+                self.fetch(json.loads(data).get("files", {}) if data.strip() else {})
+                flag.write_bytes(data)
+        for rel, marker in markers.items():
+            if rel in found:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_bytes(found[rel])
+            else:  # only the store's markers count
+                marker.unlink(missing_ok=True)
+        self.fresh = set(markers.values())
+        return {d for d in stage_dirs if self.rel(self.marker(d, part)) in found}
 
     def pull_markers(self, stage_dir: Path) -> None:
         """Download the stage's markers written by other machines (Ray workers)."""

@@ -234,3 +234,27 @@ def test_a_missing_extra_names_the_install_line(monkeypatch):
     with pytest.raises(MissingExtra, match="s3fs") as error:
         Store("s3://bucket/run").fs
     assert error.value.hint == "pip install 'curate[s3]'"
+
+
+def test_an_unreachable_endpoint_is_retried_then_explained(s3, cache, quick_backoff, monkeypatch):
+    """A real transient failure: connections refused (a closed port), retried, then named."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again once the probe goes
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries off: ours are under test
+    store = Store("s3://bucket/run")
+    calls = []
+    real = store.fs.exists
+
+    def counted(key):
+        calls.append(key)
+        return real(key)
+
+    store._fs = type("Counted", (), {"exists": staticmethod(counted)})()
+    with pytest.raises(StorageError, match=r"did not answer while checking s3://bucket/run/x") as error:
+        store.exists("x")
+    assert len(calls) > 1
+    assert "AWS_ENDPOINT_URL" in error.value.hint
