@@ -195,9 +195,9 @@ class Flaky:
 
 @pytest.fixture
 def quick_backoff(monkeypatch):
-    from curate import storage
+    from curate.storage import store
 
-    monkeypatch.setattr(storage, "BACKOFF", 0.001)
+    monkeypatch.setattr(store, "BACKOFF", 0.001)
 
 
 def test_throttling_is_retried_with_backoff(quick_backoff, tmp_path):
@@ -226,10 +226,10 @@ def test_permission_denied_is_explained_and_not_retried(quick_backoff, tmp_path)
 
 
 def test_a_missing_extra_names_the_install_line(monkeypatch):
-    from curate import storage
     from curate.errors import MissingExtra
+    from curate.storage import store
 
-    monkeypatch.setattr(storage, "_FILESYSTEMS", {})  # none made yet in this process
+    monkeypatch.setattr(store, "_FILESYSTEMS", {})  # none made yet in this process
     monkeypatch.setitem(sys.modules, "s3fs", None)  # what an environment without the extra imports
     with pytest.raises(MissingExtra, match="s3fs") as error:
         Store("s3://bucket/run").fs
