@@ -85,11 +85,11 @@ def test_sources_on_s3(s3, cache, local_quickstart, tmp_path):
 # ---------------------------------------------------------------- kill, resume, leftovers
 
 
-def slow_recipe(tmp_path: Path) -> Path:
+def slow_recipe(tmp_path: Path, slow: float | None = 0.3) -> Path:
     rows = [{"question": f"Q{i}: {i} * 3?", "answer": "x" * i} for i in range(60)]
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = {"name": "resume", "seed": 3, "stages": [
-        {"use": "load", "rows_per_part": 5}, {"use": "slow", "seconds": 0.3},
+        {"use": "load", "rows_per_part": 5}, *([{"use": "slow", "seconds": slow}] if slow else []),
         {"use": "filter", "max_chars": 40}, {"use": "write"}],  # rejects: the card counts them
         "sources": [{"path": "m.jsonl", "domain": "math", "columns": {"problem": "question"}}]}
     path = tmp_path / "recipe.yaml"
@@ -258,3 +258,19 @@ def test_an_unreachable_endpoint_is_retried_then_explained(s3, cache, quick_back
         store.exists("x")
     assert len(calls) > 1
     assert "AWS_ENDPOINT_URL" in error.value.hint
+
+
+def test_the_cli_runs_on_s3_and_explains_a_missing_bucket(s3, cache, tmp_path):
+    recipe = slow_recipe(tmp_path, slow=None)
+    bucket = fresh_bucket()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "curate", "run", str(recipe), "--quiet", "--run-dir"]
+    ok = subprocess.run([*command, f"s3://{bucket}/cli"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=600)
+    assert ok.returncode == 0, ok.stderr
+    assert f"stored at s3://{bucket}/cli/dataset" in ok.stdout
+    assert Store(f"s3://{bucket}/cli").exists("dataset/README.md")
+    bad = subprocess.run([*command, "s3://no-such-bucket-cli/r"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode == StorageError.exit_code
+    assert "s3://no-such-bucket-cli" in bad.stderr and "Hint: Create the bucket" in bad.stderr
