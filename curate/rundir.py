@@ -255,8 +255,9 @@ class RunDir(WorkingCopy):
         return self.marker(stage_dir, part).exists()
 
     def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
-        """Mark a part done. On a store: upload its files first (replacing or deleting leftovers
-        of earlier attempts), then the marker naming each file's size and sha256."""
+        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
+        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
+        file's size and sha256."""
         if self.store:
             stats = {**stats, "files": self.upload(self.part_files(stage_dir, part))}
         write_json_atomic(self.marker(stage_dir, part), stats)
