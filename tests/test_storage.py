@@ -47,6 +47,7 @@ def local_quickstart(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_quickstart_on_s3_gives_the_local_bytes(s3, cache, local_quickstart):
     bucket = fresh_bucket()
     run_recipe(load_recipe(QUICKSTART), f"s3://{bucket}/runs/quickstart", progress=False)
@@ -65,6 +66,7 @@ def test_quickstart_on_s3_gives_the_local_bytes(s3, cache, local_quickstart):
     assert not any(SECRET.encode() in data for data in tree(cache).values())
 
 
+@pytest.mark.slow
 def test_sources_on_s3(s3, cache, local_quickstart, tmp_path):
     bucket = fresh_bucket()
     data = upload_folder(ROOT / "recipes" / "data", bucket, "corpus")
@@ -97,6 +99,7 @@ def slow_recipe(tmp_path: Path, slow: float | None = 0.3) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_from_the_store_alone_is_byte_identical(s3, cache, tmp_path):
     from tests.helpers.slow_stage import register
 
@@ -132,7 +135,7 @@ def test_sigkill_then_resume_from_the_store_alone_is_byte_identical(s3, cache, t
         assert stored[key] == (reference / key).read_bytes()
 
 
-def test_readers_ignore_unmarked_parts_and_refuse_a_changed_one(s3, cache, tmp_path):
+def test_readers_ignore_unmarked_parts_and_refuse_a_changed_one(s3, cache, tmp_path, monkeypatch):
     from curate.rundir import RunDir
 
     bucket = fresh_bucket()
@@ -144,7 +147,7 @@ def test_readers_ignore_unmarked_parts_and_refuse_a_changed_one(s3, cache, tmp_p
     rd.mark_done(sdir, 0, {"rows_out": 1})
     assert rd.is_done(sdir, 0) and rd.has_part(sdir, 0)
 
-    os.environ["CURATE_CACHE"] = str(tmp_path / "other")  # another machine: its own working copy
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "other"))  # another machine: its own working copy
     other = RunDir(f"s3://{bucket}/r")
     other.fetch_part(other.stage_dir(0, "load"), 0)
     assert other.part_path(other.stage_dir(0, "load"), 0).read_bytes() == b"part zero"

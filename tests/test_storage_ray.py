@@ -80,6 +80,7 @@ def cluster(tmp_path_factory):
                 stop(node)
 
 
+@pytest.mark.slow
 def test_ray_workers_use_their_own_working_copies(cluster, tmp_path, monkeypatch):
     from tests.helpers.slow_stage import register
 
