@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from curate.recipe import load_recipe
@@ -93,13 +94,22 @@ def test_ray_workers_use_their_own_working_copies(cluster, tmp_path, monkeypatch
 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "driver-cache"))
     bucket = fresh_bucket()
+    # the source on the store too: each node downloads its own copy
+    boto3.client("s3").upload_file(str(tmp_path / "m.jsonl"), bucket, "corpus/m.jsonl")
+    recipe.write_text(recipe.read_text().replace("path: m.jsonl", f"path: s3://{bucket}/corpus/m.jsonl"))
+    assert "s3://" in recipe.read_text()
     run_recipe(load_recipe(recipe), f"s3://{bucket}/run", executor="ray", address=address, workers=2,
                progress=False)
     stored = objects(bucket, "run")
-    assert {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")} == tree(reference / "dataset")
+    dataset = {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")}
+    local = tree(reference / "dataset")
+    # the card's source table names the source as the recipe wrote it
+    assert dataset.pop("README.md").replace(f"s3://{bucket}/corpus/".encode(), b"") == local.pop("README.md")
+    assert dataset == local
     for key in [k for k in stored if k.startswith("01-slow/part-")]:
         assert stored[key] == (reference / key).read_bytes()
     # the parts were computed in the nodes' own working copies; the driver fetched them (and the
     # rejects the card counts) from the store for write's finalize, so the card above matches too
     on_nodes = [p for cache in (tmp / "head-cache", tmp / "node-cache") for p in cache.rglob("01-slow/part-*.parquet")]
     assert len(on_nodes) >= 12
+    assert [p for cache in (tmp / "head-cache", tmp / "node-cache") for p in cache.rglob("sources/*/m.jsonl")]

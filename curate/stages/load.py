@@ -132,7 +132,7 @@ class Load(Stage):
         offset = 0
         for i, entry in enumerate(plan["entries"]):
             source = self.config.sources[i]
-            for file in entry["files"]:
+            for file in located(entry, source):
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
                     tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
@@ -146,6 +146,17 @@ class Load(Stage):
 
 
 # ---------------------------------------------------------------- scanning and reading
+
+
+def located(entry: dict[str, Any], source: Source) -> list[dict[str, Any]]:
+    """The planned files of a source; for a source at a URL, the same files in this machine's
+    copy of it (the plan names the planner's copy; a Ray worker has its own cache)."""
+    files = entry["files"]
+    if not is_url(source.path):
+        return files
+    base = local_source(source.path)
+    return [{**f, "path": base if f["path"] == entry["path"] else
+             str(Path(base) / Path(f["path"]).relative_to(entry["path"]))} for f in files]
 
 
 def scan_source(source: Source, path: str) -> dict[str, Any]:
