@@ -83,15 +83,18 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     one, reading its parent's part file.
     """
     rd = RunDir(run_dir)
+    rd.fetch_recipe()  # on object storage: this process's working copy may be on another machine
     recipe = rd.recipe()
     entries = recipe.stage_entries()
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
-    todo = [k for k, stage in stages.items() if not rd.is_done(rd.stage_dir(k, stage.name), part)]
+    dirs = {k: rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)}
+    done = rd.open_part_task(list(dirs.values()), part)  # the parent's too: its part is read below
+    todo = [k for k, stage in stages.items() if rd.stage_dir(k, stage.name) not in done]
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})
     first = todo[0]
-    while first > index and not rd.part_path(rd.stage_dir(first - 1, stages[first - 1].name), part).exists():
+    while first > index and not rd.has_part(rd.stage_dir(first - 1, stages[first - 1].name), part):
         first -= 1  # the parent kept no part file (it streamed into this stage): recompute it too
     batches: Iterator[Any] = read_part(rd, first - 1, part) if first else iter(())
     step, streams = None, []
@@ -221,8 +224,10 @@ def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
 
     A part its stage did not write (a view, `Stage.view_parts`) is recomputed, in batches of
     the size a read of its file would give, so the stage reading it writes the same bytes."""
-    path = rd.part_path(rd.stage_dir_at(index), part)
-    if not path.exists():
+    stage_dir = rd.stage_dir_at(index)
+    rd.fetch_part(stage_dir, part)  # on object storage: into the working copy, checked against its marker
+    path = rd.part_path(stage_dir, part)
+    if not rd.has_part(stage_dir, part):
         yield from prefetch(rebatched(view_tables(path), READ_BATCH_ROWS), depth=1)
         return
     yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS), depth=1)

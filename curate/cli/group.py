@@ -96,7 +96,9 @@ def overrides_option(f):
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<recipe name>).")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Run directory: a folder or an object-store URL, e.g. s3://bucket/runs/r1 "
+                   "(default: runs/<recipe name>).")
 @overrides_option
 @click.option("--force", multiple=True, metavar="STAGE", help="Recompute STAGE and every stage after it.")
 @click.option("--workers", type=int, default=1, show_default=True,
@@ -131,7 +133,10 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
         raise CurateError(f"--push given, but {recipe} has no `push:` section.",
                           "Add `push: {repo_id: YOUR_NAME/DATASET}` to the recipe (or "
                           "--set push.repo_id=YOUR_NAME/DATASET), or push later: curate push RUN_DIR REPO_ID.")
-    run_dir = Path(run_dir or Path("runs") / parsed.name)
+    from curate.storage import is_url
+
+    run_dir = run_dir if is_url(run_dir) else Path(run_dir or Path("runs") / parsed.name)
+    local = RunDir(run_dir).path  # a run on object storage works in this local copy
     engine_log = RunDir(run_dir).engine_log.resolve()
     if not verbose:  # read by the engine (and the worker processes that inherit it)
         os.environ["CURATE_ENGINE_LOG"] = str(engine_log)
@@ -141,17 +146,17 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     if report:
         from curate.publish.report import write_report
 
-        click.echo(f"\nReport:  {write_report(run_dir)}")
+        click.echo(f"\nReport:  {write_report(local)}")
     dataset = RunDir(run_dir).dataset
     if dataset.exists():
-        click.echo(f"Dataset: {dataset}")
+        click.echo(f"Dataset: {dataset}" + (f" (stored at {run_dir}/{dataset.name})" if local != run_dir else ""))
         click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
     if not verbose and engine_log.exists():
         click.echo(f"Engine log: {engine_log}")
     if push:
         from curate.cli.publish import publish
 
-        publish(run_dir, **parsed.push.model_dump())
+        publish(local, **parsed.push.model_dump())
 
 
 

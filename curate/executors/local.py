@@ -22,6 +22,8 @@ from curate.executors.spec import TaskSpec, WarmUp
 
 
 class LocalExecutor:
+    same_machine = True  # its processes see this machine's files (a prepare phase may fan out here)
+
     def __init__(self, workers: int = 1, warm_up: WarmUp | None = None):
         self.workers = max(1, int(workers))
         self.warm_up = warm_up

@@ -27,6 +27,7 @@ from curate.schema import dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, trace_digests, with_ids
 from curate.stages.load_mapping import check_columns, problem_texts, to_traces
+from curate.storage import is_url, local_source
 
 __all__ = ["Load", "check_columns", "to_traces", "trace_digests", "with_ids"]
 
@@ -112,6 +113,8 @@ class Load(Stage):
     def _path(self, source: Source) -> str:
         if source.path.startswith(("hub:", "hf:", "run:")) or source.format == "hub":
             return source.path
+        if is_url(source.path):  # s3://, gs://...: a local copy, fetched again only when it changed
+            return local_source(source.path)
         p = Path(source.path).expanduser()
         if not p.is_absolute() and self.config.base_dir and not any(c in source.path for c in "*?["):
             p = Path(self.config.base_dir) / p
@@ -126,7 +129,7 @@ class Load(Stage):
         offset = 0
         for i, entry in enumerate(plan["entries"]):
             source = self.config.sources[i]
-            for file in entry["files"]:
+            for file in located(entry, source):
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
                     tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
@@ -152,6 +155,17 @@ def part_range(plan: dict[str, Any], part: int) -> tuple[int, int]:
     the last)."""
     size = math.ceil(plan["total"] / plan["parts"])
     return min(plan["total"], part * size), min(plan["total"], (part + 1) * size)
+
+
+def located(entry: dict[str, Any], source: Source) -> list[dict[str, Any]]:
+    """The planned files of a source; for a source at a URL, the same files in this machine's
+    copy of it (the plan names the planner's copy; a Ray worker has its own cache)."""
+    files = entry["files"]
+    if not is_url(source.path):
+        return files
+    base = local_source(source.path)
+    return [{**f, "path": base if f["path"] == entry["path"] else
+             str(Path(base) / Path(f["path"]).relative_to(entry["path"]))} for f in files]
 
 
 def scan_source(source: Source, path: str) -> dict[str, Any]:

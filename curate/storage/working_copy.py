@@ -1,0 +1,232 @@
+"""The local working copy of a run directory at a URL: what `RunDir` moves to and from the store.
+
+A finished part's files go up, then its marker naming each file's size and sha256; a phase's
+outputs go up before its flag, which names them the same way; readers fetch exactly what a marker
+or flag names and check it. Every method is a no-op for a local run (`store` is None).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from curate.errors import CurateError
+from curate.storage.store import Store, digest, matches
+
+FLAGS = ("prepared", "finalized")
+
+
+class WorkingCopy:
+    """What `RunDir` does with a store: its local working copy and the files moved to and from
+    the store. Every method is a no-op for a local run (`store` is None)."""
+
+    store: Store | None
+    path: Path
+
+    def rel(self, path: Path) -> str:
+        return Path(path).relative_to(self.path).as_posix()
+
+    def publish(self, *paths: Path) -> None:
+        """Upload small state files as they are (the recipe, the manifest, fingerprints, markers)."""
+        for path in paths if self.store else ():
+            self.store.put(path, self.rel(path))
+
+    def upload(self, files: Iterable[Path]) -> dict[str, dict]:
+        """Upload the files that exist; return what a marker names: path -> size and sha256."""
+        present = [path for path in files if path.exists()]
+        listed = {self.rel(path): digest(path) for path in present}
+        self.store.put_many([(path, self.rel(path)) for path in present])
+        return listed
+
+    def remove_unmarked(self, stage_dir: Path, num_parts: int) -> None:
+        """Delete what earlier, killed attempts left in the store for parts without a marker (their
+        part files and rejects), with one listing and one bulk delete; readers ignore such objects
+        anyway, and a rerun of the part overwrites what it writes again."""
+        if not self.store:
+            return
+        held = self.store.listing(self.rel(stage_dir)) | self.store.listing(self.rel(self.rejected_dir(stage_dir)))
+        files = (self.part_path, self.rejected_path)
+        stale = [self.rel(f(stage_dir, p)) for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) not in held
+                 for f in files if self.rel(f(stage_dir, p)) in held]
+        self.store.delete_many(stale)
+
+    def done_parts(self, stage_dir: Path, num_parts: int) -> set[int]:
+        """The parts whose markers exist (on a store: one listing, not a request per part)."""
+        if not self.store:
+            return {p for p in range(num_parts) if self.marker(stage_dir, p).exists()}
+        listed = self.store.listing(self.rel(self.marker(stage_dir, 0).parent))
+        return {p for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) in listed}
+
+    def fetch(self, listed: dict[str, dict]) -> None:
+        """Make the working copy hold exactly the files a marker or flag names (downloading only
+        those whose local copy is missing or differs), or fail if the store's copy differs too."""
+        for rel, want in listed.items():
+            local = self.path / rel
+            if not matches(local, want):
+                self.store.get(rel, local)
+                if not matches(local, want):
+                    raise CurateError(f"{self.store.url_of(rel)} does not match its marker (size/sha256).",
+                                      "Another run is writing this run directory, or the object was edited: "
+                                      "rerun with --force on that stage.")
+
+    def read_marker(self, path: Path) -> dict | None:
+        """A marker or flag from the store, saved into the working copy (None when absent)."""
+        data = self.store.cat(self.rel(path))
+        if data is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return json.loads(data) if data.strip() else {}
+
+    def fetch_part(self, stage_dir: Path, part: int) -> None:
+        """Bring a finished part's files (and marker) into the working copy."""
+        if self.store:
+            marker = self.marker(stage_dir, part)
+            if marker in getattr(self, "fresh", ()):  # read from the store by this task already
+                stats = json.loads(marker.read_text()) if marker.exists() else {}
+            else:
+                stats = self.read_marker(marker)
+            self.fetch((stats or {}).get("files", {}))
+
+    def fetch_stage(self, stage_dir: Path, num_parts: int) -> None:
+        """Bring every finished part of a stage into the working copy (markers read at once)."""
+        if not self.store:
+            return
+        markers = {self.rel(self.marker(stage_dir, p)): self.marker(stage_dir, p) for p in range(num_parts)}
+        for rel, data in self.store.cat_many(list(markers)).items():
+            markers[rel].parent.mkdir(parents=True, exist_ok=True)
+            markers[rel].write_bytes(data)
+            self.fetch(json.loads(data).get("files", {}))
+
+    def has_part(self, stage_dir: Path, part: int) -> bool:
+        """Did the stage keep this part's file (a view or a part streamed on has none)?"""
+        if self.store:
+            marker = self.marker(stage_dir, part)
+            stats = json.loads(marker.read_text()) if marker.exists() else self.read_marker(marker) or {}
+            return self.rel(self.part_path(stage_dir, part)) in stats.get("files", {})
+        return self.part_path(stage_dir, part).exists()
+
+    def has_flag(self, stage_dir: Path, name: str) -> bool:
+        return self.flag(stage_dir, name).exists()
+
+    def set_flag(self, stage_dir: Path, name: str, since: float) -> None:
+        """Raise a phase flag. On a store, first upload what the phase wrote (the stage's artifacts,
+        reports, the dataset: files changed since `since`) and name them in the flag."""
+        flag = self.flag(stage_dir, name)
+        if not self.store:
+            flag.touch()
+            return
+        changed = [f for d in (self.artifacts(stage_dir), self.reports) if d.exists() for f in sorted(d.rglob("*"))
+                   if f.is_file() and f.stat().st_mtime >= since - 1]
+        replaced = self.dataset.exists() and self.dataset.stat().st_mtime >= since - 1  # write made dataset/
+        shards = sorted(f for f in self.dataset.rglob("*") if f.is_file()) if replaced else []
+        stored = self.stored_links(stage_dir) if replaced else {}
+        copies = {f: stored[(f.stat().st_dev, f.stat().st_ino)] for f in shards
+                  if (f.stat().st_dev, f.stat().st_ino) in stored}
+        # shards are links to older files (their mtime says nothing); those already in the store
+        # as write's part files are copied there, not uploaded again
+        listed = self.upload(changed + [f for f in shards if f not in copies])
+        self.store.copy_many([(src, self.rel(f)) for f, (src, _) in copies.items()])
+        listed.update({self.rel(f): want for f, (_, want) in copies.items()})
+        if replaced:
+            here = {self.rel(f) for f in shards}
+            for rel in set(self.store.listing(self.rel(self.dataset))) - here:
+                self.store.delete(rel)
+        _write_json(flag, {"files": listed})
+        self.publish(flag)
+
+    def stored_links(self, stage_dir: Path) -> dict[tuple[int, int], tuple[str, dict]]:
+        """The stage's part files already in the store, by local inode -> (path, size and sha256),
+        for files linked elsewhere (write links its shards into dataset/)."""
+        out = {}
+        for marker in self.markers(stage_dir):
+            for rel, want in json.loads(marker.read_text()).get("files", {}).items():
+                local = self.path / rel
+                if local.exists() and local.stat().st_size == want["size"]:
+                    out[(local.stat().st_dev, local.stat().st_ino)] = (rel, want)
+        return out
+
+    def fetch_flagged(self, stage_dir: Path, name: str = "prepared") -> None:
+        """Bring what a phase wrote (artifacts) into the working copy, unless it is there already."""
+        if not self.store:
+            return
+        flag = self.flag(stage_dir, name)
+        held = flag.read_bytes() if flag.exists() else None
+        data = self.store.cat(self.rel(flag))
+        if data is not None and data != held:
+            self.fetch(json.loads(data).get("files", {}) if data.strip() else {})
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.write_bytes(data)
+
+    def pull(self) -> None:
+        """Mirror the store's state into the working copy before a run: the recipe, the manifest,
+        each stage's fingerprint, flags (and what they name) and markers. Local markers and flags
+        the store lacks go: only what the store holds counts."""
+        if not self.store:
+            return
+        listing = self.store.listing()
+        for rel in sorted(listing):
+            pieces = rel.split("/")
+            local = self.path / rel
+            stage_dir = self.path / pieces[0]
+            if local in (self.recipe_path, self.manifest_path, self.fingerprint_path(stage_dir)):
+                self.store.get(rel, local)
+            elif local.parent == self.marker(stage_dir, 0).parent and not local.exists():
+                self.store.get(rel, local)
+            elif local == self.flag(stage_dir, "prepared"):
+                self.fetch_flagged(stage_dir, "prepared")
+            elif local == self.flag(stage_dir, "finalized"):  # what it names (the dataset) stays remote
+                self.store.get(rel, local)
+        for stage_dir in self.stage_dirs():
+            held = [*(self.flag(stage_dir, name) for name in FLAGS), *self.markers(stage_dir),
+                    self.fingerprint_path(stage_dir)]
+            for path in held:
+                if path.exists() and self.rel(path) not in listing:
+                    path.unlink()
+
+    def fetch_recipe(self) -> None:
+        if self.store:
+            self.store.get(self.rel(self.recipe_path), self.recipe_path)
+
+    def open_part_task(self, stage_dirs: list[Path], part: int) -> set[Path]:
+        """Ready the working copy for a task on `part` of these stages (a chain and its parent):
+        their folders, what their prepare wrote, their markers of `part`, all read at once (the
+        files a flag names are fetched only when it changed). Returns the folders whose `part`
+        is done."""
+        if not self.store:
+            return {d for d in stage_dirs if self.marker(d, part).exists()}
+        flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
+        markers = {self.rel(self.marker(d, part)): self.marker(d, part) for d in stage_dirs}
+        found = self.store.cat_many([*flags, *markers])
+        for stage_dir in stage_dirs:
+            stage_dir.mkdir(parents=True, exist_ok=True)
+        for rel, flag in flags.items():
+            data = found.get(rel)
+            if data is not None and (not flag.exists() or flag.read_bytes() != data):
+                self.fetch(json.loads(data).get("files", {}) if data.strip() else {})
+                flag.write_bytes(data)
+        for rel, marker in markers.items():
+            if rel in found:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_bytes(found[rel])
+            else:  # only the store's markers count
+                marker.unlink(missing_ok=True)
+        self.fresh = set(markers.values())
+        return {d for d in stage_dirs if self.rel(self.marker(d, part)) in found}
+
+    def pull_markers(self, stage_dir: Path) -> None:
+        """Download the stage's markers written by other machines (Ray workers)."""
+        for rel in self.store.listing(self.rel(self.marker(stage_dir, 0).parent)) if self.store else ():
+            if not (self.path / rel).exists():
+                self.store.get(rel, self.path / rel)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
