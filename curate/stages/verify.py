@@ -18,9 +18,11 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import CurateError, InputError, MissingExtra
@@ -116,9 +118,34 @@ class Verify(Stage):
         from curate.verifiers.split import judge_split_problems
 
         self.check_domains(ctx.inputs)
+        if getattr(ctx.executor, "inline", False):  # every part runs here: start their checkers now
+            self._start_checkers(ctx.inputs)
         count = judge_split_problems(lambda rows: self.annotate(rows, PartContext()), ctx.inputs, ctx.artifacts)
         ctx.stats["split_problems"] = count
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
+
+    def _start_checkers(self, inputs) -> None:
+        """Start the math workers (they import sympy meanwhile) and, in a small run, the code
+        checks of every part, so that their waits overlap instead of adding up (`prefetch`)."""
+        from curate.stages.base import read_input
+        from curate.verifiers import prefetch
+
+        uses = set(self.config.verifiers.values())
+        if "math" in uses:
+            from curate.verifiers.math_rows import get_pool
+
+            get_pool(workers=self._workers(), deadline=self.config.deadline, memory_mb=self.config.memory_mb)
+        code = {d for d, v in self.config.verifiers.items() if v == "code"} - {""}
+        if self.config.domains:
+            code &= set(self.config.domains)
+        if not code:
+            return
+        wanted = pa.array(sorted(code), pa.string())
+        domains = [read_input(p, ["domain"])["domain"] for p in inputs]
+        if sum(pc.sum(pc.is_in(d, wanted)).as_py() or 0 for d in domains) > prefetch.MAX_ROWS:
+            return
+        rows = [row for p in inputs for row in conform(read_input(p)).to_pylist() if row["domain"] in code]
+        prefetch.start(rows, self._code_settings(), self._workers())
 
     def check_domains(self, inputs) -> None:
         """Refuse rows without a domain (they would all pass as `unverified`), before any part runs."""
@@ -161,9 +188,16 @@ class Verify(Stage):
             if self.config.domains and row["domain"] not in self.config.domains:
                 continue
             by_verifier.setdefault(self.config.verifiers.get(row["domain"] or "", "none"), []).append(i)
-        for verifier, indices in sorted(by_verifier.items()):
-            for i, result in zip(indices, self._verify(verifier, [rows[i] for i in indices], ctx)):
-                results[i] = result
+        # code runs beside math (its sandboxes mostly wait on programs and timeouts), in a thread
+        background = {v: i for v, i in by_verifier.items() if v == "code" and len(by_verifier) > 1}
+        with ThreadPoolExecutor(max_workers=1) as threads:
+            futures = {v: threads.submit(self._verify, v, [rows[i] for i in indices], ctx)
+                       for v, indices in background.items()}
+            for verifier, indices in sorted(by_verifier.items(), key=lambda item: item[0] in futures):
+                checked = (futures[verifier].result() if verifier in futures
+                           else self._verify(verifier, [rows[i] for i in indices], ctx))
+                for i, result in zip(indices, checked):
+                    results[i] = result
         return self._with_columns(table, rows, results, ctx)
 
     def _verify(self, verifier: str, rows: list[dict], ctx: PartContext) -> list[tuple[str, dict]]:
@@ -174,14 +208,30 @@ class Verify(Stage):
                                     memory_mb=self.config.memory_mb, counters=ctx.counters,
                                     policy=self.config.extract)
         if verifier == "code":
-            from curate.verifiers.code import CodeSettings, verify_code_rows
-
-            settings = CodeSettings(sandbox=self.config.sandbox, timeout=self.config.code_timeout,
-                                    memory_mb=self.config.code_memory_mb,
-                                    max_output=self.config.max_output_kb * 1024,
-                                    max_tests=self.config.max_tests, python=self.config.python)
-            return verify_code_rows(rows, settings, workers=self._workers(), counters=ctx.counters)
+            return self._verify_code(rows, ctx)
         return [("unverified", {"reason": f"no verifier for domain {rows[0]['domain']!r}"})] * len(rows)
+
+    def _code_settings(self):
+        from curate.verifiers.code import CodeSettings
+
+        return CodeSettings(sandbox=self.config.sandbox, timeout=self.config.code_timeout,
+                            memory_mb=self.config.code_memory_mb, max_output=self.config.max_output_kb * 1024,
+                            max_tests=self.config.max_tests, python=self.config.python)
+
+    def _verify_code(self, rows: list[dict], ctx: PartContext) -> list[tuple[str, dict]]:
+        """Rows' code verdicts: those `_start_checkers` started, the rest checked now."""
+        from curate.verifiers import prefetch
+        from curate.verifiers.code import verify_code_rows
+
+        settings = self._code_settings()
+        results = prefetch.take(rows, settings)
+        missing = [i for i, result in enumerate(results) if result is None]
+        if missing:
+            checked = verify_code_rows([rows[i] for i in missing], settings, workers=self._workers())
+            for i, result in zip(missing, checked):
+                results[i] = result
+        ctx.counters["sandbox runs"] += sum(r[1].get("runs", 0) for r in results)
+        return results
 
     def _options(self, source: str | None) -> dict[str, Any]:
         options = self.config.source_options.get(source or "")

@@ -10,7 +10,9 @@ limit, a crash) costs only its current item (`error`).
 Protocol: a job is `(header, items)`: the worker calls `prepare(header)` once (e.g. parse a gold
 answer) and then `check(state, item)` for each item, sending one reply per item, so one
 pathological item costs at most its deadline. Workers are spawned (never forked: the parent has
-polars/pyarrow threads) and stay up across jobs.
+polars/pyarrow threads) and stay up across jobs. Construction only starts them: a caller can
+create the pool early (verify does, in its prepare) and do other work while the workers import
+their handler; the first `run` waits for them.
 """
 
 from __future__ import annotations
@@ -92,10 +94,9 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")
         self.slots = [_Slot() for _ in range(self.workers)]
         self.stats = PoolStats()
+        self._ready = False
         for slot in self.slots:
             self._start(slot)
-        for slot in self.slots:
-            self._await_ready(slot)
 
     def __enter__(self) -> Self:
         return self
@@ -135,6 +136,10 @@ class WorkerPool:
 
     def run(self, jobs: list[tuple[Any, list[Any]]]) -> list[list[Any]]:
         """Run every job; returns, per job, one result per item (in item order)."""
+        if not self._ready:  # started by the constructor, which does not wait for them
+            for slot in self.slots:
+                self._await_ready(slot)
+            self._ready = True
         results: list[list[Any]] = [[None] * len(items) for _, items in jobs]
         queue = list(range(len(jobs)))[::-1]
         while queue or any(s.job is not None for s in self.slots):
