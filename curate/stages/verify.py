@@ -125,27 +125,27 @@ class Verify(Stage):
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
 
     def _start_checkers(self, inputs) -> None:
-        """Start the math workers (they import sympy meanwhile) and, in a small run, the code
-        checks of every part, so that their waits overlap instead of adding up (`prefetch`)."""
+        """Start the math workers (they import sympy meanwhile) when there are math rows and, in
+        a small run, the code checks of every part, so that their waits overlap (`prefetch`)."""
+        from collections import Counter
+
         from curate.stages.base import read_input
         from curate.verifiers import prefetch
 
-        uses = set(self.config.verifiers.values())
-        if "math" in uses:
+        counts: Counter = Counter()
+        for path in inputs:
+            for item in pc.value_counts(read_input(path, ["domain"])["domain"]).to_pylist():
+                if not self.config.domains or item["values"] in self.config.domains:
+                    counts[self.config.verifiers.get(item["values"] or "", "none")] += item["counts"]
+        if counts["math"]:
             from curate.verifiers.math_rows import get_pool
 
             get_pool(workers=self._workers(), deadline=self.config.deadline, memory_mb=self.config.memory_mb)
-        code = {d for d, v in self.config.verifiers.items() if v == "code"} - {""}
-        if self.config.domains:
-            code &= set(self.config.domains)
-        if not code:
-            return
-        wanted = pa.array(sorted(code), pa.string())
-        domains = [read_input(p, ["domain"])["domain"] for p in inputs]
-        if sum(pc.sum(pc.is_in(d, wanted)).as_py() or 0 for d in domains) > prefetch.MAX_ROWS:
-            return
-        rows = [row for p in inputs for row in conform(read_input(p)).to_pylist() if row["domain"] in code]
-        prefetch.start(rows, self._code_settings(), self._workers())
+        if 0 < counts["code"] <= prefetch.MAX_ROWS:
+            rows = [row for path in inputs for row in conform(read_input(path)).to_pylist()
+                    if (not self.config.domains or row["domain"] in self.config.domains)
+                    and self.config.verifiers.get(row["domain"] or "", "none") == "code"]
+            prefetch.start(rows, self._code_settings(), self._workers())
 
     def check_domains(self, inputs) -> None:
         """Refuse rows without a domain (they would all pass as `unverified`), before any part runs."""

@@ -29,7 +29,8 @@ def get_pool(*, workers: int, deadline: float, memory_mb: int) -> WorkerPool:
     if key not in _POOLS:
         if not _POOLS:
             atexit.register(close_pools)
-        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=workers, deadline=deadline, memory_mb=memory_mb)
+        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=workers, deadline=deadline, memory_mb=memory_mb,
+                                 preload=("math_verify",))
     return _POOLS[key]
 
 
