@@ -18,7 +18,6 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -188,16 +187,11 @@ class Verify(Stage):
             if self.config.domains and row["domain"] not in self.config.domains:
                 continue
             by_verifier.setdefault(self.config.verifiers.get(row["domain"] or "", "none"), []).append(i)
-        # code runs beside math (its sandboxes mostly wait on programs and timeouts), in a thread
-        background = {v: i for v, i in by_verifier.items() if v == "code" and len(by_verifier) > 1}
-        with ThreadPoolExecutor(max_workers=1) as threads:
-            futures = {v: threads.submit(self._verify, v, [rows[i] for i in indices], ctx)
-                       for v, indices in background.items()}
-            for verifier, indices in sorted(by_verifier.items(), key=lambda item: item[0] in futures):
-                checked = (futures[verifier].result() if verifier in futures
-                           else self._verify(verifier, [rows[i] for i in indices], ctx))
-                for i, result in zip(indices, checked):
-                    results[i] = result
+        # One after the other: beside each other they would share the cores and push checks past
+        # their wall-clock deadlines. A small run's code checks already run beside math (prefetch).
+        for verifier, indices in sorted(by_verifier.items()):
+            for i, result in zip(indices, self._verify(verifier, [rows[i] for i in indices], ctx)):
+                results[i] = result
         return self._with_columns(table, rows, results, ctx)
 
     def _verify(self, verifier: str, rows: list[dict], ctx: PartContext) -> list[tuple[str, dict]]:
