@@ -9,7 +9,9 @@ distinct correct answers and the mean pairwise n-gram overlap of its correct tra
 Math runs in long-lived spawned worker processes with a per-item deadline enforced by the parent
 (`curate.verifiers.pool`); each gold is parsed once per problem, and identical answers of one
 problem are checked once. Code runs each test in a fresh bubblewrap sandbox and is judged in this
-process (`curate.verifiers.code`). `finalize` writes RUN/reports/verify.{md,json}.
+process (`curate.verifiers.code`). When every part runs in this process, `prepare` starts the math
+workers (if there are math rows) and a small run's code checks (`curate.verifiers.prefetch`), so
+their waits overlap. `finalize` writes RUN/reports/verify.{md,json}.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def bench_math(repeats: int, scale: int) -> None:
     per_core = {}
     for workers in (1, 2):
         started = time.perf_counter()
-        get_pool(workers=workers, deadline=2.0, memory_mb=2048)
+        get_pool(workers=workers, deadline=2.0, memory_mb=2048).run([])  # no jobs: waits for the workers
         startup = time.perf_counter() - started
         seconds = timed(lambda w=workers: verify_math_rows(rows, lambda s: {}, workers=w, deadline=2.0,
                                                            memory_mb=2048), repeats)
