@@ -177,6 +177,7 @@ def test_code_checked_ahead_in_prepare_gives_each_part_the_same_rows(tmp_path, m
     recipe = CODE_RECIPE.replace("    checkers: 2\n", "    checkers: 2\n    sandbox: none\n").replace(
         "  - use: load\n", "  - use: load\n    rows_per_part: 10\n")
     started = []
+    monkeypatch.setattr(prefetch, "_STARTED", {})  # what an earlier test may have left unclaimed
     monkeypatch.setattr(prefetch, "start", lambda rows, *a, start=prefetch.start: (started.append(len(rows)),
                                                                                   start(rows, *a)))
     for name in ("ahead", "alone"):
