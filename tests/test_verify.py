@@ -169,6 +169,33 @@ def test_code_verdicts_match_the_plants(tmp_path):
     assert report["counts"]["code / code"]["timeout"] == 1
 
 
+def test_code_checked_ahead_in_prepare_gives_each_part_the_same_rows(tmp_path, monkeypatch):
+    """A small inline run checks its code rows in prepare (prefetch); the parts take those
+    results: rows and counters equal a run whose parts check their own code."""
+    from curate.verifiers import prefetch
+
+    recipe = CODE_RECIPE.replace("    checkers: 2\n", "    checkers: 2\n    sandbox: none\n").replace(
+        "  - use: load\n", "  - use: load\n    rows_per_part: 10\n")
+    started = []
+    monkeypatch.setattr(prefetch, "_STARTED", {})  # what an earlier test may have left unclaimed
+    monkeypatch.setattr(prefetch, "start", lambda rows, *a, start=prefetch.start: (started.append(len(rows)),
+                                                                                  start(rows, *a)))
+    for name in ("ahead", "alone"):
+        (tmp_path / name).mkdir()
+    ahead = run(tmp_path / "ahead", recipe)
+    assert started == [32] and not prefetch._STARTED  # every started row was taken by its part
+    monkeypatch.setattr(prefetch, "MAX_ROWS", 0)
+    alone = run(tmp_path / "alone", recipe)
+    assert len(started) == 1
+    assert ahead.to_pylist() == alone.to_pylist()
+
+    def counters(name):
+        stages = json.loads((tmp_path / name / "run" / "manifest.json").read_text())["stages"]
+        return stages["1"]["counters"]
+
+    assert counters("ahead") == counters("alone") and counters("ahead")["sandbox runs"] > 0
+
+
 def test_missing_bwrap_is_refused_with_the_install_line(monkeypatch, tmp_path):
     from curate.errors import CurateError
     from curate.stages.verify import Verify

@@ -29,6 +29,12 @@ class LocalExecutor:
         self.warm_up = warm_up
         self._pool: ProcessPoolExecutor | None = None
 
+    @property
+    def inline(self) -> bool:
+        """Does every task run in this process (one worker)? A stage's prepare may then start
+        work its parts will use (verify starts its checkers)."""
+        return self.workers == 1
+
     def map(self, fn: Callable, items: Iterable[Any]) -> Iterator[Any]:
         """Yield `fn(*item)` for every item, in completion order."""
         return self.run(TaskSpec(fn, list(items)))

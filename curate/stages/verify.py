@@ -9,7 +9,9 @@ distinct correct answers and the mean pairwise n-gram overlap of its correct tra
 Math runs in long-lived spawned worker processes with a per-item deadline enforced by the parent
 (`curate.verifiers.pool`); each gold is parsed once per problem, and identical answers of one
 problem are checked once. Code runs each test in a fresh bubblewrap sandbox and is judged in this
-process (`curate.verifiers.code`). `finalize` writes RUN/reports/verify.{md,json}.
+process (`curate.verifiers.code`). When every part runs in this process, `prepare` starts the math
+workers (if there are math rows) and a small run's code checks (`curate.verifiers.prefetch`), so
+their waits overlap. `finalize` writes RUN/reports/verify.{md,json}.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import CurateError, InputError, MissingExtra
@@ -116,9 +119,34 @@ class Verify(Stage):
         from curate.verifiers.split import judge_split_problems
 
         self.check_domains(ctx.inputs)
+        if getattr(ctx.executor, "inline", False):  # every part runs here: start their checkers now
+            self._start_checkers(ctx.inputs)
         count = judge_split_problems(lambda rows: self.annotate(rows, PartContext()), ctx.inputs, ctx.artifacts)
         ctx.stats["split_problems"] = count
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
+
+    def _start_checkers(self, inputs) -> None:
+        """Start the math workers (they import sympy meanwhile) when there are math rows and, in
+        a small run, the code checks of every part, so that their waits overlap (`prefetch`)."""
+        from collections import Counter
+
+        from curate.stages.base import read_input
+        from curate.verifiers import prefetch
+
+        counts: Counter = Counter()
+        for path in inputs:
+            for item in pc.value_counts(read_input(path, ["domain"])["domain"]).to_pylist():
+                if not self.config.domains or item["values"] in self.config.domains:
+                    counts[self.config.verifiers.get(item["values"] or "", "none")] += item["counts"]
+        if counts["math"]:
+            from curate.verifiers.math_rows import get_pool
+
+            get_pool(workers=self._workers(), deadline=self.config.deadline, memory_mb=self.config.memory_mb)
+        if 0 < counts["code"] <= prefetch.MAX_ROWS:
+            rows = [row for path in inputs for row in conform(read_input(path)).to_pylist()
+                    if (not self.config.domains or row["domain"] in self.config.domains)
+                    and self.config.verifiers.get(row["domain"] or "", "none") == "code"]
+            prefetch.start(rows, self._code_settings(), self._workers())
 
     def check_domains(self, inputs) -> None:
         """Refuse rows without a domain (they would all pass as `unverified`), before any part runs."""
@@ -161,6 +189,8 @@ class Verify(Stage):
             if self.config.domains and row["domain"] not in self.config.domains:
                 continue
             by_verifier.setdefault(self.config.verifiers.get(row["domain"] or "", "none"), []).append(i)
+        # One after the other: beside each other they would share the cores and push checks past
+        # their wall-clock deadlines. A small run's code checks already run beside math (prefetch).
         for verifier, indices in sorted(by_verifier.items()):
             for i, result in zip(indices, self._verify(verifier, [rows[i] for i in indices], ctx)):
                 results[i] = result
@@ -174,14 +204,30 @@ class Verify(Stage):
                                     memory_mb=self.config.memory_mb, counters=ctx.counters,
                                     policy=self.config.extract)
         if verifier == "code":
-            from curate.verifiers.code import CodeSettings, verify_code_rows
-
-            settings = CodeSettings(sandbox=self.config.sandbox, timeout=self.config.code_timeout,
-                                    memory_mb=self.config.code_memory_mb,
-                                    max_output=self.config.max_output_kb * 1024,
-                                    max_tests=self.config.max_tests, python=self.config.python)
-            return verify_code_rows(rows, settings, workers=self._workers(), counters=ctx.counters)
+            return self._verify_code(rows, ctx)
         return [("unverified", {"reason": f"no verifier for domain {rows[0]['domain']!r}"})] * len(rows)
+
+    def _code_settings(self):
+        from curate.verifiers.code import CodeSettings
+
+        return CodeSettings(sandbox=self.config.sandbox, timeout=self.config.code_timeout,
+                            memory_mb=self.config.code_memory_mb, max_output=self.config.max_output_kb * 1024,
+                            max_tests=self.config.max_tests, python=self.config.python)
+
+    def _verify_code(self, rows: list[dict], ctx: PartContext) -> list[tuple[str, dict]]:
+        """Rows' code verdicts: those `_start_checkers` started, the rest checked now."""
+        from curate.verifiers import prefetch
+        from curate.verifiers.code import verify_code_rows
+
+        settings = self._code_settings()
+        results = prefetch.take(rows, settings)
+        missing = [i for i, result in enumerate(results) if result is None]
+        if missing:
+            checked = verify_code_rows([rows[i] for i in missing], settings, workers=self._workers())
+            for i, result in zip(missing, checked):
+                results[i] = result
+        ctx.counters["sandbox runs"] += sum(r[1].get("runs", 0) for r in results)
+        return results
 
     def _options(self, source: str | None) -> dict[str, Any]:
         options = self.config.source_options.get(source or "")

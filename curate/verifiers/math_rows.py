@@ -21,12 +21,16 @@ _POOLS: dict[tuple, WorkerPool] = {}
 
 
 def get_pool(*, workers: int, deadline: float, memory_mb: int) -> WorkerPool:
-    """A warm math worker pool with these settings (created on first use, closed at exit)."""
+    """The math worker pool with these settings (started on first use, closed at exit).
+
+    It returns at once: the workers import sympy and math-verify meanwhile, and the pool's
+    first `run` waits for them; so calling this early (verify's prepare) overlaps that start."""
     key = (workers, deadline, memory_mb)
     if key not in _POOLS:
         if not _POOLS:
             atexit.register(close_pools)
-        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=workers, deadline=deadline, memory_mb=memory_mb)
+        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=workers, deadline=deadline, memory_mb=memory_mb,
+                                 preload=("math_verify",))
     return _POOLS[key]
 
 

@@ -9,14 +9,21 @@ limit, a crash) costs only its current item (`error`).
 
 Protocol: a job is `(header, items)`: the worker calls `prepare(header)` once (e.g. parse a gold
 answer) and then `check(state, item)` for each item, sending one reply per item, so one
-pathological item costs at most its deadline. Workers are spawned (never forked: the parent has
-polars/pyarrow threads) and stay up across jobs.
+pathological item costs at most its deadline. Workers are never forked from the parent (it has
+polars/pyarrow threads): they fork from multiprocessing's forkserver, a fresh single-threaded
+process that imports the handler and its `preload` modules once (sympy and math-verify: about
+1.5 CPU seconds), so neither each worker nor each restart after a timeout pays that import again
+(spawned, each importing for itself, where there is no forkserver). They stay up across jobs.
+Construction only starts them: a caller can
+create the pool early (verify does, in its prepare) and do other work while the workers import
+their handler; the first `run` waits for them.
 """
 
 from __future__ import annotations
 
 import importlib
 import multiprocessing
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -58,6 +65,16 @@ def _worker_main(conn: Connection, handler: str, memory_mb: int | None) -> None:
             conn.send(("item", index, result))
 
 
+def _context(preload: tuple[str, ...]):
+    """The forkserver, preloading `preload` (only the first pool's list counts: the server is
+    started once per process; a module it lacks is imported by the worker), else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
 @dataclass
 class _Slot:
     process: Any = None
@@ -87,15 +104,23 @@ class WorkerPool:
     """
 
     def __init__(self, handler: str, *, workers: int = 1, deadline: float = 2.0,
-                 memory_mb: int | None = 2048):
+                 memory_mb: int | None = 2048, preload: tuple[str, ...] = ()):
         self.handler, self.workers, self.deadline, self.memory_mb = handler, max(1, workers), deadline, memory_mb
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _context((handler, *preload))
         self.slots = [_Slot() for _ in range(self.workers)]
         self.stats = PoolStats()
-        for slot in self.slots:
-            self._start(slot)
-        for slot in self.slots:
-            self._await_ready(slot)
+        self._ready = False
+        # starting blocks until the forkserver has imported the preload: done in a thread
+        self._starter = threading.Thread(target=self._start_all, name="curate-verify-start", daemon=True)
+        self._start_error: BaseException | None = None
+        self._starter.start()
+
+    def _start_all(self) -> None:
+        try:
+            for slot in self.slots:
+                self._start(slot)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the first run
+            self._start_error = exc
 
     def __enter__(self) -> Self:
         return self
@@ -135,6 +160,13 @@ class WorkerPool:
 
     def run(self, jobs: list[tuple[Any, list[Any]]]) -> list[list[Any]]:
         """Run every job; returns, per job, one result per item (in item order)."""
+        if not self._ready:  # started by the constructor, which does not wait for them
+            self._starter.join()
+            if self._start_error is not None:
+                raise self._start_error
+            for slot in self.slots:
+                self._await_ready(slot)
+            self._ready = True
         results: list[list[Any]] = [[None] * len(items) for _, items in jobs]
         queue = list(range(len(jobs)))[::-1]
         while queue or any(s.job is not None for s in self.slots):
@@ -211,6 +243,7 @@ class WorkerPool:
         self._assign(slot, job, index + 1, jobs)
 
     def close(self) -> None:
+        self._starter.join()
         for slot in self.slots:
             if slot.process is not None and slot.process.is_alive():
                 slot.conn.close()

@@ -11,6 +11,9 @@ math-verify's own SIGALRM timeouts). Reported: rows/s, rows/s per core, and the 
 Code: the overhead of one bubblewrap sandbox run (the same harness run with and without the
 sandbox), and rows/s on 2 workers over the sample corpus's code rows (the planted infinite loop
 is left out: it costs its timeout by design).
+
+`--only start`: checks per second of a math worker forked from the forkserver (now) against a
+spawned one (before), alternating.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def bench_math(repeats: int, scale: int) -> None:
     per_core = {}
     for workers in (1, 2):
         started = time.perf_counter()
-        get_pool(workers=workers, deadline=2.0, memory_mb=2048)
+        get_pool(workers=workers, deadline=2.0, memory_mb=2048).run([])  # no jobs: waits for the workers
         startup = time.perf_counter() - started
         seconds = timed(lambda w=workers: verify_math_rows(rows, lambda s: {}, workers=w, deadline=2.0,
                                                            memory_mb=2048), repeats)
@@ -90,6 +93,35 @@ def bench_math(repeats: int, scale: int) -> None:
     print(f"  ratio per core (curate 1 worker / direct): {per_core[1] / (len(rows) / base):.2f}x")
     print(f"  ratio per core (curate 2 workers / direct): {per_core[2] / (len(rows) / base):.2f}x")
     print(f"  scaling 1 -> 2 workers: {per_core[2] * 2 / per_core[1]:.2f}x")
+
+
+def bench_start_methods(repeats: int, scale: int) -> None:
+    """Checks per second of a 1-worker pool whose worker is forked from the forkserver (now)
+    or spawned (before), alternating; each pool starts anew and is timed twice."""
+    import multiprocessing
+
+    from curate.verifiers import pool as pool_module
+    from curate.verifiers.math_rows import close_pools, get_pool, verify_math_rows
+
+    rows = [{**r, "id": f"{r['id']}-{k}", "reference": r["reference"] + " " * k,
+             "answer": None if r["answer"] is None else r["answer"] + " " * k}
+            for k in range(scale) for r in load_rows("math.jsonl", "gold")]
+    forkserver = pool_module._context
+    rates: dict[str, list[float]] = {"spawned": [], "forked": []}
+    for _ in range(repeats):
+        for kind in rates:
+            pool_module._context = forkserver if kind == "forked" else (
+                lambda _preload: multiprocessing.get_context("spawn"))
+            get_pool(workers=1, deadline=2.0, memory_mb=2048).run([])
+            for _ in range(2):
+                seconds = timed(lambda: verify_math_rows(rows, lambda s: {}, workers=1, deadline=2.0,
+                                                         memory_mb=2048), 1)
+                rates[kind].append(len(rows) / seconds)
+            close_pools()
+    pool_module._context = forkserver
+    spawned, forked = (statistics.median(rates[k]) for k in ("spawned", "forked"))
+    print(f"math worker, {len(rows)} rows, median of {2 * repeats}: spawned {spawned:.1f} rows/s, "
+          f"forked from the forkserver {forked:.1f} rows/s, ratio {forked / spawned:.2f}x")
 
 
 def bench_code(repeats: int) -> None:
@@ -119,9 +151,12 @@ def bench_code(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", choices=["math", "code"], default=None)
+    parser.add_argument("--only", choices=["math", "code", "start"], default=None,
+                        help="start: a spawned vs a forked math worker (not in the default set).")
     parser.add_argument("--scale", type=int, default=10, help="Math: copies of the sample corpus per repeat.")
     args = parser.parse_args()
+    if args.only == "start":
+        bench_start_methods(args.repeats, args.scale)
     if args.only in (None, "math"):
         bench_math(args.repeats, args.scale)
     if args.only in (None, "code"):
