@@ -1,9 +1,8 @@
 """The stage loop: fingerprint checks, prepare phases, part tasks, finalize, manifest.
 
 A run is resumable by construction: every finished part has a marker, and a rerun skips marked
-parts. A stage's fingerprint chains its name, version, config and its parent's fingerprint; a
-run directory holding a different fingerprint is refused with the config diff and a `--force`
-hint, never mixed silently. `--force STAGE` clears that stage and every stage after it.
+parts; `resume` refuses a run directory made with another config. `state` records the run's
+state for `curate push --follow`.
 """
 
 from __future__ import annotations
@@ -12,36 +11,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curate.errors import RecipeError, ResumeConflict, disk_error
+from curate.errors import disk_error
 from curate.executors import TaskSpec
-from curate.fingerprint import config_diff, digest, stage_fingerprint
 from curate.part_task import overlapped_finishing, run_part
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir, write_json_atomic
+from curate.runner.resume import (  # noqa: F401 (fingerprinted_config: re-exported)
+    check_resume,
+    fingerprinted_config,
+    fingerprints,
+    read_json,
+    save_fingerprint,
+)
+from curate.runner.state import RunState
 from curate.stages.base import PrepareContext, Stage
 
 
 def build_stages(recipe: Recipe) -> list[Stage]:
     return [stage_class(e.use)(e.config) for e in recipe.stage_entries()]
-
-
-def fingerprinted_config(recipe: Recipe, stage: Stage) -> dict[str, Any]:
-    """The config a stage's fingerprint covers; load's includes the sources it reads."""
-    config = stage.config_dict()
-    config.pop("base_dir", None)  # where the recipe lives is not what it computes
-    config.pop("keep_parts", None)  # nor whether intermediate copies of the rows stay on disk
-    extra = stage.fingerprint_extra()
-    return {**config, "reads": extra} if extra else config
-
-
-def fingerprints(recipe: Recipe, stages: list[Stage]) -> list[str]:
-    parent = digest("seed", recipe.seed)
-    out = []
-    for stage in stages:
-        parent = stage_fingerprint(stage.name, stage.version, fingerprinted_config(recipe, stage), parent)
-        out.append(parent)
-    return out
 
 
 def run_recipe(
@@ -94,34 +82,6 @@ def run_recipe(
     return manifest
 
 
-class RunState:
-    """The run's state in the run directory (`RunDir.write_run_state`), for whoever follows the
-    run from another process (`curate push --follow`): running (with the pid, host and the chain
-    of stages at work), finished, failed or interrupted (naming the stage)."""
-
-    def __init__(self, rd: RunDir):
-        import os
-        import socket
-
-        self.rd, self.stage = rd, None
-        self.attempt = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-
-    def record(self, state: str, stage: str | None = None, **extra: Any) -> None:
-        """Best effort: a state that cannot be written (a full disk) must not fail the run; a
-        follower then sees the process gone and stops."""
-        self.stage = stage or self.stage
-        try:
-            self.rd.write_run_state({"state": state, "stage": self.stage, **self.attempt, **extra})
-        except OSError:
-            pass
-
-    def failed(self, error: BaseException) -> None:
-        """Record a failure, naming the stage the error came from (else the chain at work)."""
-        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
-        self.record(kind, stage=getattr(error, "stage_label", None), error=message[:2000])
-
-
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],
                  num_parts: int, walls: dict[int, float], worked: bool) -> None:
     """Write the chain's stage summaries into the manifest."""
@@ -136,15 +96,6 @@ def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stag
         manifest["stages"][index] = summary
     manifest["num_parts"] = num_parts
     rd.write_manifest(manifest)
-
-
-def save_fingerprint(rd: RunDir, recipe: Recipe, index: int, stage: Stage, fp: str) -> None:
-    saved = {"fingerprint": fp, "stage": stage.name, "version": stage.version,
-             "config": fingerprinted_config(recipe, stage), "recipe": recipe.name, "seed": recipe.seed}
-    fp_path = rd.fingerprint_path(rd.stage_dir(index, stage.name))
-    if not fp_path.exists() or _read_json(fp_path) != saved:
-        write_json_atomic(fp_path, saved)
-        rd.publish(fp_path)
 
 
 def chains(stages: list[Stage]) -> list[list[int]]:
@@ -167,74 +118,6 @@ def fusable(parent: Stage, child: Stage) -> bool:
     """
     plain = all(s.max_parallel is None and not s.resources() for s in (parent, child))
     return plain and not parent.terminal and not parent.has_finalize and not child.prepare_reads_inputs()
-
-
-def check_resume(rd: RunDir, recipe: Recipe, stages: list[Stage], fps: list[str], force) -> None:
-    """Refuse a run directory made with another config, unless forced; clear forced stages."""
-    names = [s.name for s in stages]
-    unknown = [f for f in force if f not in names]
-    if unknown:
-        raise RecipeError(f"--force {unknown[0]}: no such stage in this recipe", f"stages: {names}")
-    forced_from = min((names.index(f) for f in force), default=None)
-    on_disk = {rd.stage_index(d): d for d in rd.stage_dirs()}
-    for index, (stage, fp) in enumerate(zip(stages, fps)):
-        if forced_from is not None and index >= forced_from:
-            break
-        sdir = on_disk.get(index)
-        if sdir is None:
-            continue
-        saved_path = rd.fingerprint_path(sdir)
-        saved = _read_json(saved_path) if saved_path.exists() else {}
-        if sdir.name != rd.stage_dir(index, stage.name).name or saved.get("fingerprint") != fp:
-            if not any(produced(rd, d) for i, d in on_disk.items() if i >= index):
-                forced_from = index  # it failed before producing anything: nothing to mix with
-                break
-            raise ResumeConflict(resume_message(rd, index, stage, saved, recipe), f"--force {stage.name}")
-    if forced_from is not None:
-        rd.clear_from(forced_from)
-
-
-def produced(rd: RunDir, sdir: Path) -> bool:
-    """Did the stage keep any result: a finished prepare, part, finalize, or cached work?
-
-    Only its fingerprint and the leftovers of a prepare that failed (artifacts without the
-    `_prepared` flag) mean no: a stage that failed that early can take a new config unforced.
-    """
-    prepared, artifacts = rd.has_flag(sdir, "prepared"), rd.artifacts(sdir)
-    for path in sdir.rglob("*"):
-        if not path.is_file() or path == rd.fingerprint_path(sdir):
-            continue
-        if not prepared and path.is_relative_to(artifacts):
-            continue
-        return True
-    return False
-
-
-def resume_message(rd: RunDir, index: int, stage: Stage, saved: dict, recipe: Recipe) -> str:
-    old = saved.get("config", {})
-    new = fingerprinted_config(recipe, stage)
-    if saved.get("stage", stage.name) != stage.name:
-        old, new = {"stage": saved.get("stage")}, {"stage": stage.name}
-    diff = config_diff(old, new)
-    seed = saved.get("seed", rd.read_manifest().get("seed"))  # runs before the seed was saved here
-    if seed is not None and seed != recipe.seed:
-        diff.append(f"seed (recipe): {seed} -> {recipe.seed}")
-    if saved.get("version", stage.version) != stage.version:
-        diff.append(f"version of stage {stage.name}: {saved['version']} -> {stage.version} (curate was upgraded)")
-    diff = diff or ["(an upstream stage changed)"]
-    made_by = saved.get("recipe", "another recipe")
-    return (
-        f"{rd.path} was made by recipe '{made_by}' with a different config for stage "
-        f"{index:02d}-{stage.name}:\n  " + "\n  ".join(diff) +
-        f"\nRefusing to mix results. Rerun with --force {stage.name} to recompute it and every "
-        "stage after it, or choose another --run-dir."
-    )
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text())
 
 
 def start_manifest(rd: RunDir, recipe: Recipe) -> dict[str, Any]:
@@ -419,7 +302,7 @@ def stage_summary(rd: RunDir, index: int, stage: Stage, fp: str, num_parts: int,
         "rows_out": sum(p["rows_out"] for p in parts.values()),
         "rejected": sum(p["rejected"] for p in parts.values()),
         "counters": counters,
-        "prepare_stats": _read_json(stats_path) if stats_path.exists() else {},
+        "prepare_stats": read_json(stats_path) if stats_path.exists() else {},
         "part_seconds": round(sum(p.get("seconds", 0) for p in parts.values()), 3),
         "wall_seconds": round(wall, 3),
     }
