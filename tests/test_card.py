@@ -17,6 +17,7 @@ from publish_helpers import make_run
 from curate.cli.group import cli
 from curate.publish import card_facts
 from curate.publish.card import render_body
+from curate.publish.cost import compute_cost
 from curate.recipe import validate_recipe
 from curate.schema import from_rows
 from curate.stages.write import Write
@@ -304,15 +305,15 @@ def test_device_hours_per_thousand_accepted_traces(tmp_path):
              {"engine_seconds": 50.0, "device": "server", "devices": 0},  # a remote server: not ours
              {"elapsed_seconds": 9.0}]                                    # an older curate: no record
     stages = cost_run(tmp_path, parts)
-    cost = card_facts.compute_cost(tmp_path, stages, 1500)
+    cost = compute_cost(tmp_path, stages, 1500)
     assert cost == [{"device": "GPU", "hours": 3.0, "accepted": 1500, "per_thousand": 2.0}]
-    assert card_facts.compute_cost(tmp_path, stages, 0)[0]["per_thousand"] is None
-    assert card_facts.compute_cost(tmp_path, stages[:1], 1500) == []
+    assert compute_cost(tmp_path, stages, 0)[0]["per_thousand"] is None
+    assert compute_cost(tmp_path, stages[:1], 1500) == []
 
 
 def test_cpu_runs_report_cpu_hours_labelled_as_such(tmp_path):
     stages = cost_run(tmp_path, [{"engine_seconds": 36.0, "device": "cpu", "devices": 2}])
-    cost = card_facts.compute_cost(tmp_path, stages, 40)
+    cost = compute_cost(tmp_path, stages, 40)
     assert cost == [{"device": "CPU", "hours": 0.02, "accepted": 40, "per_thousand": 0.5}]
     recipe = validate_recipe({"name": "fake", "sources": [{"path": "x.jsonl", "domain": "math"}]})
     facts = {"stages": [], "generation": {}, "verdicts": {}, "pass_at_k": {}, "duplicates": {},

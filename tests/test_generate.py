@@ -155,7 +155,7 @@ def test_quickstart_generate_recipe_runs_on_the_session_engine(tiny_model, tmp_p
 def check_compute_cost(run_dir, generated: dict, *, accepted: int) -> None:
     """The card and report show CPU-hours per 1k accepted traces, from generate's part records."""
     from curate.publish.card import number
-    from curate.publish.card_facts import compute_cost
+    from curate.publish.cost import compute_cost
     from curate.publish.report import write_report
 
     markers = sorted((run_dir / generated["dir"] / "_done").glob("part-*.json"))

@@ -26,6 +26,7 @@ import yaml
 
 from curate.errors import CurateError
 from curate.publish import card_facts as facts_mod
+from curate.publish.cost import compute_cost
 
 TEMPLATES = Path(__file__).resolve().with_name("templates")  # packaged defaults
 USER_TEMPLATES = "data_cards"  # the folder users edit (in the working directory or beside the recipe)
@@ -58,7 +59,7 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
         "tokens": facts_mod.token_stats(dataset_dir, files),
         "rows": rows,
         "total_rows": sum(rows.values()),
-        "cost": facts_mod.compute_cost(run_dir, stages, sum(rows.values())),
+        "cost": compute_cost(run_dir, stages, sum(rows.values())),
         "eval_checks": facts_mod.eval_checks(run_dir),
     }
 

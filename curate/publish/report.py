@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.publish import card_facts as cf
+from curate.publish.cost import compute_cost
 from curate.publish.plots import cluster_chart, funnel_chart
 from curate.rundir import RunDir
 
@@ -125,7 +126,7 @@ def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> 
     """Device-hours of generate per thousand accepted traces (rows in dataset/), GPU or CPU."""
     rows = sum(pq.ParquetFile(dataset / f).metadata.num_rows for names in files.values() for f in names)
     out = []
-    for c in cf.compute_cost(run_dir, stages, rows):
+    for c in compute_cost(run_dir, stages, rows):
         out.append((f"{c['device']}-hours of generate", f"{c['hours']:g}"))
         if c["per_thousand"] is not None:
             out.append((f"{c['device']}-hours per 1k accepted traces", f"{c['per_thousand']:g}"))
