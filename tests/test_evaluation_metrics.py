@@ -102,7 +102,7 @@ def test_eval_recipe_errors_name_the_key_and_suggest_the_field(tmp_path):
         load_eval(path)
 
 
-def test_pack_benchmark_items_carry_the_release_date_and_code_benchmarks_are_refused(monkeypatch):
+def test_pack_benchmark_items_carry_the_release_date_and_free_text_benchmarks_are_refused(monkeypatch):
     from curate.decontam import loaders
     from curate.decontam.select import BenchItem
     from curate.errors import CurateError
@@ -114,5 +114,6 @@ def test_pack_benchmark_items_carry_the_release_date_and_code_benchmarks_are_ref
     config = validate_eval({"benchmark": "aime_2025", "models": [{"name": "a", "model": "m"}]})
     assert benchmark_rows(config) == [{"id": "aime25:1", "problem": "Find x.", "reference": "7", "domain": "math",
                                        "benchmark": "aime25", "date": "2025-02"}]
-    with pytest.raises(CurateError, match="no answers curate can verify"):
-        benchmark_rows(validate_eval({"benchmark": "humaneval", "models": [{"name": "a", "model": "m"}]}))
+    # code benchmarks are evaluated (tests/test_eval_code.py); a free-text reference is refused
+    with pytest.raises(CurateError, match="no answers curate can verify.*eval supports .*humaneval"):
+        benchmark_rows(validate_eval({"benchmark": "gpqa_diamond", "models": [{"name": "a", "model": "m"}]}))
