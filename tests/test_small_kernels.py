@@ -39,7 +39,8 @@ def path(kind: str):
         yield
 
 
-def both(fn, *args, **kwargs):
+def check_paths_agree(fn, *args, **kwargs):
+    """Run `fn` with every kernel as its Python twin, then compiled; assert both give the same."""
     with path("python"):
         twin = fn(*args, **kwargs)
     with path("compiled"):
@@ -66,15 +67,15 @@ def assert_same(a, b):
 @SLOW
 @given(TEXTS, st.integers(1, 9), st.integers(0, 2**64 - 1))
 def test_words_and_ngrams(texts, n, number):
-    both(words.word_hashes, texts)
-    both(words.word_hashes_masked, texts, number)
-    both(words.ngram_hashes, texts, n)
+    check_paths_agree(words.word_hashes, texts)
+    check_paths_agree(words.word_hashes_masked, texts, number)
+    check_paths_agree(words.ngram_hashes, texts, n)
 
 
 @SLOW
 @given(TEXTS, st.integers(0, 2**32))
 def test_seeded_hashes(texts, seed):
-    both(mix_hash.seeded_hashes, [t or "" for t in texts], seed)
+    check_paths_agree(mix_hash.seeded_hashes, [t or "" for t in texts], seed)
 
 
 @SLOW
@@ -82,15 +83,15 @@ def test_seeded_hashes(texts, seed):
        st.booleans())
 def test_minhash_band_keys_and_shingles(texts, ngram, shingle, shape, keep):
     bands, rows = shape
-    sig, _, _ = both(minhash.signatures, texts, num_perm=128, ngram=ngram, shingle=shingle)
-    both(minhash.band_keys, sig, bands, rows)
-    out = both(minhash.band_keys_and_shingles, texts, bands=bands, rows=rows, ngram=ngram, shingle=shingle,
+    sig, _, _ = check_paths_agree(minhash.signatures, texts, num_perm=128, ngram=ngram, shingle=shingle)
+    check_paths_agree(minhash.band_keys, sig, bands, rows)
+    out = check_paths_agree(minhash.band_keys_and_shingles, texts, bands=bands, rows=rows, ngram=ngram, shingle=shingle,
                keep=keep)
-    offsets, values = both(minhash.shingle_sets, texts, ngram=ngram, shingle=shingle)
+    offsets, values = check_paths_agree(minhash.shingle_sets, texts, ngram=ngram, shingle=shingle)
     pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i, len(texts))], np.int64).reshape(-1, 2)
-    both(minhash.jaccard_pairs, offsets, values, pairs[:, 0], pairs[:, 1])
+    check_paths_agree(minhash.jaccard_pairs, offsets, values, pairs[:, 0], pairs[:, 1])
     if keep:
-        both(minhash.bag_jaccard, out[3], out[4], pairs[:, 0], pairs[:, 1])
+        check_paths_agree(minhash.bag_jaccard, out[3], out[4], pairs[:, 0], pairs[:, 1])
 
 
 KEYS = st.lists(st.integers(0, 7) | st.integers(0, 2**64 - 1), max_size=300)
@@ -104,7 +105,7 @@ def test_bucket_edges_and_union_find(keys, units):
     edges = cluster._bucket_edges(keys, ids, np.empty((2, len(keys)), np.uint64))
     assert_same(interpreted(cluster._bucket_edges)(keys, ids, np.empty((2, len(keys)), np.uint64)), edges)
     left, right = (e % units for e in edges)
-    both(cluster.clusters, units, [(left, right)])
+    check_paths_agree(cluster.clusters, units, [(left, right)])
 
 
 BENCH = ["Compute the sum of 1, 2, 3 and 4 and report it as a fraction.",
