@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.decontam.evidence import digit_words
 from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
 from curate.decontam.kernels import (
     BASE,
@@ -177,6 +178,14 @@ class BenchIndex:
         """Per word of one item: is it a number."""
         start = int(self._starts()[item])
         return self.item_numbers[start:start + int(self.item_words[item])]
+
+    def digits_of(self, item: int) -> np.ndarray:
+        """Per word of one item: does it hold a digit (a number, or one glued to a letter: `evidence`)."""
+        key = f"digits{item}"
+        if key not in self._cache:
+            digits = digit_words(self.items[item].problem)
+            self._cache[key] = digits if len(digits) == self.item_words[item] else self.numbers_of(item)
+        return self._cache[key]
 
     def names_of(self, item: int) -> np.ndarray:
         """Per word of one item: is it part of a function or parameter name (`idents`)."""

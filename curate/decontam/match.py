@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.decontam.evidence import MAX_MISSING, MIN_RUN, digit_words, longest_run, missing_share
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
 from curate.text.arrow import text_array, valid_mask
@@ -93,13 +94,16 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
     judged: list[tuple[Hit, int, int]] = []
+    digits: dict[int, np.ndarray] = {}  # per row with a pair to judge: which of its words hold digits
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
         if not (kinds[lo:hi] != 2).any() and len(np.unique(ipos[lo:hi])) < MIN_GAP_ANCHORS:
             continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
+        if row not in digits:
+            digits[row] = _text_digits(array, row, masked[text] != words[text])
         hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                     words[text], masked[text] != words[text], (min_score, min_words, min_grams))
+                     words[text], digits[row], (min_score, min_words, min_grams))
         if hit.verdict == "leak" or (kinds[lo:hi] != 2).any():  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))
     final = pool_rarity(judged, docs, keys, groups, pool_min)
@@ -164,7 +168,14 @@ def _row_runs(hits: list[Hit]):
             start = k
 
 
-def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thresholds) -> Hit:
+def _text_digits(array: pa.Array, row: int, numbers: np.ndarray) -> np.ndarray:
+    """Per word of one text: 2 a number, 1 another word with a digit (`evidence.digit_words`;
+    none if the text cannot be read as the tokeniser read it), 0 a word without digits."""
+    digits = digit_words(array[row].as_py() or "")
+    return (digits if len(digits) == len(numbers) else numbers).astype(np.int8) + numbers
+
+
+def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_digits, thresholds) -> Hit:
     length = int(index.item_words[item])
     if (kinds == 1).any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
@@ -173,7 +184,9 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thr
     total = int(index.by_n[n].item_total[item])
     names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
     align = pick(_align, len(text_words), 2e-5)
-    state, text_at = align(index.words_of(item), index.numbers_of(item), names, text_words, text_numbers,
+    digits = index.digits_of(item)
+    constants = (digits & ~names).astype(np.int8) + index.numbers_of(item)  # a name (`l1`) is renamed instead
+    state, text_at = align(index.words_of(item), constants, names, text_words, text_digits,
                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
@@ -183,7 +196,11 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, thr
         score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
     exact_grams = _exact_windows(equal, n)
-    leak = score >= min_score or (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams
+    # the share alone makes a leak of a copy complete up to constants, or of a long quote (`evidence`)
+    own = renamed or min_score <= 0 or missing_share(index.weights_of(item), digits, state) <= MAX_MISSING \
+        or longest_run(equal) >= MIN_RUN
+    leak = (score >= min_score and own) or (words >= min_words and score >= min_score / 2) \
+        or exact_grams >= min_grams
     leak = leak and (renamed or (kinds == 0).any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
@@ -227,9 +244,10 @@ def _agree(iw, tw, i, t, step, sync):
 @njit(cache=True, nogil=True)
 def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
-    number facing a number, advance both; elsewhere skip at most `look` words on either side
+    constant facing one of its kind (`inum`, `tnum`: 2 a number, 1 a word with digits glued to
+    letters, `19x`), advance both; elsewhere skip at most `look` words on either side
     to the nearest point where `sync` words agree again (a renamed identifier, an inserted
-    word), or stop. An item name facing another word is a renamed name: the walk steps over
+    word), or stop. An item name facing a word that is not a number is a renamed name: the walk steps over
     the name's words and one text word. A changed number counts only once an equal word (or the item's edge)
     follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
     already aligned to another item word stops the walk (look-alike example lines)."""
@@ -247,11 +265,11 @@ def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pen
                     text_at[pending[k, 0]] = pending[k, 1]
                     claimed[pending[k, 1]] = pending[k, 0]
             waiting = 0
-        elif inum[i] and tnum[t]:
+        elif inum[i] and inum[i] == tnum[t]:
             pending[waiting, 0] = i
             pending[waiting, 1] = t
             waiting += 1
-        elif iname[i] and not tnum[t]:
+        elif iname[i] and tnum[t] != 2:
             while 0 <= i < len(iw) and iname[i] and iw[i] != tw[t]:
                 i += step
             t += step

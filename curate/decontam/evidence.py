@@ -1,0 +1,53 @@
+"""What a partial match must show to be a leak: the item's own content, not just its stem.
+
+Competition problems of one kind share their stems ("For how many values of n in {1, 2, ...,
+100} do we have", "What is the smallest value of", "Let f(x) be a polynomial of degree n"); what
+makes one problem that problem is the rest, often a formula of common letters and constants
+(`(n+1)^n≥2^n*n!`). A short item whose stem a look-alike problem repeats is covered by a large
+information share, since the stem holds most of its distinct words, but the text has another
+problem where the item goes on. So the share of an item's information (`match`: score) makes a
+leak alone only when the copy is complete up to its constants: the item's words without digits
+that the text leaves out carry at most MAX_MISSING of the item's information, counted per
+position (a formula of letters repeated in the stem is still missing where the formula stands).
+Words with digits are constants a template copy may change (`19x`, `2n`: a number glued to a
+letter is one word), so they are left out of that count, and the alignment treats two of them
+facing each other as a changed constant. A partial copy (a quote of part of the item) is a leak
+when it repeats a verbatim run of at least MIN_RUN words, longer than a shared stem and its
+first symbols, or when it is long by the other rules of `match` (min_words, min_grams).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.decontam.kernels import word_bounds
+from curate.text.small import pick
+
+MAX_MISSING = 0.1  # information share of the item's digit-free words a complete copy may leave out
+MIN_RUN = 15  # words a partial copy repeats word for word in one run (twice a stem and its first symbols)
+
+
+def digit_words(text: str) -> np.ndarray:
+    """Per word of `text` (the word rule of `curate.text.words`): does it hold an ASCII digit."""
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    starts, ends = pick(word_bounds, len(raw))(raw, -1)
+    digits = np.r_[0, np.cumsum((raw >= 48) & (raw <= 57))]
+    return digits[ends] > digits[starts]
+
+
+def missing_share(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> float:
+    """Information share of an item's words without digits at positions the text does not
+    repeat (`state` 0: the alignment of `match`), over that of all its words without digits."""
+    plain = ~digits
+    total = float(weights[plain].sum())
+    if total <= 0:
+        return float((state[plain] == 0).mean()) if plain.any() else 0.0
+    return float(weights[plain & (state == 0)].sum()) / total
+
+
+def longest_run(equal: np.ndarray) -> int:
+    """The longest run of item words the text repeats word for word."""
+    if not equal.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.r_[0, equal.astype(np.int8), 0]))
+    return int((edges[1::2] - edges[::2]).max())
