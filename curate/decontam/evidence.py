@@ -18,21 +18,57 @@ first symbols, or when it is long by the other rules of `match` (min_words, min_
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pyarrow as pa
 
 from curate.decontam.kernels import word_bounds
+from curate.text.arrow import arrow_buffers
 from curate.text.small import pick
 
+if TYPE_CHECKING:
+    from curate.decontam.index import BenchIndex
+
 MAX_MISSING = 0.1  # information share of the item's digit-free words a complete copy may leave out
-MIN_RUN = 15  # words a partial copy repeats word for word in one run (twice a stem and its first symbols)
+MIN_RUN = 16  # words a partial copy repeats word for word in one run: two problem n-grams end to end
 
 
-def digit_words(text: str) -> np.ndarray:
-    """Per word of `text` (the word rule of `curate.text.words`): does it hold an ASCII digit."""
-    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+def digit_words(text: str | np.ndarray) -> np.ndarray:
+    """Per word of `text` (or of its UTF-8 bytes; the word rule of `curate.text.words`): does it
+    hold an ASCII digit."""
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8) if isinstance(text, str) else text
     starts, ends = pick(word_bounds, len(raw))(raw, -1)
     digits = np.r_[0, np.cumsum((raw >= 48) & (raw <= 57))]
     return digits[ends] > digits[starts]
+
+
+def own_content(index: BenchIndex, item: int, state: np.ndarray) -> bool:
+    """Does a pair show the item's own content: complete up to constants (MAX_MISSING), or
+    one verbatim run of MIN_RUN words (`state`: the alignment of `match`, 1 equal)."""
+    digits = index.digits_of(item)
+    return missing_share(index.weights_of(item), digits, state) <= MAX_MISSING or longest_run(state == 1) >= MIN_RUN
+
+
+class TextConstants:
+    """Per word of a text of a scanned batch: 2 a number, 1 a constant glued to letters, 0
+    neither; read from the texts' bytes only for rows a pair with glued constants is judged in."""
+
+    def __init__(self, texts: pa.Array):
+        self.texts = texts
+        self.buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self.rows: dict[int, np.ndarray] = {}
+
+    def of(self, row: int, numbers: np.ndarray) -> np.ndarray:
+        """Row `row`'s constants, given its words that are numbers (the tokeniser's)."""
+        if row not in self.rows:
+            if self.buffers is None:
+                self.buffers = arrow_buffers(self.texts)[:2]
+            data, offsets = self.buffers
+            digits = digit_words(data[offsets[row]:offsets[row + 1]])
+            digits = digits if len(digits) == len(numbers) else numbers  # cannot happen: one word rule
+            self.rows[row] = digits.view(np.int8) + numbers.view(np.int8)
+        return self.rows[row]
 
 
 def missing_share(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> float:
@@ -49,5 +85,5 @@ def longest_run(equal: np.ndarray) -> int:
     """The longest run of item words the text repeats word for word."""
     if not equal.any():
         return 0
-    edges = np.flatnonzero(np.diff(np.r_[0, equal.astype(np.int8), 0]))
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], equal.view(np.int8), [0]])))
     return int((edges[1::2] - edges[::2]).max())

@@ -187,6 +187,16 @@ class BenchIndex:
             self._cache[key] = digits if len(digits) == self.item_words[item] else self.numbers_of(item)
         return self._cache[key]
 
+    def constants_of(self, item: int) -> tuple[np.ndarray, bool]:
+        """Per word of one item: 2 a number, 1 a constant glued to letters (`19x`), 0 neither (a
+        name with a digit, `l1`, is a name a copy renames); and whether it has glued ones (cached)."""
+        key = f"constants{item}"
+        if key not in self._cache:
+            names = self.names_of(item) if len(self.item_names) else False
+            glued = self.digits_of(item) & ~self.numbers_of(item) & ~names
+            self._cache[key] = (glued.astype(np.int8) + 2 * self.numbers_of(item).view(np.int8), bool(glued.any()))
+        return self._cache[key]
+
     def names_of(self, item: int) -> np.ndarray:
         """Per word of one item: is it part of a function or parameter name (`idents`)."""
         start = int(self._starts()[item])

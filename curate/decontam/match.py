@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.decontam.evidence import MAX_MISSING, MIN_RUN, digit_words, longest_run, missing_share
+from curate.decontam.evidence import TextConstants, own_content
 from curate.decontam.index import BenchIndex, token_spans
 from curate.decontam.weights import tokens
 from curate.text.arrow import text_array, valid_mask
@@ -94,16 +94,14 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
     bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
     judged: list[tuple[Hit, int, int]] = []
-    digits: dict[int, np.ndarray] = {}  # per row with a pair to judge: which of its words hold digits
+    constants = TextConstants(array)
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(docs)]):
         row = int(docs[lo])
         if not (kinds[lo:hi] != 2).any() and len(np.unique(ipos[lo:hi])) < MIN_GAP_ANCHORS:
             continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
-        if row not in digits:
-            digits[row] = _text_digits(array, row, masked[text] != words[text])
         hit = _judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
-                     words[text], digits[row], (min_score, min_words, min_grams))
+                     words[text], masked[text] != words[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or (kinds[lo:hi] != 2).any():  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))
     final = pool_rarity(judged, docs, keys, groups, pool_min)
@@ -168,14 +166,7 @@ def _row_runs(hits: list[Hit]):
             start = k
 
 
-def _text_digits(array: pa.Array, row: int, numbers: np.ndarray) -> np.ndarray:
-    """Per word of one text: 2 a number, 1 another word with a digit (`evidence.digit_words`;
-    none if the text cannot be read as the tokeniser read it), 0 a word without digits."""
-    digits = digit_words(array[row].as_py() or "")
-    return (digits if len(digits) == len(numbers) else numbers).astype(np.int8) + numbers
-
-
-def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_digits, thresholds) -> Hit:
+def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, constants, thresholds) -> Hit:
     length = int(index.item_words[item])
     if (kinds == 1).any():  # the exact path: whole item contained
         starts = np.unique(tpos[kinds == 1])
@@ -184,9 +175,9 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_digits, thre
     total = int(index.by_n[n].item_total[item])
     names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
     align = pick(_align, len(text_words), 2e-5)
-    digits = index.digits_of(item)
-    constants = (digits & ~names).astype(np.int8) + index.numbers_of(item)  # a name (`l1`) is renamed instead
-    state, text_at = align(index.words_of(item), constants, names, text_words, text_digits,
+    item_constants, glued = index.constants_of(item)
+    text_constants = constants.of(row, text_numbers) if glued else 2 * text_numbers.view(np.int8)
+    state, text_at = align(index.words_of(item), item_constants, names, text_words, text_constants,
                            ipos.astype(np.int64), tpos.astype(np.int64), n, LOOK, SYNC)
     equal, changed = state == 1, state >= 2
     mask = equal | changed
@@ -196,11 +187,8 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_digits, thre
         score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
     exact_grams = _exact_windows(equal, n)
-    # the share alone makes a leak of a copy complete up to constants, or of a long quote (`evidence`)
-    own = renamed or min_score <= 0 or missing_share(index.weights_of(item), digits, state) <= MAX_MISSING \
-        or longest_run(equal) >= MIN_RUN
-    leak = (score >= min_score and own) or (words >= min_words and score >= min_score / 2) \
-        or exact_grams >= min_grams
+    leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
+        score >= min_score and (renamed or min_score <= 0 or own_content(index, item, state)))
     leak = leak and (renamed or (kinds == 0).any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
