@@ -37,15 +37,29 @@ def flags(index, problems: list[str], pool_min: int) -> tuple[list, dict]:
 
 
 NOTE = "Note: you may assume the input is always valid."  # a sentence of HumanEval/77, and of many tasks
+# a tie-breaking rule of HumanEval/153 that many tasks state: alone, a long quote of the item
+TIE = "If there are two or more extensions with the same strength, you should choose the one that comes first in the list."
+
+
+def test_a_sentence_a_short_item_shares_with_other_problems_is_near(setup):
+    index, code, pool = setup
+    assert NOTE in code[77]["prompt"]
+    # a third of the short item's information, but none of its own task: near, never flagged
+    alone, stats = flags(index, [f"{pool[0]}\n{NOTE}"], pool_min=10)
+    assert alone == [frozenset()]
+    assert [(h["item_id"], h["verdict"]) for h in stats["decontam_hits"]][:1] == [("HumanEval/77", "near")]
+    # many problems of the pool carry it: also the pool's boilerplate
+    found, stats = flags(index, [f"{p}\n{NOTE}" for p in pool], pool_min=10)
+    assert not any(found) and all(h["pool_common"] for h in stats["decontam_hits"])
 
 
 def test_a_sentence_many_pool_problems_share_is_boilerplate(setup):
     index, code, pool = setup
-    assert NOTE in code[77]["prompt"]
-    rows = [f"{p}\n{NOTE}" for p in pool]
-    # judged alone, the sentence is a third of the short item's information: flagged
+    assert TIE in " ".join(code[153]["prompt"].split())
+    rows = [f"{p}\n{TIE}" for p in pool]
+    # judged alone, a 23-word quote of the item: flagged
     alone, _ = flags(index, rows[:1], pool_min=10)
-    assert alone == [{"humaneval:HumanEval/77"}]
+    assert alone == [{"humaneval:HumanEval/153"}]
     # twenty-four distinct problems carry it: the pool's boilerplate, reported as near
     found, stats = flags(index, rows, pool_min=10)
     assert not any(found)
@@ -56,17 +70,17 @@ def test_a_sentence_many_pool_problems_share_is_boilerplate(setup):
 def test_copies_stay_leaks_however_many_rows_hold_them(setup):
     index, code, pool = setup
     # the whole item copied into many distinct problems: it covers the item, so it stays a leak
-    found, _ = flags(index, [f"{p}\n{code[77]['prompt']}" for p in pool], pool_min=10)
-    assert all("humaneval:HumanEval/77" in f for f in found)
+    found, _ = flags(index, [f"{p}\n{code[153]['prompt']}" for p in pool], pool_min=10)
+    assert all("humaneval:HumanEval/153" in f for f in found)
     # sixteen samples of one problem are one problem: judged as that row alone
-    found, _ = flags(index, [f"{pool[0]}\n{NOTE}"] * 16, pool_min=10)
-    assert all(f == {"humaneval:HumanEval/77"} for f in found)
+    found, _ = flags(index, [f"{pool[0]}\n{TIE}"] * 16, pool_min=10)
+    assert all(f == {"humaneval:HumanEval/153"} for f in found)
 
 
 def test_copies_of_an_item_do_not_make_its_ngrams_boilerplate(setup):
     index, code, pool = setup
-    # a contaminated pool: twelve problems hold the whole item, one holds only its note; only
-    # pairs covering less than half an item count towards rarity, so the note row stays a leak
-    rows = [f"{p}\n{code[77]['prompt']}" for p in pool[:12]] + [f"{pool[12]}\n{NOTE}"]
+    # a contaminated pool: twelve problems hold the whole item, one holds only its rule; only
+    # pairs covering less than half an item count towards rarity, so the rule's row stays a leak
+    rows = [f"{p}\n{code[153]['prompt']}" for p in pool[:12]] + [f"{pool[12]}\n{TIE}"]
     found, _ = flags(index, rows, pool_min=10)
-    assert all("humaneval:HumanEval/77" in f for f in found)
+    assert all("humaneval:HumanEval/153" in f for f in found)

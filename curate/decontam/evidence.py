@@ -18,17 +18,12 @@ first symbols, or when it is long by the other rules of `match` (min_words, min_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pyarrow as pa
 
 from curate.decontam.kernels import word_bounds
 from curate.text.arrow import arrow_buffers
 from curate.text.small import pick
-
-if TYPE_CHECKING:
-    from curate.decontam.index import BenchIndex
 
 MAX_MISSING = 0.1  # information share of the item's digit-free words a complete copy may leave out
 MIN_RUN = 16  # words a partial copy repeats word for word in one run: two problem n-grams end to end
@@ -43,11 +38,11 @@ def digit_words(text: str | np.ndarray) -> np.ndarray:
     return digits[ends] > digits[starts]
 
 
-def own_content(index: BenchIndex, item: int, state: np.ndarray) -> bool:
-    """Does a pair show the item's own content: complete up to constants (MAX_MISSING), or
-    one verbatim run of MIN_RUN words (`state`: the alignment of `match`, 1 equal)."""
-    digits = index.digits_of(item)
-    return missing_share(index.weights_of(item), digits, state) <= MAX_MISSING or longest_run(state == 1) >= MIN_RUN
+def own_content(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> bool:
+    """Does a pair show the item's own content: complete up to constants (MAX_MISSING), or one
+    verbatim run of MIN_RUN words. Per item word: its information, whether it holds a digit,
+    and its state in the alignment of `match` (0 unmatched, 1 equal, 2-3 a changed constant)."""
+    return missing_share(weights, digits, state) <= MAX_MISSING or longest_run(state == 1) >= MIN_RUN
 
 
 class TextConstants:
