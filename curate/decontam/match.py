@@ -10,7 +10,8 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 - score: the covered words' information (`index.word_weights`: rarity across the benchmark's
   items, numbers and number words discounted) over the whole item's information;
 - template: a run that agrees everywhere except that the text has other numbers where the
-  item has numbers is the same task with new constants (kind `template`, changed numbers kept);
+  item has numbers (or other constants glued to the same letters, `2x` for `5x`) is the same
+  task with new constants (kind `template`, changed numbers kept);
 - renamed: the item's function and parameter names (`idents`) not repeated, the rest mostly
   is: the names weigh NAME_FACTOR in the score (kind `renamed`). A pair found only through the
   n-grams over the words outside names (kind 2 matches) is a leak only as such a copy;
@@ -18,7 +19,9 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
   together is the pool's boilerplate; a hit found mostly through such n-grams is near unless
   it covers POOL_KEEP of the item (`pool_common`).
 
-A pair is a `leak` when its score reaches `min_score`; or when it repeats at least `min_words`
+A pair is a `leak` when its score reaches `min_score` and it shows the item's own content
+(`evidence`: the whole item up to its constants, or a verbatim run of MIN_RUN words; a short
+item's stem that a look-alike problem repeats is not enough); or when it repeats at least `min_words`
 distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
 long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
 verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
