@@ -104,7 +104,7 @@ class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
 
     name = "decontam"
-    version = 3
+    version = 4  # 4: a leak must show the item's own content (decontam/evidence.py)
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True
