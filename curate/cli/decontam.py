@@ -50,7 +50,7 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, int]:
               help="Items shorter than n match by exact containment if they have this many words.")
 @click.option("--min-score", type=float, default=0.3, show_default=True,
               help="A leak covers at least this information-weighted share of an item, and the whole item up to "
-                   "its constants or a 16-word verbatim run of it; weaker matches are near.")
+                   "its constants or a 16-word run of it; weaker matches are near.")
 @click.option("--min-words", type=int, default=20, show_default=True,
               help="Also a leak: this many distinct item words (numbers aside) repeated, with a score of at least "
                    "min-score/2.")

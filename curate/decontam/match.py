@@ -20,7 +20,7 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
   it covers POOL_KEEP of the item (`pool_common`).
 
 A pair is a `leak` when its score reaches `min_score` and it shows the item's own content
-(`evidence`: the whole item up to its constants, or a verbatim run of MIN_RUN words; a short
+(`evidence`: the whole item up to its constants, or a run of MIN_RUN words of it; a short
 item's stem that a look-alike problem repeats is not enough); or when it repeats at least `min_words`
 distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
 long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long

@@ -51,7 +51,7 @@ class DecontamConfig(StageConfig):
     min_score: float = Field(
         0.3, ge=0.0, le=1.0, description="A leak covers at least this information-weighted share of an item "
         "(rare words count most, numbers little) and shows the item's own content: the whole item up to its "
-        "constants, or a 16-word verbatim run (a shared stem is not enough); weaker matches are reported as near "
+        "constants, or a 16-word run of it (a shared stem is not enough); weaker matches are reported as near "
         "and not flagged. 0: every shared n-gram.")
     min_words: int = Field(
         20, ge=1, description="Also a leak: at least this many distinct item words (numbers aside) repeated, with a "
