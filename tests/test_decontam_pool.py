@@ -38,7 +38,8 @@ def flags(index, problems: list[str], pool_min: int) -> tuple[list, dict]:
 
 NOTE = "Note: you may assume the input is always valid."  # a sentence of HumanEval/77, and of many tasks
 # a tie-breaking rule of HumanEval/153 that many tasks state: alone, a long quote of the item
-TIE = "If there are two or more extensions with the same strength, you should choose the one that comes first in the list."
+TIE = ("If there are two or more extensions with the same strength, you should choose the one that comes first "
+       "in the list.")
 
 
 def test_a_sentence_a_short_item_shares_with_other_problems_is_near(setup):

@@ -190,8 +190,9 @@ def _judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, con
         score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
     exact_grams = _exact_windows(equal, n)
+    own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
-        score >= min_score and (renamed or min_score <= 0 or own_content(index.weights_of(item), index.digits_of(item), state)))
+        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
     leak = leak and (renamed or (kinds == 0).any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
