@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage import WorkingCopy
+from curate.storage.read_copy import ReadCopy
 
 
 def part_name(part: int) -> str:
@@ -56,7 +57,7 @@ _PARTS = "part-*.parquet"
 _TEMPORARIES = ".*.tmp-*"  # what write_json_atomic and AtomicParquetWriter leave when killed
 
 
-class RunDir(WorkingCopy):
+class RunDir(WorkingCopy, ReadCopy):
     """The paths of one run directory; every module asks here instead of building them."""
 
     def __init__(self, path: str | Path):

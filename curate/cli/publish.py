@@ -10,11 +10,13 @@ from pathlib import Path
 
 import click
 
-RUN_DIR = click.Path(exists=True, file_okay=False)
+from curate.cli.params import Location
+
+RUN_DIR = Location(file_okay=False)  # a folder, or a run at a URL (s3://...)
 
 
 @click.command()
-@click.argument("run_dir", type=RUN_DIR)
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--template", help="Template name (./data_cards/ first, then the packaged ones) or path "
               "(default: the recipe's card.template).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of RUN/dataset/README.md.")
@@ -35,14 +37,21 @@ def card(run_dir, template, output):
 def report(run_dir, output, samples, viewer_url):
     """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits."""
     from curate.publish.report import write_report
+    from curate.rundir import RunDir
 
-    path = write_report(Path(run_dir), output=Path(output) if output else None, samples=samples,
-                        viewer=viewer_url)
-    click.echo(f"Report: {path}")
+    rd = RunDir.for_reading(run_dir)
+    rd.fetch_parts()  # a run at a URL: its parts, rejects and dataset come into a read-only copy
+    rd.fetch_dataset()
+    path = write_report(rd.path, output=Path(output) if output else None, samples=samples, viewer=viewer_url)
+    if rd.store and not output:  # beside the run's other reports, as for a local run
+        rd.store.put(path, rd.rel(path))
+        click.echo(f"Report: {path} (stored at {rd.store.url_of(rd.rel(path))})")
+    else:
+        click.echo(f"Report: {path}")
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path(file_okay=False))  # may not exist yet with --follow; or a URL
 @click.argument("repo_id")
 @click.option("--private", is_flag=True, help="Create the repo as private (if it does not exist).")
 @click.option("--revision", help="Branch to push to (created from main if missing).")
@@ -73,7 +82,13 @@ def publish(run_dir, repo_id: str, *, private: bool = False, revision: str | Non
     `curate run --push` share this."""
     from curate.publish.hub import plan_push
     from curate.publish.hub import push as do_push
+    from curate.rundir import RunDir
+    from curate.storage import is_url
 
+    if is_url(run_dir):  # the finished dataset (what write's flag names) into a read-only copy
+        rd = RunDir.for_reading(run_dir)
+        rd.fetch_dataset()
+        run_dir = rd.path
     plan = plan_push(run_dir, repo_id, revision=revision, private=private, create_pr=create_pr, atomic=atomic)
     if dry_run:
         click.echo(plan.describe())
@@ -90,7 +105,13 @@ def follow_run(run_dir, repo_id: str, *, private: bool, revision: str | None, cr
     """`curate push --follow`: stream the run's shards to the Hub, commit once it is finished."""
     from curate.errors import CurateError
     from curate.publish.follow import PushOptions, follow_push
+    from curate.storage import is_url
 
+    if is_url(run_dir):
+        raise CurateError(f"--follow reads the run's shards as they are written, on local disk; "
+                          f"{run_dir} is on object storage.",
+                          f"Push it once it has finished: curate push {run_dir} {repo_id} (without --follow), "
+                          "or follow from the machine running it: curate push RUN_WORKING_COPY --follow.")
     if dry_run:
         raise CurateError("--dry-run lists the files of a finished run; it cannot follow one.",
                           "Drop --follow to see what a finished run would upload.")
