@@ -29,7 +29,8 @@ def view(path, host, port):
                     err=True)
     server = make_server(viewer, host, port)
     rows = sum(t.rows for t in viewer.tables.values())
-    click.echo(f"Serving {path if is_url(path) else viewer.root} ({len(viewer.tables)} tables, {rows:,} rows), read-only.")
+    shown = path if is_url(path) else viewer.root
+    click.echo(f"Serving {shown} ({len(viewer.tables)} tables, {rows:,} rows), read-only.")
     click.echo(f"Open:    {url_of(server, viewer)}", )
     click.echo("Stop:    Ctrl-C")
     try:

@@ -70,7 +70,8 @@ class Store:
         (a client costs a second to make), without listing caches (another process may have
         written since)."""
         if self._fs is None:
-            settings = sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "GOOGLE_", "HF_")))
+            settings = sorted((k, v) for k, v in os.environ.items()
+                              if k.startswith(("AWS_", "GOOGLE_", "HF_", "GCSFS_", "STORAGE_EMULATOR_HOST")))
             key = (self.protocol, os.getpid(), hashlib.sha256(repr(settings).encode()).hexdigest())
             if key not in _FILESYSTEMS:
                 fsspec = require("fsspec", BACKENDS.get(self.protocol, ("", "s3"))[1], f"the storage URL {self.url}")
@@ -78,7 +79,8 @@ class Store:
                 module, extra = BACKENDS.get(self.protocol, (None, None))
                 if module:
                     require(module, extra, f"the storage URL {self.url}")
-                options = {"use_listings_cache": False, "skip_instance_cache": True} if module == "s3fs" else {}
+                cached = module in ("s3fs", "gcsfs")
+                options = {"use_listings_cache": False, "skip_instance_cache": True} if cached else {}
                 _FILESYSTEMS[key] = fsspec.filesystem(self.protocol, **options)
             self._fs = _FILESYSTEMS[key]
         return self._fs

@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curate.view.tables import Table, parquet_file, scan
 
