@@ -35,7 +35,11 @@ def card(run_dir, template, output):
 @click.option("--viewer-url", metavar="URL", help="Link each sample to its row in `curate view RUN_DIR --port P` "
               "running at URL: the address it printed, token included (e.g. http://127.0.0.1:8765/?token=...).")
 def report(run_dir, output, samples, viewer_url):
-    """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits."""
+    """Write one self-contained HTML page about a run: funnel, plots, samples, rejects, hits.
+
+    RUN_DIR may be a URL (s3://bucket/runs/r1): its parts are read into a local read-only copy,
+    and the report is also stored at RUN_DIR/reports/report.html.
+    """
     from curate.publish.report import write_report
     from curate.rundir import RunDir
 
@@ -65,6 +69,10 @@ def report(run_dir, output, samples, viewer_url):
 @click.option("--dry-run", is_flag=True, help="List what would be uploaded and print the card; upload nothing.")
 def push(run_dir, repo_id, private, revision, create_pr, atomic, follow, poll, dry_run):
     """Upload RUN_DIR/dataset/ to the dataset repo REPO_ID on the Hugging Face Hub.
+
+    RUN_DIR may be a URL (s3://bucket/runs/r1) of a finished run: its dataset/ is downloaded
+    (checked against write's record of it) into a local read-only copy first. --follow needs
+    a local run directory.
 
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
