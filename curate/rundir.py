@@ -264,7 +264,14 @@ class RunDir(WorkingCopy, ReadCopy):
             return {}
 
     def write_run_state(self, state: dict[str, Any]) -> None:
+        """Record the run's state; on a store, upload it too (`curate push --follow` reads it there)."""
+        from curate.errors import CurateError
+
         write_json_atomic(self.run_state_path, state)
+        try:
+            self.publish(self.run_state_path)
+        except CurateError:  # advisory: a store that fails fails the run at its next upload anyway
+            pass
 
     def push_record(self, repo_id: str) -> Path:
         """Where a streaming push to `repo_id` records the blobs it has uploaded (and their hashes)."""

@@ -91,6 +91,7 @@ def test_report_of_a_run_on_s3(s3_quickstart, local_quickstart, cache, tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"(stored at {url}/reports/report.html)" in done.stdout
     stored = objects(url.split("/")[2], "runs/quickstart")["reports/report.html"].decode()
+    assert SECRET not in stored
     local = curate("report", str(local_quickstart), "--output", str(tmp_path / "local.html"), cwd=tmp_path)
     assert local.returncode == 0, local.stderr
     # the local run's report, but for the run's name and the stages' timings
@@ -106,12 +107,20 @@ def get(url: str) -> dict:
         return json.loads(answer.read())
 
 
-def test_view_reads_a_run_on_s3_in_place(s3_quickstart, local_quickstart, cache):
+def test_view_reads_a_run_on_s3_in_place(s3_quickstart, local_quickstart, cache, monkeypatch):
+    from curate.view import query, tables
     from curate.view.server import Viewer, serve_in_thread
 
     url, _ = s3_quickstart
     remote, local = Viewer(url), Viewer(str(local_quickstart))
     assert {n: t.rows for n, t in remote.tables.items()} == {n: t.rows for n, t in local.tables.items()}
+    # a first page opens the first objects (and a few read ahead), not every part of the table
+    everything = remote.tables["everything"]
+    opened, real = [], tables.parquet_file
+    with monkeypatch.context() as patch:
+        patch.setattr(tables, "parquet_file", lambda path, **kw: opened.append(path) or real(path, **kw))
+        assert query.page(everything, limit=10)["rows"]
+    assert everything.counts[0] >= 10 and len(set(opened)) < len(everything.files), opened
     servers = [serve_in_thread(v) for v in (remote, local)]
     try:
         (_, there), (_, here) = servers
@@ -143,6 +152,54 @@ def test_view_reads_a_run_on_s3_in_place(s3_quickstart, local_quickstart, cache)
     no_secret_in(cache)
 
 
+def test_view_reads_a_large_object_a_few_row_groups_at_a_time(s3, cache, monkeypatch):
+    """A first page, a sorted page and one row of a 50-row-group Parquet object at a URL read a
+    few of its row groups (and only the columns shown), not the object."""
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.view import query, tables
+    from curate.view.server import Viewer
+    from tests.helpers.s3 import fresh_bucket
+
+    rows = 5000
+    data = pa.table({"id": [f"r{i}" for i in range(rows)], "verdict": ["pass", "fail"] * (rows // 2),
+                     "completion_tokens": list(range(rows)), "problem": ["x" * 2000] * rows})
+    sink = pa.BufferOutputStream()
+    pq.write_table(data, sink, row_group_size=100)
+    bucket = fresh_bucket()
+    boto3.client("s3").put_object(Bucket=bucket, Key="big/data.parquet", Body=sink.getvalue().to_pybytes())
+    viewer = Viewer(f"s3://{bucket}/big/data.parquet")
+    [table] = viewer.tables.values()
+    assert table.rows == rows
+    reads: list[tuple[int, tuple]] = []
+    real = tables.parquet_file
+
+    class Counted:
+        def __init__(self, parquet):
+            self.parquet = parquet
+
+        def __getattr__(self, name):
+            return getattr(self.parquet, name)
+
+        def read_row_group(self, group, columns=None, **kw):
+            reads.append((group, tuple(columns or ())))
+            return self.parquet.read_row_group(group, columns=columns, **kw)
+
+    monkeypatch.setattr(tables, "parquet_file", lambda path, **kw: Counted(real(path, **kw)))
+    monkeypatch.setattr(query, "parquet_file", lambda path, **kw: Counted(real(path, **kw)))
+    first = query.page(table, limit=20)
+    assert [r["id"] for r in first["rows"]] == [f"r{i}" for i in range(20)]
+    *scans, previews = reads
+    assert previews == (0, ("problem",))  # the page's previews: one row group, one column
+    # the page's columns from the first row groups (and a few polars reads ahead), of 50
+    assert 1 <= len(scans) <= 10 and {cols for _, cols in scans} == {("id", "verdict", "completion_tokens")}
+    reads.clear()
+    assert query.fetch(table, [4321])[4321]["completion_tokens"] == 4321
+    assert [group for group, _ in reads] == [43]
+
+
 def test_push_a_run_on_s3_to_the_hub_standin(s3_quickstart, local_quickstart, cache, tmp_path, monkeypatch):
     from hub_standin import install
 
@@ -162,6 +219,40 @@ def test_push_a_run_on_s3_to_the_hub_standin(s3_quickstart, local_quickstart, ca
         if entry.get("sha256"):  # shards and plots: the bytes the run stored, unchanged
             assert entry["sha256"] == hashlib.sha256((dataset / name).read_bytes()).hexdigest()
     assert "hf_notARealTokenButSecret123" not in result.output
-    following = CliRunner().invoke(cli, ["push", url, "me/quick", "--follow"])
-    assert following.exit_code != 0 and "without --follow" in following.output
     no_secret_in(cache)
+
+
+def test_push_follow_streams_a_run_that_writes_to_s3(s3, tmp_path, monkeypatch):
+    """`curate run --run-dir s3://...` and `curate push s3://... --follow` in two processes with
+    their own caches (two machines, as far as files go): shards go up while the run writes (the
+    run's write stage waits for the first upload: hub_standin.gate_write), then one commit."""
+    import yaml
+    from hub_standin import BlobHub
+    from publish_helpers import sample_recipe
+
+    from tests.helpers.s3 import fresh_bucket
+    from tests.test_push_follow import finish, launch
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(sample_recipe(), sort_keys=False))
+    bucket, state = fresh_bucket(), tmp_path / "hub"
+    url = f"s3://{bucket}/follow"
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "follower-cache"))
+    follower = launch(state, "push", url, "me/follow", "--follow", "--poll", "0.1")
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "runner-cache"))
+    runner = launch(state, "run", str(recipe), "--run-dir", url, "--quiet", "--no-report")
+    run_out, follow_out = finish(runner), finish(follower)
+    assert runner.returncode == 0, run_out
+    assert follower.returncode == 0, follow_out
+    assert f"waiting for a run to start in {url}" in follow_out
+    standin = BlobHub(state)
+    done = standin.done()
+    assert done and len(done) == len(set(done))  # each blob once
+    assert all(e["via"] == "preupload" for e in standin.events() if e["event"] == "done")
+    [commit] = standin.commits()
+    stored = objects(bucket, "follow")
+    blobs = {k.split("/", 1)[1]: hashlib.sha256(v).hexdigest() for k, v in stored.items()
+             if k.startswith("dataset/") and not k.endswith("README.md")}
+    assert {p: f["sha256"] for p, f in commit["added"].items() if "sha256" in f} == blobs
+    assert set(done) == set(blobs.values()) and "README.md" in commit["added"]
+    no_secret_in(tmp_path / "follower-cache")

@@ -71,8 +71,8 @@ def push(run_dir, repo_id, private, revision, create_pr, atomic, follow, poll, d
     """Upload RUN_DIR/dataset/ to the dataset repo REPO_ID on the Hugging Face Hub.
 
     RUN_DIR may be a URL (s3://bucket/runs/r1) of a finished run: its dataset/ is downloaded
-    (checked against write's record of it) into a local read-only copy first. --follow needs
-    a local run directory.
+    (checked against write's record of it) into a local read-only copy first; with --follow,
+    each shard as its part is marked done.
 
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
@@ -113,13 +113,6 @@ def follow_run(run_dir, repo_id: str, *, private: bool, revision: str | None, cr
     """`curate push --follow`: stream the run's shards to the Hub, commit once it is finished."""
     from curate.errors import CurateError
     from curate.publish.follow import PushOptions, follow_push
-    from curate.storage import is_url
-
-    if is_url(run_dir):
-        raise CurateError(f"--follow reads the run's shards as they are written, on local disk; "
-                          f"{run_dir} is on object storage.",
-                          f"Push it once it has finished: curate push {run_dir} {repo_id} (without --follow), "
-                          "or follow from the machine running it: curate push RUN_WORKING_COPY --follow.")
     if dry_run:
         raise CurateError("--dry-run lists the files of a finished run; it cannot follow one.",
                           "Drop --follow to see what a finished run would upload.")

@@ -48,8 +48,10 @@ class ReadCopy:
             if not local.exists() or local.read_bytes() != data:
                 local.parent.mkdir(parents=True, exist_ok=True)
                 local.write_bytes(data)
+        own = self.push_record("-").parent  # what `curate push --follow` keeps here, not in the store
         for local in sorted(self.path.rglob("*")) if self.path.exists() else ():
-            if local.is_file() and self.rel(local) not in listing and not local.name.startswith("."):
+            if local.is_file() and self.rel(local) not in listing and not local.name.startswith(".") \
+                    and not local.is_relative_to(own):
                 local.unlink()
         for folder in sorted(self.path.rglob("*"), reverse=True) if self.path.exists() else ():
             if folder.is_dir() and not any(folder.iterdir()):  # a stage the store dropped (--force)
@@ -70,6 +72,13 @@ class ReadCopy:
         if self.store:
             for stage_dir in self.stage_dirs() if stage_dirs is None else stage_dirs:
                 self.fetch(self._marked_files(stage_dir))
+
+    def fetch_scratch(self, stage_dir: Path, part: int) -> None:
+        """Bring the scratch files a part's marker names (write's shards) into the read copy."""
+        if self.store and self.marker(stage_dir, part).exists():
+            scratch = self.scratch(stage_dir, part)
+            named = json.loads(self.marker(stage_dir, part).read_text()).get("files", {})
+            self.fetch({rel: want for rel, want in named.items() if (self.path / rel).is_relative_to(scratch)})
 
     def fetch_dataset(self) -> None:
         """Bring the published `dataset/` (what the `write` stage's `_finalized` flag names) down."""
