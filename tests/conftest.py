@@ -87,8 +87,10 @@ def local_quickstart(tmp_path_factory):
 @pytest.fixture(scope="module")
 def s3_quickstart(s3, tmp_path_factory):
     """The quickstart run with its run directory on the S3 server: (its URL, the working-copy root
-    the run used). Commands that read it get a fresh CURATE_CACHE from `cache`."""
+    the run used, the run's working copy: the same run on local disk, to compare commands with).
+    Commands that read it get a fresh CURATE_CACHE from `cache`."""
     from curate.recipe import load_recipe
+    from curate.rundir import RunDir
     from curate.runner import run_recipe
     from tests.helpers.s3 import QUICKSTART, fresh_bucket
 
@@ -98,6 +100,7 @@ def s3_quickstart(s3, tmp_path_factory):
     os.environ["CURATE_CACHE"] = str(writer_cache)
     try:
         run_recipe(load_recipe(QUICKSTART), url, progress=False)
+        working_copy = RunDir(url).path
     finally:
         os.environ.pop("CURATE_CACHE") if saved is None else os.environ.__setitem__("CURATE_CACHE", saved)
-    return url, writer_cache
+    return url, writer_cache, working_copy

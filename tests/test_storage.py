@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_quickstart_on_s3_gives_the_local_bytes(s3_quickstart, local_quickstart):
-    url, cache = s3_quickstart
+    url, cache, _ = s3_quickstart
     bucket = url.split("/")[2]
     stored = objects(bucket, "runs/quickstart")
     dataset = {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")}
@@ -250,7 +250,9 @@ def test_the_cli_runs_on_s3_and_explains_a_missing_bucket(s3, cache, tmp_path):
                         timeout=600)
     assert ok.returncode == 0, ok.stderr
     assert f"stored at s3://{bucket}/cli/dataset" in ok.stdout
+    assert f"(stored at s3://{bucket}/cli/reports/report.html)" in ok.stdout
     assert Store(f"s3://{bucket}/cli").exists("dataset/README.md")
+    assert Store(f"s3://{bucket}/cli").exists("reports/report.html")
     bad = subprocess.run([*command, "s3://no-such-bucket-cli/r"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == StorageError.exit_code

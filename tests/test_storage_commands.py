@@ -1,8 +1,10 @@
 """`curate status`, `inspect`, `report`, `view` and `push` on a run directory at an s3:// URL,
 against a real S3-protocol server (moto, tests/helpers/s3.py) holding the quickstart as
 `curate run --run-dir s3://...` wrote it. Each command must show what it shows for the same run
-on local disk; the viewer must read parts in place (nothing downloaded); no file the commands
-leave behind, nor their output, may hold the store's secret key."""
+on local disk (the working copy the run wrote, which holds the same files: comparing with a
+second run would also compare the verifier's timeouts on a loaded machine); the viewer must read
+parts in place (nothing downloaded); no file the commands leave behind, nor their output, may
+hold the store's secret key."""
 
 from __future__ import annotations
 
@@ -39,11 +41,11 @@ def no_secret_in(folder: Path) -> None:
     assert not leaks, f"the secret key was written to {leaks}"
 
 
-def test_status_of_a_run_on_s3(s3_quickstart, local_quickstart, cache, tmp_path):
-    url, _ = s3_quickstart
+def test_status_of_a_run_on_s3(s3_quickstart, cache, tmp_path):
+    url, _, working_copy = s3_quickstart
     done = curate("status", url, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    local = curate("status", str(local_quickstart), cwd=tmp_path).stdout.splitlines()
+    local = curate("status", str(working_copy), cwd=tmp_path).stdout.splitlines()
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"run {url} (recipe quickstart")
     assert lines[1:-1] == local[1:-1]  # every stage, every part marked, the same counts
@@ -57,7 +59,7 @@ def test_status_follows_the_store_after_a_stage_is_dropped(s3_quickstart, cache,
     from curate.cli.inspect import status_table
     from curate.storage import Store
 
-    url, _ = s3_quickstart
+    url = s3_quickstart[0]
     assert "07-write" in status_table(url)
     store = Store(url)
     held = {rel: store.cat(rel) for rel in store.listing("07-write")}
@@ -71,32 +73,45 @@ def test_status_follows_the_store_after_a_stage_is_dropped(s3_quickstart, cache,
     assert "07-write" in status_table(url)
 
 
-def test_inspect_a_run_and_an_object_on_s3(s3_quickstart, local_quickstart, cache, tmp_path):
+def test_a_missing_bucket_or_run_is_named(s3, cache, tmp_path):
+    from tests.helpers.s3 import fresh_bucket
+
+    bad = curate("status", "s3://no-such-bucket-status/run", cwd=tmp_path)
+    assert bad.returncode != 0 and "Error: s3://no-such-bucket-status/run" in bad.stderr, bad.stderr
+    assert "Hint: Create the bucket" in bad.stderr
+    empty = curate("view", f"s3://{fresh_bucket()}/nothing-here", cwd=tmp_path)
+    assert empty.returncode != 0 and "no such object or prefix" in empty.stderr, empty.stderr
+    missing = curate("status", f"s3://{fresh_bucket()}/not-a-run", cwd=tmp_path)
+    assert missing.returncode != 0 and "is not a curate run directory" in missing.stderr, missing.stderr
+
+
+def test_inspect_a_run_and_an_object_on_s3(s3_quickstart, cache, tmp_path):
     from curate.cli.inspect import describe
 
-    url, _ = s3_quickstart
-    remote, local = describe(url), describe(str(local_quickstart))
+    url, _, working_copy = s3_quickstart
+    remote, local = describe(url), describe(str(working_copy))
     assert remote["path"] == url
     assert {k: v for k, v in remote.items() if k != "path"} == {k: v for k, v in local.items() if k != "path"}
     shard = "dataset/reasoning/train-00000-of-00004.parquet"
     done = curate("inspect", f"{url}/{shard}", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["rows"] == describe(str(local_quickstart / shard))["rows"]
+    assert json.loads(done.stdout)["rows"] == describe(str(working_copy / shard))["rows"]
     no_secret_in(cache)
 
 
-def test_report_of_a_run_on_s3(s3_quickstart, local_quickstart, cache, tmp_path):
-    url, _ = s3_quickstart
+def test_report_of_a_run_on_s3(s3_quickstart, cache, tmp_path):
+    url, _, working_copy = s3_quickstart
     done = curate("report", url, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"(stored at {url}/reports/report.html)" in done.stdout
     stored = objects(url.split("/")[2], "runs/quickstart")["reports/report.html"].decode()
     assert SECRET not in stored
-    local = curate("report", str(local_quickstart), "--output", str(tmp_path / "local.html"), cwd=tmp_path)
+    local = curate("report", str(working_copy), "--output", str(tmp_path / "local.html"), cwd=tmp_path)
     assert local.returncode == 0, local.stderr
     # the local run's report, but for the run's name and the stages' timings
     timings = re.compile(r'<td class="n">\d+\.\d+</td>')
-    expected = (tmp_path / "local.html").read_text().replace("run <code>run</code>", "run <code>quickstart</code>")
+    expected = (tmp_path / "local.html").read_text().replace(f"run <code>{working_copy.name}</code>",
+                                                             "run <code>quickstart</code>")
     assert timings.sub("", stored) == timings.sub("", expected)
     assert "07-write" in stored and "rows in dataset files" in stored
     no_secret_in(cache)
@@ -107,12 +122,12 @@ def get(url: str) -> dict:
         return json.loads(answer.read())
 
 
-def test_view_reads_a_run_on_s3_in_place(s3_quickstart, local_quickstart, cache, monkeypatch):
+def test_view_reads_a_run_on_s3_in_place(s3_quickstart, cache, monkeypatch):
     from curate.view import query, tables
     from curate.view.server import Viewer, serve_in_thread
 
-    url, _ = s3_quickstart
-    remote, local = Viewer(url), Viewer(str(local_quickstart))
+    url, _, working_copy = s3_quickstart
+    remote, local = Viewer(url), Viewer(str(working_copy))
     assert {n: t.rows for n, t in remote.tables.items()} == {n: t.rows for n, t in local.tables.items()}
     # a first page opens the first objects (and a few read ahead), not every part of the table
     everything = remote.tables["everything"]
@@ -200,10 +215,10 @@ def test_view_reads_a_large_object_a_few_row_groups_at_a_time(s3, cache, monkeyp
     assert [group for group, _ in reads] == [43]
 
 
-def test_push_a_run_on_s3_to_the_hub_standin(s3_quickstart, local_quickstart, cache, tmp_path, monkeypatch):
+def test_push_a_run_on_s3_to_the_hub_standin(s3_quickstart, cache, tmp_path, monkeypatch):
     from hub_standin import install
 
-    url, _ = s3_quickstart
+    url, _, working_copy = s3_quickstart
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_TOKEN", "hf_notARealTokenButSecret123")
     from curate.publish import hub
@@ -213,7 +228,7 @@ def test_push_a_run_on_s3_to_the_hub_standin(s3_quickstart, local_quickstart, ca
     result = CliRunner().invoke(cli, ["push", url, "me/quick", "--atomic"])
     assert result.exit_code == 0, result.output
     pushed = standin.tree("main")
-    dataset = local_quickstart / "dataset"
+    dataset = working_copy / "dataset"
     assert set(pushed) == {p.relative_to(dataset).as_posix() for p in dataset.rglob("*") if p.is_file()}
     for name, entry in pushed.items():
         if entry.get("sha256"):  # shards and plots: the bytes the run stored, unchanged

@@ -43,3 +43,12 @@ def test_quickstart_on_gcs_gives_the_local_bytes(gcs, cache, local_quickstart):
     assert parts and all(v == (local_quickstart / k).read_bytes() for k, v in parts.items())
     table = status_table(url)
     assert table.splitlines()[0].startswith(f"run {url}") and f"dataset: {url}/dataset" in table
+    # the viewer reads the parts in place through gcsfs, as through s3fs
+    from curate.view import query
+    from curate.view.server import Viewer
+
+    remote, local = Viewer(url), Viewer(str(local_quickstart))
+    assert {n: t.rows for n, t in remote.tables.items()} == {n: t.rows for n, t in local.tables.items()}
+    for name in ("everything", "dataset/reasoning"):
+        assert query.page(remote.tables[name], limit=15) == query.page(local.tables[name], limit=15)
+    assert (cache / "read").is_dir() and not list((cache / "read").rglob("*.parquet"))  # nothing came down

@@ -147,7 +147,10 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     if report:
         from curate.publish.report import write_report
 
-        click.echo(f"\nReport:  {write_report(local)}")
+        path, rd = write_report(local), RunDir(run_dir)
+        if rd.store:  # beside the run's other reports, where `curate report URL` puts it too
+            rd.store.put(path, rd.rel(path))
+        click.echo(f"\nReport:  {path}" + (f" (stored at {rd.store.url_of(rd.rel(path))})" if rd.store else ""))
     dataset = RunDir(run_dir).dataset
     if dataset.exists():
         click.echo(f"Dataset: {dataset}" + (f" (stored at {run_dir}/{dataset.name})" if local != run_dir else ""))
