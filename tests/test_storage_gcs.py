@@ -1,6 +1,8 @@
 """A run directory on gs://, against a real GCS-protocol server on 127.0.0.1 (gcp-storage-emulator,
-tests/helpers/gcs.py): the quickstart gives the bytes of the local run, and `curate status`
-reads it back. The same storage layer as s3:// (tests/test_storage.py), another fsspec backend."""
+tests/helpers/gcs.py): the quickstart stores exactly the files of its working copy (parts, marked;
+the dataset), and `curate status` and `curate view` read it back. The same storage layer as s3://
+(tests/test_storage.py, which also checks the bytes equal a run on local disk), another fsspec
+backend."""
 
 from __future__ import annotations
 
@@ -29,25 +31,27 @@ def gcs():
 
 
 @pytest.mark.slow
-def test_quickstart_on_gcs_gives_the_local_bytes(gcs, cache, local_quickstart):
+def test_quickstart_on_gcs(gcs, cache):
     from curate.cli.inspect import status_table
+    from curate.rundir import RunDir
+    from curate.view import query
+    from curate.view.server import Viewer
     from tests.helpers.gcs import fresh_bucket, objects
 
     bucket = fresh_bucket()
     url = f"gs://{bucket}/runs/quickstart"
     run_recipe(load_recipe(QUICKSTART), url, progress=False)
+    copy = RunDir(url).path  # the run's working copy: what it computed, on local disk
     stored = objects(bucket, "runs/quickstart")
     dataset = {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")}
-    assert dataset == tree(local_quickstart / "dataset")
+    assert dataset == tree(copy / "dataset") and "README.md" in dataset
     parts = {k: v for k, v in stored.items() if k[:2].isdigit() and k.count("/") == 1 and k.endswith(".parquet")}
-    assert parts and all(v == (local_quickstart / k).read_bytes() for k, v in parts.items())
+    assert len(parts) >= 20 and all(v == (copy / k).read_bytes() for k, v in parts.items())
+    assert all(k.replace(".parquet", ".json").replace("/part-", "/_done/part-") in stored for k in parts)
     table = status_table(url)
     assert table.splitlines()[0].startswith(f"run {url}") and f"dataset: {url}/dataset" in table
     # the viewer reads the parts in place through gcsfs, as through s3fs
-    from curate.view import query
-    from curate.view.server import Viewer
-
-    remote, local = Viewer(url), Viewer(str(local_quickstart))
+    remote, local = Viewer(url), Viewer(str(copy))
     assert {n: t.rows for n, t in remote.tables.items()} == {n: t.rows for n, t in local.tables.items()}
     for name in ("everything", "dataset/reasoning"):
         assert query.page(remote.tables[name], limit=15) == query.page(local.tables[name], limit=15)

@@ -169,13 +169,24 @@ def scan(table: Table) -> pl.LazyFrame:
 # ---------------------------------------------------------------- objects at a URL, read in place
 
 
+#: URL -> (size, footer) of objects opened before: like the tables' row counts, kept for the
+#: viewer's life (a marked part is not rewritten in place; a rerun is seen by opening the run again)
+_FOOTERS: dict[str, tuple[int, pq.FileMetaData]] = {}
+
+
 def parquet_file(path, **options) -> pq.ParquetFile:
-    """A Parquet file on disk, or an object at a URL opened for range reads (footer first)."""
+    """A Parquet file on disk, or an object at a URL opened for range reads (its footer read once)."""
     if not is_url(path):
         return pq.ParquetFile(path, **options)
-    store = Store(path)
-    handle = store.call("opening", "", lambda: store.fs.open(path.split("://", 1)[1], "rb"))
-    return pq.ParquetFile(handle, **options)
+    store, key = Store(path), path.split("://", 1)[1]
+    size, footer = _FOOTERS.get(path, (None, None))
+    # exact range reads (fsspec's default read-ahead cache would fetch up to 50 MB per read); a
+    # known size spares the request for it
+    known = {"size": size} if size is not None else {}
+    handle = store.call("opening", "", lambda: store.fs.open(key, "rb", cache_type="none", **known))
+    parquet = pq.ParquetFile(handle, metadata=footer, **options)
+    _FOOTERS[path] = (handle.size, parquet.metadata)
+    return parquet
 
 
 def _scan_urls(urls: list[str]) -> pl.LazyFrame:
