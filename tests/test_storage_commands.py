@@ -54,23 +54,39 @@ def test_status_of_a_run_on_s3(s3_quickstart, cache, tmp_path):
     no_secret_in(cache)
 
 
-def test_status_follows_the_store_after_a_stage_is_dropped(s3_quickstart, cache, tmp_path):
-    """The read-only copy mirrors the store: what the store no longer holds leaves it too."""
+def test_status_follows_the_store(s3_quickstart, cache, monkeypatch):
+    """The read-only copy mirrors the store: it reads again only objects whose version changed
+    (a rewritten marker of the same size included), and what the store no longer holds leaves it."""
     from curate.cli.inspect import status_table
     from curate.storage import Store
 
     url = s3_quickstart[0]
     assert "07-write" in status_table(url)
+    reads, real = [], Store.cat_many
+    monkeypatch.setattr(Store, "cat_many", lambda self, rels: reads.append(list(rels)) or real(self, rels))
+    before = status_table(url)
+    assert reads == [[]]  # nothing changed: nothing read again
     store = Store(url)
-    held = {rel: store.cat(rel) for rel in store.listing("07-write")}
-    store.delete("07-write", recursive=True)
+    rel = "06-mix/_done/part-00000.json"
+    marker = json.loads(store.cat(rel))
+    rows = str(marker["rows_out"])
+    marker["rows_out"] = int(("1" if rows[0] == "9" else "9") * len(rows))  # as many digits: as many bytes
+    store.fs.pipe_file(store.key(rel), (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode())
+    try:
+        changed = status_table(url)
+        assert reads[-1] == [rel] and changed != before
+    finally:
+        store.delete(rel)
+        held = {r: store.cat(r) for r in store.listing("07-write")}
+        store.delete("07-write", recursive=True)
     try:
         table = status_table(url)
-        assert "07-write" not in table and "dataset:" not in table
+        assert "07-write" not in table and "dataset:" not in table and f"{'06-mix':<16}{3:>5}/4" in table
     finally:
-        for rel, data in held.items():
-            store.fs.pipe_file(store.key(rel), data)
-    assert "07-write" in status_table(url)
+        for r, data in held.items():
+            store.fs.pipe_file(store.key(r), data)
+        store.put(s3_quickstart[2] / rel, rel)  # the working copy holds the marker as the run wrote it
+    assert status_table(url) == before
 
 
 def test_a_missing_bucket_or_run_is_named(s3, cache, tmp_path):

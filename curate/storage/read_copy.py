@@ -40,14 +40,20 @@ class ReadCopy:
                 or local.parent == self.marker(stage_dir, 0).parent or local.is_relative_to(self.reports))
 
     def refresh(self) -> None:
-        """Mirror the store's small state into the read copy; drop what the store no longer holds."""
-        listing = self.store.listing()
-        found = self.store.cat_many(sorted(rel for rel in listing if self._is_state(rel)))
-        for rel, data in found.items():
+        """Mirror the store's small state into the read copy (reading only objects whose size or
+        ETag changed since the last refresh); drop what the store no longer holds."""
+        listing = self.store.versions()
+        seen_path = self.path / ".versions.json"  # what the last refresh read, by object version
+        try:
+            seen = json.loads(seen_path.read_text())
+        except (OSError, ValueError):  # none yet, or another command is writing it: read everything
+            seen = {}
+        changed = [rel for rel, version in listing.items() if self._is_state(rel)
+                   and (seen.get(rel) != version or not (self.path / rel).exists() or not version.split(":")[1])]
+        for rel, data in self.store.cat_many(sorted(changed)).items():
             local = self.path / rel
-            if not local.exists() or local.read_bytes() != data:
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_bytes(data)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(data)
         own = self.push_record("-").parent  # what `curate push --follow` keeps here, not in the store
         for local in sorted(self.path.rglob("*")) if self.path.exists() else ():
             if local.is_file() and self.rel(local) not in listing and not local.name.startswith(".") \
@@ -56,6 +62,8 @@ class ReadCopy:
         for folder in sorted(self.path.rglob("*"), reverse=True) if self.path.exists() else ():
             if folder.is_dir() and not any(folder.iterdir()):  # a stage the store dropped (--force)
                 folder.rmdir()
+        if self.path.exists():
+            seen_path.write_text(json.dumps({rel: v for rel, v in listing.items() if self._is_state(rel)}))
 
     def _marked_files(self, stage_dir: Path) -> dict[str, dict]:
         """The part files and rejects the stage's markers name (not its scratch files)."""

@@ -149,6 +149,15 @@ class Store:
         return {name[start:]: info.get("size", 0) for name, info in (found or {}).items()
                 if info.get("type") != "directory"}
 
+    def versions(self, rel: str = "") -> dict[str, str]:
+        """Like `listing`, with what tells a rewritten object apart: size and ETag (or generation,
+        blob id, mtime: whatever the store reports), by path relative to the store root."""
+        found = self.call("listing", rel, lambda: self.fs.find(self.key(rel), detail=True), missing_ok=True)
+        start = len(self.root) + 1
+        tag = ("ETag", "etag", "generation", "blob_id", "mtime", "LastModified")
+        return {name[start:]: f"{info.get('size', 0)}:{next((info[k] for k in tag if info.get(k)), '')}"
+                for name, info in (found or {}).items() if info.get("type") != "directory"}
+
     def delete_many(self, rels: list[str]) -> None:
         if rels:
             self.call("deleting", rels[0], lambda: self.fs.rm([self.key(r) for r in rels]), missing_ok=True)
