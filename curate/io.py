@@ -46,7 +46,7 @@ def detect_format(path: str) -> str:
     """Guess a source format from its path."""
     if path.startswith("run:"):
         return "run"
-    if path.startswith(("hub:", "hf:")):
+    if is_hub_shorthand(path):
         return "hub"
     p = Path(path)
     if p.is_dir():
@@ -70,6 +70,20 @@ def detect_format(path: str) -> str:
         raise missing_path_error(path)
     raise InputError(f"{path}: unknown file type '{p.suffix}'.",
                      "Set `format:` on the source (parquet, jsonl, csv, datasets, hub, run).")
+
+
+def is_hub_shorthand(path: str) -> bool:
+    """`hub:org/name` or `hf:org/name`: a Hub dataset read with `datasets.load_dataset`. Not
+    `hf://datasets/org/name/...`, an fsspec URL of files in the repository (read as files)."""
+    return path.startswith(("hub:", "hf:")) and not path.startswith("hf://")
+
+
+def hub_id(path: str) -> str | None:
+    """The Hub dataset a source reads (`org/name`), from `hub:`/`hf:` or an `hf://datasets/...` URL."""
+    if path.startswith("hf://"):
+        pieces = path[len("hf://"):].split("/")
+        return f"{pieces[1]}/{pieces[2].split('@')[0]}" if len(pieces) > 2 and pieces[0] == "datasets" else None
+    return path.split(":", 1)[1] if is_hub_shorthand(path) else None
 
 
 def looks_like_hub_id(path: str) -> bool:

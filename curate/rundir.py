@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage import WorkingCopy
+from curate.storage.read_copy import ReadCopy
 
 
 def part_name(part: int) -> str:
@@ -56,7 +57,7 @@ _PARTS = "part-*.parquet"
 _TEMPORARIES = ".*.tmp-*"  # what write_json_atomic and AtomicParquetWriter leave when killed
 
 
-class RunDir(WorkingCopy):
+class RunDir(WorkingCopy, ReadCopy):
     """The paths of one run directory; every module asks here instead of building them."""
 
     def __init__(self, path: str | Path):
@@ -263,7 +264,14 @@ class RunDir(WorkingCopy):
             return {}
 
     def write_run_state(self, state: dict[str, Any]) -> None:
+        """Record the run's state; on a store, upload it too (`curate push --follow` reads it there)."""
+        from curate.errors import CurateError
+
         write_json_atomic(self.run_state_path, state)
+        try:
+            self.publish(self.run_state_path)
+        except CurateError:  # advisory: a store that fails fails the run at its next upload anyway
+            pass
 
     def push_record(self, repo_id: str) -> Path:
         """Where a streaming push to `repo_id` records the blobs it has uploaded (and their hashes)."""

@@ -177,6 +177,43 @@ def gate_write(folder: Path, timeout: float = 120.0) -> None:
     write.Write.run = gated
 
 
+def hub_files(folder: Path) -> type:
+    """An fsspec filesystem for `hf://` URLs (in place of HfFileSystem, what curate reads
+    `hf://datasets/...` sources with) that reads repositories from `folder`
+    (`folder/datasets/ORG/NAME/...`); register it as fsspec's "hf" implementation.
+
+    What it stands in for, at the fsspec boundary: listing (`find`, `info`) and downloads
+    (`get_file`), with the entries HfFileSystem gives (size, type, the git `blob_id`; no mtime).
+    What it does not: revisions (`@rev`), authentication, the Hub's API. A real Hub is not
+    reachable from these tests."""
+    from fsspec.implementations.dirfs import DirFileSystem
+    from fsspec.implementations.local import LocalFileSystem
+
+    class HubFiles(DirFileSystem):
+        protocol = "hf"
+
+        def __init__(self, **options):
+            super().__init__(path=str(folder), fs=LocalFileSystem())
+
+        @staticmethod
+        def _entry(entry: dict) -> dict:
+            out = {k: v for k, v in entry.items() if k in ("name", "size", "type")}
+            if out.get("type") == "file":
+                data = Path(folder, entry["name"]).read_bytes()
+                out["blob_id"] = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            return out
+
+        def info(self, path, **kwargs):
+            return self._entry(super().info(path, **kwargs))
+
+        def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
+            found = super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+            found = {name: self._entry(entry) for name, entry in found.items()}
+            return found if detail else sorted(found)
+
+    return HubFiles
+
+
 if __name__ == "__main__":
     state, command, *args = sys.argv[1:]
     os.environ.setdefault("HF_TOKEN", "hf_standin")

@@ -2,7 +2,8 @@
 # Install everything the test suite needs on a fresh Debian machine with Python 3.11:
 # system packages (bubblewrap for the code sandbox, chromium for report page tests),
 # the CPU build of vLLM (real-engine tests), and curate with its dev (pytest, ruff, MkDocs for
-# the docs build CI runs; moto's S3 server for the storage tests), ray, openai and s3 extras.
+# the docs build CI runs; moto's S3 server and a GCS emulator for the storage tests), ray,
+# openai and s3 extras.
 #
 # It needs root: apt-get installs the system packages (and may upgrade the system packages
 # they depend on), and on Ubuntu kernels it writes /proc/sys/kernel/apparmor_restrict_unprivileged_userns.

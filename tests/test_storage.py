@@ -19,38 +19,16 @@ import yaml
 from curate.recipe import load_recipe
 from curate.runner import run_recipe
 from curate.storage import StorageError, Store
-from tests.helpers.s3 import fresh_bucket, objects, s3_server, tree, upload_folder
+from tests.helpers.s3 import QUICKSTART, SECRET, fresh_bucket, objects, tree, upload_folder
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
-SECRET = "curate-test-secret-do-not-store"
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with s3_server() as endpoint:
-        os.environ["AWS_SECRET_ACCESS_KEY"] = SECRET  # restored by s3_server
-        yield endpoint
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A fresh local working-copy root for this test."""
-    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def local_quickstart(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("local") / "run"
-    run_recipe(load_recipe(QUICKSTART), run_dir, progress=False)
-    return run_dir
+# fixtures `s3`, `cache`, `local_quickstart` and `s3_quickstart`: tests/conftest.py
 
 
 @pytest.mark.slow
-def test_quickstart_on_s3_gives_the_local_bytes(s3, cache, local_quickstart):
-    bucket = fresh_bucket()
-    run_recipe(load_recipe(QUICKSTART), f"s3://{bucket}/runs/quickstart", progress=False)
+def test_quickstart_on_s3_gives_the_local_bytes(s3_quickstart, local_quickstart):
+    url, cache, _ = s3_quickstart
+    bucket = url.split("/")[2]
     stored = objects(bucket, "runs/quickstart")
     dataset = {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("dataset/")}
     assert dataset == tree(local_quickstart / "dataset")
@@ -272,7 +250,9 @@ def test_the_cli_runs_on_s3_and_explains_a_missing_bucket(s3, cache, tmp_path):
                         timeout=600)
     assert ok.returncode == 0, ok.stderr
     assert f"stored at s3://{bucket}/cli/dataset" in ok.stdout
+    assert f"(stored at s3://{bucket}/cli/reports/report.html)" in ok.stdout
     assert Store(f"s3://{bucket}/cli").exists("dataset/README.md")
+    assert Store(f"s3://{bucket}/cli").exists("reports/report.html")
     bad = subprocess.run([*command, "s3://no-such-bucket-cli/r"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == StorageError.exit_code

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from curate import __version__
+from curate.cli.params import Location
 from curate.errors import CurateError
 
 CORE_COMMANDS = ["run", "recipe", "stages", "inspect", "status"]
@@ -146,7 +147,10 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     if report:
         from curate.publish.report import write_report
 
-        click.echo(f"\nReport:  {write_report(local)}")
+        path, rd = write_report(local), RunDir(run_dir)
+        if rd.store:  # beside the run's other reports, where `curate report URL` puts it too
+            rd.store.put(path, rd.rel(path))
+        click.echo(f"\nReport:  {path}" + (f" (stored at {rd.store.url_of(rd.rel(path))})" if rd.store else ""))
     dataset = RunDir(run_dir).dataset
     if dataset.exists():
         click.echo(f"Dataset: {dataset}" + (f" (stored at {run_dir}/{dataset.name})" if local != run_dir else ""))
@@ -208,11 +212,12 @@ def first_line(doc: str) -> str:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=Location())
 @click.option("--rows", "sample_rows", type=int, default=3, show_default=True, help="Sample rows to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def inspect(path, sample_rows, as_json):
-    """Show schema, counts by domain/source/verdict and sample rows of PATH (Parquet, JSONL, run)."""
+    """Show schema, counts by domain/source/verdict and sample rows of PATH (Parquet, JSONL, run;
+    a folder or a URL such as s3://bucket/runs/r1)."""
     from curate.cli.inspect import describe, render
 
     info = describe(path, sample_rows=sample_rows)
@@ -220,9 +225,9 @@ def inspect(path, sample_rows, as_json):
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=Location(file_okay=False))
 def status(run_dir):
-    """Print the stage x part table of a run: what is done, what is left."""
+    """Print the stage x part table of a run (a folder or a URL): what is done, what is left."""
     from curate.cli.inspect import status_table
 
     click.echo(status_table(run_dir))

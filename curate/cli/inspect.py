@@ -16,10 +16,12 @@ COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 
 
 def read_any(path: str) -> pa.Table:
-    """A Parquet/JSONL file or folder, a run directory (last stage), or a dataset/ folder."""
+    """A Parquet/JSONL file or folder, a run directory (last stage), or a dataset/ folder; local
+    or at a URL."""
     from curate import io
     from curate.rundir import RunDir
 
+    path = local_copy(path)
     p = Path(path)
     if RunDir.is_stage_dir(p) and not RunDir.parts(p):
         views = [m for m in RunDir.markers(p) if json.loads(m.read_text()).get("view")]
@@ -50,6 +52,22 @@ def read_any(path: str) -> pa.Table:
                             raise InputError(f"{f}:{number}: bad JSON line ({exc}).") from None
         return pa.Table.from_pylist(rows)
     raise InputError(f"{p}: cannot inspect format '{fmt}'.", "Give a Parquet or JSONL file or folder, or a run.")
+
+
+def local_copy(path: str) -> str:
+    """`path` itself, or for a URL a local copy of what inspect reads: of a run, its read-only
+    copy with the parts of its last stage that kept any; of a file or prefix, the objects."""
+    from curate.rundir import RunDir
+    from curate.storage import is_url, local_source
+
+    if not is_url(path):
+        return path
+    if not RunDir.is_run(path):
+        return local_source(path)
+    rd = RunDir.for_reading(path)
+    kept = [d for d in rd.stage_dirs() if rd.remote_parts(d)]
+    rd.fetch_parts(kept[-1:])
+    return str(rd.path)
 
 
 def describe(path: str, *, sample_rows: int = 3) -> dict[str, Any]:
@@ -86,12 +104,13 @@ def render(info: dict[str, Any]) -> str:
 def status_table(run_dir: str) -> str:
     from curate.rundir import RunDir
 
-    rd = RunDir(run_dir)
+    rd = RunDir.for_reading(run_dir)
     if not rd.recipe_path.exists():
-        raise InputError(f"{run_dir} is not a curate run directory.", "Give the folder of `curate run --run-dir`.")
+        raise InputError(f"{run_dir} is not a curate run directory.",
+                         "Give the folder (or URL) of `curate run --run-dir`.")
     manifest = rd.read_manifest()
     total = manifest.get("num_parts", 0)
-    lines = [f"run {rd.path} (recipe {manifest.get('recipe', '?')}, {total} part(s))",
+    lines = [f"run {rd.location} (recipe {manifest.get('recipe', '?')}, {total} part(s))",
              f"{'stage':<16}{'done':>10}{'rows in':>10}{'rows out':>10}{'rejected':>10}  parts"]
     for sdir in rd.stage_dirs():
         stats = rd.part_stats(sdir)
@@ -99,8 +118,8 @@ def status_table(run_dir: str) -> str:
         lines.append(f"{sdir.name:<16}{len(stats):>5}/{total:<4}{sum(s['rows_in'] for s in stats.values()):>10}"
                      f"{sum(s['rows_out'] for s in stats.values()):>10}"
                      f"{sum(s['rejected'] for s in stats.values()):>10}  {marks}")
-    if (rd.dataset / "README.md").exists():
-        lines.append(f"\ndataset: {rd.dataset}")
+    if rd.dataset_location():
+        lines.append(f"\ndataset: {rd.dataset_location()}")
     return "\n".join(lines)
 
 def summary_table(manifest: dict, run_dir=None) -> str:

@@ -66,7 +66,9 @@ def gather_facts(run_dir: Path, dataset_dir: Path, files: dict[str, list[str]], 
 
 def source_datasets(recipe) -> list[str]:
     """Hub ids of the sources read from the Hub; `original` when every source is local."""
-    hub = sorted({s.path.split(":", 1)[1] for s in recipe.sources if s.path.startswith(("hub:", "hf:"))})
+    from curate.io import hub_id
+
+    hub = sorted({hub_id(s.path) for s in recipe.sources if hub_id(s.path)})
     return hub or ["original"]
 
 

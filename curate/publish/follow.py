@@ -71,6 +71,7 @@ class RunWatch:
         self.followed: tuple | None = None  # the attempt seen running
         self.waiting_said = ""
         self.stages: list = []  # the recipe's stages, once the run has written its recipe
+        self.fetched: dict[int, str] = {}  # a run at a URL: part -> the marker its shards were fetched for
 
     def write_stage(self) -> Path | None:
         """The folder of the recipe's (last) write stage, None before the run has started."""
@@ -97,6 +98,9 @@ class RunWatch:
             return []
         out = []
         for part, marker in sorted(self.rd.part_stats(sdir).items()):
+            if self.rd.store and self.fetched.get(part) != repr(marker):  # a run at a URL: its shards
+                self.rd.fetch_scratch(sdir, part)
+                self.fetched[part] = repr(marker)
             for name, size in sorted(((marker.get("stats") or {}).get("shards") or {}).items()):
                 out.append(Shard(part, name, self.rd.scratch(sdir, part) / name, int(size)))
         return out
@@ -107,7 +111,7 @@ class RunWatch:
         state = self.rd.read_run_state()
         kind, attempt = state.get("state"), _attempt(state)
         ours = attempt == self.followed or (attempt != self.initial and attempt is not None)
-        if kind == "finished" or (kind is None and (self.rd.dataset / "README.md").exists()):
+        if kind == "finished" or (kind is None and self.rd.dataset_location()):
             return "finished"
         if kind == "running" and _alive(state):
             self.followed = attempt
@@ -119,10 +123,11 @@ class RunWatch:
 
     def _say_waiting(self, state: dict, kind: str | None, log: Callable[[str], None]) -> None:
         if kind is None:
-            said = f"waiting for a run to start in {self.rd.path} (`curate run RECIPE --run-dir {self.rd.path}`)"
+            where = self.rd.location
+            said = f"waiting for a run to start in {where} (`curate run RECIPE --run-dir {where}`)"
         else:
             what = "stopped" if kind == "running" else kind
-            said = (f"the run in {self.rd.path} {what} earlier (stage {state.get('stage') or '?'}); "
+            said = (f"the run in {self.rd.location} {what} earlier (stage {state.get('stage') or '?'}); "
                     "waiting for `curate run` to resume it")
         if said != self.waiting_said:
             log(said)
@@ -233,13 +238,17 @@ def follow_push(run_dir: str | Path, options: PushOptions, *, api: Any = None, p
     """Follow the run in `run_dir`: upload each shard once complete, commit once it is finished.
 
     Returns the commit (or pull request) URL, "" when the repo already held the dataset."""
+    from curate.storage import is_url
+
     folder = Path(run_dir)
-    if (folder / "README.md").exists() and not RunDir.is_run(folder):
+    if not is_url(run_dir) and (folder / "README.md").exists() and not RunDir.is_run(folder):
         raise CurateError(f"{folder} is a dataset folder, not a run directory: there is no run to follow.",
                           f"Push it as it is: curate push {folder} {options.repo_id}")
     api = api or hub.connect()
+    # a run at a URL is followed through a read-only copy, refreshed at each poll
+    rd = RunDir.for_reading(run_dir) if is_url(run_dir) else RunDir(run_dir)
     try:
-        return _follow(api, RunDir(run_dir), options, poll, log, sleep)
+        return _follow(api, rd, options, poll, log, sleep)
     except CurateError:
         raise
     except Exception as exc:  # huggingface_hub raises many kinds; translate the ones users can fix
@@ -255,6 +264,8 @@ def _follow(api: Any, rd: RunDir, options: PushOptions, poll: float, log, sleep)
     uploader = Uploader(api, options, PushRecord(rd.push_record(options.repo_id)), log)
     checked = False
     while True:
+        if rd.store:
+            rd.refresh()
         status = watch.status(log)
         if not checked and watch.write_stage() is not None:
             tree = remote_tree(api, options)
@@ -291,6 +302,9 @@ def refuse_foreign(options: PushOptions, tree: dict[str, Any], configs: list[str
 
 def commit_run(api: Any, rd: RunDir, options: PushOptions, uploader: Uploader, log) -> str:
     """The run is finished: upload what is missing of dataset/, then one commit at the final names."""
+    if rd.store:  # its dataset/ into the read-only copy (blobs already sent are not sent again)
+        rd.refresh()  # again: the state said finished, so the flag naming dataset/ is stored by now
+        rd.fetch_dataset()
     plan = hub.plan_push(rd.path, options.repo_id, revision=options.revision, private=options.private,
                          create_pr=options.create_pr, atomic=True)
     hub.name_repo_in_card(plan.folder, options.repo_id)

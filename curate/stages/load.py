@@ -111,9 +111,9 @@ class Load(Stage):
         return read_plan(ctx.artifacts)["parts"]
 
     def _path(self, source: Source) -> str:
-        if source.path.startswith(("hub:", "hf:", "run:")) or source.format == "hub":
+        if io.is_hub_shorthand(source.path) or source.path.startswith("run:") or source.format == "hub":
             return source.path
-        if is_url(source.path):  # s3://, gs://...: a local copy, fetched again only when it changed
+        if is_url(source.path):  # s3://, gs://, hf://...: a local copy, fetched again only when it changed
             return local_source(source.path)
         p = Path(source.path).expanduser()
         if not p.is_absolute() and self.config.base_dir and not any(c in source.path for c in "*?["):

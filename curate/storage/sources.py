@@ -36,7 +36,9 @@ def _prefix(root: str) -> str:
 
 def _fetch_source_object(store: Store, name: str, info: dict, local: Path) -> None:
     stamp = local.with_name(f".{local.name}.etag")
-    tag = f"{info.get('size')}:{info.get('ETag') or info.get('etag') or info.get('mtime')}"
+    # S3: ETag; GCS: etag; the Hub (hf://): the git blob id, or the LFS file's sha256
+    version = info.get("ETag") or info.get("etag") or info.get("blob_id") or info.get("mtime")
+    tag = f"{info.get('size')}:{version}:{(info.get('lfs') or {}).get('sha256', '')}"
     if local.exists() and stamp.exists() and stamp.read_text() == tag:
         return
     local.parent.mkdir(parents=True, exist_ok=True)

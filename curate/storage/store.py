@@ -70,7 +70,8 @@ class Store:
         (a client costs a second to make), without listing caches (another process may have
         written since)."""
         if self._fs is None:
-            settings = sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "GOOGLE_", "HF_")))
+            settings = sorted((k, v) for k, v in os.environ.items()
+                              if k.startswith(("AWS_", "GOOGLE_", "HF_", "GCSFS_", "STORAGE_EMULATOR_HOST")))
             key = (self.protocol, os.getpid(), hashlib.sha256(repr(settings).encode()).hexdigest())
             if key not in _FILESYSTEMS:
                 fsspec = require("fsspec", BACKENDS.get(self.protocol, ("", "s3"))[1], f"the storage URL {self.url}")
@@ -78,7 +79,8 @@ class Store:
                 module, extra = BACKENDS.get(self.protocol, (None, None))
                 if module:
                     require(module, extra, f"the storage URL {self.url}")
-                options = {"use_listings_cache": False, "skip_instance_cache": True} if module == "s3fs" else {}
+                cached = module in ("s3fs", "gcsfs")
+                options = {"use_listings_cache": False, "skip_instance_cache": True} if cached else {}
                 _FILESYSTEMS[key] = fsspec.filesystem(self.protocol, **options)
             self._fs = _FILESYSTEMS[key]
         return self._fs
@@ -146,6 +148,15 @@ class Store:
         start = len(self.root) + 1
         return {name[start:]: info.get("size", 0) for name, info in (found or {}).items()
                 if info.get("type") != "directory"}
+
+    def versions(self, rel: str = "") -> dict[str, str]:
+        """Like `listing`, with what tells a rewritten object apart: size and ETag (or generation,
+        blob id, mtime: whatever the store reports), by path relative to the store root."""
+        found = self.call("listing", rel, lambda: self.fs.find(self.key(rel), detail=True), missing_ok=True)
+        start = len(self.root) + 1
+        tag = ("ETag", "etag", "generation", "blob_id", "mtime", "LastModified")
+        return {name[start:]: f"{info.get('size', 0)}:{next((info[k] for k in tag if info.get(k)), '')}"
+                for name, info in (found or {}).items() if info.get("type") != "directory"}
 
     def delete_many(self, rels: list[str]) -> None:
         if rels:

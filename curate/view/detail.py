@@ -129,5 +129,5 @@ def _steps(table: Table, trace_id: str, name: str, status: str) -> list[dict]:
     found = frame.filter(pl.col("trace_id") == trace_id).select([query.ROW] + wanted)
     found = found.collect(engine=query.ENGINE).to_dicts()
     # a reject's stage is the folder it lies in (`reject_stage` holds the stage's name only)
-    return [{"stage": query.locate(table, r[query.ROW])[0].parent.name if status == "dropped" else name,
+    return [{"stage": Path(query.locate(table, r[query.ROW])[0]).parent.name if status == "dropped" else name,
              "status": status, "table": name, **{k: _plain(v) for k, v in r.items()}} for r in found]

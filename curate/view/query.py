@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.storage import is_url
 from curate.view.search import matching_rows, text_columns
-from curate.view.tables import ROW, Table, scan
+from curate.view.tables import ROW, Table, parquet_file, scan
 
 #: columns the table shows, in order, where a table has them
 LIST_COLUMNS = ("source", "domain", "verdict", "pass_rate", "completion_tokens", "num_tokens", "finish_reason",
@@ -160,9 +161,13 @@ def _fetch_file(path: Path, kind: str, wanted: list[tuple[int, int]], names) -> 
                         out[locals_[index]] = {k: record.get(k) for k in names} if names else record
                     index += 1
         return out
+    if is_url(path):
+        return _fetch_object(path, wanted, names)
     # polars reads only the pages a slice needs; pyarrow would decode the whole row group
     frame = pl.scan_parquet(path)
     present = [n for n in names if n in frame.collect_schema()] if names else frame.collect_schema().names()
+    if not present:  # e.g. the siblings' answers of a chat-format config, which has no `answer`
+        return {row: {} for row, _ in wanted}
     if len(wanted) == 1:
         row, local = wanted[0]
         return {row: frame.slice(local, 1).select(present).collect(engine=ENGINE).to_dicts()[0]}
@@ -170,6 +175,25 @@ def _fetch_file(path: Path, kind: str, wanted: list[tuple[int, int]], names) -> 
     slices = [frame.slice(local, 1).select(present) for _, local in wanted]
     found = pl.collect_all(slices, engine=ENGINE)
     return {row: part.to_dicts()[0] for (row, _), part in zip(wanted, found)}
+
+
+def _fetch_object(url: str, wanted: list[tuple[int, int]], names) -> dict[int, dict]:
+    """Rows of a Parquet object at a URL: its footer, then each row group holding a wanted row
+    (only the columns asked for), by range requests."""
+    parquet = parquet_file(url)
+    present = [n for n in names if n in parquet.schema_arrow.names] if names else None
+    if present == []:
+        return {row: {} for row, _ in wanted}
+    ends = list(accumulate(parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)))
+    by_group: dict[int, list[tuple[int, int]]] = {}
+    for row, local in wanted:
+        group = bisect.bisect_right(ends, local)
+        by_group.setdefault(group, []).append((row, local - (ends[group - 1] if group else 0)))
+    out = {}
+    for group, rows in by_group.items():
+        table = pl.from_arrow(parquet.read_row_group(group, columns=present))
+        out.update({row: table.slice(at, 1).to_dicts()[0] for row, at in rows})
+    return out
 
 
 def _previews(table: Table, rows: list[int], schema: dict) -> dict[int, str | None]:

@@ -21,9 +21,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from curate.view.tables import Table, scan
+from curate.view.tables import Table, parquet_file, scan
 
 TEXT_COLUMNS = ("problem", "reasoning", "answer", "messages")
 BATCH_ROWS, BUFFER, WORKERS = 512, 1 << 20, 2
@@ -66,7 +65,7 @@ def _scan(table: Table, text: str) -> np.ndarray:
 
 def _parquet_hits(path: Path, names: list[str], text: str) -> np.ndarray:
     """Positions in one Parquet file; reads page by page (buffered, unthreaded: bounded memory)."""
-    parquet = pq.ParquetFile(path, buffer_size=BUFFER, pre_buffer=False)
+    parquet = parquet_file(path, buffer_size=BUFFER, pre_buffer=False)
     present = [c for c in names if c in parquet.schema_arrow.names]
     hits, start = [], 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present, use_threads=False):

@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+QUICKSTART = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"
+#: the test server's secret key: no file of a run, a working copy or a log may contain it
+SECRET = "curate-test-secret-do-not-store"
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
        "AWS_EC2_METADATA_DISABLED": "true"}
 _names = itertools.count()
@@ -32,26 +35,16 @@ server.stop()
 
 
 @contextmanager
-def s3_server() -> Iterator[str]:
-    """Start moto's ThreadedMotoServer in a child process; point the environment at it; yield
-    its endpoint URL; restore the environment and stop it after."""
+def server_process(script: str) -> Iterator[str]:
+    """Run a server `script` in a child process that prints its `host:port` and stops when its
+    stdin closes; yield that address, then stop it."""
     import subprocess
     import sys
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        endpoint = f"http://{server.stdout.readline().strip()}"
-        saved = {k: os.environ.get(k) for k in [*ENV, "AWS_ENDPOINT_URL"]}
-        os.environ.update(ENV, AWS_ENDPOINT_URL=endpoint)
-        try:
-            yield endpoint
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield server.stdout.readline().strip()
     finally:
         server.stdin.close()
         try:
@@ -59,6 +52,31 @@ def s3_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables for the block; restore them after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """Start moto's ThreadedMotoServer in a child process; point the environment at it; yield
+    its endpoint URL; restore the environment and stop it after."""
+    with server_process(SERVER) as address:
+        endpoint = f"http://{address}"
+        with environment(**ENV, AWS_ENDPOINT_URL=endpoint):
+            yield endpoint
 
 
 def fresh_bucket(prefix: str = "curate-test") -> str:
