@@ -186,7 +186,7 @@ class Decontam(Stage):
                 sub = PartContext(part=ctx.part, num_parts=ctx.num_parts, seed=ctx.seed, stage_index=ctx.stage_index,
                                   artifacts=ctx.artifacts, scratch=ctx.scratch)
                 pending.append((pool.submit(one, batch, sub), sub))
-                if len(pending) > threads:
+                if len(pending) >= threads:
                     yield from self._merged(ctx, *pending.popleft())
             while pending:
                 yield from self._merged(ctx, *pending.popleft())
