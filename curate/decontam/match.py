@@ -157,7 +157,8 @@ def problem_groups(table: pa.Table) -> np.ndarray:
     for chunk in encoded.chunks:
         codes = chunk.indices
         width = np.dtype(f"int{codes.type.bit_width}")
-        values.append(np.frombuffer(codes.buffers()[1], width, len(codes), codes.offset * width.itemsize).astype(np.int64))
+        raw = np.frombuffer(codes.buffers()[1], width, len(codes), codes.offset * width.itemsize)
+        values.append(raw.astype(np.int64))
         valid.append(valid_mask(codes))
     return np.where(np.concatenate(valid), np.concatenate(values), own)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
 
 import pyarrow as pa
 from pydantic import Field, field_validator
@@ -29,6 +29,9 @@ from pydantic import Field, field_validator
 from curate.errors import CurateError
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
@@ -311,7 +314,8 @@ def _scanned(column: pa.Array | pa.ChunkedArray, scan) -> Iterator[tuple[Any, st
             yield dataclasses.replace(hit, row=hit.row + start), texts[hit.row].as_py()
 
 
-def scanned_groups(problems: pa.ChunkedArray | None, start: int, count: int, rows: list[int] | None) -> np.ndarray:
+def scanned_groups(problems: pa.ChunkedArray | None, start: int, count: int,
+                   rows: list[int] | None) -> np.ndarray:
     """`problem_groups` of the rows one scan reads (`count` rows from `start`, or `rows`): pool
     rarity counts distinct problems within a scan, so only the rows of that scan are encoded,
     not a whole batch's problem texts at once (a copy of every text as the dictionary)."""
