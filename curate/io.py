@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
-from curate.rundir import RunDir
+from curate.rundir import WRITE_BATCH_ROWS, RunDir
 
 OnError = Literal["fail", "skip", "record"]
 JSONL_BATCH = 4096
@@ -158,18 +158,22 @@ def parquet_columns(path: Path) -> list[str]:
 
 
 def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 65536,
-                       columns: list[str] | None = None) -> Iterator[pa.Table]:
+                       columns: list[str] | None = None, piece_bytes: int | None = None) -> Iterator[pa.Table]:
     """Rows [start, stop) of a Parquet file (just `columns` if given), reading only the row
-    groups that overlap."""
+    groups that overlap: a row group at a time, or with `piece_bytes`, in pieces of about that
+    many decoded bytes (whole multiples of PIECE_ROWS rows), streamed through a small read buffer
+    so that neither a whole row group nor its compressed bytes are ever held."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False) if piece_bytes else pq.ParquetFile(path)
         if columns is not None:
             columns = [c for c in columns if c in pf.schema_arrow.names]
         offset = 0
         for group in range(pf.num_row_groups):
             n = pf.metadata.row_group(group).num_rows
             lo, hi = max(start, offset), min(stop, offset + n)
-            if lo < hi:
+            if lo < hi and piece_bytes:
+                yield from _pieces(pf, group, lo - offset, hi - offset, columns, piece_bytes)
+            elif lo < hi:
                 table = pf.read_row_group(group, columns=columns)
                 yield from _chunks(table.slice(lo - offset, hi - lo), batch_rows)
             offset += n
@@ -178,6 +182,34 @@ def read_parquet_range(path: Path, start: int, stop: int, batch_rows: int = 6553
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot read Parquet ({exc}).",
                          "The file is corrupt or truncated: re-create or re-download it.") from exc
+
+
+PIECE_ROWS = WRITE_BATCH_ROWS  # pieces in whole write batches: written, they cut the same pages
+READ_BUFFER = 1 << 20  # bytes read from the file at a time when streaming pieces
+
+
+def piece_rows(pf: pq.ParquetFile, group: int, columns: list[str] | None, piece_bytes: int) -> int:
+    """Rows per piece: a multiple of PIECE_ROWS (at least one) whose decoded size, by the row
+    group's footer, stays within `piece_bytes`."""
+    meta = pf.metadata.row_group(group)
+    names = set(columns) if columns is not None else None
+    size = sum(meta.column(i).total_uncompressed_size for i in range(meta.num_columns)
+               if names is None or meta.column(i).path_in_schema.split(".")[0] in names)
+    per_row = max(1, size // max(1, meta.num_rows))
+    return PIECE_ROWS * max(1, piece_bytes // (per_row * PIECE_ROWS))
+
+
+def _pieces(pf: pq.ParquetFile, group: int, lo: int, hi: int, columns: list[str] | None,
+            piece_bytes: int) -> Iterator[pa.Table]:
+    """Rows [lo, hi) of one row group, decoded a piece at a time."""
+    rows, seen = piece_rows(pf, group, columns, piece_bytes), 0
+    for batch in pf.iter_batches(batch_size=rows, row_groups=[group], columns=columns, use_threads=False):
+        first, last = max(lo, seen), min(hi, seen + batch.num_rows)
+        if first < last:
+            yield pa.Table.from_batches([batch.slice(first - seen, last - first)])
+        seen += batch.num_rows
+        if seen >= hi:
+            return
 
 
 def read_parquet_columns(path: Path, columns: list[str], stop: int | None = None) -> pa.Table:

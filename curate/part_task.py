@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -40,6 +41,7 @@ import pyarrow.parquet as pq
 from curate.background import Background, prefetch
 from curate.errors import disk_error
 from curate.fingerprint import digest
+from curate.io import PIECE_ROWS, READ_BUFFER
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import AtomicParquetWriter, RunDir, write_rejected
@@ -219,34 +221,63 @@ class PartStep:
         return self.busy - (self.upstream.busy if self.upstream else 0.0)
 
 
-def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
+def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch | pa.Table]:
     """A finished part's batches, decoded on a helper thread ahead of the stage that reads them.
 
-    A part its stage did not write (a view, `Stage.view_parts`) is recomputed, in batches of
-    the size a read of its file would give, so the stage reading it writes the same bytes."""
+    A part its stage did not write (a view, `Stage.view_parts`) is recomputed in small pieces
+    on a helper thread and gathered into batches of the size a read of its file would give, so
+    the stage reading it writes the same bytes, while only the batch the stage asks for next is
+    held, not batches decoded ahead. A file is streamed through a small read buffer (not a
+    whole row group's compressed bytes at once)."""
     stage_dir = rd.stage_dir_at(index)
     rd.fetch_part(stage_dir, part)  # on object storage: into the working copy, checked against its marker
     path = rd.part_path(stage_dir, part)
     if not rd.has_part(stage_dir, part):
-        yield from prefetch(rebatched(view_tables(path), READ_BATCH_ROWS), depth=1)
+        yield from rebatched(prefetch(view_tables(path), depth=2), READ_BATCH_ROWS)
         return
-    yield from prefetch(pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS), depth=1)
+    source = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+    yield from prefetch(source.iter_batches(batch_size=READ_BATCH_ROWS), depth=1)
 
 
-def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of exactly `rows` rows (the last one shorter) from tables of any size."""
-    pending: list[pa.Table] = []
-    held = 0
+def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly `rows` rows (the last one shorter) from tables of any size.
+
+    Nothing is copied but the PIECE_ROWS-row units that straddle two input tables: a batch is
+    the units it gathered, side by side, and every column's chunks are whole multiples of
+    PIECE_ROWS rows, so a part written from it has the pages of one written from single arrays."""
+    unit = min(rows, PIECE_ROWS)
+    queue: deque[pa.Table] = deque()
+    held, batch, size = 0, [], 0
     for table in tables:
-        pending.append(table)
+        if not table.num_rows:
+            continue
+        queue.append(table)
         held += table.num_rows
-        while held >= rows:
-            whole = pa.concat_tables(pending)
-            yield whole.slice(0, rows).combine_chunks().to_batches()[0]
-            rest = whole.slice(rows)
-            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+        while held >= unit:
+            head = queue[0].num_rows
+            n = min(head // unit * unit, rows - size) if head >= unit else unit
+            batch.append(_take(queue, n))
+            held, size = held - n, size + n
+            if size == rows:
+                yield pa.concat_tables(batch)
+                batch, size = [], 0
     if held:
-        yield from pa.concat_tables(pending).combine_chunks().to_batches()
+        batch.append(_take(queue, held))
+    if batch:
+        yield pa.concat_tables(batch)
+
+
+def _take(queue: deque[pa.Table], rows: int) -> pa.Table:
+    """The first `rows` rows of the tables in `queue` (removed from it), one chunk per column."""
+    taken = []
+    while rows:
+        head = queue.popleft()
+        if head.num_rows > rows:
+            queue.appendleft(head.slice(rows))
+            head = head.slice(0, rows)
+        taken.append(head)
+        rows -= head.num_rows
+    return (taken[0] if len(taken) == 1 else pa.concat_tables(taken)).combine_chunks()
 
 
 def _now(fn: Callable[[], None]) -> None:

@@ -345,8 +345,9 @@ class AtomicParquetWriter:
     """Stream tables into `path` through a temporary file; `commit` renames it into place.
 
     Tables are encoded and compressed on a helper thread (`curate.background`), so the stage
-    that produces them keeps computing meanwhile. Parts are transient (the next stage reads them
-    once): zstd level 1 favours speed over size.
+    that produces them keeps computing meanwhile; one at a time (a table waiting behind the one
+    being written would only hold memory: the writer is the slow end). Parts are transient (the
+    next stage reads them once): zstd level 1 favours speed over size.
     """
 
     def __init__(self, path: Path, schema: pa.Schema = TRACE_SCHEMA, **options):
@@ -358,11 +359,11 @@ class AtomicParquetWriter:
         options.setdefault("compression", "zstd")
         options.setdefault("compression_level", 1)
         self.writer: pq.ParquetWriter | None = pq.ParquetWriter(self.tmp, schema, **options)
-        self.background = Background(self.writer.write_table, depth=1)
+        self.background = Background(self.writer.write_table, depth=0)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.background.submit(table.cast(self.schema) if table.schema != self.schema else table)
+            self.background.submit(aligned(table.cast(self.schema) if table.schema != self.schema else table))
             self.rows += table.num_rows
 
     def commit(self) -> int:
@@ -385,6 +386,21 @@ class AtomicParquetWriter:
                 pass
             self.writer = None
         self.tmp.unlink(missing_ok=True)
+
+
+WRITE_BATCH_ROWS = 1024  # Parquet's write batch: page boundaries are checked every this many rows of a chunk
+
+
+def aligned(table: pa.Table) -> pa.Table:
+    """`table` with every column either one chunk or chunks of whole WRITE_BATCH_ROWS multiples
+    (but the last), combining the columns that are not: the writer cuts pages per chunk, so only
+    such a table is written with the same pages (bytes) as its rows in single arrays. A nested
+    column is batched by its values, not rows: it is combined whenever it has several chunks."""
+    for i, column in enumerate(table.columns):
+        nested = pa.types.is_nested(column.type) and column.num_chunks > 1
+        if nested or any(len(chunk) % WRITE_BATCH_ROWS for chunk in column.chunks[:-1]):
+            table = table.set_column(i, table.field(i), pa.chunked_array([column.combine_chunks()], column.type))
+    return table
 
 
 def write_parquet_atomic(

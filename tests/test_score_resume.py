@@ -104,7 +104,7 @@ def test_killed_scoring_resumes_scoring_only_what_is_missing(teacher_model, tmp_
 
     # the same scores as a run that was never interrupted
     fresh = Score(**engine_options(teacher_model, logprobs=3))
-    loaded = pa.Table.from_batches(list(read_part(RunDir(out), 0, 0)))  # load's part (a view of the source)
+    loaded = pa.concat_tables(pa.table(b) for b in read_part(RunDir(out), 0, 0))  # load's part (a view: tables)
     reference, _ = run_stage_on(fresh, loaded, tmp_path / "f")
     for column in ("teacher_logprobs", "advantages", "teacher_top_ids"):
         assert reference[column].to_pylist() == table[column].to_pylist()

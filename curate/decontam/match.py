@@ -151,13 +151,21 @@ def problem_groups(table: pa.Table) -> np.ndarray:
     share it); rows without a `problem` column, or with none, are problems of their own."""
     if "problem" not in table.column_names:
         return np.arange(table.num_rows)
-    codes = pc.dictionary_encode(table.column("problem").combine_chunks()).indices
+    # a chunked column is encoded as it is (one dictionary across its chunks), not copied whole
+    encoded = pc.dictionary_encode(table.column("problem"))
     own = -1 - np.arange(table.num_rows)
-    # the indices' buffer as it is (null slots hold anything; `own` replaces them): fill_null and
-    # to_numpy would make pyarrow import pandas (0.35 s of a command's start-up)
-    width = np.dtype(f"int{codes.type.bit_width}")
-    values = np.frombuffer(codes.buffers()[1], width, len(codes), codes.offset * width.itemsize)
-    return np.where(valid_mask(codes), values.astype(np.int64), own)
+    if not encoded.num_chunks:
+        return own
+    # the indices' buffers as they are (null slots hold anything; `own` replaces them): fill_null
+    # and to_numpy would make pyarrow import pandas (0.35 s of a command's start-up)
+    values, valid = [], []
+    for chunk in encoded.chunks:
+        codes = chunk.indices
+        width = np.dtype(f"int{codes.type.bit_width}")
+        raw = np.frombuffer(codes.buffers()[1], width, len(codes), codes.offset * width.itemsize)
+        values.append(raw.astype(np.int64))
+        valid.append(valid_mask(codes))
+    return np.where(np.concatenate(valid), np.concatenate(values), own)
 
 
 def _row_runs(hits: list[Hit]):

@@ -67,6 +67,7 @@ class PartContext:
     rng: random.Random = field(default_factory=random.Random)
     finishing: list[Callable[[], None]] = field(default_factory=list)
     columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
+    piece_bytes: int | None = None  # ... and its rows in tables of about this many bytes (`view_tables`)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
@@ -281,9 +282,14 @@ def iter_input(path: str | Path, columns: list[str] | None = None) -> Iterator[p
                                     use_threads=False)
 
 
+VIEW_PIECE_BYTES = 8 << 20  # a view is recomputed in tables of about this size: memory, not rows
+
+
 def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
     """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe;
     the stage may give just `columns` (load then reads only the source columns they come from).
+    Tables come in pieces of about VIEW_PIECE_BYTES (whole multiples of 1024 rows within a
+    source's row group), so a pass over a view of wide rows holds a few MB of it, not row groups.
 
     Only a stage without input parts (the first) can have views: it needs nothing upstream."""
     from curate.registry import stage_class
@@ -300,5 +306,5 @@ def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[
     artifacts = rd.artifacts(path.parent)
     num_parts = stage.num_parts(PrepareContext(inputs=[], artifacts=artifacts, seed=recipe.seed))
     ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts,
-                      columns=columns)
+                      columns=columns, piece_bytes=VIEW_PIECE_BYTES)
     yield from stage.run(iter(()), ctx)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
 
 import pyarrow as pa
 from pydantic import Field, field_validator
@@ -29,6 +29,9 @@ from pydantic import Field, field_validator
 from curate.errors import CurateError
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TEXT_FIELDS = ("problem", "reasoning", "answer", "reference", "system")
 
@@ -188,7 +191,7 @@ class Decontam(Stage):
                 sub = PartContext(part=ctx.part, num_parts=ctx.num_parts, seed=ctx.seed, stage_index=ctx.stage_index,
                                   artifacts=ctx.artifacts, scratch=ctx.scratch)
                 pending.append((pool.submit(one, batch, sub), sub))
-                if len(pending) > threads:
+                if len(pending) >= threads:
                     yield from self._merged(ctx, *pending.popleft())
             while pending:
                 yield from self._merged(ctx, *pending.popleft())
@@ -256,14 +259,14 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
     stats["decontam_hits"] (at most `max_report_hits`), the keys of items leaked in
     stats["items_hit"], the records left out in stats["hits_not_listed"]. Pool rarity
     (`pool_min`) counts the distinct problems of each SCAN_ROWS rows (`problem_groups`)."""
-    from curate.decontam.match import hit_record, problem_groups, scan_texts
+    from curate.decontam.match import hit_record, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column) if id_column in table.column_names else None  # read per hit: most rows have none
     extras = {c: table.column(c) for c in ("trace_id", "sample_idx", "source") if c in table.column_names}
     records = stats.setdefault("decontam_hits", [])
     items_hit: set[str] = set(stats.get("items_hit", []))
-    groups = problem_groups(table) if pool_min else None
+    problems = table.column("problem") if "problem" in table.column_names else None
     for field_name, n in fields.items():
         if field_name not in table.column_names:
             continue
@@ -273,12 +276,12 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         near = report_near and mode != "flag"
-        sub = groups[todo] if groups is not None and todo is not None else groups
 
-        def scan(texts, start, n=n, near=near, sub=sub, renamed=field_name in renamed_fields):
+        def scan(texts, start, n=n, near=near, todo=todo, renamed=field_name in renamed_fields):
+            rows = None if todo is None else todo[start:start + len(texts)]
+            groups = scanned_groups(problems, start, len(texts), rows) if pool_min else None
             return scan_texts(index, texts, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
-                              near=near, groups=None if sub is None else sub[start:start + len(texts)],
-                              pool_min=pool_min, renamed=renamed)
+                              near=near, groups=groups, pool_min=pool_min, renamed=renamed)
 
         for hit, text in _scanned(column, scan):
             row = todo[hit.row] if todo is not None else hit.row
@@ -311,6 +314,21 @@ def _scanned(column: pa.Array | pa.ChunkedArray, scan) -> Iterator[tuple[Any, st
         texts = column.slice(start, SCAN_ROWS)
         for hit in scan(texts, start):
             yield dataclasses.replace(hit, row=hit.row + start), texts[hit.row].as_py()
+
+
+def scanned_groups(problems: pa.ChunkedArray | None, start: int, count: int,
+                   rows: list[int] | None) -> np.ndarray:
+    """`problem_groups` of the rows one scan reads (`count` rows from `start`, or `rows`): pool
+    rarity counts distinct problems within a scan, so only the rows of that scan are encoded,
+    not a whole batch's problem texts at once (a copy of every text as the dictionary)."""
+    import numpy as np
+
+    from curate.decontam.match import problem_groups
+
+    if problems is None:
+        return np.arange(count)
+    part = problems.take(_indices(rows)) if rows is not None else problems.slice(start, count)
+    return problem_groups(pa.table({"problem": part}))
 
 
 def merge_hit_stats(into: dict[str, Any], batch: dict[str, Any], max_report_hits: int) -> None:

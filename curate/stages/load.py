@@ -133,7 +133,7 @@ class Load(Stage):
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
                     tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
-                                        columns=source_columns(source, ctx.columns))
+                                        columns=source_columns(source, ctx.columns), piece_bytes=ctx.piece_bytes)
                     scope = entry.get("id_scope", "source")
                     for table in prefetch(tables, depth=1):  # one row group ahead: memory
                         traces = to_traces(table, source, where=file["path"], scope=scope,
@@ -235,10 +235,10 @@ def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None
 
 
 def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
-               columns: list[str] | None = None) -> Iterator[pa.Table]:
+               columns: list[str] | None = None, piece_bytes: int | None = None) -> Iterator[pa.Table]:
     path, fmt = Path(file["path"]), file["format"]
     if fmt == "parquet":
-        yield from io.read_parquet_range(path, start, stop, columns=columns)
+        yield from io.read_parquet_range(path, start, stop, columns=columns, piece_bytes=piece_bytes)
     elif fmt == "jsonl":
         log = io.ReadLog()
         yield from io.read_jsonl_range(path, start, stop, file["offsets"], EVERY, config.on_error, log)
