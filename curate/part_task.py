@@ -76,20 +76,22 @@ def overlapped_finishing() -> Iterator[None]:
     finishing.close()
 
 
-def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None) -> dict[str, Any]:
+def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None,
+             known: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Run stages `index..through` (just `index` by default) on one part; return the last one's stats.
 
     Stages already done for this part are skipped; the chain starts from the first unfinished
-    one, reading its parent's part file.
+    one, reading its parent's part file. `known`: on object storage, what the driver knows of
+    the store for this task (`RunDir.task_state`), which spares reading it again.
     """
     rd = RunDir(run_dir)
-    rd.fetch_recipe()  # on object storage: this process's working copy may be on another machine
+    rd.fetch_recipe(known)  # on object storage: this process's working copy may be on another machine
     recipe = rd.recipe()
     entries = recipe.stage_entries()
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
     dirs = {k: rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)}
-    done = rd.open_part_task(list(dirs.values()), part)  # the parent's too: its part is read below
+    done = rd.open_part_task(list(dirs.values()), part, known)  # the parent's too: its part is read below
     todo = [k for k, stage in stages.items() if rd.stage_dir(k, stage.name) not in done]
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})

@@ -315,10 +315,11 @@ class RunDir(WorkingCopy):
         if removed:
             shutil.rmtree(self.dataset, ignore_errors=True)
         if removed and self.store:
-            for name in removed:
-                self.store.delete(name, recursive=True)
-                self.store.delete(self.rel(self.rejected_dir(self.path / name)), recursive=True)
-            self.store.delete(self.rel(self.dataset), recursive=True)
+            prefixes = [*removed, *(self.rel(self.rejected_dir(self.path / name)) for name in removed),
+                        self.rel(self.dataset)]
+            for prefix in prefixes:
+                self.store.delete(prefix, recursive=True)
+            self.forget(prefixes, prefix=True)
         return removed
 
 

@@ -156,7 +156,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
         rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
         if todo:  # on object storage: unmarked leftovers of killed attempts
             rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
-    tasks = [(rd.location, first, p, num_parts, last) for p in todo]
+    dirs = [rd.stage_dir(k, stages[k].name) for k in range(max(0, first - 1), last + 1)]
+    tasks = [(rd.location, first, p, num_parts, last, rd.task_state(dirs, p)) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
@@ -165,8 +166,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
         for _ in pool.run(spec):
             bar.update(1)
     bar.close()
-    for index in chain:  # markers other machines wrote (Ray workers with their own working copies)
-        rd.pull_markers(rd.stage_dir(index, stages[index].name))
+    for index in chain if not getattr(pool, "same_machine", False) else ():
+        rd.pull_markers(rd.stage_dir(index, stages[index].name))  # markers other machines wrote (Ray)
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
 
