@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage import WorkingCopy
+from curate.storage.working_copy import write_json_atomic  # noqa: F401 (re-exported)
 
 
 def part_name(part: int) -> str:
@@ -265,25 +266,15 @@ class RunDir(WorkingCopy):
     def write_run_state(self, state: dict[str, Any]) -> None:
         write_json_atomic(self.run_state_path, state)
 
+    @property
+    def push_dir(self) -> Path:
+        return self.path / "push"
+
     def push_record(self, repo_id: str) -> Path:
         """Where a streaming push to `repo_id` records the blobs it has uploaded (and their hashes)."""
-        return self.path / "push" / f"{repo_id.replace('/', '--')}.json"
+        return self.push_dir / f"{repo_id.replace('/', '--')}.json"
 
     # ---- markers
-    def is_done(self, stage_dir: Path, part: int) -> bool:
-        if self.store:  # the marker object is what makes a part exist
-            return self.store.exists(self.rel(self.marker(stage_dir, part)))
-        return self.marker(stage_dir, part).exists()
-
-    def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
-        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
-        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
-        file's size and sha256."""
-        if self.store:
-            stats = {**stats, "files": self.upload(self.part_files(stage_dir, part))}
-        write_json_atomic(self.marker(stage_dir, part), stats)
-        self.publish(self.marker(stage_dir, part))
-
     def part_files(self, stage_dir: Path, part: int) -> list[Path]:
         """What a part consists of: its part file, its rejects and its scratch files (write's shards)."""
         scratch = self.scratch(stage_dir, part)
@@ -321,17 +312,6 @@ class RunDir(WorkingCopy):
                 self.store.delete(prefix, recursive=True)
             self.forget(prefixes, prefix=True)
         return removed
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    except OSError:  # a full disk: leave no half-written temporary behind
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 class AtomicParquetWriter:

@@ -159,6 +159,34 @@ def test_readers_ignore_unmarked_parts_and_refuse_a_changed_one(s3, cache, tmp_p
         other.fetch_part(other.stage_dir(0, "load"), 0)
 
 
+def test_a_failed_run_keeps_its_working_copy_a_finished_one_drops_it(s3, cache, tmp_path):
+    from curate.rundir import RunDir
+    from tests.helpers.slow_stage import register_boom
+
+    register_boom()
+    trigger = tmp_path / "fail-now"
+    trigger.touch()
+    data = yaml.safe_load(slow_recipe(tmp_path, slow=None).read_text())
+    data["stages"].insert(1, {"use": "boom", "fail_part": 7, "trigger": str(trigger)})
+    (tmp_path / "boom.yaml").write_text(yaml.safe_dump(data))
+    recipe = load_recipe(tmp_path / "boom.yaml")
+    url = f"s3://{fresh_bucket()}/run"
+    working = RunDir(url).path
+    with pytest.raises(ValueError, match="boom"):
+        run_recipe(recipe, url, progress=False, clean=True)
+    kept = RunDir.parts(RunDir(url).stage_dir(1, "boom"))
+    assert kept and working.is_dir(), "a failed run keeps its parts locally for the resume"
+
+    trigger.unlink()
+    run_recipe(recipe, url, progress=False, clean=True)
+    assert not working.exists()
+    assert Store(url).exists("dataset/README.md")
+    assert RunDir(url).read_run_state() == {}  # nothing local is left to read
+
+    run_recipe(recipe, url, progress=False)  # a rerun pulls only the state: nothing to redo
+    assert RunDir(url).read_manifest()["stages"]["1"]["recomputed"] is False
+
+
 # ---------------------------------------------------------------- errors a user can fix
 
 
@@ -271,8 +299,10 @@ def test_the_cli_runs_on_s3_and_explains_a_missing_bucket(s3, cache, tmp_path):
     ok = subprocess.run([*command, f"s3://{bucket}/cli"], cwd=tmp_path, env=env, capture_output=True, text=True,
                         timeout=600)
     assert ok.returncode == 0, ok.stderr
-    assert f"stored at s3://{bucket}/cli/dataset" in ok.stdout
+    assert f"Dataset: s3://{bucket}/cli/dataset" in ok.stdout
     assert Store(f"s3://{bucket}/cli").exists("dataset/README.md")
+    assert (tmp_path / "cache" / "runs").is_dir()
+    assert not list((tmp_path / "cache" / "runs").glob("*")), "a finished run's working copy is dropped"
     bad = subprocess.run([*command, "s3://no-such-bucket-cli/r"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == StorageError.exit_code

@@ -41,8 +41,11 @@ def run_recipe(
     executor: str = "local",
     address: str | None = None,
     progress: bool = True,
+    clean: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest."""
+    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest. `clean`: for a
+    run directory on object storage, delete the local working copy once the run has finished
+    (`RunDir.drop_working_copy`); a failed run keeps it, so its resume reads less."""
     from curate import registry
     from curate.executors import make_executor
 
@@ -79,6 +82,8 @@ def run_recipe(
         raise
     finally:
         pool.close()
+    if clean:
+        rd.drop_working_copy()
     return manifest
 
 
@@ -187,8 +192,7 @@ def mark_views(rd: RunDir, chain: list[int], stages: list[Stage], todo: list[int
     if views is None:
         return False
     sdir = rd.stage_dir(chain[0], head.name)
-    for part in todo:
-        rd.mark_done(sdir, part, {**views[part], "kept": False, "view": True})
+    rd.mark_many(sdir, {part: {**views[part], "kept": False, "view": True} for part in todo})
     return True
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,9 +35,29 @@ class WorkingCopy:
         return Path(path).relative_to(self.path).as_posix()
 
     def publish(self, *paths: Path) -> None:
-        """Upload small state files as they are (the recipe, the manifest, fingerprints, markers)."""
-        for path in paths if self.store else ():
-            self.store.put(path, self.rel(path))
+        """Upload small state files as they are (the recipe, the manifest, fingerprints, markers),
+        concurrently."""
+        if self.store:
+            self.store.put_many([(path, self.rel(path)) for path in paths])
+
+    def is_done(self, stage_dir: Path, part: int) -> bool:
+        if self.store:  # the marker object is what makes a part exist
+            return self.store.exists(self.rel(self.marker(stage_dir, part)))
+        return self.marker(stage_dir, part).exists()
+
+    def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
+        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
+        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
+        file's size and sha256."""
+        self.mark_many(stage_dir, {part: stats})
+
+    def mark_many(self, stage_dir: Path, stats: dict[int, dict[str, Any]]) -> None:
+        """Mark several parts done (`mark_done`); on a store their markers go up together."""
+        for part, counts in stats.items():
+            if self.store:
+                counts = {**counts, "files": self.upload(self.part_files(stage_dir, part))}
+            write_json_atomic(self.marker(stage_dir, part), counts)
+        self.publish(*(self.marker(stage_dir, part) for part in stats))
 
     def upload(self, files: Iterable[Path]) -> dict[str, dict]:
         """Upload the files that exist; return what a marker names: path -> size and sha256."""
@@ -154,7 +175,7 @@ class WorkingCopy:
         if replaced:
             here = {self.rel(f) for f in shards}
             self.store.delete_many(sorted(set(self.store.listing(self.rel(self.dataset))) - here))
-        _write_json(flag, {"files": listed})
+        write_json_atomic(flag, {"files": listed})
         self.publish(flag)
 
     def stored_links(self, stage_dir: Path) -> dict[tuple[int, int], tuple[str, dict]]:
@@ -206,6 +227,18 @@ class WorkingCopy:
             for path in held:
                 if path.exists() and self.rel(path) not in listing:
                     path.unlink()
+
+    def drop_working_copy(self) -> bool:
+        """Delete the local working copy of a run on object storage that finished (the store holds
+        all of it; a rerun pulls only its state); True when it did. Kept when the run did not
+        finish (its parts and request caches make a resume faster), while a `curate push
+        --follow` reads it (its push record is there), and with CURATE_KEEP_WORKING_COPY=1."""
+        if not self.store or not self.path.exists() or os.environ.get("CURATE_KEEP_WORKING_COPY") == "1":
+            return False
+        if self.read_run_state().get("state") != "finished" or self.push_dir.exists():
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True
 
     def fetch_recipe(self, known: dict[str, str | None] | None = None) -> None:
         """Bring the recipe into the working copy, unless `known` (`task_state`) says the local
@@ -276,10 +309,12 @@ def _known_here(path: Path, rel: str, known: dict[str, str | None]) -> bool:
     return known[rel] is None or (path.exists() and _sha(path) == known[rel])
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError:  # a full disk: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
-
-
