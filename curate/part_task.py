@@ -128,7 +128,7 @@ class PartStep:
         self.ctx = PartContext(
             part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
             artifacts=rd.artifacts(self.sdir), scratch=rd.scratch(self.sdir, part),
-            rng=random.Random(digest(recipe.seed, index, part)),
+            rng=random.Random(digest(recipe.seed, index, part)), segments=rd.segments(self.sdir, part),
         )
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
         self.stats: dict[str, Any] = {}
@@ -188,6 +188,9 @@ class PartStep:
             self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
         try:
             self.rd.mark_done(self.sdir, self.part, self.stats)
+            if self.ctx.segments is not None:  # saved progress, redundant once the part is marked
+                with suppress(Exception):  # a segment left behind costs only its bytes in the store
+                    self.ctx.segments.drop()
         except OSError as error:
             raise self.labelled(error)
 

@@ -8,6 +8,7 @@
     RUN/NN-stage/_prepared, _finalized  the stage's prepare / finalize ran (empty flag files)
     RUN/NN-stage/artifacts/             prepare-phase output (MinHash clusters, indexes)
     RUN/NN-stage/scratch/part-XXXXX/    per-part caches (the generation request cache)
+    RUN/NN-stage/_segments/part-XXXXX/  on object storage: what a running part saved so far
     RUN/rejected/NN-stage/part-XXXXX.parquet   dropped rows with stage and reason
     RUN/reports/                 human-readable reports (KIND.*, or numbered: `report_target`)
     RUN/dataset/                 the publishable Hub folder (assembled in RUN/.dataset.tmp/)
@@ -134,6 +135,13 @@ class RunDir(WorkingCopy):
 
     def scratch(self, stage_dir: Path, part: int) -> Path:
         return stage_dir / "scratch" / part_name(part)
+
+    def segments(self, stage_dir: Path, part: int):
+        """Where a running part saves progress on object storage (`curate.storage.segments`);
+        None for a local run, whose scratch folder keeps it."""
+        from curate.storage.segments import Segments
+
+        return Segments(self.store, self.rel(stage_dir / "_segments" / part_name(part))) if self.store else None
 
     @staticmethod
     def scratch_files(stage_dir: Path, pattern: str) -> list[Path]:

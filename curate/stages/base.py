@@ -67,6 +67,7 @@ class PartContext:
     rng: random.Random = field(default_factory=random.Random)
     finishing: list[Callable[[], None]] = field(default_factory=list)
     columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
+    segments: Any = None  # on object storage: where the part saves progress while it runs (`Segments`)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":

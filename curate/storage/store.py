@@ -111,6 +111,10 @@ class Store:
     def put(self, local: Path, rel: str) -> None:
         self.call("uploading to", rel, lambda: self.fs.put_file(str(local), self.key(rel)))
 
+    def pipe(self, rel: str, data: bytes) -> None:
+        """Write `data` as the object `rel`."""
+        self.call("uploading to", rel, lambda: self.fs.pipe_file(self.key(rel), data))
+
     def put_many(self, pairs: list[tuple[Path, str]]) -> None:
         """Upload several files concurrently (one round trip's wait instead of one per file)."""
         if len(pairs) == 1:
