@@ -14,9 +14,9 @@ resumed task that needs its rows recomputes it from further up the chain. A chai
 always keeps its parts: the next chain reads them.
 
 Parts overlap a little: inside `overlapped_finishing()` (the runner's loop over the parts this
-process runs), the chain's last step hands its completion (closing output files a writer
-thread is still compressing, then the marker) to a finishing thread, and the next part starts
-meanwhile. A part is marked done only once its files are complete, so a crash still redoes
+process runs), each step of the chain hands its completion (closing output files a writer
+thread is still compressing, then the marker; on object storage their uploads) to a finishing
+thread, in order, and the next part starts meanwhile. A part is marked done only once its files are complete, so a crash still redoes
 exactly the unmarked parts.
 
 Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
@@ -54,10 +54,10 @@ _finishing: Background | None = None
 
 @contextmanager
 def overlapped_finishing() -> Iterator[None]:
-    """Let each part task in this process hand its last step's completion (closing its output
-    files, writing its marker) to a helper thread and return, so the next part starts while the
-    last one's final row group is still being compressed. At most one completion waits. Leaving
-    the block waits for it and raises the first failure.
+    """Let each part task in this process hand its steps' completions (closing their output
+    files, writing their markers) to a helper thread and return, so the next part starts while the
+    last one's final row group is still being compressed (or uploaded). At most one completion
+    waits. Leaving the block waits for it and raises the first failure.
 
         with overlapped_finishing():
             for part in parts:
@@ -103,7 +103,7 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     for k in range(first, last + 1):
         keep = k == last or stages[k].keeps_parts()
         step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep)
-        defer = _finishing.submit if _finishing is not None and k == last else None
+        defer = _finishing.submit if _finishing is not None else None
         batches = step.stream(batches, defer)
         streams.append(batches)
     try:
@@ -131,6 +131,8 @@ class PartStep:
             rng=random.Random(digest(recipe.seed, index, part)), segments=rd.segments(self.sdir, part),
         )
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
+        self.finishing = 0.0  # of which completing the part, when that ran on the finishing thread
+        self.deferred = False
         self.stats: dict[str, Any] = {}
 
     def stream(self, batches: Iterable[Any], defer: Callable[[Callable[[], None]], None] | None = None
@@ -161,6 +163,7 @@ class PartStep:
             if not ended:
                 self.abort()
         try:
+            self.deferred = defer is not None
             (defer or _now)(self.complete)
         except BaseException:  # this part's completion, or an earlier part's on the finishing thread
             self.discard()
@@ -179,6 +182,7 @@ class PartStep:
             self.abort()
             raise self.labelled(error)
         self.busy += time.perf_counter() - began
+        self.finishing = time.perf_counter() - began if self.deferred else 0.0
         self.stats = {
             "part": self.part, "rows_in": self.rows_in[0] if self.index else self.rows_out + rejected,
             "rows_out": self.rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
@@ -220,8 +224,9 @@ class PartStep:
         return error
 
     def own_seconds(self) -> float:
-        """Time in this stage's own code: its busy time minus the upstream stages' busy time."""
-        return self.busy - (self.upstream.busy if self.upstream else 0.0)
+        """Time in this stage's own code: its busy time minus the upstream stages' busy time
+        (less their completions run on the finishing thread, which this stage did not wait for)."""
+        return self.busy - (self.upstream.busy - self.upstream.finishing if self.upstream else 0.0)
 
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch]:
