@@ -253,7 +253,8 @@ class RunDir(WorkingCopy):
         except OSError as error:
             raise disk_error(error, None, self.path) or error
         if self.store:  # fail now, clearly, on credentials, the bucket or permissions
-            self.store.check_bucket()
+            if self.listed is None:  # a pull's listing has shown the bucket is there
+                self.store.check_bucket()
             probe.write_bytes(b"")
             self.store.put(probe, probe.name)
             probe.unlink()

@@ -197,7 +197,13 @@ class Store:
 
     def listing(self, rel: str = "") -> dict[str, int]:
         """Every object under `rel` (recursively) -> its size, by path relative to the store root."""
-        found = self.call("listing", rel, lambda: self.fs.find(self.key(rel), detail=True), missing_ok=True)
+        key = self.key(rel)
+        if self.protocol in ("s3", "s3a") and "/" in key:  # one request even when there is nothing:
+            parent, name = key.rsplit("/", 1)  # s3fs asks an empty prefix whether it is an object
+            found = self.call("listing", rel, lambda: self.fs.find(parent, prefix=f"{name}/", detail=True),
+                              missing_ok=True)
+        else:
+            found = self.call("listing", rel, lambda: self.fs.find(key, detail=True), missing_ok=True)
         start = len(self.root) + 1
         return {name[start:]: info.get("size", 0) for name, info in (found or {}).items()
                 if info.get("type") != "directory"}
