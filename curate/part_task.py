@@ -16,8 +16,8 @@ always keeps its parts: the next chain reads them.
 Parts overlap a little: inside `overlapped_finishing()` (the runner's loop over the parts this
 process runs), each step of the chain hands its completion (closing output files a writer
 thread is still compressing, then the marker; on object storage their uploads) to a finishing
-thread, in order, and the next part starts meanwhile. A part is marked done only once its files are complete, so a crash still redoes
-exactly the unmarked parts.
+thread, in order, and the next part starts meanwhile. A part is marked done only once its
+files are complete, so a crash still redoes exactly the unmarked parts.
 
 Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
 its part), not in the stages upstream of it.
