@@ -187,6 +187,20 @@ def test_a_failed_run_keeps_its_working_copy_a_finished_one_drops_it(s3, cache, 
     assert RunDir(url).read_manifest()["stages"]["1"]["recomputed"] is False
 
 
+def test_a_rerun_finalize_deletes_what_the_new_dataset_lacks(s3, cache, tmp_path):
+    recipe = load_recipe(slow_recipe(tmp_path, slow=None))
+    url = f"s3://{fresh_bucket()}/run"
+    run_recipe(recipe, url, progress=False)
+    store = Store(url)
+    first = {k for k in store.listing("dataset")}
+    flag = next(k for k in store.listing() if k.endswith("-write/_finalized"))
+    store.delete(flag)  # as if killed while finalizing, after a dataset with one more file
+    store.fs.pipe_file(store.key("dataset/data/old-config.parquet"), b"from an older write")
+    run_recipe(recipe, url, progress=False)
+    assert set(store.listing("dataset")) == first
+    assert store.exists(flag)
+
+
 # ---------------------------------------------------------------- errors a user can fix
 
 

@@ -172,9 +172,13 @@ class WorkingCopy:
         listed = self.upload(changed + [f for f in shards if f not in copies])
         self.store.copy_many([(src, self.rel(f), want["size"]) for f, (src, want) in copies.items()])
         listed.update({self.rel(f): want for f, (_, want) in copies.items()})
-        if replaced:
-            here = {self.rel(f) for f in shards}
-            self.store.delete_many(sorted(set(self.store.listing(self.rel(self.dataset))) - here))
+        if replaced:  # what an older dataset/ holds that this one lacks goes
+            here, prefix = {self.rel(f) for f in shards}, f"{self.rel(self.dataset)}/"
+            held = [r for r in self.listed if r.startswith(prefix)] if self.listed is not None else \
+                self.store.listing(self.rel(self.dataset))
+            stale = sorted(set(held) - here)
+            self.store.delete_many(stale)
+            self.forget(stale)
         write_json_atomic(flag, {"files": listed})
         self.publish(flag)
 
