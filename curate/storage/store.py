@@ -22,8 +22,9 @@ BACKOFF = float(os.environ.get("CURATE_STORAGE_BACKOFF", "0.2"))  # seconds, dou
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 _FILESYSTEMS: dict[tuple[str, int, str], Any] = {}
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime_ns) -> sha256
-#: requests in flight at once for a batch (uploads, reads, copies): the connection pool's size
-BATCH = 16
+#: requests in flight at once for a batch (uploads, reads, copies), and the S3 connection pool's
+#: size (botocore's default, 10, made a stage's ~20 artifacts go up in three waves)
+BATCH = 32
 #: S3 copies a single request can make (larger objects are copied in parts, after a size lookup)
 COPY_LIMIT = 5 * 2**30
 
@@ -91,7 +92,8 @@ class Store:
                 module, extra = BACKENDS.get(self.protocol, (None, None))
                 if module:
                     require(module, extra, f"the storage URL {self.url}")
-                options = {"use_listings_cache": False, "skip_instance_cache": True} if module == "s3fs" else {}
+                options = {"use_listings_cache": False, "skip_instance_cache": True,
+                           "config_kwargs": {"max_pool_connections": BATCH}} if module == "s3fs" else {}
                 _FILESYSTEMS[key] = fsspec.filesystem(self.protocol, **options)
             self._fs = _FILESYSTEMS[key]
         return self._fs
