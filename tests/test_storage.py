@@ -201,6 +201,37 @@ def test_a_rerun_finalize_deletes_what_the_new_dataset_lacks(s3, cache, tmp_path
     assert store.exists(flag)
 
 
+def test_a_part_task_reads_only_what_the_driver_does_not_settle(s3, cache, tmp_path, monkeypatch):
+    """`task_state` from a driver that pulled: a task whose working copy holds the same bytes reads
+    nothing; one holding other bytes (a stale copy) reads the store's; an absent marker is absent."""
+    from curate.rundir import RunDir
+
+    url = f"s3://{fresh_bucket()}/r"
+    driver = RunDir(url)
+    sdir = driver.stage_dir(0, "load")
+    driver.part_path(sdir, 0).parent.mkdir(parents=True)
+    driver.part_path(sdir, 0).write_bytes(b"part zero")
+    driver.mark_done(sdir, 0, {"rows_out": 1})
+    driver.pull()
+    known = {**driver.task_state([sdir], 0), **driver.task_state([sdir], 1)}
+    assert known[driver.rel(driver.marker(sdir, 1))] is None
+
+    reads = []
+    monkeypatch.setattr(driver.store, "cat_many", lambda rels: reads.extend(rels) or {})
+    assert driver.open_part_task([sdir], 0, known) == {sdir} and reads == []
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "worker"))  # another machine, a stale copy
+    worker = RunDir(url)
+    wdir = worker.stage_dir(0, "load")
+    worker.marker(wdir, 0).parent.mkdir(parents=True)
+    for part in (0, 1):
+        worker.marker(wdir, part).write_text('{"rows_out": 99}')
+    assert worker.open_part_task([wdir], 0, known) == {wdir}
+    assert json.loads(worker.marker(wdir, 0).read_text())["rows_out"] == 1  # the store's, not the stale one
+    assert worker.open_part_task([wdir], 1, known) == set()
+    assert not worker.marker(wdir, 1).exists()
+
+
 # ---------------------------------------------------------------- errors a user can fix
 
 

@@ -275,10 +275,10 @@ class WorkingCopy:
         known = known or {}
         flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
         markers = {self.rel(self.marker(d, part)): self.marker(d, part) for d in stage_dirs}
-        found = self.store.cat_many([rel for rel, path in (flags | markers).items()
-                                     if not _known_here(path, rel, known)])
+        settled = {rel for rel, path in (flags | markers).items() if _known_here(path, rel, known)}
+        found = self.store.cat_many([rel for rel in (flags | markers) if rel not in settled])
         found.update({rel: path.read_bytes() for rel, path in (flags | markers).items()
-                      if known.get(rel) and rel not in found})
+                      if rel in settled and known[rel] is not None})  # held here, as the store has it
         for stage_dir in stage_dirs:
             stage_dir.mkdir(parents=True, exist_ok=True)
         for rel, flag in flags.items():
