@@ -14,10 +14,10 @@ resumed task that needs its rows recomputes it from further up the chain. A chai
 always keeps its parts: the next chain reads them.
 
 Parts overlap a little: inside `overlapped_finishing()` (the runner's loop over the parts this
-process runs), the chain's last step hands its completion (closing output files a writer
-thread is still compressing, then the marker) to a finishing thread, and the next part starts
-meanwhile. A part is marked done only once its files are complete, so a crash still redoes
-exactly the unmarked parts.
+process runs), each step of the chain hands its completion (closing output files a writer
+thread is still compressing, then the marker; on object storage their uploads) to a finishing
+thread, in order, and the next part starts meanwhile. A part is marked done only once its
+files are complete, so a crash still redoes exactly the unmarked parts.
 
 Timings stay per stage: each stage's `seconds` is the time spent in its own code (and in writing
 its part), not in the stages upstream of it.
@@ -56,10 +56,10 @@ _finishing: Background | None = None
 
 @contextmanager
 def overlapped_finishing() -> Iterator[None]:
-    """Let each part task in this process hand its last step's completion (closing its output
-    files, writing its marker) to a helper thread and return, so the next part starts while the
-    last one's final row group is still being compressed. At most one completion waits. Leaving
-    the block waits for it and raises the first failure.
+    """Let each part task in this process hand its steps' completions (closing their output
+    files, writing their markers) to a helper thread and return, so the next part starts while the
+    last one's final row group is still being compressed (or uploaded). At most one completion
+    waits. Leaving the block waits for it and raises the first failure.
 
         with overlapped_finishing():
             for part in parts:
@@ -78,20 +78,22 @@ def overlapped_finishing() -> Iterator[None]:
     finishing.close()
 
 
-def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None) -> dict[str, Any]:
+def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int | None = None,
+             known: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Run stages `index..through` (just `index` by default) on one part; return the last one's stats.
 
     Stages already done for this part are skipped; the chain starts from the first unfinished
-    one, reading its parent's part file.
+    one, reading its parent's part file. `known`: on object storage, what the driver knows of
+    the store for this task (`RunDir.task_state`), which spares reading it again.
     """
     rd = RunDir(run_dir)
-    rd.fetch_recipe()  # on object storage: this process's working copy may be on another machine
+    rd.fetch_recipe(known)  # on object storage: this process's working copy may be on another machine
     recipe = rd.recipe()
     entries = recipe.stage_entries()
     last = index if through is None else through
     stages = {k: stage_class(entries[k].use)(entries[k].config) for k in range(index, last + 1)}
     dirs = {k: rd.stage_dir(k, stage_class(entries[k].use).name) for k in range(max(0, index - 1), last + 1)}
-    done = rd.open_part_task(list(dirs.values()), part)  # the parent's too: its part is read below
+    done = rd.open_part_task(list(dirs.values()), part, known)  # the parent's too: its part is read below
     todo = [k for k, stage in stages.items() if rd.stage_dir(k, stage.name) not in done]
     if not todo:
         return rd.part_stats(rd.stage_dir(last, stages[last].name)).get(part, {})
@@ -103,7 +105,7 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     for k in range(first, last + 1):
         keep = k == last or stages[k].keeps_parts()
         step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep)
-        defer = _finishing.submit if _finishing is not None and k == last else None
+        defer = _finishing.submit if _finishing is not None else None
         batches = step.stream(batches, defer)
         streams.append(batches)
     try:
@@ -128,9 +130,11 @@ class PartStep:
         self.ctx = PartContext(
             part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index,
             artifacts=rd.artifacts(self.sdir), scratch=rd.scratch(self.sdir, part),
-            rng=random.Random(digest(recipe.seed, index, part)),
+            rng=random.Random(digest(recipe.seed, index, part)), segments=rd.segments(self.sdir, part),
         )
         self.busy = 0.0  # seconds inside this stage and everything upstream of it
+        self.finishing = 0.0  # of which completing the part, when that ran on the finishing thread
+        self.deferred = False
         self.stats: dict[str, Any] = {}
 
     def stream(self, batches: Iterable[Any], defer: Callable[[Callable[[], None]], None] | None = None
@@ -161,6 +165,7 @@ class PartStep:
             if not ended:
                 self.abort()
         try:
+            self.deferred = defer is not None
             (defer or _now)(self.complete)
         except BaseException:  # this part's completion, or an earlier part's on the finishing thread
             self.discard()
@@ -179,6 +184,7 @@ class PartStep:
             self.abort()
             raise self.labelled(error)
         self.busy += time.perf_counter() - began
+        self.finishing = time.perf_counter() - began if self.deferred else 0.0
         self.stats = {
             "part": self.part, "rows_in": self.rows_in[0] if self.index else self.rows_out + rejected,
             "rows_out": self.rows_out, "rejected": rejected, "counters": dict(self.ctx.counters),
@@ -188,6 +194,9 @@ class PartStep:
             self.stats["kept"] = False  # rows streamed on; `status` and `inspect` say so
         try:
             self.rd.mark_done(self.sdir, self.part, self.stats)
+            if self.ctx.segments is not None:  # saved progress, redundant once the part is marked
+                with suppress(Exception):  # a segment left behind costs only its bytes in the store
+                    self.ctx.segments.drop()
         except OSError as error:
             raise self.labelled(error)
 
@@ -217,8 +226,9 @@ class PartStep:
         return error
 
     def own_seconds(self) -> float:
-        """Time in this stage's own code: its busy time minus the upstream stages' busy time."""
-        return self.busy - (self.upstream.busy if self.upstream else 0.0)
+        """Time in this stage's own code: its busy time minus the upstream stages' busy time
+        (less their completions run on the finishing thread, which this stage did not wait for)."""
+        return self.busy - (self.upstream.busy - self.upstream.finishing if self.upstream else 0.0)
 
 
 def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch | pa.Table]:

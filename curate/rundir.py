@@ -8,6 +8,7 @@
     RUN/NN-stage/_prepared, _finalized  the stage's prepare / finalize ran (empty flag files)
     RUN/NN-stage/artifacts/             prepare-phase output (MinHash clusters, indexes)
     RUN/NN-stage/scratch/part-XXXXX/    per-part caches (the generation request cache)
+    RUN/NN-stage/_segments/part-XXXXX/  on object storage: what a running part saved so far
     RUN/rejected/NN-stage/part-XXXXX.parquet   dropped rows with stage and reason
     RUN/reports/                 human-readable reports (KIND.*, or numbered: `report_target`)
     RUN/dataset/                 the publishable Hub folder (assembled in RUN/.dataset.tmp/)
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage import WorkingCopy
 from curate.storage.read_copy import ReadCopy
+from curate.storage.working_copy import write_json_atomic  # noqa: F401 (re-exported)
 
 
 def part_name(part: int) -> str:
@@ -134,6 +136,13 @@ class RunDir(WorkingCopy, ReadCopy):
 
     def scratch(self, stage_dir: Path, part: int) -> Path:
         return stage_dir / "scratch" / part_name(part)
+
+    def segments(self, stage_dir: Path, part: int):
+        """Where a running part saves progress on object storage (`curate.storage.segments`);
+        None for a local run, whose scratch folder keeps it."""
+        from curate.storage.segments import Segments
+
+        return Segments(self.store, self.rel(stage_dir / "_segments" / part_name(part))) if self.store else None
 
     @staticmethod
     def scratch_files(stage_dir: Path, pattern: str) -> list[Path]:
@@ -245,7 +254,8 @@ class RunDir(WorkingCopy, ReadCopy):
         except OSError as error:
             raise disk_error(error, None, self.path) or error
         if self.store:  # fail now, clearly, on credentials, the bucket or permissions
-            self.store.check_bucket()
+            if self.listed is None:  # a pull's listing has shown the bucket is there
+                self.store.check_bucket()
             probe.write_bytes(b"")
             self.store.put(probe, probe.name)
             probe.unlink()
@@ -273,25 +283,15 @@ class RunDir(WorkingCopy, ReadCopy):
         except CurateError:  # advisory: a store that fails fails the run at its next upload anyway
             pass
 
+    @property
+    def push_dir(self) -> Path:
+        return self.path / "push"
+
     def push_record(self, repo_id: str) -> Path:
         """Where a streaming push to `repo_id` records the blobs it has uploaded (and their hashes)."""
-        return self.path / "push" / f"{repo_id.replace('/', '--')}.json"
+        return self.push_dir / f"{repo_id.replace('/', '--')}.json"
 
     # ---- markers
-    def is_done(self, stage_dir: Path, part: int) -> bool:
-        if self.store:  # the marker object is what makes a part exist
-            return self.store.exists(self.rel(self.marker(stage_dir, part)))
-        return self.marker(stage_dir, part).exists()
-
-    def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
-        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
-        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
-        file's size and sha256."""
-        if self.store:
-            stats = {**stats, "files": self.upload(self.part_files(stage_dir, part))}
-        write_json_atomic(self.marker(stage_dir, part), stats)
-        self.publish(self.marker(stage_dir, part))
-
     def part_files(self, stage_dir: Path, part: int) -> list[Path]:
         """What a part consists of: its part file, its rejects and its scratch files (write's shards)."""
         scratch = self.scratch(stage_dir, part)
@@ -323,22 +323,12 @@ class RunDir(WorkingCopy, ReadCopy):
         if removed:
             shutil.rmtree(self.dataset, ignore_errors=True)
         if removed and self.store:
-            for name in removed:
-                self.store.delete(name, recursive=True)
-                self.store.delete(self.rel(self.rejected_dir(self.path / name)), recursive=True)
-            self.store.delete(self.rel(self.dataset), recursive=True)
+            prefixes = [*removed, *(self.rel(self.rejected_dir(self.path / name)) for name in removed),
+                        self.rel(self.dataset)]
+            for prefix in prefixes:
+                self.store.delete(prefix, recursive=True)
+            self.forget(prefixes, prefix=True)
         return removed
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    except OSError:  # a full disk: leave no half-written temporary behind
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 class AtomicParquetWriter:

@@ -137,6 +137,79 @@ def test_readers_ignore_unmarked_parts_and_refuse_a_changed_one(s3, cache, tmp_p
         other.fetch_part(other.stage_dir(0, "load"), 0)
 
 
+def test_a_failed_run_keeps_its_working_copy_a_finished_one_drops_it(s3, cache, tmp_path):
+    from curate.rundir import RunDir
+    from tests.helpers.slow_stage import register_boom
+
+    register_boom()
+    trigger = tmp_path / "fail-now"
+    trigger.touch()
+    data = yaml.safe_load(slow_recipe(tmp_path, slow=None).read_text())
+    data["stages"].insert(1, {"use": "boom", "fail_part": 7, "trigger": str(trigger)})
+    (tmp_path / "boom.yaml").write_text(yaml.safe_dump(data))
+    recipe = load_recipe(tmp_path / "boom.yaml")
+    url = f"s3://{fresh_bucket()}/run"
+    working = RunDir(url).path
+    with pytest.raises(ValueError, match="boom"):
+        run_recipe(recipe, url, progress=False, clean=True)
+    kept = RunDir.parts(RunDir(url).stage_dir(1, "boom"))
+    assert kept and working.is_dir(), "a failed run keeps its parts locally for the resume"
+
+    trigger.unlink()
+    run_recipe(recipe, url, progress=False, clean=True)
+    assert not working.exists()
+    assert Store(url).exists("dataset/README.md")
+    assert RunDir(url).read_run_state() == {}  # nothing local is left to read
+
+    run_recipe(recipe, url, progress=False)  # a rerun pulls only the state: nothing to redo
+    assert RunDir(url).read_manifest()["stages"]["1"]["recomputed"] is False
+
+
+def test_a_rerun_finalize_deletes_what_the_new_dataset_lacks(s3, cache, tmp_path):
+    recipe = load_recipe(slow_recipe(tmp_path, slow=None))
+    url = f"s3://{fresh_bucket()}/run"
+    run_recipe(recipe, url, progress=False)
+    store = Store(url)
+    first = {k for k in store.listing("dataset")}
+    flag = next(k for k in store.listing() if k.endswith("-write/_finalized"))
+    store.delete(flag)  # as if killed while finalizing, after a dataset with one more file
+    store.fs.pipe_file(store.key("dataset/data/old-config.parquet"), b"from an older write")
+    run_recipe(recipe, url, progress=False)
+    assert set(store.listing("dataset")) == first
+    assert store.exists(flag)
+
+
+def test_a_part_task_reads_only_what_the_driver_does_not_settle(s3, cache, tmp_path, monkeypatch):
+    """`task_state` from a driver that pulled: a task whose working copy holds the same bytes reads
+    nothing; one holding other bytes (a stale copy) reads the store's; an absent marker is absent."""
+    from curate.rundir import RunDir
+
+    url = f"s3://{fresh_bucket()}/r"
+    driver = RunDir(url)
+    sdir = driver.stage_dir(0, "load")
+    driver.part_path(sdir, 0).parent.mkdir(parents=True)
+    driver.part_path(sdir, 0).write_bytes(b"part zero")
+    driver.mark_done(sdir, 0, {"rows_out": 1})
+    driver.pull()
+    known = {**driver.task_state([sdir], 0), **driver.task_state([sdir], 1)}
+    assert known[driver.rel(driver.marker(sdir, 1))] is None
+
+    reads = []
+    monkeypatch.setattr(driver.store, "cat_many", lambda rels: reads.extend(rels) or {})
+    assert driver.open_part_task([sdir], 0, known) == {sdir} and reads == []
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "worker"))  # another machine, a stale copy
+    worker = RunDir(url)
+    wdir = worker.stage_dir(0, "load")
+    worker.marker(wdir, 0).parent.mkdir(parents=True)
+    for part in (0, 1):
+        worker.marker(wdir, part).write_text('{"rows_out": 99}')
+    assert worker.open_part_task([wdir], 0, known) == {wdir}
+    assert json.loads(worker.marker(wdir, 0).read_text())["rows_out"] == 1  # the store's, not the stale one
+    assert worker.open_part_task([wdir], 1, known) == set()
+    assert not worker.marker(wdir, 1).exists()
+
+
 # ---------------------------------------------------------------- errors a user can fix
 
 
@@ -249,10 +322,12 @@ def test_the_cli_runs_on_s3_and_explains_a_missing_bucket(s3, cache, tmp_path):
     ok = subprocess.run([*command, f"s3://{bucket}/cli"], cwd=tmp_path, env=env, capture_output=True, text=True,
                         timeout=600)
     assert ok.returncode == 0, ok.stderr
-    assert f"stored at s3://{bucket}/cli/dataset" in ok.stdout
-    assert f"(stored at s3://{bucket}/cli/reports/report.html)" in ok.stdout
+    assert f"Dataset: s3://{bucket}/cli/dataset" in ok.stdout
+    assert f"Report:  s3://{bucket}/cli/reports/report.html" in ok.stdout
     assert Store(f"s3://{bucket}/cli").exists("dataset/README.md")
     assert Store(f"s3://{bucket}/cli").exists("reports/report.html")
+    assert (tmp_path / "cache" / "runs").is_dir()
+    assert not list((tmp_path / "cache" / "runs").glob("*")), "a finished run's working copy is dropped"
     bad = subprocess.run([*command, "s3://no-such-bucket-cli/r"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == StorageError.exit_code

@@ -142,7 +142,7 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     if not verbose:  # read by the engine (and the worker processes that inherit it)
         os.environ["CURATE_ENGINE_LOG"] = str(engine_log)
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
-                          address=address, progress=not quiet)
+                          address=address, progress=not quiet, clean=not (report or push))
     click.echo(summary_table(manifest, run_dir))
     if report:
         from curate.publish.report import write_report
@@ -150,10 +150,14 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
         path, rd = write_report(local), RunDir(run_dir)
         if rd.store:  # beside the run's other reports, where `curate report URL` puts it too
             rd.store.put(path, rd.rel(path))
-        click.echo(f"\nReport:  {path}" + (f" (stored at {rd.store.url_of(rd.rel(path))})" if rd.store else ""))
+        if rd.store:  # the working copy holding `path` goes at the end: name what stays
+            click.echo(f"\nReport:  {rd.store.url_of(rd.rel(path))} (a local copy: curate report {run_dir})")
+        else:
+            click.echo(f"\nReport:  {path}")
     dataset = RunDir(run_dir).dataset
-    if dataset.exists():
-        click.echo(f"Dataset: {dataset}" + (f" (stored at {run_dir}/{dataset.name})" if local != run_dir else ""))
+    stored = local != run_dir and any(s.get("name") == "write" for s in manifest["stages"].values())
+    if dataset.exists() or stored:  # on object storage the working copy may be gone (`clean`)
+        click.echo(f"Dataset: {f'{run_dir}/{dataset.name}' if stored else dataset}")
         click.echo(f"Publish: curate push {run_dir} YOUR_NAME/{parsed.name} --dry-run")
     if not verbose and engine_log.exists():
         click.echo(f"Engine log: {engine_log}")
@@ -161,6 +165,8 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
         from curate.cli.publish import publish
 
         publish(local, **parsed.push.model_dump())
+    if report or push:  # on object storage: the working copy they read goes now (see run_recipe's `clean`)
+        RunDir(run_dir).drop_working_copy()
 
 
 

@@ -41,8 +41,11 @@ def run_recipe(
     executor: str = "local",
     address: str | None = None,
     progress: bool = True,
+    clean: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest."""
+    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest. `clean`: for a
+    run directory on object storage, delete the local working copy once the run has finished
+    (`RunDir.drop_working_copy`); a failed run keeps it, so its resume reads less."""
     from curate import registry
     from curate.executors import make_executor
 
@@ -79,6 +82,8 @@ def run_recipe(
         raise
     finally:
         pool.close()
+    if clean:
+        rd.drop_working_copy()
     return manifest
 
 
@@ -156,7 +161,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
         rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
         if todo:  # on object storage: unmarked leftovers of killed attempts
             rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
-    tasks = [(rd.location, first, p, num_parts, last) for p in todo]
+    dirs = [rd.stage_dir(k, stages[k].name) for k in range(max(0, first - 1), last + 1)]
+    tasks = [(rd.location, first, p, num_parts, last, rd.task_state(dirs, p)) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
@@ -165,8 +171,8 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
         for _ in pool.run(spec):
             bar.update(1)
     bar.close()
-    for index in chain:  # markers other machines wrote (Ray workers with their own working copies)
-        rd.pull_markers(rd.stage_dir(index, stages[index].name))
+    for index in chain if not getattr(pool, "same_machine", False) else ():
+        rd.pull_markers(rd.stage_dir(index, stages[index].name))  # markers other machines wrote (Ray)
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
 
@@ -186,8 +192,7 @@ def mark_views(rd: RunDir, chain: list[int], stages: list[Stage], todo: list[int
     if views is None:
         return False
     sdir = rd.stage_dir(chain[0], head.name)
-    for part in todo:
-        rd.mark_done(sdir, part, {**views[part], "kept": False, "view": True})
+    rd.mark_many(sdir, {part: {**views[part], "kept": False, "view": True} for part in todo})
     return True
 
 

@@ -68,6 +68,7 @@ class PartContext:
     finishing: list[Callable[[], None]] = field(default_factory=list)
     columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
     piece_bytes: int | None = None  # ... and its rows in tables of about this many bytes (`view_tables`)
+    segments: Any = None  # on object storage: where the part saves progress while it runs (`Segments`)
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":

@@ -5,7 +5,9 @@ calls of one). Prompts are rendered (system prompt, user template with `{column}
 optional assistant prefill such as `<think>\\n`), the part's request cache (sqlite in the part's
 scratch folder, kept across reruns) is consulted, and only the missing requests go to the
 teacher. Each finished request is committed to the cache as it completes, so a crash or kill
-loses only the requests in flight; the rerun replays the cache and sends the rest. Rows are
+loses only the requests in flight; the rerun replays the cache and sends the rest (on object
+storage the cache also goes up in segments while the part runs, so this holds when the machine
+is lost too: `teachers/cache.py`). Rows are
 then emitted in input order from the cache: one row per (problem, sample) with `sample_idx`,
 `trace_id` = hash(id, sample_idx, teacher, sampling), reasoning and answer split across the
 known variants, finish reason, token counts and the sampling JSON.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import pyarrow as pa
@@ -80,7 +83,7 @@ class Generate(Stage):
 
     def _generate(self, rows: list[dict[str, Any]], ctx: PartContext) -> Iterator[pa.Table]:
         from curate.teachers import make_teacher
-        from curate.teachers.cache import RequestCache, unique_missing
+        from curate.teachers.cache import CacheSegments, RequestCache, unique_missing
         from curate.teachers.progress import Progress
 
         teacher = make_teacher(self.config, lock_dir=ctx.scratch.parent if ctx.scratch else None)
@@ -91,7 +94,10 @@ class Generate(Stage):
         for request in flat:
             request.seal(teacher.name)
         cache = RequestCache(ctx.scratch / "requests.sqlite" if ctx.scratch else None)
+        saved = CacheSegments(ctx.segments) if ctx.segments is not None else None
         try:
+            if saved is not None:  # on object storage: what earlier attempts (on any machine) saved
+                cache.merge(ctx.segments.load())
             done = cache.done_keys(flat)
             missing = unique_missing(flat, done)
             if missing:
@@ -103,10 +109,15 @@ class Generate(Stage):
                 cache.put(request, response)
                 cache.commit()
                 progress.update(response)
+                if saved is not None:
+                    saved.add(request, response)
 
             started = time.monotonic()
             teacher.generate(missing, on_done)
             engine_seconds = time.monotonic() - started
+            if saved is not None:  # the rest, now: the part's rows are written from here on
+                saved.flush()
+                ctx.segments.close()
             progress.close()
             ctx.counters.update(getattr(teacher, "stats", {}))
             ctx.counters.update({"prompts": len(rows), "requests": len(flat),
@@ -119,6 +130,10 @@ class Generate(Stage):
             device, count = teacher.devices()  # with engine_seconds: the card's device-hours
             ctx.stats.update(engine_seconds=round(engine_seconds, 3), device=device, devices=count)
         finally:
+            if saved is not None:  # a failed attempt's answers still reach the store
+                with suppress(Exception):
+                    saved.flush()
+                    ctx.segments.close()
             cache.close()
 
     def requests_for(self, row: dict[str, Any], teacher: str) -> list[Request]:

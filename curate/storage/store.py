@@ -21,6 +21,12 @@ RETRIES = int(os.environ.get("CURATE_STORAGE_RETRIES", "6"))
 BACKOFF = float(os.environ.get("CURATE_STORAGE_BACKOFF", "0.2"))  # seconds, doubled per attempt
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 _FILESYSTEMS: dict[tuple[str, int, str], Any] = {}
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime_ns) -> sha256
+#: requests in flight at once for a batch (uploads, reads, copies), and the S3 connection pool's
+#: size (botocore's default, 10, made a stage's ~20 artifacts go up in three waves)
+BATCH = 32
+#: S3 copies a single request can make (larger objects are copied in parts, after a size lookup)
+COPY_LIMIT = 5 * 2**30
 
 
 class StorageError(CurateError):
@@ -41,10 +47,18 @@ def cache_root() -> Path:
 
 
 def digest(path: Path) -> dict[str, Any]:
-    """A file's size and sha256: what a marker says the file must be."""
-    with open(path, "rb") as fh:
-        sha = hashlib.file_digest(fh, "sha256").hexdigest()
-    return {"size": path.stat().st_size, "sha256": sha}
+    """A file's size and sha256: what a marker says the file must be. Remembered per process by
+    the file's inode, size and mtime, so a file hashed for its marker is not read again when
+    the same run checks it (a rewritten file has a new inode or mtime)."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        with open(path, "rb") as fh:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        if len(_DIGESTS) > 100_000:
+            _DIGESTS.clear()
+        _DIGESTS[key] = sha
+    return {"size": stat.st_size, "sha256": _DIGESTS[key]}
 
 
 def matches(path: Path, want: dict[str, Any]) -> bool:
@@ -79,8 +93,11 @@ class Store:
                 module, extra = BACKENDS.get(self.protocol, (None, None))
                 if module:
                     require(module, extra, f"the storage URL {self.url}")
-                cached = module in ("s3fs", "gcsfs")
-                options = {"use_listings_cache": False, "skip_instance_cache": True} if cached else {}
+                options: dict = {}
+                if module in ("s3fs", "gcsfs"):  # no listing cache: another process may have written
+                    options = {"use_listings_cache": False, "skip_instance_cache": True}
+                if module == "s3fs":
+                    options["config_kwargs"] = {"max_pool_connections": BATCH}
                 _FILESYSTEMS[key] = fsspec.filesystem(self.protocol, **options)
             self._fs = _FILESYSTEMS[key]
         return self._fs
@@ -100,27 +117,68 @@ class Store:
     def put(self, local: Path, rel: str) -> None:
         self.call("uploading to", rel, lambda: self.fs.put_file(str(local), self.key(rel)))
 
+    def pipe(self, rel: str, data: bytes) -> None:
+        """Write `data` as the object `rel`."""
+        self.call("uploading to", rel, lambda: self.fs.pipe_file(self.key(rel), data))
+
     def put_many(self, pairs: list[tuple[Path, str]]) -> None:
         """Upload several files concurrently (one round trip's wait instead of one per file)."""
         if len(pairs) == 1:
             self.put(*pairs[0])
         elif pairs:
-            locals_, keys = [str(p) for p, _ in pairs], [self.key(r) for _, r in pairs]
-            self.call("uploading to", pairs[0][1], lambda: self.fs.put(locals_, keys))
+            calls = [((str(path), self.key(rel)), {}) for path, rel in pairs]
+            self.call("uploading to", pairs[0][1], lambda: _raise_first(self.each("put_file", calls)))
 
-    def copy_many(self, pairs: list[tuple[str, str]]) -> None:
-        """Copy objects inside the store (no data through this machine), concurrently."""
-        if pairs:
-            sources, targets = [self.key(a) for a, _ in pairs], [self.key(b) for _, b in pairs]
-            self.call("copying", pairs[0][1], lambda: self.fs.copy(sources, targets))
+    def copy_many(self, pairs: list[tuple[str, str, int]]) -> None:
+        """Copy objects inside the store (no data through this machine), concurrently; each
+        pair comes with the object's size (known from its marker), which spares S3 a lookup."""
+        if not pairs:
+            return
+        calls = [((self.key(a), self.key(b)), {}) for a, b, _ in pairs]
+        small = self.protocol in ("s3", "s3a") and all(size <= COPY_LIMIT for *_, size in pairs)
+        method = "copy_basic" if small and hasattr(self.fs, "_copy_basic") else "cp_file"
+        self.call("copying", pairs[0][1], lambda: _raise_first(self.each(method, calls)))
 
     def cat_many(self, rels: list[str]) -> dict[str, bytes]:
-        """Several objects at once, concurrently; the missing ones are left out."""
+        """Several objects at once, concurrently (one GET each); the missing ones are left out."""
         if not rels:
             return {}
-        found = self.call("reading", rels[0], lambda: self.fs.cat([self.key(r) for r in rels], on_error="omit"))
-        start = len(self.root) + 1
-        return {name[start:]: data for name, data in found.items() if isinstance(data, bytes)}
+        calls = [((self.key(rel),), self.small_read) for rel in rels]
+
+        def read() -> list[Any]:
+            found = self.each("cat_file", calls)
+            _raise_first([f for f in found if not isinstance(f, FileNotFoundError)])
+            return found
+
+        found = self.call("reading", rels[0], read)
+        return {rel: data for rel, data in zip(rels, found) if isinstance(data, bytes)}
+
+    def each(self, method: str, calls: list[tuple[tuple, dict]]) -> list[Any]:
+        """`fs.method(*args, **kwargs)` for every call, in order, the outcome or the exception of
+        each; on an async filesystem (s3fs, gcsfs) concurrently, `BATCH` at a time, without the
+        listings and lookups fsspec's bulk methods add to expand paths."""
+        fs = self.fs
+        if not getattr(fs, "async_impl", False):
+            return [_outcome(getattr(fs, method), args, kwargs) for args, kwargs in calls]
+        import asyncio
+
+        from fsspec.asyn import sync
+
+        fn = getattr(fs, f"_{method}")
+
+        async def gather() -> list[Any]:
+            out: list[Any] = []
+            for start in range(0, len(calls), BATCH):
+                chunk = calls[start:start + BATCH]
+                out += await asyncio.gather(*(fn(*a, **kw) for a, kw in chunk), return_exceptions=True)
+            return out
+
+        return sync(fs.loop, gather)
+
+    @property
+    def small_read(self) -> dict[str, Any]:
+        """What makes s3fs read a small object with one GET (by default it asks its size first)."""
+        return {"max_concurrency": 1} if self.protocol in ("s3", "s3a") else {}
 
     def get(self, rel: str, local: Path) -> None:
         """Download to a temporary name beside `local`, then rename: readers never see half a file."""
@@ -135,7 +193,8 @@ class Store:
     def cat(self, rel: str) -> bytes | None:
         """An object's bytes, or None when there is no such object."""
         try:
-            return self.call("reading", rel, lambda: self.fs.cat_file(self.key(rel)), missing_ok=True)
+            return self.call("reading", rel, lambda: self.fs.cat_file(self.key(rel), **self.small_read),
+                             missing_ok=True)
         except FileNotFoundError:
             return None
 
@@ -144,7 +203,13 @@ class Store:
 
     def listing(self, rel: str = "") -> dict[str, int]:
         """Every object under `rel` (recursively) -> its size, by path relative to the store root."""
-        found = self.call("listing", rel, lambda: self.fs.find(self.key(rel), detail=True), missing_ok=True)
+        key = self.key(rel)
+        if self.protocol in ("s3", "s3a") and "/" in key:  # one request even when there is nothing:
+            parent, name = key.rsplit("/", 1)  # s3fs asks an empty prefix whether it is an object
+            found = self.call("listing", rel, lambda: self.fs.find(parent, prefix=f"{name}/", detail=True),
+                              missing_ok=True)
+        else:
+            found = self.call("listing", rel, lambda: self.fs.find(key, detail=True), missing_ok=True)
         start = len(self.root) + 1
         return {name[start:]: info.get("size", 0) for name, info in (found or {}).items()
                 if info.get("type") != "directory"}
@@ -159,8 +224,19 @@ class Store:
                 for name, info in (found or {}).items() if info.get("type") != "directory"}
 
     def delete_many(self, rels: list[str]) -> None:
-        if rels:
-            self.call("deleting", rels[0], lambda: self.fs.rm([self.key(r) for r in rels]), missing_ok=True)
+        """Delete these objects (missing ones are no error); on S3 a request per 1000 keys,
+        without first looking each one up."""
+        if not rels:
+            return
+        keys = [self.key(r) for r in rels]
+        if hasattr(self.fs, "_bulk_delete"):
+            calls = [((keys[i:i + 1000],), {}) for i in range(0, len(keys), 1000)]
+            self.call("deleting", rels[0], lambda: _raise_first(self.each("bulk_delete", calls)))
+            return
+        try:
+            self.call("deleting", rels[0], lambda: self.fs.rm(keys), missing_ok=True)
+        except FileNotFoundError:
+            pass
 
     def delete(self, rel: str, recursive: bool = False) -> None:
         """Delete an object (or everything under a prefix); a missing one is not an error."""
@@ -193,6 +269,21 @@ class Store:
                     raise
                 raise explained from error
         raise AssertionError("unreachable")
+
+
+def _outcome(fn: Callable[..., T], args: tuple, kwargs: dict) -> T | Exception:
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - returned like asyncio.gather's return_exceptions
+        return error
+
+
+def _raise_first(outcomes: list[Any]) -> list[Any]:
+    """The outcomes of `Store.each`, unless one is an exception: then that is raised."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
 
 
 def _code(error: BaseException) -> str:

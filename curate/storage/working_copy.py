@@ -7,8 +7,10 @@ or flag names and check it. Every method is a no-op for a local run (`store` is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,14 +26,38 @@ class WorkingCopy:
 
     store: Store | None
     path: Path
+    #: the store's objects (path -> size) as `pull` found them, kept up to date by this process's
+    #: deletes: a driver that pulled knows what the store holds without asking again (until its
+    #: tasks run, it is the only writer of a run directory)
+    listed: dict[str, int] | None = None
 
     def rel(self, path: Path) -> str:
         return Path(path).relative_to(self.path).as_posix()
 
     def publish(self, *paths: Path) -> None:
-        """Upload small state files as they are (the recipe, the manifest, fingerprints, markers)."""
-        for path in paths if self.store else ():
-            self.store.put(path, self.rel(path))
+        """Upload small state files as they are (the recipe, the manifest, fingerprints, markers),
+        concurrently."""
+        if self.store:
+            self.store.put_many([(path, self.rel(path)) for path in paths])
+
+    def is_done(self, stage_dir: Path, part: int) -> bool:
+        if self.store:  # the marker object is what makes a part exist
+            return self.store.exists(self.rel(self.marker(stage_dir, part)))
+        return self.marker(stage_dir, part).exists()
+
+    def mark_done(self, stage_dir: Path, part: int, stats: dict[str, Any]) -> None:
+        """Mark a part done. On a store: upload its files first (replacing leftovers of earlier
+        attempts; the runner deletes the others, `remove_unmarked`), then the marker naming each
+        file's size and sha256."""
+        self.mark_many(stage_dir, {part: stats})
+
+    def mark_many(self, stage_dir: Path, stats: dict[int, dict[str, Any]]) -> None:
+        """Mark several parts done (`mark_done`); on a store their markers go up together."""
+        for part, counts in stats.items():
+            if self.store:
+                counts = {**counts, "files": self.upload(self.part_files(stage_dir, part))}
+            write_json_atomic(self.marker(stage_dir, part), counts)
+        self.publish(*(self.marker(stage_dir, part) for part in stats))
 
     def upload(self, files: Iterable[Path]) -> dict[str, dict]:
         """Upload the files that exist; return what a marker names: path -> size and sha256."""
@@ -46,15 +72,26 @@ class WorkingCopy:
         anyway, and a rerun of the part overwrites what it writes again."""
         if not self.store:
             return
-        held = self.store.listing(self.rel(stage_dir)) | self.store.listing(self.rel(self.rejected_dir(stage_dir)))
+        held = self.listed if self.listed is not None else \
+            self.store.listing(self.rel(stage_dir)) | self.store.listing(self.rel(self.rejected_dir(stage_dir)))
         files = (self.part_path, self.rejected_path)
         stale = [self.rel(f(stage_dir, p)) for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) not in held
                  for f in files if self.rel(f(stage_dir, p)) in held]
         self.store.delete_many(stale)
+        self.forget(stale)
+
+    def forget(self, rels: Iterable[str], prefix: bool = False) -> None:
+        """Drop deleted objects (or everything under deleted prefixes) from `listed`."""
+        if self.listed is None:
+            return
+        for rel in rels:
+            for held in [h for h in self.listed if h.startswith(f"{rel}/")] if prefix else [rel]:
+                self.listed.pop(held, None)
 
     def done_parts(self, stage_dir: Path, num_parts: int) -> set[int]:
-        """The parts whose markers exist (on a store: one listing, not a request per part)."""
-        if not self.store:
+        """The parts whose markers exist (on a store: one listing, not a request per part; none
+        after `pull`, which made the working copy's markers the store's)."""
+        if not self.store or self.listed is not None:
             return {p for p in range(num_parts) if self.marker(stage_dir, p).exists()}
         listed = self.store.listing(self.rel(self.marker(stage_dir, 0).parent))
         return {p for p in range(num_parts) if self.rel(self.marker(stage_dir, p)) in listed}
@@ -95,6 +132,11 @@ class WorkingCopy:
         if not self.store:
             return
         markers = {self.rel(self.marker(stage_dir, p)): self.marker(stage_dir, p) for p in range(num_parts)}
+        if self.listed is not None:  # pulled: the working copy holds the store's markers (and its own)
+            for marker in markers.values():
+                if marker.exists():
+                    self.fetch(json.loads(marker.read_text()).get("files", {}))
+            return
         for rel, data in self.store.cat_many(list(markers)).items():
             markers[rel].parent.mkdir(parents=True, exist_ok=True)
             markers[rel].write_bytes(data)
@@ -128,13 +170,16 @@ class WorkingCopy:
         # shards are links to older files (their mtime says nothing); those already in the store
         # as write's part files are copied there, not uploaded again
         listed = self.upload(changed + [f for f in shards if f not in copies])
-        self.store.copy_many([(src, self.rel(f)) for f, (src, _) in copies.items()])
+        self.store.copy_many([(src, self.rel(f), want["size"]) for f, (src, want) in copies.items()])
         listed.update({self.rel(f): want for f, (_, want) in copies.items()})
-        if replaced:
-            here = {self.rel(f) for f in shards}
-            for rel in set(self.store.listing(self.rel(self.dataset))) - here:
-                self.store.delete(rel)
-        _write_json(flag, {"files": listed})
+        if replaced:  # what an older dataset/ holds that this one lacks goes
+            here, prefix = {self.rel(f) for f in shards}, f"{self.rel(self.dataset)}/"
+            held = [r for r in self.listed if r.startswith(prefix)] if self.listed is not None else \
+                self.store.listing(self.rel(self.dataset))
+            stale = sorted(set(held) - here)
+            self.store.delete_many(stale)
+            self.forget(stale)
+        write_json_atomic(flag, {"files": listed})
         self.publish(flag)
 
     def stored_links(self, stage_dir: Path) -> dict[tuple[int, int], tuple[str, dict]]:
@@ -167,6 +212,7 @@ class WorkingCopy:
         if not self.store:
             return
         listing = self.store.listing()
+        self.listed = dict(listing)
         for rel in sorted(listing):
             pieces = rel.split("/")
             local = self.path / rel
@@ -186,20 +232,53 @@ class WorkingCopy:
                 if path.exists() and self.rel(path) not in listing:
                     path.unlink()
 
-    def fetch_recipe(self) -> None:
-        if self.store:
+    def drop_working_copy(self) -> bool:
+        """Delete the local working copy of a run on object storage that finished (the store holds
+        all of it; a rerun pulls only its state); True when it did. Kept when the run did not
+        finish (its parts and request caches make a resume faster), while a `curate push
+        --follow` reads it (its push record is there), and with CURATE_KEEP_WORKING_COPY=1."""
+        if not self.store or not self.path.exists() or os.environ.get("CURATE_KEEP_WORKING_COPY") == "1":
+            return False
+        if self.read_run_state().get("state") != "finished" or self.push_dir.exists():
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True
+
+    def fetch_recipe(self, known: dict[str, str | None] | None = None) -> None:
+        """Bring the recipe into the working copy, unless `known` (`task_state`) says the local
+        copy is the store's."""
+        if self.store and not _known_here(self.recipe_path, self.rel(self.recipe_path), known or {}):
             self.store.get(self.rel(self.recipe_path), self.recipe_path)
 
-    def open_part_task(self, stage_dirs: list[Path], part: int) -> set[Path]:
+    def task_state(self, stage_dirs: list[Path], part: int) -> dict[str, str | None]:
+        """What the driver knows of the store for a task on `part` of these stages: the recipe,
+        the prepare flags and the part's markers, each by the sha256 of its bytes (None: absent).
+        It passes this with the task, so a task whose working copy already holds those bytes
+        (the driver's own, or a worker's from an earlier part) reads nothing from the store;
+        on Ray, where its tasks write markers the driver has not seen, it is still right: a
+        part whose marker it calls absent is done again, byte-identically."""
+        if not self.store or self.listed is None:
+            return {}
+        paths = [self.recipe_path, *(self.flag(d, "prepared") for d in stage_dirs),
+                 *(self.marker(d, part) for d in stage_dirs)]
+        return {self.rel(p): _sha(p) if p.exists() else None for p in paths}
+
+    def open_part_task(self, stage_dirs: list[Path], part: int,
+                       known: dict[str, str | None] | None = None) -> set[Path]:
         """Ready the working copy for a task on `part` of these stages (a chain and its parent):
         their folders, what their prepare wrote, their markers of `part`, all read at once (the
-        files a flag names are fetched only when it changed). Returns the folders whose `part`
+        files a flag names are fetched only when it changed), except what `known` (`task_state`)
+        says the working copy holds already or the store lacks. Returns the folders whose `part`
         is done."""
         if not self.store:
             return {d for d in stage_dirs if self.marker(d, part).exists()}
+        known = known or {}
         flags = {self.rel(self.flag(d, "prepared")): self.flag(d, "prepared") for d in stage_dirs}
         markers = {self.rel(self.marker(d, part)): self.marker(d, part) for d in stage_dirs}
-        found = self.store.cat_many([*flags, *markers])
+        settled = {rel for rel, path in (flags | markers).items() if _known_here(path, rel, known)}
+        found = self.store.cat_many([rel for rel in (flags | markers) if rel not in settled])
+        found.update({rel: path.read_bytes() for rel, path in (flags | markers).items()
+                      if rel in settled and known[rel] is not None})  # held here, as the store has it
         for stage_dir in stage_dirs:
             stage_dir.mkdir(parents=True, exist_ok=True)
         for rel, flag in flags.items():
@@ -223,10 +302,23 @@ class WorkingCopy:
                 self.store.get(rel, self.path / rel)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _known_here(path: Path, rel: str, known: dict[str, str | None]) -> bool:
+    """Does `known` settle this object: absent from the store, or held here with its bytes?"""
+    if rel not in known:
+        return False
+    return known[rel] is None or (path.exists() and _sha(path) == known[rel])
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError:  # a full disk: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
-
-

@@ -6,6 +6,12 @@ server response, so a crash or SIGKILL loses only requests in flight. WAL mode w
 `synchronous=NORMAL` survives a killed process (not a power cut) without an fsync per commit,
 which keeps the cache off the engine's critical path.
 
+On object storage the scratch folder reaches the store only when the part is marked done, so
+`CacheSegments` also uploads the responses finished since its last upload as a segment object
+every `CURATE_CACHE_SEGMENT_REQUESTS` responses or `CURATE_CACHE_SEGMENT_SECONDS` seconds
+(`curate.storage.segments`); a rerun on any machine merges them back (`RequestCache.merge`), so
+a lost machine costs only the requests in flight and those of the last interval.
+
 The payload hash covers teacher, prompt and sampling (see `Request.seal`): a changed sampling
 config or prompt never reuses an old answer; old entries just stay unused.
 """
@@ -13,9 +19,13 @@ config or prompt never reuses an old answer; old entries just stay unused.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from curate.teachers.base import Request, Response
 
@@ -71,6 +81,17 @@ class RequestCache:
             self.db.execute("COMMIT")
             self._pending = 0
 
+    def merge(self, segments: Iterable[bytes]) -> int:
+        """Add the responses saved in segments (`CacheSegments`) that the cache lacks; return how
+        many lines were read."""
+        lines = [json.loads(line) for data in segments for line in data.splitlines() if line.strip()]
+        if lines:
+            self.commit()
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?)", [tuple(x) for x in lines])
+            self.db.execute("COMMIT")
+        return len(lines)
+
     def get_many(self, requests: list[Request]) -> Iterator[Response | None]:
         """Responses for `requests`, in order (None where missing)."""
         for request in requests:
@@ -84,6 +105,34 @@ class RequestCache:
     def close(self) -> None:
         self.commit()
         self.db.close()
+
+
+class CacheSegments:
+    """Collects finished responses and hands them to `segments.save` (`curate.storage.segments`)
+    every `every` responses or `seconds` seconds, whichever comes first; `flush` saves the rest.
+    Safe to call from the teacher's callback thread(s)."""
+
+    def __init__(self, segments: Any, every: int | None = None, seconds: float | None = None):
+        self.segments = segments
+        self.every = every or int(os.environ.get("CURATE_CACHE_SEGMENT_REQUESTS", "256"))
+        self.seconds = seconds or float(os.environ.get("CURATE_CACHE_SEGMENT_SECONDS", "60"))
+        self.lines: list[str] = []
+        self.since = time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, request: Request, response: Response) -> None:
+        text = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
+        with self.lock:
+            self.lines.append(json.dumps([request.key, request.payload_hash, text], ensure_ascii=False))
+            due = len(self.lines) >= self.every or time.monotonic() - self.since >= self.seconds
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # segments are numbered in the order they are saved
+            lines, self.lines, self.since = self.lines, [], time.monotonic()
+            if lines:
+                self.segments.save(("\n".join(lines) + "\n").encode())
 
 
 def unique_missing(requests: list[Request], done: set[tuple[str, str]]) -> list[Request]:

@@ -16,12 +16,14 @@ with sha256, fetches checked against them), not a network.
   curate uses) and with pyarrow's own S3 filesystem, against a local read.
 
 The process's S3 client is made before the timed runs (it costs about a second, once per process).
-Ratio = local seconds / S3 seconds (1.0: no overhead; goal >= 0.7).
+Ratio = local seconds / S3 seconds (1.0: no overhead; goal >= 0.7). Each S3 line also says how
+many requests the run made (counted at s3fs's one call into botocore), in all and per part.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import statistics
@@ -50,12 +52,29 @@ def dedup(source: Path, rows_per_part: int):
                            filename="bench")
 
 
-def timed_run(recipe, run_dir: str, stage: int | None) -> float:
+REQUESTS: collections.Counter = collections.Counter()  # S3 requests by operation
+
+
+def count_requests() -> None:
+    """Count every request s3fs sends (all of curate's go through `S3FileSystem._call_s3`)."""
+    import s3fs.core
+
+    call = s3fs.core.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        REQUESTS[method if isinstance(method, str) else getattr(method, "__name__", "?")] += 1
+        return await call(self, method, *args, **kwargs)
+
+    s3fs.core.S3FileSystem._call_s3 = counted
+
+
+def timed_run(recipe, run_dir: str, stage: int | None) -> tuple[float, int]:
     from curate.runner import run_recipe
 
     began = time.perf_counter()
     manifest = run_recipe(recipe, run_dir, progress=False)
-    return manifest["stages"][stage]["wall_seconds"] if stage is not None else time.perf_counter() - began
+    seconds = manifest["stages"][stage]["wall_seconds"] if stage is not None else time.perf_counter() - began
+    return seconds, manifest["num_parts"]
 
 
 def alternate(name: str, recipe, stage: int | None, repeats: int, scratch: Path) -> None:
@@ -64,18 +83,24 @@ def alternate(name: str, recipe, stage: int | None, repeats: int, scratch: Path)
     local, remote = [], []
     for i in range(repeats):
         run_dir = scratch / f"{name}-{i}"
-        local.append(timed_run(recipe, str(run_dir), stage))
+        local.append(timed_run(recipe, str(run_dir), stage)[0])
         shutil.rmtree(run_dir)
         os.environ["CURATE_CACHE"] = str(scratch / f"cache-{name}-{i}")  # a fresh working copy
-        remote.append(timed_run(recipe, f"s3://{fresh_bucket('bench')}/{name}", stage))
-        shutil.rmtree(scratch / f"cache-{name}-{i}")
-    report(name, local, remote)
+        bucket = fresh_bucket("bench")
+        REQUESTS.clear()
+        seconds, parts = timed_run(recipe, f"s3://{bucket}/{name}", stage)
+        remote.append(seconds)
+        shutil.rmtree(scratch / f"cache-{name}-{i}", ignore_errors=True)
+    report(name, local, remote, parts)
 
 
-def report(name: str, local: list[float], remote: list[float]) -> None:
+def report(name: str, local: list[float], remote: list[float], parts: int) -> None:
     lo, re = statistics.median(local), statistics.median(remote)
+    total = sum(REQUESTS.values())
     print(f"{name:12s} local {lo:7.2f} s   s3 {re:7.2f} s   ratio {lo / re:.2f}   "
-          f"(runs: local {[round(x, 2) for x in local]}, s3 {[round(x, 2) for x in remote]})", flush=True)
+          f"(runs: local {[round(x, 2) for x in local]}, s3 {[round(x, 2) for x in remote]})\n"
+          f"{'':12s} s3 requests per run {total} ({total / parts:.1f} per part, {parts} parts): "
+          + ", ".join(f"{k} {v}" for k, v in REQUESTS.most_common()), flush=True)
 
 
 def source_reads(path: Path, endpoint: str, repeats: int) -> None:
@@ -116,6 +141,7 @@ def main() -> None:
     from tests.benchmarks.bench_load_write import make_input
     from tests.helpers.s3 import fresh_bucket, s3_server
 
+    count_requests()
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp, s3_server() as endpoint:
         scratch = Path(tmp)
         from curate.storage import Store
