@@ -58,6 +58,7 @@ def run_recipe(
         rd.publish(resolved)
     manifest = start_manifest(rd, recipe)
     state = RunState(rd)
+    start_chart_helper(rd, stages)
     pool = make_executor(executor, workers=workers, address=address, warm_up=registry.warm_up())
     try:
         num_parts = 0
@@ -80,6 +81,15 @@ def run_recipe(
     finally:
         pool.close()
     return manifest
+
+
+def start_chart_helper(rd: RunDir, stages: list[Stage]) -> None:
+    """Start the chart helper when a stage still has charts to draw in its finalize: it imports
+    matplotlib on another core while the stages before run (`curate.text.chart_process`)."""
+    if any(s.draws_charts() and not rd.has_flag(rd.stage_dir(i, s.name), "finalized") for i, s in enumerate(stages)):
+        from curate.text import chart_process
+
+        chart_process.start()
 
 
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],

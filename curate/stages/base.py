@@ -184,6 +184,11 @@ class Stage:
         may be views (`view_parts`)? Stages that open the part files themselves say False."""
         return False
 
+    def draws_charts(self) -> bool:
+        """Does `finalize` draw charts? The runner then starts the chart helper early, so that
+        matplotlib is imported while earlier stages run (`curate.text.chart_process`)."""
+        return False
+
     def check_requirements(self) -> None:
         """Raise MissingExtra when an optional dependency is absent (called at construction)."""
 
