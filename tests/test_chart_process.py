@@ -80,3 +80,31 @@ def test_the_quickstart_draws_its_charts_outside_the_main_process(tmp_path):
     rd = RunDir(run_dir)
     assert sorted(p.name for p in (rd.dataset / PLOTS_DIR).iterdir()) == ["token_lengths.png", "verdicts.png"]
     assert (rd.reports / "report.html").read_text().count('<svg class="chart"') == 4
+
+
+def test_the_runner_starts_the_helper_after_the_stages_that_fill_the_cores(tmp_path, monkeypatch):
+    """verify's checkers and sandboxes keep every core busy; the helper's matplotlib import
+    waits for the first chain after them (where one core is idle), and only runs are started
+    that still have charts to draw."""
+    from curate.registry import stage_class
+    from curate.runner import start_chart_helper
+
+    calls = []
+    monkeypatch.setattr(chart_process, "start", lambda: calls.append(True))
+    rd = RunDir(tmp_path)
+
+    def starts(stages, first, charts_after=False):
+        calls.clear()
+        start_chart_helper(rd, stages, first, charts_after)
+        return bool(calls)
+
+    verify = stage_class("verify")({"sandbox": "none"})
+    plain, write, no_plots = stage_class("filter")(), stage_class("write")(), stage_class("write")({"plots": False})
+    stages = [plain, verify, plain, write]
+    assert [starts(stages, first) for first in range(4)] == [False, False, True, True]
+    assert not starts([plain, verify, plain, no_plots], 2)
+    assert starts([plain, verify, plain, no_plots], 2, charts_after=True)  # `curate run`'s report
+    assert not starts([plain, verify, plain, no_plots], 0, charts_after=True)
+    rd.stage_dir(3, "write").mkdir(parents=True)
+    rd.set_flag(rd.stage_dir(3, "write"), "finalized", 0.0)  # the card is drawn already
+    assert not starts(stages, 2)

@@ -140,12 +140,8 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     engine_log = RunDir(run_dir).engine_log.resolve()
     if not verbose:  # read by the engine (and the worker processes that inherit it)
         os.environ["CURATE_ENGINE_LOG"] = str(engine_log)
-    if report:  # the report's charts: matplotlib is imported in a helper while the run goes on
-        from curate.text import chart_process
-
-        chart_process.start()
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
-                          address=address, progress=not quiet)
+                          address=address, progress=not quiet, charts_after=report)
     click.echo(summary_table(manifest, run_dir))
     if report:
         from curate.publish.report import write_report

@@ -41,8 +41,11 @@ def run_recipe(
     executor: str = "local",
     address: str | None = None,
     progress: bool = True,
+    charts_after: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest."""
+    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest.
+
+    `charts_after`: the caller draws charts when the run is done (`curate run`'s report)."""
     from curate import registry
     from curate.executors import make_executor
 
@@ -58,13 +61,13 @@ def run_recipe(
         rd.publish(resolved)
     manifest = start_manifest(rd, recipe)
     state = RunState(rd)
-    start_chart_helper(rd, stages)
     pool = make_executor(executor, workers=workers, address=address, warm_up=registry.warm_up())
     try:
         num_parts = 0
         for chain in chains(stages):
             names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
             state.record("running", stage=names)
+            start_chart_helper(rd, stages, chain[0], charts_after)
             try:
                 for index in chain:
                     save_fingerprint(rd, recipe, index, stages[index], fps[index])
@@ -83,13 +86,23 @@ def run_recipe(
     return manifest
 
 
-def start_chart_helper(rd: RunDir, stages: list[Stage]) -> None:
-    """Start the chart helper when a stage still has charts to draw in its finalize: it imports
-    matplotlib on another core while the stages before run (`curate.text.chart_process`)."""
-    if any(s.draws_charts() and not rd.has_flag(rd.stage_dir(i, s.name), "finalized") for i, s in enumerate(stages)):
-        from curate.text import chart_process
+def start_chart_helper(rd: RunDir, stages: list[Stage], first: int, charts_after: bool) -> None:
+    """Before the chain starting at `first`: start the chart helper if charts are still to be
+    drawn (a stage's finalize, or `charts_after` the run) and no stage before them fills the
+    cores (engines, verify's checkers). It then imports matplotlib on a core the lighter stages
+    leave idle (`curate.text.chart_process`)."""
+    from curate.text import chart_process
 
-        chart_process.start()
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        if stage.fills_cores or stage.max_parallel is not None:
+            return
+        if stage.draws_charts() and not rd.has_flag(rd.stage_dir(index, stage.name), "finalized"):
+            break
+    else:
+        if not charts_after:
+            return
+    chart_process.start()
 
 
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],
