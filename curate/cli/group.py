@@ -229,7 +229,16 @@ def status(run_dir):
 
 
 def main():
-    cli(prog_name="curate")
+    import gc
+
+    try:
+        cli(prog_name="curate")
+    finally:
+        # The command is done: spare the interpreter's exit a garbage collection over every object
+        # of pyarrow, pandas, pydantic... (0.1-0.3 s on an idle machine, over 1 s under load).
+        # Objects freed by reference counting are finalized as before, and Python never promised
+        # to finalize the rest at exit.
+        gc.freeze()
 
 
 if __name__ == "__main__":
