@@ -54,14 +54,18 @@ def started() -> bool:
 
 
 def _import_matplotlib() -> None:
-    """The helper's initializer. Its exit skips the interpreter's teardown (about a second of
-    freeing matplotlib's and NumPy's modules under load, which `stop` would wait for): the
-    helper holds nothing to flush, its results went back over a pipe as they were drawn."""
+    """The helper's initializer: a lower priority, then the import. Its exit skips the
+    interpreter's teardown (about a second of freeing matplotlib's and NumPy's modules under
+    load, which `stop` would wait for): the helper holds nothing to flush, its results went back
+    over a pipe as they were drawn."""
     import os
 
     from curate.text.charts import import_matplotlib
 
     atexit.register(os._exit, 0)  # runs first at exit (atexit is last-in, first-out)
+    # Below the run's own processes: on a busy machine the import must not slow the stages it
+    # overlaps; when the run waits for a chart it is idle and the helper has the core anyway.
+    os.nice(10)
     import_matplotlib()
 
 
