@@ -141,7 +141,8 @@ def run(recipe, run_dir, overrides, force, workers, executor, address, quiet, ve
     if not verbose:  # read by the engine (and the worker processes that inherit it)
         os.environ["CURATE_ENGINE_LOG"] = str(engine_log)
     manifest = run_recipe(parsed, run_dir, force=tuple(force), workers=workers, executor=executor,
-                          address=address, progress=not quiet, charts_after=report)
+                          address=address, progress=not quiet, chart_helper=True,
+                          charts_after=report)
     click.echo(summary_table(manifest, run_dir))
     if report:
         from curate.publish.report import write_report

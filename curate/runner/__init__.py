@@ -41,11 +41,15 @@ def run_recipe(
     executor: str = "local",
     address: str | None = None,
     progress: bool = True,
+    chart_helper: bool = False,
     charts_after: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest.
 
-    `charts_after`: the caller draws charts when the run is done (`curate run`'s report)."""
+    `chart_helper`: start the chart helper process when charts are to be drawn (`curate run`
+    does; a library caller need not: a spawned process imports the caller's main script again,
+    which must then guard its work with `if __name__ == "__main__":`). `charts_after`: the
+    caller draws charts when the run is done (`curate run`'s report)."""
     from curate import registry
     from curate.executors import make_executor
 
@@ -67,7 +71,8 @@ def run_recipe(
         for chain in chains(stages):
             names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
             state.record("running", stage=names)
-            start_chart_helper(rd, stages, chain[0], charts_after)
+            if chart_helper:
+                start_chart_helper(rd, stages, chain[0], charts_after)
             try:
                 for index in chain:
                     save_fingerprint(rd, recipe, index, stages[index], fps[index])
