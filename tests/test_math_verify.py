@@ -123,3 +123,31 @@ def test_checker_error_is_an_outcome(pool):
     out = pool.run([(("3", {}), [None, "3"])])[0]
     assert [kind for kind, _ in out] == ["error", "pass"]
     assert "TypeError" in out[0][1]["reason"] or "AttributeError" in out[0][1]["reason"]
+
+
+# Checks one answer with the pool the verify stage uses, prints the forkserver's pid, exits.
+FORKSERVER_SCRIPT = """
+from multiprocessing import forkserver
+from curate.verifiers.math_rows import verify_math_rows
+rows = [{"id": "p", "reference": "1/2", "answer": "\\\\boxed{0.5}", "source": "s", "finish_reason": "stop"}]
+print(verify_math_rows(rows, lambda source: {}, workers=1, deadline=5.0, memory_mb=2048)[0][0])
+print(forkserver._forkserver._forkserver_pid, flush=True)
+"""
+
+
+def test_the_forkserver_is_gone_when_the_process_exits():
+    """Left alone, the forkserver (sympy imported) outlives the process by up to a second while
+    it tears down, holding the caller's stdout and stderr open (`curate run | tee` waits)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.Popen([sys.executable, "-c", FORKSERVER_SCRIPT], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+    verdict, pid = child.stdout.readline().strip(), int(child.stdout.readline())
+    assert child.wait(timeout=300) == 0 and verdict == "pass"
+    with pytest.raises(ProcessLookupError):  # killed and reaped before the process exited
+        os.kill(pid, 0)
+    child.stdout.close()

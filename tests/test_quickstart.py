@@ -63,3 +63,28 @@ def test_rerun_does_no_work_and_changes_no_byte(quickstart):
     after = {p: p.read_bytes() for p in (run_dir / "dataset").rglob("*") if p.is_file()}
     assert after == before
     assert all(s["parts_done"] == s["parts"] for s in manifest["stages"].values())
+
+
+def test_the_planted_infinite_loop_is_the_one_timeout(quickstart):
+    """The quickstart's short `code_timeout` (1 s, so a first run is quick) still catches the
+    sample's planted infinite loop as a `timeout`, and times out no other program: the sample's
+    tests run in milliseconds (0.65 s was the slowest seen at a load average of 11 on 2 cores).
+    Math rows are not counted: their deadline (2 s an answer) is another setting."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.publish.report import write_report
+    from curate.rundir import RunDir
+
+    run_dir, manifest = quickstart
+    assert load_recipe(ROOT / "recipes" / "quickstart.yaml").stages[1].config["code_timeout"] == 1
+    rd = RunDir(run_dir)
+    verify = next(i for i, s in manifest["stages"].items() if s["name"] == "verify")
+    table = pa.concat_tables([pq.read_table(rd.part_path(rd.stage_dir_at(verify), p))
+                              for p in range(manifest["num_parts"])])
+    code = [r for r in table.select(["domain", "problem", "answer", "verdict"]).to_pylist() if r["domain"] == "code"]
+    timeouts = [r for r in code if r["verdict"] == "timeout"]
+    assert len(timeouts) == 1 and "digit_sum" in timeouts[0]["problem"], timeouts
+    assert "while True" in timeouts[0]["answer"]
+    assert sum(r["verdict"] == "pass" for r in code) >= len(code) // 2  # the correct programs pass
+    assert 'class="chip timeout">timeout' in write_report(run_dir).read_text()  # shown in the run report

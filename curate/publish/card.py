@@ -137,17 +137,29 @@ def yaml_features(schema) -> list[dict]:
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
     """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
-    from curate.publish.plots import token_histogram, verdict_chart
+    return write_plots(dataset_dir, start_plots(dataset_dir, files, facts))
 
+
+def start_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[tuple]:
+    """The card's charts, set drawing (in the chart helper when one runs: `chart_process`):
+    [(file name, title, Drawing)]."""
+    from curate.publish.plots import token_histogram, verdict_chart
+    from curate.text.chart_process import draw
+
+    lengths = facts_mod.token_lengths(dataset_dir, files)
+    bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
+    return [("token_lengths.png", "Tokens per row, by config", draw(token_histogram, lengths, title="Tokens per row")),
+            ("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
+             draw(verdict_chart, bars, title="Verdicts: verified traces and published rows"))]
+
+
+def write_plots(dataset_dir: Path, drawings: list[tuple]) -> list[dict]:
+    """Wait for `start_plots`' charts and write them into dataset/plots/; returns [{file, title}]."""
     folder = dataset_dir / PLOTS_DIR
     shutil.rmtree(folder, ignore_errors=True)
     made = []
-    lengths = facts_mod.token_lengths(dataset_dir, files)
-    figures = [("token_lengths.png", "Tokens per row, by config", token_histogram(lengths, title="Tokens per row"))]
-    bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
-    figures.append(("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
-                    verdict_chart(bars, title="Verdicts: verified traces and published rows")))
-    for name, title, png in figures:
+    for name, title, drawing in drawings:
+        png = drawing.result()
         if png:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(png)
@@ -168,8 +180,9 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
         from curate.publish.onpolicy_view import onpolicy_facts
 
         facts["onpolicy"] = onpolicy_facts(dataset_dir, files, write_stage.config.shapes)
-    plots = draw_plots(dataset_dir, files, facts) if write_stage.config.plots else []
-    meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)
+    drawings = start_plots(dataset_dir, files, facts) if write_stage.config.plots else []
+    meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)  # while the charts are drawn
+    plots = write_plots(dataset_dir, drawings)
     body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,
                        search=template_folders(recipe, template or recipe.card.template))
     text = yaml.dump(meta, Dumper=CardDumper, sort_keys=False, allow_unicode=True, width=100)

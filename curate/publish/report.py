@@ -25,6 +25,7 @@ from curate.publish import card_facts as cf
 from curate.publish.cost import compute_cost
 from curate.publish.plots import cluster_chart, funnel_chart
 from curate.rundir import RunDir
+from curate.text.chart_process import draw
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 TEXT_COLUMNS = ["trace_id", "id", "source", "domain", "problem", "reasoning", "answer", "verdict",
@@ -98,20 +99,24 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
              for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))} if dataset.exists() else {}
     published = [dataset / f for names in files.values() for f in names]
     last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
-    return {
+    # the charts first: in the chart helper (when one runs) they are drawn while the rest is gathered
+    charts = {"funnel_svg": draw(funnel_chart, funnel),
+              "clusters_svg": draw(cluster_chart, (read_report(run_dir, "dedup") or {}).get("cluster_sizes")),
+              "plots": start_plots(run_dir, before, dataset, files)}
+    context = {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
-        "run_name": run_dir.name, "funnel": funnel, "funnel_svg": funnel_chart(funnel),
+        "run_name": run_dir.name, "funnel": funnel,
         "kpis": kpis(funnel, files, dataset) + cost_kpis(run_dir, before, files, dataset),
-        "plots": plots(run_dir, before, dataset, files),
         "verdict_samples": by_key(last_parts + rejected, "verdict", samples),
         "rejected_samples": rejected_samples(rejected, samples),
         "contamination": contamination_rows(run_dir, before), "decontam_report": report_json(run_dir, "decontam"),
         "clusters": dedup_clusters(run_dir, before), "dedup_report": report_json(run_dir, "dedup"),
-        "clusters_svg": cluster_chart((read_report(run_dir, "dedup") or {}).get("cluster_sizes")),
         "mix": cf.mix(before), "verdicts": cf.verdicts(run_dir, before),
         "pass_at_k": cf.pass_at_k(run_dir, before, published),
         "tokens": cf.token_stats(dataset, files) if files else {},
     }
+    return {**context, "funnel_svg": charts["funnel_svg"].result(), "clusters_svg": charts["clusters_svg"].result(),
+            "plots": [{"title": t, "svg": svg} for t, drawing in charts["plots"] if (svg := drawing.result())]}
 
 
 def kpis(funnel: list[dict], files: dict, dataset: Path) -> list[tuple[str, str]]:
@@ -133,18 +138,19 @@ def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> 
     return out
 
 
-def plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[dict]:
-    """The token-length and verdict charts as inline SVG: [{title, svg}]."""
+def start_plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[tuple]:
+    """The token-length and verdict charts as inline SVG, set drawing: [(title, Drawing)]."""
     from curate.publish.plots import token_histogram, verdict_chart
 
     figures = []
     if files:
-        figures.append(("Tokens per row, by config", token_histogram(cf.token_lengths(dataset, files), fmt="svg")))
+        figures.append(("Tokens per row, by config",
+                        draw(token_histogram, cf.token_lengths(dataset, files), fmt="svg")))
     bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
         [dataset / f for names in files.values() for f in names]))
     figures.append(("Verdicts: verified traces and published rows",
-                    verdict_chart(bars, title="Verdicts by domain", fmt="svg")))
-    return [{"title": t, "svg": svg} for t, svg in figures if svg]
+                    draw(verdict_chart, bars, title="Verdicts by domain", fmt="svg")))
+    return figures
 
 
 # ---------------------------------------------------------------- row samples

@@ -42,10 +42,17 @@ def run_recipe(
     address: str | None = None,
     progress: bool = True,
     clean: bool = False,
+    chart_helper: bool = False,
+    charts_after: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest. `clean`: for a
-    run directory on object storage, delete the local working copy once the run has finished
-    (`RunDir.drop_working_copy`); a failed run keeps it, so its resume reads less."""
+    """Run (or resume) every stage of `recipe` in `run_dir`; return the manifest.
+
+    `clean`: for a run directory on object storage, delete the local working copy once the run
+    has finished (`RunDir.drop_working_copy`); a failed run keeps it, so its resume reads less.
+    `chart_helper`: start the chart helper process when charts are to be drawn (`curate run`
+    does; a library caller need not: a spawned process imports the caller's main script again,
+    which must then guard its work with `if __name__ == "__main__":`). `charts_after`: the
+    caller draws charts when the run is done (`curate run`'s report)."""
     from curate import registry
     from curate.executors import make_executor
 
@@ -67,6 +74,8 @@ def run_recipe(
         for chain in chains(stages):
             names = ", ".join(rd.stage_dir(i, stages[i].name).name for i in chain)
             state.record("running", stage=names)
+            if chart_helper:
+                start_chart_helper(rd, stages, chain[0], charts_after)
             try:
                 for index in chain:
                     save_fingerprint(rd, recipe, index, stages[index], fps[index])
@@ -85,6 +94,25 @@ def run_recipe(
     if clean:
         rd.drop_working_copy()
     return manifest
+
+
+def start_chart_helper(rd: RunDir, stages: list[Stage], first: int, charts_after: bool) -> None:
+    """Before the chain starting at `first`: start the chart helper if charts are still to be
+    drawn (a stage's finalize, or `charts_after` the run) and no stage before them fills the
+    cores (engines, verify's checkers). It then imports matplotlib on a core the lighter stages
+    leave idle (`curate.text.chart_process`)."""
+    from curate.text import chart_process
+
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        if stage.fills_cores or stage.max_parallel is not None:
+            return
+        if stage.draws_charts() and not rd.has_flag(rd.stage_dir(index, stage.name), "finalized"):
+            break
+    else:
+        if not charts_after:
+            return
+    chart_process.start()
 
 
 def record_chain(rd: RunDir, manifest: dict, chain: list[int], stages: list[Stage], fps: list[str],

@@ -145,6 +145,9 @@ class Stage:
     terminal: ClassVar[bool] = False
     #: at most this many parts at once (e.g. one per GPU engine); None means the executor decides
     max_parallel: ClassVar[int | None] = None
+    #: the stage keeps every core busy with processes of its own (verify's checkers and sandboxes),
+    #: so helper processes of later stages start after it (`runner.start_chart_helper`)
+    fills_cores: ClassVar[bool] = False
 
     def __init__(self, config: StageConfig | dict | None = None, **kwargs):
         if config is None or isinstance(config, dict):
@@ -184,6 +187,11 @@ class Stage:
     def prepare_reads_views(self) -> bool:
         """Does `prepare` read its input parts only through `read_input`, so the parent's parts
         may be views (`view_parts`)? Stages that open the part files themselves say False."""
+        return False
+
+    def draws_charts(self) -> bool:
+        """Does `finalize` draw charts? The runner then starts the chart helper ahead of it, so
+        that matplotlib is imported while earlier stages run (`curate.text.chart_process`)."""
         return False
 
     def check_requirements(self) -> None:

@@ -95,6 +95,7 @@ class Verify(Stage):
     Config = VerifyConfig
     has_prepare = True
     has_finalize = True
+    fills_cores = True  # math workers, sandboxed programs
 
     def __init__(self, config=None, **kwargs):
         super().__init__(config, **kwargs)

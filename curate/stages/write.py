@@ -92,6 +92,9 @@ class Write(Stage):
     def config_filters(self) -> dict[str, dict[str, list[str]]]:
         return self.config.configs or {"default": {}}
 
+    def draws_charts(self) -> bool:
+        return self.config.plots
+
     def run(self, batches, ctx: PartContext) -> Iterator[pa.Table]:
         from curate.publish.training_view import message_texts
 

@@ -45,6 +45,17 @@ STYLE = {
 }
 
 
+def import_matplotlib() -> None:
+    """Import what drawing a chart needs and load the chart font (`curate.text.chart_process`'s
+    helper does this before its first chart)."""
+    import matplotlib.backends.backend_agg  # noqa: F401 - PNG
+    import matplotlib.backends.backend_svg  # noqa: F401 - SVG
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+
+    text_width(["0"], SMALLEST_PT)
+
+
 @contextmanager
 def figure(height_in: float):
     """A Figure in curate's style, 900 px wide and `height_in` inches high.

@@ -15,7 +15,7 @@ from typing import Any
 from curate.schema import split_reasoning
 from curate.verifiers.math import MathOptions
 from curate.verifiers.math_extract import Policy, extract
-from curate.verifiers.pool import WorkerPool
+from curate.verifiers.pool import WorkerPool, stop_forkserver
 
 _POOLS: dict[tuple, WorkerPool] = {}
 
@@ -35,8 +35,10 @@ def get_pool(*, workers: int, deadline: float, memory_mb: int) -> WorkerPool:
 
 
 def close_pools() -> None:
+    """Stop every pool's workers, then the forkserver they forked from (this runs at exit)."""
     while _POOLS:
         _POOLS.popitem()[1].close()
+    stop_forkserver()
 
 
 def final_text(row: dict[str, Any]) -> tuple[str | None, str | None]:

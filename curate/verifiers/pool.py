@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,6 +75,26 @@ def _context(preload: tuple[str, ...]):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
     return context
+
+
+def stop_forkserver() -> None:
+    """Kill multiprocessing's forkserver (at exit, once the workers are gone). Left alone it
+    outlives this process by up to a second under load, tearing down the sympy it imported, and
+    holds this process's stdout and stderr open meanwhile, so `curate run ... | tee log` (or any
+    caller reading the output to its end) waits for it. The server holds no state worth a clean
+    exit; its handle is private to multiprocessing, so if it is not where expected it is left to
+    exit on its own."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+        server._stop()  # reaps it, closes our end, removes its socket file
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass

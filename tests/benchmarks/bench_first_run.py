@@ -8,7 +8,7 @@ empty folder, as on a machine that never ran curate; warm: a second run with the
 Old and new alternate (old cold, old warm, new cold, new warm, then again), so a shared
 machine's load falls on both alike. Printed: medians of wall seconds, CPU seconds (user + sys
 of the process and its children, the verify workers and sandboxed programs included), the
-verify stage's wall (3 s of it is the sample's planted infinite loop, the code timeout) and the
+verify stage's wall (1 s of it is the sample's planted infinite loop, the code timeout) and the
 rest (wall minus verify: start-up, imports, kernels and the other stages); ratios are old / new.
 Then each stage's wall (the manifest's `wall_seconds`, both filters summed) and `outside`: wall
 minus the stages (interpreter start-up, imports, the recipe, the run report). `--cold-only`
