@@ -216,8 +216,10 @@ class Uploader:
             self.record.uploaded[sha] = op.upload_info.size
             self.ops[sha] = op
             self.sent += 1
+            self.record.save()  # right after the upload: a kill from here on costs no re-upload
             self.log(f"uploaded {label or path_in_repo} ({hub.size_text(op.upload_info.size)})")
-        self.record.save()  # right after the upload: a kill from here on costs no re-upload
+        else:
+            self.record.save()
         return sha
 
     def addition(self, path: Path, path_in_repo: str) -> Any:
