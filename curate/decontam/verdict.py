@@ -1,0 +1,224 @@
+"""The verdict on one (text, benchmark item) pair of `curate.decontam.match`: align the item
+through the text from the matched windows, score what the text repeats, and call it leak or near.
+
+Split from `match` (which groups the raw matches into pairs, applies pool rarity and attributes
+a text's hits) so that the per-pair steps sit together; `match` documents the rules. A scan of a
+real corpus judges few pairs, but a contaminated one judges one per copy, so each step here
+avoids NumPy calls whose result a cheaper one gives (sorted anchors are deduplicated without
+np.unique, window counts come from np.bincount, not np.add.at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.decontam.evidence import own_content
+from curate.decontam.index import BenchIndex
+from curate.text.jit import njit
+from curate.text.small import pick
+
+LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
+RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
+EDGE_SCORE = 0.8  # a changed number at the item's edge makes a template from this score on
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One benchmark item found in one text."""
+
+    row: int
+    item: int
+    kind: str  # "ngram", "exact", "template" or "renamed"
+    n: int
+    share: float  # share of the item's indexed n-grams matched
+    text_spans: tuple[tuple[int, int], ...]  # matched word intervals [start, end) in the text
+    item_spans: tuple[tuple[int, int], ...]  # covered word intervals in the item
+    score: float = 1.0  # information-weighted share of the item covered
+    words: int = 0  # distinct item words (not numbers) the text repeats
+    grams: int = 0  # item n-grams the text repeats word for word
+    verdict: str = "leak"  # "leak" or "near"
+    changed: tuple[tuple[int, int], ...] = ()  # template: (item word, text word) positions of changed numbers
+    pool_common: bool = False  # found only through n-grams that many problems of the pool contain
+
+
+def judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, constants, thresholds) -> Hit:
+    """The hit of one item in one text, from its matches (`ipos` ascending: `match` sorts them),
+    the text's words and which are numbers; `thresholds` = (min_score, min_words, min_grams)."""
+    length = int(index.item_words[item])
+    exact = kinds == 1
+    if exact.any():  # the exact path: whole item contained
+        starts = np.unique(tpos[exact])
+        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
+    direct = kinds == 0
+    grams = distinct_sorted(ipos[direct])  # the item's indexed windows the text repeats
+    total = int(index.by_n[n].item_total[item])
+    names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
+    align = pick(_align, len(text_words), 2e-5)
+    item_constants, glued = index.constants_of(item)
+    text_constants = constants.of(row, text_numbers) if glued else 2 * text_numbers.view(np.int8)
+    state, text_at = align(index.words_of(item), item_constants, names, text_words, text_constants,
+                           ipos.astype(np.int64, copy=False), tpos.astype(np.int64, copy=False), n, LOOK, SYNC)
+    equal, changed = state == 1, state >= 2
+    mask = equal | changed
+    score, words = index.coverage(item, equal)
+    renamed = _renamed(index, item, state)
+    if renamed:
+        score = max(score, index.coverage(item, equal, renamed=True)[0])
+    min_score, min_words, min_grams = thresholds
+    exact_grams = _exact_windows(equal, n)
+    own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
+    leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
+        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
+    leak = leak and (renamed or direct.any())  # found only across skipped names: a renamed copy or nothing
+    # a changed number at the item's edge shows a template only when the rest is all there (else
+    # a quote may just stop before the item's last constant, the text going on with its own)
+    kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
+    kind = "renamed" if leak and renamed else kind
+    spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
+    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
+    return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, spans, _runs(mask),
+               round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def distinct_sorted(values: np.ndarray) -> int:
+    """How many distinct values an ascending array holds (len(np.unique(values)) without its sort)."""
+    if not len(values):
+        return 0
+    return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+
+
+def _renamed(index: BenchIndex, item: int, state: np.ndarray) -> bool:
+    """A copy with other names: some of the item's function or parameter names (`idents`) are
+    not repeated, no number is changed, and most of its numbers and of its other words are
+    repeated (a look-alike item of the same shape differs in its examples or its prose)."""
+    names, numbers, others = index.word_classes(item)
+    if not len(names) or (state[names] == 1).all() or (state >= 2).any():
+        return False
+    return bool((state[others] == 1).mean() >= RENAMED_SHARE
+                and (not len(numbers) or (state[numbers] == 1).mean() >= RENAMED_SHARE))
+
+
+def _exact_windows(equal: np.ndarray, n: int) -> int:
+    """How many n-word windows of the item the text repeats word for word."""
+    if len(equal) < n:
+        return 0
+    runs = np.zeros(len(equal) + 1, np.int64)
+    np.cumsum(equal, out=runs[1:])
+    return int(np.count_nonzero((runs[n:] - runs[:-n]) == n))
+
+
+@njit(cache=True, nogil=True)
+def _agree(iw, tw, i, t, step, sync):
+    """True when `sync` item and text words from (i, t) on, in direction `step`, are equal."""
+    for k in range(sync):
+        a, b = i + k * step, t + k * step
+        if a < 0 or a >= len(iw) or b < 0 or b >= len(tw) or iw[a] != tw[b]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+    """Follow the item through the text from (i, t) in direction `step`: equal words, and a
+    constant facing one of its kind (`inum`, `tnum`: 2 a number, 1 a word with digits glued to
+    letters, `19x`), advance both; elsewhere skip at most `look` words on either side
+    to the nearest point where `sync` words agree again (a renamed identifier, an inserted
+    word), or stop. An item name facing a word that is not a number is a renamed name: the walk steps over
+    the name's words and one text word. A changed number counts only once an equal word (or the item's edge)
+    follows it: where a quote ends, the text's next number is not the item's constant changed. A text word
+    already aligned to another item word stops the walk (look-alike example lines)."""
+    waiting = 0
+    while 0 <= i < len(iw) and 0 <= t < len(tw):
+        if claimed[t] >= 0 and claimed[t] != i:
+            return
+        if iw[i] == tw[t]:
+            state[i] = 1
+            text_at[i] = t
+            claimed[t] = i
+            for k in range(waiting):
+                if state[pending[k, 0]] == 0:
+                    state[pending[k, 0]] = 2
+                    text_at[pending[k, 0]] = pending[k, 1]
+                    claimed[pending[k, 1]] = pending[k, 0]
+            waiting = 0
+        elif inum[i] and inum[i] == tnum[t]:
+            pending[waiting, 0] = i
+            pending[waiting, 1] = t
+            waiting += 1
+        elif iname[i] and tnum[t] != 2:
+            while 0 <= i < len(iw) and iname[i] and iw[i] != tw[t]:
+                i += step
+            t += step
+            continue
+        else:
+            found = False
+            for total in range(1, 2 * look + 1):
+                for da in range(max(0, total - look), min(total, look) + 1):
+                    if _agree(iw, tw, i + da * step, t + (total - da) * step, step, sync):
+                        i += da * step
+                        t += (total - da) * step
+                        found = True
+                        break
+                if found:
+                    break
+            if not found:
+                return
+            continue
+        i += step
+        t += step
+    if not 0 <= i < len(iw):  # the item's edge: its last (first) constants were changed too
+        for k in range(waiting):
+            if state[pending[k, 0]] == 0 and claimed[pending[k, 1]] < 0:
+                state[pending[k, 0]] = 3
+                text_at[pending[k, 0]] = pending[k, 1]
+                claimed[pending[k, 1]] = pending[k, 0]
+
+
+@njit(cache=True, nogil=True)
+def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
+    """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
+    (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
+    every matched window not yet walked through, the windows equal word for word first."""
+    state = np.zeros(len(iw), np.int8)
+    text_at = np.full(len(iw), -1, np.int64)
+    pending = np.empty((len(iw) + 1, 2), np.int64)
+    claimed = np.full(len(tw), -1, np.int64)
+    for exact_first in (True, False):
+        for a in range(len(anchor_i)):
+            i, t = anchor_i[a], anchor_t[a]
+            if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
+                continue
+            _walk(iw, inum, iname, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
+    return state, text_at
+
+
+def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
+    """Text words behind an item mask (aligned words plus every matched window)."""
+    # +1 where a matched window starts, -1 where it ends (np.bincount: np.add.at is ~10x slower)
+    edges = np.bincount(tpos, minlength=size + 1) - np.bincount(np.minimum(tpos + n, size), minlength=size + 1)
+    out = np.cumsum(edges[:size]) > 0
+    at = text_at[mask & (text_at >= 0)]
+    out[at[at < size]] = True
+    return out
+
+
+def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
+    """Word intervals [s, s + width) of ascending starts, overlapping ones merged."""
+    spans: list[list[int]] = []
+    for s in starts.tolist():
+        if spans and s <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], s + width)
+        else:
+            spans.append([s, s + width])
+    return tuple((a, b) for a, b in spans)
+
+
+def _runs(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """[start, end) of each run of True in a mask."""
+    padded = np.zeros(len(mask) + 2, np.int8)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    return tuple(zip(edges[::2], edges[1::2]))
