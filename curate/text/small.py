@@ -37,14 +37,21 @@ PYTHON = 3e-6  # seconds per unit (byte, word, item) of a kernel run element by 
 _twins: dict[Any, Callable] = {}
 _copies: dict[Callable, Callable] = {}  # a kernel's Python function -> its twin
 _spent: dict[Any, float] = {}  # estimated seconds each kernel has run as Python in this process
+_ready: set[Any] = set()  # kernels compiled in this process or cached on disk: asked once, since
+# a dispatcher's `signatures` costs ~20 us (it hashes every type) and decontam picks once per judged pair
 
 
 def pick(kernel: Any, units: int, cost: float = PYTHON) -> Callable:
     """`kernel`, or its Python twin while the kernel is neither compiled in this process nor in
     numba's cache on disk and its twin's work (`units` times `cost` seconds, summed over this
     process's calls) stays under BUDGET."""
+    if kernel in _ready:
+        return kernel
+    if kernel.signatures or _cached(kernel):
+        _ready.add(kernel)
+        return kernel
     spent = _spent.get(kernel, 0.0) + units * cost
-    if spent > BUDGET or kernel.signatures or _cached(kernel):
+    if spent > BUDGET:
         return kernel
     _spent[kernel] = spent
     return interpreted(kernel)
