@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.decontam.evidence import own_content
-from curate.decontam.index import BenchIndex
 from curate.text.jit import njit
 from curate.text.small import pick
 
@@ -60,25 +59,27 @@ def judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, cons
     text_constants = constants.of(row, text_numbers) if glued else 2 * text_numbers.view(np.int8)
     state, text_at = align(index.words_of(item), item_constants, names, text_words, text_constants,
                            ipos.astype(np.int64, copy=False), tpos.astype(np.int64, copy=False), n, LOOK, SYNC)
-    equal, changed = state == 1, state >= 2
-    mask = equal | changed
+    numbers = index.numbers_of(item)
+    item_edges, facts = pick(_tally, len(state))(state, n, names, numbers)
+    exact_grams, twos, threes, *classes = facts.tolist()
+    equal = state == 1
     score, words = index.coverage(item, equal)
-    renamed = _renamed(index, item, state)
+    renamed = _renamed(*classes) and not (twos or threes)
     if renamed:
         score = max(score, index.coverage(item, equal, renamed=True)[0])
     min_score, min_words, min_grams = thresholds
-    exact_grams = _exact_windows(equal, n)
     own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
         score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
     leak = leak and (renamed or direct.any())  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
-    kind = "template" if leak and ((state == 2).any() or (state == 3).any() and score >= EDGE_SCORE) else "ngram"
+    kind = "template" if leak and (twos or threes and score >= EDGE_SCORE) else "ngram"
     kind = "renamed" if leak and renamed else kind
-    spans = _runs(_text_mask(mask, text_at, tpos, n, len(text_words)))
-    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(changed)) if kind == "template" else ()
-    return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, spans, _runs(mask),
+    size = len(text_words)
+    spans = _pairs(pick(_text_spans, size + len(tpos))(state, text_at, tpos.astype(np.int64, copy=False), n, size))
+    moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
+    return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, spans, _pairs(item_edges),
                round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
 
 
@@ -89,24 +90,81 @@ def distinct_sorted(values: np.ndarray) -> int:
     return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
 
 
-def _renamed(index: BenchIndex, item: int, state: np.ndarray) -> bool:
-    """A copy with other names: some of the item's function or parameter names (`idents`) are
-    not repeated, no number is changed, and most of its numbers and of its other words are
-    repeated (a look-alike item of the same shape differs in its examples or its prose)."""
-    names, numbers, others = index.word_classes(item)
-    if not len(names) or (state[names] == 1).all() or (state >= 2).any():
+def _renamed(names: int, names_equal: int, numbers: int, numbers_equal: int, others: int, others_equal: int) -> bool:
+    """A copy with other names, from the counts of the item's function or parameter names (`idents`),
+    numbers and other words and of those the text repeats (`_tally`): some names are not repeated,
+    and most of its numbers and of its other words are (a look-alike item of the same shape differs
+    in its examples or its prose); the caller adds that no number is changed."""
+    if not names or names_equal == names or not others:
         return False
-    return bool((state[others] == 1).mean() >= RENAMED_SHARE
-                and (not len(numbers) or (state[numbers] == 1).mean() >= RENAMED_SHARE))
+    return others_equal / others >= RENAMED_SHARE and (not numbers or numbers_equal / numbers >= RENAMED_SHARE)
 
 
-def _exact_windows(equal: np.ndarray, n: int) -> int:
-    """How many n-word windows of the item the text repeats word for word."""
-    if len(equal) < n:
-        return 0
-    runs = np.zeros(len(equal) + 1, np.int64)
-    np.cumsum(equal, out=runs[1:])
-    return int(np.count_nonzero((runs[n:] - runs[:-n]) == n))
+@njit(cache=True, nogil=True)
+def _tally(state, n, names, numbers):
+    """Integer facts of an alignment (`_align`'s state per item word): the edges of the runs of
+    item words the text repeats (equal or a changed constant), and [n-word windows repeated word
+    for word, changed numbers (state 2), changed numbers at the item's edge (3), then per class
+    (name words, number words, other words) how many and how many equal]. A word can be a name and
+    a number; other words are neither."""
+    edges = np.empty(len(state) + 1, np.int64)
+    facts = np.zeros(9, np.int64)
+    count, on, run = 0, False, 0
+    for i in range(len(state)):
+        value = state[i]
+        if (value >= 1) != on:
+            on = not on
+            edges[count] = i
+            count += 1
+        run = run + 1 if value == 1 else 0
+        if run >= n:
+            facts[0] += 1
+        if value == 2:
+            facts[1] += 1
+        elif value == 3:
+            facts[2] += 1
+        if names[i]:
+            facts[3] += 1
+            facts[4] += value == 1
+        if numbers[i]:
+            facts[5] += 1
+            facts[6] += value == 1
+        if not names[i] and not numbers[i]:
+            facts[7] += 1
+            facts[8] += value == 1
+    if on:
+        edges[count] = len(state)
+        count += 1
+    return edges[:count], facts
+
+
+@njit(cache=True, nogil=True)
+def _text_spans(state, text_at, tpos, n, size):
+    """The edges of the runs of text words behind a pair: every matched window [t, t + n) and the
+    text word of each item word aligned (state >= 1)."""
+    depth = np.zeros(size + 1, np.int64)  # +1 where a matched window starts, -1 where it ends
+    for t in tpos:
+        depth[t] += 1
+        depth[min(t + n, size)] -= 1
+    inside = np.zeros(size, np.bool_)
+    total = 0
+    for k in range(size):
+        total += depth[k]
+        inside[k] = total > 0
+    for i in range(len(state)):
+        if state[i] >= 1 and 0 <= text_at[i] < size:
+            inside[text_at[i]] = True
+    edges = np.empty(size + 1, np.int64)
+    count, on = 0, False
+    for k in range(size):
+        if inside[k] != on:
+            on = not on
+            edges[count] = k
+            count += 1
+    if on:
+        edges[count] = size
+        count += 1
+    return edges[:count]
 
 
 @njit(cache=True, nogil=True)
@@ -195,16 +253,6 @@ def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
     return state, text_at
 
 
-def _text_mask(mask, text_at, tpos, n, size) -> np.ndarray:
-    """Text words behind an item mask (aligned words plus every matched window)."""
-    # +1 where a matched window starts, -1 where it ends (np.bincount: np.add.at is ~10x slower)
-    edges = np.bincount(tpos, minlength=size + 1) - np.bincount(np.minimum(tpos + n, size), minlength=size + 1)
-    out = np.cumsum(edges[:size]) > 0
-    at = text_at[mask & (text_at >= 0)]
-    out[at[at < size]] = True
-    return out
-
-
 def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
     """Word intervals [s, s + width) of ascending starts, overlapping ones merged."""
     spans: list[list[int]] = []
@@ -216,9 +264,7 @@ def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
     return tuple((a, b) for a, b in spans)
 
 
-def _runs(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
-    """[start, end) of each run of True in a mask."""
-    padded = np.zeros(len(mask) + 2, np.int8)
-    padded[1:-1] = mask
-    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
-    return tuple(zip(edges[::2], edges[1::2]))
+def _pairs(edges: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Run edges [a0, b0, a1, b1, ...] as ((a0, b0), (a1, b1), ...)."""
+    flat = edges.tolist()
+    return tuple(zip(flat[::2], flat[1::2]))
