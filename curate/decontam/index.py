@@ -72,12 +72,19 @@ def _filter_bits(count: int, per_key: int) -> int:
 
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
     """Character (start, end) of each word (the first `limit` words), as `curate.text.words` splits them."""
+    starts, ends = token_bounds(text, limit=limit)
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def token_bounds(text: str, *, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`token_spans` as two arrays (character starts, character ends): a report that needs a few
+    words of a long text reads them without a tuple per word."""
     raw = np.frombuffer(text.encode("utf-8"), np.uint8)
     starts, ends = pick(word_bounds, len(raw))(raw, -1 if limit is None else limit)
     if len(raw) == len(text):
-        return list(zip(starts.tolist(), ends.tolist()))
+        return starts, ends
     char_at = np.r_[np.cumsum((raw & 0xC0) != 0x80) - 1, len(text)]
-    return list(zip(char_at[starts].tolist(), (char_at[ends - 1] + 1).tolist()))
+    return char_at[starts], char_at[ends - 1] + 1
 
 
 # ---------------------------------------------------------------- the index

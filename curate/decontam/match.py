@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.decontam.evidence import TextConstants
-from curate.decontam.index import BenchIndex, token_spans
+from curate.decontam.index import BenchIndex, token_bounds, token_spans
 from curate.decontam.verdict import Hit, distinct_sorted, judge
 from curate.decontam.weights import tokens
 from curate.text.arrow import text_array, valid_mask
@@ -193,7 +193,9 @@ def _changed(index: BenchIndex, hit: Hit, text: str) -> list[list[str]]:
 def char_spans(text: str, word_spans: tuple[tuple[int, int], ...], tokens: list | None = None) -> list[list[int]]:
     """Word intervals -> character intervals of `text` (whose word spans `tokens` may give)."""
     if tokens is None:
-        tokens = token_spans(text, limit=max((b for _, b in word_spans), default=0))
+        starts, ends = token_bounds(text, limit=max((b for _, b in word_spans), default=0))
+        count = len(starts)
+        return [[int(starts[a]), int(ends[min(b, count) - 1])] for a, b in word_spans if a < count]
     out = []
     for a, b in word_spans:
         if a < len(tokens):
