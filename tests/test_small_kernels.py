@@ -19,7 +19,7 @@ from curate.stages import mix_hash
 from curate.text import small, words
 from curate.text.small import interpreted, pick
 
-MODULES = [words, mix_hash, minhash, cluster, bench_index, idents, verdict]
+MODULES = [words, mix_hash, minhash, cluster, bench_index, idents, match, verdict]
 CHARS = (st.sampled_from(list("abcXYZ 0123456789 .,;:-+=\\{}()[]\n\téßÄ中文😀\x00"))
          | st.characters(exclude_categories=["Cs"]))  # Arrow text is UTF-8: no lone surrogates
 TEXT = st.text(CHARS, max_size=120)

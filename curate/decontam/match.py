@@ -44,9 +44,10 @@ import pyarrow.compute as pc
 
 from curate.decontam.evidence import TextConstants
 from curate.decontam.index import BenchIndex, token_bounds, token_spans
-from curate.decontam.verdict import Hit, distinct_sorted, judge
+from curate.decontam.verdict import Hit, anchor_facts, judge
 from curate.decontam.weights import tokens
 from curate.text.arrow import text_array, valid_mask
+from curate.text.small import pick
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -78,11 +79,12 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     starts = bounds.tolist()
     for lo, hi in zip([0, *starts], [*starts, len(docs)]):
         row = int(docs[lo])
-        direct = bool((kinds[lo:hi] != 2).any())
-        if not direct and distinct_sorted(ipos[lo:hi]) < MIN_GAP_ANCHORS:  # ipos ascends within a pair
+        anchors = pick(anchor_facts, hi - lo)(ipos[lo:hi], kinds[lo:hi])  # ipos ascends within a pair
+        direct = bool(anchors[1])
+        if not direct and anchors[3] < MIN_GAP_ANCHORS:
             continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
-        hit = judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi],
+        hit = judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi], anchors,
                     words[text], masked[text] != words[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or direct:  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))

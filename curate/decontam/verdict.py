@@ -42,16 +42,15 @@ class Hit:
     pool_common: bool = False  # found only through n-grams that many problems of the pool contain
 
 
-def judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, constants, thresholds) -> Hit:
-    """The hit of one item in one text, from its matches (`ipos` ascending: `match` sorts them),
-    the text's words and which are numbers; `thresholds` = (min_score, min_words, min_grams)."""
+def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_numbers, constants, thresholds) -> Hit:
+    """The hit of one item in one text, from its matches (`ipos` ascending: `match` sorts them)
+    and their `anchor_facts`, the text's words and which are numbers; `thresholds` = (min_score,
+    min_words, min_grams)."""
     length = int(index.item_words[item])
-    exact = kinds == 1
-    if exact.any():  # the exact path: whole item contained
-        starts = np.unique(tpos[exact])
+    exact, direct, grams, _ = anchors  # grams: the item's indexed windows the text repeats
+    if exact:  # the exact path: whole item contained
+        starts = np.unique(tpos[kinds == 1])
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
-    direct = kinds == 0
-    grams = distinct_sorted(ipos[direct])  # the item's indexed windows the text repeats
     total = int(index.by_n[n].item_total[item])
     names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
     align = pick(_align, len(text_words), 2e-5)
@@ -71,7 +70,7 @@ def judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, cons
     own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
         score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
-    leak = leak and (renamed or direct.any())  # found only across skipped names: a renamed copy or nothing
+    leak = leak and (renamed or direct)  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own)
     kind = "template" if leak and (twos or threes and score >= EDGE_SCORE) else "ngram"
@@ -83,11 +82,25 @@ def judge(index, n, row, item, ipos, tpos, kinds, text_words, text_numbers, cons
                round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
 
 
-def distinct_sorted(values: np.ndarray) -> int:
-    """How many distinct values an ascending array holds (len(np.unique(values)) without its sort)."""
-    if not len(values):
-        return 0
-    return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+@njit(cache=True, nogil=True)
+def anchor_facts(ipos, kinds):
+    """Of one pair's matches (`ipos` ascending; kinds 0 an n-gram, 1 the exact path, 2 an n-gram
+    over a skipped name): (any on the exact path, any not over a skipped name, distinct item
+    positions of the n-grams, distinct item positions of all), in one pass instead of a NumPy
+    call each."""
+    exact, direct, grams, distinct = 0, 0, 0, 0
+    last = -1
+    for k in range(len(ipos)):
+        if kinds[k] == 1:
+            exact = 1
+        if kinds[k] != 2:
+            direct = 1
+        if k == 0 or ipos[k] != ipos[k - 1]:
+            distinct += 1
+        if kinds[k] == 0 and (grams == 0 or ipos[k] != last):
+            grams += 1
+            last = ipos[k]
+    return exact, direct, grams, distinct
 
 
 def _renamed(names: int, names_equal: int, numbers: int, numbers_equal: int, others: int, others_equal: int) -> bool:
