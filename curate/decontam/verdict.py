@@ -3,9 +3,11 @@ through the text from the matched windows, score what the text repeats, and call
 
 Split from `match` (which groups the raw matches into pairs, applies pool rarity and attributes
 a text's hits) so that the per-pair steps sit together; `match` documents the rules. A scan of a
-real corpus judges few pairs, but a contaminated one judges one per copy, so each step here
-avoids NumPy calls whose result a cheaper one gives (sorted anchors are deduplicated without
-np.unique, window counts come from np.bincount, not np.add.at).
+real corpus judges few pairs, but a contaminated one judges one per copy, so a pair's integer
+facts come from three small kernels (`anchor_facts` over its matches, `_tally` over the
+alignment, `_text_spans` over the text) instead of a dozen NumPy calls each; the information
+scores stay NumPy sums (`index.coverage`, `evidence`), so their rounding, and every verdict, is
+what it was.
 """
 
 from __future__ import annotations
