@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
-from curate.rundir import WRITE_BATCH_ROWS, RunDir
+from curate.rundir import RunDir
+from curate.storage.parquet_files import WRITE_BATCH_ROWS
 
 OnError = Literal["fail", "skip", "record"]
 JSONL_BATCH = 4096

@@ -18,7 +18,7 @@ import pytest
 
 from curate import io
 from curate.part_task import READ_BATCH_ROWS, rebatched
-from curate.rundir import AtomicParquetWriter, aligned
+from curate.storage.parquet_files import AtomicParquetWriter, aligned
 from curate.schema import conform
 
 

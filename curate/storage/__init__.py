@@ -4,7 +4,8 @@ curate computes on local files; a run directory at a URL is worked on in a local
 (`cache_dir`), and `RunDir` moves files between the two at fixed points (see docs/storage.md).
 This package is that layer: `store` (a `Store` rooted at a URL that uploads, downloads, lists
 and deletes objects through fsspec), `working_copy` (what `RunDir` moves, and when), `sources`
-(sources at a URL). A `Store` retries what is transient (throttling, dropped
+(sources at a URL), `parquet_files` (parts written through a temporary file and a rename, on
+any disk). A `Store` retries what is transient (throttling, dropped
 connections, 5xx) with exponential backoff, and turns what is not (no credentials, no bucket,
 permission denied) into a `StorageError` naming the URL and the next step.
 

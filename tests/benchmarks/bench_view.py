@@ -38,7 +38,8 @@ def make_run(path: Path, rows: int) -> int:
     import numpy as np
     import pyarrow as pa
 
-    from curate.rundir import RunDir, write_json_atomic, write_rejected
+    from curate.rundir import RunDir, write_json_atomic
+    from curate.storage.parquet_files import write_rejected
     from curate.schema import TRACE_SCHEMA
 
     rng = np.random.default_rng(0)
