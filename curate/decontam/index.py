@@ -226,7 +226,7 @@ class BenchIndex:
     def coverage(self, item: int, mask: np.ndarray, *, renamed: bool = False) -> tuple[float, int]:
         """(score, distinct words that are not numbers) of an item-word mask (`weights.coverage`);
         `renamed`: with the item's names weighing NAME_FACTOR (a copy that renamed them)."""
-        types, weights, plain, names = self._types(item)
+        types, weights, plain, names = self.distinct_words(item)
         return coverage(types, weights * np.where(names, NAME_FACTOR, 1.0) if renamed else weights, plain, mask)
 
     def token_spans_of(self, item: int) -> list[tuple[int, int]]:
@@ -236,7 +236,7 @@ class BenchIndex:
             self._cache[key] = token_spans(self.items[item].problem)
         return self._cache[key]
 
-    def _types(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def distinct_words(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per item word its distinct-word id; per distinct word its weight, whether it is not a
         number and whether it is a name (cached: the same items are judged again and again)."""
         key = f"types{item}"
@@ -246,6 +246,13 @@ class BenchIndex:
             names = self.names_of(item)[first] if len(self.item_names) else np.zeros(len(first), bool)
             self._cache[key] = (types.ravel(), self.weights_of(item)[first], ~self.numbers_of(item)[first], names)
         return self._cache[key]
+
+    def cached(self, key: str, make):
+        """A value derived from the index, made once (`verdict` keeps each judged item's arrays here)."""
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = make()
+        return value
 
     def _starts(self) -> np.ndarray:
         if "starts" not in self._cache:

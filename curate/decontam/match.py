@@ -85,7 +85,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
             continue  # found only across skipped names, by too few windows to be a renamed copy
         text = slice(doc[row], doc[row + 1])
         hit = judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi], anchors,
-                    words[text], masked[text] != words[text], constants, (min_score, min_words, min_grams))
+                    words[text], masked[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or direct:  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))
     final = pool_rarity(judged, docs, keys, groups, pool_min)

@@ -13,12 +13,14 @@ what it was.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from curate.decontam.evidence import own_content
+from curate.decontam.weights import NAME_FACTOR, seen_score
 from curate.text.jit import njit
-from curate.text.small import pick
+from curate.text.small import numpy_twin, pick
 
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
@@ -44,30 +46,66 @@ class Hit:
     pool_common: bool = False  # found only through n-grams that many problems of the pool contain
 
 
-def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_numbers, constants, thresholds) -> Hit:
-    """The hit of one item in one text, from its matches (`ipos` ascending: `match` sorts them)
-    and their `anchor_facts`, the text's words and which are numbers; `thresholds` = (min_score,
-    min_words, min_grams)."""
+class ItemView(NamedTuple):
+    """What judging a pair reads of its item, gathered once per item (`item_view`): per item word
+    its hash, constant class (`index.constants_of`), name and number flags and distinct-word id;
+    per distinct word whether it is not a number, its weight, and the weights of a renamed copy
+    (names at NAME_FACTOR); the two weights' totals; whether the item has glued constants."""
+
+    words: np.ndarray
+    constants: np.ndarray
+    names: np.ndarray
+    numbers: np.ndarray
+    types: np.ndarray
+    plain: np.ndarray
+    weights: np.ndarray
+    renamed_weights: np.ndarray
+    total: float
+    renamed_total: float
+    glued: bool
+
+
+def item_view(index, item: int) -> ItemView:
+    """The `ItemView` of one item (cached in the index: the same items are judged again and again)."""
+    return index.cached(f"view{item}", lambda: _make_view(index, item))
+
+
+def _make_view(index, item: int) -> ItemView:
     length = int(index.item_words[item])
+    names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
+    constants, glued = index.constants_of(item)
+    types, weights, plain, type_names = index.distinct_words(item)
+    renamed = weights * np.where(type_names, NAME_FACTOR, 1.0)  # as `index.coverage(renamed=True)` weighs them
+    return ItemView(index.words_of(item), constants, names, index.numbers_of(item), types.astype(np.int64), plain,
+                    weights, renamed, float(weights.sum()), float(renamed.sum()), glued)
+
+
+NO_CONSTANTS = np.zeros(0, np.int8)  # `_pair_facts`: read the text's numbers from its masked words
+
+
+def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_masked, constants, thresholds) -> Hit:
+    """The hit of one item in one text, from its matches (`ipos` ascending: `match` sorts them)
+    and their `anchor_facts`, the text's words and the same with numbers masked
+    (`weights.tokens`); `thresholds` = (min_score, min_words, min_grams)."""
     exact, direct, grams, _ = anchors  # grams: the item's indexed windows the text repeats
     if exact:  # the exact path: whole item contained
+        length = int(index.item_words[item])
         starts = np.unique(tpos[kinds == 1])
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
     total = int(index.by_n[n].item_total[item])
-    names = index.names_of(item) if len(index.item_names) else np.zeros(length, np.bool_)
-    align = pick(_align, len(text_words), 2e-5)
-    item_constants, glued = index.constants_of(item)
-    text_constants = constants.of(row, text_numbers) if glued else 2 * text_numbers.view(np.int8)
-    state, text_at = align(index.words_of(item), item_constants, names, text_words, text_constants,
-                           ipos.astype(np.int64, copy=False), tpos.astype(np.int64, copy=False), n, LOOK, SYNC)
-    numbers = index.numbers_of(item)
-    item_edges, facts = pick(_tally, len(state))(state, n, names, numbers)
-    exact_grams, twos, threes, *classes = facts.tolist()
-    equal = state == 1
-    score, words = index.coverage(item, equal)
+    view = item_view(index, item)
+    text_constants = constants.of(row, text_masked != text_words) if view.glued else NO_CONSTANTS
+    ipos, tpos = ipos.astype(np.int64, copy=False), tpos.astype(np.int64, copy=False)
+    state, text_at, seen, packed = pick(_pair_facts, len(text_words) + len(tpos), 2e-5)(
+        view.words, view.constants, view.names, view.numbers, view.types, view.plain, text_words, text_masked,
+        text_constants, ipos, tpos, n, LOOK, SYNC)
+    flat = packed.tolist()
+    exact_grams, twos, threes, *classes = flat[:9]
+    words, edges = flat[9], 11 + flat[10]
+    score = seen_score(view.weights, view.total, seen)
     renamed = _renamed(*classes) and not (twos or threes)
     if renamed:
-        score = max(score, index.coverage(item, equal, renamed=True)[0])
+        score = max(score, seen_score(view.renamed_weights, view.renamed_total, seen))
     min_score, min_words, min_grams = thresholds
     own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
@@ -77,11 +115,53 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_numb
     # a quote may just stop before the item's last constant, the text going on with its own)
     kind = "template" if leak and (twos or threes and score >= EDGE_SCORE) else "ngram"
     kind = "renamed" if leak and renamed else kind
-    size = len(text_words)
-    spans = _pairs(pick(_text_spans, size + len(tpos))(state, text_at, tpos.astype(np.int64, copy=False), n, size))
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
-    return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, spans, _pairs(item_edges),
-               round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+    return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, _pairs(flat[edges:]),
+               _pairs(flat[11:edges]), round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+@njit(cache=True, nogil=True)
+def _pair_facts(iw, inum, iname, numbers, types, plain, tw, tmasked, tconst, anchor_i, anchor_t, n, look, sync):
+    """Everything a pair's verdict reads from its alignment, in one kernel call: (the alignment's
+    state and text position per item word (`_align`), the distinct item words it repeats equal,
+    [the 9 facts of `_tally`, how many of those distinct words are not numbers, the count of
+    item run edges, the item run edges, the text run edges (`_text_spans`)]). `tconst`: the
+    text's constant classes (`evidence.TextConstants`), or empty when the item has no glued
+    constants: then a text word is a number where its masked word differs."""
+    tnum = tconst if len(tconst) == len(tw) else _text_numbers(tw, tmasked)
+    state, text_at = _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync)
+    item_edges, facts = _tally(state, n, iname, numbers)
+    text_edges = _text_spans(state, text_at, anchor_t, n, len(tw))
+    seen = np.zeros(len(plain), np.bool_)
+    for i in range(len(state)):
+        if state[i] == 1:
+            seen[types[i]] = True
+    words = 0
+    for k in range(len(seen)):
+        if seen[k] and plain[k]:
+            words += 1
+    packed = np.empty(11 + len(item_edges) + len(text_edges), np.int64)
+    packed[:9] = facts
+    packed[9] = words
+    packed[10] = len(item_edges)
+    packed[11:11 + len(item_edges)] = item_edges
+    packed[11 + len(item_edges):] = text_edges
+    return state, text_at, seen, packed
+
+
+@njit(cache=True, nogil=True)
+def _text_numbers(tw, tmasked):
+    """Per text word: 2 a number (its masked word differs), else 0 (`evidence.TextConstants`' classes)."""
+    out = np.zeros(len(tw), np.int8)
+    for t in range(len(tw)):
+        if tmasked[t] != tw[t]:
+            out[t] = 2
+    return out
+
+
+@numpy_twin(_text_numbers)
+def _text_numbers_numpy(tw, tmasked):
+    return 2 * (tmasked != tw).view(np.int8)
 
 
 @njit(cache=True, nogil=True)
@@ -279,7 +359,6 @@ def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
     return tuple((a, b) for a, b in spans)
 
 
-def _pairs(edges: np.ndarray) -> tuple[tuple[int, int], ...]:
+def _pairs(flat: list[int]) -> tuple[tuple[int, int], ...]:
     """Run edges [a0, b0, a1, b1, ...] as ((a0, b0), (a1, b1), ...)."""
-    flat = edges.tolist()
     return tuple(zip(flat[::2], flat[1::2]))

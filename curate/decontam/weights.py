@@ -51,6 +51,10 @@ def coverage(types: np.ndarray, weights: np.ndarray, plain: np.ndarray, mask: np
     how many distinct words that are not numbers it covers."""
     seen = np.zeros(len(weights), bool)
     seen[types[mask]] = True
-    total = float(weights.sum())
-    score = float(weights[seen].sum()) / total if total > 0 else float(seen.mean()) if len(seen) else 0.0
-    return score, int((seen & plain).sum())
+    return seen_score(weights, float(weights.sum()), seen), int((seen & plain).sum())
+
+
+def seen_score(weights: np.ndarray, total: float, seen: np.ndarray) -> float:
+    """`coverage`'s score from the distinct words covered (`seen`) and the item's information
+    `total` (float(weights.sum()): a caller judging the same item again keeps it)."""
+    return float(weights[seen].sum()) / total if total > 0 else float(seen.mean()) if len(seen) else 0.0
