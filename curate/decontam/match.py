@@ -107,24 +107,42 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
     it costs nothing where nothing matches."""
     if not pool_min or groups is None or not judged:
         return [hit for hit, _, _ in judged]
-    weak = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score < POOL_KEEP]
-    if not weak:
+    lo, hi = (np.array(side, np.int64) for side in zip(*((lo, hi) for _, lo, hi in judged)))
+    weak = np.array([hit.score < POOL_KEEP for hit, _, _ in judged])
+    if not weak.any():
         return [hit for hit, _, _ in judged]
-    at = np.concatenate(weak)
-    strong = [np.arange(lo, hi) for hit, lo, hi in judged if hit.score >= POOL_KEEP]
-    if strong:  # a text copying an item holds that item's n-grams: they count for no other item
+    at = _ranges(lo[weak], hi[weak])
+    if not weak.all():  # a text copying an item holds that item's n-grams: they count for no other item
+        both = np.zeros(int(docs.max()) + 1, np.int8)  # texts with weak and strong pairs: only there
+        both[docs[lo[weak]]] = 1
+        both[docs[lo[~weak]]] |= 2
+        strong = _ranges(lo[~weak], hi[~weak])
+        strong, check = strong[both[docs[strong]] == 3], both[docs[at]] == 3
         code = lambda idx: keys[idx] * (int(docs.max()) + 1) + docs[idx]  # noqa: E731
-        at = at[~np.isin(code(at), code(np.concatenate(strong)))]
-    pairs = np.unique(np.stack([keys[at], groups[docs[at]]]), axis=1)
-    found, counts = np.unique(pairs[0], return_counts=True)
+        check[check] = np.isin(code(at[check]), code(strong))
+        at = at[~check]
+    key, group = keys[at], groups[docs[at]]
+    order = np.lexsort((group, key))
+    key, group = key[order], group[order]
+    first = np.r_[True, (key[1:] != key[:-1]) | (group[1:] != group[:-1])]  # each (n-gram, problem) once
+    found, counts = np.unique(key[first], return_counts=True)
     common = found[(counts >= pool_min) & (found >= 0)]
+    if not len(common):
+        return [hit for hit, _, _ in judged]
+    inside = np.r_[0, np.cumsum(np.isin(keys, common))].tolist()  # common n-grams among the first k matches
     out = []
     for hit, lo, hi in judged:
-        if hit.score < POOL_KEEP and np.isin(keys[lo:hi], common).mean() >= POOL_SHARE:
+        if hit.score < POOL_KEEP and (inside[hi] - inside[lo]) / (hi - lo) >= POOL_SHARE:
             hit = replace(hit, pool_common=True, **({"verdict": "near", "kind": "ngram", "changed": ()}
                                                    if hit.verdict == "leak" else {}))
         out.append(hit)
     return out
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indices of every range [lo[k], hi[k]), one range after the other."""
+    sizes = hi - lo
+    return np.arange(int(sizes.sum())) + np.repeat(lo - (np.cumsum(sizes) - sizes), sizes)
 
 
 def problem_groups(table: pa.Table) -> np.ndarray:
