@@ -6,12 +6,17 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from curate.decontam.index import BenchIndex, build_index
+from curate.decontam.index import BenchIndex, build_index, token_bounds
+from curate.decontam.kernels import span_chars
 from curate.decontam.loaders import resolve_selections
 from curate.decontam.match import char_spans, hit_record, scan_texts
 from curate.decontam.select import BenchItem
+from curate.text.small import interpreted
 from curate.text.words import normalize
 
 SAMPLE = Path(__file__).resolve().parent.parent / "recipes" / "data"
@@ -195,3 +200,21 @@ def test_boilerplate_runs_of_real_items_are_near_not_leaks(index):
              "Given the lengths of the three sides of a triangle, find its area by Heron's formula."]
     hits = scan_texts(index, texts, 8)
     assert hits and all(h.verdict == "near" for h in hits)
+
+
+SPAN_TEXT = st.text(st.sampled_from(list("ab Z09 .,\n-éß中😀")) | st.characters(exclude_categories=["Cs"]), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SPAN_TEXT, st.lists(st.tuples(st.integers(0, 30), st.integers(1, 12)), max_size=4))
+def test_char_spans_read_the_words_token_bounds_splits(text, starts):
+    """`char_spans` (one pass up to the last word asked for, `kernels.span_chars`) gives what the
+    bounds of every word give, compiled and as its Python twin, for texts with fewer words too."""
+    spans = tuple((a, a + width) for a, width in starts)
+    begin, end = token_bounds(text, limit=max((b for _, b in spans), default=0))
+    count = len(begin)
+    expected = [[int(begin[a]), int(end[min(b, count) - 1])] for a, b in spans if a < count]
+    assert char_spans(text, spans) == expected
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    flat = np.array(spans, np.int64).reshape(-1)
+    assert span_chars(raw, flat).tolist() == interpreted(span_chars)(raw, flat).tolist()

@@ -227,3 +227,42 @@ def word_bounds(raw, limit):
         ends[k] = len(raw)
         k += 1
     return starts[:k], ends[:k]
+
+
+@njit(cache=True, nogil=True)
+def span_chars(raw, spans):
+    """Character (start, end) of word intervals [a, b) of a text's UTF-8 bytes (`spans` = [a0, b0,
+    a1, b1, ...], the word rule of `word_bounds`): per interval the start of word a and the end
+    of word min(b, count) - 1, count being the text's words; -1, -1 where a >= count. One pass
+    up to the last word asked for, counting characters as it goes: a report needs a few words
+    of a long text, not the bounds of all of them."""
+    m = len(spans) // 2
+    out = np.full(2 * m, -1, np.int64)
+    limit = 0
+    for k in range(m):
+        limit = max(limit, spans[2 * k + 1])
+    count, chars, start, last = 0, 0, 0, -1  # chars: characters before byte i (lead bytes)
+    inside = False
+    for i in range(len(raw) + 1):
+        b = raw[i] if i < len(raw) else 32
+        word = (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b >= 128
+        if word and not inside:
+            if count == limit:
+                break
+            start = chars
+            inside = True
+        elif not word and inside:
+            for k in range(m):
+                if spans[2 * k] == count:
+                    out[2 * k] = start
+                if spans[2 * k + 1] - 1 == count:
+                    out[2 * k + 1] = chars
+            last = chars
+            count += 1
+            inside = False
+        if i < len(raw) and (b & 0xC0) != 0x80:
+            chars += 1
+    for k in range(m):  # intervals past the text's last word end with it
+        if spans[2 * k] < count and out[2 * k + 1] < 0:
+            out[2 * k + 1] = last
+    return out

@@ -43,7 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.decontam.evidence import TextConstants
-from curate.decontam.index import BenchIndex, token_bounds, token_spans
+from curate.decontam.index import BenchIndex, token_spans
+from curate.decontam.kernels import span_chars
 from curate.decontam.verdict import Hit, anchor_facts, judge
 from curate.decontam.weights import tokens
 from curate.text.arrow import text_array, valid_mask
@@ -213,9 +214,9 @@ def _changed(index: BenchIndex, hit: Hit, text: str) -> list[list[str]]:
 def char_spans(text: str, word_spans: tuple[tuple[int, int], ...], tokens: list | None = None) -> list[list[int]]:
     """Word intervals -> character intervals of `text` (whose word spans `tokens` may give)."""
     if tokens is None:
-        starts, ends = token_bounds(text, limit=max((b for _, b in word_spans), default=0))
-        count = len(starts)
-        return [[int(starts[a]), int(ends[min(b, count) - 1])] for a, b in word_spans if a < count]
+        raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+        flat = pick(span_chars, len(raw))(raw, np.array(word_spans, np.int64).reshape(-1)).tolist()
+        return [[flat[k], flat[k + 1]] for k in range(0, len(flat), 2) if flat[k] >= 0]
     out = []
     for a, b in word_spans:
         if a < len(tokens):
