@@ -20,7 +20,7 @@ import numpy as np
 from curate.decontam.evidence import own_content
 from curate.decontam.weights import NAME_FACTOR, seen_score
 from curate.text.jit import njit
-from curate.text.small import numpy_twin, pick
+from curate.text.small import pick
 
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
@@ -95,7 +95,6 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     total = int(index.by_n[n].item_total[item])
     view = item_view(index, item)
     text_constants = constants.of(row, text_masked != text_words) if view.glued else NO_CONSTANTS
-    ipos, tpos = ipos.astype(np.int64, copy=False), tpos.astype(np.int64, copy=False)
     state, text_at, seen, packed = pick(_pair_facts, len(text_words) + len(tpos), 2e-5)(
         view.words, view.constants, view.names, view.numbers, view.types, view.plain, text_words, text_masked,
         text_constants, ipos, tpos, n, LOOK, SYNC)
@@ -127,9 +126,10 @@ def _pair_facts(iw, inum, iname, numbers, types, plain, tw, tmasked, tconst, anc
     [the 9 facts of `_tally`, how many of those distinct words are not numbers, the count of
     item run edges, the item run edges, the text run edges (`_text_spans`)]). `tconst`: the
     text's constant classes (`evidence.TextConstants`), or empty when the item has no glued
-    constants: then a text word is a number where its masked word differs."""
-    tnum = tconst if len(tconst) == len(tw) else _text_numbers(tw, tmasked)
-    state, text_at = _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync)
+    constants (`_constant`). Its work is the item's and the pair's stretch of text, not the
+    whole text: a long reasoning trace costs no more per pair than a short one, but for
+    `_align`'s table of claimed text words."""
+    state, text_at = _align(iw, inum, iname, tw, tmasked, tconst, anchor_i, anchor_t, n, look, sync)
     item_edges, facts = _tally(state, n, iname, numbers)
     text_edges = _text_spans(state, text_at, anchor_t, n, len(tw))
     seen = np.zeros(len(plain), np.bool_)
@@ -147,21 +147,6 @@ def _pair_facts(iw, inum, iname, numbers, types, plain, tw, tmasked, tconst, anc
     packed[11:11 + len(item_edges)] = item_edges
     packed[11 + len(item_edges):] = text_edges
     return state, text_at, seen, packed
-
-
-@njit(cache=True, nogil=True)
-def _text_numbers(tw, tmasked):
-    """Per text word: 2 a number (its masked word differs), else 0 (`evidence.TextConstants`' classes)."""
-    out = np.zeros(len(tw), np.int8)
-    for t in range(len(tw)):
-        if tmasked[t] != tw[t]:
-            out[t] = 2
-    return out
-
-
-@numpy_twin(_text_numbers)
-def _text_numbers_numpy(tw, tmasked):
-    return 2 * (tmasked != tw).view(np.int8)
 
 
 @njit(cache=True, nogil=True)
@@ -236,30 +221,48 @@ def _tally(state, n, names, numbers):
 @njit(cache=True, nogil=True)
 def _text_spans(state, text_at, tpos, n, size):
     """The edges of the runs of text words behind a pair: every matched window [t, t + n) and the
-    text word of each item word aligned (state >= 1)."""
-    depth = np.zeros(size + 1, np.int64)  # +1 where a matched window starts, -1 where it ends
+    text word of each item word aligned (state >= 1); counted over the stretch [lo, hi) those
+    cover, outside which no text word is behind the pair."""
+    lo, hi = size, 0
     for t in tpos:
-        depth[t] += 1
-        depth[min(t + n, size)] -= 1
-    inside = np.zeros(size, np.bool_)
+        lo, hi = min(lo, t), max(hi, min(t + n, size))
+    for i in range(len(state)):
+        if state[i] >= 1 and 0 <= text_at[i] < size:
+            lo, hi = min(lo, text_at[i]), max(hi, text_at[i] + 1)
+    width = max(hi - lo, 0)
+    depth = np.zeros(width + 1, np.int64)  # +1 where a matched window starts, -1 where it ends
+    for t in tpos:
+        depth[t - lo] += 1
+        depth[min(t + n, size) - lo] -= 1
+    inside = np.zeros(width, np.bool_)
     total = 0
-    for k in range(size):
+    for k in range(width):
         total += depth[k]
         inside[k] = total > 0
     for i in range(len(state)):
         if state[i] >= 1 and 0 <= text_at[i] < size:
-            inside[text_at[i]] = True
-    edges = np.empty(size + 1, np.int64)
+            inside[text_at[i] - lo] = True
+    edges = np.empty(width + 1, np.int64)
     count, on = 0, False
-    for k in range(size):
+    for k in range(width):
         if inside[k] != on:
             on = not on
-            edges[count] = k
+            edges[count] = lo + k
             count += 1
     if on:
-        edges[count] = size
+        edges[count] = hi
         count += 1
     return edges[:count]
+
+
+@njit(cache=True, nogil=True)
+def _constant(tw, tmasked, tconst, t):
+    """Text word t's constant class (`_walk`): from `tconst` when given (`evidence.TextConstants`),
+    else 2 for a number (its masked word differs, `weights.tokens`) and 0 for any other word;
+    asked only where the walk goes, so no class is made for the rest of a long text."""
+    if len(tconst):
+        return tconst[t]
+    return 2 if tmasked[t] != tw[t] else 0
 
 
 @njit(cache=True, nogil=True)
@@ -273,9 +276,9 @@ def _agree(iw, tw, i, t, step, sync):
 
 
 @njit(cache=True, nogil=True)
-def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pending, claimed):
+def _walk(iw, inum, iname, tw, tmasked, tconst, i, t, step, look, sync, state, text_at, pending, claimed):
     """Follow the item through the text from (i, t) in direction `step`: equal words, and a
-    constant facing one of its kind (`inum`, `tnum`: 2 a number, 1 a word with digits glued to
+    constant facing one of its kind (`inum`, `_constant`: 2 a number, 1 a word with digits glued to
     letters, `19x`), advance both; elsewhere skip at most `look` words on either side
     to the nearest point where `sync` words agree again (a renamed identifier, an inserted
     word), or stop. An item name facing a word that is not a number is a renamed name: the walk steps over
@@ -296,11 +299,11 @@ def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pen
                     text_at[pending[k, 0]] = pending[k, 1]
                     claimed[pending[k, 1]] = pending[k, 0]
             waiting = 0
-        elif inum[i] and inum[i] == tnum[t]:
+        elif inum[i] and inum[i] == _constant(tw, tmasked, tconst, t):
             pending[waiting, 0] = i
             pending[waiting, 1] = t
             waiting += 1
-        elif iname[i] and tnum[t] != 2:
+        elif iname[i] and _constant(tw, tmasked, tconst, t) != 2:
             while 0 <= i < len(iw) and iname[i] and iw[i] != tw[t]:
                 i += step
             t += step
@@ -330,7 +333,7 @@ def _walk(iw, inum, iname, tw, tnum, i, t, step, look, sync, state, text_at, pen
 
 
 @njit(cache=True, nogil=True)
-def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
+def _align(iw, inum, iname, tw, tmasked, tconst, anchor_i, anchor_t, n, look, sync):
     """Per item word: 0 unmatched, 1 equal, 2 a number the text replaced by another number
     (3: at the item's edge, weaker evidence); and the text position of each. Walks start from
     every matched window not yet walked through, the windows equal word for word first."""
@@ -343,8 +346,9 @@ def _align(iw, inum, iname, tw, tnum, anchor_i, anchor_t, n, look, sync):
             i, t = anchor_i[a], anchor_t[a]
             if _agree(iw, tw, i, t, 1, n) != exact_first or (state[i] == 1 and text_at[i] == t):
                 continue
-            _walk(iw, inum, iname, tw, tnum, i, t, 1, look, sync, state, text_at, pending, claimed)
-            _walk(iw, inum, iname, tw, tnum, i - 1, t - 1, -1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tmasked, tconst, i, t, 1, look, sync, state, text_at, pending, claimed)
+            _walk(iw, inum, iname, tw, tmasked, tconst, i - 1, t - 1, -1, look, sync, state, text_at, pending,
+                  claimed)
     return state, text_at
 
 
