@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.decontam.index import BenchIndex, build_index, token_bounds
-from curate.decontam.kernels import span_chars
+from curate.decontam.evidence import digit_words
+from curate.decontam.kernels import span_chars, word_bounds, word_digits
 from curate.decontam.loaders import resolve_selections
 from curate.decontam.match import char_spans, hit_record, scan_texts
 from curate.decontam.select import BenchItem
@@ -218,3 +219,15 @@ def test_char_spans_read_the_words_token_bounds_splits(text, starts):
     raw = np.frombuffer(text.encode("utf-8"), np.uint8)
     flat = np.array(spans, np.int64).reshape(-1)
     assert span_chars(raw, flat).tolist() == interpreted(span_chars)(raw, flat).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(SPAN_TEXT)
+def test_digit_words_mark_the_words_holding_a_digit(text):
+    """`evidence.digit_words` (one pass, `kernels.word_digits`, and its NumPy twin) against the
+    bounds of every word."""
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    starts, ends = word_bounds(raw, -1)
+    expected = [any(48 <= b <= 57 for b in raw[a:z]) for a, z in zip(starts, ends)]
+    assert digit_words(text).tolist() == expected
+    assert interpreted(word_digits)(raw).tolist() == expected and word_digits(raw).dtype == np.bool_

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.kernels import word_bounds
+from curate.decontam.kernels import DIGITS_TWIN_COST, word_digits
 from curate.text.arrow import arrow_buffers
 from curate.text.small import pick
 
@@ -37,9 +37,7 @@ def digit_words(text: str | np.ndarray) -> np.ndarray:
     """Per word of `text` (or of its UTF-8 bytes; the word rule of `curate.text.words`): does it
     hold an ASCII digit."""
     raw = np.frombuffer(text.encode("utf-8"), np.uint8) if isinstance(text, str) else text
-    starts, ends = pick(word_bounds, len(raw))(raw, -1)
-    digits = np.r_[0, np.cumsum((raw >= 48) & (raw <= 57))]
-    return digits[ends] > digits[starts]
+    return pick(word_digits, len(raw), DIGITS_TWIN_COST)(raw)
 
 
 def own_content(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.text.jit import njit
+from curate.text.small import numpy_twin
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -266,3 +267,33 @@ def span_chars(raw, spans):
         if spans[2 * k] < count and out[2 * k + 1] < 0:
             out[2 * k + 1] = last
     return out
+
+
+DIGITS_TWIN_COST = 2e-8  # seconds per byte of word_digits' NumPy twin (measured ~17 ns)
+
+
+@njit(cache=True, nogil=True)
+def word_digits(raw):
+    """Per word of UTF-8 bytes (the word rule of `word_bounds`): does it hold an ASCII digit. One
+    pass and one small array: the constants of a long text row (`evidence.TextConstants`)."""
+    out = np.zeros(len(raw) // 2 + 1, np.bool_)
+    k = 0
+    inside = False
+    for i in range(len(raw)):
+        b = raw[i]
+        if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b >= 128:
+            inside = True
+            if b <= 57:
+                out[k] = True
+        elif inside:
+            k += 1
+            inside = False
+    return out[:k + inside]
+
+
+@numpy_twin(word_digits)
+def _word_digits_numpy(raw):
+    word = ((raw >= 48) & (raw <= 57)) | ((raw >= 65) & (raw <= 90)) | ((raw >= 97) & (raw <= 122)) | (raw >= 128)
+    edges = np.flatnonzero(np.diff(np.r_[np.int8(0), word.view(np.int8), np.int8(0)]))
+    digits = np.r_[0, np.cumsum((raw >= 48) & (raw <= 57))]
+    return digits[edges[1::2]] > digits[edges[::2]]
