@@ -15,7 +15,7 @@ from curate.decontam.index import BenchIndex, build_index, token_bounds
 from curate.decontam.evidence import digit_words
 from curate.decontam.kernels import span_chars, word_bounds, word_digits
 from curate.decontam.loaders import resolve_selections
-from curate.decontam.match import char_spans, hit_record, scan_texts
+from curate.decontam.match import _match_order, char_spans, hit_record, scan_texts
 from curate.decontam.select import BenchItem
 from curate.text.small import interpreted
 from curate.text.words import normalize
@@ -231,3 +231,15 @@ def test_digit_words_mark_the_words_holding_a_digit(text):
     expected = [any(48 <= b <= 57 for b in raw[a:z]) for a, z in zip(starts, ends)]
     assert digit_words(text).tolist() == expected
     assert interpreted(word_digits)(raw).tolist() == expected and word_digits(raw).dtype == np.bool_
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), min_size=1,
+                max_size=60), st.booleans())
+def test_match_order_is_lexsort(rows, huge):
+    """scan_texts orders its matches by one packed key, or by lexsort where the four would not fit."""
+    docs, items, ipos, tpos = (np.array(column, np.int64) for column in zip(*rows))
+    if huge:
+        tpos = tpos * 2**60  # the packed key would overflow: lexsort itself
+    expected = np.lexsort((tpos, ipos, items, docs))
+    assert _match_order(docs, items, ipos, tpos).tolist() == expected.tolist()
