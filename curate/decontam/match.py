@@ -74,18 +74,19 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
         return []
     order = _match_order(docs, items, ipos, tpos)
     docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
-    bounds = np.flatnonzero(np.diff(docs) | np.diff(items)) + 1
+    starts = np.r_[0, np.flatnonzero(np.diff(docs) | np.diff(items)) + 1, len(docs)]  # each pair's matches
+    facts = pick(anchor_facts, len(docs))(ipos, kinds, starts).tolist()  # ipos ascends within a pair
+    rows, pair_items, offsets = docs[starts[:-1]].tolist(), items[starts[:-1]].tolist(), doc.tolist()
+    starts = starts.tolist()
     judged: list[tuple[Hit, int, int]] = []
     constants = TextConstants(array)
-    starts = bounds.tolist()
-    for lo, hi in zip([0, *starts], [*starts, len(docs)]):
-        row = int(docs[lo])
-        anchors = pick(anchor_facts, hi - lo)(ipos[lo:hi], kinds[lo:hi])  # ipos ascends within a pair
+    for k, anchors in enumerate(facts):
         direct = bool(anchors[1])
         if not direct and anchors[3] < MIN_GAP_ANCHORS:
             continue  # found only across skipped names, by too few windows to be a renamed copy
-        text = slice(doc[row], doc[row + 1])
-        hit = judge(index, n, row, int(items[lo]), ipos[lo:hi], tpos[lo:hi], kinds[lo:hi], anchors,
+        lo, hi, row = starts[k], starts[k + 1], rows[k]
+        text = slice(offsets[row], offsets[row + 1])
+        hit = judge(index, n, row, pair_items[k], ipos[lo:hi], tpos[lo:hi], kinds[lo:hi], anchors,
                     words[text], masked[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or direct:  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))

@@ -4,10 +4,12 @@ through the text from the matched windows, score what the text repeats, and call
 Split from `match` (which groups the raw matches into pairs, applies pool rarity and attributes
 a text's hits) so that the per-pair steps sit together; `match` documents the rules. A scan of a
 real corpus judges few pairs, but a contaminated one judges one per copy, so a pair's integer
-facts come from three small kernels (`anchor_facts` over its matches, `_tally` over the
-alignment, `_text_spans` over the text) instead of a dozen NumPy calls each; the information
-scores stay NumPy sums (`index.coverage`, `evidence`), so their rounding, and every verdict, is
-what it was.
+facts come from compiled code: `anchor_facts` over the matches of every pair of a scan at once,
+then one `_pair_facts` call per judged pair (the alignment, its `_tally`, the `_text_spans`
+and the distinct item words repeated), working over the pair's stretch of text rather than
+the whole text; what judging reads of an item is gathered once per item (`ItemView`). The
+information scores stay NumPy sums over the same arrays (`weights.seen_score`, `evidence`), so
+their rounding, and every verdict, is what it was.
 """
 
 from __future__ import annotations
@@ -150,24 +152,27 @@ def _pair_facts(iw, inum, iname, numbers, types, plain, tw, tmasked, tconst, anc
 
 
 @njit(cache=True, nogil=True)
-def anchor_facts(ipos, kinds):
-    """Of one pair's matches (`ipos` ascending; kinds 0 an n-gram, 1 the exact path, 2 an n-gram
-    over a skipped name): (any on the exact path, any not over a skipped name, distinct item
-    positions of the n-grams, distinct item positions of all), in one pass instead of a NumPy
-    call each."""
-    exact, direct, grams, distinct = 0, 0, 0, 0
-    last = -1
-    for k in range(len(ipos)):
-        if kinds[k] == 1:
-            exact = 1
-        if kinds[k] != 2:
-            direct = 1
-        if k == 0 or ipos[k] != ipos[k - 1]:
-            distinct += 1
-        if kinds[k] == 0 and (grams == 0 or ipos[k] != last):
-            grams += 1
-            last = ipos[k]
-    return exact, direct, grams, distinct
+def anchor_facts(ipos, kinds, starts):
+    """Per pair (its matches ipos[starts[p]:starts[p + 1]], ascending; kinds 0 an n-gram, 1 the
+    exact path, 2 an n-gram over a skipped name): [any on the exact path, any not over a skipped
+    name, distinct item positions of the n-grams, distinct item positions of all], for every
+    pair of a scan in one pass instead of a NumPy call (or a kernel call) each."""
+    out = np.zeros((len(starts) - 1, 4), np.int64)
+    for p in range(len(starts) - 1):
+        exact, direct, grams, distinct = 0, 0, 0, 0
+        last = -1
+        for k in range(starts[p], starts[p + 1]):
+            if kinds[k] == 1:
+                exact = 1
+            if kinds[k] != 2:
+                direct = 1
+            if k == starts[p] or ipos[k] != ipos[k - 1]:
+                distinct += 1
+            if kinds[k] == 0 and (grams == 0 or ipos[k] != last):
+                grams += 1
+                last = ipos[k]
+        out[p, 0], out[p, 1], out[p, 2], out[p, 3] = exact, direct, grams, distinct
+    return out
 
 
 def _renamed(names: int, names_equal: int, numbers: int, numbers_equal: int, others: int, others_equal: int) -> bool:
