@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.decontam.index import BenchIndex, build_index, token_bounds
 from curate.decontam.evidence import digit_words
+from curate.decontam.index import BenchIndex, build_index, token_bounds
 from curate.decontam.kernels import span_chars, word_bounds, word_digits
 from curate.decontam.loaders import resolve_selections
 from curate.decontam.match import _match_order, char_spans, hit_record, scan_texts

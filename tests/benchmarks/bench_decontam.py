@@ -44,14 +44,15 @@ import pyarrow as pa
 
 # Run as a script from a checkout: import this tree's curate (or, as a `--worker`, the named
 # checkout's), not an installed copy.
-CURATE = Path(sys.argv[sys.argv.index("--worker") + 1]) if "--worker" in sys.argv else Path(__file__).parents[2]
-sys.path.insert(0, str(CURATE.resolve()))
+sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--worker") + 1] if "--worker" in sys.argv
+                            else Path(__file__).parents[2]).resolve()))
 
 from curate.decontam.index import build_index
 from curate.decontam.select import BenchItem
 from curate.stages.decontam import scan_table
 from curate.text.words import word_hashes
 
+CURATE = Path(sys.path[0])  # the tree whose curate this process imports
 ROOT = Path(__file__).resolve().parents[2]
 
 FIELDS = {"problem": 8, "reasoning": 13}
@@ -246,7 +247,8 @@ def compare(against: Path, rows: int, rounds: int) -> None:
         old, new = cpu["old", mode], cpu["new", mode]
         ratio = statistics.median(a / b for a, b in zip(old, new))
         print(f"{mode:<8}old {mb / statistics.median(old):6.1f} ({mb / min(old):6.1f})   new "
-              f"{mb / statistics.median(new):6.1f} ({mb / min(new):6.1f})   speed-up {ratio:.2f}x (median of the pairs)")
+              f"{mb / statistics.median(new):6.1f} ({mb / min(new):6.1f})   "
+              f"speed-up {ratio:.2f}x (median of the pairs)")
 
 
 def main() -> None:
