@@ -243,3 +243,31 @@ def test_match_order_is_lexsort(rows, huge):
         tpos = tpos * 2**60  # the packed key would overflow: lexsort itself
     expected = np.lexsort((tpos, ipos, items, docs))
     assert _match_order(docs, items, ipos, tpos).tolist() == expected.tolist()
+
+
+GLUED = ["Solve 19x + 2 = 40 for x, then give 3y when y = 4x, and write the answer in lowest terms please.",
+         "def scale(v1, k): return the list v1 with every element times k, for example scale([1, 2], 3) gives [3, 6]"]
+
+
+@pytest.mark.parametrize("n", [5, 8])
+def test_pairs_are_judged_alike_compiled_and_as_python(n, monkeypatch):
+    """The verdict's kernels (`_pair_facts` with its text constant classes, glued `19x` or from the
+    masked words) give the same hits compiled and as their Python twins."""
+    from dataclasses import astuple
+
+    from curate.decontam import evidence, match, verdict
+    from curate.decontam import index as bench_index
+
+    texts = ["Here: " + GLUED[0].replace("19x", "17x").replace("3y", "5y"), "Now " + GLUED[0] + " Then stop.",
+             GLUED[1].replace("v1", "w").replace("scale", "grow") + " Thanks.", "unrelated words " * 30 + GLUED[1]]
+    results = []
+    for kind in ("python", "compiled"):
+        with monkeypatch.context() as patch:
+            for module in (evidence, match, verdict, bench_index):
+                patch.setattr(module, "pick", lambda kernel, units, cost=0.0, kind=kind:
+                              kernel if kind == "compiled" else interpreted(kernel))
+            index = build_index([BenchItem("mini", str(i), t) for i, t in enumerate(GLUED)], [], [n],
+                                allowlist_min_items=0)
+            results.append([astuple(h) for h in scan_texts(index, texts, n)])
+    assert results[0] == results[1]
+    assert {h[2] for h in results[0]} >= {"template", "ngram"}
