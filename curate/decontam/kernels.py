@@ -14,6 +14,7 @@ import numpy as np
 
 from curate.text.jit import njit
 from curate.text.small import numpy_twin
+from curate.text.words import text_words_masked
 
 BASE = np.uint64(0xFF51AFD7ED558CCD)
 SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -150,6 +151,42 @@ def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff
                             o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
                         k += 1
     return k
+
+
+@njit(cache=True, nogil=True)
+def scan_bytes(data, offsets, valid, number, low, kind, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf,
+               gf, o_doc, o_val, o_pos, o_kind, words, masked, doc):
+    """`curate.text.words.word_hashes_masked` and `scan_words` in one call, text by text: each
+    text is tokenised into a scratch buffer and scanned there, and only the texts with a match
+    keep their words (in `words`, `masked`; `doc` their offsets, no words for the others). Most
+    texts match nothing, and their words were written once per text, to the same few cache
+    lines, instead of to fresh arrays the size of the batch and read back by the scan. Returns
+    (matches, words kept); more matches than the o_* buffers hold means: rerun with larger ones."""
+    m = len(offsets) - 1
+    longest = 0
+    for d in range(m):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    text_w = np.empty(longest // 2 + 1, np.uint64)
+    text_m = np.empty(longest // 2 + 1, np.uint64)
+    one = np.zeros(2, np.int64)
+    cap = len(o_doc)
+    k = 0
+    kept = 0
+    for d in range(m):
+        count = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, text_w, text_m, 0) \
+            if valid[d] else 0
+        one[1] = count
+        at = min(k, cap)
+        found = scan_words(one, text_w, text_m, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
+                           o_doc[at:], o_val[at:], o_pos[at:], o_kind[at:])
+        if found:
+            o_doc[at:min(k + found, cap)] = d
+            words[kept:kept + count] = text_w[:count]
+            masked[kept:kept + count] = text_m[:count]
+            kept += count
+            k += found
+        doc[d + 1] = kept
+    return k, kept
 
 
 @njit(cache=True, nogil=True)

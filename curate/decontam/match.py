@@ -43,12 +43,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.decontam.evidence import TextConstants
-from curate.decontam.index import BenchIndex, token_spans
-from curate.decontam.kernels import span_chars
+from curate.decontam.index import BenchIndex, NgramIndex, token_spans
+from curate.decontam.kernels import scan_bytes, span_chars
 from curate.decontam.verdict import Hit, anchor_facts, judge
-from curate.decontam.weights import tokens
-from curate.text.arrow import text_array, valid_mask
+from curate.decontam.weights import NUMBER, tokens
+from curate.text.arrow import arrow_buffers, text_array, valid_mask
 from curate.text.small import pick
+from curate.text.words import BYTE_TABLES
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
 MIN_SCORE = 0.3
@@ -57,6 +58,7 @@ MIN_GRAMS = 30
 EXPLAINED = 0.5
 MIN_GAP_ANCHORS = 2  # distinct windows over skipped names that make a pair worth judging
 POOL_KEEP = 0.5  # a hit through pool boilerplate alone stays a leak from this score on
+FUSED_COST = 2e-6  # seconds per byte of the two-pass twins: ~3e-7 tokenising, 1e-5 a word (~5.4 bytes) scanning
 POOL_SHARE = 0.5  # share of a hit's matched n-grams that are the pool's boilerplate making it so
 
 
@@ -68,8 +70,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     that many distinct `groups` (problems) of these texts is the pool's boilerplate
     (`pool_common`). `renamed=False` skips the search for copies with renamed names (`idents`)."""
     array = text_array(texts)
-    doc, words, masked = tokens(array)
-    docs, items, ipos, tpos, kinds, keys = index.by_n[n].scan(doc, words, masked, renamed=renamed)
+    (doc, words, masked), (docs, items, ipos, tpos, kinds, keys) = _tokens_and_matches(index.by_n[n], array, renamed)
     if not len(docs):
         return []
     order = _match_order(docs, items, ipos, tpos)
@@ -95,6 +96,20 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     for start, stop in _row_runs(final):
         hits += _attribute(final[start:stop], near)
     return hits
+
+
+def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
+                        renamed: bool) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """((doc, words, masked), raw matches) of `grams` in `array`. Compiled, in one pass that keeps
+    the words of the matched texts only (`kernels.scan_bytes`: most texts match nothing); as the
+    Python twins, in two (`weights.tokens`, then `NgramIndex.scan`), whose NumPy tokeniser is
+    the fast one for a small input. The texts without words are never read by the judge."""
+    data, offsets, valid = arrow_buffers(array)
+    scan = pick(scan_bytes, int(offsets[-1] - offsets[0]), FUSED_COST)
+    if hasattr(scan, "signatures"):  # the compiled kernel, not its twin
+        return grams.scan_buffers(data, offsets, valid, NUMBER, BYTE_TABLES, scan, renamed=renamed)
+    doc, words, masked = tokens(array)
+    return (doc, words, masked), grams.scan(doc, words, masked, renamed=renamed)
 
 
 def _match_order(docs: np.ndarray, items: np.ndarray, ipos: np.ndarray, tpos: np.ndarray) -> np.ndarray:

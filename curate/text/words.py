@@ -88,6 +88,7 @@ def _byte_classes() -> tuple[np.ndarray, np.ndarray]:
 
 
 _LOW, _KIND = _byte_classes()
+BYTE_TABLES = (_LOW, _KIND)  # `text_words_masked`'s tables, for the decontam scan
 
 
 @njit(cache=True, nogil=True)
@@ -101,25 +102,34 @@ def _word_hashes_masked(data, offsets, valid, number, low, kind):
     k = 0
     for d in range(n):
         if valid[d]:
-            h = FNV_OFFSET
-            state = 0  # bit 0: inside a word; bit 1: the word has a byte that is not a digit
-            for i in range(offsets[d], offsets[d + 1]):
-                c = kind[data[i]]
-                if c:
-                    h = (h ^ np.uint64(low[data[i]])) * FNV_PRIME
-                    state |= 1 | (c & 1) << 1
-                elif state:
-                    out[k] = h
-                    masked[k] = h if state & 2 else number
-                    k += 1
-                    h = FNV_OFFSET
-                    state = 0
-            if state:
-                out[k] = h
-                masked[k] = h if state & 2 else number
-                k += 1
+            k = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, out, masked, k)
         doc[d + 1] = k
     return doc, out[:k], masked[:k]
+
+
+@njit(cache=True, nogil=True)
+def text_words_masked(data, lo, hi, number, low, kind, out, masked, k):
+    """The words of one text (bytes lo..hi) into out[k:] and masked[k:] (`_word_hashes_masked`);
+    returns the new k. Room for (hi - lo) // 2 + 1 words is the caller's: the decontam scan
+    tokenises each text into a scratch buffer this way and keeps only the words of texts that match."""
+    h = FNV_OFFSET
+    state = 0  # bit 0: inside a word; bit 1: the word has a byte that is not a digit
+    for i in range(lo, hi):
+        c = kind[data[i]]
+        if c:
+            h = (h ^ np.uint64(low[data[i]])) * FNV_PRIME
+            state |= 1 | (c & 1) << 1
+        elif state:
+            out[k] = h
+            masked[k] = h if state & 2 else number
+            k += 1
+            h = FNV_OFFSET
+            state = 0
+    if state:
+        out[k] = h
+        masked[k] = h if state & 2 else number
+        k += 1
+    return k
 
 
 @njit(cache=True, nogil=True)
