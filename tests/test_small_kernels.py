@@ -143,3 +143,45 @@ def test_pick_runs_python_until_the_budget_then_compiles(monkeypatch):
     other = numba.njit(_tiny)
     other(1)  # compiled in this process: always the compiled kernel
     assert pick(other, 1) is other
+
+
+@SLOW
+@given(st.lists(TEXT | st.sampled_from(BENCH), max_size=8), st.lists(st.sampled_from(BENCH), max_size=4),
+       st.sampled_from([3, 5, 8]), st.booleans())
+def test_one_pass_scan_matches_tokens_then_scan(pool, planted, n, renamed):
+    """`kernels.scan_bytes` (tokenise and scan per text, words kept for matched texts only),
+    compiled and as its Python twin, gives the matches of `weights.tokens` then `scan_words`, and
+    each matched text's words; texts without a match keep none."""
+    from curate.decontam.kernels import scan_bytes
+    from curate.decontam.weights import NUMBER, tokens
+    from curate.text.arrow import arrow_buffers
+
+    texts = pa.array(pool + [" ".join(planted), None, ""], pa.string())
+    items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
+    grams = bench_index.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0).by_n[n]
+    doc, words_, masked = tokens(texts)
+    want = grams.scan(doc, words_, masked, renamed=renamed)
+    for kernel in (scan_bytes, interpreted(scan_bytes)):
+        (d, w, m), got = grams.scan_buffers(*arrow_buffers(texts), NUMBER, words.BYTE_TABLES, kernel, renamed=renamed)
+        assert_same(got, want)
+        matched = np.zeros(len(texts), bool)
+        matched[got[0]] = True
+        for row in range(len(texts)):
+            mine = slice(d[row], d[row + 1])
+            theirs = slice(doc[row], doc[row + 1]) if matched[row] else slice(0, 0)
+            assert_same((w[mine], m[mine]), (words_[theirs], masked[theirs]))
+
+
+def test_one_pass_scan_reruns_when_the_match_buffers_overflow():
+    """More matches than `scan_buffers` first makes room for (1024): the rerun finds them all."""
+    from curate.decontam.kernels import scan_bytes
+    from curate.decontam.weights import NUMBER, tokens
+    from curate.text.arrow import arrow_buffers
+
+    texts = pa.array([" ".join(BENCH)] * 200, pa.string())
+    items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
+    grams = bench_index.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0).by_n[3]
+    want = grams.scan(*tokens(texts))
+    (_, w, _), got = grams.scan_buffers(*arrow_buffers(texts), NUMBER, words.BYTE_TABLES, scan_bytes)
+    assert len(got[0]) > 2000 and len(w) == len(tokens(texts)[1])
+    assert_same(got, want)

@@ -107,49 +107,66 @@ def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff
     that closed over a skipped word: a copy whose names were changed (`curate.decontam.idents`). Returns the
     number of matches; more than the buffers hold means: rerun with larger buffers (growing
     arrays inside this loop makes numba's code ~50x slower)."""
-    ts, tfs = _shift(len(tk)), _shift(len(tf) * 64)
-    fs, ffs = _shift(len(fk)), _shift(len(ff) * 64)
-    ss, sfs = _shift(len(sk)), _shift(len(sf) * 64)
-    vfs = _shift(len(vf) * 64)
-    gfs = _shift(len(gf) * 64)
+    shifts = _shifts(tk, tf, fk, ff, sk, sf, vf, gf)
     ring_w = np.zeros(n, np.uint64)
     ring_p = np.zeros(n, np.int64)
-    cap = len(o_doc)
     k = 0
-    salt = np.uint64(n) * SALT
     for d in range(len(doc) - 1):
-        a, b = doc[d], doc[d + 1]
-        if b - a >= n:
-            h = np.uint64(0)
-            for j in range(n):
-                h = h * BASE + masked[a + j]
-            s = a
-            while True:
-                v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
+        k = _scan_text(d, doc[d], doc[d + 1], words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv,
+                       sf, vf, gf, shifts, ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _shifts(tk, tf, fk, ff, sk, sf, vf, gf):
+    """`_shift` of each table and filter of a scan, worked out once per scan, not per text."""
+    out = np.empty(8, np.uint64)
+    out[0], out[1] = _shift(len(tk)), _shift(len(tf) * 64)
+    out[2], out[3] = _shift(len(fk)), _shift(len(ff) * 64)
+    out[4], out[5] = _shift(len(sk)), _shift(len(sf) * 64)
+    out[6], out[7] = _shift(len(vf) * 64), _shift(len(gf) * 64)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _scan_text(d, a, b, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf, shifts,
+               ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k):
+    """`scan_words` on text d, words a..b: its matches from o_*[k] on; returns the new k."""
+    ts, tfs, fs, ffs, ss, sfs, vfs, gfs = shifts[0], shifts[1], shifts[2], shifts[3], shifts[4], shifts[5], \
+        shifts[6], shifts[7]
+    cap = len(o_doc)
+    salt = np.uint64(n) * SALT
+    if b - a >= n:
+        h = np.uint64(0)
+        for j in range(n):
+            h = h * BASE + masked[a + j]
+        s = a
+        while True:
+            v = _probe(tk, tv, tf, _nz(h + salt), ts, tfs)
+            if v >= 0:
+                if k < cap:
+                    o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                k += 1
+            if s + n >= b:
+                break
+            h = (h - masked[s] * power) * BASE + masked[s + n]
+            s += 1
+        if skip:
+            k = _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs,
+                               ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
+    if not exact:
+        return k
+    for s in range(a, b):
+        m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+        if m <= 0:
+            continue
+        for length in range(1, min(MAX_EXACT, b - s) + 1):
+            if (m >> length) & 1:
+                v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
                 if v >= 0:
                     if k < cap:
-                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 0
+                        o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
                     k += 1
-                if s + n >= b:
-                    break
-                h = (h - masked[s] * power) * BASE + masked[s + n]
-                s += 1
-            if skip:
-                k = _scan_skipping(d, a, b, masked, n, power, salt, tk, tv, tf, ts, tfs, vf, vfs, gf, gfs,
-                                   ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
-        if not exact:
-            continue
-        for s in range(a, b):
-            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
-            if m <= 0:
-                continue
-            for length in range(1, min(MAX_EXACT, b - s) + 1):
-                if (m >> length) & 1:
-                    v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
-                    if v >= 0:
-                        if k < cap:
-                            o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
-                        k += 1
     return k
 
 
@@ -168,23 +185,21 @@ def scan_bytes(data, offsets, valid, number, low, kind, n, power, exact, skip, t
         longest = max(longest, offsets[d + 1] - offsets[d])
     text_w = np.empty(longest // 2 + 1, np.uint64)
     text_m = np.empty(longest // 2 + 1, np.uint64)
-    one = np.zeros(2, np.int64)
-    cap = len(o_doc)
+    shifts = _shifts(tk, tf, fk, ff, sk, sf, vf, gf)
+    ring_w = np.zeros(n, np.uint64)
+    ring_p = np.zeros(n, np.int64)
     k = 0
     kept = 0
     for d in range(m):
         count = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, text_w, text_m, 0) \
             if valid[d] else 0
-        one[1] = count
-        at = min(k, cap)
-        found = scan_words(one, text_w, text_m, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
-                           o_doc[at:], o_val[at:], o_pos[at:], o_kind[at:])
-        if found:
-            o_doc[at:min(k + found, cap)] = d
+        before = k
+        k = _scan_text(d, 0, count, text_w, text_m, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
+                       shifts, ring_w, ring_p, o_doc, o_val, o_pos, o_kind, k)
+        if k > before:
             words[kept:kept + count] = text_w[:count]
             masked[kept:kept + count] = text_m[:count]
             kept += count
-            k += found
         doc[d + 1] = kept
     return k, kept
 
