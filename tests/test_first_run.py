@@ -50,7 +50,7 @@ def test_first_run_compiles_nothing_and_matches_the_compiled_run(tmp_path):
     # the same run from dedup on (verify's timeouts may differ on a loaded machine), compiled
     shutil.copytree(tmp_path / "small", tmp_path / "compiled")
     compiled = run_quickstart(tmp_path / "compiled", "compiled", None, "dedup")["compiled"]
-    assert "curate.dedup.kernels._minhash_kernel" in compiled and "curate.decontam.kernels.scan_words" in compiled
+    assert "curate.dedup.kernels._minhash_kernel" in compiled and "curate.decontam.kernels.scan_bytes" in compiled
     ours = sorted(p.relative_to(tmp_path / "small") for p in (tmp_path / "small").rglob("*.parquet"))
     theirs = sorted(p.relative_to(tmp_path / "compiled") for p in (tmp_path / "compiled").rglob("*.parquet"))
     assert ours == theirs and len(ours) > 10

@@ -153,7 +153,7 @@ def test_one_pass_scan_matches_tokens_then_scan(pool, planted, n, renamed):
     compiled and as its Python twin, gives the matches of `weights.tokens` then `scan_words`, and
     each matched text's words; texts without a match keep none."""
     from curate.decontam.kernels import scan_bytes
-    from curate.decontam.weights import NUMBER, tokens
+    from curate.decontam.weights import tokens
     from curate.text.arrow import arrow_buffers
 
     texts = pa.array(pool + [" ".join(planted), None, ""], pa.string())
@@ -162,7 +162,7 @@ def test_one_pass_scan_matches_tokens_then_scan(pool, planted, n, renamed):
     doc, words_, masked = tokens(texts)
     want = grams.scan(doc, words_, masked, renamed=renamed)
     for kernel in (scan_bytes, interpreted(scan_bytes)):
-        (d, w, m), got = grams.scan_buffers(*arrow_buffers(texts), NUMBER, words.BYTE_TABLES, kernel, renamed=renamed)
+        (d, w, m), got = match.scan_buffers(grams, *arrow_buffers(texts), kernel, renamed=renamed)
         assert_same(got, want)
         matched = np.zeros(len(texts), bool)
         matched[got[0]] = True
@@ -175,13 +175,13 @@ def test_one_pass_scan_matches_tokens_then_scan(pool, planted, n, renamed):
 def test_one_pass_scan_reruns_when_the_match_buffers_overflow():
     """More matches than `scan_buffers` first makes room for (1024): the rerun finds them all."""
     from curate.decontam.kernels import scan_bytes
-    from curate.decontam.weights import NUMBER, tokens
+    from curate.decontam.weights import tokens
     from curate.text.arrow import arrow_buffers
 
     texts = pa.array([" ".join(BENCH)] * 200, pa.string())
     items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
     grams = bench_index.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0).by_n[3]
     want = grams.scan(*tokens(texts))
-    (_, w, _), got = grams.scan_buffers(*arrow_buffers(texts), NUMBER, words.BYTE_TABLES, scan_bytes)
+    (_, w, _), got = match.scan_buffers(grams, *arrow_buffers(texts), scan_bytes)
     assert len(got[0]) > 2000 and len(w) == len(tokens(texts)[1])
     assert_same(got, want)

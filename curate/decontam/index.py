@@ -141,29 +141,10 @@ class NgramIndex:
             if k <= capacity:
                 break
             capacity = k
-        return self._matches(*(b[:k] for b in buffers))
+        return self.matches(*(b[:k] for b in buffers))
 
-    def scan_buffers(self, data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, number: np.uint64,
-                     tables: tuple[np.ndarray, np.ndarray], scan: Any, *,
-                     renamed: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """`tokens` and `scan` in one compiled pass over an Arrow string array's buffers
-        (`kernels.scan_bytes`, given as `scan`): ((doc, words, masked) with the words of the texts
-        that matched only, the texts without a match holding none; the matches as `scan` gives them)."""
-        power = np.uint64(pow(int(BASE), self.n - 1, 1 << 64))
-        size = int(offsets[-1] - offsets[0]) // 2 + len(offsets)  # pages are only touched for the texts kept
-        capacity = max(1024, size // 256)
-        while True:
-            buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-            words, masked, doc = np.empty(size, np.uint64), np.empty(size, np.uint64), np.zeros(len(offsets), np.int64)
-            k, kept = scan(data, offsets, valid, number, *tables, self.n, power, len(self.first_keys) > 0,
-                           renamed and len(self.vocab) > 0, *self.tables(), *buffers, words, masked, doc)
-            if k <= capacity:
-                break
-            capacity = k
-        return (doc, words[:kept], masked[:kept]), self._matches(*(b[:k] for b in buffers))
-
-    def _matches(self, t_doc, t_val, t_pos, t_kind) -> tuple[np.ndarray, ...]:
-        """The raw matches of a scan kernel expanded per posting (see `scan`)."""
+    def matches(self, t_doc, t_val, t_pos, t_kind) -> tuple[np.ndarray, ...]:
+        """The raw matches of a scan kernel (`scan_words`, `scan_bytes`) expanded per posting (see `scan`)."""
         grams, exact = t_kind != 1, t_kind == 1
         counts = self.post_off[t_val[grams] + 1] - self.post_off[t_val[grams]]
         a = _expand(t_doc[grams], t_val[grams], t_pos[grams], self.post_off, self.post_item, self.post_pos)

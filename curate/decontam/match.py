@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from curate.decontam.evidence import TextConstants
 from curate.decontam.index import BenchIndex, NgramIndex, token_spans
-from curate.decontam.kernels import scan_bytes, span_chars
+from curate.decontam.kernels import BASE, scan_bytes, span_chars
 from curate.decontam.verdict import Hit, anchor_facts, judge
 from curate.decontam.weights import NUMBER, tokens
 from curate.text.arrow import arrow_buffers, text_array, valid_mask
@@ -107,9 +107,28 @@ def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
     data, offsets, valid = arrow_buffers(array)
     scan = pick(scan_bytes, int(offsets[-1] - offsets[0]), FUSED_COST)
     if hasattr(scan, "signatures"):  # the compiled kernel, not its twin
-        return grams.scan_buffers(data, offsets, valid, NUMBER, BYTE_TABLES, scan, renamed=renamed)
+        return scan_buffers(grams, data, offsets, valid, scan, renamed=renamed)
     doc, words, masked = tokens(array)
     return (doc, words, masked), grams.scan(doc, words, masked, renamed=renamed)
+
+
+def scan_buffers(grams: NgramIndex, data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, scan: Any, *,
+                 renamed: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """`tokens` and `NgramIndex.scan` in one compiled pass over an Arrow string array's buffers
+    (`kernels.scan_bytes` or its twin, as `scan`): ((doc, words, masked) holding the words of
+    the matched texts only, the others none; the matches as `NgramIndex.scan` gives them)."""
+    power = np.uint64(pow(int(BASE), grams.n - 1, 1 << 64))
+    size = int(offsets[-1] - offsets[0]) // 2 + len(offsets)  # pages are only touched for the texts kept
+    capacity = max(1024, size // 256)
+    while True:
+        buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
+        words, masked, doc = np.empty(size, np.uint64), np.empty(size, np.uint64), np.zeros(len(offsets), np.int64)
+        k, kept = scan(data, offsets, valid, NUMBER, *BYTE_TABLES, grams.n, power, len(grams.first_keys) > 0,
+                       renamed and len(grams.vocab) > 0, *grams.tables(), *buffers, words, masked, doc)
+        if k <= capacity:
+            break
+        capacity = k  # more matches than room: rerun with room for all (growing inside the kernel is slow)
+    return (doc, words[:kept], masked[:kept]), grams.matches(*(b[:k] for b in buffers))
 
 
 def _match_order(docs: np.ndarray, items: np.ndarray, ipos: np.ndarray, tpos: np.ndarray) -> np.ndarray:
