@@ -78,12 +78,13 @@ def _word_hashes(data, offsets, valid):
 
 
 def _byte_classes() -> tuple[np.ndarray, np.ndarray]:
-    """Per byte: its lower-case value (0 for a separator) and its kind (0 separator, 1 letter or
-    non-ASCII, 2 digit): two table reads per byte instead of a chain of comparisons."""
+    """Per byte: its lower-case value (0 for a separator) and its kind as the bits it sets in
+    `text_words_masked`'s state (0 separator, 1 digit: inside a word, 3 letter or non-ASCII:
+    inside a word that is not a number): two table reads per byte instead of a chain of comparisons."""
     low, kind = np.zeros(256, np.uint8), np.zeros(256, np.uint8)
     for b in range(256):
         if b >= 128 or chr(b).isascii() and chr(b).isalnum():  # `_is_word_byte`, in Python
-            low[b], kind[b] = b + 32 if 65 <= b <= 90 else b, 2 if 48 <= b <= 57 else 1
+            low[b], kind[b] = b + 32 if 65 <= b <= 90 else b, 1 if 48 <= b <= 57 else 3
     return low, kind
 
 
@@ -111,14 +112,17 @@ def _word_hashes_masked(data, offsets, valid, number, low, kind):
 def text_words_masked(data, lo, hi, number, low, kind, out, masked, k):
     """The words of one text (bytes lo..hi) into out[k:] and masked[k:] (`_word_hashes_masked`);
     returns the new k. Room for (hi - lo) // 2 + 1 words is the caller's: the decontam scan
-    tokenises each text into a scratch buffer this way and keeps only the words of texts that match."""
+    tokenises each text into a scratch buffer this way and keeps only the words of texts that match.
+    numba's disk cache of a caller in another file (`kernels.scan_bytes`) does not see an edit
+    here: touch that file too, or its cached code keeps the old tokeniser."""
     h = FNV_OFFSET
     state = 0  # bit 0: inside a word; bit 1: the word has a byte that is not a digit
     for i in range(lo, hi):
-        c = kind[data[i]]
+        b = data[i]
+        c = kind[b]
         if c:
-            h = (h ^ np.uint64(low[data[i]])) * FNV_PRIME
-            state |= 1 | (c & 1) << 1
+            h = (h ^ np.uint64(low[b])) * FNV_PRIME
+            state |= c
         elif state:
             out[k] = h
             masked[k] = h if state & 2 else number
