@@ -251,3 +251,19 @@ def test_a_broken_sandbox_fails_once_with_a_hint():
         check_sandbox(Sandbox(kind="bwrap", python="/nonexistent/python3"))
     assert "does not exist" in err.value.message and "sandbox: none" in err.value.hint
     check_sandbox(Sandbox(kind="bwrap"))  # the real one works
+
+
+def test_unisolated_runs_work_in_memory_and_leave_no_folder(monkeypatch, tmp_path):
+    """`sandbox: none` puts each run's folder under /dev/shm when it can (removing folders on a
+    disk cost more than the runs), else in the temporary folder; either way it goes afterwards."""
+    from curate.verifiers import sandbox
+    from curate.verifiers.code import harness_source
+
+    files = {"harness.py": harness_source(), "program.py": "import os\nprint(os.getcwd())\n"}
+    assert sandbox._scratch_root() == ("/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    for root in (sandbox._scratch_root(), str(tmp_path)):
+        monkeypatch.setattr(sandbox, "_scratch_root", lambda root=root: root)
+        run = Sandbox(kind="none").run(files, ["stdio"])
+        folder = Path(run.stdout.decode().strip()).parent
+        assert run.returncode == 0 and folder.name.startswith("curate-box-") and not folder.exists()
+        assert root is None or folder.parent == Path(root)
