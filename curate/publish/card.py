@@ -181,6 +181,9 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
 
         facts["onpolicy"] = onpolicy_facts(dataset_dir, files, write_stage.config.shapes)
     drawings = start_plots(dataset_dir, files, facts) if write_stage.config.plots else []
+    from curate.publish.report import draw_ahead
+
+    draw_ahead(Path(run_dir), dataset_dir)  # `curate run`'s report comes next: its charts queue behind these
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)  # while the charts are drawn
     plots = write_plots(dataset_dir, drawings)
     body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,
