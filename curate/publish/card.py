@@ -137,16 +137,15 @@ def yaml_features(schema) -> list[dict]:
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
     """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
-    return write_plots(dataset_dir, start_plots(dataset_dir, files, facts))
+    return write_plots(dataset_dir, start_plots(facts, facts_mod.token_lengths(dataset_dir, files)))
 
 
-def start_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[tuple]:
+def start_plots(facts: dict, lengths: dict) -> list[tuple]:
     """The card's charts, set drawing (in the chart helper when one runs: `chart_process`):
-    [(file name, title, Drawing)]."""
+    [(file name, title, Drawing)]; `lengths`: `card_facts.token_lengths` of the dataset."""
     from curate.publish.plots import token_histogram, verdict_chart
     from curate.text.chart_process import draw
 
-    lengths = facts_mod.token_lengths(dataset_dir, files)
     bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
     return [("token_lengths.png", "Tokens per row, by config", draw(token_histogram, lengths, title="Tokens per row")),
             ("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
@@ -180,10 +179,15 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
         from curate.publish.onpolicy_view import onpolicy_facts
 
         facts["onpolicy"] = onpolicy_facts(dataset_dir, files, write_stage.config.shapes)
-    drawings = start_plots(dataset_dir, files, facts) if write_stage.config.plots else []
     from curate.publish.report import draw_ahead
+    from curate.text import chart_process
 
-    draw_ahead(Path(run_dir), dataset_dir)  # `curate run`'s report comes next: its charts queue behind these
+    charts = write_stage.config.plots or chart_process.started()
+    lengths = facts_mod.token_lengths(dataset_dir, files) if charts else {}
+    drawings = start_plots(facts, lengths) if write_stage.config.plots else []
+    # `curate run`'s report comes next: its charts queue behind the card's (it lists configs by name)
+    shown = {name: lengths[name] for name in sorted(files) if files[name]} if charts else {}
+    draw_ahead(Path(run_dir), shown or None, facts["verdicts"], facts.get("published_verdicts", {}))
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)  # while the charts are drawn
     name = template or recipe.card.template
     compiled = card_template(name, template_folders(recipe, name))  # so is the template's compile

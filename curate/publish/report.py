@@ -99,8 +99,10 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     published = [dataset / f for names in files.values() for f in names]
     last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
     # the charts first: in the chart helper (when one runs) they are drawn while the rest is gathered
+    lengths = cf.token_lengths(dataset, files) if files else None
+    bars = cf.verdict_bars(cf.verdicts(run_dir, before), cf.published_verdicts(published))
     drawings = [(title, draw(fn, *args, **kwargs)) for title, fn, args, kwargs in
-                chart_calls(run_dir, funnel, before, dataset, files)]
+                chart_calls(run_dir, funnel, lengths, bars)]
     charts = {"funnel_svg": drawings[0][1], "clusters_svg": drawings[1][1], "plots": drawings[2:]}
     context = {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
@@ -145,38 +147,35 @@ def dataset_files(dataset: Path) -> dict[str, list[str]]:
             for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))}
 
 
-def chart_calls(run_dir: Path, funnel: list[dict], stages: list[dict], dataset: Path, files: dict) -> list[tuple]:
-    """The page's charts as [(title, fn, args, kwargs)]: the funnel, dedup's clusters, then the
-    token-length and verdict plots (inline SVG). The funnel chart gets only what it draws, so a
-    stage's timing (which the run's last stage changes once its finalize is done) is no input."""
+def chart_calls(run_dir: Path, funnel: list[dict], lengths: dict | None, bars: dict) -> list[tuple]:
+    """The page's charts as [(title, fn, args, kwargs)]: the funnel, dedup's clusters, the
+    token lengths (None: no dataset files) and the verdict bars, as inline SVG. The funnel chart
+    gets only what it draws, so a stage's timing (the last stage's changes after its finalize)
+    is no input."""
     from curate.publish.plots import token_histogram, verdict_chart
 
-    rows = [{"dir": s["dir"], "rows_out": s["rows_out"], "rejected": s["rejected"]} for s in funnel]
+    rows = [{"dir": s["dir"], "rows_out": s.get("rows_out", 0), "rejected": s.get("rejected", 0)} for s in funnel]
     calls = [("funnel", funnel_chart, (rows,), {}),
              ("clusters", cluster_chart, ((read_report(run_dir, "dedup") or {}).get("cluster_sizes"),), {})]
-    if files:
-        calls.append(("Tokens per row, by config", token_histogram, (cf.token_lengths(dataset, files),),
-                      {"fmt": "svg"}))
-    bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
-        [dataset / f for names in files.values() for f in names]))
+    if lengths is not None:
+        calls.append(("Tokens per row, by config", token_histogram, (lengths,), {"fmt": "svg"}))
     calls.append(("Verdicts: verified traces and published rows", verdict_chart, (bars,),
                   {"title": "Verdicts by domain", "fmt": "svg"}))
     return calls
 
 
-def draw_ahead(run_dir: Path, dataset: Path) -> None:
-    """Start the page's charts in the chart helper now, if one runs (the card calls this when
-    the run's last stage is done, with the dataset folder it is writing, which becomes
-    RUN/dataset; so `curate run`'s report finds them drawn or on the way:
-    `chart_process.ahead`). A chart whose inputs change before the report asks is drawn again."""
+def draw_ahead(run_dir: Path, lengths: dict | None, verified: dict, published: dict) -> None:
+    """Start the page's charts in the chart helper now, if one runs. The card calls this when
+    the run's last stage is done, with what it read of the dataset it is writing (token
+    lengths, None without files; verify's and the dataset's verdict counts), so nothing is read
+    twice and `curate run`'s report finds its charts drawn or on the way (`chart_process.ahead`).
+    A chart whose inputs differ when the report asks is drawn again."""
     from curate.text import chart_process
 
     if not chart_process.started():
         return
-    manifest = RunDir(run_dir).read_manifest()
-    funnel = cf.funnel(run_dir, cf.ordered_stages(manifest))
-    for _, fn, args, kwargs in chart_calls(run_dir, funnel, cf.stages_before_write(manifest), dataset,
-                                           dataset_files(dataset)):
+    stages = cf.ordered_stages(RunDir(run_dir).read_manifest())  # the funnel chart's rows, as `cf.funnel` has them
+    for _, fn, args, kwargs in chart_calls(run_dir, stages, lengths, cf.verdict_bars(verified, published)):
         chart_process.ahead(fn, *args, **kwargs)
 
 
