@@ -96,3 +96,21 @@ def test_competition_leaks_are_flagged(results):
     # the misses: items shorter than n whose every constant changed (`Find 2^100+3^100 mod 7`),
     # found only by exact containment, and quotes that stop short of the item's own words
     assert caught("constants")[0] >= 250 and caught("snippet")[0] >= 12
+
+
+def test_a_copy_of_an_item_is_flagged_as_it_beside_a_look_alike():
+    # (item, its look-alike in the benchmark, the row): the look-alike's match covers as much of
+    # the row (equal up to constants) or less (a shorter item, a quote of the words both share),
+    # so it does not explain the item's match away; each row leaked its item
+    cases = [("P_Inequality_35", "P_Inequality_39",
+              "For how many values of n in {102, ..., 1001} is 4/(n+3)+8/(n+9)+...+9/(3n)<9/7?"),
+             ("P_Combinatorics_20", "P_Combinatorics_40",
+              "Find the number of ways to fill a 4 x 11 rectangle with 2 x 4 tiles and three-cell L-shaped tiles "
+              "(i.e., a 11 x 3 tile without a corner)."),
+             ("P_Sequence_2", "P_Sequence_6",
+              "Solve the following task and explain each step. {y_n}, {z_n} be three sequences with positive "
+              "initial terms x_1, y_1, z_1, defined as x_(n+1)=y_n+1/z_n, y_(n+1)=z_n+1/x_n, z_(n+1)=x_n+1/y_n. "
+              "Let w_n be the maximum value of x_n, y_n, z_n. For Use only the standard library.")]
+    found, _ = scan([k for a, b, _ in cases for k in (a, b)], [text for *_, text in cases])
+    for (item, _, _), keys in zip(cases, found):
+        assert f"champ:{item}" in {k.removesuffix(" (template)") for k in keys}, (item, keys)

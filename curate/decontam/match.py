@@ -25,8 +25,9 @@ item's stem that a look-alike problem repeats is not enough); or when it repeats
 distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
 long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
 verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
-text, a leak whose matched text lies mostly inside a stronger leak's is explained by it (a
-shared doctest line of two HumanEval items) and dropped. The exact path (item shorter than n,
+text, a leak whose matched text lies mostly inside that of stronger leaks matching more of the
+text is explained by them (a shared doctest line of two HumanEval items) and dropped; leaks over
+the same text (look-alikes equal up to constants) all stay. The exact path (item shorter than n,
 contained whole) is a leak.
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
@@ -189,24 +190,32 @@ def _row_runs(hits: list[Hit]):
 
 
 def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
-    """One text's hits: a leak whose matched text lies mostly inside a stronger leak's is
-    explained by it and dropped, as are near hits so explained; `near=False` drops all near."""
+    """One text's hits: a leak whose matched text lies mostly inside that of stronger leaks
+    matching more of the text is explained by them and dropped (a near hit: inside stronger
+    leaks at all); `near=False` drops all near. Two leaks over the same text both stay: the
+    text holds both items (look-alikes equal up to their constants, a quote of the words two
+    items share), and which it copies cannot be told."""
     if len(hits) < 2:
         return [h for h in hits if near or h.verdict == "leak"]
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
     size = max((b for h in hits for _, b in h.text_spans), default=0)
-    explained = np.full(size, -1.0)  # text word -> score of the strongest leak covering it
+    leaks: list[tuple[float, np.ndarray, int]] = []  # kept leaks: score, text words, how many
     keep = []
     for k in order:
         hit = hits[k]
         positions = np.zeros(size, bool)
         for a, b in hit.text_spans:
             positions[a:b] = True
-        inside = np.count_nonzero(explained[positions] > hit.score) / max(np.count_nonzero(positions), 1)
+        count = np.count_nonzero(positions)
+        covered = np.zeros(size, bool)
+        for score, theirs, extent in leaks:
+            if score > hit.score and (extent > count or hit.verdict != "leak"):
+                covered |= theirs
+        inside = np.count_nonzero(covered & positions) / max(count, 1)
         if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
             continue
         if hit.verdict == "leak":
-            explained[positions] = np.maximum(explained[positions], hit.score)
+            leaks.append((hit.score, positions, count))
         if hit.verdict == "leak" or near:
             keep.append(k)
     return [hits[k] for k in sorted(keep)]
