@@ -114,3 +114,20 @@ def test_a_copy_of_an_item_is_flagged_as_it_beside_a_look_alike():
     found, _ = scan([k for a, b, _ in cases for k in (a, b)], [text for *_, text in cases])
     for (item, _, _), keys in zip(cases, found):
         assert f"champ:{item}" in {k.removesuffix(" (template)") for k in keys}, (item, keys)
+
+
+def test_a_short_item_with_every_constant_changed_is_a_template():
+    # every n-gram of these items holds a constant glued to letters (`19x`, `2x`, `3xyz`, `15n`):
+    # with its digits changed no n-gram was shared, so the copy was never even judged
+    copies = {"P_Number-Theory_21": "Find all integer solutions to the equation 22x^5-93y^11=1991.",
+              "P_Number-Theory_30": "Find all integer solutions to the equation 22x^10-16y^7=16.",
+              "P_Number-Theory_57": "Find all possible values of 13^n+17n-4 mod 12 for interger n≥1.",
+              "P_Polynomial_7": "Find the remainder of x^101-10x^54+5 divided by x^8-5.",
+              "P_Polynomial_19": "Factorize x^10+y^8+z^9-12xyz.",
+              "P_Polynomial_2": "Solve the equation x^8+a^9-8a*x^11+11a^12*x=9 for a≠4 as an expression of a."}
+    found, hits = scan(list(copies), list(copies.values()))
+    for item, keys in zip(copies, found):
+        assert f"champ:{item} (template)" in keys, (item, keys)
+    # the report lists the glued constants the copy changed
+    (record,) = [h for h in hits if h["item_id"] == "P_Polynomial_7" and h["row_id"] == "3"]
+    assert ["2x", "10x"] in record["changed_numbers"]

@@ -6,8 +6,9 @@ of letters/digits/non-ASCII bytes is a word, so punctuation and LaTeX spacing va
 stay). Windows are hashed, and texts scanned, by the compiled kernels of
 `curate.decontam.kernels`, so both sides of a comparison are always hashed the same way.
 
-N-grams are hashed with every number replaced by one placeholder word, so a copy with other
-constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies
+N-grams are hashed with every number replaced by one placeholder word (and a constant glued
+before letters, `19x`, by the placeholder and its letters), so a copy with other constants
+still matches (`tokens`); `curate.decontam.match` tells copies from template copies
 by comparing the real words. Per item word the index also keeps its information (`word_weights`) and
 whether it is a number.
 
@@ -46,7 +47,7 @@ from curate.decontam.kernels import (
     word_bounds,
 )
 from curate.decontam.select import BenchItem
-from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
+from curate.decontam.weights import NAME_FACTOR, NUMBER, coverage, tokens, word_weights
 from curate.text.small import pick
 
 
@@ -305,7 +306,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
                 allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
     doc, words, masked = tokens([i.problem for i in items])
-    numbers = masked != words
+    numbers = masked == NUMBER  # glued constants (`19x`) are masked too, but are no numbers
     names = _names(items, doc)
     left_out = name_words([i.problem for i in items], masked, names)
     p_doc, _, p_words = tokens(list(allowlist))

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from curate.decontam.evidence import own_content
-from curate.decontam.weights import NAME_FACTOR, seen_score
+from curate.decontam.evidence import MAX_MISSING, missing_share, own_content
+from curate.decontam.weights import NAME_FACTOR, NUMBER, seen_score
 from curate.text.jit import njit
 from curate.text.small import pick
 
@@ -96,7 +96,7 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
         return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
     total = int(index.by_n[n].item_total[item])
     view = item_view(index, item)
-    text_constants = constants.of(row, text_masked != text_words) if view.glued else NO_CONSTANTS
+    text_constants = constants.of(row, text_masked == NUMBER) if view.glued else NO_CONSTANTS
     state, text_at, seen, packed = pick(_pair_facts, len(text_words) + len(tpos), 2e-5)(
         view.words, view.constants, view.names, view.numbers, view.types, view.plain, text_words, text_masked,
         text_constants, ipos, tpos, n, LOOK, SYNC)
@@ -113,8 +113,11 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
         score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
     leak = leak and (renamed or direct)  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
-    # a quote may just stop before the item's last constant, the text going on with its own)
-    kind = "template" if leak and (twos or threes and score >= EDGE_SCORE) else "ngram"
+    # a quote may just stop before the item's last constant, the text going on with its own):
+    # a high score, or every word without digits repeated (its constants, `19x`, may weigh most)
+    edge = threes and (score >= EDGE_SCORE or leak and not twos and
+                       missing_share(index.weights_of(item), index.digits_of(item), state) <= MAX_MISSING)
+    kind = "template" if leak and (twos or edge) else "ngram"
     kind = "renamed" if leak and renamed else kind
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, _pairs(flat[edges:]),
@@ -263,11 +266,12 @@ def _text_spans(state, text_at, tpos, n, size):
 @njit(cache=True, nogil=True)
 def _constant(tw, tmasked, tconst, t):
     """Text word t's constant class (`_walk`): from `tconst` when given (`evidence.TextConstants`),
-    else 2 for a number (its masked word differs, `weights.tokens`) and 0 for any other word;
-    asked only where the walk goes, so no class is made for the rest of a long text."""
+    else 2 for a number (its masked word is NUMBER, `weights.tokens`; a glued constant's differs
+    too) and 0 for any other word; asked only where the walk goes, so no class is made for the
+    rest of a long text."""
     if len(tconst):
         return tconst[t]
-    return 2 if tmasked[t] != tw[t] else 0
+    return 2 if tmasked[t] == NUMBER else 0
 
 
 @njit(cache=True, nogil=True)

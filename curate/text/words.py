@@ -92,7 +92,9 @@ _LOW, _KIND = _byte_classes()
 
 @njit(cache=True, nogil=True)
 def _word_hashes_masked(data, offsets, valid, number, low, kind):
-    """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`."""
+    """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`
+    and every constant glued before letters (`19x`, `3xyz`: digits, then no digit) as the hash
+    of its letters seeded with `number`."""
     n = len(offsets) - 1
     size = max(1, (offsets[n] - offsets[0]) // 2 + n)
     out = np.empty(size, dtype=np.uint64)
@@ -102,21 +104,28 @@ def _word_hashes_masked(data, offsets, valid, number, low, kind):
     for d in range(n):
         if valid[d]:
             h = FNV_OFFSET
-            state = 0  # bit 0: inside a word; bit 1: the word has a byte that is not a digit
+            g = number  # the letters after a leading run of digits
+            # bit 0: inside a word; 1: a byte that is not a digit; 2: a leading digit; 3: a digit after a letter
+            state = 0
             for i in range(offsets[d], offsets[d + 1]):
                 c = kind[data[i]]
                 if c:
                     h = (h ^ np.uint64(low[data[i]])) * FNV_PRIME
+                    if c == 2:
+                        state |= 4 if not state else (8 if state & 2 else 0)
+                    elif state & 4:
+                        g = (g ^ np.uint64(low[data[i]])) * FNV_PRIME
                     state |= 1 | (c & 1) << 1
                 elif state:
                     out[k] = h
-                    masked[k] = h if state & 2 else number
+                    masked[k] = number if not state & 2 else (g if state & 12 == 4 else h)
                     k += 1
                     h = FNV_OFFSET
+                    g = number
                     state = 0
             if state:
                 out[k] = h
-                masked[k] = h if state & 2 else number
+                masked[k] = number if not state & 2 else (g if state & 12 == 4 else h)
                 k += 1
         doc[d + 1] = k
     return doc, out[:k], masked[:k]
@@ -183,11 +192,11 @@ def _word_runs(data, offsets, valid):
     return doc, starts, ends, lower
 
 
-def _fnv_of_runs(lower, starts, ends) -> np.ndarray:
+def _fnv_of_runs(lower, starts, ends, seed=FNV_OFFSET) -> np.ndarray:
     """FNV-1a of each run lower[start:end], one byte position at a time across all runs."""
     lengths = ends - starts
     order = np.argsort(-lengths, kind="stable")  # the runs still going at step j are a prefix
-    h = np.full(len(starts), FNV_OFFSET, np.uint64)
+    h = np.full(len(starts), seed, np.uint64)
     by_length, first = lengths[order], starts[order]
     for j in range(int(by_length[0]) if len(by_length) else 0):
         alive = int(np.searchsorted(-by_length, -j, side="left"))  # lengths > j
@@ -207,8 +216,14 @@ def _word_hashes_numpy(data, offsets, valid):
 def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind):  # noqa: ARG001 (the kernel's byte tables)
     doc, starts, ends, lower = _word_runs(data, offsets, valid)
     hashes = _fnv_of_runs(lower, starts, ends)
-    digits = np.r_[0, np.cumsum((lower >= 48) & (lower <= 57))]
-    return doc, hashes, np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
+    is_digit = (lower >= 48) & (lower <= 57)
+    digits = np.r_[0, np.cumsum(is_digit)]
+    letters = np.r_[np.flatnonzero(~is_digit), len(lower)]
+    first = letters[np.searchsorted(letters, starts)]  # each word's first byte that is not a digit
+    glued = np.flatnonzero((first > starts) & (first < ends) & (digits[ends] == digits[first]))
+    masked = np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
+    masked[glued] = _fnv_of_runs(lower, first[glued], ends[glued], np.uint64(number))
+    return doc, hashes, masked
 
 
 @numpy_twin(_ngrams)
@@ -235,7 +250,8 @@ def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
-    digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
+    digits only) replaced by the hash `number` and every constant glued before letters (`19x`)
+    by the hash of its letters seeded with `number`, so n-grams can match whatever the constants."""
     array = text_array(texts)
     data, offsets, valid = arrow_buffers(array)
     return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number), _LOW, _KIND)
