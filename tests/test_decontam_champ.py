@@ -11,7 +11,7 @@ import os
 
 import pyarrow as pa
 import pytest
-from decontam_real import FIELDS, champ_corpus, change_numbers
+from decontam_real import FIELDS, PROSE, champ_corpus, change_numbers
 
 from curate.decontam.index import build_index
 from curate.decontam.select import BenchItem
@@ -131,3 +131,24 @@ def test_a_short_item_with_every_constant_changed_is_a_template():
     # the report lists the glued constants the copy changed
     (record,) = [h for h in hits if h["item_id"] == "P_Polynomial_7" and h["row_id"] == "3"]
     assert ["2x", "10x"] in record["changed_numbers"]
+
+
+def test_an_item_shorter_than_n_with_every_constant_changed_is_a_template():
+    # `Find 3^105+4^105 mod 7` has 7 words: found only whole (the exact path), which compared the
+    # real words, so a copy with other constants was never a candidate
+    items = ["P_Number-Theory_22", "P_Number-Theory_24"]
+    rows = ["Find 4^110+5^110 mod 12.", "Find 3^33+9 mod 650.", "Find 3^105+4^105 mod 7.",
+            "<think>" + PROSE + " First I find 3^33+9 mod 650 to see the pattern, then the rest of the "
+            "argument follows from Fermat's little theorem applied twice.</think>"]
+    text = problems()
+    index = build_index([BenchItem("champ", k, text[k]) for k in items], [], set(FIELDS.values()))
+    table = pa.table({"id": [str(i) for i in range(len(rows))], "problem": rows[:3] + ["Solve it."],
+                      "reasoning": [None] * 3 + [rows[3]]})
+    stats: dict = {}
+    found = scan_table(index, table, fields=FIELDS, stats=stats)
+    assert found[:3] == [{"champ:P_Number-Theory_22 (template)"}, {"champ:P_Number-Theory_24 (template)"},
+                         {"champ:P_Number-Theory_22"}]
+    (record,) = [h for h in stats["decontam_hits"] if h["row_id"] == "1"]
+    assert record["changed_numbers"] == [["2", "3"], ["32", "33"], ["1", "9"], ["641", "650"]]
+    # the same words inside a longer trace are a step of another task: near, not flagged
+    assert not found[3] and [h["verdict"] for h in stats["decontam_hits"] if h["row_id"] == "3"] == ["near"]

@@ -17,7 +17,8 @@ Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`)
   least `allowlist_min_items` distinct items are boilerplate and dropped; so are the windows that
   contain, or lie inside, a user allowlist phrase.
 - exact path: items with fewer than n words (and at least `min_exact_words`) are keyed by the hash
-  of their whole word sequence; a small first-word table (word hash -> bit mask of item lengths)
+  of their whole word sequence, constants masked like the n-grams (`match` tells a copy from a
+  template copy by the real words); a small first-word table (word hash -> bit mask of item lengths)
   tells the scan which window lengths to hash at a training position, so the cost is one table
   probe per training word, not one pass per distinct length.
 
@@ -350,7 +351,7 @@ def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact)
     post_off = np.append(starts, len(keys)).astype(np.int64)
     vocab = vocabulary(masked, left_out) if len(s_keys) else np.zeros(0, np.uint64)
     return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
-                      *_exact_path(doc, words, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
+                      *_exact_path(doc, masked, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:

@@ -99,8 +99,8 @@ def _probe(tk, tv, filt, key, tshift, fshift):
 @njit(cache=True, nogil=True)
 def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
                o_doc, o_val, o_pos, o_kind):
-    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
-    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    """Matches of one field (n-grams and the exact path over `masked`, numbers as one word) into
+    the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
     1=exact 2=n-gram over a gap). With `skip`, a second n-gram pass reads only the words in
     the vocabulary filter `vf` (the words benchmark items use outside names) and probes each window
     that closed over a skipped word: a copy whose names were changed (`curate.decontam.idents`). Returns the
@@ -139,12 +139,12 @@ def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff
         if not exact:
             continue
         for s in range(a, b):
-            m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+            m = _probe(fk, fv, ff, _nz(masked[s]), fs, ffs)
             if m <= 0:
                 continue
             for length in range(1, min(MAX_EXACT, b - s) + 1):
                 if (m >> length) & 1:
-                    v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
+                    v = _probe(sk, sv, sf, window_key(masked, s, length), ss, sfs)
                     if v >= 0:
                         if k < cap:
                             o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1

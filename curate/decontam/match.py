@@ -28,7 +28,8 @@ verbatim run of low-information words: formulas, examples). Weaker pairs are `ne
 text, a leak whose matched text lies mostly inside that of stronger leaks matching more of the
 text is explained by them (a shared doctest line of two HumanEval items) and dropped; leaks over
 the same text (look-alikes equal up to constants) all stay. The exact path (item shorter than n,
-contained whole) is a leak.
+contained whole) is a leak; contained with other constants, a template leak in a text that is
+mostly that (`verdict._exact`).
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
 `hit_record` turns them into character spans with an excerpt, for the reports.

@@ -27,6 +27,7 @@ from curate.text.small import pick
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
 EDGE_SCORE = 0.8  # a changed number at the item's edge makes a template from this score on
+TEMPLATE_TEXT = 0.5  # share of a text's words a short item's template copy must be (`_exact`)
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,8 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     and their `anchor_facts`, the text's words and the same with numbers masked
     (`weights.tokens`); `thresholds` = (min_score, min_words, min_grams)."""
     exact, direct, grams, _ = anchors  # grams: the item's indexed windows the text repeats
-    if exact:  # the exact path: whole item contained
-        length = int(index.item_words[item])
-        starts = np.unique(tpos[kinds == 1])
-        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
+    if exact:  # the exact path: whole item contained (constants masked)
+        return _exact(index, n, row, item, np.unique(tpos[kinds == 1]), text_words, thresholds[0])
     total = int(index.by_n[n].item_total[item])
     view = item_view(index, item)
     text_constants = constants.of(row, text_masked == NUMBER) if view.glued else NO_CONSTANTS
@@ -122,6 +121,26 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, _pairs(flat[edges:]),
                _pairs(flat[11:edges]), round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _exact(index, n, row, item, starts, text_words, min_score) -> Hit:
+    """The hit of an item shorter than n found whole, its constants masked (`starts`: where in
+    the text): `exact` where the words are the item's; else the item with other constants, a
+    `template` leak (its score reaching `min_score`) only in a text that is mostly that
+    (TEMPLATE_TEXT of its words): a short item's template inside a longer text (`find 2^10+1
+    mod 11` in a trace) is a step of another task more often than the item."""
+    length = int(index.item_words[item])
+    item_words = index.words_of(item)
+    same = [t for t in starts.tolist() if np.array_equal(text_words[t:t + length], item_words)]
+    if same:
+        return Hit(row, item, "exact", n, 1.0, _merge(np.array(same), length), ((0, length),), 1.0, length, 1)
+    start = int(starts[0])
+    equal = text_words[start:start + length] == item_words
+    score, words = index.coverage(item, equal)
+    leak = min_score <= 0 or score >= min_score and length >= TEMPLATE_TEXT * len(text_words)
+    moved = tuple((i, start + i) for i in np.flatnonzero(~equal).tolist()) if leak else ()
+    return Hit(row, item, "template" if leak else "ngram", n, 1.0, ((start, start + length),), ((0, length),),
+               round(score, 4), words, 0, "leak" if leak else "near", moved)
 
 
 @njit(cache=True, nogil=True)
