@@ -152,3 +152,18 @@ def test_an_item_shorter_than_n_with_every_constant_changed_is_a_template():
     assert record["changed_numbers"] == [["2", "3"], ["32", "33"], ["1", "9"], ["641", "650"]]
     # the same words inside a longer trace are a step of another task: near, not flagged
     assert not found[3] and [h["verdict"] for h in stats["decontam_hits"] if h["row_id"] == "3"] == ["near"]
+
+
+def test_a_quote_of_an_items_numbers_and_words_is_a_leak():
+    # 20 words of P_Number-Theory_35 word for word: half are its sequence `9, 7, 7, 4, ...`, and
+    # numbers weigh a fifth, so among the 135 items of a fold the quote scores just under 0.3
+    text = problems()  # the benchmark half of fold 0 (decontam_real.champ_corpus)
+    items = [BenchItem("champ", k, text[k]) for i, k in enumerate(text) if i % 2 == 0]
+    index = build_index(items, [{"name": "champ"}], set(FIELDS.values()))
+    quote = ("Solve the following task and explain each step. 9, 7, 7, 4, 7, 5, 3, 9, 4, 1... From the fifth "
+             "number, every number is the sum of the Use only the standard library.")
+    table = pa.table({"id": ["0"], "problem": [quote]})
+    stats: dict = {}
+    (keys,) = scan_table(index, table, fields=FIELDS, stats=stats)
+    (record,) = [h for h in stats["decontam_hits"] if h["item_id"] == "P_Number-Theory_35"]
+    assert keys == {"champ:P_Number-Theory_35"} and 0.15 <= record["score"] < 0.3

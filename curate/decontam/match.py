@@ -21,15 +21,17 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 
 A pair is a `leak` when its score reaches `min_score` and it shows the item's own content
 (`evidence`: the whole item up to its constants, or a run of MIN_RUN words of it; a short
-item's stem that a look-alike problem repeats is not enough); or when it repeats at least `min_words`
-distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
-long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
-verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
-text, a leak whose matched text lies mostly inside that of stronger leaks matching more of the
-text is explained by them (a shared doctest line of two HumanEval items) and dropped; leaks over
-the same text (look-alikes equal up to constants) all stay. The exact path (item shorter than n,
-contained whole) is a leak; contained with other constants, a template leak in a text that is
-mostly that (`verdict._exact`).
+item's stem that a look-alike problem repeats is not enough); or when it repeats at least
+`min_words` distinct words (numbers aside) with a score of at least `min_score / 2` (a long
+quote from a long item); or a run of MIN_RUN of its words word for word, numbers too,
+reaching `min_score` with its numbers weighing fully (`evidence.quoted`); or when it repeats at
+least `min_grams` of the item's n-grams word for word (a long verbatim run of low-information
+words: formulas, examples). Weaker pairs are `near`. Within one text, a leak whose matched text
+lies mostly inside that of stronger leaks matching more of the text is explained by them (a
+shared doctest line of two HumanEval items) and dropped; leaks over the same text (look-alikes
+equal up to constants) all stay. The exact path (item shorter than n, contained whole) is a
+leak; contained with other constants, a template leak in a text that is mostly that
+(`verdict._exact`).
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
 `hit_record` turns them into character spans with an excerpt, for the reports.

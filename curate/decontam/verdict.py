@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from curate.decontam.evidence import MAX_MISSING, missing_share, own_content
-from curate.decontam.weights import NAME_FACTOR, NUMBER, seen_score
+from curate.decontam.evidence import MAX_MISSING, MIN_RUN, missing_share, own_content, quoted
+from curate.decontam.weights import NAME_FACTOR, NUMBER, NUMBER_FACTOR, seen_score
 from curate.text.jit import njit
 from curate.text.small import pick
 
@@ -109,7 +109,8 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     min_score, min_words, min_grams = thresholds
     own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
-        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
+        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state))) or (
+        exact_grams > MIN_RUN - n and quoted(state) and _quote_score(view, seen) >= min_score)
     leak = leak and (renamed or direct)  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
     # a quote may just stop before the item's last constant, the text going on with its own):
@@ -121,6 +122,13 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, _pairs(flat[edges:]),
                _pairs(flat[11:edges]), round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _quote_score(view: ItemView, seen: np.ndarray) -> float:
+    """The score of the distinct item words a pair repeats (`seen`) with the item's numbers
+    weighing fully (`evidence.quoted`)."""
+    weights = np.where(view.plain, view.weights, view.weights / NUMBER_FACTOR)
+    return seen_score(weights, float(weights.sum()), seen)
 
 
 def _exact(index, n, row, item, starts, text_words, min_score) -> Hit:
