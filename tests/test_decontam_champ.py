@@ -93,9 +93,9 @@ def test_competition_leaks_are_flagged(results):
     for kind in ("verbatim", "reformatted", "in_reasoning"):
         hit, planted = caught(kind)
         assert hit == planted == 270, kind
-    # the misses: items shorter than n whose every constant changed (`Find 2^100+3^100 mod 7`),
-    # found only by exact containment, and quotes that stop short of the item's own words
-    assert caught("constants")[0] >= 250 and caught("snippet")[0] >= 12
+    # before issue 17's rules 250 and 12: copies reported only as a look-alike item, short items whose
+    # every constant changed (glued `19x` too) never judged, a quote of an item's numbers near
+    assert caught("constants") == (270, 270) and caught("snippet") == (15, 15)
 
 
 def test_a_copy_of_an_item_is_flagged_as_it_beside_a_look_alike():
