@@ -90,11 +90,16 @@ def _byte_classes() -> tuple[np.ndarray, np.ndarray]:
 _LOW, _KIND = _byte_classes()
 
 
+# word states of `_word_hashes_masked`, by (state, byte kind 1 letter or 2 digit): 0 outside a
+# word, 1 digits only (a number), 2 digits then letters (`19x`), 3 anything else
+_STATES = np.array([0, 3, 1, 0, 2, 1, 0, 2, 3, 0, 3, 3], np.uint8)
+
+
 @njit(cache=True, nogil=True)
-def _word_hashes_masked(data, offsets, valid, number, low, kind):
+def _word_hashes_masked(data, offsets, valid, number, low, kind, states):
     """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`
     and every constant glued before letters (`19x`, `3xyz`: digits, then no digit) as the hash
-    of its letters seeded with `number`."""
+    of its letters seeded with `number` (`_glued`)."""
     n = len(offsets) - 1
     size = max(1, (offsets[n] - offsets[0]) // 2 + n)
     out = np.empty(size, dtype=np.uint64)
@@ -104,31 +109,38 @@ def _word_hashes_masked(data, offsets, valid, number, low, kind):
     for d in range(n):
         if valid[d]:
             h = FNV_OFFSET
-            g = number  # the letters after a leading run of digits
-            # bit 0: inside a word; 1: a byte that is not a digit; 2: a leading digit; 3: a digit after a letter
             state = 0
             for i in range(offsets[d], offsets[d + 1]):
                 c = kind[data[i]]
                 if c:
                     h = (h ^ np.uint64(low[data[i]])) * FNV_PRIME
-                    if c == 2:
-                        state |= 4 if not state else (8 if state & 2 else 0)
-                    elif state & 4:
-                        g = (g ^ np.uint64(low[data[i]])) * FNV_PRIME
-                    state |= 1 | (c & 1) << 1
+                    state = states[state * 3 + c]
                 elif state:
                     out[k] = h
-                    masked[k] = number if not state & 2 else (g if state & 12 == 4 else h)
+                    masked[k] = h if state == 3 else (number if state == 1 else _glued(data, i, number, low, kind))
                     k += 1
                     h = FNV_OFFSET
-                    g = number
                     state = 0
             if state:
+                end = offsets[d + 1]
                 out[k] = h
-                masked[k] = number if not state & 2 else (g if state & 12 == 4 else h)
+                masked[k] = h if state == 3 else (number if state == 1 else _glued(data, end, number, low, kind))
                 k += 1
         doc[d + 1] = k
     return doc, out[:k], masked[:k]
+
+
+@njit(cache=True, nogil=True)
+def _glued(data, end, number, low, kind):
+    """The masked hash of a constant glued before letters ending at `end`: the hash of its
+    letters seeded with `number`."""
+    i = end
+    while kind[data[i - 1]] == 1:
+        i -= 1
+    g = number
+    for j in range(i, end):
+        g = (g ^ np.uint64(low[data[j]])) * FNV_PRIME
+    return g
 
 
 @njit(cache=True, nogil=True)
@@ -213,7 +225,7 @@ def _word_hashes_numpy(data, offsets, valid):
 
 
 @numpy_twin(_word_hashes_masked)
-def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind):  # noqa: ARG001 (the kernel's byte tables)
+def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind, states):  # noqa: ARG001 (the kernel's tables)
     doc, starts, ends, lower = _word_runs(data, offsets, valid)
     hashes = _fnv_of_runs(lower, starts, ends)
     is_digit = (lower >= 48) & (lower <= 57)
@@ -254,7 +266,8 @@ def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.nda
     by the hash of its letters seeded with `number`, so n-grams can match whatever the constants."""
     array = text_array(texts)
     data, offsets, valid = arrow_buffers(array)
-    return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number), _LOW, _KIND)
+    return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number), _LOW, _KIND,
+                                                         _STATES)
 
 
 def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
