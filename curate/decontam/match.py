@@ -31,7 +31,8 @@ lies mostly inside that of stronger leaks matching more of the text is explained
 shared doctest line of two HumanEval items) and dropped; leaks over the same text (look-alikes
 equal up to constants) all stay. The exact path (item shorter than n, contained whole) is a
 leak; contained with other constants, a template leak in a text that is mostly that
-(`verdict._exact`).
+(`verdict._exact`), unless `pool_min` distinct problems are such templates of the one item:
+then that short form is a generic exercise of the pool (`generic_templates`).
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
 `hit_record` turns them into character spans with an excerpt, for the reports.
@@ -94,7 +95,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
                     words[text], masked[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or direct:  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))
-    final = pool_rarity(judged, docs, keys, groups, pool_min)
+    final = generic_templates(pool_rarity(judged, docs, keys, groups, pool_min), index, n, groups, pool_min)
     hits: list[Hit] = []
     for start, stop in _row_runs(final):
         hits += _attribute(final[start:stop], near)
@@ -153,6 +154,28 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
                                                    if hit.verdict == "leak" else {}))
         out.append(hit)
     return out
+
+
+def generic_templates(hits: list[Hit], index: BenchIndex, n: int, groups: np.ndarray | None,
+                      pool_min: int) -> list[Hit]:
+    """Template leaks of an item shorter than n (`Compute $\\dbinom{31}{28}$`) made near and
+    marked `pool_common` when at least `pool_min` distinct problems of these texts are that
+    item with other constants, as for an n-gram of the pool's boilerplate: a pool holding the
+    same short form that many times holds a generic exercise (`Compute $\\dbinom{8}{4}$`), not
+    copies of the item. A few copies, or the samples of one problem, stay leaks. Off with pool
+    rarity (`pool_min` 0 or no problems)."""
+    if not pool_min or groups is None:
+        return hits
+    short = [k for k, hit in enumerate(hits)
+             if hit.kind == "template" and hit.verdict == "leak" and index.item_words[hit.item] < n]
+    problems: dict[int, set[int]] = {}
+    for k in short:
+        problems.setdefault(hits[k].item, set()).add(int(groups[hits[k].row]))
+    generic = {item for item, seen in problems.items() if len(seen) >= pool_min}
+    for k in short:
+        if hits[k].item in generic:
+            hits[k] = replace(hits[k], pool_common=True, verdict="near", kind="ngram", changed=())
+    return hits
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
