@@ -8,6 +8,11 @@ import os
 # peak RSS at 30k R1-length rows (`curate decontam`, docs/performance.md). Returning them at
 # once cost no measurable CPU. Read when Arrow loads, so set before anything imports pyarrow.
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
+# pydantic looks for plugins (observability hooks) in the entry points of every installed
+# distribution when it builds the first model: 20-40 ms of a command's start-up here, more in a
+# large environment, for plugins curate's config models do not use. PYDANTIC_DISABLE_PLUGINS=""
+# (or a list of names) in the environment brings them back.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from curate.cli.group import cli, main  # noqa: E402
 
