@@ -85,12 +85,15 @@ def test_abort_leaves_no_files(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_failing_encode_raises_at_commit_and_abort_cleans_up(tmp_path):
+def test_a_failing_encode_raises_and_abort_cleans_up(tmp_path):
+    """The failure comes out of a later write (once the encode is seen done) or the commit."""
     writer = AtomicParquetWriter(tmp_path / "part.parquet", encoders=2)
     writer.write(trace_rows(10))
     writer.sink.schema = pa.schema([("other", pa.int8())])  # the next encode cannot write this table
-    writer.write(trace_rows(10, 1))
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="schema"):
+        writer.write(trace_rows(10, 1))
+        writer.write(trace_rows(10, 2))
+        writer.write(trace_rows(10, 3))
         writer.commit()
     writer.abort()
     assert list(tmp_path.iterdir()) == []
