@@ -120,6 +120,8 @@ def _move(group: dict[int, tuple[int, Any]], shift: int) -> None:
     """Shift a RowGroup's file offsets (its own and its column chunks') by `shift` bytes."""
     _shift_fields(group, ROW_GROUP_OFFSETS, shift)
     for chunk in group[1][1][1]:
+        if chunk.get(2, (0, 0))[1]:  # ColumnChunk.file_offset: 0 from Arrow 26, an offset from others
+            _shift_fields(chunk, (2,), shift)
         if 3 in chunk:
             _shift_fields(chunk[3][1], COLUMN_META_OFFSETS, shift)
 
