@@ -151,6 +151,8 @@ class PartStep:
         try:
             while True:
                 began = time.perf_counter()
+                if self.writer is not None:
+                    self.writer.reserve()  # the next table is made once an encoder can take it
                 table = next(output, None)
                 if table is not None and self.writer is not None:
                     self.writer.write(table)

@@ -3,6 +3,7 @@ fallback when it dies, and a quickstart whose main process never imports matplot
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,20 @@ def test_the_helper_draws_the_same_bytes_as_this_process(helper):
     assert here[0].startswith(b"\x89PNG") and here[1].startswith("<svg")
 
 
+def test_a_chart_started_ahead_is_taken_once_by_the_draw_that_asks_for_it(helper):
+    chart_process.ahead(verdict_chart, BARS, title="Verdicts", fmt="svg")
+    chart_process.ahead(verdict_chart, BARS, title="Verdicts", fmt="svg")  # already on its way
+    assert len(chart_process._AHEAD) == 1
+    other = chart_process.draw(verdict_chart, BARS, title="Other", fmt="svg")
+    taken = chart_process.draw(verdict_chart, BARS, title="Verdicts", fmt="svg")
+    assert other.future is not None and not chart_process._AHEAD
+    assert taken.result() == verdict_chart(BARS, title="Verdicts", fmt="svg")
+    assert chart_process.draw(verdict_chart, BARS, title="Verdicts", fmt="svg") is not taken  # once
+    chart_process.stop()
+    chart_process.ahead(verdict_chart, BARS)  # no helper: nothing is started
+    assert not chart_process._AHEAD
+
+
 def test_without_a_helper_a_drawing_runs_here():
     chart_process.stop()
     drawing = chart_process.draw(token_histogram, LENGTHS)
@@ -63,9 +78,13 @@ def test_a_killed_helper_costs_nothing_but_the_time_to_draw_here(helper):
 SCRIPT = """
 import json, sys
 from curate.cli import cli
+from curate.text import chart_process
+ahead, started = chart_process.ahead, []
+chart_process.ahead = lambda *a, **k: (started.append(a[0].__name__), ahead(*a, **k))
 try:
     cli(["run", sys.argv[2], "--run-dir", sys.argv[1], "--quiet"], standalone_mode=False)
 finally:
+    print(json.dumps({"ahead": started, "left": len(chart_process._AHEAD)}))
     print(json.dumps({m: m in sys.modules for m in ("matplotlib", "numba")}))
 """
 
@@ -77,6 +96,9 @@ def test_the_quickstart_draws_its_charts_outside_the_main_process(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == '{"matplotlib": false, "numba": false}'
+    # the report's four charts were started while the card was written, and the report took each
+    assert json.loads(done.stdout.strip().splitlines()[-2]) == {
+        "ahead": ["funnel_chart", "cluster_chart", "token_histogram", "verdict_chart"], "left": 0}
     rd = RunDir(run_dir)
     assert sorted(p.name for p in (rd.dataset / PLOTS_DIR).iterdir()) == ["token_lengths.png", "verdicts.png"]
     assert (rd.reports / "report.html").read_text().count('<svg class="chart"') == 4

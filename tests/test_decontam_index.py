@@ -110,8 +110,10 @@ def test_unrelated_corpus_has_no_hits(index):
 def test_item_shorter_than_n_uses_the_exact_path(index):
     texts = ["Before we start: COMPUTE   $17\\cdot   23$, then explain.", "Compute $17 \\cdot 24$.", "compute 17"]
     hits = scan_texts(index, texts, 8)
-    assert keys(index, hits) == {(0, "mini_benchmark:mb-08")}
+    assert keys(index, hits) == {(0, "mini_benchmark:mb-08"), (1, "mini_benchmark:mb-08")}
     assert hits[0].kind == "exact" and hits[0].share == 1.0
+    # the item with another constant, as the whole text: a template copy (issue 17)
+    assert hits[1].kind == "template" and hits[1].changed == ((3, 3),)  # (item word, text word): 23 -> 24
 
 
 def test_a_problem_differing_only_in_a_constant_is_a_template_copy(index):

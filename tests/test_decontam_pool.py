@@ -85,3 +85,20 @@ def test_copies_of_an_item_do_not_make_its_ngrams_boilerplate(setup):
     rows = [f"{p}\n{code[153]['prompt']}" for p in pool[:12]] + [f"{pool[12]}\n{TIE}"]
     found, _ = flags(index, rows, pool_min=10)
     assert all("humaneval:HumanEval/153" in f for f in found)
+
+
+def test_a_short_form_many_pool_problems_share_is_a_generic_exercise():
+    """MATH-style `Compute $\\dbinom{31}{28}$.` with other numbers: one such problem is a template
+    leak of the item; a pool of several distinct ones holds the exercise form, not the item."""
+    index = build_index([BenchItem("math", "m1", "Compute $\\dbinom{31}{28}$.")], [], {8})
+    forms = [f"Compute $\\dbinom{{{a}}}{{{b}}}$." for a in range(5, 9) for b in (2, 3, 4)]
+    alone, stats = flags(index, forms[:1], pool_min=10)
+    assert alone == [{"math:m1 (template)"}]  # one copy: the item with new constants, a leak
+    assert [h["kind"] for h in stats["decontam_hits"]] == ["template"]
+    few, _ = flags(index, forms[:9], pool_min=10)  # fewer than pool_min: each still a template leak
+    assert all(few)
+    found, stats = flags(index, forms, pool_min=10)
+    assert not any(found)
+    assert {(h["verdict"], h["pool_common"]) for h in stats["decontam_hits"]} == {("near", True)}
+    same_problem, _ = flags(index, forms[:1] * 4, pool_min=10)  # samples of one problem count once
+    assert all(same_problem)

@@ -196,6 +196,26 @@ def test_code_checked_ahead_in_prepare_gives_each_part_the_same_rows(tmp_path, m
     assert counters("ahead") == counters("alone") and counters("ahead")["sandbox runs"] > 0
 
 
+def test_a_small_run_starts_the_math_workers_its_rows_need():
+    """A worker pays its own first checks' set-up, so a run of a few hundred math rows starts
+    one; the parts, asking with the configured count, get that same pool."""
+    from curate.verifiers import math_rows
+
+    assert math_rows.workers_for(136, 2) == 1
+    assert math_rows.workers_for(math_rows.ROWS_PER_WORKER + 1, 2) == 2
+    assert math_rows.workers_for(10_000, 4) == 4 and math_rows.workers_for(0, 4) == 1
+    saved = dict(math_rows._POOLS)
+    math_rows._POOLS.clear()
+    try:
+        early = math_rows.get_pool(workers=2, deadline=1.5, memory_mb=1024, rows=136)
+        assert early.workers == 1
+        assert math_rows.get_pool(workers=2, deadline=1.5, memory_mb=1024) is early
+        assert early.run([(("1/2", {}), ["0.5", "3"])])[0][0][0] == "pass"
+    finally:
+        math_rows.close_pools()
+        math_rows._POOLS.update(saved)
+
+
 def test_missing_bwrap_is_refused_with_the_install_line(monkeypatch, tmp_path):
     from curate.errors import CurateError
     from curate.stages.verify import Verify

@@ -15,9 +15,14 @@ facing each other as a changed constant. A partial copy (a quote of part of the 
 when it repeats a run of at least MIN_RUN words, longer than a shared stem and its first
 symbols (changed constants count in the run: a template that also renames a person keeps long
 runs between the names), or when it is long by the other rules of `match` (min_words,
-min_grams). On the real folds of tests/benchmarks/bench_decontam_real.py, MAX_MISSING 0.05
-flags the same clean rows and 0.2-0.3 one more of 573 CHAMP rows; MIN_RUN 15-18 gives the same
-verdicts, 14 flags two more CHAMP rows and 20 misses 3 HumanEval snippets (20-word quotes).
+min_grams). In a run of MIN_RUN words repeated word for word, numbers too (`quoted`), the
+item's numbers weigh fully: a number alone says little (`1, 2, 3` is everywhere), but an item's
+numbers repeated in their order (a sequence, a table) are as specific as its rare words.
+On the real folds of tests/benchmarks/bench_decontam_real.py, MAX_MISSING 0.05 flags the same
+clean rows and 0.2-0.3 one more of 573 CHAMP rows; MIN_RUN 15-18 gives the same verdicts, 14
+flags two more CHAMP rows and 20 misses 3 HumanEval snippets (20-word quotes); for `quoted`
+alone, runs of 15-21 words give the same verdicts, 14 flags two more clean CHAMP rows and 22
+misses a CHAMP snippet.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ def own_content(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> b
     it holds a digit, and its state in the alignment of `match` (0 unmatched, 1 equal, 2-3 a
     changed constant)."""
     return missing_share(weights, digits, state) <= MAX_MISSING or longest_run(state >= 1) >= MIN_RUN
+
+
+def quoted(state: np.ndarray) -> bool:
+    """Does the text quote the item: a run of MIN_RUN of its words repeated word for word, numbers
+    too (`match` then scores the pair with the item's numbers weighing fully)."""
+    return longest_run(state == 1) >= MIN_RUN
 
 
 class TextConstants:

@@ -6,8 +6,9 @@ of letters/digits/non-ASCII bytes is a word, so punctuation and LaTeX spacing va
 stay). Windows are hashed, and texts scanned, by the compiled kernels of
 `curate.decontam.kernels`, so both sides of a comparison are always hashed the same way.
 
-N-grams are hashed with every number replaced by one placeholder word, so a copy with other
-constants still matches (`tokens`); `curate.decontam.match` tells copies from template copies
+N-grams are hashed with every number replaced by one placeholder word (and a constant glued
+before letters, `19x`, by the placeholder and its letters), so a copy with other constants
+still matches (`tokens`); `curate.decontam.match` tells copies from template copies
 by comparing the real words. Per item word the index also keeps its information (`word_weights`) and
 whether it is a number.
 
@@ -16,7 +17,8 @@ Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`)
   least `allowlist_min_items` distinct items are boilerplate and dropped; so are the windows that
   contain, or lie inside, a user allowlist phrase.
 - exact path: items with fewer than n words (and at least `min_exact_words`) are keyed by the hash
-  of their whole word sequence; a small first-word table (word hash -> bit mask of item lengths)
+  of their whole word sequence, constants masked like the n-grams (`match` tells a copy from a
+  template copy by the real words); a small first-word table (word hash -> bit mask of item lengths)
   tells the scan which window lengths to hash at a training position, so the cost is one table
   probe per training word, not one pass per distinct length.
 
@@ -46,7 +48,7 @@ from curate.decontam.kernels import (
     word_bounds,
 )
 from curate.decontam.select import BenchItem
-from curate.decontam.weights import NAME_FACTOR, coverage, tokens, word_weights
+from curate.decontam.weights import NAME_FACTOR, NUMBER, coverage, tokens, word_weights
 from curate.text.small import pick
 
 
@@ -308,7 +310,7 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
                 allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """Index the problems of `items` for each n in `ns` (see the module docstring)."""
     doc, words, masked = tokens([i.problem for i in items])
-    numbers = masked != words
+    numbers = masked == NUMBER  # glued constants (`19x`) are masked too, but are no numbers
     names = _names(items, doc)
     left_out = name_words([i.problem for i in items], masked, names)
     p_doc, _, p_words = tokens(list(allowlist))
@@ -352,7 +354,7 @@ def _index_for_n(doc, words, masked, left_out, n, phrases, min_items, min_exact)
     post_off = np.append(starts, len(keys)).astype(np.int64)
     vocab = vocabulary(masked, left_out) if len(s_keys) else np.zeros(0, np.uint64)
     return NgramIndex(n, uniq, post_off, item.astype(np.int32), pos.astype(np.int32), item_total.astype(np.int64),
-                      *_exact_path(doc, words, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
+                      *_exact_path(doc, masked, n, min_exact), vocab, gap_keys, allowlisted=allowlisted)
 
 
 def _phrase_mask(doc, words, n, item, pos, phrases) -> np.ndarray:

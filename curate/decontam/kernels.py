@@ -100,8 +100,8 @@ def _probe(tk, tv, filt, key, tshift, fshift):
 @njit(cache=True, nogil=True)
 def scan_words(doc, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,
                o_doc, o_val, o_pos, o_kind):
-    """Matches of one field (n-grams over `masked`, numbers as one word; the exact path over
-    `words`) into the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
+    """Matches of one field (n-grams and the exact path over `masked`, numbers as one word) into
+    the o_* buffers: (text, posting-list index, word position, kind 0=n-gram
     1=exact 2=n-gram over a gap). With `skip`, a second n-gram pass reads only the words in
     the vocabulary filter `vf` (the words benchmark items use outside names) and probes each window
     that closed over a skipped word: a copy whose names were changed (`curate.decontam.idents`). Returns the
@@ -157,12 +157,12 @@ def _scan_text(d, a, b, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv
     if not exact:
         return k
     for s in range(a, b):
-        m = _probe(fk, fv, ff, _nz(words[s]), fs, ffs)
+        m = _probe(fk, fv, ff, _nz(masked[s]), fs, ffs)
         if m <= 0:
             continue
         for length in range(1, min(MAX_EXACT, b - s) + 1):
             if (m >> length) & 1:
-                v = _probe(sk, sv, sf, window_key(words, s, length), ss, sfs)
+                v = _probe(sk, sv, sf, window_key(masked, s, length), ss, sfs)
                 if v >= 0:
                     if k < cap:
                         o_doc[k], o_val[k], o_pos[k], o_kind[k] = d, v, s - a, 1
@@ -171,8 +171,8 @@ def _scan_text(d, a, b, words, masked, n, power, exact, skip, tk, tv, tf, fk, fv
 
 
 @njit(cache=True, nogil=True)
-def scan_bytes(data, offsets, valid, number, low, kind, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf,
-               gf, o_doc, o_val, o_pos, o_kind, words, masked, doc):
+def scan_bytes(data, offsets, valid, number, low, kind, states, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk,
+               sv, sf, vf, gf, o_doc, o_val, o_pos, o_kind, words, masked, doc):
     """`curate.text.words.word_hashes_masked` and `scan_words` in one call, text by text: each
     text is tokenised into a scratch buffer and scanned there, and only the texts with a match
     keep their words (in `words`, `masked`; `doc` their offsets, no words for the others). Most
@@ -191,7 +191,7 @@ def scan_bytes(data, offsets, valid, number, low, kind, n, power, exact, skip, t
     k = 0
     kept = 0
     for d in range(m):
-        count = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, text_w, text_m, 0) \
+        count = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, states, text_w, text_m, 0) \
             if valid[d] else 0
         before = k
         k = _scan_text(d, 0, count, text_w, text_m, n, power, exact, skip, tk, tv, tf, fk, fv, ff, sk, sv, sf, vf, gf,

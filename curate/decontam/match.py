@@ -21,13 +21,18 @@ position) row. Matches are grouped per (text, item) and scored by what they shar
 
 A pair is a `leak` when its score reaches `min_score` and it shows the item's own content
 (`evidence`: the whole item up to its constants, or a run of MIN_RUN words of it; a short
-item's stem that a look-alike problem repeats is not enough); or when it repeats at least `min_words`
-distinct words (numbers aside) with a score of at least `min_score / 2` (a long quote from a
-long item); or when it repeats at least `min_grams` of the item's n-grams word for word (a long
-verbatim run of low-information words: formulas, examples). Weaker pairs are `near`. Within one
-text, a leak whose matched text lies mostly inside a stronger leak's is explained by it (a
-shared doctest line of two HumanEval items) and dropped. The exact path (item shorter than n,
-contained whole) is a leak.
+item's stem that a look-alike problem repeats is not enough); or when it repeats at least
+`min_words` distinct words (numbers aside) with a score of at least `min_score / 2` (a long
+quote from a long item); or a run of MIN_RUN of its words word for word, numbers too,
+reaching `min_score` with its numbers weighing fully (`evidence.quoted`); or when it repeats at
+least `min_grams` of the item's n-grams word for word (a long verbatim run of low-information
+words: formulas, examples). Weaker pairs are `near`. Within one text, a leak whose matched text
+lies mostly inside that of stronger leaks matching more of the text is explained by them (a
+shared doctest line of two HumanEval items) and dropped; leaks over the same text (look-alikes
+equal up to constants) all stay. The exact path (item shorter than n, contained whole) is a
+leak; contained with other constants, a template leak in a text that is mostly that
+(`verdict._exact`), unless `pool_min` distinct problems are such templates of the one item:
+then that short form is a generic exercise of the pool (`generic_templates`).
 
 A `Hit` carries the verdict, scores and the matched word spans in the text and in the item;
 `hit_record` turns them into character spans with an excerpt, for the reports.
@@ -91,7 +96,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
                     words[text], masked[text], constants, (min_score, min_words, min_grams))
         if hit.verdict == "leak" or direct:  # a gap-only near match is no evidence
             judged.append((hit, lo, hi))
-    final = pool_rarity(judged, docs, keys, groups, pool_min)
+    final = generic_templates(pool_rarity(judged, docs, keys, groups, pool_min), index, n, groups, pool_min)
     hits: list[Hit] = []
     for start, stop in _row_runs(final):
         hits += _attribute(final[start:stop], near)
@@ -185,6 +190,28 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
     return out
 
 
+def generic_templates(hits: list[Hit], index: BenchIndex, n: int, groups: np.ndarray | None,
+                      pool_min: int) -> list[Hit]:
+    """Template leaks of an item shorter than n (`Compute $\\dbinom{31}{28}$`) made near and
+    marked `pool_common` when at least `pool_min` distinct problems of these texts are that
+    item with other constants, as for an n-gram of the pool's boilerplate: a pool holding the
+    same short form that many times holds a generic exercise (`Compute $\\dbinom{8}{4}$`), not
+    copies of the item. A few copies, or the samples of one problem, stay leaks. Off with pool
+    rarity (`pool_min` 0 or no problems)."""
+    if not pool_min or groups is None:
+        return hits
+    short = [k for k, hit in enumerate(hits)
+             if hit.kind == "template" and hit.verdict == "leak" and index.item_words[hit.item] < n]
+    problems: dict[int, set[int]] = {}
+    for k in short:
+        problems.setdefault(hits[k].item, set()).add(int(groups[hits[k].row]))
+    generic = {item for item, seen in problems.items() if len(seen) >= pool_min}
+    for k in short:
+        if hits[k].item in generic:
+            hits[k] = replace(hits[k], pool_common=True, verdict="near", kind="ngram", changed=())
+    return hits
+
+
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The indices of every range [lo[k], hi[k]), one range after the other."""
     sizes = hi - lo
@@ -223,24 +250,32 @@ def _row_runs(hits: list[Hit]):
 
 
 def _attribute(hits: list[Hit], near: bool) -> list[Hit]:
-    """One text's hits: a leak whose matched text lies mostly inside a stronger leak's is
-    explained by it and dropped, as are near hits so explained; `near=False` drops all near."""
+    """One text's hits: a leak whose matched text lies mostly inside that of stronger leaks
+    matching more of the text is explained by them and dropped (a near hit: inside stronger
+    leaks at all); `near=False` drops all near. Two leaks over the same text both stay: the
+    text holds both items (look-alikes equal up to their constants, a quote of the words two
+    items share), and which it copies cannot be told."""
     if len(hits) < 2:
         return [h for h in hits if near or h.verdict == "leak"]
     order = sorted(range(len(hits)), key=lambda k: (hits[k].verdict != "leak", -hits[k].score, hits[k].item))
     size = max((b for h in hits for _, b in h.text_spans), default=0)
-    explained = np.full(size, -1.0)  # text word -> score of the strongest leak covering it
+    leaks: list[tuple[float, np.ndarray, int]] = []  # kept leaks: score, text words, how many
     keep = []
     for k in order:
         hit = hits[k]
         positions = np.zeros(size, bool)
         for a, b in hit.text_spans:
             positions[a:b] = True
-        inside = np.count_nonzero(explained[positions] > hit.score) / max(np.count_nonzero(positions), 1)
+        count = np.count_nonzero(positions)
+        covered = np.zeros(size, bool)
+        for score, theirs, extent in leaks:
+            if score > hit.score and (extent > count or hit.verdict != "leak"):
+                covered |= theirs
+        inside = np.count_nonzero(covered & positions) / max(count, 1)
         if inside >= EXPLAINED and hit.kind != "exact":  # ties stay: items with the same words
             continue
         if hit.verdict == "leak":
-            explained[positions] = np.maximum(explained[positions], hit.score)
+            leaks.append((hit.score, positions, count))
         if hit.verdict == "leak" or near:
             keep.append(k)
     return [hits[k] for k in sorted(keep)]

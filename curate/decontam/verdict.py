@@ -19,14 +19,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from curate.decontam.evidence import own_content
-from curate.decontam.weights import NAME_FACTOR, seen_score
+from curate.decontam.evidence import MAX_MISSING, MIN_RUN, missing_share, own_content, quoted
+from curate.decontam.weights import NAME_FACTOR, NUMBER, NUMBER_FACTOR, seen_score
 from curate.text.jit import njit
 from curate.text.small import pick
 
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
 EDGE_SCORE = 0.8  # a changed number at the item's edge makes a template from this score on
+TEMPLATE_TEXT = 0.5  # share of a text's words a short item's template copy must be (`_exact`)
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,11 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     and their `anchor_facts`, the text's words and the same with numbers masked
     (`weights.tokens`); `thresholds` = (min_score, min_words, min_grams)."""
     exact, direct, grams, _ = anchors  # grams: the item's indexed windows the text repeats
-    if exact:  # the exact path: whole item contained
-        length = int(index.item_words[item])
-        starts = np.unique(tpos[kinds == 1])
-        return Hit(row, item, "exact", n, 1.0, _merge(starts, length), ((0, length),), 1.0, length, 1)
+    if exact:  # the exact path: whole item contained (constants masked)
+        return _exact(index, n, row, item, np.unique(tpos[kinds == 1]), text_words, thresholds[0])
     total = int(index.by_n[n].item_total[item])
     view = item_view(index, item)
-    text_constants = constants.of(row, text_masked != text_words) if view.glued else NO_CONSTANTS
+    text_constants = constants.of(row, text_masked == NUMBER) if view.glued else NO_CONSTANTS
     state, text_at, seen, packed = pick(_pair_facts, len(text_words) + len(tpos), 2e-5)(
         view.words, view.constants, view.names, view.numbers, view.types, view.plain, text_words, text_masked,
         text_constants, ipos, tpos, n, LOOK, SYNC)
@@ -110,15 +109,46 @@ def judge(index, n, row, item, ipos, tpos, kinds, anchors, text_words, text_mask
     min_score, min_words, min_grams = thresholds
     own = renamed or min_score <= 0  # else checked only when the share alone would flag the pair
     leak = (words >= min_words and score >= min_score / 2) or exact_grams >= min_grams or (
-        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state)))
+        score >= min_score and (own or own_content(index.weights_of(item), index.digits_of(item), state))) or (
+        exact_grams > MIN_RUN - n and quoted(state) and _quote_score(view, seen) >= min_score)
     leak = leak and (renamed or direct)  # found only across skipped names: a renamed copy or nothing
     # a changed number at the item's edge shows a template only when the rest is all there (else
-    # a quote may just stop before the item's last constant, the text going on with its own)
-    kind = "template" if leak and (twos or threes and score >= EDGE_SCORE) else "ngram"
+    # a quote may just stop before the item's last constant, the text going on with its own):
+    # a high score, or every word without digits repeated (its constants, `19x`, may weigh most)
+    edge = threes and (score >= EDGE_SCORE or leak and not twos and
+                       missing_share(index.weights_of(item), index.digits_of(item), state) <= MAX_MISSING)
+    kind = "template" if leak and (twos or edge) else "ngram"
     kind = "renamed" if leak and renamed else kind
     moved = tuple((int(i), int(text_at[i])) for i in np.flatnonzero(state >= 2)) if kind == "template" else ()
     return Hit(row, item, kind, n, round(min(grams / total, 1.0), 4) if total else 0.0, _pairs(flat[edges:]),
                _pairs(flat[11:edges]), round(score, 4), words, exact_grams, "leak" if leak else "near", moved)
+
+
+def _quote_score(view: ItemView, seen: np.ndarray) -> float:
+    """The score of the distinct item words a pair repeats (`seen`) with the item's numbers
+    weighing fully (`evidence.quoted`)."""
+    weights = np.where(view.plain, view.weights, view.weights / NUMBER_FACTOR)
+    return seen_score(weights, float(weights.sum()), seen)
+
+
+def _exact(index, n, row, item, starts, text_words, min_score) -> Hit:
+    """The hit of an item shorter than n found whole, its constants masked (`starts`: where in
+    the text): `exact` where the words are the item's; else the item with other constants, a
+    `template` leak (its score reaching `min_score`) only in a text that is mostly that
+    (TEMPLATE_TEXT of its words): a short item's template inside a longer text (`find 2^10+1
+    mod 11` in a trace) is a step of another task more often than the item."""
+    length = int(index.item_words[item])
+    item_words = index.words_of(item)
+    same = [t for t in starts.tolist() if np.array_equal(text_words[t:t + length], item_words)]
+    if same:
+        return Hit(row, item, "exact", n, 1.0, _merge(np.array(same), length), ((0, length),), 1.0, length, 1)
+    start = int(starts[0])
+    equal = text_words[start:start + length] == item_words
+    score, words = index.coverage(item, equal)
+    leak = min_score <= 0 or score >= min_score and length >= TEMPLATE_TEXT * len(text_words)
+    moved = tuple((i, start + i) for i in np.flatnonzero(~equal).tolist()) if leak else ()
+    return Hit(row, item, "template" if leak else "ngram", n, 1.0, ((start, start + length),), ((0, length),),
+               round(score, 4), words, 0, "leak" if leak else "near", moved)
 
 
 @njit(cache=True, nogil=True)
@@ -263,11 +293,12 @@ def _text_spans(state, text_at, tpos, n, size):
 @njit(cache=True, nogil=True)
 def _constant(tw, tmasked, tconst, t):
     """Text word t's constant class (`_walk`): from `tconst` when given (`evidence.TextConstants`),
-    else 2 for a number (its masked word differs, `weights.tokens`) and 0 for any other word;
-    asked only where the walk goes, so no class is made for the rest of a long text."""
+    else 2 for a number (its masked word is NUMBER, `weights.tokens`; a glued constant's differs
+    too) and 0 for any other word; asked only where the walk goes, so no class is made for the
+    rest of a long text."""
     if len(tconst):
         return tconst[t]
-    return 2 if tmasked[t] != tw[t] else 0
+    return 2 if tmasked[t] == NUMBER else 0
 
 
 @njit(cache=True, nogil=True)

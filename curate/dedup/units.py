@@ -161,17 +161,26 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
 
 def _streamed(path: str, sink: _Signatures, options: dict[str, Any]) -> dict[str, Any]:
     """The signature pass a row group at a time; raises UnitsSpan for a part read whole instead."""
+    from curate.background import Background
+
     domains = options.get("domains")
     frames = []
-    for table in options["tables"](path, needed_columns(options, domains)):
-        if not table.num_rows:
-            continue
-        texts, df = row_frame(table, path, options, domains, hash_missing_ids=False)
-        if df["key"].is_duplicated().any():
-            raise UnitsSpan("a unit key repeats")
-        texts, units = one_row_units(texts, df)
-        sink.add(texts)
-        frames.append(units)
+    # Hashing a piece (on its threads) and writing its files run on a helper thread while this
+    # one frames the next piece: the hashing threads would otherwise wait for it. In order, so
+    # the files are the same bytes.
+    adder = Background(sink.add, depth=0)
+    try:
+        for table in options["tables"](path, needed_columns(options, domains)):
+            if not table.num_rows:
+                continue
+            texts, df = row_frame(table, path, options, domains, hash_missing_ids=False)
+            if df["key"].is_duplicated().any():
+                raise UnitsSpan("a unit key repeats")
+            texts, units = one_row_units(texts, df)
+            adder.submit(texts)
+            frames.append(units)
+    finally:
+        adder.close()
     if not frames:
         raise UnitsSpan("no rows")  # the whole-part path makes the empty files
     units = pl.concat(frames)

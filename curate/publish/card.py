@@ -137,16 +137,15 @@ def yaml_features(schema) -> list[dict]:
 
 def draw_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[dict]:
     """Token-length and verdict PNGs in dataset/plots/; returns [{file, title}]."""
-    return write_plots(dataset_dir, start_plots(dataset_dir, files, facts))
+    return write_plots(dataset_dir, start_plots(facts, facts_mod.token_lengths(dataset_dir, files)))
 
 
-def start_plots(dataset_dir: Path, files: dict[str, list[str]], facts: dict) -> list[tuple]:
+def start_plots(facts: dict, lengths: dict) -> list[tuple]:
     """The card's charts, set drawing (in the chart helper when one runs: `chart_process`):
-    [(file name, title, Drawing)]."""
+    [(file name, title, Drawing)]; `lengths`: `card_facts.token_lengths` of the dataset."""
     from curate.publish.plots import token_histogram, verdict_chart
     from curate.text.chart_process import draw
 
-    lengths = facts_mod.token_lengths(dataset_dir, files)
     bars = facts_mod.verdict_bars(facts["verdicts"], facts.get("published_verdicts", {}))
     return [("token_lengths.png", "Tokens per row, by config", draw(token_histogram, lengths, title="Tokens per row")),
             ("verdicts.png", "Verification outcome by domain: every verified trace, and the published rows",
@@ -180,11 +179,20 @@ def render_card(run_dir: Path, dataset_dir: Path, write_stage, files: dict[str, 
         from curate.publish.onpolicy_view import onpolicy_facts
 
         facts["onpolicy"] = onpolicy_facts(dataset_dir, files, write_stage.config.shapes)
-    drawings = start_plots(dataset_dir, files, facts) if write_stage.config.plots else []
+    from curate.publish.report import draw_ahead
+    from curate.text import chart_process
+
+    charts = write_stage.config.plots or chart_process.started()
+    lengths = facts_mod.token_lengths(dataset_dir, files) if charts else {}
+    drawings = start_plots(facts, lengths) if write_stage.config.plots else []
+    # `curate run`'s report comes next: its charts queue behind the card's (it lists configs by name)
+    shown = {name: lengths[name] for name in sorted(files) if files[name]} if charts else {}
+    draw_ahead(Path(run_dir), shown or None, facts["verdicts"], facts.get("published_verdicts", {}))
     meta = card_metadata(recipe, write_stage, files, facts, dataset_dir)  # while the charts are drawn
+    name = template or recipe.card.template
+    compiled = card_template(name, template_folders(recipe, name))  # so is the template's compile
     plots = write_plots(dataset_dir, drawings)
-    body = render_body(recipe, facts, write_stage, files, plots, template or recipe.card.template,
-                       search=template_folders(recipe, template or recipe.card.template))
+    body = render_body(recipe, facts, write_stage, files, plots, name, compiled=compiled)
     text = yaml.dump(meta, Dumper=CardDumper, sort_keys=False, allow_unicode=True, width=100)
     return "---\n" + text + "---\n\n" + body
 
@@ -248,8 +256,8 @@ def template_loader(search: list[Path]):
                                 jinja2.FileSystemLoader([str(f) for f in search]), packaged])
 
 
-def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], plots: list[dict],
-                template: str, *, search: list[Path] = ()) -> str:
+def card_template(template: str, search: list[Path] = ()):
+    """The card's Jinja template, compiled (a CurateError naming where it looked if not found)."""
     import jinja2
 
     env = jinja2.Environment(loader=template_loader(list(search)), autoescape=False,
@@ -258,17 +266,23 @@ def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], p
     env.filters["cell"] = table_cell
     env.filters["num"] = number
     env.filters["shortpath"] = short_path
-    configs = write_stage.configs_block(files)
-    for entry in configs:
-        name = entry["config_name"]
-        entry["rows"] = facts["rows"].get(name, sum(facts["rows"].values()))
     try:
-        tmpl = env.get_template(template_name(template))
+        return env.get_template(template_name(template))
     except jinja2.TemplateNotFound as exc:
         looked = ", ".join(str(f) for f in [*search, TEMPLATES])
         raise CurateError(f"card template '{exc.name}' not found (looked in {looked})",
                           f"Set card.template to a file in ./{USER_TEMPLATES}/, a path to a .j2 file, or a "
                           f"packaged template ({', '.join(packaged_templates())}).") from None
+
+
+def render_body(recipe, facts: dict, write_stage, files: dict[str, list[str]], plots: list[dict],
+                template: str, *, search: list[Path] = (), compiled=None) -> str:
+    """The card's Markdown body; `compiled`: `card_template`'s answer for `template`, if made already."""
+    tmpl = compiled or card_template(template, search)
+    configs = write_stage.configs_block(files)
+    for entry in configs:
+        name = entry["config_name"]
+        entry["rows"] = facts["rows"].get(name, sum(facts["rows"].values()))
     repo_id = recipe.push.repo_id if recipe.push else REPO_PLACEHOLDER  # `curate push` fills it in
     return tmpl.render(recipe=recipe, facts=facts, configs=configs, split=write_stage.config.split, repo_id=repo_id,
                        sources=recipe.sources, plots=plots, columns=write_stage.config.columns,

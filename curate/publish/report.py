@@ -95,14 +95,15 @@ def gather(run_dir: Path, manifest: dict, samples: int) -> dict[str, Any]:
     rd = RunDir(run_dir)
     rejected = rd.rejected_parts()
     dataset = rd.dataset
-    files = {p.name: sorted(f"{p.name}/{f.name}" for f in p.glob("*.parquet"))
-             for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))} if dataset.exists() else {}
+    files = dataset_files(dataset)
     published = [dataset / f for names in files.values() for f in names]
     last_parts = cf.stage_parts(run_dir, before[-1], published) if before else []
     # the charts first: in the chart helper (when one runs) they are drawn while the rest is gathered
-    charts = {"funnel_svg": draw(funnel_chart, funnel),
-              "clusters_svg": draw(cluster_chart, (read_report(run_dir, "dedup") or {}).get("cluster_sizes")),
-              "plots": start_plots(run_dir, before, dataset, files)}
+    lengths = cf.token_lengths(dataset, files) if files else None
+    bars = cf.verdict_bars(cf.verdicts(run_dir, before), cf.published_verdicts(published))
+    drawings = [(title, draw(fn, *args, **kwargs)) for title, fn, args, kwargs in
+                chart_calls(run_dir, funnel, lengths, bars)]
+    charts = {"funnel_svg": drawings[0][1], "clusters_svg": drawings[1][1], "plots": drawings[2:]}
     context = {
         "recipe": manifest.get("recipe", run_dir.name), "seed": manifest.get("seed"),
         "run_name": run_dir.name, "funnel": funnel,
@@ -138,19 +139,44 @@ def cost_kpis(run_dir: Path, stages: list[dict], files: dict, dataset: Path) -> 
     return out
 
 
-def start_plots(run_dir: Path, stages: list[dict], dataset: Path, files: dict) -> list[tuple]:
-    """The token-length and verdict charts as inline SVG, set drawing: [(title, Drawing)]."""
+def dataset_files(dataset: Path) -> dict[str, list[str]]:
+    """{config: its Parquet files under dataset/, relative}."""
+    if not dataset.exists():
+        return {}
+    return {p.name: sorted(f"{p.name}/{f.name}" for f in p.glob("*.parquet"))
+            for p in sorted(dataset.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))}
+
+
+def chart_calls(run_dir: Path, funnel: list[dict], lengths: dict | None, bars: dict) -> list[tuple]:
+    """The page's charts as [(title, fn, args, kwargs)]: the funnel, dedup's clusters, the
+    token lengths (None: no dataset files) and the verdict bars, as inline SVG. The funnel chart
+    gets only what it draws, so a stage's timing (the last stage's changes after its finalize)
+    is no input."""
     from curate.publish.plots import token_histogram, verdict_chart
 
-    figures = []
-    if files:
-        figures.append(("Tokens per row, by config",
-                        draw(token_histogram, cf.token_lengths(dataset, files), fmt="svg")))
-    bars = cf.verdict_bars(cf.verdicts(run_dir, stages), cf.published_verdicts(
-        [dataset / f for names in files.values() for f in names]))
-    figures.append(("Verdicts: verified traces and published rows",
-                    draw(verdict_chart, bars, title="Verdicts by domain", fmt="svg")))
-    return figures
+    rows = [{"dir": s["dir"], "rows_out": s.get("rows_out", 0), "rejected": s.get("rejected", 0)} for s in funnel]
+    calls = [("funnel", funnel_chart, (rows,), {}),
+             ("clusters", cluster_chart, ((read_report(run_dir, "dedup") or {}).get("cluster_sizes"),), {})]
+    if lengths is not None:
+        calls.append(("Tokens per row, by config", token_histogram, (lengths,), {"fmt": "svg"}))
+    calls.append(("Verdicts: verified traces and published rows", verdict_chart, (bars,),
+                  {"title": "Verdicts by domain", "fmt": "svg"}))
+    return calls
+
+
+def draw_ahead(run_dir: Path, lengths: dict | None, verified: dict, published: dict) -> None:
+    """Start the page's charts in the chart helper now, if one runs. The card calls this when
+    the run's last stage is done, with what it read of the dataset it is writing (token
+    lengths, None without files; verify's and the dataset's verdict counts), so nothing is read
+    twice and `curate run`'s report finds its charts drawn or on the way (`chart_process.ahead`).
+    A chart whose inputs differ when the report asks is drawn again."""
+    from curate.text import chart_process
+
+    if not chart_process.started():
+        return
+    stages = cf.ordered_stages(RunDir(run_dir).read_manifest())  # the funnel chart's rows, as `cf.funnel` has them
+    for _, fn, args, kwargs in chart_calls(run_dir, stages, lengths, cf.verdict_bars(verified, published)):
+        chart_process.ahead(fn, *args, **kwargs)
 
 
 # ---------------------------------------------------------------- row samples

@@ -107,7 +107,7 @@ class Decontam(Stage):
     """Annotate `contaminated` with the benchmark items each row contains."""
 
     name = "decontam"
-    version = 4  # 4: a leak must show the item's own content (decontam/evidence.py)
+    version = 5  # 4: a leak must show the item's own content (evidence.py); 5: issue 17 recall (docs/stages.md)
     Config = DecontamConfig
     has_prepare = True
     has_finalize = True

@@ -127,8 +127,9 @@ class Verify(Stage):
         (ctx.artifacts / "prepare.json").write_text(json.dumps({"split_problems": count}))
 
     def _start_checkers(self, inputs) -> None:
-        """Start the math workers (they import sympy meanwhile) when there are math rows and, in
-        a small run, the code checks of every part, so that their waits overlap (`prefetch`)."""
+        """Start the math workers (they import sympy meanwhile; as many as the run's math rows
+        need, `workers_for`) when there are math rows and, in a small run, the code checks of
+        every part, so that their waits overlap (`prefetch`)."""
         from collections import Counter
 
         from curate.stages.base import read_input
@@ -142,7 +143,8 @@ class Verify(Stage):
         if counts["math"]:
             from curate.verifiers.math_rows import get_pool
 
-            get_pool(workers=self._workers(), deadline=self.config.deadline, memory_mb=self.config.memory_mb)
+            get_pool(workers=self._workers(), deadline=self.config.deadline, memory_mb=self.config.memory_mb,
+                     rows=counts["math"])
         if 0 < counts["code"] <= prefetch.MAX_ROWS:
             rows = [row for path in inputs for row in conform(read_input(path)).to_pylist()
                     if (not self.config.domains or row["domain"] in self.config.domains)

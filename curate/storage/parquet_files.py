@@ -7,6 +7,7 @@ rename). Rejected rows are written the same way, with the stage that dropped the
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import Iterable
 
@@ -14,53 +15,158 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
+from curate.storage.row_groups import Splicer, encode, splice_supported
 
 
 class AtomicParquetWriter:
     """Stream tables into `path` through a temporary file; `commit` renames it into place.
 
-    Tables are encoded and compressed on a helper thread (`curate.background`), so the stage
-    that produces them keeps computing meanwhile; one at a time (a table waiting behind the one
-    being written would only hold memory: the writer is the slow end). Parts are transient (the
-    next stage reads them once): zstd level 1 favours speed over size.
+    Each table (a row group) is encoded and compressed off the calling thread, so the stage that
+    produces them keeps computing meanwhile. With `encoders` > 1 (default: up to two, one per
+    core) that many row groups are compressed at once, each as a small file of its own, spliced
+    into the part in order (`curate.storage.row_groups`: the same bytes as one writer's); with
+    one, a single helper thread writes them one after another. Tables wait for an encoder in the
+    caller's hands, not in a queue (a queued table would only hold memory: the writer is the
+    slow end). Parts are transient (the next stage reads them once): zstd level 1 favours speed
+    over size.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema = TRACE_SCHEMA, **options):
-        from curate.background import Background
-
+    def __init__(self, path: Path, schema: pa.Schema = TRACE_SCHEMA, *, encoders: int | None = None, **options):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.schema, self.rows = path, schema, 0
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         options.setdefault("compression", "zstd")
         options.setdefault("compression_level", 1)
-        self.writer: pq.ParquetWriter | None = pq.ParquetWriter(self.tmp, schema, **options)
-        self.background = Background(self.writer.write_table, depth=0)
+        self.options = options
+        encoders = default_encoders() if encoders is None else encoders
+        self.sink: _Sink | None = (_SplicedSink if encoders > 1 and splice_supported(options) else _SerialSink)(
+            self.tmp, schema, options, encoders)
+
+    def reserve(self) -> None:
+        """Wait until an encoder is free: a caller that makes its next table only then holds
+        no table waiting for the writer."""
+        self.sink.reserve()
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.background.submit(aligned(table.cast(self.schema) if table.schema != self.schema else table))
+            self.sink.submit(aligned(table.cast(self.schema) if table.schema != self.schema else table))
             self.rows += table.num_rows
 
     def commit(self) -> int:
-        self.background.close()
-        self.writer.close()
-        self.writer = None
+        self.sink.close()
+        self.sink = None
         os.replace(self.tmp, self.path)
         return self.rows
 
     def abort(self) -> None:
         """Drop the temporary file (no-op after commit)."""
-        if self.writer is not None:
+        if self.sink is not None:
             try:
-                self.background.close()
-            except Exception:  # noqa: BLE001 - already failing; the temporary file goes anyway
+                self.sink.abort()
+            except Exception:  # noqa: BLE001 - already failing (e.g. a full disk): the temporary file goes anyway
                 pass
-            try:
-                self.writer.close()
-            except OSError:  # e.g. the disk is full: the temporary file goes anyway
-                pass
-            self.writer = None
+            self.sink = None
         self.tmp.unlink(missing_ok=True)
+
+
+def default_encoders() -> int:
+    """Row groups compressed at once by one writer: the cores this process may use, at most two
+    (a part pass has a reader and a stage beside its writer)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+class _Sink:
+    """Where an `AtomicParquetWriter` sends its tables."""
+
+    def reserve(self) -> None:
+        """Wait until a table submitted now would be taken at once."""
+
+    def submit(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Write everything submitted and complete the file; raise the first failure."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class _SerialSink(_Sink):
+    """One ParquetWriter on one helper thread: row groups compressed one after another."""
+
+    def __init__(self, tmp: Path, schema: pa.Schema, options: dict, encoders: int):
+        from curate.background import Background
+
+        self.writer: pq.ParquetWriter | None = pq.ParquetWriter(tmp, schema, **options)
+        self.background = Background(self.writer.write_table, depth=0)
+
+    def submit(self, table: pa.Table) -> None:
+        self.background.submit(table)
+
+    def close(self) -> None:
+        self.background.close()
+        self.writer.close()
+        self.writer = None
+
+    def abort(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            self.background.close()
+        finally:
+            writer, self.writer = self.writer, None
+            writer.close()
+
+
+class _SplicedSink(_Sink):
+    """Row groups encoded on `encoders` threads at once, each into a file of its own beside the
+    part, spliced into the part in order."""
+
+    def __init__(self, tmp: Path, schema: pa.Schema, options: dict, encoders: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.tmp, self.schema, self.options, self.encoders = tmp, schema, options, encoders
+        self.file = open(tmp, "wb")
+        self.splicer = Splicer(self.file)
+        self.pool = ThreadPoolExecutor(encoders, thread_name_prefix="curate-writer")
+        self.pending: deque = deque()
+        self.submitted = 0
+
+    def reserve(self) -> None:
+        while len(self.pending) >= self.encoders:  # every encoder busy: wait for the oldest
+            self._splice_next()
+
+    def submit(self, table: pa.Table) -> None:
+        self.reserve()
+        piece = self.tmp.with_name(f"{self.tmp.name}.{self.submitted}")
+        self.submitted += 1
+        self.pending.append(self.pool.submit(encode, table, piece, self.schema, self.options))
+        while self.pending and self.pending[0].done():  # spliced early: its file goes now
+            self._splice_next()
+
+    def _splice_next(self) -> None:
+        self.splicer.append(self.pending.popleft().result())
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self._splice_next()
+            if self.splicer.rows:
+                self.splicer.finish()
+        finally:
+            self.pool.shutdown()
+            self.file.close()
+        if not self.splicer.rows:  # no rows: the file a writer makes with none
+            pq.ParquetWriter(self.tmp, self.schema, **self.options).close()
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pending.clear()
+        self.file.close()
+        for k in range(self.submitted):
+            self.tmp.with_name(f"{self.tmp.name}.{k}").unlink(missing_ok=True)
 
 
 WRITE_BATCH_ROWS = 1024  # Parquet's write batch: page boundaries are checked every this many rows of a chunk

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 _HELPER: ProcessPoolExecutor | None = None
+_AHEAD: dict[bytes, "Drawing"] = {}  # charts started by `ahead`, by what they draw; each taken once
 
 
 def start() -> None:
@@ -45,6 +46,7 @@ def stop() -> None:
     """Shut the helper down (a later `start` spawns a new one)."""
     global _HELPER
     helper, _HELPER = _HELPER, None
+    _AHEAD.clear()
     if helper is not None:
         helper.shutdown(wait=True, cancel_futures=True)
 
@@ -87,7 +89,12 @@ class Drawing:
 def draw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Drawing:
     """Draw `fn(*args, **kwargs)` in the helper if one is running, else when `result()` is asked.
 
-    `fn` and its arguments must pickle (a module-level function, plain data and NumPy arrays)."""
+    `fn` and its arguments must pickle (a module-level function, plain data and NumPy arrays).
+    The same chart started by `ahead` is taken from there."""
+    if _AHEAD:
+        started_ahead = _AHEAD.pop(_key(fn, args, kwargs), None)
+        if started_ahead is not None:
+            return started_ahead
     future = None
     if _HELPER is not None:
         try:
@@ -95,3 +102,21 @@ def draw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Drawing:
         except (BrokenProcessPool, RuntimeError):  # died, or shut down at exit
             stop()
     return Drawing(fn, args, kwargs, future)
+
+
+def ahead(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Start drawing a chart that a later `draw` of the same function and arguments will ask
+    for (the run report's, while the card is written), if the helper runs; the helper draws in
+    order, so it goes after the charts asked for before it. A chart is a pure function of its
+    arguments (no time, no path), so the bytes are those the later `draw` would make."""
+    if _HELPER is None:
+        return
+    key = _key(fn, args, kwargs)
+    if key not in _AHEAD:
+        _AHEAD[key] = draw(fn, *args, **kwargs)
+
+
+def _key(fn: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
+    import pickle
+
+    return pickle.dumps((fn.__module__, fn.__qualname__, args, sorted(kwargs.items())), protocol=5)

@@ -78,23 +78,29 @@ def _word_hashes(data, offsets, valid):
 
 
 def _byte_classes() -> tuple[np.ndarray, np.ndarray]:
-    """Per byte: its lower-case value (0 for a separator) and its kind as the bits it sets in
-    `text_words_masked`'s state (0 separator, 1 digit: inside a word, 3 letter or non-ASCII:
-    inside a word that is not a number): two table reads per byte instead of a chain of comparisons."""
+    """Per byte: its lower-case value (0 for a separator) and its kind (0 separator, 1 letter or
+    non-ASCII, 2 digit): two table reads per byte instead of a chain of comparisons."""
     low, kind = np.zeros(256, np.uint8), np.zeros(256, np.uint8)
     for b in range(256):
         if b >= 128 or chr(b).isascii() and chr(b).isalnum():  # `_is_word_byte`, in Python
-            low[b], kind[b] = b + 32 if 65 <= b <= 90 else b, 1 if 48 <= b <= 57 else 3
+            low[b], kind[b] = b + 32 if 65 <= b <= 90 else b, 2 if 48 <= b <= 57 else 1
     return low, kind
 
 
 _LOW, _KIND = _byte_classes()
-BYTE_TABLES = (_LOW, _KIND)  # `text_words_masked`'s tables, for the decontam scan
+
+
+# word states of `_word_hashes_masked`, by (state, byte kind 1 letter or 2 digit): 0 outside a
+# word, 1 digits only (a number), 2 digits then letters (`19x`), 3 anything else
+_STATES = np.array([0, 3, 1, 0, 2, 1, 0, 2, 3, 0, 3, 3], np.uint8)
+BYTE_TABLES = (_LOW, _KIND, _STATES)  # `text_words_masked`'s tables, for the decontam scan
 
 
 @njit(cache=True, nogil=True)
-def _word_hashes_masked(data, offsets, valid, number, low, kind):
-    """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`."""
+def _word_hashes_masked(data, offsets, valid, number, low, kind, states):
+    """`_word_hashes`, plus the same hashes with every number (ASCII digits only) as `number`
+    and every constant glued before letters (`19x`, `3xyz`: digits, then no digit) as the hash
+    of its letters seeded with `number` (`_glued`)."""
     n = len(offsets) - 1
     size = max(1, (offsets[n] - offsets[0]) // 2 + n)
     out = np.empty(size, dtype=np.uint64)
@@ -103,37 +109,50 @@ def _word_hashes_masked(data, offsets, valid, number, low, kind):
     k = 0
     for d in range(n):
         if valid[d]:
-            k = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, out, masked, k)
+            k = text_words_masked(data, offsets[d], offsets[d + 1], number, low, kind, states, out, masked, k)
         doc[d + 1] = k
     return doc, out[:k], masked[:k]
 
 
 @njit(cache=True, nogil=True)
-def text_words_masked(data, lo, hi, number, low, kind, out, masked, k):
+def text_words_masked(data, lo, hi, number, low, kind, states, out, masked, k):
     """The words of one text (bytes lo..hi) into out[k:] and masked[k:] (`_word_hashes_masked`);
     returns the new k. Room for (hi - lo) // 2 + 1 words is the caller's: the decontam scan
     tokenises each text into a scratch buffer this way and keeps only the words of texts that match.
     numba's disk cache of a caller in another file (`kernels.scan_bytes`) does not see an edit
     here: touch that file too, or its cached code keeps the old tokeniser."""
     h = FNV_OFFSET
-    state = 0  # bit 0: inside a word; bit 1: the word has a byte that is not a digit
+    state = 0
     for i in range(lo, hi):
         b = data[i]
         c = kind[b]
         if c:
             h = (h ^ np.uint64(low[b])) * FNV_PRIME
-            state |= c
+            state = states[state * 3 + c]
         elif state:
             out[k] = h
-            masked[k] = h if state & 2 else number
+            masked[k] = h if state == 3 else (number if state == 1 else _glued(data, i, number, low, kind))
             k += 1
             h = FNV_OFFSET
             state = 0
     if state:
         out[k] = h
-        masked[k] = h if state & 2 else number
+        masked[k] = h if state == 3 else (number if state == 1 else _glued(data, hi, number, low, kind))
         k += 1
     return k
+
+
+@njit(cache=True, nogil=True)
+def _glued(data, end, number, low, kind):
+    """The masked hash of a constant glued before letters ending at `end`: the hash of its
+    letters seeded with `number`."""
+    i = end
+    while kind[data[i - 1]] == 1:
+        i -= 1
+    g = number
+    for j in range(i, end):
+        g = (g ^ np.uint64(low[data[j]])) * FNV_PRIME
+    return g
 
 
 @njit(cache=True, nogil=True)
@@ -197,11 +216,11 @@ def _word_runs(data, offsets, valid):
     return doc, starts, ends, lower
 
 
-def _fnv_of_runs(lower, starts, ends) -> np.ndarray:
+def _fnv_of_runs(lower, starts, ends, seed=FNV_OFFSET) -> np.ndarray:
     """FNV-1a of each run lower[start:end], one byte position at a time across all runs."""
     lengths = ends - starts
     order = np.argsort(-lengths, kind="stable")  # the runs still going at step j are a prefix
-    h = np.full(len(starts), FNV_OFFSET, np.uint64)
+    h = np.full(len(starts), seed, np.uint64)
     by_length, first = lengths[order], starts[order]
     for j in range(int(by_length[0]) if len(by_length) else 0):
         alive = int(np.searchsorted(-by_length, -j, side="left"))  # lengths > j
@@ -218,11 +237,17 @@ def _word_hashes_numpy(data, offsets, valid):
 
 
 @numpy_twin(_word_hashes_masked)
-def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind):  # noqa: ARG001 (the kernel's byte tables)
+def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind, states):  # noqa: ARG001 (the kernel's tables)
     doc, starts, ends, lower = _word_runs(data, offsets, valid)
     hashes = _fnv_of_runs(lower, starts, ends)
-    digits = np.r_[0, np.cumsum((lower >= 48) & (lower <= 57))]
-    return doc, hashes, np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
+    is_digit = (lower >= 48) & (lower <= 57)
+    digits = np.r_[0, np.cumsum(is_digit)]
+    letters = np.r_[np.flatnonzero(~is_digit), len(lower)]
+    first = letters[np.searchsorted(letters, starts)]  # each word's first byte that is not a digit
+    glued = np.flatnonzero((first > starts) & (first < ends) & (digits[ends] == digits[first]))
+    masked = np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
+    masked[glued] = _fnv_of_runs(lower, first[glued], ends[glued], np.uint64(number))
+    return doc, hashes, masked
 
 
 @numpy_twin(_ngrams)
@@ -249,10 +274,12 @@ def word_hashes(texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def word_hashes_masked(texts: pa.Array | list[str], number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, hashes, masked): `word_hashes`, and the same with every number (a word of ASCII
-    digits only) replaced by the hash `number`, so n-grams can match whatever the constants."""
+    digits only) replaced by the hash `number` and every constant glued before letters (`19x`)
+    by the hash of its letters seeded with `number`, so n-grams can match whatever the constants."""
     array = text_array(texts)
     data, offsets, valid = arrow_buffers(array)
-    return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number), _LOW, _KIND)
+    return pick(_word_hashes_masked, len(data), TWIN_COST)(data, offsets, valid, np.uint64(number), _LOW, _KIND,
+                                                         _STATES)
 
 
 def ngram_hashes(texts: pa.Array | list[str], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,18 +20,37 @@ from curate.verifiers.pool import WorkerPool, stop_forkserver
 _POOLS: dict[tuple, WorkerPool] = {}
 
 
-def get_pool(*, workers: int, deadline: float, memory_mb: int) -> WorkerPool:
+ROWS_PER_WORKER = 256  # a worker's own set-up (below) pays for itself past about this many rows
+
+
+def get_pool(*, workers: int, deadline: float, memory_mb: int, rows: int | None = None) -> WorkerPool:
     """The math worker pool with these settings (started on first use, closed at exit).
 
     It returns at once: the workers import sympy and math-verify meanwhile, and the pool's
-    first `run` waits for them; so calling this early (verify's prepare) overlaps that start."""
+    first `run` waits for them; so calling this early (verify's prepare) overlaps that start.
+
+    `rows`: the math rows the whole run holds, when the caller knows them before the pool
+    starts; a run that small starts fewer workers than `workers` (`workers_for`), and later
+    calls with the same settings get that pool."""
     key = (workers, deadline, memory_mb)
     if key not in _POOLS:
         if not _POOLS:
             atexit.register(close_pools)
-        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=workers, deadline=deadline, memory_mb=memory_mb,
+        size = workers_for(rows, workers) if rows is not None else workers
+        _POOLS[key] = WorkerPool("curate.verifiers.math", workers=size, deadline=deadline, memory_mb=memory_mb,
                                  preload=("math_verify",))
     return _POOLS[key]
+
+
+def workers_for(rows: int, workers: int) -> int:
+    """Workers worth starting for `rows` math rows: one per ROWS_PER_WORKER, at most `workers`.
+
+    Each worker pays its own first checks' set-up (math-verify's LaTeX parser builds its
+    prediction tables and sympy its caches as they are first used: about 0.4 CPU seconds for
+    the quickstart's answers, against 0.2 s for all 72 of its checks once warm), so in a small
+    run a second worker spends more CPU on that than it takes off the first's checks, CPU the
+    run's code checks and other processes need."""
+    return max(1, min(workers, -(-rows // ROWS_PER_WORKER)))
 
 
 def close_pools() -> None:

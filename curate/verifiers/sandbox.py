@@ -150,7 +150,7 @@ class Sandbox:
     def _run_unisolated(self, files, args, stdin: bytes, limits: Limits) -> RunResult:
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="curate-box-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="curate-box-", dir=_scratch_root()) as tmp:
             box = Path(tmp) / "box"
             box.mkdir()
             for name, content in files.items():
@@ -160,6 +160,17 @@ class Sandbox:
             argv = [self.python, "-I", "-S", str(box / _entry(files)), *args, *_limit_args(limits),
                     "--box", str(box)]
             return _execute(argv, stdin, limits, cwd=str(work), env={"PATH": "/usr/bin:/bin", "HOME": str(work)})
+
+
+@cache
+def _scratch_root() -> str | None:
+    """Where an unisolated run's folders go: /dev/shm (memory) when writable, else the default
+    temporary folder. On a disk, removing a run's folder costs more than the run: ~8 ms of
+    unlinks on ext4 (with `discard`), and the next program start waits on them too (a 12 ms
+    run took 30), so 55 small runs cost 2 s instead of 0.65. bwrap runs are unaffected: their
+    files are memfds and their scratch a tmpfs of its own, the size cap bwrap gives."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 @cache
