@@ -102,3 +102,19 @@ def test_a_short_form_many_pool_problems_share_is_a_generic_exercise():
     assert {(h["verdict"], h["pool_common"]) for h in stats["decontam_hits"]} == {("near", True)}
     same_problem, _ = flags(index, forms[:1] * 4, pool_min=10)  # samples of one problem count once
     assert all(same_problem)
+
+
+def test_a_weak_pair_only_inside_a_copy_of_another_item_leaves_nothing_to_count():
+    """A text that copies one item whole and shares only that item's n-grams with a second:
+    the weak pair's n-grams count for no other item, so there is nothing to count (this once
+    indexed an empty array with a one-element mask: `curate decontam` failed on such a pool)."""
+    import numpy as np
+
+    from curate.decontam.match import pool_rarity
+    from curate.decontam.verdict import Hit
+
+    weak = Hit(0, 1, "ngram", 8, 0.1, ((0, 8),), ((0, 8),), score=0.1, verdict="near")
+    strong = Hit(0, 0, "exact", 8, 1.0, ((0, 20),), ((0, 20),))
+    docs, keys = np.zeros(4, np.int64), np.array([7, 8, 7, 8], np.int64)  # the weak pair's n-grams are the copy's
+    hits = pool_rarity([(weak, 0, 2), (strong, 2, 4)], docs, keys, np.zeros(1, np.int64), pool_min=1)
+    assert hits == [weak, strong]

@@ -172,6 +172,8 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
         code = lambda idx: keys[idx] * (int(docs.max()) + 1) + docs[idx]  # noqa: E731
         check[check] = np.isin(code(at[check]), code(strong))
         at = at[~check]
+        if not len(at):  # every weak pair lies in a text copying an item that holds its n-grams
+            return [hit for hit, _, _ in judged]
     key, group = keys[at], groups[docs[at]]
     order = np.lexsort((group, key))
     key, group = key[order], group[order]
