@@ -57,3 +57,29 @@ def test_first_run_compiles_nothing_and_matches_the_compiled_run(tmp_path):
     for relative in ours:
         ours_table, theirs_table = (pq.read_table(tmp_path / side / relative) for side in ("small", "compiled"))
         assert ours_table.equals(theirs_table), relative
+
+
+def test_numba_cache_is_keyed_by_every_source(tmp_path):
+    """A kernel compiles in the kernels it calls from other files, and numba checks a cached
+    kernel only against its own file: the cache folder is named by a hash of all sources, so a
+    change to a callee's file alone starts a fresh cache instead of loading stale code."""
+    from curate.text.jit import source_key
+
+    tree = tmp_path / "pkg"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "kernels.py").write_text("def caller(): return callee()\n")
+    (tree / "sub" / "words.py").write_text("def callee(): return 1\n")
+    before = source_key(tree)
+    assert source_key(tree) == before
+    (tree / "sub" / "words.py").write_text("def callee(): return 2\n")
+    assert source_key(tree) != before
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(CURATE_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    code = ("import os\nfrom curate.text.jit import load_numba\nnumba = load_numba()\n"
+            "print(os.environ['NUMBA_CACHE_DIR']); print(numba.config.CACHE_DIR)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    chosen, used = done.stdout.split()
+    assert chosen == used and Path(chosen).parent == tmp_path / "cache" / "numba"
+    assert Path(chosen).name == source_key(ROOT / "curate")

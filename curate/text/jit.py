@@ -8,14 +8,17 @@ not imported. The first compiled call imports numba, makes every lazy kernel a n
 (nothing is compiled yet: numba compiles, or loads from its disk cache, per kernel on first
 call, as before) and puts the dispatchers in place of the lazy kernels in every curate module
 that holds one, since numba finds a kernel's callees in its module's globals. Once numba is
-imported, `njit` decorates at once.
+imported, `njit` decorates at once. numba's disk cache is keyed by a hash of curate's sources
+(`_key_cache_by_sources`), since numba checks a kernel only against its own file.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 import threading
 from pathlib import Path
@@ -61,6 +64,7 @@ def load_numba() -> Any:
     global _numba
     with _lock:
         if _numba is None:
+            _key_cache_by_sources()
             import numba
 
             _defer_numba_blas_probe()
@@ -74,6 +78,31 @@ def load_numba() -> Any:
                             namespace[name] = value.dispatcher
             _numba = numba
     return _numba
+
+
+def _key_cache_by_sources() -> None:
+    """Point numba's disk cache at a folder named by a hash of curate's sources, unless the user
+    chose one (NUMBA_CACHE_DIR) or numba is already imported.
+
+    numba checks a cached kernel against its own file only, while a kernel compiles in the
+    kernels it calls from other files (`decontam.kernels.scan_bytes` holds
+    `text.words.text_words_masked`): in a checkout where only the callee's file changed, the
+    cache would hand back the old code compiled in, and results would silently differ. Keyed by
+    every source, any change to curate starts a fresh cache (one compile per kernel, as after an
+    install). Hashing the ~150 files costs ~20 ms, paid only when numba is loaded."""
+    if os.environ.get("NUMBA_CACHE_DIR") or "numba" in sys.modules:
+        return
+    base = Path(os.environ.get("CURATE_CACHE") or Path.home() / ".cache" / "curate")
+    os.environ["NUMBA_CACHE_DIR"] = str(base / "numba" / source_key(Path(__file__).resolve().parents[1]))
+
+
+def source_key(root: Path) -> str:
+    """A hash of every Python file under `root`, names and contents."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _defer_numba_blas_probe() -> None:
