@@ -119,8 +119,8 @@ def text_words_masked(data, lo, hi, number, low, kind, states, out, masked, k):
     """The words of one text (bytes lo..hi) into out[k:] and masked[k:] (`_word_hashes_masked`);
     returns the new k. Room for (hi - lo) // 2 + 1 words is the caller's: the decontam scan
     tokenises each text into a scratch buffer this way and keeps only the words of texts that match.
-    numba's disk cache of a caller in another file (`kernels.scan_bytes`) does not see an edit
-    here: touch that file too, or its cached code keeps the old tokeniser."""
+    A caller in another file (`kernels.scan_bytes`) compiles this in; its disk cache sees an
+    edit here only because the cache is keyed by all sources (`curate.text.jit`)."""
     h = FNV_OFFSET
     state = 0
     for i in range(lo, hi):
