@@ -45,8 +45,8 @@ from curate.io import PIECE_ROWS, READ_BUFFER
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir
-from curate.storage.parquet_files import AtomicParquetWriter, write_rejected
 from curate.stages.base import PartContext, Stage, view_tables
+from curate.storage.parquet_files import AtomicParquetWriter, write_rejected
 
 READ_BATCH_ROWS = 8192
 

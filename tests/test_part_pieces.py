@@ -18,8 +18,8 @@ import pytest
 
 from curate import io
 from curate.part_task import READ_BATCH_ROWS, rebatched
-from curate.storage.parquet_files import AtomicParquetWriter, aligned
 from curate.schema import conform
+from curate.storage.parquet_files import AtomicParquetWriter, aligned
 
 
 def wide_rows(n: int, words: int = 300, seed: int = 0) -> pa.Table:

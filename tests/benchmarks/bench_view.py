@@ -39,8 +39,8 @@ def make_run(path: Path, rows: int) -> int:
     import pyarrow as pa
 
     from curate.rundir import RunDir, write_json_atomic
-    from curate.storage.parquet_files import write_rejected
     from curate.schema import TRACE_SCHEMA
+    from curate.storage.parquet_files import write_rejected
 
     rng = np.random.default_rng(0)
     vocab = np.array([f"w{i}" for i in range(4000)] + ["therefore", "wait", "x^2", "$\\frac{a}{b}$"])
