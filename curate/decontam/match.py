@@ -5,7 +5,7 @@
 position) row. Matches are grouped per (text, item) and scored by what they share:
 
 - coverage: the item words covered by matched windows, extended along the same alignment
-  (`verdict._align`: where a matched window puts the item in the text, every run of at least n agreeing
+  (`align.align`: where a matched window puts the item in the text, every run of at least n agreeing
   words counts, so n-grams dropped as boilerplate inside a real copy still count);
 - score: the covered words' information (`index.word_weights`: rarity across the benchmark's
   items, numbers and number words discounted) over the whole item's information;
