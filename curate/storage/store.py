@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from curate.cache_dir import cache_root  # noqa: F401 - where working copies live; re-exported
 from curate.errors import CurateError, require
 
 T = TypeVar("T")
@@ -39,11 +40,6 @@ def is_url(path: Any) -> bool:
     """Is `path` an object-store URL (`s3://...`), not a local path (`file://` counts as local)?"""
     match = _URL.match(str(path)) if isinstance(path, (str, os.PathLike)) else None
     return bool(match) and match.group(1) not in ("file", "local")
-
-
-def cache_root() -> Path:
-    """Where local working copies live: $CURATE_CACHE, else ~/.cache/curate."""
-    return Path(os.environ.get("CURATE_CACHE") or Path.home() / ".cache" / "curate")
 
 
 def digest(path: Path) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from curate.cache_dir import cache_root
+
 _numba: Any = None  # the numba module, once a kernel was called compiled in this process
 _lazy: list[LazyKernel] = []
 _lock = threading.Lock()
@@ -92,8 +94,7 @@ def _key_cache_by_sources() -> None:
     install). Hashing the ~150 files costs ~20 ms, paid only when numba is loaded."""
     if os.environ.get("NUMBA_CACHE_DIR") or "numba" in sys.modules:
         return
-    base = Path(os.environ.get("CURATE_CACHE") or Path.home() / ".cache" / "curate")
-    os.environ["NUMBA_CACHE_DIR"] = str(base / "numba" / source_key(Path(__file__).resolve().parents[1]))
+    os.environ["NUMBA_CACHE_DIR"] = str(cache_root() / "numba" / source_key(Path(__file__).resolve().parents[1]))
 
 
 def source_key(root: Path) -> str:
