@@ -70,6 +70,13 @@ def lsh_params(
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError("threshold must lie strictly between 0 and 1")
+    if fp_weight == 1 - fn_weight and threshold in _CHOSEN.get((num_perm, fn_weight), {}):
+        return _CHOSEN[num_perm, fn_weight][threshold]
+    return _minimise(threshold, num_perm, fp_weight, fn_weight)
+
+
+def _minimise(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """`lsh_params` by its numerical search (50-200 ms: 2 integrals per bands x rows)."""
     low = np.linspace(0.0, threshold, 2001)
     high = np.linspace(threshold, 1.0, 2001)
     best, best_error = (1, 1), np.inf
@@ -82,6 +89,25 @@ def lsh_params(
                 best, best_error = (bands, rows), error
     return best
 
+
+# `lsh_params` of common settings, as `_minimise` computes them (tests/test_minhash.py checks
+# every entry), so a command run with them skips the search: (num_perm, fn_weight) ->
+# {threshold: (bands, rows)}, for fp_weight = 1 - fn_weight (0.5: datasketch's default weighting,
+# 0.95: dedup's default recall_weight).
+_CHOSEN: dict[tuple[int, float], dict[float, tuple[int, int]]] = {
+    (64, 0.5): {0.5: (14, 4), 0.55: (12, 5), 0.6: (10, 6), 0.65: (9, 7), 0.7: (8, 8), 0.75: (7, 9),
+                0.8: (5, 11), 0.85: (4, 15), 0.9: (3, 21), 0.95: (2, 32)},
+    (64, 0.95): {0.5: (21, 3), 0.55: (19, 3), 0.6: (16, 4), 0.65: (16, 4), 0.7: (12, 5), 0.75: (12, 5),
+                 0.8: (10, 6), 0.85: (8, 8), 0.9: (6, 10), 0.95: (4, 16)},
+    (128, 0.5): {0.5: (25, 5), 0.55: (21, 6), 0.6: (18, 7), 0.65: (16, 8), 0.7: (14, 9), 0.75: (11, 11),
+                 0.8: (9, 13), 0.85: (8, 16), 0.9: (5, 25), 0.95: (3, 42)},
+    (128, 0.95): {0.5: (26, 3), 0.55: (32, 4), 0.6: (24, 4), 0.65: (25, 5), 0.7: (21, 6), 0.75: (18, 7),
+                  0.8: (16, 8), 0.85: (12, 10), 0.9: (9, 14), 0.95: (6, 21)},
+    (256, 0.5): {0.5: (42, 6), 0.55: (36, 7), 0.6: (32, 8), 0.65: (28, 9), 0.7: (25, 10), 0.75: (21, 12),
+                 0.8: (17, 15), 0.85: (13, 19), 0.9: (9, 28), 0.95: (5, 51)},
+    (256, 0.95): {0.5: (53, 4), 0.55: (51, 5), 0.6: (41, 5), 0.65: (42, 6), 0.7: (36, 7), 0.75: (30, 8),
+                  0.8: (25, 10), 0.85: (19, 13), 0.9: (15, 17), 0.95: (9, 28)},
+}
 
 # ---------------------------------------------------------------- permutations
 
