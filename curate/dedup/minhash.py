@@ -123,10 +123,15 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- public API
 
 
-def _twin_cost(shingle: str) -> float:
-    """Seconds per text byte of the signature kernel run as Python (`curate.text.small`), measured
-    under load: word shingles have NumPy twins for their byte loops, character shingles do not."""
-    return 3e-5 if shingle == "char" else 1e-5
+def _twin_seconds(offsets: np.ndarray, data: np.ndarray, shingle: str) -> float:
+    """Estimated seconds of a shingling kernel run as Python (`curate.text.small`) over these
+    texts: a fixed cost per text plus a cost per byte. Measured at load 6-7 on 2 cores: about
+    1.1 ms per text, and per byte 1.6-2.5 us for word shingles (NumPy twins for their byte
+    loops) and 17-19 us for character shingles (none). A cost per byte alone (10 us before)
+    overrated 10 R1-length problems fivefold, and the signature pass then imported numba to
+    hash them (0.7 CPU s) where Python took 0.07-0.13 s."""
+    per_byte = 3e-5 if shingle == "char" else 2.5e-6
+    return 1.1e-3 * (len(offsets) - 1) + per_byte * len(data)
 
 
 def _as_array(texts) -> pa.Array:
@@ -152,7 +157,7 @@ def signatures(
     """
     a, b = permutations(num_perm, seed)
     data, offsets, valid = text_buffers(texts)
-    kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+    kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
     sig, _, exact, counts, _, _, _ = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
                                             0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
     return sig, exact, counts
@@ -190,7 +195,7 @@ def band_keys_and_shingles(
     def run(i: int):  # the kernel releases the GIL: pieces run on threads at once
         data, offsets, valid = pieces[i]
         slot = i + (len(pieces) > 1)
-        kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+        kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
         out = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
                      int(rows), BAND_MULTIPLIERS, scratch[slot])
         if keep:
@@ -249,7 +254,8 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
     """(offsets, values): each text's sorted distinct shingle values (the sets MinHash sees)."""
     data, offsets, valid = text_buffers(texts)
-    return pick(_set_kernel, len(data), _twin_cost(shingle))(data, offsets, valid, int(ngram), shingle == "char")
+    kernel = pick(_set_kernel, 1, _twin_seconds(offsets, data, shingle))
+    return kernel(data, offsets, valid, int(ngram), shingle == "char")
 
 
 def jaccard_pairs(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
