@@ -21,6 +21,22 @@ def test_lsh_params_agree_with_datasketch(threshold, weights):
     assert ours == _optimal_param(threshold, 128, *weights)
 
 
+@pytest.mark.parametrize("num_perm, fn_weight", sorted(mh._CHOSEN))
+def test_lsh_params_table_is_what_the_search_finds(num_perm, fn_weight):
+    for threshold, chosen in mh._CHOSEN[num_perm, fn_weight].items():
+        assert chosen == mh._minimise(threshold, num_perm, 1 - fn_weight, fn_weight), threshold
+        mh.lsh_params.cache_clear()
+        assert mh.lsh_params(threshold, num_perm, fp_weight=1 - fn_weight, fn_weight=fn_weight) == chosen
+
+
+def test_lsh_params_off_the_table_searches():
+    mh.lsh_params.cache_clear()
+    assert (0.82, 128) not in [(t, n) for (n, _), row in mh._CHOSEN.items() for t in row]
+    assert mh.lsh_params(0.82, 128, fp_weight=0.05, fn_weight=0.95) == mh._minimise(0.82, 128, 0.05, 0.95)
+    # a weighting near the table's but not 1 - fn_weight exactly is searched too
+    assert mh.lsh_params(0.8, 128, fp_weight=0.05, fn_weight=0.95) == _optimal_param(0.8, 128, 0.05, 0.95)
+
+
 def test_recall_weighting_raises_collision_probability_at_threshold():
     default = mh.lsh_params(0.8, 128)
     recall = mh.lsh_params(0.8, 128, fp_weight=0.05, fn_weight=0.95)

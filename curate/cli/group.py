@@ -19,6 +19,7 @@ from curate.cli.params import Location
 from curate.errors import CurateError
 
 CORE_COMMANDS = ["run", "recipe", "stages", "inspect", "status"]
+LISTING = "curate.listing"  # ctx.meta key: set while the command list is being formatted
 #: top-level commands of feature modules, imported only when used: name -> "module:attribute"
 PLUGIN_COMMANDS: dict[str, str] = {
     "decontaminate": "curate.cli.decontam:decontaminate",
@@ -36,18 +37,29 @@ class CurateGroup(click.Group):
     """Core commands, then one generated command per registered stage; errors at one boundary."""
 
     def list_commands(self, ctx):
-        import importlib.util
-
+        from curate.cli.listing import module_exists
         from curate.registry import available
 
-        plugins = [n for n, path in PLUGIN_COMMANDS.items()
-                   if importlib.util.find_spec(path.partition(":")[0]) is not None]
+        plugins = [n for n, path in PLUGIN_COMMANDS.items() if module_exists(path.partition(":")[0])]
         return sorted(super().list_commands(ctx)) + sorted(plugins) + available()
+
+    def format_commands(self, ctx, formatter):
+        """The command list, with stand-ins read from source for stage and feature commands
+        (`curate.cli.listing`): `curate --help` imports none of them."""
+        ctx.meta[LISTING] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            ctx.meta.pop(LISTING, None)
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         if command is not None:
             return command
+        if ctx.meta.get(LISTING):
+            command = _listed(name)
+            if command is not None:
+                return command
         if name in PLUGIN_COMMANDS:
             import importlib
 
@@ -70,6 +82,18 @@ class CurateGroup(click.Group):
             if exc.hint:
                 click.echo(f"Hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
+
+
+def _listed(name: str) -> click.Command | None:
+    """The stand-in of command `name` in the command list, or None to import it."""
+    from curate.cli.listing import plugin_listing, stage_listing
+    from curate.registry import STAGES
+
+    if name in PLUGIN_COMMANDS:
+        return plugin_listing(name, PLUGIN_COMMANDS[name])
+    if name in STAGES:
+        return stage_listing(name, STAGES[name].partition(":")[0])
+    return None
 
 
 def close_progress_bars() -> None:
@@ -205,17 +229,12 @@ def recipe_show(path, overrides):
 @cli.command()
 def stages():
     """List the stages a recipe can `use:`."""
+    from curate.cli.listing import first_line
     from curate.registry import available, stage_class
 
     for name in available():
         doc = (stage_class(name).__module__ and sys.modules[stage_class(name).__module__].__doc__ or "")
         click.echo(f"{name:<10} {first_line(doc)}")
-
-
-def first_line(doc: str) -> str:
-    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
-    line = line.split(": ", 1)[-1] if line.startswith("`") else line
-    return line[:1].upper() + line[1:]
 
 
 @cli.command()

@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 import yaml
 
+from curate.cli.listing import first_line
+
 NO_CLI = {"sources", "base_dir"}
 
 
@@ -25,7 +27,7 @@ def stage_command(name: str) -> click.Command:
     cls = stage_class(name)
     doc = (cls.__doc__ or "").strip() or f"Run the {name} stage."
     module_doc = (typing.cast(types.ModuleType, __import__(cls.__module__, fromlist=["x"])).__doc__ or "")
-    help_text = f"{_first(module_doc) or doc}\n\nReads IN (file, folder or run directory), writes OUT/01-{name}/."
+    help_text = f"{first_line(module_doc) or doc}\n\nReads IN (file, folder or run directory), writes OUT/01-{name}/."
     params = [click.Argument(["in_path"], type=click.Path(exists=True)),
               click.Argument(["out_dir"], type=click.Path(file_okay=False))]
     params += [option_for(field_name, field) for field_name, field in cls.Config.model_fields.items()
@@ -56,13 +58,7 @@ def stage_command(name: str) -> click.Command:
         return run_stage_command(cls, Path(in_path), Path(out_dir), config, source=source,
                                  workers=workers, rows_per_part=rows_per_part, force=force, dry_run=dry_run)
 
-    return click.Command(name, params=params, callback=callback, help=help_text, short_help=_first(module_doc))
-
-
-def _first(doc: str) -> str:
-    line = doc.strip().splitlines()[0] if doc.strip() else ""
-    line = line.split(": ", 1)[-1] if line.startswith("`") else line
-    return line[:1].upper() + line[1:]
+    return click.Command(name, params=params, callback=callback, help=help_text, short_help=first_line(module_doc))
 
 
 def option_for(name: str, field) -> click.Option:

@@ -269,8 +269,9 @@ class BenchIndex:
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"item_words": self.item_words, "item_hashes": self.item_hashes, "item_weights": self.item_weights,
                   "item_numbers": self.item_numbers, "item_names": self.item_names}
-        for n, ix in self.by_n.items():
+        for n, ix in self.by_n.items():  # with the lookup tables: each process loading the index skips building them
             arrays.update({f"n{n}_{name}": getattr(ix, name) for name in NgramIndex.ARRAYS})
+            arrays.update({f"n{n}_table_{i:02d}": table for i, table in enumerate(ix.tables())})
         np.savez(folder / "index.npz", **arrays)
         meta = {"settings": self.settings, "benchmarks": self.benchmarks,
                 "allowlisted": {str(n): ix.allowlisted for n, ix in self.by_n.items()},
@@ -285,7 +286,9 @@ class BenchIndex:
         by_n = {}
         for n_text, allowlisted in meta["allowlisted"].items():
             n = int(n_text)
-            by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted)
+            tables = tuple(arrays[k] for k in sorted(arrays) if k.startswith(f"n{n}_table_")) or None
+            by_n[n] = NgramIndex(n, *(arrays[f"n{n}_{name}"] for name in NgramIndex.ARRAYS), allowlisted=allowlisted,
+                                 _tables=tables)
         items = [BenchItem(*row) for row in meta["items"]]
         return cls(items, meta["benchmarks"], by_n, meta["settings"], arrays["item_words"], arrays["item_hashes"],
                    arrays["item_weights"], arrays["item_numbers"], arrays["item_names"])

@@ -70,6 +70,13 @@ def lsh_params(
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError("threshold must lie strictly between 0 and 1")
+    if fp_weight == 1 - fn_weight and threshold in _CHOSEN.get((num_perm, fn_weight), {}):
+        return _CHOSEN[num_perm, fn_weight][threshold]
+    return _minimise(threshold, num_perm, fp_weight, fn_weight)
+
+
+def _minimise(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """`lsh_params` by its numerical search (50-200 ms: 2 integrals per bands x rows)."""
     low = np.linspace(0.0, threshold, 2001)
     high = np.linspace(threshold, 1.0, 2001)
     best, best_error = (1, 1), np.inf
@@ -82,6 +89,25 @@ def lsh_params(
                 best, best_error = (bands, rows), error
     return best
 
+
+# `lsh_params` of common settings, as `_minimise` computes them (tests/test_minhash.py checks
+# every entry), so a command run with them skips the search: (num_perm, fn_weight) ->
+# {threshold: (bands, rows)}, for fp_weight = 1 - fn_weight (0.5: datasketch's default weighting,
+# 0.95: dedup's default recall_weight).
+_CHOSEN: dict[tuple[int, float], dict[float, tuple[int, int]]] = {
+    (64, 0.5): {0.5: (14, 4), 0.55: (12, 5), 0.6: (10, 6), 0.65: (9, 7), 0.7: (8, 8), 0.75: (7, 9),
+                0.8: (5, 11), 0.85: (4, 15), 0.9: (3, 21), 0.95: (2, 32)},
+    (64, 0.95): {0.5: (21, 3), 0.55: (19, 3), 0.6: (16, 4), 0.65: (16, 4), 0.7: (12, 5), 0.75: (12, 5),
+                 0.8: (10, 6), 0.85: (8, 8), 0.9: (6, 10), 0.95: (4, 16)},
+    (128, 0.5): {0.5: (25, 5), 0.55: (21, 6), 0.6: (18, 7), 0.65: (16, 8), 0.7: (14, 9), 0.75: (11, 11),
+                 0.8: (9, 13), 0.85: (8, 16), 0.9: (5, 25), 0.95: (3, 42)},
+    (128, 0.95): {0.5: (26, 3), 0.55: (32, 4), 0.6: (24, 4), 0.65: (25, 5), 0.7: (21, 6), 0.75: (18, 7),
+                  0.8: (16, 8), 0.85: (12, 10), 0.9: (9, 14), 0.95: (6, 21)},
+    (256, 0.5): {0.5: (42, 6), 0.55: (36, 7), 0.6: (32, 8), 0.65: (28, 9), 0.7: (25, 10), 0.75: (21, 12),
+                 0.8: (17, 15), 0.85: (13, 19), 0.9: (9, 28), 0.95: (5, 51)},
+    (256, 0.95): {0.5: (53, 4), 0.55: (51, 5), 0.6: (41, 5), 0.65: (42, 6), 0.7: (36, 7), 0.75: (30, 8),
+                  0.8: (25, 10), 0.85: (19, 13), 0.9: (15, 17), 0.95: (9, 28)},
+}
 
 # ---------------------------------------------------------------- permutations
 
@@ -97,10 +123,15 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- public API
 
 
-def _twin_cost(shingle: str) -> float:
-    """Seconds per text byte of the signature kernel run as Python (`curate.text.small`), measured
-    under load: word shingles have NumPy twins for their byte loops, character shingles do not."""
-    return 3e-5 if shingle == "char" else 1e-5
+def _twin_seconds(offsets: np.ndarray, data: np.ndarray, shingle: str) -> float:
+    """Estimated seconds of a shingling kernel run as Python (`curate.text.small`) over these
+    texts: a fixed cost per text plus a cost per byte. Measured at load 6-7 on 2 cores: about
+    1.1 ms per text, and per byte 1.6-2.5 us for word shingles (NumPy twins for their byte
+    loops) and 17-19 us for character shingles (none). A cost per byte alone (10 us before)
+    overrated 10 R1-length problems fivefold, and the signature pass then imported numba to
+    hash them (0.7 CPU s) where Python took 0.07-0.13 s."""
+    per_byte = 3e-5 if shingle == "char" else 2.5e-6
+    return 1.1e-3 * (len(offsets) - 1) + per_byte * len(data)
 
 
 def _as_array(texts) -> pa.Array:
@@ -126,7 +157,7 @@ def signatures(
     """
     a, b = permutations(num_perm, seed)
     data, offsets, valid = text_buffers(texts)
-    kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+    kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
     sig, _, exact, counts, _, _, _ = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
                                             0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
     return sig, exact, counts
@@ -164,7 +195,7 @@ def band_keys_and_shingles(
     def run(i: int):  # the kernel releases the GIL: pieces run on threads at once
         data, offsets, valid = pieces[i]
         slot = i + (len(pieces) > 1)
-        kernel = pick(_minhash_kernel, len(data), _twin_cost(shingle))
+        kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
         out = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
                      int(rows), BAND_MULTIPLIERS, scratch[slot])
         if keep:
@@ -223,7 +254,8 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def shingle_sets(texts, *, ngram: int = 5, shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
     """(offsets, values): each text's sorted distinct shingle values (the sets MinHash sees)."""
     data, offsets, valid = text_buffers(texts)
-    return pick(_set_kernel, len(data), _twin_cost(shingle))(data, offsets, valid, int(ngram), shingle == "char")
+    kernel = pick(_set_kernel, 1, _twin_seconds(offsets, data, shingle))
+    return kernel(data, offsets, valid, int(ngram), shingle == "char")
 
 
 def jaccard_pairs(offsets: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:

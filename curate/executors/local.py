@@ -13,12 +13,14 @@ With one worker everything runs inline, which keeps in-process engines (vLLM) wa
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from curate.executors.spec import TaskSpec, WarmUp
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 class LocalExecutor:
@@ -63,7 +65,10 @@ class LocalExecutor:
                 yield future.result()
 
     def _get_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+        if self._pool is None:  # imported here: a one-worker command never needs them (10-20 ms)
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             context = multiprocessing.get_context("spawn")
             initializer, initargs = self.warm_up or (None, ())
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,

@@ -131,13 +131,13 @@ class Decontam(Stage):
 
     def prepare(self, ctx: PrepareContext) -> None:
         """Load the benchmarks and write the index into the artifacts."""
-        from curate.decontam.index import build_index
+        from curate.decontam.index_cache import index_for
         from curate.decontam.loaders import resolve_selections
 
         c = self.config
         items, described = resolve_selections(c.benchmarks, base_dir=self.base_dir(ctx), cache_dir=c.cache_dir)
-        index = build_index(items, described, set(c.fields.values()), allowlist=c.allowlist,
-                            allowlist_min_items=c.allowlist_min_items, min_exact_words=c.min_exact_words)
+        index = index_for(items, described, set(c.fields.values()), allowlist=c.allowlist,
+                          allowlist_min_items=c.allowlist_min_items, min_exact_words=c.min_exact_words)
         index.save(ctx.artifacts)
         stats = prepare_stats(index)
         (ctx.artifacts / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
