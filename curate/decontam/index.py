@@ -22,8 +22,8 @@ Per n (one per distinct field setting, e.g. 8 for `problem`, 13 for `reasoning`)
   tells the scan which window lengths to hash at a training position, so the cost is one table
   probe per training word, not one pass per distinct length.
 
-Lookups use open-addressing tables (power-of-two capacity, load <= 1/2) built when the index is
-loaded; the index file itself stores only sorted arrays (`index.npz`) and the items (`index.json`).
+Lookups use open-addressing tables (power-of-two capacity, load <= 1/2), saved in `index.npz`
+beside the sorted arrays (an older file without them builds them on load); items in `index.json`.
 """
 
 from __future__ import annotations
@@ -69,9 +69,6 @@ def _filter_bits(count: int, per_key: int) -> int:
     return max(12, int(per_key * max(count, 1) - 1).bit_length())
 
 
-# ---------------------------------------------------------------- tokens (for spans)
-
-
 def token_spans(text: str, *, limit: int | None = None) -> list[tuple[int, int]]:
     """Character (start, end) of each word (the first `limit` words), as `curate.text.words` splits them."""
     starts, ends = token_bounds(text, limit=limit)
@@ -114,8 +111,7 @@ class NgramIndex:
     _tables: tuple | None = field(default=None, repr=False)
 
     ARRAYS = ("keys", "post_off", "post_item", "post_pos", "item_total", "short_keys", "short_off",
-              "short_item", "short_len", "first_keys", "first_masks", "vocab",
-              "gap_keys")
+              "short_item", "short_len", "first_keys", "first_masks", "vocab", "gap_keys")
 
     def tables(self) -> tuple:
         """Lookup tables (slots, values, filter) for n-grams, first words and exact keys; filters

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from curate.cache_dir import cache_root
 from curate.decontam.index import BenchIndex, build_index
 from curate.decontam.select import BenchItem
 from curate.text.jit import source_key
@@ -47,7 +48,7 @@ def index_for(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[
 
 
 def cache_folder() -> Path:
-    return Path(os.environ.get("CURATE_CACHE") or Path.home() / ".cache" / "curate") / "decontam-index"
+    return cache_root() / "decontam-index"
 
 
 def key(items: list[BenchItem], benchmarks: list[dict[str, Any]], settings: dict[str, Any]) -> str:
