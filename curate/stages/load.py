@@ -23,8 +23,8 @@ from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import Source
-from curate.schema import dumps
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.schema import COLUMNS, dumps
+from curate.stages.base import VIEW_PIECE_BYTES, PartContext, PrepareContext, Stage, StageConfig, ViewSegment
 from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, trace_digests, with_ids
 from curate.stages.load_mapping import check_columns, problem_texts, to_traces
 from curate.storage import is_url, local_source
@@ -84,6 +84,57 @@ class Load(Stage):
         rows = [hi - lo for lo, hi in (part_range(plan, p) for p in range(plan["parts"]))]
         return [{"part": p, "rows_in": n, "rows_out": n, "rejected": 0, "counters": {}, "stats": {}, "seconds": 0.0}
                 for p, n in enumerate(rows)]
+
+    def view_segments(self, ctx: PartContext) -> list[ViewSegment] | None:
+        """A view part's rows by source row group, with the trace columns `to_traces` passes on
+        unchanged: those a source column gives, but the ids (scoped or derived), `extra`, and what
+        the source's settings fill or convert (domain, license, code tests)."""
+        plan = read_plan(ctx.artifacts)
+        if any(e["format"] != "parquet" for e in plan["entries"]) or any(
+                s.messages or s.trace for s in self.config.sources):
+            return None
+        lo, hi = part_range(plan, ctx.part)
+        segments, offset = [], 0
+        for i, entry in enumerate(plan["entries"]):
+            source = self.config.sources[i]
+            for file in located(entry, source):
+                start, stop = max(lo, offset), min(hi, offset + file["rows"])
+                if start < stop:
+                    scope = entry.get("id_scope", "source")
+                    segments += self._file_segments(source, file, start - offset, stop - offset, scope, ctx)
+                offset += file["rows"]
+        return segments
+
+    def _file_segments(self, source: Source, file: dict, start: int, stop: int, scope: str,
+                       ctx: PartContext) -> list[ViewSegment]:
+        """Rows [start, stop) of one source file, a segment per row group they touch."""
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file["path"])
+        meta, names = parquet.metadata, set(parquet.schema_arrow.names)
+        computed = {"id", "sample_idx", "trace_id", "extra"} | {k for k in ("domain", "license") if getattr(source, k)}
+        computed |= {"reference"} if source.code_tests else set()
+        same = {c: source.columns.get(c, c) for c in COLUMNS if c not in computed}
+        same = {c: name for c, name in same.items() if name in names}
+        out, offset = [], 0
+        for group in range(meta.num_row_groups):
+            n = meta.row_group(group).num_rows
+            first, last = max(start, offset), min(stop, offset + n)
+            if first < last:
+                out.append(ViewSegment(file["path"], group, first - offset, last - first, last - first == n, same,
+                                       self._segment_reader(source, file, first, last, scope, ctx)))
+            offset += n
+        return out
+
+    def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext):
+        """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them."""
+        def tables(columns: list[str] | None) -> Iterator[pa.Table]:
+            for table in read_slice(source, file, start, stop, self.config, ctx, columns=source_columns(source, columns),
+                                    piece_bytes=VIEW_PIECE_BYTES):
+                traces = to_traces(table, source, where=file["path"], scope=scope,
+                                   trace_ids=columns is None or "trace_id" in columns)
+                yield _project(traces, columns)
+        return tables
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Size and sampled content of local source files: an edited source redoes the run."""
@@ -224,9 +275,9 @@ def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
 
 def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None:
     """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
-    are derived from other columns, so those come along; `extra` is not made right (the caller
-    selects `wanted`, which a view reader never asks it of)."""
-    if wanted is None or source.messages or source.trace or source.code_tests:
+    are derived from other columns, so those come along; `extra` holds every unmapped column, so
+    asking for it reads them all."""
+    if wanted is None or "extra" in wanted or source.messages or source.trace or source.code_tests:
         return None
     needed = set(wanted) | {"id", "problem", "source", "sample_idx", "domain", "license"}
     if "trace_id" in needed:
