@@ -49,8 +49,8 @@ from curate.text.arrow import scalar, string_array
 if TYPE_CHECKING:
     from curate.rundir import RunDir
 
-__all__ = ["ColumnEdit", "PartContext", "ViewSegment", "PrepareContext", "Stage", "StageConfig", "iter_input", "read_input", "run_stage_on",
-           "split_by_domain", "view_segments", "view_tables"]
+__all__ = ["ColumnEdit", "PartContext", "PrepareContext", "Stage", "StageConfig", "ViewSegment", "iter_input",
+           "read_input", "run_stage_on", "split_by_domain", "view_segments", "view_tables"]
 
 
 @dataclass

@@ -129,7 +129,8 @@ class Load(Stage):
     def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext):
         """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them."""
         def tables(columns: list[str] | None) -> Iterator[pa.Table]:
-            for table in read_slice(source, file, start, stop, self.config, ctx, columns=source_columns(source, columns),
+            wanted = source_columns(source, columns)
+            for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
                                     piece_bytes=VIEW_PIECE_BYTES):
                 traces = to_traces(table, source, where=file["path"], scope=scope,
                                    trace_ids=columns is None or "trace_id" in columns)

@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage.row_groups import Splicer, encode, splice_supported
 
-
 #: how parts are written (zstd level 1: parts are transient, speed over size)
 PART_OPTIONS = {"compression": "zstd", "compression_level": 1}
 
