@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.background import Background
 from curate.io import READ_BUFFER
 from curate.rundir import RunDir
 from curate.schema import TRACE_SCHEMA, conform
@@ -147,9 +149,21 @@ class SplicedPartWriter:
         self.todo = deque((s, c, f, s.rows) for s, c, f in zip(plan.segments, plan.copies, plan.fresh))
         self.held: list[pa.Table] = []
         self.pieces = 0
+        # copying chunks and encoding fresh columns run in order on a helper thread (the copy is
+        # the kernel's, the encoding Arrow's: both release the GIL while the stage computes)
+        self.background: Background | None = Background(self._splice, depth=1)
 
     def reserve(self) -> None:
-        """Nothing to wait for: fresh columns are encoded on this thread."""
+        """Nothing to wait for here: `write` blocks when the helper thread is two row groups behind."""
+
+    def _splice(self, table: pa.Table, segment: ViewSegment | None, copies: dict[str, str] | None) -> None:
+        """Add `table` to the file: the fresh columns of `segment` beside its copied chunks, or (no
+        segment) a row group of its own, every column encoded."""
+        fresh = encode_group(table, self._piece(), PART_OPTIONS)
+        if segment is None:
+            self.splicer.add_file(fresh)
+        else:
+            self.splicer.add_group(segment.path, segment.group, copies, fresh)
 
     def write(self, table: pa.Table) -> None:
         table = table if table.schema == TRACE_SCHEMA else table.cast(TRACE_SCHEMA)
@@ -161,7 +175,7 @@ class SplicedPartWriter:
             take = min(left, table.num_rows)
             piece, table = table.slice(0, take), table.slice(take)
             if copies is None:
-                self.splicer.add_file(encode_group(piece, self._piece(), PART_OPTIONS))
+                self.background.submit(piece, None, None)
             else:
                 self.held.append(piece.select(fresh))
             if take < left:
@@ -171,8 +185,7 @@ class SplicedPartWriter:
             if copies is not None:
                 fresh_table = pa.concat_tables(self.held).combine_chunks()
                 self.held = []
-                self.splicer.add_group(segment.path, segment.group, copies,
-                                       encode_group(fresh_table, self._piece(), PART_OPTIONS))
+                self.background.submit(fresh_table, segment, copies)
 
     def _piece(self) -> Path:
         self.pieces += 1
@@ -181,6 +194,8 @@ class SplicedPartWriter:
     def commit(self) -> int:
         if self.todo:
             raise ValueError("the stage returned fewer rows than it read (a column edit keeps every row)")
+        background, self.background = self.background, None
+        background.close()
         self.splicer.finish()
         self.file.close()
         os.replace(self.tmp, self.path)
@@ -191,6 +206,10 @@ class SplicedPartWriter:
         """Drop the temporary files (no-op after commit)."""
         if self.file is None:
             return
+        if self.background is not None:
+            background, self.background = self.background, None
+            with suppress(Exception):  # already failing: the temporary files go anyway
+                background.close()
         self.splicer.close()
         self.file.close()
         self.file = None

@@ -121,15 +121,18 @@ class Load(Stage):
             n = meta.row_group(group).num_rows
             first, last = max(start, offset), min(stop, offset + n)
             if first < last:
+                given = _no_nulls(meta.row_group(group), source.columns.get("id", "id"))
                 out.append(ViewSegment(file["path"], group, first - offset, last - first, last - first == n, same,
-                                       self._segment_reader(source, file, first, last, scope, ctx)))
+                                       self._segment_reader(source, file, first, last, scope, ctx, given)))
             offset += n
         return out
 
-    def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext):
-        """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them."""
+    def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext,
+                        ids_given: bool = False):
+        """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them
+        (`ids_given`: the row group's statistics say every row has an id)."""
         def tables(columns: list[str] | None) -> Iterator[pa.Table]:
-            wanted = source_columns(source, columns)
+            wanted = source_columns(source, columns, ids_given)
             for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
                                     piece_bytes=VIEW_PIECE_BYTES):
                 traces = to_traces(table, source, where=file["path"], scope=scope,
@@ -274,13 +277,24 @@ def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 
-def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None:
+def _no_nulls(group, name: str) -> bool:
+    """Whether a row group's statistics say column `name` has a value in every row."""
+    for i in range(group.num_columns):
+        column = group.column(i)
+        if column.path_in_schema == name:
+            stats = column.statistics
+            return stats is not None and stats.has_null_count and stats.null_count == 0
+    return False
+
+
+def source_columns(source: Source, wanted: list[str] | None, ids_given: bool = False) -> list[str] | None:
     """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
-    are derived from other columns, so those come along; `extra` holds every unmapped column, so
-    asking for it reads them all."""
+    are derived from other columns, so those come along (the problem texts only when some id
+    may be missing: not with `ids_given`); `extra` holds every unmapped column, so asking for it
+    reads them all."""
     if wanted is None or "extra" in wanted or source.messages or source.trace or source.code_tests:
         return None
-    needed = set(wanted) | {"id", "problem", "source", "sample_idx", "domain", "license"}
+    needed = set(wanted) | {"id", "source", "sample_idx", "domain", "license"} | (set() if ids_given else {"problem"})
     if "trace_id" in needed:
         needed |= {"trace_id", "teacher", "reasoning", "answer"}
     return sorted({source.columns.get(c, c) for c in needed})
