@@ -134,7 +134,7 @@ class Load(Stage):
         def tables(columns: list[str] | None) -> Iterator[pa.Table]:
             wanted = source_columns(source, columns, ids_given)
             for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
-                                    piece_bytes=VIEW_PIECE_BYTES):
+                                    piece_bytes=ctx.piece_bytes or VIEW_PIECE_BYTES):
                 traces = to_traces(table, source, where=file["path"], scope=scope,
                                    trace_ids=columns is None or "trace_id" in columns)
                 yield _project(traces, columns)
