@@ -123,16 +123,16 @@ class Load(Stage):
             if first < last:
                 given = _no_nulls(meta.row_group(group), source.columns.get("id", "id"))
                 out.append(ViewSegment(file["path"], group, first - offset, last - first, last - first == n, same,
-                                       self._segment_reader(source, file, first, last, scope, ctx, given)))
+                                       self._segment_reader(source, file, first, last, scope, ctx, given, names)))
             offset += n
         return out
 
     def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext,
-                        ids_given: bool = False):
+                        ids_given: bool = False, names: set[str] | None = None):
         """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them
         (`ids_given`: the row group's statistics say every row has an id)."""
         def tables(columns: list[str] | None) -> Iterator[pa.Table]:
-            wanted = source_columns(source, columns, ids_given)
+            wanted = source_columns(source, columns, ids_given, names)
             for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
                                     piece_bytes=ctx.piece_bytes or VIEW_PIECE_BYTES):
                 traces = to_traces(table, source, where=file["path"], scope=scope,
@@ -287,17 +287,23 @@ def _no_nulls(group, name: str) -> bool:
     return False
 
 
-def source_columns(source: Source, wanted: list[str] | None, ids_given: bool = False) -> list[str] | None:
+def source_columns(source: Source, wanted: list[str] | None, ids_given: bool = False,
+                   available: set[str] | None = None) -> list[str] | None:
     """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
     are derived from other columns, so those come along (the problem texts only when some id
     may be missing: not with `ids_given`); `extra` holds every unmapped column, so asking for it
-    reads them all."""
-    if wanted is None or "extra" in wanted or source.messages or source.trace or source.code_tests:
+    reads those of the file's `available` columns (all of them when not given)."""
+    if wanted is None or source.messages or source.trace or source.code_tests:
+        return None
+    if "extra" in wanted and available is None:
         return None
     needed = set(wanted) | {"id", "source", "sample_idx", "domain", "license"} | (set() if ids_given else {"problem"})
     if "trace_id" in needed:
         needed |= {"trace_id", "teacher", "reasoning", "answer"}
-    return sorted({source.columns.get(c, c) for c in needed})
+    columns = {source.columns.get(c, c) for c in needed}
+    if "extra" in wanted:  # what `extra_column` folds in: the columns no trace column is made from
+        columns |= {c for c in available if c not in COLUMNS and c not in source.columns.values()}
+    return sorted(columns)
 
 
 def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,
