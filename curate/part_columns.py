@@ -54,7 +54,6 @@ class ColumnPlan:
     edit: ColumnEdit
     segments: list[ViewSegment]
     copies: list[dict[str, str] | None]  # per segment: output -> source column; None: encode it all
-    batch_rows: int = 8192
     fresh: list[list[str] | None] = field(default_factory=list)
 
     def __post_init__(self):
@@ -115,7 +114,7 @@ def _stamp(path: str) -> tuple[int, int]:
 @lru_cache(maxsize=64)
 def _footer(path: str, mtime_ns: int, size: int) -> tuple[dict, pq.FileMetaData]:
     """A file's top-level fields (schema elements) and metadata, read once per version of it."""
-    return template().copyable_from(path), pq.ParquetFile(path).metadata
+    return template().fields_of(path), pq.ParquetFile(path).metadata
 
 
 def file_segments(path: Path) -> list[ViewSegment]:

@@ -148,7 +148,7 @@ def test_dedup_and_decontam_splice_the_same_rows(tmp_path, monkeypatch, name):
         used = codecs(parts[0])
         assert used["dup_of"] == {"ZSTD"}  # written fresh
     source_codec = {"snappy": "SNAPPY", "gzip-plain": "GZIP", "none-index-nostats": "UNCOMPRESSED"}[name]
-    # part 0 holds rows 0-69: row groups 0-24 and 25-49 of s0 whole (copied), 50-59 and 60-69 not
+    # part 0 holds rows 0-69: s0's three row groups whole (copied), then 10 of s1's first 25 (encoded)
     assert source_codec in codecs(new / "01-dedup" / "part-00000.parquet")["problem"]
     # decontam reads dedup's spliced parts: their row groups whole, the copies are copied again
     assert source_codec in codecs(new / "02-decontam" / "part-00000.parquet")["problem"]
@@ -160,7 +160,7 @@ def test_splice_copies_only_columns_of_the_same_parquet_type(tmp_path):
     template = Template(TRACE_SCHEMA, {"compression": "zstd", "compression_level": 1})
     path = tmp_path / "s.parquet"
     pq.write_table(source_table(10), path)
-    fields = template.copyable_from(path)
+    fields = template.fields_of(path)
     names = {"problem": "question", "answer": "answer", "contaminated": "contaminated",
              "prompt_tokens": "prompt_tokens", "teacher": "teacher"}
     # large_string is a UTF-8 byte array like string; the int64 and the REQUIRED column are not

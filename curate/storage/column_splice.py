@@ -113,7 +113,7 @@ class Template:
         self.meta = read_footer(buffer)
         self.fields = top_fields(self.meta)
 
-    def copyable_from(self, path: Path | str) -> dict[str, list[dict]]:
+    def fields_of(self, path: Path | str) -> dict[str, list[dict]]:
         """The top-level fields of a Parquet file, by name, with their schema elements."""
         with open(path, "rb") as source:
             return {name: elements for name, (elements, _) in top_fields(read_footer(source)).items()}
