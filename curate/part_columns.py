@@ -36,9 +36,10 @@ from curate.storage.column_splice import ColumnSplicer, SpliceRefused, Template,
 from curate.storage.parquet_files import PART_OPTIONS
 
 ENV = "CURATE_COLUMN_SPLICE"
-#: a whole row group whose columns left to encode take more than this (decoded, by its footer) is
-#: encoded the normal way, in batches: its fresh columns are held until the row group ends
-MAX_FRESH_BYTES = 256 << 20
+#: a row group larger than this (decoded, by its footer) is encoded the normal way, in batches:
+#: copied, it would be a row group of the part, which later readers take one at a time (a part
+#: written anew has row groups of 8192 rows), and its fresh columns are held until it ends
+MAX_GROUP_BYTES = 128 << 20
 
 
 @lru_cache(maxsize=1)
@@ -98,12 +99,9 @@ def _copies(segment: ViewSegment, edit: ColumnEdit) -> dict[str, str] | None:
         return None
     names = {out: src for out, src in segment.columns.items() if out not in edit.writes}
     fields, metadata = _footer(segment.path, *_stamp(segment.path))
-    copies = template().copies(fields, names)
-    meta = metadata.row_group(segment.group)
-    copied = set(copies.values())
-    left = sum(meta.column(i).total_uncompressed_size for i in range(meta.num_columns)
-               if meta.column(i).path_in_schema.split(".")[0] not in copied)
-    return copies if copies and left <= MAX_FRESH_BYTES else None
+    if metadata.row_group(segment.group).total_byte_size > MAX_GROUP_BYTES:
+        return None
+    return template().copies(fields, names) or None
 
 
 def _stamp(path: str) -> tuple[int, int]:

@@ -285,3 +285,16 @@ def test_a_run_on_object_storage_splices_the_same_rows(s3, cache, tmp_path, monk
             assert pq.read_table(bytes_io.BytesIO(data)).equals(pq.read_table(part)), (stage, part.name)
         spliced = pq.ParquetFile(bytes_io.BytesIO(store.cat(f"{stage}/part-00000.parquet"))).metadata
         assert "SNAPPY" in {spliced.row_group(0).column(c).compression for c in range(spliced.num_columns)}
+
+
+def test_row_groups_too_large_to_copy_are_encoded_in_batches(tmp_path, monkeypatch):
+    """A source row group above MAX_GROUP_BYTES would become one huge row group of the part:
+    it is encoded the normal way instead (the same rows either way)."""
+    import curate.part_columns as part_columns
+
+    monkeypatch.setattr(part_columns, "MAX_GROUP_BYTES", 1)
+    sources = write_sources(tmp_path / "src", OPTIONS["snappy"], files=1)
+    recipe = recipe_for(tmp_path, sources, [{"use": "dedup", "threshold": 0.7}])
+    new, old, _, _ = run_both(tmp_path, recipe, monkeypatch)
+    parts = assert_same_parts(new, old, "01-dedup")
+    assert codecs(parts[0])["problem"] == {"ZSTD"}
