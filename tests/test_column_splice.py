@@ -298,3 +298,33 @@ def test_row_groups_too_large_to_copy_are_encoded_in_batches(tmp_path, monkeypat
     new, old, _, _ = run_both(tmp_path, recipe, monkeypatch)
     parts = assert_same_parts(new, old, "01-dedup")
     assert codecs(parts[0])["problem"] == {"ZSTD"}
+
+
+def test_statistics_of_another_writer_are_not_copied(tmp_path):
+    """The output's footer names Arrow's writer: a chunk another writer made keeps no statistics
+    (readers judge statistics by that name), one of Arrow's keeps them."""
+    import polars as pl
+
+    options = {"compression": "zstd", "compression_level": 1}
+    template = Template(TRACE_SCHEMA, options)
+    table = source_table(20)
+    arrow_file, polars_file = tmp_path / "a.parquet", tmp_path / "p.parquet"
+    pq.write_table(table.select(["question"]), arrow_file)
+    pl.from_arrow(table.select(["question"])).write_parquet(polars_file, statistics=True)
+    from curate.schema import conform
+
+    fresh_columns = [n for n in TRACE_SCHEMA.names if n != "problem"]
+    expected = conform(pa.table({"id": table["uid"], "problem": table["question"].cast(pa.string())}))
+    for source, kept in ((arrow_file, True), (polars_file, False)):
+        fields = template.fields_of(source)
+        copies = template.copies(fields, {"problem": "question"})
+        assert copies == {"problem": "question"}  # polars writes the same schema elements for a string
+        out = tmp_path / f"out-{source.stem}.parquet"
+        with open(out, "wb") as f:
+            splicer = ColumnSplicer(f, template)
+            splicer.add_group(source, 0, copies, encode_group(expected.select(fresh_columns), tmp_path / "f.parquet",
+                                                              options))
+            splicer.finish()
+        assert pq.read_table(out).equals(expected)
+        column = pq.ParquetFile(out).metadata.row_group(0).column(TRACE_SCHEMA.names.index("problem"))
+        assert column.is_stats_set is kept

@@ -11,7 +11,9 @@ file a `ParquetWriter` would have written, but for the copied chunks' encodings.
 A chunk is copied only when every schema element of its column (type, repetition, logical type,
 children) is the one the output schema makes (`copyable`): a REQUIRED column into an OPTIONAL
 one, an int64 into an int32 or a list with other child names is re-encoded. What a copied chunk
-points to outside itself (page and column indexes, bloom filters) is dropped from its metadata.
+points to outside itself (page and column indexes, bloom filters) is dropped from its metadata,
+and so are its statistics when another writer than Arrow's made it (the footer names Arrow's,
+and readers excuse some writers' faulty statistics by that name).
 Encrypted files and chunks kept in other files (`file_path`) are refused (`SpliceRefused`).
 """
 
@@ -38,7 +40,9 @@ CC_FILE_PATH, CC_FILE_OFFSET, CC_META = 1, 2, 3
 CC_KEPT = (CC_FILE_OFFSET, CC_META)
 # ColumnMetaData fields
 CM_PATH, CM_UNCOMPRESSED, CM_COMPRESSED, CM_DATA, CM_INDEX, CM_DICT = 3, 6, 7, 9, 10, 11
-CM_BLOOM, CM_BLOOM_LENGTH = 14, 15
+CM_STATISTICS, CM_BLOOM, CM_BLOOM_LENGTH = 12, 14, 15
+FM_CREATED_BY = 6
+ARROW_WRITER = b"parquet-cpp-arrow"
 # SchemaElement fields: name (4) may differ at a column's top; field_id (9) is not compared
 SE_NAME, SE_CHILDREN, SE_FIELD_ID = 4, 5, 9
 
@@ -138,6 +142,7 @@ class _Open:
     file: BinaryIO
     groups: list[dict]
     fields: dict[str, tuple[list[dict], range]]
+    arrow_writer: bool  # written by Arrow's C++ writer (any version), as the template says it was
 
 
 class ColumnSplicer:
@@ -161,7 +166,8 @@ class ColumnSplicer:
             except BaseException:
                 file.close()
                 raise
-            self.opened[key] = _Open(file, meta[FM_GROUPS][1][1] if FM_GROUPS in meta else [], top_fields(meta))
+            arrow = meta.get(FM_CREATED_BY, (0, b""))[1].startswith(ARROW_WRITER)
+            self.opened[key] = _Open(file, meta[FM_GROUPS][1][1] if FM_GROUPS in meta else [], top_fields(meta), arrow)
         return self.opened[key]
 
     def add_group(self, source: Path | str, group: int, copies: dict[str, str], fresh: Path | None) -> None:
@@ -216,6 +222,8 @@ class ColumnSplicer:
                     meta[fid] = (meta[fid][0], meta[fid][1] + shift)
             for fid in (CM_INDEX, CM_BLOOM, CM_BLOOM_LENGTH):
                 meta.pop(fid, None)
+            if not src.arrow_writer:  # readers excuse some writers' faulty statistics by `created_by`,
+                meta.pop(CM_STATISTICS, None)  # which is now the template's (Arrow's): keep none of theirs
             kind, path = meta[CM_PATH]
             meta[CM_PATH] = (kind, (path[0], [out_name.encode()] + path[1][1:]))
             new = {fid: chunk[fid] for fid in CC_KEPT if fid in chunk}
