@@ -42,6 +42,7 @@ from curate.background import Background, prefetch
 from curate.errors import disk_error
 from curate.fingerprint import digest
 from curate.io import PIECE_ROWS, READ_BUFFER
+from curate.part_columns import ColumnPlan, column_plan
 from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir
@@ -101,11 +102,15 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
     first = todo[0]
     while first > index and not rd.has_part(rd.stage_dir(first - 1, stages[first - 1].name), part):
         first -= 1  # the parent kept no part file (it streamed into this stage): recompute it too
-    batches: Iterator[Any] = read_part(rd, first - 1, part) if first else iter(())
+    plan = column_plan(rd, stages[first], first - 1, part) if 0 < first == last and not stages[first].terminal else None
+    if plan is not None:  # the stage rewrites some columns: the others are copied, not re-encoded
+        batches: Iterator[Any] = rebatched(prefetch(plan.tables(), depth=2), READ_BATCH_ROWS)
+    else:
+        batches = read_part(rd, first - 1, part) if first else iter(())
     step, streams = None, []
     for k in range(first, last + 1):
         keep = k == last or stages[k].keeps_parts()
-        step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep)
+        step = PartStep(rd, recipe, k, stages[k], part, num_parts, upstream=step, keep=keep, columns=plan)
         defer = _finishing.submit if _finishing is not None else None
         batches = step.stream(batches, defer)
         streams.append(batches)
@@ -124,8 +129,9 @@ class PartStep:
     """One stage of one part inside a chain: run it, tee its output to its part file, mark done."""
 
     def __init__(self, rd: RunDir, recipe: Recipe, index: int, stage: Stage, part: int, num_parts: int,
-                 upstream: PartStep | None = None, keep: bool = True):
+                 upstream: PartStep | None = None, keep: bool = True, columns: ColumnPlan | None = None):
         self.rd, self.index, self.stage, self.part, self.upstream = rd, index, stage, part, upstream
+        self.columns = columns  # set: the part file is spliced from the input's column chunks
         self.keep = keep and not stage.terminal  # terminal stages store their output elsewhere
         self.sdir = rd.stage_dir(index, stage.name)
         self.ctx = PartContext(
@@ -146,7 +152,11 @@ class PartStep:
         self.rows_in = [0]
         source = _count(batches, self.rows_in) if self.index else iter(())
         output = iter(self.stage.run(source, self.ctx))
-        self.writer = AtomicParquetWriter(self.rd.part_path(self.sdir, self.part)) if self.keep else None
+        path = self.rd.part_path(self.sdir, self.part)
+        if not self.keep:
+            self.writer = None
+        else:
+            self.writer = self.columns.writer(path) if self.columns is not None else AtomicParquetWriter(path)
         self.rows_out, ended = 0, False
         try:
             while True:

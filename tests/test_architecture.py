@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "curate"
 FEATURES = ("teachers", "verifiers", "dedup", "decontam", "publish", "evaluation", "view")
-LAYERS = [("cli",), ("evalrun",), ("runner",), ("executors",), ("part_task",), ("stages",), FEATURES]
+LAYERS = [("cli",), ("evalrun",), ("runner",), ("executors",), ("part_task", "part_columns"), ("stages",), FEATURES]
 CORE = ("errors", "schema", "recipe", "registry", "fingerprint", "rundir", "storage", "io", "text", "background",
         "cache_dir")
 #: feature -> the features it may import

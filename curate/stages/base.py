@@ -18,6 +18,8 @@ to unknown keys, every field described: `curate <stage> --help` is generated fro
 | `keeps_parts()`           | True                   | keep part files when streaming into a fused stage    |
 | `view_parts(ctx)`         | None                   | done-markers of parts not written (readers recompute)|
 | `prepare_reads_views()`   | False                  | prepare reads inputs via `read_input`/`iter_input`   |
+| `view_segments(ctx)`      | None                   | a view part's source row groups (`ViewSegment`)      |
+| `column_edit()`           | None                   | `process` only rewrites some columns (`ColumnEdit`)  |
 | `check_requirements()`    | nothing                | raise MissingExtra at construction                   |
 | `terminal`                | False                  | output lives elsewhere (write: dataset/)             |
 
@@ -47,8 +49,8 @@ from curate.text.arrow import scalar, string_array
 if TYPE_CHECKING:
     from curate.rundir import RunDir
 
-__all__ = ["PartContext", "PrepareContext", "Stage", "StageConfig", "iter_input", "read_input", "run_stage_on",
-           "split_by_domain", "view_tables"]
+__all__ = ["ColumnEdit", "PartContext", "PrepareContext", "Stage", "StageConfig", "ViewSegment", "iter_input",
+           "read_input", "run_stage_on", "split_by_domain", "view_segments", "view_tables"]
 
 
 @dataclass
@@ -109,6 +111,36 @@ class PartContext:
         for table, reasons in self.rejected:
             tables.append(conform(table).append_column("reject_reason", pa.array(reasons, pa.string())))
         return pa.concat_tables(tables)
+
+
+@dataclass(frozen=True)
+class ColumnEdit:
+    """What a stage's `run` does to a part, when it only rewrites columns (`Stage.column_edit`):
+    given tables holding at least the `reads` columns (the others may be nulls), it returns the
+    same rows in the same order with only the `writes` columns changed, and rejects none. The
+    part task may then copy the other columns' compressed bytes from the input
+    (`curate.storage.column_splice`) instead of decoding and re-encoding them."""
+
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+@dataclass
+class ViewSegment:
+    """Rows of a view part that sit in one row group of one Parquet file (`Stage.view_segments`).
+
+    `rows` rows from row `start` of row group `group` of `path`; `whole` when that is the whole
+    row group. `columns` maps the trace columns whose values are the file's own column values,
+    unchanged, to that column's name in the file. `tables(columns)` yields the segment's trace
+    rows (just `columns` if given, as `view_tables` would)."""
+
+    path: str
+    group: int
+    start: int
+    rows: int
+    whole: bool
+    columns: dict[str, str]
+    tables: Callable[[list[str] | None], Iterator[pa.Table]]
 
 
 @dataclass
@@ -188,6 +220,16 @@ class Stage:
         """Does `prepare` read its input parts only through `read_input`, so the parent's parts
         may be views (`view_parts`)? Stages that open the part files themselves say False."""
         return False
+
+    def view_segments(self, ctx: PartContext) -> list[ViewSegment] | None:
+        """A view part's rows (`view_parts`) by the source row groups they sit in, in order, with
+        the trace columns copied unchanged from the source files; None when not known."""
+        return None
+
+    def column_edit(self) -> ColumnEdit | None:
+        """The columns `run` reads and the only ones it changes, when it keeps every row, in
+        order, and rejects none (`ColumnEdit`); None otherwise (the default)."""
+        return None
 
     def draws_charts(self) -> bool:
         """Does `finalize` draw charts? The runner then starts the chart helper ahead of it, so
@@ -301,6 +343,18 @@ def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[
     source's row group), so a pass over a view of wide rows holds a few MB of it, not row groups.
 
     Only a stage without input parts (the first) can have views: it needs nothing upstream."""
+    stage, ctx = _view_stage(path, columns)
+    yield from stage.run(iter(()), ctx)
+
+
+def view_segments(path: str | Path) -> list[ViewSegment] | None:
+    """The source row groups of a part that was not written (`Stage.view_segments`)."""
+    stage, ctx = _view_stage(path, None)
+    return stage.view_segments(ctx)
+
+
+def _view_stage(path: str | Path, columns: list[str] | None) -> tuple[Stage, PartContext]:
+    """The stage that did not write the part at `path`, and the context to recompute it."""
     from curate.registry import stage_class
     from curate.rundir import RunDir
 
@@ -316,4 +370,4 @@ def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[
     num_parts = stage.num_parts(PrepareContext(inputs=[], artifacts=artifacts, seed=recipe.seed))
     ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts,
                       columns=columns, piece_bytes=VIEW_PIECE_BYTES)
-    yield from stage.run(iter(()), ctx)
+    return stage, ctx

@@ -27,7 +27,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from curate.errors import CurateError
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.judging import ParaphraseConfig, judge_max_parallel, judge_paraphrases
 
 if TYPE_CHECKING:
@@ -169,6 +169,15 @@ class Decontam(Stage):
             prefix = bench + ":"
             ctx.counters[f"rows_contaminated:{bench}"] += sum(1 for m in found if any(k.startswith(prefix) for k in m))
         return table.set_column(table.column_names.index("contaminated"), "contaminated", list_column(merged))
+
+    def column_edit(self) -> ColumnEdit | None:
+        """Both modes only mark `contaminated` and drop nothing. Not with `domains` (rows outside
+        them follow the others), nor with a paraphrase judge (it reads more of each row)."""
+        if self.config.domains or self.config.paraphrase is not None:
+            return None
+        scanned = tuple(self.config.fields)  # the texts, then what hit records and pool rarity read
+        return ColumnEdit(reads=scanned + ("id", "trace_id", "sample_idx", "source", "problem", "contaminated"),
+                          writes=("contaminated",))
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         """`process` on up to `threads_per_part()` batches at once (the tokeniser and scan kernels

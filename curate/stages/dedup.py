@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
 
 KeepRule = Literal["verified", "shortest", "longest"]
 
@@ -174,6 +174,14 @@ class Dedup(Stage):
         }
 
     # ---------------------------------------------------------------- run
+    def column_edit(self) -> ColumnEdit | None:
+        """`process` fills `dup_of` from the unit keys and drops nothing; with `domains`, `run`
+        puts a batch's rows outside them after the others, so rows move: no column edit."""
+        if self.config.domains:
+            return None
+        keys = ("id",) if self.config.field == "problem" else ("id", "sample_idx", "trace_id")
+        return ColumnEdit(reads=keys + ("dup_of",), writes=("dup_of",))
+
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         keys, dup_of = self._decisions(ctx)
         if not len(keys):

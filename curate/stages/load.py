@@ -23,8 +23,8 @@ from curate.background import prefetch
 from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import Source
-from curate.schema import dumps
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
+from curate.schema import COLUMNS, dumps
+from curate.stages.base import VIEW_PIECE_BYTES, PartContext, PrepareContext, Stage, StageConfig, ViewSegment
 from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, trace_digests, with_ids
 from curate.stages.load_mapping import check_columns, problem_texts, to_traces
 from curate.storage import is_url, local_source
@@ -84,6 +84,61 @@ class Load(Stage):
         rows = [hi - lo for lo, hi in (part_range(plan, p) for p in range(plan["parts"]))]
         return [{"part": p, "rows_in": n, "rows_out": n, "rejected": 0, "counters": {}, "stats": {}, "seconds": 0.0}
                 for p, n in enumerate(rows)]
+
+    def view_segments(self, ctx: PartContext) -> list[ViewSegment] | None:
+        """A view part's rows by source row group, with the trace columns `to_traces` passes on
+        unchanged: those a source column gives, but the ids (scoped or derived), `extra`, and what
+        the source's settings fill or convert (domain, license, code tests)."""
+        plan = read_plan(ctx.artifacts)
+        if any(e["format"] != "parquet" for e in plan["entries"]) or any(
+                s.messages or s.trace for s in self.config.sources):
+            return None
+        lo, hi = part_range(plan, ctx.part)
+        segments, offset = [], 0
+        for i, entry in enumerate(plan["entries"]):
+            source = self.config.sources[i]
+            for file in located(entry, source):
+                start, stop = max(lo, offset), min(hi, offset + file["rows"])
+                if start < stop:
+                    scope = entry.get("id_scope", "source")
+                    segments += self._file_segments(source, file, start - offset, stop - offset, scope, ctx)
+                offset += file["rows"]
+        return segments
+
+    def _file_segments(self, source: Source, file: dict, start: int, stop: int, scope: str,
+                       ctx: PartContext) -> list[ViewSegment]:
+        """Rows [start, stop) of one source file, a segment per row group they touch."""
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file["path"])
+        meta, names = parquet.metadata, set(parquet.schema_arrow.names)
+        computed = {"id", "sample_idx", "trace_id", "extra"} | {k for k in ("domain", "license") if getattr(source, k)}
+        computed |= {"reference"} if source.code_tests else set()
+        same = {c: source.columns.get(c, c) for c in COLUMNS if c not in computed}
+        same = {c: name for c, name in same.items() if name in names}
+        out, offset = [], 0
+        for group in range(meta.num_row_groups):
+            n = meta.row_group(group).num_rows
+            first, last = max(start, offset), min(stop, offset + n)
+            if first < last:
+                given = _no_nulls(meta.row_group(group), source.columns.get("id", "id"))
+                out.append(ViewSegment(file["path"], group, first - offset, last - first, last - first == n, same,
+                                       self._segment_reader(source, file, first, last, scope, ctx, given, names)))
+            offset += n
+        return out
+
+    def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext,
+                        ids_given: bool = False, names: set[str] | None = None):
+        """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them
+        (`ids_given`: the row group's statistics say every row has an id)."""
+        def tables(columns: list[str] | None) -> Iterator[pa.Table]:
+            wanted = source_columns(source, columns, ids_given, names)
+            for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
+                                    piece_bytes=ctx.piece_bytes or VIEW_PIECE_BYTES):
+                traces = to_traces(table, source, where=file["path"], scope=scope,
+                                   trace_ids=columns is None or "trace_id" in columns)
+                yield _project(traces, columns)
+        return tables
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """Size and sampled content of local source files: an edited source redoes the run."""
@@ -222,16 +277,33 @@ def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 
-def source_columns(source: Source, wanted: list[str] | None) -> list[str] | None:
+def _no_nulls(group, name: str) -> bool:
+    """Whether a row group's statistics say column `name` has a value in every row."""
+    for i in range(group.num_columns):
+        column = group.column(i)
+        if column.path_in_schema == name:
+            stats = column.statistics
+            return stats is not None and stats.has_null_count and stats.null_count == 0
+    return False
+
+
+def source_columns(source: Source, wanted: list[str] | None, ids_given: bool = False,
+                   available: set[str] | None = None) -> list[str] | None:
     """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
-    are derived from other columns, so those come along; `extra` is not made right (the caller
-    selects `wanted`, which a view reader never asks it of)."""
+    are derived from other columns, so those come along (the problem texts only when some id
+    may be missing: not with `ids_given`); `extra` holds every unmapped column, so asking for it
+    reads those of the file's `available` columns (all of them when not given)."""
     if wanted is None or source.messages or source.trace or source.code_tests:
         return None
-    needed = set(wanted) | {"id", "problem", "source", "sample_idx", "domain", "license"}
+    if "extra" in wanted and available is None:
+        return None
+    needed = set(wanted) | {"id", "source", "sample_idx", "domain", "license"} | (set() if ids_given else {"problem"})
     if "trace_id" in needed:
         needed |= {"trace_id", "teacher", "reasoning", "answer"}
-    return sorted({source.columns.get(c, c) for c in needed})
+    columns = {source.columns.get(c, c) for c in needed}
+    if "extra" in wanted:  # what `extra_column` folds in: the columns no trace column is made from
+        columns |= {c for c in available if c not in COLUMNS and c not in source.columns.values()}
+    return sorted(columns)
 
 
 def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,

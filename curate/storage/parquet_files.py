@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage.row_groups import Splicer, encode, splice_supported
 
+#: how parts are written (zstd level 1: parts are transient, speed over size)
+PART_OPTIONS = {"compression": "zstd", "compression_level": 1}
+
 
 class AtomicParquetWriter:
     """Stream tables into `path` through a temporary file; `commit` renames it into place.
@@ -35,9 +38,7 @@ class AtomicParquetWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.schema, self.rows = path, schema, 0
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        options.setdefault("compression", "zstd")
-        options.setdefault("compression_level", 1)
-        self.options = options
+        self.options = options = {**PART_OPTIONS, **options}
         encoders = default_encoders() if encoders is None else encoders
         self.sink: _Sink | None = (_SplicedSink if encoders > 1 and splice_supported(options) else _SerialSink)(
             self.tmp, schema, options, encoders)
