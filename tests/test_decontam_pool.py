@@ -118,3 +118,20 @@ def test_a_weak_pair_only_inside_a_copy_of_another_item_leaves_nothing_to_count(
     docs, keys = np.zeros(4, np.int64), np.array([7, 8, 7, 8], np.int64)  # the weak pair's n-grams are the copy's
     hits = pool_rarity([(weak, 0, 2), (strong, 2, 4)], docs, keys, np.zeros(1, np.int64), pool_min=1)
     assert hits == [weak, strong]
+
+
+def test_problem_groups_are_encoded_only_for_scans_that_weigh_pool_rarity(setup, monkeypatch):
+    """`LazyGroups`: a clean scan, and a copy strong enough to need no pool count, never encode
+    the problems; a boilerplate sentence in many problems does (its verdicts: the test above)."""
+    from curate.decontam import match
+
+    index, code, pool = setup
+    calls = []
+    real = match.problem_groups
+    monkeypatch.setattr(match, "problem_groups", lambda table: calls.append(table.num_rows) or real(table))
+    clean, _ = flags(index, pool, pool_min=10)
+    copied, _ = flags(index, [code[0]["prompt"], *pool[:3]], pool_min=10)
+    assert not any(clean) and copied[0] and calls == []
+    found, stats = flags(index, [f"{p}\n{TIE}" for p in pool], pool_min=10)
+    assert calls == [len(pool)]  # once for the scan, however many weak pairs read them
+    assert not any(found) and all(h["pool_common"] for h in stats["decontam_hits"])

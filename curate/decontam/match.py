@@ -41,7 +41,7 @@ A `Hit` carries the verdict, scores and the matched word spans in the text and i
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,8 @@ POOL_SHARE = 0.5  # share of a hit's matched n-grams that are the pool's boilerp
 
 def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_score: float = MIN_SCORE,
                min_words: int = MIN_WORDS, min_grams: int = MIN_GRAMS, near: bool = True,
-               groups: np.ndarray | None = None, pool_min: int = 0, renamed: bool = True) -> list[Hit]:
+               groups: np.ndarray | LazyGroups | None = None, pool_min: int = 0,
+               renamed: bool = True) -> list[Hit]:
     """Every hit of `index` (at this n) in `texts`, ordered by row then item; `near=False`
     leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
     that many distinct `groups` (problems) of these texts is the pool's boilerplate
@@ -146,8 +147,8 @@ def _match_order(docs: np.ndarray, items: np.ndarray, ipos: np.ndarray, tpos: np
     return np.argsort(((docs * dims[0] + items) * dims[1] + ipos) * dims[2] + tpos, kind="stable")
 
 
-def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.ndarray, groups: np.ndarray | None,
-                pool_min: int) -> list[Hit]:
+def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.ndarray,
+                groups: np.ndarray | LazyGroups | None, pool_min: int) -> list[Hit]:
     """The judged hits (each with its slice of the matches), those found mostly (POOL_SHARE)
     through the pool's boilerplate marked `pool_common` and, if leaks below POOL_KEEP, made near.
 
@@ -192,7 +193,7 @@ def pool_rarity(judged: list[tuple[Hit, int, int]], docs: np.ndarray, keys: np.n
     return out
 
 
-def generic_templates(hits: list[Hit], index: BenchIndex, n: int, groups: np.ndarray | None,
+def generic_templates(hits: list[Hit], index: BenchIndex, n: int, groups: np.ndarray | LazyGroups | None,
                       pool_min: int) -> list[Hit]:
     """Template leaks of an item shorter than n (`Compute $\\dbinom{31}{28}$`) made near and
     marked `pool_common` when at least `pool_min` distinct problems of these texts are that
@@ -218,6 +219,21 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The indices of every range [lo[k], hi[k]), one range after the other."""
     sizes = hi - lo
     return np.arange(int(sizes.sum())) + np.repeat(lo - (np.cumsum(sizes) - sizes), sizes)
+
+
+class LazyGroups:
+    """A scan's `groups` (`problem_groups` of its rows), made on first use: pool rarity reads them
+    only where a weak pair or a short item's template was judged, which most scans of a clean
+    corpus, and every scan of an empty field, never do, while encoding a scan's problem texts
+    costs about as much as tokenising them."""
+
+    def __init__(self, make: Callable[[], np.ndarray]):
+        self._make, self._groups = make, None
+
+    def __getitem__(self, index):
+        if self._groups is None:
+            self._groups = self._make()
+        return self._groups[index]
 
 
 def problem_groups(table: pa.Table) -> np.ndarray:

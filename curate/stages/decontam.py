@@ -268,7 +268,9 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
     stats["decontam_hits"] (at most `max_report_hits`), the keys of items leaked in
     stats["items_hit"], the records left out in stats["hits_not_listed"]. Pool rarity
     (`pool_min`) counts the distinct problems of each SCAN_ROWS rows (`problem_groups`)."""
-    from curate.decontam.match import hit_record, scan_texts
+    from functools import partial
+
+    from curate.decontam.match import LazyGroups, hit_record, scan_texts
 
     found: dict[int, set[str]] = {}  # only rows with hits: most rows have none
     ids = table.column(id_column) if id_column in table.column_names else None  # read per hit: most rows have none
@@ -288,7 +290,7 @@ def scan_table(index, table: pa.Table, *, fields: dict[str, int], mode: str = "r
 
         def scan(texts, start, n=n, near=near, todo=todo, renamed=field_name in renamed_fields):
             rows = None if todo is None else todo[start:start + len(texts)]
-            groups = scanned_groups(problems, start, len(texts), rows) if pool_min else None
+            groups = LazyGroups(partial(scanned_groups, problems, start, len(texts), rows)) if pool_min else None
             return scan_texts(index, texts, n, min_score=min_score, min_words=min_words, min_grams=min_grams,
                               near=near, groups=groups, pool_min=pool_min, renamed=renamed)
 
