@@ -35,6 +35,7 @@ from curate.rundir import part_file_name
 from curate.text.jit import njit
 from curate.text.small import pick
 
+
 @njit(cache=True, nogil=True)
 def _bucket_edges(keys, ids, scratch):
     """Edges (first, member) and (previous, member) among units sharing a band key.
@@ -183,7 +184,8 @@ def read_row(path: Path, row: int) -> np.ndarray:
         return np.fromfile(f, dtype=dtype, count=shape[1], offset=row * shape[1] * dtype.itemsize)
 
 
-VERIFY_PAIRS = 16_384  # candidate pairs checked at once: at most 2x that many units' shingles in memory
+VERIFY_PAIRS = 4_096  # candidate pairs checked at once: at most 2x that many units' shingles in memory
+# (about 3 KB each at R1 length: 25 MB, not the 100 MB of 16k pairs, which set the peak at 300k rows)
 
 
 def verify_edges(left: np.ndarray, right: np.ndarray, index: UnitIndex,

@@ -154,14 +154,14 @@ def member_frames(index: UnitIndex, members: np.ndarray) -> tuple[pl.DataFrame, 
 def _read_rows(path: Path, positions: np.ndarray) -> pl.DataFrame:
     """The signature rows at `positions` (ascending) of one file, with their `pos`, a batch at a time."""
     source = pq.ParquetFile(str(path))
-    pieces, start = [], 0
+    frames, start = [], 0
     for batch in source.iter_batches(batch_size=BATCH, columns=ATTRS, use_threads=False):
         lo, hi = np.searchsorted(positions, [start, start + batch.num_rows])
-        local = positions[lo:hi] - start
-        pieces.append(pl.from_arrow(batch.take(local)).with_columns(
-            pl.Series("pos", positions[lo:hi], dtype=pl.UInt32)) if len(local) else None)
+        if hi > lo:  # indices through polars: pyarrow would import pandas to convert numpy's
+            local = pl.Series(positions[lo:hi] - start, dtype=pl.Int64).to_arrow()
+            frames.append(pl.from_arrow(batch.take(local)).with_columns(
+                pl.Series("pos", positions[lo:hi], dtype=pl.UInt32)))
         start += batch.num_rows
-    frames = [p for p in pieces if p is not None]
     if not frames:
         empty = pl.from_arrow(source.schema_arrow.empty_table().select(ATTRS))
         return empty.with_columns(pl.Series("pos", [], dtype=pl.UInt32))
