@@ -1,23 +1,26 @@
 """The global dedup pass: candidate pairs from band keys, exact check, union-find, keep rule.
 
 Input: the signature files (one per part, plus the earlier release's when deduplicating
-`against:` it). Memory is linear in units with a small constant and never holds text:
+`against:` it), through `curate.dedup.index.UnitIndex`. Memory is linear in units with a small
+constant (integers only: no keys, no polars frame, until the clusters are known) and never
+holds text:
 
-1. Unit table: key, exact hash, length, pass count, source, prior flag for every unit. Units
-   get an index in (prior first, then key) order, so everything below is independent of row
-   order and part count.
+1. Units: a number per unit in (prior first, then key) order, so everything below is
+   independent of row order and part count; exact hash, usable flag and first occurrence.
 2. Exact groups: units with equal normalised-text hashes are joined to the smallest index of
    their group; only one representative per group enters LSH (templates cost nothing extra).
 3. LSH, one band at a time: the band's keys are read from all signature files (one
-   contiguous slice of each band-major `bands.npy`) and bucketed in one compiled pass with a
-   hash table over the units in index order; each bucket yields edges from its first member
-   and from the previous member to each member (2(m-1) edges for m members, not m^2), exactly
-   the edges a sort by (key, index) would give. Per-band memory is a few arrays of length units.
+   contiguous slice of each band-major `bands.npy`, read rather than memory-mapped) and
+   bucketed in one compiled pass with a hash table over the units in index order; each bucket
+   yields edges from its first member and from the previous member to each member (2(m-1)
+   edges for m members, not m^2), exactly the edges a sort by (key, index) would give.
+   Per-band memory is a few arrays of length units.
 4. Optional exact check, a chunk of candidate pairs at a time: the shingle values the
    signature pass kept for each unit are read (memory-mapped, only the involved units of the
    chunk, so memory does not grow with the corpus) and hashed per pair; pairs below the threshold
    are dropped, so LSH can be tuned for recall without paying in precision.
-5. Union-find over exact and near edges; per cluster the keeper is the first unit by
+5. Union-find over exact and near edges; only then are the members of clusters of two or more
+   read back with their keys and attributes, and per cluster the keeper is the first member by
    (prior release first, then the configured preferences, then smallest index = smallest key).
 """
 
