@@ -22,6 +22,8 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from curate.dedup.trim import return_free_memory
+
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 COLUMNS = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
 BATCH = 65_536  # signature rows read back at once
@@ -68,6 +70,7 @@ def build_index(sig_files: list[Path], prior: list[bool]) -> UnitIndex:
             firsts.append(first)
             offset += count
             prior_units = offset if kind else prior_units
+    return_free_memory()  # the sort's arrays, before the attributes' are allocated
     first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
     index = UnitIndex(sig_files, prior, starts, uidx, first, prior_units, len(first) < len(uidx),
                       np.zeros(len(first), bool), None, 0, pl.DataFrame())

@@ -101,6 +101,7 @@ class Dedup(Stage):
         from curate.dedup import cluster as dc
         from curate.dedup.index import build_index, member_frames
         from curate.dedup.report import write_report
+        from curate.dedup.trim import return_free_memory
         from curate.dedup.units import materialise_against, remove_companions
 
         started, options, art = time.time(), self.options(), ctx.artifacts
@@ -114,12 +115,14 @@ class Dedup(Stage):
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         ex_left, ex_right, lone = dc.exact_edges(index.exact, index.usable)
         index.exact = None  # integers per unit from here on; strings only for cluster members
+        return_free_memory()  # each phase's freed arrays, so the phases' peaks do not stack
         # Identical normalised texts are also near-duplicates (J = 1); LSH sees one per group.
         edges = [(ex_left, ex_right)] if self.config.exact or self.config.near else []
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         if self.config.near and index.units:
             edges.append(self.near_pairs(index, lone, options, stats))
         del lone
+        return_free_memory()
         root = dc.clusters(index.units, edges)
         del edges
         chosen = dc.cluster_members(root)
@@ -127,6 +130,7 @@ class Dedup(Stage):
         keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
         members = dc.decide(members, root[chosen], keeper)
         del root, chosen, keeper
+        return_free_memory()
         members.write_parquet(art / "clusters.parquet")
         stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
         del occ
