@@ -99,5 +99,5 @@ def test_keepers_on_members_match_keepers_over_all_units(signatures):
     for keep in (["verified", "shortest"], ["longest"]):
         full = dc.choose_keepers(everyone, root, keep)
         assert (dc.choose_keepers(members, root[chosen], keep) == full[chosen]).all()
-    decided = dc.decide(members, root[chosen], dc.choose_keepers(members, root[chosen], ["shortest"]))
+    decided = dc.decide(members, root[chosen], dc.choose_keepers(members, root[chosen], ["shortest"]), index.units)
     assert decided["size"].min() >= 2 and decided["keeper"].sum() == len(np.unique(root[chosen]))

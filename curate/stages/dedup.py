@@ -128,7 +128,7 @@ class Dedup(Stage):
         chosen = dc.cluster_members(root)
         occ, members = member_frames(index, chosen)
         keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
-        members = dc.decide(members, root[chosen], keeper)
+        members = dc.decide(members, root[chosen], keeper, index.units)
         del root, chosen, keeper
         return_free_memory()
         members.write_parquet(art / "clusters.parquet")
