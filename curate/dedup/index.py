@@ -81,17 +81,17 @@ def build_index(sig_files: list[Path], prior: list[bool]) -> UnitIndex:
 def _number(sig_files: list[Path], chosen: list[int], starts: np.ndarray, uidx: np.ndarray,
             offset: int) -> tuple[np.ndarray, int]:
     """Number the units of one kind's files (contiguous in the concatenation) from `offset` by
-    key; a stable sort, so a unit's first occurrence is in its first file. Returns each new
-    unit's first row and their count. Memory: the keys of one kind and a few integers per row."""
-    keys = pl.concat([pl.read_parquet(str(sig_files[i]), columns=["key"])["key"] for i in chosen], rechunk=True)
-    order = pl.DataFrame({"key": keys}).select(pl.arg_sort_by("key", maintain_order=True)).to_series()
-    group = keys.gather(order).rle_id().to_numpy()
+    key: a key's dense rank. Returns each new unit's first row (in its first file) and their
+    count. Memory: the keys of one kind (not joined into one chunk) and the rank's sort."""
+    keys = pl.concat([pl.read_parquet(str(sig_files[i]), columns=["key"])["key"] for i in chosen], rechunk=False)
+    rank = keys.rank("dense").to_numpy()  # 1, 2, ... in key order (bytes), equal keys equal
     del keys
-    rows = order.to_numpy().astype(np.int64) + starts[chosen[0]]
-    del order
-    uidx[rows] = group + offset
-    heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.zeros(0, np.int64)
-    return rows[heads], len(heads)
+    count = int(rank.max()) if len(rank) else 0
+    lo = int(starts[chosen[0]])
+    uidx[lo:lo + len(rank)] = rank - 1 + offset
+    first = np.full(count, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, rank.astype(np.int64) - 1, np.arange(lo, lo + len(rank)))
+    return first, count
 
 
 def _attributes(index: UnitIndex) -> None:
