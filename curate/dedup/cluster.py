@@ -150,24 +150,24 @@ def exact_edges(exact: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.n
 def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs: units sharing a band key (usable exact-group representatives only).
 
-    One band at a time, each file's band read into a buffer and gathered (a memory map would
-    keep every band read resident until unmapped: 8 bytes a unit for each band); memory: a few
-    arrays of length units.
+    One band at a time: every file's band read into one reused buffer (a memory map would keep
+    every band read resident until unmapped: 8 bytes a unit for each band), then gathered for
+    the representatives. Memory: 8 bytes a row and 32 a representative (unit numbers and rows
+    as uint32 while they fit).
     """
     from curate.dedup.units import companion
 
-    ids = np.flatnonzero(lone & index.usable)  # ascending
-    files, pos = index.locate(ids)
-    slots = [np.flatnonzero(files == f) for f in range(len(index.sig_files))]
-    pos = [pos[s] for s in slots]
-    del files
+    narrow = np.uint32 if len(index.uidx) < 2**32 else np.int64
+    ids = np.flatnonzero(lone & index.usable).astype(narrow)  # ascending
+    rows = index.first[ids].astype(narrow)
+    band_row = np.empty(len(index.uidx), np.uint64)  # one band of every file, reused
     scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
     keys = np.empty(len(ids), np.uint64)
     lefts, rights = [], []
     for band in range(bands):
         for f, path in enumerate(index.sig_files):
-            if len(slots[f]):
-                keys[slots[f]] = read_row(companion(path, "bands"), band)[pos[f]]
+            read_row(companion(path, "bands"), band, band_row[index.starts[f]:index.starts[f + 1]])
+        np.take(band_row, rows, out=keys)
         left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
         lefts.append(left.copy())  # not a view: the kernel's buffers hold 2 edges a unit
         rights.append(right.copy())
@@ -177,14 +177,16 @@ def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarr
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
 
 
-def read_row(path: Path, row: int) -> np.ndarray:
-    """One row of a 2-d C-order .npy file, read (not memory-mapped)."""
+def read_row(path: Path, row: int, out: np.ndarray) -> None:
+    """out[:] = one row of a 2-d C-order .npy file, read (not memory-mapped)."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
                                  else np.lib.format.read_array_header_2_0(f))
-        assert not fortran and len(shape) == 2
-        return np.fromfile(f, dtype=dtype, count=shape[1], offset=row * shape[1] * dtype.itemsize)
+        assert not fortran and len(shape) == 2 and shape[1] == len(out) and dtype == out.dtype
+        f.seek(row * shape[1] * dtype.itemsize, 1)
+        if len(out) and f.readinto(memoryview(out).cast("B")) != out.nbytes:
+            raise OSError(f"{path}: short read of band {row}")
 
 
 VERIFY_PAIRS = 4_096  # candidate pairs checked at once: at most 2x that many units' shingles in memory

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.dedup.trim import return_free_memory
@@ -82,10 +84,13 @@ def _number(sig_files: list[Path], chosen: list[int], starts: np.ndarray, uidx: 
             offset: int) -> tuple[np.ndarray, int]:
     """Number the units of one kind's files (contiguous in the concatenation) from `offset` by
     key: a key's dense rank. Returns each new unit's first row (in its first file) and their
-    count. Memory: the keys of one kind (not joined into one chunk) and the rank's sort."""
-    keys = pl.concat([pl.read_parquet(str(sig_files[i]), columns=["key"])["key"] for i in chosen], rechunk=False)
-    rank = keys.rank("dense").to_numpy()  # 1, 2, ... in key order (bytes), equal keys equal
+    count. Memory: the keys of one kind (not joined into one chunk) and the rank's sort, in
+    Arrow's allocator, which hands them back at once (polars' kept them resident for a while)."""
+    keys = pa.chunked_array([pq.ParquetFile(str(sig_files[i])).read(columns=["key"], use_threads=False)["key"]
+                             .cast(pa.large_string()).combine_chunks() for i in chosen])  # one chunk a file
+    ranks = pc.rank(keys, sort_keys="ascending", tiebreaker="dense")  # 1, 2, ... by key bytes
     del keys
+    rank = pl.from_arrow(ranks).to_numpy()  # not pyarrow's to_numpy: it imports pandas
     count = int(rank.max()) if len(rank) else 0
     lo = int(starts[chosen[0]])
     uidx[lo:lo + len(rank)] = rank - 1 + offset
