@@ -99,9 +99,8 @@ class Dedup(Stage):
     # ---------------------------------------------------------------- prepare
     def prepare(self, ctx: PrepareContext) -> None:
         from curate.dedup import cluster as dc
-        from curate.dedup.index import build_index, member_frames
+        from curate.dedup.index import build_index
         from curate.dedup.report import write_report
-        from curate.dedup.trim import return_free_memory
         from curate.dedup.units import materialise_against, remove_companions
 
         started, options, art = time.time(), self.options(), ctx.artifacts
@@ -113,12 +112,30 @@ class Dedup(Stage):
         sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
         signed = time.time()
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
+        stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
+        ex_left, occ, members = self.cluster(index, options, stats)
+        members.write_parquet(art / "clusters.parquet")
+        stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
+        del occ
+        stats.update(self.summary(options, part_stats, index, ex_left, members))
+        (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))  # no timings: reproducible
+        ctx.stats.update(stats)
+        ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
+        write_report(ctx, index.seen, members, stats, sig_files=sig_files, top=self.config.report_clusters)
+        remove_companions(sig_files)
+
+    def cluster(self, index, options, stats):
+        """(exact-duplicate units, member occurrences, member table) of the indexed units. Each
+        phase's arrays are freed (and their heap pages returned) before the next one's."""
+        from curate.dedup import cluster as dc
+        from curate.dedup.index import member_frames
+        from curate.dedup.trim import return_free_memory
+
         ex_left, ex_right, lone = dc.exact_edges(index.exact, index.usable)
         index.exact = None  # integers per unit from here on; strings only for cluster members
-        return_free_memory()  # each phase's freed arrays, so the phases' peaks do not stack
+        return_free_memory()
         # Identical normalised texts are also near-duplicates (J = 1); LSH sees one per group.
         edges = [(ex_left, ex_right)] if self.config.exact or self.config.near else []
-        stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         if self.config.near and index.units:
             edges.append(self.near_pairs(index, lone, options, stats))
         del lone
@@ -131,15 +148,7 @@ class Dedup(Stage):
         members = dc.decide(members, root[chosen], keeper, index.units)
         del root, chosen, keeper
         return_free_memory()
-        members.write_parquet(art / "clusters.parquet")
-        stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
-        del occ
-        stats.update(self.summary(options, part_stats, index, ex_left, members))
-        (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))  # no timings: reproducible
-        ctx.stats.update(stats)
-        ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
-        write_report(ctx, index.seen, members, stats, sig_files=sig_files, top=self.config.report_clusters)
-        remove_companions(sig_files)
+        return ex_left, occ, members
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup.units import drop_scratch, signature_task
