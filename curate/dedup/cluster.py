@@ -1,23 +1,26 @@
 """The global dedup pass: candidate pairs from band keys, exact check, union-find, keep rule.
 
 Input: the signature files (one per part, plus the earlier release's when deduplicating
-`against:` it). Memory is linear in units with a small constant and never holds text:
+`against:` it), through `curate.dedup.index.UnitIndex`. Memory is linear in units with a small
+constant (integers only: no keys, no polars frame, until the clusters are known) and never
+holds text:
 
-1. Unit table: key, exact hash, length, pass count, source, prior flag for every unit. Units
-   get an index in (prior first, then key) order, so everything below is independent of row
-   order and part count.
+1. Units: a number per unit in (prior first, then key) order, so everything below is
+   independent of row order and part count; exact hash, usable flag and first occurrence.
 2. Exact groups: units with equal normalised-text hashes are joined to the smallest index of
    their group; only one representative per group enters LSH (templates cost nothing extra).
 3. LSH, one band at a time: the band's keys are read from all signature files (one
-   contiguous slice of each band-major `bands.npy`) and bucketed in one compiled pass with a
-   hash table over the units in index order; each bucket yields edges from its first member
-   and from the previous member to each member (2(m-1) edges for m members, not m^2), exactly
-   the edges a sort by (key, index) would give. Per-band memory is a few arrays of length units.
+   contiguous slice of each band-major `bands.npy`, read rather than memory-mapped) and
+   bucketed in one compiled pass with a hash table over the units in index order; each bucket
+   yields edges from its first member and from the previous member to each member (2(m-1)
+   edges for m members, not m^2), exactly the edges a sort by (key, index) would give.
+   Per-band memory is a few arrays of length units.
 4. Optional exact check, a chunk of candidate pairs at a time: the shingle values the
    signature pass kept for each unit are read (memory-mapped, only the involved units of the
    chunk, so memory does not grow with the corpus) and hashed per pair; pairs below the threshold
    are dropped, so LSH can be tuned for recall without paying in precision.
-5. Union-find over exact and near edges; per cluster the keeper is the first unit by
+5. Union-find over exact and near edges; only then are the members of clusters of two or more
+   read back with their keys and attributes, and per cluster the keeper is the first member by
    (prior release first, then the configured preferences, then smallest index = smallest key).
 """
 
@@ -29,49 +32,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curate.dedup.index import UnitIndex
 from curate.dedup.minhash import bag_jaccard
 from curate.rundir import part_file_name
 from curate.text.jit import njit
 from curate.text.small import pick
-
-ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
-
-
-def load_units(sig_files: list[Path], prior: list[bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(occurrences, units): one row per (file, unit) in file order, and one row per unit.
-
-    `occurrences` has the unit index `uidx` of each row of the concatenated signature files
-    and its position `pos` in its file; `units` is sorted by `uidx` (prior units first, then by
-    key), with `part`/`pos` of its occurrence in the first file that has it.
-
-    One sort by (prior, key, part) numbers the units; when no unit occurs in two files (one
-    row per unit, or problems not split across parts) the sorted occurrences are the units
-    and no group-by runs.
-    """
-    frames = [pl.scan_parquet(str(f)).select(ATTRS).with_row_index("pos").with_columns(pl.lit(p).alias("prior"))
-              for f, p in zip(sig_files, prior)]
-    if not frames:
-        empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}, "pos": pl.UInt32, "prior": pl.Boolean,
-                                     "uidx": pl.UInt32})
-        return empty, empty
-    occ = pl.concat(frames).collect().with_columns(pl.col("rows", "passes").fill_null(0))
-    order = occ.select(pl.arg_sort_by(["prior", "key", "part"], descending=[True, False, False]))
-    ranked = occ[order.to_series()]
-    starts = ranked.select(((pl.col("key") != pl.col("key").shift(1)) | (pl.col("prior") != pl.col("prior").shift(1)))
-                           .fill_null(True).alias("start")).to_series().to_numpy()
-    uidx_sorted = np.cumsum(starts, dtype=np.int64) - 1
-    uidx = np.empty(len(occ), np.int64)
-    uidx[order.to_series().to_numpy()] = uidx_sorted
-    occ = occ.with_columns(pl.Series("uidx", uidx, dtype=pl.UInt32))
-    ranked = ranked.with_columns(pl.Series("uidx", uidx_sorted, dtype=pl.UInt32))
-    columns = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
-    if starts.all():
-        return occ, ranked.select(columns)
-    units = ranked.group_by("uidx", maintain_order=True).agg(
-        pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
-        pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),
-        pl.col("pos").first(), pl.col("part").first())
-    return occ, units.select(columns)
 
 
 @njit(cache=True, nogil=True)
@@ -163,58 +128,73 @@ def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.nd
     return packed // width, packed % width
 
 
-def exact_edges(units: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(left, right, representative): edges to each exact group's smallest index."""
-    uidx = units["uidx"].to_numpy().astype(np.int64)
-    exact = units["exact"].to_numpy()
-    usable = units["shingles"].to_numpy() > 0
-    rep = uidx.copy()
-    order = np.lexsort((uidx, exact))
-    order = order[usable[order]]
+def exact_edges(exact: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, right, lone): edges from each unit of an exact group to the group's smallest index,
+    and whether each unit is the smallest of its group (the one unit LSH sees of it)."""
+    order = np.flatnonzero(usable)
+    order = order[np.argsort(exact[order], kind="stable")]  # by hash, then index
+    lone = np.ones(len(exact), bool)
     if len(order):
-        starts = np.r_[True, exact[order][1:] != exact[order][:-1]]
+        sorted_exact = exact[order]
+        starts = np.r_[True, sorted_exact[1:] != sorted_exact[:-1]]
+        del sorted_exact
         group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
-        rep[order] = uidx[group_first]
-    moved = rep != uidx
-    return uidx[moved], rep[moved], rep
+        moved = group_first != order
+        lone[order[moved]] = False
+        left, right = order[moved], group_first[moved]
+        back = np.argsort(left, kind="stable")  # by unit, as before
+        return left[back], right[back], lone
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), lone
 
 
-def band_edges(sig_files: list[Path], occ: pl.DataFrame, rep: np.ndarray, usable: np.ndarray,
-               bands: int) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs: units sharing a band key (exact-group representatives only).
+def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs: units sharing a band key (usable exact-group representatives only).
 
-    One band at a time (memory: a few arrays of length units), read as a contiguous slice of
-    each file's band-major `bands.npy`.
+    One band at a time: every file's band read into one reused buffer (a memory map would keep
+    every band read resident until unmapped: 8 bytes a unit for each band), then gathered for
+    the representatives. Memory: 8 bytes a row and 32 a representative (unit numbers and rows
+    as uint32 while they fit).
     """
     from curate.dedup.units import companion
 
-    row_uidx = occ["uidx"].to_numpy().astype(np.int64)
-    first_seen = np.zeros(len(row_uidx), dtype=bool)
-    _, first = np.unique(row_uidx, return_index=True)
-    first_seen[first] = True
-    rows = np.flatnonzero(first_seen & usable[row_uidx] & (rep[row_uidx] == row_uidx))
-    by_id = rows[np.argsort(row_uidx[rows], kind="stable")]
-    ids = row_uidx[by_id]
-    matrices = [np.load(companion(f, "bands"), mmap_mode="r") for f in sig_files]
+    narrow = np.uint32 if len(index.uidx) < 2**32 else np.int64
+    ids = np.flatnonzero(lone & index.usable).astype(narrow)  # ascending
+    rows = index.first[ids].astype(narrow)
+    band_row = np.empty(len(index.uidx), np.uint64)  # one band of every file, reused
     scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
+    keys = np.empty(len(ids), np.uint64)
     lefts, rights = [], []
     for band in range(bands):
-        keys = np.concatenate([m[band] for m in matrices])[by_id] if matrices else np.zeros(0, np.uint64)
+        for f, path in enumerate(index.sig_files):
+            read_row(companion(path, "bands"), band, band_row[index.starts[f]:index.starts[f + 1]])
+        np.take(band_row, rows, out=keys)
         left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
-        lefts.append(left)
-        rights.append(right)
-        del keys
-    del matrices
+        lefts.append(left.copy())  # not a view: the kernel's buffers hold 2 edges a unit
+        rights.append(right.copy())
+        del left, right
     if not lefts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
 
 
-VERIFY_PAIRS = 16_384  # candidate pairs checked at once: at most 2x that many units' shingles in memory
+def read_row(path: Path, row: int, out: np.ndarray) -> None:
+    """out[:] = one row of a 2-d C-order .npy file, read (not memory-mapped)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                 else np.lib.format.read_array_header_2_0(f))
+        assert not fortran and len(shape) == 2 and shape[1] == len(out) and dtype == out.dtype
+        f.seek(row * shape[1] * dtype.itemsize, 1)
+        if len(out) and f.readinto(memoryview(out).cast("B")) != out.nbytes:
+            raise OSError(f"{path}: short read of band {row}")
 
 
-def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, threshold: float,
-                 sig_files: list[Path], prior: list[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+VERIFY_PAIRS = 4_096  # candidate pairs checked at once: at most 2x that many units' shingles in memory
+# (about 3 KB each at R1 length: 25 MB, not the 100 MB of 16k pairs, which set the peak at 300k rows)
+
+
+def verify_edges(left: np.ndarray, right: np.ndarray, index: UnitIndex,
+                 threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J).
 
     The shingles come from the signature pass's files (memory-mapped; only the involved
@@ -226,7 +206,7 @@ def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, thres
     for lo in range(0, len(left), VERIFY_PAIRS):  # memory: the shingles of one chunk's units, not all
         chunk_left, chunk_right = left[lo:lo + VERIFY_PAIRS], right[lo:lo + VERIFY_PAIRS]
         involved = np.unique(np.concatenate([chunk_left, chunk_right]))
-        offsets, values = gather_shingles(units, involved, sig_files, prior)
+        offsets, values = gather_shingles(index, involved)
         similarity[lo:lo + len(chunk_left)] = bag_jaccard(
             offsets, values, np.searchsorted(involved, chunk_left), np.searchsorted(involved, chunk_right))
         del offsets, values
@@ -234,21 +214,20 @@ def verify_edges(left: np.ndarray, right: np.ndarray, units: pl.DataFrame, thres
     return left[keep], right[keep], similarity[keep]
 
 
-def gather_shingles(units: pl.DataFrame, involved: np.ndarray, sig_files: list[Path],
-                    prior: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+def gather_shingles(index: UnitIndex, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, values): the shingle values of units `involved` (ascending), in that order."""
     from curate.dedup.units import companion
 
-    chosen = units.select("prior", "part", "pos")[involved]
-    file_of = {(p, i): f for f, p, i in zip(sig_files, prior, _file_numbers(prior))}
+    files, positions = index.locate(involved)
     lengths = np.zeros(len(involved), np.int64)
-    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for (is_prior, part), group in chosen.with_row_index("slot").group_by(["prior", "part"]):
-        path = file_of[(bool(is_prior), int(part))]
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Path]] = []
+    for f in np.unique(files):
+        path = index.sig_files[f]
         offs = np.load(companion(path, "shingle_offsets"), mmap_mode="r")
-        pos = group["pos"].to_numpy().astype(np.int64)
-        slots = group["slot"].to_numpy().astype(np.int64)
+        slots = np.flatnonzero(files == f)
+        pos = positions[slots]
         starts, stops = np.asarray(offs[pos]), np.asarray(offs[pos + 1])
+        del offs
         lengths[slots] = stops - starts
         pieces.append((slots, starts, stops, companion(path, "shingle_values")))
     out_offsets = np.zeros(len(involved) + 1, np.int64)
@@ -276,16 +255,6 @@ def _read_slices(path: Path, starts: np.ndarray, stops: np.ndarray, out: np.ndar
             start, size, target = int(starts[i]) * 4, int(stops[i] - starts[i]) * 4, int(targets[i]) * 4
             if size and os.preadv(fd, [view[target:target + size]], base + start) != size:
                 raise OSError(f"{path}: short read at value {starts[i]}")
-
-
-def _file_numbers(prior: list[bool]) -> list[int]:
-    """Each signature file's part number within its kind (current parts, then prior parts)."""
-    seen = {True: 0, False: 0}
-    numbers = []
-    for p in prior:
-        numbers.append(seen[p])
-        seen[p] += 1
-    return numbers
 
 
 @njit(cache=True)
@@ -319,34 +288,58 @@ def clusters(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return pick(_union_find, n + len(left))(n, left, right)
 
 
-def choose_keepers(units: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:
-    """The keeper's index for every unit's cluster under the keep rule."""
-    uidx = units["uidx"].to_numpy().astype(np.int64)
+def cluster_members(root: np.ndarray) -> np.ndarray:
+    """The units (ascending) in clusters of two or more."""
+    size = np.bincount(root, minlength=len(root))
+    return np.flatnonzero(size[root] > 1)
+
+
+def choose_keepers(members: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:
+    """The keeper's index for each member's cluster under the keep rule (`root`: the members' roots;
+    every cluster is whole among the members, its root included)."""
+    uidx = members["uidx"].to_numpy().astype(np.int64)
     if len(uidx) == 0:
         return uidx
     sort_keys: list[np.ndarray] = [uidx]
     for rule in reversed(keep):
         if rule == "verified":
-            sort_keys.append(-(units["passes"].to_numpy() > 0).astype(np.int64))
+            sort_keys.append(-(members["passes"].to_numpy() > 0).astype(np.int64))
         elif rule == "shortest":
-            sort_keys.append(units["length"].to_numpy().astype(np.int64))
+            sort_keys.append(members["length"].to_numpy().astype(np.int64))
         elif rule == "longest":
-            sort_keys.append(-units["length"].to_numpy().astype(np.int64))
-    sort_keys += [-units["prior"].to_numpy().astype(np.int64), root]
+            sort_keys.append(-members["length"].to_numpy().astype(np.int64))
+    sort_keys += [-members["prior"].to_numpy().astype(np.int64), root]
     order = np.lexsort(sort_keys)
     first = np.r_[True, root[order][1:] != root[order][:-1]]
-    keeper_of_root = np.empty(len(uidx), np.int64)
-    keeper_of_root[root[order][first]] = uidx[order][first]
-    return keeper_of_root[root]
+    slot = np.searchsorted(uidx, root)  # a root is the smallest member of its cluster
+    keeper_of_slot = np.empty(len(uidx), np.int64)
+    keeper_of_slot[slot[order][first]] = uidx[order][first]
+    return keeper_of_slot[slot]
 
 
-def decide(units: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.DataFrame:
-    """Cluster membership of every unit in a cluster of two or more."""
-    size = np.bincount(root, minlength=len(root))[root]
-    table = units.with_columns(
-        units["key"].gather(keeper).alias("cluster"), pl.Series("size", size, dtype=pl.Int64),
-        pl.Series("keeper", keeper == units["uidx"].to_numpy()))
-    return table.filter(pl.col("size") > 1)
+def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray, units: int) -> pl.DataFrame:
+    """Cluster membership of every unit in a cluster of two or more (`members`: their rows)."""
+    _, inverse, counts = np.unique(root, return_inverse=True, return_counts=True)
+    uidx = members["uidx"].to_numpy().astype(np.int64)
+    table = members.with_columns(
+        members["key"].gather(np.searchsorted(uidx, keeper)).alias("cluster"),
+        pl.Series("size", counts[inverse], dtype=pl.Int64), pl.Series("keeper", keeper == uidx))
+    lengths = filtered_chunks(uidx, units, table.width)
+    if len(lengths) < 2:
+        return table
+    offsets = np.r_[0, np.cumsum(lengths)]
+    return pl.concat([table.slice(int(o), int(n)) for o, n in zip(offsets, lengths)], rechunk=False)
+
+
+def filtered_chunks(chosen: np.ndarray, units: int, width: int) -> list[int]:
+    """The chunks polars' filter of a `width`-column table of all `units` down to the rows
+    `chosen` would give: its threads split a wide table into equal row ranges. clusters.parquet
+    is written a chunk a row group, so the members take the same chunks: the file stays the same
+    bytes as when every unit's row was filtered (a bit a unit and column here, for a moment)."""
+    keep = np.zeros(units, bool)
+    keep[chosen] = True
+    frame = pl.DataFrame({f"c{i}": keep for i in range(min(width, pl.thread_pool_size()))})
+    return frame.filter(pl.col("c0")).get_column("c0").chunk_lengths()
 
 
 def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:

@@ -33,8 +33,8 @@ def histogram(members: pl.DataFrame) -> dict[int, int]:
     return {int(size): int(count) for size, count in sizes.iter_rows()}
 
 
-def per_source(units: pl.DataFrame, members: pl.DataFrame) -> list[dict[str, Any]]:
-    seen = units.filter(~pl.col("prior")).group_by("source").agg(units=pl.len(), rows=pl.col("rows").sum())
+def per_source(seen: pl.DataFrame, members: pl.DataFrame) -> list[dict[str, Any]]:
+    """Units and rows seen and marked per source (`seen`: source, units, rows of the current units)."""
     removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).group_by("source").agg(
         removed_units=pl.len(), removed_rows=pl.col("rows").sum())
     table = seen.join(removed, on="source", how="left").fill_null(0).sort("source", nulls_last=True)
@@ -63,7 +63,7 @@ def fetch_texts(clusters: list[pl.DataFrame], sig_files: list[Path]) -> dict[tup
     return texts
 
 
-def write_report(ctx: Any, units: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
+def write_report(ctx: Any, seen: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
                  sig_files: list[Path], top: int) -> Path:
     """Write the Markdown and JSON report; return the Markdown path."""
     folder, base = report_paths(ctx)
@@ -74,7 +74,7 @@ def write_report(ctx: Any, units: pl.DataFrame, members: pl.DataFrame, stats: di
     shown = [[{**m, "text": texts.get((m["prior"], m["key"]), "")[:TEXT_CHARS]}
               for m in c.head(MEMBERS_SHOWN).select(columns).to_dicts()] for c in clusters]
     public = {k: v for k, v in stats.items() if "second" not in k}
-    data = {"stats": public, "cluster_sizes": histogram(members), "per_source": per_source(units, members),
+    data = {"stats": public, "cluster_sizes": histogram(members), "per_source": per_source(seen, members),
             "largest_clusters": [{"size": c.height, "kept": c["cluster"][0], "members": m}
                                  for c, m in zip(clusters, shown)]}
     (folder / f"{base}.json").write_text(json.dumps(data, indent=1, sort_keys=True, default=str))

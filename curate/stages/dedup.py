@@ -99,6 +99,7 @@ class Dedup(Stage):
     # ---------------------------------------------------------------- prepare
     def prepare(self, ctx: PrepareContext) -> None:
         from curate.dedup import cluster as dc
+        from curate.dedup.index import build_index
         from curate.dedup.report import write_report
         from curate.dedup.units import materialise_against, remove_companions
 
@@ -110,26 +111,44 @@ class Dedup(Stage):
                 self.config.against, art / "against", field=self.config.field, split=self.config.against_split)]
         sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
         signed = time.time()
-        occ, units = dc.load_units(sig_files, [False] * len(files) + [True] * len(prior_files))
-        usable = units["shingles"].to_numpy() > 0
-        ex_left, ex_right, rep = dc.exact_edges(units)
-        # Identical normalised texts are also near-duplicates (J = 1); LSH sees one per group.
-        edges = [(ex_left, ex_right)] if self.config.exact or self.config.near else []
+        index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
-        if self.config.near and len(units):
-            near = self.near_pairs(ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats)
-            edges.append(near)
-        root = dc.clusters(len(units), edges)
-        keeper = dc.choose_keepers(units, root, self.config.keep)
-        members = dc.decide(units, root, keeper)
+        ex_left, occ, members = self.cluster(index, options, stats)
         members.write_parquet(art / "clusters.parquet")
         stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
-        stats.update(self.summary(options, part_stats, units, usable, ex_left, members))
+        del occ
+        stats.update(self.summary(options, part_stats, index, ex_left, members))
         (art / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))  # no timings: reproducible
         ctx.stats.update(stats)
         ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
-        write_report(ctx, units, members, stats, sig_files=sig_files, top=self.config.report_clusters)
+        write_report(ctx, index.seen, members, stats, sig_files=sig_files, top=self.config.report_clusters)
         remove_companions(sig_files)
+
+    def cluster(self, index, options, stats):
+        """(exact-duplicate units, member occurrences, member table) of the indexed units. Each
+        phase's arrays are freed (and their heap pages returned) before the next one's."""
+        from curate.dedup import cluster as dc
+        from curate.dedup.index import member_frames
+        from curate.dedup.trim import return_free_memory
+
+        ex_left, ex_right, lone = dc.exact_edges(index.exact, index.usable)
+        index.exact = None  # integers per unit from here on; strings only for cluster members
+        return_free_memory()
+        # Identical normalised texts are also near-duplicates (J = 1); LSH sees one per group.
+        edges = [(ex_left, ex_right)] if self.config.exact or self.config.near else []
+        if self.config.near and index.units:
+            edges.append(self.near_pairs(index, lone, options, stats))
+        del lone
+        return_free_memory()
+        root = dc.clusters(index.units, edges)
+        del edges
+        chosen = dc.cluster_members(root)
+        occ, members = member_frames(index, chosen)
+        keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
+        members = dc.decide(members, root[chosen], keeper, index.units)
+        del root, chosen, keeper
+        return_free_memory()
+        return ex_left, occ, members
 
     def signature_pass(self, ctx, files, prior_files, options) -> tuple[list[Path], list[dict]]:
         from curate.dedup.units import drop_scratch, signature_task
@@ -146,31 +165,29 @@ class Dedup(Stage):
         drop_scratch()  # this process's buffers (the tasks ran here); a pool's workers keep theirs
         return [Path(t[1]) for t in tasks], sorted(results, key=lambda r: r["part"])
 
-    def near_pairs(self, ctx, occ, units, rep, usable, sig_files, files, prior_files, options, stats):
+    def near_pairs(self, index, lone, options, stats):
         from curate.dedup import cluster as dc
 
-        left, right = dc.band_edges(sig_files, occ, rep, usable, options["bands"])
+        left, right = dc.band_edges(index, lone, options["bands"])
         stats["candidate_pairs"] = len(left)
         if self.config.verify_pairs and len(left):
-            prior = [False] * len(files) + [True] * len(prior_files)
-            left, right, similarity = dc.verify_edges(left, right, units, self.config.threshold, sig_files, prior)
+            left, right, similarity = dc.verify_edges(left, right, index, self.config.threshold)
             stats["near_pair_jaccard_min"] = round(float(similarity.min()), 4) if len(similarity) else None
         stats["near_pairs"] = len(left)
         return left, right
 
-    def summary(self, options, part_stats, units, usable, ex_left, members) -> dict[str, Any]:
+    def summary(self, options, part_stats, index, ex_left, members) -> dict[str, Any]:
         import polars as pl
 
-        current = units.filter(~pl.col("prior"))
         return {
             "field": options["field"], "level": options["level"], "threshold": self.config.threshold,
             "num_perm": options["num_perm"], "bands": options["bands"], "rows": options["rows"],
             "shingle": options["shingle"], "ngram": options["ngram"],
-            "units": current.height, "rows_seen": int(current["rows"].sum() or 0),
-            "empty_units": int((~usable).sum()), "exact_duplicate_units": len(ex_left),
+            "units": index.units - index.prior_units, "rows_seen": index.rows_seen,
+            "empty_units": int((~index.usable).sum()), "exact_duplicate_units": len(ex_left),
             "bytes": int(sum(s.get("bytes", 0) for s in part_stats)),
             "clusters": int(members.filter(pl.col("keeper")).height),
-            "against_units": units.height - current.height,
+            "against_units": index.prior_units,
         }
 
     # ---------------------------------------------------------------- run

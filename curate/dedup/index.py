@@ -1,0 +1,176 @@
+"""The dedup unit index: every unit as an integer, its attributes as small numpy arrays.
+
+Clustering needs, per unit, only a number, its exact-text hash, whether it has shingles and
+where its first occurrence lies; the strings (keys, sources) and the other attributes matter
+only for the units that end up in a cluster of two or more. So the index keeps, for the whole
+corpus, about 4 bytes per row plus 17 per unit (the exact hashes go after the exact pass) and
+no polars frame; `member_frames` reads the full attributes back from the signature files for
+the cluster members alone, with the same ordering and aggregation rules as for all units.
+
+Units are numbered prior (earlier release) first, then by key; a unit that occurs in several
+files (the samples of one problem split across parts) takes its attributes from all of them:
+exact hash and length the smallest, shingles the largest, rows and passes summed, source the
+smallest, position from its first file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.dedup.trim import return_free_memory
+
+ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
+COLUMNS = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
+BATCH = 65_536  # signature rows read back at once
+
+
+@dataclass
+class UnitIndex:
+    """Integer units of the concatenated signature files (current parts, then `against` ones)."""
+
+    sig_files: list[Path]
+    prior: list[bool]
+    starts: np.ndarray  # int64[files + 1]: each file's first row in the concatenation
+    uidx: np.ndarray  # uint32[rows]: the unit of each row
+    first: np.ndarray  # int64[units]: the row of each unit's first occurrence
+    prior_units: int  # units [0, prior_units) are the earlier release's
+    shared: bool  # some unit occurs in more than one file
+    usable: np.ndarray  # bool[units]: has shingles (an empty text is never compared)
+    exact: np.ndarray | None  # uint64[units]: normalised-text hash; None once the exact pass ran
+    rows_seen: int  # rows of the current units
+    seen: pl.DataFrame  # per source of the current units: units, rows
+
+    @property
+    def units(self) -> int:
+        return len(self.first)
+
+    def locate(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(file, position in it) of the first occurrence of each of `units`."""
+        rows = self.first[units]
+        files = np.searchsorted(self.starts, rows, side="right") - 1
+        return files, rows - self.starts[files]
+
+
+def build_index(sig_files: list[Path], prior: list[bool]) -> UnitIndex:
+    """Number the units of the signature files and gather their per-unit arrays."""
+    sizes = [pq.ParquetFile(str(f)).metadata.num_rows for f in sig_files]
+    starts = np.zeros(len(sig_files) + 1, np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    uidx = np.zeros(int(starts[-1]), np.uint32)
+    firsts, offset, prior_units = [], 0, 0
+    for kind in (True, False):  # the earlier release's units take the smallest numbers
+        chosen = [i for i, p in enumerate(prior) if p == kind]
+        if chosen:
+            first, count = _number(sig_files, chosen, starts, uidx, offset)
+            firsts.append(first)
+            offset += count
+            prior_units = offset if kind else prior_units
+    return_free_memory()  # the sort's arrays, before the attributes' are allocated
+    first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    index = UnitIndex(sig_files, prior, starts, uidx, first, prior_units, len(first) < len(uidx),
+                      np.zeros(len(first), bool), None, 0, pl.DataFrame())
+    _attributes(index)
+    return index
+
+
+def _number(sig_files: list[Path], chosen: list[int], starts: np.ndarray, uidx: np.ndarray,
+            offset: int) -> tuple[np.ndarray, int]:
+    """Number the units of one kind's files (contiguous in the concatenation) from `offset` by
+    key: a key's dense rank. Returns each new unit's first row (in its first file) and their
+    count. Memory: the keys of one kind (not joined into one chunk) and the rank's sort, in
+    Arrow's allocator, which hands them back at once (polars' kept them resident for a while)."""
+    keys = pa.chunked_array([pq.ParquetFile(str(sig_files[i])).read(columns=["key"], use_threads=False)["key"]
+                             .cast(pa.large_string()).combine_chunks() for i in chosen])  # one chunk a file
+    ranks = pc.rank(keys, sort_keys="ascending", tiebreaker="dense")  # 1, 2, ... by key bytes
+    del keys
+    rank = pl.from_arrow(ranks).to_numpy()  # not pyarrow's to_numpy: it imports pandas
+    count = int(rank.max()) if len(rank) else 0
+    lo = int(starts[chosen[0]])
+    uidx[lo:lo + len(rank)] = rank - 1 + offset
+    first = np.full(count, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, rank.astype(np.int64) - 1, np.arange(lo, lo + len(rank)))
+    return first, count
+
+
+def _attributes(index: UnitIndex) -> None:
+    """Exact hashes, usable flags and the per-source counts, one signature file at a time."""
+    n = index.units
+    exact = np.full(n, np.iinfo(np.uint64).max, np.uint64)
+    shingles = np.zeros(n, np.int64)
+    rows = np.zeros(n, np.int64)
+    sources = sorted({s for f in index.sig_files for s in
+                      pl.read_parquet(str(f), columns=["source"])["source"].drop_nulls().unique().to_list()})
+    code = np.full(n, len(sources), np.uint32)  # the smallest source of a unit; len(sources): none
+    enum = pl.Enum(sources or [""])
+    for i, f in enumerate(index.sig_files):
+        attrs = pl.read_parquet(str(f), columns=["exact", "shingles", "rows", "source"])
+        units = index.uidx[index.starts[i]:index.starts[i + 1]]
+        np.minimum.at(exact, units, attrs["exact"].to_numpy())
+        np.maximum.at(shingles, units, attrs["shingles"].to_numpy())
+        np.add.at(rows, units, attrs["rows"].fill_null(0).to_numpy())
+        np.minimum.at(code, units, attrs["source"].cast(enum).to_physical().fill_null(len(sources)).to_numpy())
+        del attrs
+    index.exact, index.usable = exact, shingles > 0
+    del shingles
+    current = slice(index.prior_units, n)
+    index.rows_seen = int(rows[current].sum())
+    counts = np.bincount(code[current], minlength=len(sources) + 1)
+    totals = np.bincount(code[current], weights=rows[current], minlength=len(sources) + 1)
+    present = np.flatnonzero(counts)
+    index.seen = pl.DataFrame({"source": pl.Series([(sources + [None])[c] for c in present], dtype=pl.Utf8),
+                               "units": pl.Series(counts[present], dtype=pl.UInt32),
+                               "rows": pl.Series(totals[present].astype(np.int64), dtype=pl.Int64)})
+
+
+def member_frames(index: UnitIndex, members: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(occurrences, units) of the units `members` (ascending), read back from the signature files.
+
+    `units` has the columns and row rules of the whole-corpus unit table (sorted by `uidx`);
+    `occurrences` one row per (file, unit) with its `part`, `key`, `prior` and `uidx`.
+    """
+    wanted = np.zeros(index.units, bool)
+    wanted[members] = True
+    frames = []
+    for i, f in enumerate(index.sig_files):
+        units = index.uidx[index.starts[i]:index.starts[i + 1]]
+        positions = np.flatnonzero(wanted[units])
+        frame = _read_rows(f, positions)
+        frames.append(frame.with_columns(pl.lit(index.prior[i]).alias("prior"),
+                                         pl.Series("uidx", units[positions], dtype=pl.UInt32)))
+    if not frames:
+        empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}, "pos": pl.UInt32, "prior": pl.Boolean,
+                                     "uidx": pl.UInt32})
+        return empty, empty.select(COLUMNS)
+    occ = pl.concat(frames).with_columns(pl.col("rows", "passes").fill_null(0))
+    ranked = occ.sort("uidx", maintain_order=True)  # within a unit: file order, i.e. prior, key, part
+    if not index.shared:
+        return occ, ranked.select(COLUMNS).rechunk()
+    units = ranked.group_by("uidx", maintain_order=True).agg(
+        pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
+        pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),
+        pl.col("pos").first(), pl.col("part").first())
+    return occ, units.select(COLUMNS).rechunk()
+
+
+def _read_rows(path: Path, positions: np.ndarray) -> pl.DataFrame:
+    """The signature rows at `positions` (ascending) of one file, with their `pos`, a batch at a time."""
+    source = pq.ParquetFile(str(path))
+    frames, start = [], 0
+    for batch in source.iter_batches(batch_size=BATCH, columns=ATTRS, use_threads=False):
+        lo, hi = np.searchsorted(positions, [start, start + batch.num_rows])
+        if hi > lo:  # indices through polars: pyarrow would import pandas to convert numpy's
+            local = pl.Series(positions[lo:hi] - start, dtype=pl.Int64).to_arrow()
+            frames.append(pl.from_arrow(batch.take(local)).with_columns(
+                pl.Series("pos", positions[lo:hi], dtype=pl.UInt32)))
+        start += batch.num_rows
+    if not frames:
+        empty = pl.from_arrow(source.schema_arrow.empty_table().select(ATTRS))
+        return empty.with_columns(pl.Series("pos", [], dtype=pl.UInt32))
+    return pl.concat(frames).select("pos", *ATTRS)
