@@ -317,29 +317,15 @@ def choose_keepers(members: pl.DataFrame, root: np.ndarray, keep: list[str]) -> 
     return keeper_of_slot[slot]
 
 
-def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray, units: int) -> pl.DataFrame:
-    """Cluster membership of every unit in a cluster of two or more (`members`: their rows)."""
+def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.DataFrame:
+    """Cluster membership of every unit in a cluster of two or more (`members`: their rows), in
+    one chunk: clusters.parquet is written a chunk a row group, so its layout depends on the rows
+    alone, not on how the members were read (or on a machine's thread count)."""
     _, inverse, counts = np.unique(root, return_inverse=True, return_counts=True)
     uidx = members["uidx"].to_numpy().astype(np.int64)
-    table = members.with_columns(
+    return members.with_columns(
         members["key"].gather(np.searchsorted(uidx, keeper)).alias("cluster"),
-        pl.Series("size", counts[inverse], dtype=pl.Int64), pl.Series("keeper", keeper == uidx))
-    lengths = filtered_chunks(uidx, units, table.width)
-    if len(lengths) < 2:
-        return table
-    offsets = np.r_[0, np.cumsum(lengths)]
-    return pl.concat([table.slice(int(o), int(n)) for o, n in zip(offsets, lengths)], rechunk=False)
-
-
-def filtered_chunks(chosen: np.ndarray, units: int, width: int) -> list[int]:
-    """The chunks polars' filter of a `width`-column table of all `units` down to the rows
-    `chosen` would give: its threads split a wide table into equal row ranges. clusters.parquet
-    is written a chunk a row group, so the members take the same chunks: the file stays the same
-    bytes as when every unit's row was filtered (a bit a unit and column here, for a moment)."""
-    keep = np.zeros(units, bool)
-    keep[chosen] = True
-    frame = pl.DataFrame({f"c{i}": keep for i in range(min(width, pl.thread_pool_size()))})
-    return frame.filter(pl.col("c0")).get_column("c0").chunk_lengths()
+        pl.Series("size", counts[inverse], dtype=pl.Int64), pl.Series("keeper", keeper == uidx)).rechunk()
 
 
 def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:

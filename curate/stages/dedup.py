@@ -145,7 +145,7 @@ class Dedup(Stage):
         chosen = dc.cluster_members(root)
         occ, members = member_frames(index, chosen)
         keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
-        members = dc.decide(members, root[chosen], keeper, index.units)
+        members = dc.decide(members, root[chosen], keeper)
         del root, chosen, keeper
         return_free_memory()
         return ex_left, occ, members
