@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.recipe import StageConfig
-from curate.schema import TRACE_SCHEMA, conform
+from curate.schema import conform, empty_table
 from curate.text.arrow import scalar, string_array
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ def domain_split(batches: Iterable[pa.RecordBatch | pa.Table], domains: list[str
     """A part's batches, conformed and split into (rows in `domains`, the rest)."""
     tables = [conform(b) for b in batches]
     if not tables:
-        return TRACE_SCHEMA.empty_table(), TRACE_SCHEMA.empty_table()
+        return empty_table(), empty_table()
     return split_by_domain(pa.concat_tables(tables), domains)
 
 
@@ -297,7 +297,7 @@ def run_stage_on(stage: Stage, rows: pa.Table, tmp: Path | None = None) -> tuple
     ctx = PartContext.for_test(tmp)
     out = list(stage.run(rows.to_batches() or [rows], ctx))
     ctx.finish()
-    table = pa.concat_tables(out) if out else TRACE_SCHEMA.empty_table()
+    table = pa.concat_tables(out) if out else empty_table()
     return table, ctx
 
 
@@ -314,7 +314,7 @@ def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
         names = source.schema_arrow.names
         return source.read(columns=[c for c in columns if c in names] if columns else None, use_threads=False)
     tables = list(view_tables(path, columns))
-    table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if tables else empty_table()
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from curate.schema import empty_table
 from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
 
 KeepRule = Literal["verified", "shortest", "longest"]
@@ -226,7 +227,7 @@ class Dedup(Stage):
             return cached[1]
         path = Path(ctx.artifacts or ".") / "decisions" / part_file_name(ctx.part)
         schema = pa.schema([("key", pa.string()), ("dup_of", pa.string())])
-        table = pq.ParquetFile(path).read() if path.exists() else schema.empty_table()  # no pandas import
+        table = pq.ParquetFile(path).read() if path.exists() else empty_table(schema)
         self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),
                                   table["dup_of"].combine_chunks().cast(pa.string())))
         return self._cache[1]

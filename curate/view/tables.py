@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.rundir import RunDir
+from curate.schema import empty_table
 from curate.storage import Store, is_url, local_source
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -195,7 +196,7 @@ def _scan_urls(urls: list[str]) -> pl.LazyFrame:
     with only the columns the plan needs, so a first page stops after the first row groups."""
     from polars.io.plugins import register_io_source
 
-    schema = pl.from_arrow(parquet_file(urls[0]).schema_arrow.empty_table()).schema
+    schema = pl.from_arrow(empty_table(parquet_file(urls[0]).schema_arrow)).schema
 
     def batches(with_columns, predicate, n_rows, batch_size):
         # with no column asked for (a count), read the first: polars then counts rows right
