@@ -335,13 +335,15 @@ def test_candidate_pairs_checked_in_chunks_give_the_same_marks(tmp_path, monkeyp
     assert chunked_stats["near_pairs"] == stats["near_pairs"]
 
 
-def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path):
-    """pyarrow imports pandas on `to_numpy` (0.3 s of every command's start-up); load's
-    duplicate-id check and the dedup path read buffers instead."""
+@pytest.mark.parametrize("planted", [0.3, 0.0])
+def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path, planted):
+    """pyarrow imports pandas on `to_numpy` and `Schema.empty_table` (0.3 s of every command's
+    start-up); load's duplicate-id check and the dedup path read buffers instead, and a corpus
+    without duplicates (no cluster members) makes its empty tables with `schema.empty_table`."""
     import subprocess
     import sys
 
-    rows = problem_rows(planted_corpus(40, words=30, planted=0.3, seed=2).texts)
+    rows = problem_rows(planted_corpus(40, words=30, planted=planted, seed=2).texts)
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=10)
     code = f"""
 import sys
@@ -354,3 +356,14 @@ finally:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
     assert (tmp_path / "out" / "01-dedup" / "part-00000.parquet").exists()
+
+
+def test_a_part_without_cluster_members_joins_the_others(tmp_path):
+    """Cluster members are read back per signature file: a file holding none gives an empty
+    frame that must concatenate with the others (the columns in the same order)."""
+    dups = planted_corpus(40, words=40, planted=0.4, low=0.9, high=1.0, seed=3).texts
+    unique = [f"distinct problem number {i} " + " ".join(f"w{i}x{k}" for k in range(30)) for i in range(40)]
+    out, stats = run_dedup(tmp_path, problem_rows(dups + unique), parts=2)
+    assert stats["removed_units"] > 0
+    marked = [i for i, d in enumerate(out["dup_of"].to_pylist()) if d]
+    assert marked and max(marked) < 40  # every duplicate lies in the first part

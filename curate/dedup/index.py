@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.dedup.trim import return_free_memory
+from curate.schema import empty_table
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 COLUMNS = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
@@ -171,6 +172,6 @@ def _read_rows(path: Path, positions: np.ndarray) -> pl.DataFrame:
                 pl.Series("pos", positions[lo:hi], dtype=pl.UInt32)))
         start += batch.num_rows
     if not frames:
-        empty = pl.from_arrow(source.schema_arrow.empty_table().select(ATTRS))
-        return empty.with_columns(pl.Series("pos", [], dtype=pl.UInt32))
+        empty = pl.from_arrow(empty_table(source.schema_arrow).select(ATTRS))
+        return empty.with_columns(pl.Series("pos", [], dtype=pl.UInt32)).select("pos", *ATTRS)  # as below: files concat
     return pl.concat(frames).select("pos", *ATTRS)
