@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 from curate.decontam.kernels import all_windows
+from curate.text.pyast import parse
 from curate.text.small import pick
 from curate.text.words import word_hashes
 
@@ -35,7 +36,7 @@ def item_names(text: str) -> list[str]:
     tree = None
     for suffix in ("", "\n    pass\n", "\n        pass\n"):
         try:
-            tree = ast.parse(text + suffix)
+            tree = parse(text + suffix)
             break
         except (SyntaxError, ValueError):
             continue

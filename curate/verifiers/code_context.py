@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import re
 
+from curate.text.pyast import parse
+
 _PY_FENCE = re.compile(r"^[ \t]*```[ \t]*(?:python3?|py3?)?[ \t]*\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
 CONTEXTS = ("problem",)
 
@@ -44,7 +46,7 @@ def with_context(program: str, context: str) -> str:
 
 def _parse(code: str) -> tuple[ast.Module | None, str]:
     try:
-        return ast.parse(code), code
+        return parse(code), code
     except (SyntaxError, ValueError):
         return None, code
 

@@ -102,9 +102,11 @@ def _called_function(asserts: list[str], code: str) -> str:
     import ast
     import builtins
 
-    called = [node.func.id for t in asserts for node in ast.walk(ast.parse(t))
+    from curate.text.pyast import parse
+
+    called = [node.func.id for t in asserts for node in ast.walk(parse(t))
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
-    defined = {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)} if code else set()
+    defined = {n.name for n in parse(code).body if isinstance(n, ast.FunctionDef)} if code else set()
     for name in called:
         if name in defined or (not defined and not hasattr(builtins, name)):
             return name
