@@ -75,7 +75,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
     that many distinct `groups` (problems) of these texts is the pool's boilerplate
     (`pool_common`). `renamed=False` skips the search for copies with renamed names (`idents`)."""
-    array = text_array(texts)
+    array = contiguous(text_array(texts))
     (doc, words, masked), (docs, items, ipos, tpos, kinds, keys) = _tokens_and_matches(index.by_n[n], array, renamed)
     if not len(docs):
         return []
@@ -102,6 +102,14 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     for start, stop in _row_runs(final):
         hits += _attribute(final[start:stop], near)
     return hits
+
+
+def contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`array` as one chunk: the scan and the constants of judged rows read its buffers, and
+    each would otherwise copy the chunks of a window spanning several (a batch's pieces)."""
+    if isinstance(array, pa.ChunkedArray) and array.num_chunks > 1:
+        return array.combine_chunks()
+    return array
 
 
 def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
