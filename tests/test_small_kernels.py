@@ -185,3 +185,30 @@ def test_one_pass_scan_reruns_when_the_match_buffers_overflow():
     (_, w, _), got = match.scan_buffers(grams, *arrow_buffers(texts), scan_bytes)
     assert len(got[0]) > 2000 and len(w) == len(tokens(texts)[1])
     assert_same(got, want)
+
+
+def test_scan_over_chunks_gives_the_scan_of_their_rows_in_one_array():
+    """A window of a batch spans the batch's pieces: scanned chunk by chunk in place, the texts give
+    the words, matches (rows numbered across chunks) and hits (with the constants of template
+    copies) of one array holding them all, also when a later chunk overflows the first buffers."""
+    from curate.decontam.evidence import TextConstants
+    from curate.decontam.kernels import scan_bytes, word_digits
+    from curate.text.arrow import arrow_buffers
+
+    copies = [BENCH[0].replace("3", "7"), BENCH[4].replace("12", "19"), "plain words", None, "", BENCH[2]]
+    whole = pa.array(copies + [" ".join(BENCH)] * 150 + copies, pa.string())
+    chunked = pa.chunked_array([whole.slice(0, 9), whole.slice(9, 0), whole.slice(9, 100), whole.slice(109)])
+    items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
+    index = bench_index.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0)
+    one = match.scan_buffers(index.by_n[3], *arrow_buffers(whole), scan_bytes)
+    parts = match.scan_chunks(index.by_n[3], [arrow_buffers(c) for c in match.text_chunks(chunked)], scan_bytes)
+    assert len(one[1][0]) > 2000 and set(one[1][0].tolist()) >= {0, 5, 100, len(whole) - 1}
+    assert_same(parts, one)
+    hits = match.scan_texts(index, whole, 3)
+    assert any(hit.kind == "template" for hit in hits) and hits[-1].row == len(whole) - 1
+    assert [repr(hit) for hit in match.scan_texts(index, chunked, 3)] == [repr(hit) for hit in hits]
+    in_one, in_chunks = TextConstants(whole), TextConstants(chunked)
+    for row in range(len(whole)):  # each row's constants, read from its own chunk
+        raw = np.frombuffer((whole[row].as_py() or "").encode(), np.uint8)
+        numbers = np.zeros(len(word_digits(raw)), np.bool_)
+        assert_same(in_chunks.of(row, numbers), in_one.of(row, numbers))

@@ -27,6 +27,8 @@ misses a CHAMP snippet.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import pyarrow as pa
 
@@ -63,21 +65,27 @@ class TextConstants:
     """Per word of a text of a scanned batch: 2 a number, 1 a constant glued to letters, 0
     neither; read from the texts' bytes only for rows a pair with glued constants is judged in."""
 
-    def __init__(self, texts: pa.Array):
+    def __init__(self, texts: pa.Array | pa.ChunkedArray):
         self.texts = texts
-        self.buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self.chunks: list[tuple[int, np.ndarray, np.ndarray]] | None = None  # (first row, data, offsets)
         self.rows: dict[int, np.ndarray] = {}
 
     def of(self, row: int, numbers: np.ndarray) -> np.ndarray:
         """Row `row`'s constants, given its words that are numbers (the tokeniser's)."""
         if row not in self.rows:
-            if self.buffers is None:
-                self.buffers = arrow_buffers(self.texts)[:2]
-            data, offsets = self.buffers
-            digits = digit_words(data[offsets[row]:offsets[row + 1]])
+            start, data, offsets = self._chunk_of(row)
+            digits = digit_words(data[offsets[row - start]:offsets[row - start + 1]])
             digits = digits if len(digits) == len(numbers) else numbers  # cannot happen: one word rule
             self.rows[row] = digits.view(np.int8) + numbers.view(np.int8)
         return self.rows[row]
+
+    def _chunk_of(self, row: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """(first row, bytes, offsets) of the chunk holding `row`, read in place (no combined copy)."""
+        if self.chunks is None:
+            chunks = self.texts.chunks if isinstance(self.texts, pa.ChunkedArray) else [self.texts]
+            starts = np.cumsum([0] + [len(c) for c in chunks]).tolist()
+            self.chunks = [(start, *arrow_buffers(c)[:2]) for start, c in zip(starts, chunks) if len(c)]
+        return self.chunks[bisect.bisect_right([c[0] for c in self.chunks], row) - 1]
 
 
 def missing_share(weights: np.ndarray, digits: np.ndarray, state: np.ndarray) -> float:

@@ -75,7 +75,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     leaves out the pairs below the thresholds. With `pool_min`, an n-gram matched in at least
     that many distinct `groups` (problems) of these texts is the pool's boilerplate
     (`pool_common`). `renamed=False` skips the search for copies with renamed names (`idents`)."""
-    array = contiguous(text_array(texts))
+    array = text_array(texts)
     (doc, words, masked), (docs, items, ipos, tpos, kinds, keys) = _tokens_and_matches(index.by_n[n], array, renamed)
     if not len(docs):
         return []
@@ -104,26 +104,28 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     return hits
 
 
-def contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """`array` as one chunk: the scan and the constants of judged rows read its buffers, and
-    each would otherwise copy the chunks of a window spanning several (a batch's pieces)."""
-    if isinstance(array, pa.ChunkedArray) and array.num_chunks > 1:
-        return array.combine_chunks()
-    return array
-
-
 def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
                         renamed: bool) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """((doc, words, masked), raw matches) of `grams` in `array`. Compiled, in one pass that keeps
-    the words of the matched texts only (`kernels.scan_bytes`: most texts match nothing); as the
-    Python twins, in two (`weights.tokens`, then `NgramIndex.scan`), whose NumPy tokeniser is
-    the fast one for a small input. The texts without words are never read by the judge."""
-    data, offsets, valid = arrow_buffers(array)
-    scan = pick(scan_bytes, int(offsets[-1] - offsets[0]), FUSED_COST)
+    the words of the matched texts only (`kernels.scan_bytes`: most texts match nothing), over
+    each chunk's buffers in place (a window of a batch spans the batch's pieces: a combined copy
+    would cost as much as the tokenising); as the Python twins, in two (`weights.tokens`, then
+    `NgramIndex.scan`), whose NumPy tokeniser is the fast one for a small input. The texts
+    without words are never read by the judge."""
+    chunks = [arrow_buffers(chunk) for chunk in text_chunks(array)]
+    scan = pick(scan_bytes, sum(int(offsets[-1] - offsets[0]) for _, offsets, _ in chunks), FUSED_COST)
     if hasattr(scan, "signatures"):  # the compiled kernel, not its twin
-        return scan_buffers(grams, data, offsets, valid, scan, renamed=renamed)
+        return scan_chunks(grams, chunks, scan, renamed=renamed)
     doc, words, masked = tokens(array)
     return (doc, words, masked), grams.scan(doc, words, masked, renamed=renamed)
+
+
+def text_chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    """The chunks of `array` holding rows (one chunk, maybe empty, when none does)."""
+    if not isinstance(array, pa.ChunkedArray):
+        return [array]
+    chunks = [chunk for chunk in array.chunks if len(chunk)]
+    return chunks if chunks else [array.combine_chunks()]
 
 
 def scan_buffers(grams: NgramIndex, data: np.ndarray, offsets: np.ndarray, valid: np.ndarray, scan: Any, *,
@@ -131,14 +133,30 @@ def scan_buffers(grams: NgramIndex, data: np.ndarray, offsets: np.ndarray, valid
     """`tokens` and `NgramIndex.scan` in one compiled pass over an Arrow string array's buffers
     (`kernels.scan_bytes` or its twin, as `scan`): ((doc, words, masked) holding the words of
     the matched texts only, the others none; the matches as `NgramIndex.scan` gives them)."""
+    return scan_chunks(grams, [(data, offsets, valid)], scan, renamed=renamed)
+
+
+def scan_chunks(grams: NgramIndex, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], scan: Any, *,
+                renamed: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """`scan_buffers` over the buffers of consecutive chunks of one array, rows numbered across
+    them: the kernel scans text after text, so each chunk's call appends to the outputs of the
+    last and they come out as one call over all the texts would give them."""
     power = np.uint64(pow(int(BASE), grams.n - 1, 1 << 64))
-    size = int(offsets[-1] - offsets[0]) // 2 + len(offsets)  # pages are only touched for the texts kept
-    capacity = max(1024, size // 256)
+    size = sum(int(offsets[-1] - offsets[0]) // 2 + len(offsets) for _, offsets, _ in chunks)  # pages are
+    capacity = max(1024, size // 256)  # only touched for the texts kept
+    rows = sum(len(offsets) - 1 for _, offsets, _ in chunks)
     while True:
         buffers = [np.empty(capacity, np.int64) for _ in range(3)] + [np.empty(capacity, np.int8)]
-        words, masked, doc = np.empty(size, np.uint64), np.empty(size, np.uint64), np.zeros(len(offsets), np.int64)
-        k, kept = scan(data, offsets, valid, NUMBER, *BYTE_TABLES, grams.n, power, len(grams.first_keys) > 0,
-                       renamed and len(grams.vocab) > 0, *grams.tables(), *buffers, words, masked, doc)
+        words, masked, doc = np.empty(size, np.uint64), np.empty(size, np.uint64), np.zeros(rows + 1, np.int64)
+        k = kept = row = 0
+        for data, offsets, valid in chunks:
+            m = len(offsets) - 1
+            found, count = scan(data, offsets, valid, NUMBER, *BYTE_TABLES, grams.n, power, len(grams.first_keys) > 0,
+                                renamed and len(grams.vocab) > 0, *grams.tables(), *(b[k:] for b in buffers),
+                                words[kept:], masked[kept:], doc[row:row + m + 1])
+            buffers[0][k:min(k + found, capacity)] += row  # the chunk's text numbers, across chunks
+            doc[row + 1:row + m + 1] += kept
+            k, kept, row = k + found, kept + count, row + m
         if k <= capacity:
             break
         capacity = k  # more matches than room: rerun with room for all (growing inside the kernel is slow)
