@@ -98,3 +98,38 @@ def test_heads_file_is_readable_while_appended_in_pieces(tmp_path):
     files = both_ways(tmp_path, part_file(tmp_path / "in.parquet", ids, row_group=7))
     out = tmp_path / "stream" / "sig.parquet"
     assert heads_path(out).exists() and files["heads"][0]
+
+
+def test_many_small_jobs_write_what_one_job_writes(tmp_path, monkeypatch):
+    """The sink cuts texts into jobs of about JOB_BYTES, hashed at once on its threads and recorded
+    in order: cut into jobs of a few rows, the files hold the same values as from one job."""
+    from curate.dedup import signature_files
+
+    path = part_file(tmp_path / "in.parquet", [f"p{i}" for i in range(230)])
+    options = {**Dedup({}).options(), "threads": 2}
+    one = signature_task(str(path), str(tmp_path / "one" / "sig.parquet"), 0, options)
+    monkeypatch.setattr(signature_files, "JOB_BYTES", 2000)  # a few rows per job: dozens of jobs in flight
+    many = signature_task(str(path), str(tmp_path / "many" / "sig.parquet"), 0, {**options, "tables": iter_input})
+    assert outputs(one["out"]) == outputs(many["out"])
+
+
+def test_a_failing_job_is_raised_and_leaves_no_files(tmp_path, monkeypatch):
+    """A hash job's error comes out of the task (not a hang while buffers wait to be returned),
+    and nothing half-written stays."""
+    from curate.dedup import signature_files
+
+    real, calls = signature_files.band_keys_and_shingles, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("job 3 failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(signature_files, "band_keys_and_shingles", failing)
+    monkeypatch.setattr(signature_files, "JOB_BYTES", 2000)
+    path = part_file(tmp_path / "in.parquet", [f"p{i}" for i in range(230)])
+    out = tmp_path / "sig" / "sig.parquet"
+    with pytest.raises(RuntimeError, match="job 3 failed"):
+        signature_task(str(path), str(out), 0, {**Dedup({}).options(), "threads": 2, "tables": iter_input})
+    assert not list(out.parent.iterdir())
