@@ -133,3 +133,19 @@ def test_a_failing_job_is_raised_and_leaves_no_files(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="job 3 failed"):
         signature_task(str(path), str(out), 0, {**Dedup({}).options(), "threads": 2, "tables": iter_input})
     assert not list(out.parent.iterdir())
+
+
+def test_row_level_keys_from_trace_ids_else_id_and_sample(tmp_path, monkeypatch):
+    """field reasoning: a unit is a row, keyed by trace_id, else `id#sample_idx` (sample_idx
+    missing: `id#`); the streamed pass makes these keys in Arrow, the whole pass in polars."""
+    corpus = planted_corpus(90, words=60, planted=0.3, seed=4)
+    rows = 90
+    table = pa.table({
+        "id": [f"p{i // 3}" for i in range(rows)], "reasoning": list(corpus.texts),
+        "trace_id": [None if i % 4 else f"t{i}" for i in range(rows)],
+        "sample_idx": pa.array([None if i % 5 == 0 else i % 3 for i in range(rows)], pa.int32()),
+        "source": ["s"] * rows, "verdict": [("pass", None)[i % 2] for i in range(rows)]})
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path, row_group_size=25)
+    files = both_ways(tmp_path, path, monkeypatch, field="reasoning")
+    assert files["sig"]["key"][:6] == ["t0", "p0#1", "p0#2", "p1#0", "t4", "p1#"]

@@ -18,8 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.dedup.signature_files import (  # noqa: F401 (the file layout, read by cluster and report)
@@ -33,6 +35,7 @@ from curate.dedup.signature_files import (  # noqa: F401 (the file layout, read 
 from curate.dedup.trim import return_free_memory
 from curate.errors import InputError
 from curate.rundir import part_file_name
+from curate.text.arrow import numpy_array, string_array
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 AGAINST_ROWS = 200_000
@@ -80,13 +83,7 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list
     """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
     source, verdict), the rows outside `domains` or without a key left out."""
     field = options["field"]
-    if field not in table.column_names:
-        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
-        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
-                         "Set `field:` to a column the data has (problem, reasoning or answer).")
-    texts = table[field]  # chunked (row groups of a view): hashed chunk by chunk, never copied into one
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        texts = texts.cast(pa.large_string())
+    texts = text_column(table, path, field)
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
     for column in UNIT_COLUMNS:
         if column not in df.columns:
@@ -101,6 +98,61 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list
     if domains:
         df = df.filter(pl.col("domain").is_in(domains))
     return texts, df.filter(pl.col("key").is_not_null())
+
+
+def text_column(table: pa.Table, path: str, field: str) -> pa.ChunkedArray:
+    """The texts dedup compares: chunked (row groups of a view), hashed chunk by chunk, never
+    copied into one array."""
+    if field not in table.column_names:
+        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
+    texts = table[field]
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    return texts
+
+
+def arrow_unit_keys(ids, trace_ids, samples, level: str):
+    """`unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
+    if level == "problem":
+        return ids
+    index = pc.fill_null(samples.cast(pa.string()), _scalar(""))
+    return pc.coalesce(trace_ids, pc.binary_join_element_wise(ids, _scalar("#"), index, _scalar("")))
+
+
+def piece_units(table: pa.Table, path: str, options: dict[str, Any],
+                domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
+    """`row_frame` + `one_row_units` of one piece of the streamed pass, in Arrow (no polars call
+    per piece): the texts of the kept rows, and their units (key, passes, source), one per row.
+    Raises UnitsSpan for a piece without ids or where a key repeats."""
+    texts = text_column(table, path, options["field"])
+
+    def column(name: str, kind: pa.DataType = pa.string()):
+        return table[name] if name in table.column_names else pa.nulls(len(table), kind)
+
+    ids = column("id")
+    if pa.types.is_null(ids.type) or ids.null_count == len(ids):
+        raise UnitsSpan("no ids")
+    keys = arrow_unit_keys(ids, column("trace_id"), column("sample_idx", pa.int32()), options["level"])
+    passes = pc.fill_null(pc.equal(column("verdict"), _scalar("pass")).cast(pa.uint32()), _ZERO)
+    units = pa.table({"key": keys, "passes": passes, "source": column("source")})
+    keep = pc.is_valid(keys)
+    if domains:
+        keep = pc.and_(keep, pc.is_in(column("domain"), value_set=string_array(domains)))
+    if pc.sum(keep.cast(pa.int64())).as_py() != len(keys):
+        texts, units = texts.filter(keep), units.filter(keep)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
+        raise UnitsSpan("a unit key repeats")
+    return texts, units
+
+
+_UNITS = pa.schema([("key", pa.string()), ("passes", pa.uint32()), ("source", pa.string())])
+_ZERO = numpy_array(np.zeros(1, np.uint32))[0]  # scalars made without pa.scalar, which imports pandas
+
+
+def _scalar(text: str) -> pa.Scalar:
+    return string_array([text])[0]
 
 
 def one_row_units(texts: pa.Array | pa.ChunkedArray, df: pl.DataFrame) -> tuple[pa.Array | pa.ChunkedArray,
@@ -167,15 +219,13 @@ def _streamed(path: str, sink: SignatureSink, options: dict[str, Any]) -> dict[s
         for table in options["tables"](path, needed_columns(options, domains)):
             if not table.num_rows:
                 continue
-            texts, df = row_frame(table, path, options, domains, hash_missing_ids=False)
-            if df["key"].is_duplicated().any():
-                raise UnitsSpan("a unit key repeats")
-            texts, units = one_row_units(texts, df)
+            texts, units = piece_units(table, path, options, domains)
             submit(texts)
             frames.append(units)
     if not frames:
         raise UnitsSpan("no rows")  # the whole-part path makes the empty files
-    units = pl.concat(frames)
+    units = pl.from_arrow(pa.concat_tables(frames).cast(_UNITS)).select(
+        "key", pl.lit(1, pl.UInt32).alias("rows"), "passes", "source")
     if units["key"].is_duplicated().any():  # a key in two row groups: rare, but its rows fold
         raise UnitsSpan("a unit key repeats across row groups")
     return sink.finish(units)

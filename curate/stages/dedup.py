@@ -210,11 +210,12 @@ class Dedup(Stage):
         return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", column)
 
     def _unit_keys(self, table: pa.Table) -> pa.Array | pa.ChunkedArray:
-        """`curate.dedup.units.unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
-        if self.config.field == "problem":
+        from curate.dedup.units import arrow_unit_keys
+
+        level = "problem" if self.config.field == "problem" else "row"
+        if level == "problem":
             return table["id"]
-        index = pc.fill_null(table["sample_idx"].cast(pa.string()), "")
-        return pc.coalesce(table["trace_id"], pc.binary_join_element_wise(table["id"], "#", index, ""))
+        return arrow_unit_keys(table["id"], table["trace_id"], table["sample_idx"], level)
 
     def _decisions(self, ctx: PartContext) -> tuple[pa.Array, pa.Array]:
         """(unit keys, dup_of) of this part's removed units, read once per part."""
