@@ -335,15 +335,17 @@ def test_candidate_pairs_checked_in_chunks_give_the_same_marks(tmp_path, monkeyp
     assert chunked_stats["near_pairs"] == stats["near_pairs"]
 
 
-@pytest.mark.parametrize("planted", [0.3, 0.0])
-def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path, planted):
-    """pyarrow imports pandas on `to_numpy` and `Schema.empty_table` (0.3 s of every command's
-    start-up); load's duplicate-id check and the dedup path read buffers instead, and a corpus
-    without duplicates (no cluster members) makes its empty tables with `schema.empty_table`."""
+@pytest.mark.parametrize("planted, columns", [(0.3, None), (0.0, None), (0.3, ["id", "problem", "answer"])])
+def test_dedup_command_on_parquet_with_ids_does_not_import_pandas(tmp_path, planted, columns):
+    """pyarrow imports pandas on `to_numpy`, `Schema.empty_table` and `pa.scalar` (0.3 s of every
+    command's start-up); load's duplicate-id check and the dedup path read buffers instead, a
+    corpus without duplicates (no cluster members) makes its empty tables with
+    `schema.empty_table`, and a source with ids but no sample_idx fills it without `pa.scalar`."""
     import subprocess
     import sys
 
     rows = problem_rows(planted_corpus(40, words=30, planted=planted, seed=2).texts)
+    rows = [{k: row[k] for k in columns} for row in rows] if columns else rows
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=10)
     code = f"""
 import sys

@@ -98,3 +98,54 @@ def test_heads_file_is_readable_while_appended_in_pieces(tmp_path):
     files = both_ways(tmp_path, part_file(tmp_path / "in.parquet", ids, row_group=7))
     out = tmp_path / "stream" / "sig.parquet"
     assert heads_path(out).exists() and files["heads"][0]
+
+
+def test_many_small_jobs_write_what_one_job_writes(tmp_path, monkeypatch):
+    """The sink cuts texts into jobs of about JOB_BYTES, hashed at once on its threads and recorded
+    in order: cut into jobs of a few rows, the files hold the same values as from one job."""
+    from curate.dedup import signature_files
+
+    path = part_file(tmp_path / "in.parquet", [f"p{i}" for i in range(230)])
+    options = {**Dedup({}).options(), "threads": 2}
+    one = signature_task(str(path), str(tmp_path / "one" / "sig.parquet"), 0, options)
+    monkeypatch.setattr(signature_files, "JOB_BYTES", 2000)  # a few rows per job: dozens of jobs in flight
+    many = signature_task(str(path), str(tmp_path / "many" / "sig.parquet"), 0, {**options, "tables": iter_input})
+    assert outputs(one["out"]) == outputs(many["out"])
+
+
+def test_a_failing_job_is_raised_and_leaves_no_files(tmp_path, monkeypatch):
+    """A hash job's error comes out of the task (not a hang while buffers wait to be returned),
+    and nothing half-written stays."""
+    from curate.dedup import signature_files
+
+    real, calls = signature_files.band_keys_and_shingles, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("job 3 failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(signature_files, "band_keys_and_shingles", failing)
+    monkeypatch.setattr(signature_files, "JOB_BYTES", 2000)
+    path = part_file(tmp_path / "in.parquet", [f"p{i}" for i in range(230)])
+    out = tmp_path / "sig" / "sig.parquet"
+    with pytest.raises(RuntimeError, match="job 3 failed"):
+        signature_task(str(path), str(out), 0, {**Dedup({}).options(), "threads": 2, "tables": iter_input})
+    assert not list(out.parent.iterdir())
+
+
+def test_row_level_keys_from_trace_ids_else_id_and_sample(tmp_path, monkeypatch):
+    """field reasoning: a unit is a row, keyed by trace_id, else `id#sample_idx` (sample_idx
+    missing: `id#`); the streamed pass makes these keys in Arrow, the whole pass in polars."""
+    corpus = planted_corpus(90, words=60, planted=0.3, seed=4)
+    rows = 90
+    table = pa.table({
+        "id": [f"p{i // 3}" for i in range(rows)], "reasoning": list(corpus.texts),
+        "trace_id": [None if i % 4 else f"t{i}" for i in range(rows)],
+        "sample_idx": pa.array([None if i % 5 == 0 else i % 3 for i in range(rows)], pa.int32()),
+        "source": ["s"] * rows, "verdict": [("pass", None)[i % 2] for i in range(rows)]})
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path, row_group_size=25)
+    files = both_ways(tmp_path, path, monkeypatch, field="reasoning")
+    assert files["sig"]["key"][:6] == ["t0", "p0#1", "p0#2", "p1#0", "t4", "p1#"]

@@ -8,6 +8,7 @@ from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import validate_recipe
 from curate.runner import run_recipe
+from curate.stages.load_ids import with_ids
 
 
 def run(tmp_path, sources, stages=(), name="run"):
@@ -104,3 +105,18 @@ def test_a_source_domain_fills_rows_whose_domain_is_empty(tmp_path, write_jsonl)
     write_jsonl("n.jsonl", [{"problem": "c", "domain": None}])
     out = run(tmp_path, [{"path": "m.jsonl", "domain": "math"}, {"path": "n.jsonl", "domain": "math"}])
     assert out["domain"].to_pylist() == ["math", "code", "math"]
+
+
+@pytest.mark.parametrize("trace_ids", [False, True])
+def test_own_ids_fill_sample_idx_in_arrow_as_the_row_path_does(trace_ids):
+    """A source with its ids and some sample numbers: the Arrow path (ids kept, sample_idx 0 where
+    missing) gives the values and types the per-row path gives (forced by one missing id)."""
+    from curate.schema import conform
+
+    rows = {"id": ["a", "b", "c"], "problem": ["p1", "p2", "p3"], "sample_idx": [None, 3, None],
+            "trace_id": ["t1", "t2", "t3"], "reasoning": ["r", "r", "r"]}
+    fast = with_ids(conform(pa.table(rows), where="test"), trace_ids)
+    slow = with_ids(conform(pa.table({**rows, "id": ["a", "b", None]}), where="test"), trace_ids)
+    assert fast.schema == slow.schema
+    assert fast["sample_idx"].to_pylist() == slow["sample_idx"].to_pylist() == [0, 3, 0]
+    assert fast["id"].to_pylist() == ["a", "b", "c"] and fast["trace_id"].to_pylist() == ["t1", "t2", "t3"]

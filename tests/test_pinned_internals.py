@@ -50,6 +50,45 @@ def test_numba_cache_index_path_is_where_small_reads_it():
     assert isinstance(path, str) and path.endswith(".nbi"), moved(internal, user)
 
 
+def test_numba_cache_load_has_the_steps_the_light_load_runs():
+    from numba.core import caching
+    from numba.core.runtime import rtsys
+
+    user = "curate.text.numba_cache_load.install"
+    for name in ("load_overload", "_load_overload", "_guard_against_spurious_io_errors"):
+        assert callable(getattr(caching.Cache, name, None)), moved(f"numba.core.caching.Cache.{name}", user)
+    assert callable(getattr(rtsys, "initialize", None)), moved("numba.core.runtime.rtsys.initialize", user)
+    source = inspect.getsource(caching.Cache.load_overload)
+    assert "refresh()" in source and "_load_overload(" in source, moved("Cache.load_overload (refresh, load)", user)
+
+
+def test_a_cached_kernel_loads_without_the_target_refresh_and_computes_the_same(tmp_path):
+    """In a fresh process with the kernel in numba's cache: no target refresh, same values as the
+    kernel compiled (and refreshed) in a process before it."""
+    import subprocess
+    import sys
+
+    code = """
+import os, sys
+import numpy as np
+from numba.core.base import BaseContext
+refreshes = []
+real = BaseContext.refresh
+BaseContext.refresh = lambda self: (refreshes.append(1), real(self))[1]
+import curate.text.small
+curate.text.small.BUDGET = 0  # the compiled kernel, not its Python twin
+from curate.dedup.minhash import signatures
+sig, exact, counts = signatures(["the cat sat on the mat " * 400, "a dog ran " * 900], ngram=3)
+print(int(sig.astype(np.uint64).sum()), int(exact.sum() % 1000003), counts.tolist(), len(refreshes))
+"""
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    first, second = (subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+                     .stdout.split() for _ in range(2))
+    assert int(first[-1]) > 0  # compiled: numba refreshed the target
+    assert second[-1] == "0", second  # loaded from the cache: no refresh
+    assert first[:-1] == second[:-1]
+
+
 # ---------------------------------------------------------------- vLLM
 
 

@@ -5,10 +5,14 @@ import os
 
 # Arrow's allocator (mimalloc) keeps freed pages for reuse for a while by default: a command
 # streaming wide rows frees tens of MB per batch, and the pages kept counted 120-150 MB of
-# peak RSS at 30k R1-length rows (`curate decontam`, docs/performance.md). Returning them at
-# once cost no measurable CPU. Read when Arrow loads, so set before anything imports pyarrow.
-os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
-# mimalloc 3 asks for transparent huge pages on its arena: with pages returned at once (above),
+# peak RSS at 30k R1-length rows (`curate decontam`, docs/performance.md). Returning them after
+# 10 ms, not at once: with two hashing threads beside the reader, returning every freed page at
+# once had each next piece fault its pages in again (158k minor faults for `curate dedup` at
+# 30k rows, 92k after 10 ms), about 0.4-0.5 CPU seconds of page faults, most of it system time,
+# for 4-12 MB less peak RSS (30k rows; 1M rows: 451 vs 456 MB). Read when Arrow loads, so set
+# before anything imports pyarrow.
+os.environ.setdefault("MIMALLOC_PURGE_DELAY", "10")
+# mimalloc 3 asks for transparent huge pages on its arena: with pages returned soon (above),
 # a freed 2 MB page is faulted in and zeroed whole again for the next few KB. Without them,
 # peak RSS at 30k R1-length rows was 38 MB lower for both `curate dedup` and `curate decontam`
 # (501 -> 463 MB, 506 -> 468 MB, medians of 3-4 paired runs) for about 3% more CPU time.

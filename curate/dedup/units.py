@@ -15,8 +15,6 @@ only paths and a plain options dict, so the local process pool and Ray run them 
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +24,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.dedup.minhash import band_keys_and_shingles, text_buffers
+from curate.dedup.signature_files import (  # noqa: F401 (the file layout, read by cluster and report)
+    SignatureSink,
+    companion,
+    drop_scratch,
+    heads_path,
+    remove_companions,
+    unit_heads,
+)
 from curate.dedup.trim import return_free_memory
 from curate.errors import InputError
 from curate.rundir import part_file_name
+from curate.text.arrow import numpy_array, string_array
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
-_SCRATCH = threading.local()  # per thread: the shingle buffer reused from part to part
-HEAD_BYTES = 600  # bytes of each unit's text kept for the report (400 characters of mostly-ASCII text)
 AGAINST_ROWS = 200_000
 
 
@@ -79,13 +83,7 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list
     """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
     source, verdict), the rows outside `domains` or without a key left out."""
     field = options["field"]
-    if field not in table.column_names:
-        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
-        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
-                         "Set `field:` to a column the data has (problem, reasoning or answer).")
-    texts = table[field]  # chunked (row groups of a view): hashed chunk by chunk, never copied into one
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        texts = texts.cast(pa.large_string())
+    texts = text_column(table, path, field)
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
     for column in UNIT_COLUMNS:
         if column not in df.columns:
@@ -100,6 +98,61 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list
     if domains:
         df = df.filter(pl.col("domain").is_in(domains))
     return texts, df.filter(pl.col("key").is_not_null())
+
+
+def text_column(table: pa.Table, path: str, field: str) -> pa.ChunkedArray:
+    """The texts dedup compares: chunked (row groups of a view), hashed chunk by chunk, never
+    copied into one array."""
+    if field not in table.column_names:
+        available = pq.ParquetFile(path).schema_arrow.names if Path(path).exists() else table.column_names
+        raise InputError(f"{path}: no column '{field}' to deduplicate (columns: {', '.join(available)}).",
+                         "Set `field:` to a column the data has (problem, reasoning or answer).")
+    texts = table[field]
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.large_string())
+    return texts
+
+
+def arrow_unit_keys(ids, trace_ids, samples, level: str):
+    """`unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
+    if level == "problem":
+        return ids
+    index = pc.fill_null(samples.cast(pa.string()), _scalar(""))
+    return pc.coalesce(trace_ids, pc.binary_join_element_wise(ids, _scalar("#"), index, _scalar("")))
+
+
+def piece_units(table: pa.Table, path: str, options: dict[str, Any],
+                domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
+    """`row_frame` + `one_row_units` of one piece of the streamed pass, in Arrow (no polars call
+    per piece): the texts of the kept rows, and their units (key, passes, source), one per row.
+    Raises UnitsSpan for a piece without ids or where a key repeats."""
+    texts = text_column(table, path, options["field"])
+
+    def column(name: str, kind: pa.DataType = pa.string()):
+        return table[name] if name in table.column_names else pa.nulls(len(table), kind)
+
+    ids = column("id")
+    if pa.types.is_null(ids.type) or ids.null_count == len(ids):
+        raise UnitsSpan("no ids")
+    keys = arrow_unit_keys(ids, column("trace_id"), column("sample_idx", pa.int32()), options["level"])
+    passes = pc.fill_null(pc.equal(column("verdict"), _scalar("pass")).cast(pa.uint32()), _ZERO)
+    units = pa.table({"key": keys, "passes": passes, "source": column("source")})
+    keep = pc.is_valid(keys)
+    if domains:
+        keep = pc.and_(keep, pc.is_in(column("domain"), value_set=string_array(domains)))
+    if pc.sum(keep.cast(pa.int64())).as_py() != len(keys):
+        texts, units = texts.filter(keep), units.filter(keep)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
+        raise UnitsSpan("a unit key repeats")
+    return texts, units
+
+
+_UNITS = pa.schema([("key", pa.string()), ("passes", pa.uint32()), ("source", pa.string())])
+_ZERO = numpy_array(np.zeros(1, np.uint32))[0]  # scalars made without pa.scalar, which imports pandas
+
+
+def _scalar(text: str) -> pa.Scalar:
+    return string_array([text])[0]
 
 
 def one_row_units(texts: pa.Array | pa.ChunkedArray, df: pl.DataFrame) -> tuple[pa.Array | pa.ChunkedArray,
@@ -122,12 +175,6 @@ def _read_file(path: str, columns: list[str]) -> pa.Table:
     return source.read(columns=[c for c in columns if c in names], use_threads=False)
 
 
-def companion(sig_file: str | Path, what: str) -> Path:
-    """A numpy file written next to a signature file: `bands`, `shingle_offsets`, `shingle_values`."""
-    sig_file = Path(sig_file)
-    return sig_file.with_name(f"{sig_file.stem}.{what}.npy")
-
-
 def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> dict[str, Any]:
     """Signature pass over one part: unit attributes to `out`, band keys and shingles beside it.
 
@@ -145,218 +192,43 @@ def signature_task(path: str, out: str, part: int, options: dict[str, Any]) -> d
     group or two, not the part, and decoding overlaps hashing. A part where a unit folds
     several rows (samples of one problem) is read whole.
     """
-    sink = _Signatures(out, part, options)
+    sink = SignatureSink(out, part, options)
     try:
         if options.get("tables") is not None:
             try:
                 return _streamed(path, sink, options)
             except UnitsSpan:
                 sink.close()
-                sink = _Signatures(out, part, options)
+                sink = SignatureSink(out, part, options)
         texts, units = read_units(path, options, domains=options.get("domains"))
-        sink.add(texts)
+        with sink.pipeline() as submit:
+            submit(texts)
         return sink.finish(units)
     finally:
         sink.close()
         return_free_memory()  # this part's arrays: otherwise the resident set grows part by part
 
 
-def _streamed(path: str, sink: _Signatures, options: dict[str, Any]) -> dict[str, Any]:
-    """The signature pass a row group at a time; raises UnitsSpan for a part read whole instead."""
-    from curate.background import Background
+def _streamed(path: str, sink: SignatureSink, options: dict[str, Any]) -> dict[str, Any]:
+    """The signature pass a row group at a time; raises UnitsSpan for a part read whole instead.
 
+    This thread decodes and frames the next rows while the sink hashes the ones before."""
     domains = options.get("domains")
     frames = []
-    # Hashing a piece (on its threads) and writing its files run on a helper thread while this
-    # one frames the next piece: the hashing threads would otherwise wait for it. In order, so
-    # the files are the same bytes.
-    adder = Background(sink.add, depth=0)
-    try:
+    with sink.pipeline() as submit:
         for table in options["tables"](path, needed_columns(options, domains)):
             if not table.num_rows:
                 continue
-            texts, df = row_frame(table, path, options, domains, hash_missing_ids=False)
-            if df["key"].is_duplicated().any():
-                raise UnitsSpan("a unit key repeats")
-            texts, units = one_row_units(texts, df)
-            adder.submit(texts)
+            texts, units = piece_units(table, path, options, domains)
+            submit(texts)
             frames.append(units)
-    finally:
-        adder.close()
     if not frames:
         raise UnitsSpan("no rows")  # the whole-part path makes the empty files
-    units = pl.concat(frames)
+    units = pl.from_arrow(pa.concat_tables(frames).cast(_UNITS)).select(
+        "key", pl.lit(1, pl.UInt32).alias("rows"), "passes", "source")
     if units["key"].is_duplicated().any():  # a key in two row groups: rare, but its rows fold
         raise UnitsSpan("a unit key repeats across row groups")
     return sink.finish(units)
-
-
-class _Signatures:
-    """What the signature pass writes for one part, added a piece of texts at a time: band keys
-    (held: 8 bytes x bands per unit), exact hashes, sizes; shingle values and heads go straight
-    to their files."""
-
-    def __init__(self, out: str, part: int, options: dict[str, Any]):
-        self.out, self.part, self.options = out, part, options
-        self.keep = bool(options.get("verify", True))
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        self.keys: list[np.ndarray] = []
-        self.exact: list[np.ndarray] = []
-        self.counts: list[np.ndarray] = []
-        self.lengths: list[np.ndarray] = []
-        self.offsets: list[np.ndarray] = [np.zeros(1, np.int64)]
-        self.values = _Appender(companion(out, "shingle_values"), np.uint32) if self.keep else None
-        self.heads_tmp = Path(str(heads_path(out)) + ".tmp")
-        self.heads_sink = pa.OSFile(str(self.heads_tmp), "wb")
-        self.heads = pa.ipc.new_file(self.heads_sink, pa.schema([("head", pa.large_binary())]))
-
-    def add(self, texts: pa.Array | pa.ChunkedArray) -> None:
-        o = self.options
-        keys, exact, counts, offsets, values = band_keys_and_shingles(
-            texts, bands=o["bands"], rows=o["rows"], num_perm=o["num_perm"], ngram=o["ngram"], shingle=o["shingle"],
-            seed=o["seed"], keep=self.keep, scratch=_SCRATCH.__dict__.setdefault("kept", []),
-            threads=o.get("threads", 1), join=False)
-        self.keys.append(keys.T)  # band-major [bands, units]: no copy
-        self.exact.append(exact)
-        self.counts.append(counts)
-        self.lengths.append(text_lengths(texts))
-        if self.keep:
-            self.offsets.append(offsets[1:] + self.values.size)
-            for piece in values if isinstance(values, list) else [values]:
-                self.values.write(piece)  # now: the buffers are lent again for the next texts
-        heads = pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)
-        self.heads.write_table(pa.table({"head": heads}))
-
-    def finish(self, units: pl.DataFrame) -> dict[str, Any]:
-        out, bands = self.out, self.options["bands"]
-        exact = _joined(self.exact, np.uint64)
-        counts, lengths = _joined(self.counts, np.int64), _joined(self.lengths, np.int64)
-        # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
-        table = units.select(
-            pl.col("key").cast(pl.Utf8), pl.lit(self.part, pl.Int32).alias("part"), pl.Series("exact", exact),
-            pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
-            pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
-        keys = np.concatenate(self.keys, axis=1) if len(self.keys) > 1 else (
-            self.keys[0] if self.keys else np.zeros((bands, 0), np.uint64))
-        _save(companion(out, "bands"), np.ascontiguousarray(keys))
-        if self.keep:
-            _save(companion(out, "shingle_offsets"), np.concatenate(self.offsets))
-            self.values.commit()
-        self.heads.close()
-        self.heads_sink.close()
-        self.heads_tmp.replace(heads_path(out))
-        table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
-        Path(out + ".tmp").replace(out)
-        return {"out": out, "part": self.part, "units": len(units), "rows": int(units["rows"].sum() or 0),
-                "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
-
-    def close(self) -> None:
-        """Drop what an unfinished pass wrote (no-op after finish)."""
-        if self.values is not None:
-            self.values.abort()
-        if not self.heads_sink.closed:
-            with contextlib.suppress(Exception):
-                self.heads.close()
-            self.heads_sink.close()
-        self.heads_tmp.unlink(missing_ok=True)
-
-
-def _joined(pieces: list[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
-
-
-class _Appender:
-    """A 1-d .npy file written piece by piece (its length is known at the end), through a
-    temporary name: `np.load` reads it like any other."""
-
-    HEADER = 128  # bytes; the shape is filled in at the end, padded to this length
-
-    def __init__(self, path: Path, dtype):
-        self.path, self.dtype, self.size = path, np.dtype(dtype), 0
-        self.tmp = path.with_name(path.name + ".tmp")
-        self.file = open(self.tmp, "wb")
-        self.file.write(b"\0" * self.HEADER)
-
-    def write(self, values: np.ndarray) -> None:
-        self.file.write(np.ascontiguousarray(values, self.dtype).data)
-        self.size += len(values)
-
-    def commit(self) -> None:
-        header = repr({"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                       "shape": (self.size,)})
-        prefix = b"\x93NUMPY\x01\x00"
-        text = header.encode("latin1").ljust(self.HEADER - len(prefix) - 2 - 1) + b"\n"
-        self.file.seek(0)
-        self.file.write(prefix + len(text).to_bytes(2, "little") + text)
-        self.file.close()
-        self.tmp.replace(self.path)
-
-    def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-            self.tmp.unlink(missing_ok=True)
-
-
-def text_lengths(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Bytes of each text (0 for a null), chunk by chunk: no copy of the text into one array."""
-    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
-    parts = [np.diff(offsets) * valid for _, offsets, valid in map(text_buffers, chunks)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def remove_companions(sig_files: list[Path]) -> None:
-    """Delete the large per-unit files beside the signature files once prepare is done with them.
-
-    Shingles, heads and band keys together are about the size of the text itself; only the
-    prepare phase reads them (a rerun of prepare writes them again).
-    """
-    for sig_file in sig_files:
-        for path in (companion(sig_file, "bands"), companion(sig_file, "shingle_offsets"),
-                     companion(sig_file, "shingle_values"), heads_path(sig_file)):
-            path.unlink(missing_ok=True)
-
-
-def drop_scratch() -> None:
-    """Let go of this thread's shingle buffers (reused from part to part of the signature pass;
-    about 4 bytes per shingle of the largest part, held otherwise until the process ends)."""
-    _SCRATCH.__dict__.pop("kept", None)
-
-
-def heads_path(sig_file: str | Path) -> Path:
-    sig_file = Path(sig_file)
-    return sig_file.with_name(f"{sig_file.stem}.heads.arrow")
-
-
-def unit_heads(sig_file: str | Path, positions: list[int]) -> list[str]:
-    """The kept beginnings of the texts of the units at `positions` in one signature file, each from
-    its batch of the mapped file (a take on the column would copy the part's heads: 30 MB/50k)."""
-    heads: list[bytes | None] = []
-    with pa.memory_map(str(heads_path(sig_file))) as source:
-        reader = pa.ipc.open_file(source)
-        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]  # no copy
-        starts = np.cumsum([0] + [b.num_rows for b in batches])
-        for position in positions:
-            batch = int(np.searchsorted(starts, position, side="right")) - 1
-            heads.append(batches[batch].column(0)[position - int(starts[batch])].as_py())
-    return [(head or b"").decode("utf-8", "ignore") for head in heads]
-
-
-def _save(path: Path, array: np.ndarray | list[np.ndarray]) -> None:
-    """np.save through a temporary name, so a crashed task leaves no half file under the real one.
-
-    A list of 1-d arrays is saved as their concatenation, written piece by piece (no joined copy)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        if isinstance(array, list):
-            dtype = array[0].dtype if array else np.dtype(np.uint32)
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                      "shape": (sum(len(a) for a in array),)}
-            np.lib.format.write_array_header_1_0(f, header)
-            for piece in array:
-                f.write(np.ascontiguousarray(piece, dtype).data)
-        else:
-            np.save(f, array)
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- against: an earlier release

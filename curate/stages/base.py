@@ -318,13 +318,15 @@ def read_input(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     return table.select([c for c in columns if c in table.column_names]) if columns else table
 
 
-def iter_input(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """`read_input`, a row group at a time (a view: as its stage yields it), so a pass over a
-    part holds one or two row groups, not the part."""
+def iter_input(path: str | Path, columns: list[str] | None = None, *,
+               piece_bytes: int | None = None) -> Iterator[pa.Table]:
+    """`read_input`, a row group at a time (a view: as its stage yields it, in pieces of about
+    `piece_bytes`, default VIEW_PIECE_BYTES), so a pass over a part holds one or two row groups,
+    not the part."""
     import pyarrow.parquet as pq
 
     if not Path(path).exists():
-        yield from view_tables(path, columns)
+        yield from view_tables(path, columns, piece_bytes=piece_bytes)
         return
     source = pq.ParquetFile(path, memory_map=True)
     names = source.schema_arrow.names
@@ -336,14 +338,15 @@ def iter_input(path: str | Path, columns: list[str] | None = None) -> Iterator[p
 VIEW_PIECE_BYTES = 8 << 20  # a view is recomputed in tables of about this size: memory, not rows
 
 
-def view_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+def view_tables(path: str | Path, columns: list[str] | None = None, *,
+                piece_bytes: int | None = None) -> Iterator[pa.Table]:
     """A part that was not written (a view), recomputed by its stage's `run` from the run's recipe;
     the stage may give just `columns` (load then reads only the source columns they come from).
     Tables come in pieces of about VIEW_PIECE_BYTES (whole multiples of 1024 rows within a
     source's row group), so a pass over a view of wide rows holds a few MB of it, not row groups.
 
     Only a stage without input parts (the first) can have views: it needs nothing upstream."""
-    stage, ctx = _view_stage(path, columns)
+    stage, ctx = _view_stage(path, columns, piece_bytes or VIEW_PIECE_BYTES)
     yield from stage.run(iter(()), ctx)
 
 
@@ -353,7 +356,8 @@ def view_segments(path: str | Path) -> list[ViewSegment] | None:
     return stage.view_segments(ctx)
 
 
-def _view_stage(path: str | Path, columns: list[str] | None) -> tuple[Stage, PartContext]:
+def _view_stage(path: str | Path, columns: list[str] | None,
+                piece_bytes: int = VIEW_PIECE_BYTES) -> tuple[Stage, PartContext]:
     """The stage that did not write the part at `path`, and the context to recompute it."""
     from curate.registry import stage_class
     from curate.rundir import RunDir
@@ -369,5 +373,5 @@ def _view_stage(path: str | Path, columns: list[str] | None) -> tuple[Stage, Par
     artifacts = rd.artifacts(path.parent)
     num_parts = stage.num_parts(PrepareContext(inputs=[], artifacts=artifacts, seed=recipe.seed))
     ctx = PartContext(part=part, num_parts=num_parts, seed=recipe.seed, stage_index=index, artifacts=artifacts,
-                      columns=columns, piece_bytes=VIEW_PIECE_BYTES)
+                      columns=columns, piece_bytes=piece_bytes)
     return stage, ctx

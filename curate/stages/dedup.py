@@ -19,6 +19,7 @@ one problem are never each other's duplicates, and every row of a removed proble
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import Field, model_validator
 from curate.schema import empty_table
 from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
 
+SIGNATURE_PIECE_BYTES = 16 << 20  # a view's pieces in the signature pass: 4 columns, nothing written
 KeepRule = Literal["verified", "shortest", "longest"]
 
 
@@ -157,7 +159,8 @@ class Dedup(Stage):
         from curate.stages.base import iter_input, read_input
 
         out = ctx.artifacts / "signatures"
-        options = {**options, "threads": threads_per_task(ctx), "tables": iter_input}
+        tables = functools.partial(iter_input, piece_bytes=SIGNATURE_PIECE_BYTES)
+        options = {**options, "threads": threads_per_task(ctx), "tables": tables}
         tasks = [(f, str(out / part_file_name(i)), i, {**options, "read": read_input}) for i, f in enumerate(files)]
         current = {task[1] for task in tasks}  # the run's own parts; the `against` files follow
         tasks += [(f, str(out / f"against-{i:05d}.parquet"), i, {**options, "domains": None})
@@ -210,11 +213,12 @@ class Dedup(Stage):
         return table.set_column(table.schema.get_field_index("dup_of"), "dup_of", column)
 
     def _unit_keys(self, table: pa.Table) -> pa.Array | pa.ChunkedArray:
-        """`curate.dedup.units.unit_key` in pyarrow: id, or trace_id else `id#sample_idx`."""
-        if self.config.field == "problem":
+        from curate.dedup.units import arrow_unit_keys
+
+        level = "problem" if self.config.field == "problem" else "row"
+        if level == "problem":
             return table["id"]
-        index = pc.fill_null(table["sample_idx"].cast(pa.string()), "")
-        return pc.coalesce(table["trace_id"], pc.binary_join_element_wise(table["id"], "#", index, ""))
+        return arrow_unit_keys(table["id"], table["trace_id"], table["sample_idx"], level)
 
     def _decisions(self, ctx: PartContext) -> tuple[pa.Array, pa.Array]:
         """(unit keys, dup_of) of this part's removed units, read once per part."""

@@ -223,6 +223,11 @@ def with_ids(table: pa.Table, trace_ids: bool = True) -> pa.Table:
     if not any(table.column(c).null_count for c in ("id", "sample_idx", "trace_id")[:3 if trace_ids else 2]):
         return table
     missing = table.column("id").null_count  # the problem texts are read only to derive ids
+    if not missing and not (trace_ids and table.column("trace_id").null_count):
+        # The source's ids, only sample_idx to fill: in Arrow, no Python value per row. The
+        # fields as the per-row path leaves them (nullable), so the parts are the same bytes.
+        table = table.set_column(0, "id", table.column("id"))
+        return table.set_column(1, "sample_idx", pc.fill_null(table.column("sample_idx"), _zero()))
     rows = table.select(["id", "source", "sample_idx", "teacher"] + (["problem"] if missing else [])).to_pydict()
     ids = [i if i is not None else digest(s or "", (p or "").strip())
            for i, s, p in zip(rows["id"], rows["source"], rows["problem"])] if missing else rows["id"]
@@ -232,6 +237,10 @@ def with_ids(table: pa.Table, trace_ids: bool = True) -> pa.Table:
     if not trace_ids:
         return table
     return table.set_column(2, "trace_id", string_array(trace_digests(table, ids, samples, rows["teacher"])))
+
+
+def _zero() -> pa.Scalar:
+    return numpy_array(np.zeros(1, np.int32))[0]  # not pa.scalar(0): it imports pandas
 
 
 def trace_digests(table: pa.Table, ids: list[str], samples: list[int], teachers: list[str | None]) -> list[str]:

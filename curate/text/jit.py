@@ -69,6 +69,9 @@ def load_numba() -> Any:
             _key_cache_by_sources()
             import numba
 
+            from curate.text import numba_cache_load
+
+            numba_cache_load.install()  # cached kernels load without numba's 0.2 s target refresh
             _defer_numba_blas_probe()
             for kernel in _lazy:
                 kernel.dispatcher = numba.njit(**kernel.options)(kernel.py_func)
