@@ -35,4 +35,5 @@ def install() -> None:
             return full(self, sig, target_context)
 
     load_overload.light = True  # type: ignore[attr-defined]
+    load_overload.full = full  # type: ignore[attr-defined]
     caching.Cache.load_overload = load_overload
