@@ -15,6 +15,7 @@ smallest, position from its first file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,56 +86,83 @@ def _number(sig_files: list[Path], chosen: list[int], starts: np.ndarray, uidx: 
             offset: int) -> tuple[np.ndarray, int]:
     """Number the units of one kind's files (contiguous in the concatenation) from `offset` by
     key: a key's dense rank. Returns each new unit's first row (in its first file) and their
-    count. Memory: the keys of one kind (not joined into one chunk) and the rank's sort, in
-    Arrow's allocator, which hands them back at once (polars' kept them resident for a while)."""
-    keys = pa.chunked_array([pq.ParquetFile(str(sig_files[i])).read(columns=["key"], use_threads=False)["key"]
-                             .cast(pa.large_string()).combine_chunks() for i in chosen])  # one chunk a file
+    count. Memory: the keys of one kind without their common prefix (source-scoped ids share
+    it: 9 bytes a key left of 29 at 1M rows), the rank's sort in Arrow's allocator, and the
+    rank written straight into `uidx` (no int64 copies of it)."""
+    keys = _key_suffixes(sig_files, chosen)
     ranks = pc.rank(keys, sort_keys="ascending", tiebreaker="dense")  # 1, 2, ... by key bytes
     del keys
-    rank = pl.from_arrow(ranks).to_numpy()  # not pyarrow's to_numpy: it imports pandas
-    count = int(rank.max()) if len(rank) else 0
-    lo = int(starts[chosen[0]])
-    uidx[lo:lo + len(rank)] = rank - 1 + offset
+    lo, n = int(starts[chosen[0]]), len(ranks)
+    mine = uidx[lo:lo + n]
+    mine[:] = pl.from_arrow(ranks).to_numpy()  # not pyarrow's to_numpy: it imports pandas
+    del ranks
+    count = int(mine.max()) if n else 0
+    mine -= 1
     first = np.full(count, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(first, rank.astype(np.int64) - 1, np.arange(lo, lo + len(rank)))
+    for at in range(0, n, BATCH):  # rows a batch at a time: no row-long index arrays
+        np.minimum.at(first, mine[at:at + BATCH], np.arange(lo + at, lo + min(at + BATCH, n)))
+    mine += offset
     return first, count
 
 
+def _key_suffixes(sig_files: list[Path], chosen: list[int]) -> pa.ChunkedArray:
+    """The keys of files `chosen`, one chunk a file, less the characters all of them begin with:
+    every key lies between the smallest and the largest (in byte order, which is code point
+    order), so their common prefix is every key's, and dropping it keeps order and equality."""
+    def keys(i: int) -> pa.Array:
+        column = pq.ParquetFile(str(sig_files[i])).read(columns=["key"], use_threads=False)["key"]
+        return column.cast(pa.large_string()).combine_chunks()
+
+    low = high = None
+    for i in chosen:
+        bounds = pc.min_max(keys(i))
+        if bounds["min"].is_valid:
+            low = min(low, bounds["min"].as_py()) if low is not None else bounds["min"].as_py()
+            high = max(high, bounds["max"].as_py()) if high is not None else bounds["max"].as_py()
+    shared = len(os.path.commonprefix([low, high])) if low is not None else 0
+    return pa.chunked_array([pc.utf8_slice_codeunits(keys(i), shared).cast(pa.string()) for i in chosen],
+                            pa.string())  # (a slice counts code points; binary_slice fails on Arrow 26)
+
+
 def _attributes(index: UnitIndex) -> None:
-    """Exact hashes, usable flags and the per-source counts, one signature file at a time."""
+    """Exact hashes, usable flags and the per-source counts, one signature file at a time.
+    Per unit only what is kept (exact hash, usable flag) and the smallest source's code; rows
+    are summed per source straight from the current files, not per unit."""
     n = index.units
     exact = np.full(n, np.iinfo(np.uint64).max, np.uint64)
-    shingles = np.zeros(n, np.int64)
-    rows = np.zeros(n, np.int64)
+    usable = np.zeros(n, bool)
     sources = sorted({s for f in index.sig_files for s in
                       pl.read_parquet(str(f), columns=["source"])["source"].drop_nulls().unique().to_list()})
     code = np.full(n, len(sources), np.uint32)  # the smallest source of a unit; len(sources): none
     enum = pl.Enum(sources or [""])
     for i, f in enumerate(index.sig_files):
-        attrs = pl.read_parquet(str(f), columns=["exact", "shingles", "rows", "source"])
+        attrs = pl.read_parquet(str(f), columns=["exact", "shingles", "source"])
         units = index.uidx[index.starts[i]:index.starts[i + 1]]
         np.minimum.at(exact, units, attrs["exact"].to_numpy())
-        np.maximum.at(shingles, units, attrs["shingles"].to_numpy())
-        np.add.at(rows, units, attrs["rows"].fill_null(0).to_numpy())
+        usable[units[attrs["shingles"].to_numpy() > 0]] = True  # the largest count is > 0
         np.minimum.at(code, units, attrs["source"].cast(enum).to_physical().fill_null(len(sources)).to_numpy())
         del attrs
-    index.exact, index.usable = exact, shingles > 0
-    del shingles
+    index.exact, index.usable = exact, usable
     current = slice(index.prior_units, n)
-    index.rows_seen = int(rows[current].sum())
     counts = np.bincount(code[current], minlength=len(sources) + 1)
-    totals = np.bincount(code[current], weights=rows[current], minlength=len(sources) + 1)
+    totals = np.zeros(len(sources) + 1, np.int64)
+    for i, f in enumerate(index.sig_files):
+        if not index.prior[i]:  # a current file's rows are all of current units
+            rows = pl.read_parquet(str(f), columns=["rows"])["rows"].fill_null(0).to_numpy().astype(np.int64)
+            np.add.at(totals, code[index.uidx[index.starts[i]:index.starts[i + 1]]], rows)
+    index.rows_seen = int(totals.sum())
     present = np.flatnonzero(counts)
     index.seen = pl.DataFrame({"source": pl.Series([(sources + [None])[c] for c in present], dtype=pl.Utf8),
                                "units": pl.Series(counts[present], dtype=pl.UInt32),
-                               "rows": pl.Series(totals[present].astype(np.int64), dtype=pl.Int64)})
+                               "rows": pl.Series(totals[present], dtype=pl.Int64)})
 
 
 def member_frames(index: UnitIndex, members: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(occurrences, units) of the units `members` (ascending), read back from the signature files.
 
     `units` has the columns and row rules of the whole-corpus unit table (sorted by `uidx`);
-    `occurrences` one row per (file, unit) with its `part`, `key`, `prior` and `uidx`.
+    `occurrences` one row per (file, unit) with its `part`, `key`, `prior` and `uidx` (in no
+    particular order).
     """
     wanted = np.zeros(index.units, bool)
     wanted[members] = True
@@ -145,14 +173,16 @@ def member_frames(index: UnitIndex, members: np.ndarray) -> tuple[pl.DataFrame, 
         frame = _read_rows(f, positions)
         frames.append(frame.with_columns(pl.lit(index.prior[i]).alias("prior"),
                                          pl.Series("uidx", units[positions], dtype=pl.UInt32)))
+        return_free_memory()  # the file's decoded batch: its pages stayed, pinned by the rows taken
     if not frames:
         empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in ATTRS}, "pos": pl.UInt32, "prior": pl.Boolean,
                                      "uidx": pl.UInt32})
         return empty, empty.select(COLUMNS)
     occ = pl.concat(frames).with_columns(pl.col("rows", "passes").fill_null(0))
     ranked = occ.sort("uidx", maintain_order=True)  # within a unit: file order, i.e. prior, key, part
-    if not index.shared:
-        return occ, ranked.select(COLUMNS).rechunk()
+    if not index.shared:  # an occurrence a unit: the sorted occurrences are the units, one copy for both
+        del occ
+        return ranked, ranked.select(COLUMNS).rechunk()
     units = ranked.group_by("uidx", maintain_order=True).agg(
         pl.col("key").first(), pl.col("prior").first(), pl.col("exact").min(), pl.col("shingles").max(),
         pl.col("length").min(), pl.col("rows").sum(), pl.col("passes").sum(), pl.col("source").min(),

@@ -102,8 +102,10 @@ class Dedup(Stage):
         from curate.dedup import cluster as dc
         from curate.dedup.index import build_index
         from curate.dedup.report import write_report
+        from curate.dedup.trim import return_free_memory
         from curate.dedup.units import materialise_against, remove_companions
 
+        return_free_memory()  # what earlier stages' prepares freed (load's id check: 100 MB at 1M rows)
         started, options, art = time.time(), self.options(), ctx.artifacts
         files = [str(p) for p in ctx.inputs]
         prior_files = []
@@ -112,6 +114,7 @@ class Dedup(Stage):
                 self.config.against, art / "against", field=self.config.field, split=self.config.against_split)]
         sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
         signed = time.time()
+        return_free_memory()  # the signature pass's freed buffers, before the index's arrays
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         ex_left, occ, members = self.cluster(index, options, stats)
