@@ -168,7 +168,7 @@ def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarr
     from curate.dedup.units import companion
 
     narrow = np.uint32 if len(index.uidx) < 2**32 else np.int64
-    ids = np.flatnonzero(lone & index.usable).astype(narrow)  # ascending
+    ids = _where(lone & index.usable, narrow)  # ascending
     rows = index.first[ids].astype(narrow)
     by_row = np.argsort(rows, kind="stable").astype(narrow)  # representatives file by file
     rows = rows[by_row]
@@ -176,7 +176,9 @@ def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarr
     buffer = np.empty(int(np.diff(index.starts).max(initial=0)), np.uint64)  # one file's band
     scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
     keys = np.empty(len(ids), np.uint64)
-    lefts, rights = [], []
+    width = index.units  # an edge (l, r) as l * width + r: sorted codes are sorted pairs
+    packable = width < 2**31
+    codes, lefts, rights = np.zeros(0, np.int64), [], []
     for band in range(bands):
         for f, path in enumerate(index.sig_files):
             start, size = int(index.starts[f]), int(index.starts[f + 1] - index.starts[f])
@@ -184,12 +186,24 @@ def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarr
             lo, hi = bounds[f], bounds[f + 1]
             keys[by_row[lo:hi]] = buffer[rows[lo:hi] - start]
         left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
-        lefts.append(left.copy())  # not a view: the kernel's buffers have room to spare
-        rights.append(right.copy())
+        if packable:  # deduplicated band by band: a close pair recurs in most bands (1M edges at 1M rows)
+            codes = np.union1d(codes, left * np.int64(width) + right)
+        else:
+            lefts.append(left.copy())  # not a view: the kernel's buffers have room to spare
+            rights.append(right.copy())
         del left, right
+    if packable:
+        return codes // width, codes % width
     if not lefts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
+
+
+def _where(mask: np.ndarray, dtype) -> np.ndarray:
+    """np.flatnonzero(mask) as `dtype`, a slice at a time (no int64 array of every hit)."""
+    step = 1 << 20
+    return np.concatenate([np.flatnonzero(mask[at:at + step]).astype(dtype) + dtype(at)
+                           for at in range(0, len(mask), step)] or [np.zeros(0, dtype)])
 
 
 def read_row(path: Path, row: int, out: np.ndarray) -> None:
