@@ -358,13 +358,17 @@ def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.Da
 
 
 def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:
-    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part."""
+    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part.
+    Lazy, so only the columns used are filtered and joined (polars keeps freed pages a while)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).select("uidx", pl.col("cluster").alias("dup_of"))
-    rows = occ.filter(~pl.col("prior")).join(removed, on="uidx", how="inner").select("part", "key", "dup_of")
-    chunks = rows.sort("part", "key").partition_by("part", as_dict=True, include_key=False)  # one pass
+    gone = ~pl.col("keeper") & ~pl.col("prior")
+    removed = members.lazy().filter(gone).select("uidx", pl.col("cluster").alias("dup_of"))
+    rows = occ.lazy().select("part", "key", "prior", "uidx").filter(~pl.col("prior")).join(
+        removed, on="uidx", how="inner").select("part", "key", "dup_of").sort("part", "key").collect()
+    chunks = rows.partition_by("part", as_dict=True, include_key=False)  # one pass
+    del rows
     empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
     for part in range(num_parts):
         chunks.get((part,), empty).write_parquet(out_dir / part_file_name(part))
-    return {"removed_units": removed.height, "removed_rows": int(
-        members.filter(~pl.col("keeper") & ~pl.col("prior"))["rows"].sum() or 0)}
+    counts = members.select(gone.sum().alias("units"), pl.col("rows").filter(gone).sum().alias("rows")).row(0)
+    return {"removed_units": int(counts[0]), "removed_rows": int(counts[1] or 0)}
