@@ -30,7 +30,7 @@ from curate.schema import empty_table
 
 ATTRS = ["key", "part", "exact", "shingles", "length", "rows", "passes", "source"]
 COLUMNS = ["uidx", "key", "prior", "exact", "shingles", "length", "rows", "passes", "source", "pos", "part"]
-BATCH = 65_536  # signature rows read back at once
+BATCH = 16_384  # signature rows read back at once
 
 
 @dataclass
@@ -52,6 +52,12 @@ class UnitIndex:
     @property
     def units(self) -> int:
         return len(self.first)
+
+    def drop_rows(self) -> None:
+        """Let go of the per-row units and the first rows (12 bytes a row) once the cluster
+        members are read: what follows needs only the counts and the per-unit flags."""
+        self.uidx = np.zeros(0, np.uint32)
+        self.first = np.broadcast_to(np.int64(0), self.first.shape)  # `units` stays; no memory
 
     def locate(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(file, position in it) of the first occurrence of each of `units`."""
@@ -185,8 +191,7 @@ def member_frames(index: UnitIndex, members: np.ndarray) -> tuple[pl.DataFrame, 
     del tables
     counts = pl.col("rows", "passes").fill_null(0)
     if not index.shared:  # an occurrence a unit: the occurrences sorted are the units, one frame for both
-        table = table.take(pc.sort_indices(table["uidx"]))
-        ranked = pl.from_arrow(table.combine_chunks()).with_columns(counts)
+        ranked = pl.from_arrow(table.take(pc.sort_indices(table["uidx"])).combine_chunks()).with_columns(counts)
         del table
         return_free_memory()
         return ranked, ranked.select(COLUMNS).rechunk()

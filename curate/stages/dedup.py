@@ -148,6 +148,7 @@ class Dedup(Stage):
         del edges
         chosen = dc.cluster_members(root)
         occ, members = member_frames(index, chosen)
+        index.drop_rows()
         keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
         members = dc.decide(members, root[chosen], keeper)
         del root, chosen, keeper
