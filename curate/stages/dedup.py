@@ -127,6 +127,8 @@ class Dedup(Stage):
         ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
         write_report(ctx, index.seen, members, stats, sig_files=sig_files, top=self.config.report_clusters)
         remove_companions(sig_files)
+        del index, members
+        return_free_memory()  # before the part pass, which runs in this process
 
     def cluster(self, index, options, stats):
         """(exact-duplicate units, member occurrences, member table) of the indexed units. Each
