@@ -74,12 +74,22 @@ def _bucket_edges(keys, ids, scratch):
     while size < largest + largest // 2:
         size *= 2
     slots = np.zeros((size, 2), dtype=np.uint64)
-    left = np.empty(2 * n, dtype=np.int64)
-    right = np.empty(2 * n, dtype=np.int64)
+    # Room for the edges grows as partitions need it: most band keys are unique, and room for
+    # 2 edges a unit up front cost 32 bytes a unit, the largest array of the grouping.
+    left = np.empty(4 * largest + 1024, dtype=np.int64)
+    right = np.empty(4 * largest + 1024, dtype=np.int64)
     k = 0
     for p in range(parts):
         lo, hi = counts[p], counts[p + 1]
         if hi - lo > 1:
+            if k + 2 * (hi - lo) > len(left):
+                room = max(2 * len(left), k + 2 * (hi - lo))
+                wider = np.empty(room, dtype=np.int64)
+                wider[:k] = left[:k]
+                left = wider
+                wider = np.empty(room, dtype=np.int64)
+                wider[:k] = right[:k]
+                right = wider
             slots[:] = 0
             k = _bucket_run(scratch[0, lo:hi], scratch[1, lo:hi], slots, left, right, k)
     return left[:k], right[:k]
@@ -150,31 +160,50 @@ def exact_edges(exact: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.n
 def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs: units sharing a band key (usable exact-group representatives only).
 
-    One band at a time: every file's band read into one reused buffer (a memory map would keep
-    every band read resident until unmapped: 8 bytes a unit for each band), then gathered for
-    the representatives. Memory: 8 bytes a row and 32 a representative (unit numbers and rows
-    as uint32 while they fit).
+    One band at a time: each file's band is read into a buffer of one file's rows (a memory
+    map would keep every band read resident until unmapped: 8 bytes a unit for each band) and
+    its representatives' keys gathered from it, so no array spans every row. Memory: 36 bytes a
+    representative (unit numbers and rows as uint32 while they fit) and the edges found.
     """
     from curate.dedup.units import companion
 
     narrow = np.uint32 if len(index.uidx) < 2**32 else np.int64
-    ids = np.flatnonzero(lone & index.usable).astype(narrow)  # ascending
+    ids = _where(lone & index.usable, narrow)  # ascending
     rows = index.first[ids].astype(narrow)
-    band_row = np.empty(len(index.uidx), np.uint64)  # one band of every file, reused
+    by_row = np.argsort(rows, kind="stable").astype(narrow)  # representatives file by file
+    rows = rows[by_row]
+    bounds = np.searchsorted(rows, index.starts)
+    buffer = np.empty(int(np.diff(index.starts).max(initial=0)), np.uint64)  # one file's band
     scratch = np.empty((2, len(ids)), dtype=np.uint64)  # reused by every band
     keys = np.empty(len(ids), np.uint64)
-    lefts, rights = [], []
+    width = index.units  # an edge (l, r) as l * width + r: sorted codes are sorted pairs
+    packable = width < 2**31
+    codes, lefts, rights = np.zeros(0, np.int64), [], []
     for band in range(bands):
         for f, path in enumerate(index.sig_files):
-            read_row(companion(path, "bands"), band, band_row[index.starts[f]:index.starts[f + 1]])
-        np.take(band_row, rows, out=keys)
+            start, size = int(index.starts[f]), int(index.starts[f + 1] - index.starts[f])
+            read_row(companion(path, "bands"), band, buffer[:size])
+            lo, hi = bounds[f], bounds[f + 1]
+            keys[by_row[lo:hi]] = buffer[rows[lo:hi] - start]
         left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
-        lefts.append(left.copy())  # not a view: the kernel's buffers hold 2 edges a unit
-        rights.append(right.copy())
+        if packable:  # deduplicated band by band: a close pair recurs in most bands (1M edges at 1M rows)
+            codes = np.union1d(codes, left * np.int64(width) + right)
+        else:
+            lefts.append(left.copy())  # not a view: the kernel's buffers have room to spare
+            rights.append(right.copy())
         del left, right
+    if packable:
+        return codes // width, codes % width
     if not lefts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return unique_edges(np.concatenate(lefts), np.concatenate(rights))
+
+
+def _where(mask: np.ndarray, dtype) -> np.ndarray:
+    """np.flatnonzero(mask) as `dtype`, a slice at a time (no int64 array of every hit)."""
+    step = 1 << 20
+    return np.concatenate([np.flatnonzero(mask[at:at + step]).astype(dtype) + dtype(at)
+                           for at in range(0, len(mask), step)] or [np.zeros(0, dtype)])
 
 
 def read_row(path: Path, row: int, out: np.ndarray) -> None:
@@ -329,13 +358,17 @@ def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.Da
 
 
 def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:
-    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part."""
+    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part.
+    Lazy, so only the columns used are filtered and joined (polars keeps freed pages a while)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).select("uidx", pl.col("cluster").alias("dup_of"))
-    rows = occ.filter(~pl.col("prior")).join(removed, on="uidx", how="inner").select("part", "key", "dup_of")
-    chunks = rows.sort("part", "key").partition_by("part", as_dict=True, include_key=False)  # one pass
+    gone = ~pl.col("keeper") & ~pl.col("prior")
+    removed = members.lazy().filter(gone).select("uidx", pl.col("cluster").alias("dup_of"))
+    rows = occ.lazy().select("part", "key", "prior", "uidx").filter(~pl.col("prior")).join(
+        removed, on="uidx", how="inner").select("part", "key", "dup_of").sort("part", "key").collect()
+    chunks = rows.partition_by("part", as_dict=True, include_key=False)  # one pass
+    del rows
     empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
     for part in range(num_parts):
         chunks.get((part,), empty).write_parquet(out_dir / part_file_name(part))
-    return {"removed_units": removed.height, "removed_rows": int(
-        members.filter(~pl.col("keeper") & ~pl.col("prior"))["rows"].sum() or 0)}
+    counts = members.select(gone.sum().alias("units"), pl.col("rows").filter(gone).sum().alias("rows")).row(0)
+    return {"removed_units": int(counts[0]), "removed_rows": int(counts[1] or 0)}

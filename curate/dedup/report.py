@@ -35,8 +35,8 @@ def histogram(members: pl.DataFrame) -> dict[int, int]:
 
 def per_source(seen: pl.DataFrame, members: pl.DataFrame) -> list[dict[str, Any]]:
     """Units and rows seen and marked per source (`seen`: source, units, rows of the current units)."""
-    removed = members.filter(~pl.col("keeper") & ~pl.col("prior")).group_by("source").agg(
-        removed_units=pl.len(), removed_rows=pl.col("rows").sum())
+    removed = members.lazy().filter(~pl.col("keeper") & ~pl.col("prior")).group_by("source").agg(
+        removed_units=pl.len(), removed_rows=pl.col("rows").sum()).collect()  # lazy: the 4 columns used
     table = seen.join(removed, on="source", how="left").fill_null(0).sort("source", nulls_last=True)
     return table.to_dicts()
 

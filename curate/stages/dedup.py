@@ -104,8 +104,10 @@ class Dedup(Stage):
         from curate.dedup import cluster as dc
         from curate.dedup.index import build_index
         from curate.dedup.report import write_report
+        from curate.dedup.trim import return_free_memory
         from curate.dedup.units import materialise_against, remove_companions
 
+        return_free_memory()  # what earlier stages' prepares freed (load's id check: 100 MB at 1M rows)
         started, options, art = time.time(), self.options(), ctx.artifacts
         files = [str(p) for p in ctx.inputs]
         prior_files = []
@@ -114,6 +116,7 @@ class Dedup(Stage):
                 self.config.against, art / "against", field=self.config.field, split=self.config.against_split)]
         sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
         signed = time.time()
+        return_free_memory()  # the signature pass's freed buffers, before the index's arrays
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         ex_left, occ, members = self.cluster(index, options, stats)
@@ -126,6 +129,8 @@ class Dedup(Stage):
         ctx.stats.update(signature_seconds=round(signed - started, 3), prepare_seconds=round(time.time() - started, 3))
         write_report(ctx, index.seen, members, stats, sig_files=sig_files, top=self.config.report_clusters)
         remove_companions(sig_files)
+        del index, members
+        return_free_memory()  # before the part pass, which runs in this process
 
     def cluster(self, index, options, stats):
         """(exact-duplicate units, member occurrences, member table) of the indexed units. Each
@@ -147,6 +152,7 @@ class Dedup(Stage):
         del edges
         chosen = dc.cluster_members(root)
         occ, members = member_frames(index, chosen)
+        index.drop_rows()
         keeper = dc.choose_keepers(members, root[chosen], self.config.keep)
         members = dc.decide(members, root[chosen], keeper)
         del root, chosen, keeper
