@@ -23,6 +23,32 @@ os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
 # PYDANTIC_DISABLE_PLUGINS="" (or a list of names) in the environment brings them back.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+
+
+def _limit_malloc_arenas() -> None:
+    """At most one glibc malloc arena per core (glibc's default: 8 per core).
+
+    Every new thread may get an arena of its own, and a command makes new threads for every
+    part (readers, writers, hashers): `curate dedup` at 1M rows (20 parts) grew 35 MB of
+    anonymous memory over its signature pass in arenas left behind, which malloc_trim does not
+    give back, and peaked at 439 MB against 408 MB with one arena per core; 30k rows and CPU
+    time unchanged. MALLOC_ARENA_MAX in the environment (read by glibc at start) wins."""
+    import sys
+
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        cores = len(os.sched_getaffinity(0))
+        libc.mallopt(-8, max(2, cores))  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to limit
+        pass
+
+
+_limit_malloc_arenas()
+
 from curate.cli.group import cli, main  # noqa: E402
 
 __all__ = ["cli", "main"]
