@@ -78,8 +78,8 @@ def needed_columns(options: dict[str, Any], domains: list[str] | None) -> list[s
         ["trace_id", "sample_idx"] if options["level"] == "row" else [])
 
 
-def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list[str] | None,
-              *, hash_missing_ids: bool = True) -> tuple[pa.Array | pa.ChunkedArray, pl.DataFrame]:
+def row_frame(table: pa.Table, path: str, options: dict[str, Any],
+              domains: list[str] | None) -> tuple[pa.Array | pa.ChunkedArray, pl.DataFrame]:
     """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
     source, verdict), the rows outside `domains` or without a key left out."""
     field = options["field"]
@@ -91,8 +91,6 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any], domains: list
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(column) if df.width else
                                  pl.Series(column, [None] * len(texts), dtype=dtype))
     if df.schema["id"] == pl.Null or df["id"].null_count() == len(df):
-        if not hash_missing_ids:
-            raise UnitsSpan("no ids")
         df = df.with_columns(pl.from_arrow(texts).hash().cast(pl.Utf8).alias("id"))
     df = df.with_columns(unit_key(options["level"]).alias("key")).with_row_index("row")
     if domains:
