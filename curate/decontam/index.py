@@ -316,10 +316,16 @@ def build_index(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: se
     phrases = [p_words[p_doc[i]:p_doc[i + 1]] for i in range(len(p_doc) - 1)]
     by_n = {n: _index_for_n(doc, words, masked, left_out, n, phrases, allowlist_min_items, min_exact_words)
             for n in sorted(set(ns))}
-    settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
-                "min_exact_words": min_exact_words}
+    settings = index_settings(ns, allowlist, allowlist_min_items, min_exact_words)
     weights = word_weights(items, doc, words, numbers)
     return BenchIndex(items, benchmarks, by_n, settings, np.diff(doc), words, weights, numbers, names)
+
+
+def index_settings(ns: set[int] | list[int], allowlist: list[str], allowlist_min_items: int,
+                   min_exact_words: int) -> dict[str, Any]:
+    """The build settings an index records (and its cache is keyed by)."""
+    return {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
+            "min_exact_words": min_exact_words}
 
 
 def _names(items: list[BenchItem], doc: np.ndarray) -> np.ndarray:

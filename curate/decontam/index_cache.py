@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.cache_dir import cache_root
-from curate.decontam.index import BenchIndex, build_index
+from curate.decontam.index import BenchIndex, build_index, index_settings
 from curate.decontam.select import BenchItem
 from curate.text.jit import source_key
 
@@ -32,8 +32,7 @@ KEEP = 8
 def index_for(items: list[BenchItem], benchmarks: list[dict[str, Any]], ns: set[int] | list[int], *,
               allowlist: list[str] = (), allowlist_min_items: int = 5, min_exact_words: int = 3) -> BenchIndex:
     """`build_index(...)` of these arguments: loaded from the cache, else built and stored there."""
-    settings = {"ns": sorted(set(ns)), "allowlist": list(allowlist), "allowlist_min_items": allowlist_min_items,
-                "min_exact_words": min_exact_words}
+    settings = index_settings(ns, allowlist, allowlist_min_items, min_exact_words)
     folder = cache_folder() / key(items, benchmarks, settings)
     if (folder / "index.npz").exists():
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
