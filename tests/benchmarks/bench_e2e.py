@@ -155,15 +155,17 @@ def library_dedup(path: Path) -> np.ndarray:
     words = df.select(pl.col("problem").str.to_lowercase().str.replace_all(r"[^\w\s]", "")
                       .str.split(" ").list.eval(pl.element().hash()).alias("w"))["w"]
     lengths = words.list.len().to_numpy().astype(np.int64)
-    flat = words.explode(empty_as_null=False).to_numpy().astype(np.uint64)
+    flat = words.explode(empty_as_null=False).to_numpy().astype(np.uint64, copy=False)  # polars' hash is u64
     word_offsets = np.concatenate([[0], np.cumsum(lengths)])
     keep = np.ones(len(flat), bool)  # a 5-gram starts at word i when i + 4 is in the same row
     ends = word_offsets[1:]
     for j in range(1, NGRAM):
         keep[np.maximum(ends - j, 0)] = False
     grams = flat.copy()
-    for j in range(1, NGRAM):
-        grams[:-j] = grams[:-j] * np.uint64(0x9E3779B97F4A7C15) ^ flat[j:]
+    for j in range(1, NGRAM):  # in place: no temporary array of every word per step
+        head = grams[:-j]
+        np.multiply(head, np.uint64(0x9E3779B97F4A7C15), out=head)
+        np.bitwise_xor(head, flat[j:], out=head)
     grams = grams[keep]
     counts = np.maximum(lengths - NGRAM + 1, 0)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
