@@ -16,10 +16,9 @@ only paths and a plain options dict, so the local process pool and Ray run them 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -37,39 +36,50 @@ from curate.errors import InputError
 from curate.rundir import part_file_name
 from curate.text.arrow import numpy_array, string_array
 
+if TYPE_CHECKING:
+    import polars as pl
+
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 AGAINST_ROWS = 200_000
 
 
 def row_key() -> pl.Expr:
     """The key of a row-level unit: trace_id, else `id#sample_idx`."""
+    import polars as pl
+
     fallback = pl.concat_str([pl.col("id"), pl.lit("#"), pl.col("sample_idx").cast(pl.Utf8).fill_null("")])
     return pl.coalesce([pl.col("trace_id"), fallback])
 
 
 def unit_key(level: str) -> pl.Expr:
+    import polars as pl
+
     return pl.col("id") if level == "problem" else row_key()
 
 
-def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pl.DataFrame]:
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pa.Table]:
     """Units of one Parquet file: their texts, and key, rows, passes, source per unit.
 
     Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
     of theirs, so the choice does not depend on row order. The text column is read by pyarrow
-    and only the small columns go through polars: when every key is unique and no row is
-    filtered out (one row per unit), the texts are the file's own buffers, never copied.
+    and only the small columns go through polars (imported here: a part read whole is not the
+    default path, which a row group at a time stays in Arrow): when every key is unique and no
+    row is filtered out (one row per unit), the texts are the file's own buffers, never copied.
     """
+    import polars as pl
+
     read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
     table = read(path, needed_columns(options, domains))
     texts, df = row_frame(table, path, options, domains)
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
     if not df["key"].is_duplicated().any():
-        return one_row_units(texts, df)
+        texts, units = one_row_units(texts, df)
+        return texts, units.to_arrow()
     df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
     # maintain_order: units in file order, so the artifacts are the same bytes run to run
     units = df.group_by("key", maintain_order=True).agg(text=pl.col("text").min(), rows=pl.len(),
                                                         passes=passes.sum(), source=pl.col("source").min())
-    return units["text"].to_arrow(), units.drop("text")
+    return units["text"].to_arrow(), units.drop("text").to_arrow()
 
 
 def needed_columns(options: dict[str, Any], domains: list[str] | None) -> list[str]:
@@ -82,6 +92,8 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any],
               domains: list[str] | None) -> tuple[pa.Array | pa.ChunkedArray, pl.DataFrame]:
     """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
     source, verdict), the rows outside `domains` or without a key left out."""
+    import polars as pl
+
     field = options["field"]
     texts = text_column(table, path, field)
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
@@ -156,6 +168,8 @@ def _scalar(text: str) -> pa.Scalar:
 def one_row_units(texts: pa.Array | pa.ChunkedArray, df: pl.DataFrame) -> tuple[pa.Array | pa.ChunkedArray,
                                                                                   pl.DataFrame]:
     """Units of rows whose keys are all distinct: each row is a unit, its text its own."""
+    import polars as pl
+
     if len(df) < len(texts):
         texts = texts.take(df["row"].to_arrow())
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
@@ -222,11 +236,12 @@ def _streamed(path: str, sink: SignatureSink, options: dict[str, Any]) -> dict[s
             frames.append(units)
     if not frames:
         raise UnitsSpan("no rows")  # the whole-part path makes the empty files
-    units = pl.from_arrow(pa.concat_tables(frames).cast(_UNITS)).select(
-        "key", pl.lit(1, pl.UInt32).alias("rows"), "passes", "source")
-    if units["key"].is_duplicated().any():  # a key in two row groups: rare, but its rows fold
+    units = pa.concat_tables(frames).cast(_UNITS)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:  # a key in two row groups: rare, but its rows fold
         raise UnitsSpan("a unit key repeats across row groups")
-    return sink.finish(units)
+    rows = numpy_array(np.ones(units.num_rows, np.uint32))
+    return sink.finish(pa.table({"key": units["key"], "rows": rows, "passes": units["passes"],
+                                 "source": units["source"]}))
 
 
 # ---------------------------------------------------------------- against: an earlier release
@@ -259,6 +274,8 @@ def _against_tables(spec: str, io, *, split: str, config: str | None):
     elif fmt == "parquet":
         yield from (pq.read_table(f) for f in io.expand_files(spec, (".parquet",)))
     elif fmt == "jsonl":
+        import polars as pl
+
         for f in io.expand_files(spec, (".jsonl", ".json", ".ndjson", ".jsonl.gz")):
             yield pl.read_ndjson(f).to_arrow()
     elif fmt == "datasets":
