@@ -34,7 +34,8 @@ from curate.dedup.signature_files import (  # noqa: F401 (the file layout, read 
 from curate.dedup.trim import return_free_memory
 from curate.errors import InputError
 from curate.rundir import part_file_name
-from curate.text.arrow import numpy_array, string_array
+from curate.schema import empty_table
+from curate.text.arrow import numbers, numpy_array, one_chunk, string_array
 
 if TYPE_CHECKING:
     import polars as pl
@@ -60,16 +61,55 @@ def unit_key(level: str) -> pl.Expr:
 def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pa.Table]:
     """Units of one Parquet file: their texts, and key, rows, passes, source per unit.
 
-    Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
-    of theirs, so the choice does not depend on row order. The text column is read by pyarrow
-    and only the small columns go through polars (imported here: a part read whole is not the
-    default path, which a row group at a time stays in Arrow): when every key is unique and no
-    row is filtered out (one row per unit), the texts are the file's own buffers, never copied.
+    Rows with one key (the samples of a problem) fold into one unit (`fold_units`); its text is
+    the smallest of theirs, so the choice does not depend on row order. In Arrow and numpy; a
+    file without ids goes through polars (`polars_units`), which hashes the texts into ids.
+    When every key is unique and no row is filtered out (one row per unit), the texts are the
+    file's own buffers, never copied.
     """
-    import polars as pl
-
     read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
     table = read(path, needed_columns(options, domains))
+    if not table.num_rows:
+        return text_column(table, path, options["field"]), empty_table(UNITS)
+    try:
+        texts, rows = arrow_rows(table, path, options, domains)
+    except UnitsSpan:
+        return polars_units(table, path, options, domains)
+    if pc.count_distinct(rows["key"]).as_py() != rows.num_rows:
+        return fold_units(texts, rows)
+    ones = numpy_array(np.ones(rows.num_rows, np.uint32))
+    return texts, pa.table({"key": rows["key"], "rows": ones, "passes": rows["passes"], "source": rows["source"]})
+
+
+def fold_units(texts: pa.ChunkedArray, rows: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """One unit per key, in the order keys first occur: the smallest text and source (none only
+    if no row has one), rows counted, passes summed. `rows`: key, passes, source per text."""
+    keys = pc.dictionary_encode(one_chunk(rows["key"]))  # the dictionary: keys in order of appearance
+    group = numbers(keys.indices).astype(np.int64)
+    counts = np.bincount(group, minlength=len(keys.dictionary))
+    passes = np.zeros(len(counts), np.int64)
+    np.add.at(passes, group, numbers(rows["passes"]).astype(np.int64))
+    units = pa.table({"key": keys.dictionary, "rows": numpy_array(counts.astype(np.uint32)),
+                      "passes": numpy_array(passes.astype(np.uint32)),
+                      "source": rows["source"].take(_smallest(rows["source"], group, counts))})
+    return one_chunk(texts.take(_smallest(texts, group, counts))), units
+
+
+def _smallest(values: pa.ChunkedArray, group: np.ndarray, counts: np.ndarray) -> pa.Array:
+    """The row of each group's smallest value (nulls last; ties: the first row)."""
+    rank = numbers(pc.rank(values, sort_keys="ascending", tiebreaker="dense"))  # nulls ranked last
+    order = np.lexsort((rank, group))  # stable: equal values in row order
+    starts = np.zeros(len(counts), np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return numpy_array(order[starts].astype(np.int64))
+
+
+def polars_units(table: pa.Table, path: str, options: dict[str, Any],
+                 domains: list[str] | None) -> tuple[pa.Array, pa.Table]:
+    """`read_units` of a file without ids, in polars (imported here): the ids are its hashes of
+    the texts, which earlier runs' artifacts hold."""
+    import polars as pl
+
     texts, df = row_frame(table, path, options, domains)
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
     if not df["key"].is_duplicated().any():
@@ -133,9 +173,18 @@ def arrow_unit_keys(ids, trace_ids, samples, level: str):
 
 def piece_units(table: pa.Table, path: str, options: dict[str, Any],
                 domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
-    """`row_frame` + `one_row_units` of one piece of the streamed pass, in Arrow (no polars call
-    per piece): the texts of the kept rows, and their units (key, passes, source), one per row.
+    """`arrow_rows` of one piece of the streamed pass, each row its own unit (key, passes, source).
     Raises UnitsSpan for a piece without ids or where a key repeats."""
+    texts, units = arrow_rows(table, path, options, domains)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
+        raise UnitsSpan("a unit key repeats")
+    return texts, units
+
+
+def arrow_rows(table: pa.Table, path: str, options: dict[str, Any],
+               domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
+    """`row_frame` in Arrow: the texts of the kept rows (in `domains`, with a key), and their
+    key, passes (1 for a passing verdict), source. Raises UnitsSpan without ids."""
     texts = text_column(table, path, options["field"])
 
     def column(name: str, kind: pa.DataType = pa.string()):
@@ -152,12 +201,11 @@ def piece_units(table: pa.Table, path: str, options: dict[str, Any],
         keep = pc.and_(keep, pc.is_in(column("domain"), value_set=string_array(domains)))
     if pc.sum(keep.cast(pa.int64())).as_py() != len(keys):
         texts, units = texts.filter(keep), units.filter(keep)
-    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
-        raise UnitsSpan("a unit key repeats")
     return texts, units
 
 
 _UNITS = pa.schema([("key", pa.string()), ("passes", pa.uint32()), ("source", pa.string())])
+UNITS = pa.schema([("key", pa.string()), ("rows", pa.uint32()), ("passes", pa.uint32()), ("source", pa.string())])
 _ZERO = numpy_array(np.zeros(1, np.uint32))[0]  # scalars made without pa.scalar, which imports pandas
 
 
