@@ -2,7 +2,7 @@
 
 Input: the signature files (one per part, plus the earlier release's when deduplicating
 `against:` it), through `curate.dedup.index.UnitIndex`. Memory is linear in units with a small
-constant (integers only: no keys, no polars frame, until the clusters are known) and never
+constant (integers only: no keys, no Arrow table, until the clusters are known) and never
 holds text:
 
 1. Units: a number per unit in (prior first, then key) order, so everything below is
@@ -30,11 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate.dedup.index import UnitIndex
 from curate.dedup.minhash import bag_jaccard
 from curate.rundir import part_file_name
+from curate.schema import empty_table
+from curate.text.arrow import bool_array, numbers, numpy_array, true_mask
 from curate.text.jit import njit
 from curate.text.small import pick
 
@@ -323,21 +327,22 @@ def cluster_members(root: np.ndarray) -> np.ndarray:
     return np.flatnonzero(size[root] > 1)
 
 
-def choose_keepers(members: pl.DataFrame, root: np.ndarray, keep: list[str]) -> np.ndarray:
+def choose_keepers(members: pa.Table, root: np.ndarray, keep: list[str]) -> np.ndarray:
     """The keeper's index for each member's cluster under the keep rule (`root`: the members' roots;
     every cluster is whole among the members, its root included)."""
-    uidx = members["uidx"].to_numpy().astype(np.int64)
+    uidx = numbers(members["uidx"]).astype(np.int64)
     if len(uidx) == 0:
         return uidx
     sort_keys: list[np.ndarray] = [uidx]
+    length = numbers(members["length"]).astype(np.int64)
     for rule in reversed(keep):
         if rule == "verified":
-            sort_keys.append(-(members["passes"].to_numpy() > 0).astype(np.int64))
+            sort_keys.append(-(numbers(members["passes"]) > 0).astype(np.int64))
         elif rule == "shortest":
-            sort_keys.append(members["length"].to_numpy().astype(np.int64))
+            sort_keys.append(length)
         elif rule == "longest":
-            sort_keys.append(-members["length"].to_numpy().astype(np.int64))
-    sort_keys += [-members["prior"].to_numpy().astype(np.int64), root]
+            sort_keys.append(-length)
+    sort_keys += [-true_mask(members["prior"]).astype(np.int64), root]
     order = np.lexsort(sort_keys)
     first = np.r_[True, root[order][1:] != root[order][:-1]]
     slot = np.searchsorted(uidx, root)  # a root is the smallest member of its cluster
@@ -346,29 +351,47 @@ def choose_keepers(members: pl.DataFrame, root: np.ndarray, keep: list[str]) -> 
     return keeper_of_slot[slot]
 
 
-def decide(members: pl.DataFrame, root: np.ndarray, keeper: np.ndarray) -> pl.DataFrame:
+def decide(members: pa.Table, root: np.ndarray, keeper: np.ndarray) -> pa.Table:
     """Cluster membership of every unit in a cluster of two or more (`members`: their rows), in
-    one chunk: clusters.parquet is written a chunk a row group, so its layout depends on the rows
-    alone, not on how the members were read (or on a machine's thread count)."""
+    one chunk a column, so clusters.parquet's layout depends on the rows alone, not on how the
+    members were read (or on a machine's thread count)."""
     _, inverse, counts = np.unique(root, return_inverse=True, return_counts=True)
-    uidx = members["uidx"].to_numpy().astype(np.int64)
-    return members.with_columns(
-        members["key"].gather(np.searchsorted(uidx, keeper)).alias("cluster"),
-        pl.Series("size", counts[inverse], dtype=pl.Int64), pl.Series("keeper", keeper == uidx)).rechunk()
+    uidx = numbers(members["uidx"]).astype(np.int64)
+    cluster = members["key"].take(numpy_array(np.searchsorted(uidx, keeper).astype(np.int64)))
+    size = numpy_array(counts[inverse].astype(np.int64))
+    return (members.append_column("cluster", cluster).append_column("size", size)
+            .append_column("keeper", bool_array(keeper == uidx)).combine_chunks())
 
 
-def write_decisions(occ: pl.DataFrame, members: pl.DataFrame, out_dir: Path, num_parts: int) -> dict[str, Any]:
-    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part.
-    Lazy, so only the columns used are filtered and joined (polars keeps freed pages a while)."""
+DECISIONS = pa.schema([("key", pa.large_string()), ("dup_of", pa.large_string())])
+
+
+def write_decisions(occ: pa.Table, members: pa.Table, out_dir: Path, num_parts: int) -> dict[str, Any]:
+    """artifacts/decisions/part-XXXXX.parquet: (key, dup_of) for the removed units of each part,
+    sorted by key. `members` is sorted by `uidx`, so each occurrence finds its unit by a search."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    gone = ~pl.col("keeper") & ~pl.col("prior")
-    removed = members.lazy().filter(gone).select("uidx", pl.col("cluster").alias("dup_of"))
-    rows = occ.lazy().select("part", "key", "prior", "uidx").filter(~pl.col("prior")).join(
-        removed, on="uidx", how="inner").select("part", "key", "dup_of").sort("part", "key").collect()
-    chunks = rows.partition_by("part", as_dict=True, include_key=False)  # one pass
-    del rows
-    empty = pl.DataFrame(schema={"key": pl.Utf8, "dup_of": pl.Utf8})
+    gone = removed_mask(members)
+    uidx = numbers(members["uidx"])[gone]
+    dup_of = members["cluster"].filter(bool_array(gone))
+    mine = numbers(occ["uidx"])
+    slot = np.minimum(np.searchsorted(uidx, mine), max(len(uidx) - 1, 0))
+    hit = (uidx[slot] == mine if len(uidx) else np.zeros(len(mine), bool)) & ~true_mask(occ["prior"])
+    rows = pa.table({"part": occ["part"].filter(bool_array(hit)), "key": occ["key"].filter(bool_array(hit)),
+                     "dup_of": dup_of.take(numpy_array(slot[hit].astype(np.int64)))})
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("part", "ascending"), ("key", "ascending")]))
+    bounds = np.searchsorted(numbers(rows["part"]), np.arange(num_parts + 1))
     for part in range(num_parts):
-        chunks.get((part,), empty).write_parquet(out_dir / part_file_name(part))
-    counts = members.select(gone.sum().alias("units"), pl.col("rows").filter(gone).sum().alias("rows")).row(0)
-    return {"removed_units": int(counts[0]), "removed_rows": int(counts[1] or 0)}
+        chunk = rows.slice(bounds[part], bounds[part + 1] - bounds[part]).select(["key", "dup_of"])
+        write_table(chunk.cast(DECISIONS) if chunk.num_rows else empty_table(DECISIONS), out_dir / part_file_name(part))
+    removed_rows = int(numbers(members["rows"])[gone].sum()) if len(uidx) else 0
+    return {"removed_units": int(gone.sum()), "removed_rows": removed_rows}
+
+
+def removed_mask(members: pa.Table) -> np.ndarray:
+    """Which members are marked: neither their cluster's keeper nor the earlier release's."""
+    return ~true_mask(members["keeper"]) & ~true_mask(members["prior"])
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """A dedup artifact as Parquet: zstd, one row group per million rows, the same bytes run to run."""
+    pq.write_table(table, path, compression="zstd")

@@ -12,7 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.text.arrow import bool_array, numbers, string_array, true_mask
 
 TEXT_CHARS = 400
 MEMBERS_SHOWN = 4
@@ -27,43 +31,64 @@ def report_paths(ctx: Any) -> tuple[Path, str]:
     return target.parent, target.name
 
 
-def histogram(members: pl.DataFrame) -> dict[int, int]:
-    """Cluster size -> number of clusters."""
-    sizes = members.group_by("cluster").len()["len"].value_counts().sort("len")
-    return {int(size): int(count) for size, count in sizes.iter_rows()}
+def cluster_sizes(members: pa.Table) -> pa.Table:
+    """(cluster, count): members per cluster key. A hash count, not Arrow's group_by: that runs
+    on Acero, whose import (pyarrow.dataset) imports pandas."""
+    counted = pc.value_counts(members["cluster"])
+    return pa.table({"cluster": counted.field("values"), "count": counted.field("counts")})
 
 
-def per_source(seen: pl.DataFrame, members: pl.DataFrame) -> list[dict[str, Any]]:
-    """Units and rows seen and marked per source (`seen`: source, units, rows of the current units)."""
-    removed = members.lazy().filter(~pl.col("keeper") & ~pl.col("prior")).group_by("source").agg(
-        removed_units=pl.len(), removed_rows=pl.col("rows").sum()).collect()  # lazy: the 4 columns used
-    table = seen.join(removed, on="source", how="left").fill_null(0).sort("source", nulls_last=True)
-    return table.to_dicts()
+def histogram(members: pa.Table) -> dict[int, int]:
+    """Cluster size -> number of clusters, by size."""
+    sizes, counts = np.unique(numbers(cluster_sizes(members)["count"]), return_counts=True)
+    return {int(size): int(count) for size, count in zip(sizes, counts)}
 
 
-def largest(members: pl.DataFrame, top: int) -> list[pl.DataFrame]:
+def per_source(seen: pa.Table, members: pa.Table) -> list[dict[str, Any]]:
+    """Units and rows seen and marked per source (`seen`: source, units, rows of the current units),
+    by source (none last). A unit without a source counts as seen, never as marked (as polars'
+    left join, which matches no null keys, had it)."""
+    from curate.dedup.cluster import removed_mask
+
+    gone = members.filter(bool_array(removed_mask(members)))
+    rows = numbers(gone["rows"]).astype(np.int64)
+    table = []
+    for row in seen.to_pylist():  # a row a source: a few
+        mine = np.zeros(len(rows), bool) if row["source"] is None else true_mask(
+            pc.equal(gone["source"], string_array([row["source"]])[0]))
+        table.append({**row, "removed_units": int(mine.sum()), "removed_rows": int(rows[mine].sum())})
+    return sorted(table, key=lambda r: (r["source"] is None, r["source"] or ""))
+
+
+def largest(members: pa.Table, top: int) -> list[pa.Table]:
     """The `top` largest clusters (ties: by keeper key), keeper first, then by key."""
-    sizes = members.group_by("cluster").len().sort(["len", "cluster"], descending=[True, False]).head(top)
-    return [members.filter(pl.col("cluster") == c).sort(["keeper", "prior", "key"], descending=[True, True, False])
-            for c in sizes["cluster"]]
+    sizes = cluster_sizes(members)
+    sizes = sizes.take(pc.sort_indices(sizes, sort_keys=[("count", "descending"), ("cluster", "ascending")]))
+    order = [("keeper", "descending"), ("prior", "descending"), ("key", "ascending")]
+    clusters = []
+    for name in sizes["cluster"].to_pylist()[:top]:
+        chosen = members.filter(pc.equal(members["cluster"], string_array([name])[0]))
+        clusters.append(chosen.take(pc.sort_indices(chosen, sort_keys=order)))
+    return clusters
 
 
-def fetch_texts(clusters: list[pl.DataFrame], sig_files: list[Path]) -> dict[tuple[bool, str], str]:
+def fetch_texts(clusters: list[pa.Table], sig_files: list[Path]) -> dict[tuple[bool, str], str]:
     """(prior, key) -> the kept beginning of the text of every member shown."""
     from curate.dedup.units import unit_heads
 
-    shown = pl.concat([c.head(MEMBERS_SHOWN) for c in clusters]) if clusters else None
-    texts: dict[tuple[bool, str], str] = {}
-    if shown is None:
-        return texts
     kinds = {(Path(f).name.startswith("against-"), int(Path(f).stem.split("-")[-1])): f for f in sig_files}
-    for (prior, part), group in shown.group_by(["prior", "part"], maintain_order=True):
-        heads = unit_heads(kinds[(bool(prior), int(part))], group["pos"].to_list())
-        texts.update(zip([(bool(prior), key) for key in group["key"].to_list()], heads))
+    wanted: dict[tuple[bool, int], list[tuple[str, int]]] = {}
+    for cluster in clusters:
+        for m in cluster.slice(0, MEMBERS_SHOWN).select(["prior", "part", "key", "pos"]).to_pylist():
+            wanted.setdefault((bool(m["prior"]), int(m["part"])), []).append((m["key"], m["pos"]))
+    texts: dict[tuple[bool, str], str] = {}
+    for (prior, part), shown in wanted.items():
+        heads = unit_heads(kinds[(prior, part)], [pos for _, pos in shown])
+        texts.update(zip([(prior, key) for key, _ in shown], heads))
     return texts
 
 
-def write_report(ctx: Any, seen: pl.DataFrame, members: pl.DataFrame, stats: dict[str, Any], *,
+def write_report(ctx: Any, seen: pa.Table, members: pa.Table, stats: dict[str, Any], *,
                  sig_files: list[Path], top: int) -> Path:
     """Write the Markdown and JSON report; return the Markdown path."""
     folder, base = report_paths(ctx)
@@ -72,10 +97,10 @@ def write_report(ctx: Any, seen: pl.DataFrame, members: pl.DataFrame, stats: dic
     texts = fetch_texts(clusters, sig_files)
     columns = ["key", "prior", "keeper", "source", "length", "passes", "rows"]
     shown = [[{**m, "text": texts.get((m["prior"], m["key"]), "")[:TEXT_CHARS]}
-              for m in c.head(MEMBERS_SHOWN).select(columns).to_dicts()] for c in clusters]
+              for m in c.slice(0, MEMBERS_SHOWN).select(columns).to_pylist()] for c in clusters]
     public = {k: v for k, v in stats.items() if "second" not in k}
     data = {"stats": public, "cluster_sizes": histogram(members), "per_source": per_source(seen, members),
-            "largest_clusters": [{"size": c.height, "kept": c["cluster"][0], "members": m}
+            "largest_clusters": [{"size": c.num_rows, "kept": c["cluster"][0].as_py(), "members": m}
                                  for c, m in zip(clusters, shown)]}
     (folder / f"{base}.json").write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
     (folder / f"{base}.md").write_text(markdown(data))

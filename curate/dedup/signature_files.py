@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from curate.dedup.index import SIGNATURE
 from curate.dedup.minhash import band_keys_and_shingles, text_buffers
+from curate.text.arrow import numpy_array
 
 HEAD_BYTES = 600  # bytes of each unit's text kept for the report (400 characters of mostly-ASCII text)
 JOB_BYTES = 8 << 20  # text hashed by one job: large enough that a job's fixed cost is noise
@@ -129,15 +131,17 @@ class SignatureSink:
                 self.values.write(piece)  # now: the buffers are lent again for the next texts
         self.heads.write_table(pa.table({"head": heads}))
 
-    def finish(self, units: pl.DataFrame) -> dict[str, Any]:
+    def finish(self, units: pa.Table) -> dict[str, Any]:
+        """Write the signature Parquet (`units`: key, rows, passes, source, one row per unit hashed)
+        and the band keys; close the companions. Returns the part's counts."""
         out, bands = self.out, self.options["bands"]
         exact = _joined(self.exact, np.uint64)
         counts, lengths = _joined(self.counts, np.int64), _joined(self.lengths, np.int64)
-        # Built in polars and numpy: pyarrow's conversion of numpy arrays would import pandas.
-        table = units.select(
-            pl.col("key").cast(pl.Utf8), pl.lit(self.part, pl.Int32).alias("part"), pl.Series("exact", exact),
-            pl.Series("shingles", counts.astype(np.int32)), pl.Series("length", lengths.astype(np.int64)),
-            pl.col("rows").cast(pl.Int32), pl.col("passes").cast(pl.Int32), pl.col("source").cast(pl.Utf8))
+        # numpy arrays enter Arrow by their buffers: pyarrow's conversion would import pandas.
+        table = pa.table({"key": units["key"], "part": numpy_array(np.full(len(exact), self.part, np.int32)),
+                          "exact": numpy_array(exact), "shingles": numpy_array(counts.astype(np.int32)),
+                          "length": numpy_array(lengths.astype(np.int64)), "rows": units["rows"],
+                          "passes": units["passes"], "source": units["source"]}).cast(SIGNATURE)
         keys = np.concatenate(self.keys, axis=1) if len(self.keys) > 1 else (
             self.keys[0] if self.keys else np.zeros((bands, 0), np.uint64))
         _save(companion(out, "bands"), np.ascontiguousarray(keys))
@@ -147,9 +151,10 @@ class SignatureSink:
         self.heads.close()
         self.heads_sink.close()
         self.heads_tmp.replace(heads_path(out))
-        table.write_parquet(out + ".tmp", compression="zstd", compression_level=1)
+        pq.write_table(table, out + ".tmp", compression="zstd", compression_level=1)
         Path(out + ".tmp").replace(out)
-        return {"out": out, "part": self.part, "units": len(units), "rows": int(units["rows"].sum() or 0),
+        rows = pc.sum(units["rows"]).as_py() if units.num_rows else 0
+        return {"out": out, "part": self.part, "units": units.num_rows, "rows": int(rows or 0),
                 "empty": int((counts == 0).sum()), "bytes": int(lengths.sum())}
 
     def close(self) -> None:

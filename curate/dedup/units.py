@@ -16,10 +16,9 @@ only paths and a plain options dict, so the local process pool and Ray run them 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -35,7 +34,11 @@ from curate.dedup.signature_files import (  # noqa: F401 (the file layout, read 
 from curate.dedup.trim import return_free_memory
 from curate.errors import InputError
 from curate.rundir import part_file_name
-from curate.text.arrow import numpy_array, string_array
+from curate.schema import empty_table
+from curate.text.arrow import numbers, numpy_array, one_chunk, string_array
+
+if TYPE_CHECKING:
+    import polars as pl
 
 UNIT_COLUMNS = ("id", "trace_id", "sample_idx", "source", "domain", "verdict")
 AGAINST_ROWS = 200_000
@@ -43,33 +46,80 @@ AGAINST_ROWS = 200_000
 
 def row_key() -> pl.Expr:
     """The key of a row-level unit: trace_id, else `id#sample_idx`."""
+    import polars as pl
+
     fallback = pl.concat_str([pl.col("id"), pl.lit("#"), pl.col("sample_idx").cast(pl.Utf8).fill_null("")])
     return pl.coalesce([pl.col("trace_id"), fallback])
 
 
 def unit_key(level: str) -> pl.Expr:
+    import polars as pl
+
     return pl.col("id") if level == "problem" else row_key()
 
 
-def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pl.DataFrame]:
+def read_units(path: str, options: dict[str, Any], *, domains: list[str] | None) -> tuple[pa.Array, pa.Table]:
     """Units of one Parquet file: their texts, and key, rows, passes, source per unit.
 
-    Rows with one key (the samples of a problem) fold into one unit; its text is the smallest
-    of theirs, so the choice does not depend on row order. The text column is read by pyarrow
-    and only the small columns go through polars: when every key is unique and no row is
-    filtered out (one row per unit), the texts are the file's own buffers, never copied.
+    Rows with one key (the samples of a problem) fold into one unit (`fold_units`); its text is
+    the smallest of theirs, so the choice does not depend on row order. In Arrow and numpy; a
+    file without ids goes through polars (`polars_units`), which hashes the texts into ids.
+    When every key is unique and no row is filtered out (one row per unit), the texts are the
+    file's own buffers, never copied.
     """
     read = options.get("read") or _read_file  # the run's reader: an input part may be a view of the sources
     table = read(path, needed_columns(options, domains))
+    if not table.num_rows:
+        return text_column(table, path, options["field"]), empty_table(UNITS)
+    try:
+        texts, rows = arrow_rows(table, path, options, domains)
+    except UnitsSpan:
+        return polars_units(table, path, options, domains)
+    if pc.count_distinct(rows["key"]).as_py() != rows.num_rows:
+        return fold_units(texts, rows)
+    ones = numpy_array(np.ones(rows.num_rows, np.uint32))
+    return texts, pa.table({"key": rows["key"], "rows": ones, "passes": rows["passes"], "source": rows["source"]})
+
+
+def fold_units(texts: pa.ChunkedArray, rows: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """One unit per key, in the order keys first occur: the smallest text and source (none only
+    if no row has one), rows counted, passes summed. `rows`: key, passes, source per text."""
+    keys = pc.dictionary_encode(one_chunk(rows["key"]))  # the dictionary: keys in order of appearance
+    group = numbers(keys.indices).astype(np.int64)
+    counts = np.bincount(group, minlength=len(keys.dictionary))
+    passes = np.zeros(len(counts), np.int64)
+    np.add.at(passes, group, numbers(rows["passes"]).astype(np.int64))
+    units = pa.table({"key": keys.dictionary, "rows": numpy_array(counts.astype(np.uint32)),
+                      "passes": numpy_array(passes.astype(np.uint32)),
+                      "source": rows["source"].take(_smallest(rows["source"], group, counts))})
+    return one_chunk(texts.take(_smallest(texts, group, counts))), units
+
+
+def _smallest(values: pa.ChunkedArray, group: np.ndarray, counts: np.ndarray) -> pa.Array:
+    """The row of each group's smallest value (nulls last; ties: the first row)."""
+    rank = numbers(pc.rank(values, sort_keys="ascending", tiebreaker="dense"))  # nulls ranked last
+    order = np.lexsort((rank, group))  # stable: equal values in row order
+    starts = np.zeros(len(counts), np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return numpy_array(order[starts].astype(np.int64))
+
+
+def polars_units(table: pa.Table, path: str, options: dict[str, Any],
+                 domains: list[str] | None) -> tuple[pa.Array, pa.Table]:
+    """`read_units` of a file without ids, in polars (imported here): the ids are its hashes of
+    the texts, which earlier runs' artifacts hold."""
+    import polars as pl
+
     texts, df = row_frame(table, path, options, domains)
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
     if not df["key"].is_duplicated().any():
-        return one_row_units(texts, df)
+        texts, units = one_row_units(texts, df)
+        return texts, units.to_arrow()
     df = df.with_columns(pl.from_arrow(texts).gather(df["row"]).alias("text"))
     # maintain_order: units in file order, so the artifacts are the same bytes run to run
     units = df.group_by("key", maintain_order=True).agg(text=pl.col("text").min(), rows=pl.len(),
                                                         passes=passes.sum(), source=pl.col("source").min())
-    return units["text"].to_arrow(), units.drop("text")
+    return units["text"].to_arrow(), units.drop("text").to_arrow()
 
 
 def needed_columns(options: dict[str, Any], domains: list[str] | None) -> list[str]:
@@ -82,6 +132,8 @@ def row_frame(table: pa.Table, path: str, options: dict[str, Any],
               domains: list[str] | None) -> tuple[pa.Array | pa.ChunkedArray, pl.DataFrame]:
     """(texts, rows): the text column, and one row per kept row (its `row` in `table`, unit key,
     source, verdict), the rows outside `domains` or without a key left out."""
+    import polars as pl
+
     field = options["field"]
     texts = text_column(table, path, field)
     df = pl.from_arrow(table.drop_columns([field]), rechunk=False) if table.num_columns > 1 else pl.DataFrame()
@@ -121,9 +173,18 @@ def arrow_unit_keys(ids, trace_ids, samples, level: str):
 
 def piece_units(table: pa.Table, path: str, options: dict[str, Any],
                 domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
-    """`row_frame` + `one_row_units` of one piece of the streamed pass, in Arrow (no polars call
-    per piece): the texts of the kept rows, and their units (key, passes, source), one per row.
+    """`arrow_rows` of one piece of the streamed pass, each row its own unit (key, passes, source).
     Raises UnitsSpan for a piece without ids or where a key repeats."""
+    texts, units = arrow_rows(table, path, options, domains)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
+        raise UnitsSpan("a unit key repeats")
+    return texts, units
+
+
+def arrow_rows(table: pa.Table, path: str, options: dict[str, Any],
+               domains: list[str] | None) -> tuple[pa.ChunkedArray, pa.Table]:
+    """`row_frame` in Arrow: the texts of the kept rows (in `domains`, with a key), and their
+    key, passes (1 for a passing verdict), source. Raises UnitsSpan without ids."""
     texts = text_column(table, path, options["field"])
 
     def column(name: str, kind: pa.DataType = pa.string()):
@@ -140,12 +201,11 @@ def piece_units(table: pa.Table, path: str, options: dict[str, Any],
         keep = pc.and_(keep, pc.is_in(column("domain"), value_set=string_array(domains)))
     if pc.sum(keep.cast(pa.int64())).as_py() != len(keys):
         texts, units = texts.filter(keep), units.filter(keep)
-    if pc.count_distinct(units["key"]).as_py() != units.num_rows:
-        raise UnitsSpan("a unit key repeats")
     return texts, units
 
 
 _UNITS = pa.schema([("key", pa.string()), ("passes", pa.uint32()), ("source", pa.string())])
+UNITS = pa.schema([("key", pa.string()), ("rows", pa.uint32()), ("passes", pa.uint32()), ("source", pa.string())])
 _ZERO = numpy_array(np.zeros(1, np.uint32))[0]  # scalars made without pa.scalar, which imports pandas
 
 
@@ -156,6 +216,8 @@ def _scalar(text: str) -> pa.Scalar:
 def one_row_units(texts: pa.Array | pa.ChunkedArray, df: pl.DataFrame) -> tuple[pa.Array | pa.ChunkedArray,
                                                                                   pl.DataFrame]:
     """Units of rows whose keys are all distinct: each row is a unit, its text its own."""
+    import polars as pl
+
     if len(df) < len(texts):
         texts = texts.take(df["row"].to_arrow())
     passes = (pl.col("verdict") == "pass").cast(pl.UInt32).fill_null(0)
@@ -222,11 +284,12 @@ def _streamed(path: str, sink: SignatureSink, options: dict[str, Any]) -> dict[s
             frames.append(units)
     if not frames:
         raise UnitsSpan("no rows")  # the whole-part path makes the empty files
-    units = pl.from_arrow(pa.concat_tables(frames).cast(_UNITS)).select(
-        "key", pl.lit(1, pl.UInt32).alias("rows"), "passes", "source")
-    if units["key"].is_duplicated().any():  # a key in two row groups: rare, but its rows fold
+    units = pa.concat_tables(frames).cast(_UNITS)
+    if pc.count_distinct(units["key"]).as_py() != units.num_rows:  # a key in two row groups: rare, but its rows fold
         raise UnitsSpan("a unit key repeats across row groups")
-    return sink.finish(units)
+    rows = numpy_array(np.ones(units.num_rows, np.uint32))
+    return sink.finish(pa.table({"key": units["key"], "rows": rows, "passes": units["passes"],
+                                 "source": units["source"]}))
 
 
 # ---------------------------------------------------------------- against: an earlier release
@@ -254,11 +317,13 @@ def materialise_against(spec: str, out_dir: Path, *, field: str, split: str = "t
 
 def _against_tables(spec: str, io, *, split: str, config: str | None):
     fmt = io.detect_format(spec)
-    if fmt == "run":
-        yield from (pq.read_table(f) for f in io.run_output_files(spec))
+    if fmt == "run":  # ParquetFile: pq.read_table imports pyarrow.dataset, and with it pandas (0.19 s)
+        yield from (pq.ParquetFile(f).read() for f in io.run_output_files(spec))
     elif fmt == "parquet":
-        yield from (pq.read_table(f) for f in io.expand_files(spec, (".parquet",)))
+        yield from (pq.ParquetFile(f).read() for f in io.expand_files(spec, (".parquet",)))
     elif fmt == "jsonl":
+        import polars as pl
+
         for f in io.expand_files(spec, (".jsonl", ".json", ".ndjson", ".jsonl.gz")):
             yield pl.read_ndjson(f).to_arrow()
     elif fmt == "datasets":

@@ -120,7 +120,7 @@ class Dedup(Stage):
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
         ex_left, occ, members = self.cluster(index, options, stats)
-        members.write_parquet(art / "clusters.parquet")
+        dc.write_table(members, art / "clusters.parquet")
         stats.update(dc.write_decisions(occ, members, art / "decisions", len(files)))
         del occ
         stats.update(self.summary(options, part_stats, index, ex_left, members))
@@ -187,7 +187,7 @@ class Dedup(Stage):
         return left, right
 
     def summary(self, options, part_stats, index, ex_left, members) -> dict[str, Any]:
-        import polars as pl
+        from curate.text.arrow import true_mask
 
         return {
             "field": options["field"], "level": options["level"], "threshold": self.config.threshold,
@@ -196,7 +196,7 @@ class Dedup(Stage):
             "units": index.units - index.prior_units, "rows_seen": index.rows_seen,
             "empty_units": int((~index.usable).sum()), "exact_duplicate_units": len(ex_left),
             "bytes": int(sum(s.get("bytes", 0) for s in part_stats)),
-            "clusters": int(members.filter(pl.col("keeper")).height),
+            "clusters": int(true_mask(members["keeper"]).sum()),
             "against_units": index.prior_units,
         }
 

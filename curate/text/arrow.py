@@ -38,12 +38,22 @@ def valid_mask(array: pa.Array) -> np.ndarray:
 
 def true_mask(mask: pa.BooleanArray | pa.ChunkedArray) -> np.ndarray:
     """A boolean Arrow array as a numpy bool array (nulls read False), from its bitmaps."""
-    if isinstance(mask, pa.ChunkedArray):
-        mask = mask.combine_chunks()
+    mask = one_chunk(mask)
     return _bits(mask.buffers()[1], mask.offset, len(mask)) & valid_mask(mask)
 
 
-def _bits(bitmap: pa.Buffer, offset: int, n: int) -> np.ndarray:
+def one_chunk(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """An Arrow array in one chunk (`combine_chunks` of no chunks imports pandas)."""
+    if not isinstance(array, pa.ChunkedArray):
+        return array
+    if array.num_chunks == 1:
+        return array.chunk(0)
+    return array.combine_chunks() if array.num_chunks else pa.nulls(0, array.type)
+
+
+def _bits(bitmap: pa.Buffer | None, offset: int, n: int) -> np.ndarray:
+    if n == 0 or bitmap is None:  # an empty array may have no buffer
+        return np.zeros(n, np.bool_)
     bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
     return bits[offset:offset + n].astype(np.bool_)
 
@@ -52,6 +62,12 @@ def numpy_array(values: np.ndarray) -> pa.Array:
     """A 1-D numeric numpy array as an Arrow array, zero-copy (`pa.array` imports pandas)."""
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
+def bool_array(values: np.ndarray) -> pa.BooleanArray:
+    """A numpy bool array as an Arrow boolean array (bit-packed; `pa.array` imports pandas)."""
+    values = np.asarray(values, np.bool_)
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
 
 
 def string_array(values: list[str | None]) -> pa.StringArray:
@@ -77,9 +93,12 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A numeric Arrow array without nulls as numpy, read from its buffers (`to_numpy` imports
     pandas); arrays with nulls fall back to `to_numpy`."""
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-    if not chunks or any(c.null_count for c in chunks):
+    if any(c.null_count for c in chunks):
         return array.to_numpy()
     dtype = np.dtype(array.type.to_pandas_dtype())  # a numpy dtype; pandas is not imported
+    chunks = [c for c in chunks if len(c)]  # an empty chunk may have no buffer
+    if not chunks:
+        return np.zeros(0, dtype)
     parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * dtype.itemsize) for c in chunks]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
