@@ -257,8 +257,8 @@ def trace_digests(table: pa.Table) -> pa.Array:
     no string: 4-5x faster than hashing part by part, with the same ids. Long messages
     (R1-length traces) are hashed on one thread per core: hashlib releases the GIL for them.
     """
-    sep = "\x1f"
-    extra = pc.fill_null(pc.binary_join_element_wise(table.column("extra"), "", sep), "")  # "extra\x1f" or ""
+    sep, empty = string_array(["\x1f", ""])  # scalars, not Python strings: pa.scalar imports pandas
+    extra = pc.fill_null(pc.binary_join_element_wise(table.column("extra"), empty, sep), empty)  # "extra\x1f" or ""
     parts = [table.column("id"), pc.cast(table.column("sample_idx"), pa.string()), table.column("teacher"),
              table.column("reasoning"), table.column("answer"), extra]
     messages = pc.binary_join_element_wise(*parts, sep, null_handling="replace", null_replacement="")
