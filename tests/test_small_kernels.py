@@ -212,3 +212,11 @@ def test_scan_over_chunks_gives_the_scan_of_their_rows_in_one_array():
         raw = np.frombuffer((whole[row].as_py() or "").encode(), np.uint8)
         numbers = np.zeros(len(word_digits(raw)), np.bool_)
         assert_same(in_chunks.of(row, numbers), in_one.of(row, numbers))
+
+
+@SLOW
+@given(st.lists(TEXT, min_size=1, max_size=6), st.integers(-1, 12))
+def test_word_bounds_numpy_twin(texts, limit):
+    """Reports' word spans (`token_bounds`, over `kernels.word_bounds` or its NumPy twin)."""
+    for text in texts + ["".join(texts), " ".join(texts) + " end"]:
+        check_paths_agree(bench_index.token_bounds, text, limit=None if limit < 0 else limit)
