@@ -68,6 +68,12 @@ class ColumnPlan:
             for table in segment.tables(columns):
                 yield conform(table)
 
+    def encodes_batches(self) -> bool:
+        """Whether some row group is encoded whole from the stage's batches, whose chunks must then
+        be aligned to write the same pages (`rebatched`); else only the fresh columns are, each
+        combined first (`SplicedPartWriter.write`)."""
+        return any(c is None for c in self.copies)
+
     def writer(self, path: Path) -> SplicedPartWriter:
         return SplicedPartWriter(path, self)
 

@@ -104,7 +104,8 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
         first -= 1  # the parent kept no part file (it streamed into this stage): recompute it too
     plan = column_plan(rd, stages[first], first - 1, part) if 0 < first == last and not stages[first].terminal else None
     if plan is not None:  # the stage rewrites some columns: the others are copied, not re-encoded
-        batches: Iterator[Any] = rebatched(prefetch(plan.tables(), depth=2), READ_BATCH_ROWS)
+        batches: Iterator[Any] = rebatched(prefetch(plan.tables(), depth=2), READ_BATCH_ROWS,
+                                           align=plan.encodes_batches())
     else:
         batches = read_part(rd, first - 1, part) if first else iter(())
     step, streams = None, []
@@ -262,12 +263,14 @@ def read_part(rd: RunDir, index: int, part: int) -> Iterator[pa.RecordBatch | pa
     yield from prefetch(source.iter_batches(batch_size=READ_BATCH_ROWS), depth=1)
 
 
-def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+def rebatched(tables: Iterable[pa.Table], rows: int, *, align: bool = True) -> Iterator[pa.Table]:
     """Tables of exactly `rows` rows (the last one shorter) from tables of any size.
 
     Nothing is copied but the PIECE_ROWS-row units that straddle two input tables: a batch is
     the units it gathered, side by side, and every column's chunks are whole multiples of
-    PIECE_ROWS rows, so a part written from it has the pages of one written from single arrays."""
+    PIECE_ROWS rows, so a part written from it has the pages of one written from single arrays.
+    Without `align` (nothing is written from the batches' chunks as they are) the straddling
+    units stay two chunks: no copy at all."""
     unit = min(rows, PIECE_ROWS)
     queue: deque[pa.Table] = deque()
     held, batch, size = 0, [], 0
@@ -279,19 +282,20 @@ def rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
         while held >= unit:
             head = queue[0].num_rows
             n = min(head // unit * unit, rows - size) if head >= unit else unit
-            batch.append(_take(queue, n))
+            batch.append(_take(queue, n, align))
             held, size = held - n, size + n
             if size == rows:
                 yield pa.concat_tables(batch)
                 batch, size = [], 0
     if held:
-        batch.append(_take(queue, held))
+        batch.append(_take(queue, held, align))
     if batch:
         yield pa.concat_tables(batch)
 
 
-def _take(queue: deque[pa.Table], rows: int) -> pa.Table:
-    """The first `rows` rows of the tables in `queue` (removed from it), one chunk per column."""
+def _take(queue: deque[pa.Table], rows: int, align: bool = True) -> pa.Table:
+    """The first `rows` rows of the tables in `queue` (removed from it), one chunk per column
+    (with `align`; otherwise the tables' chunks)."""
     taken = []
     while rows:
         head = queue.popleft()
@@ -300,7 +304,9 @@ def _take(queue: deque[pa.Table], rows: int) -> pa.Table:
             head = head.slice(0, rows)
         taken.append(head)
         rows -= head.num_rows
-    return (taken[0] if len(taken) == 1 else pa.concat_tables(taken)).combine_chunks()
+    if len(taken) == 1:
+        return taken[0].combine_chunks() if align else taken[0]
+    return pa.concat_tables(taken).combine_chunks() if align else pa.concat_tables(taken)
 
 
 def _now(fn: Callable[[], None]) -> None:

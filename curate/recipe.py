@@ -39,6 +39,25 @@ class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LazyModel:
+    """The model of a config block whose module is imported only when a recipe gives the block:
+    `field: Annotated[Any, BLOCK] = None`, and a validator returning `BLOCK.validate(value)`.
+    For blocks whose models cost start-up time every run pays (decontam's `paraphrase`: the
+    judge's and teachers' models, 25 ms). Errors keep their place in the block, and an unknown
+    key there its hint."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def model(self) -> type[BaseModel]:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def validate(self, value: Any) -> BaseModel | None:
+        return None if value is None else self.model().model_validate(value)
+
+
 class Source(Closed):
     """One input of `load`."""
 
@@ -353,7 +372,8 @@ def _fields_at(model, loc: tuple) -> list[str]:
             continue
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
-        model = _model_in(annotation)
+        lazy = [m.model() for m in getattr(field, "metadata", ()) if isinstance(m, LazyModel)]
+        model = _model_in(annotation) or (lazy[0] if lazy else None)
     return sorted(model.model_fields) if model else []
 
 

@@ -328,3 +328,25 @@ def test_statistics_of_another_writer_are_not_copied(tmp_path):
         assert pq.read_table(out).equals(expected)
         column = pq.ParquetFile(out).metadata.row_group(0).column(TRACE_SCHEMA.names.index("problem"))
         assert column.is_stats_set is kept
+
+
+@pytest.mark.parametrize("stage", [{"use": "dedup", "threshold": 0.7}, {"use": "decontam"}])
+def test_batches_left_unaligned_when_every_row_group_is_copied_write_the_same_bytes(tmp_path, monkeypatch, stage):
+    """Every row group copied: only fresh columns are encoded (combined first), so the part pass
+    no longer copies the 1024-row units that straddle row groups of 700 (`rebatched(align=False)`);
+    the part files are the bytes the aligned batches give."""
+    from curate.part_columns import ColumnPlan
+
+    sources = write_sources(tmp_path / "src", {"compression": "snappy"}, files=1, rows=3000, group=700)
+    recipe = recipe_for(tmp_path, sources, [stage], rows_per_part=10_000)
+    asked = []
+    encodes = ColumnPlan.encodes_batches
+    monkeypatch.setattr(ColumnPlan, "encodes_batches", lambda self: asked.append(encodes(self)) or asked[-1])
+    run_recipe(load_recipe(recipe), tmp_path / "unaligned", progress=False)
+    monkeypatch.setattr(ColumnPlan, "encodes_batches", lambda self: True)
+    run_recipe(load_recipe(recipe), tmp_path / "aligned", progress=False)
+    assert asked == [False]
+    name = f"01-{stage['use']}"
+    parts = sorted((tmp_path / "unaligned" / name).glob("part-*.parquet"))
+    assert parts and all(p.read_bytes() == (tmp_path / "aligned" / name / p.name).read_bytes() for p in parts)
+    assert_same_parts(tmp_path / "unaligned", tmp_path / "aligned", name)

@@ -176,3 +176,20 @@ def test_stage_subcommand_runs_from_the_shell(tmp_path):
     got = {r["id"]: r["contaminated"] for r in stage_rows(tmp_path / "out")}
     assert got == {"in:r1": ["mini_benchmark:mb-02"], "in:r2": []}  # ids scoped by the source name
     assert (tmp_path / "out" / "reports" / "decontam.html").exists()
+
+
+def test_merged_marks_visit_only_marked_rows_and_equal_the_per_row_merge():
+    """`contaminated` after a scan: each row's old keys plus those found, sorted; rows with
+    neither (null or empty) get an empty list, as the per-row merge gave."""
+    from curate.stages.decontam import list_column, merged_marks
+
+    n = 50
+    old = [None if i % 4 else ([] if i % 8 == 0 else [f"old:{i % 3}", "b:2"]) for i in range(n)]
+    found = [frozenset()] * n
+    for i in (1, 4, 6, 12, 49):
+        found[i] = {"b:2", f"a:{i}"} if i % 2 else {"c:1 (template)"}
+    existing = pa.chunked_array([pa.array(old[:17], pa.list_(pa.string())), pa.array(old[17:], pa.list_(pa.string()))])
+    want = [sorted(set(o or []) | f) for o, f in zip(old, found)]
+    got = merged_marks(existing, found)
+    assert got == want and list_column(got).equals(list_column(want))
+    assert merged_marks(pa.nulls(3, pa.list_(pa.string())), [frozenset()] * 3) == [[], [], []]

@@ -161,7 +161,7 @@ def test_trace_ids_from_buffers_equal_the_digest_of_the_strings():
              "trace_id": "given" if i % 11 == 0 else None} for i in range(300)]
     table = conform(pa.Table.from_pylist(rows)).slice(7)  # a sliced table: offsets start mid-buffer
     rows = rows[7:]
-    got = trace_digests(table, [r["id"] for r in rows], [r["sample_idx"] for r in rows], [r["teacher"] for r in rows])
+    got = trace_digests(table).to_pylist()
     want = [r["trace_id"]
             or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "",
                       *([] if r["extra"] is None else [r["extra"]]))

@@ -120,3 +120,37 @@ def test_own_ids_fill_sample_idx_in_arrow_as_the_row_path_does(trace_ids):
     assert fast.schema == slow.schema
     assert fast["sample_idx"].to_pylist() == slow["sample_idx"].to_pylist() == [0, 3, 0]
     assert fast["id"].to_pylist() == ["a", "b", "c"] and fast["trace_id"].to_pylist() == ["t1", "t2", "t3"]
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_trace_ids_hashed_on_threads_equal_one_thread_and_the_digest_of_the_strings(monkeypatch, long):
+    """`trace_digests` splits long rows over threads: the same ids as on one thread and as
+    `digest` of the strings, with and without extras, with nulls and with trace ids given."""
+    import random
+
+    from curate.schema import conform
+    from curate.stages import load_ids
+
+    rng = random.Random(3)
+    alphabet = ["a", "é", "∑", "😀", " ", "\n", "x" * 50] + ["y" * 3000] * long
+    rows = [{"id": f"p{i}", "sample_idx": i % 5 - 1, "teacher": rng.choice([None, "", "t@rev"]),
+             "reasoning": rng.choice([None, "", "".join(rng.choices(alphabet, k=rng.randrange(0, 60)))]),
+             "answer": rng.choice([None, "", "\\boxed{4}", "".join(rng.choices(alphabet, k=5))]),
+             "extra": rng.choice([None, None, "", '{"sample":1}', "é" * rng.randrange(0, 3000)]),
+             "trace_id": "given" if i % 7 == 0 else None} for i in range(500)]
+    table = conform(pa.Table.from_pylist(rows)).slice(3)  # offsets start mid-buffer
+    rows = rows[3:]
+    want = [r["trace_id"]
+            or digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "",
+                      *([] if r["extra"] is None else [r["extra"]]))
+            for r in rows]
+    one = load_ids.trace_digests(table)
+    monkeypatch.setattr(load_ids, "HASH_THREADS_BYTES", 0)
+    monkeypatch.setattr(load_ids, "GIL_FREE_UPDATE", 0)
+    monkeypatch.setattr(load_ids, "_cores", lambda: 3)
+    threaded = load_ids.trace_digests(table)
+    assert threaded.equals(one) and one.to_pylist() == want
+    none_given = table.set_column(2, "trace_id", pa.nulls(table.num_rows, pa.string()))
+    assert load_ids.trace_digests(none_given).to_pylist() == [
+        digest(r["id"], r["sample_idx"], r["teacher"] or "", r["reasoning"] or "", r["answer"] or "",
+               *([] if r["extra"] is None else [r["extra"]])) for r in rows]

@@ -123,3 +123,27 @@ def test_every_typo_is_reported_at_once_with_its_line(tmp_path):
     for want in expected:
         assert any(want in line for line in lines[1:]), (want, lines)
     assert "more problem" not in info.value.message
+
+
+def test_a_lazily_imported_block_validates_and_hints_only_when_given(tmp_path):
+    """decontam's `paraphrase` model (the judge's) is imported only when a recipe gives the block;
+    given, it validates as a nested model: its errors keep their place, unknown keys their hint."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom curate.stages.decontam import Decontam\n"
+            "Decontam(benchmarks=['b.jsonl'])\nprint('curate.stages.judging' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    from curate.stages.decontam import Decontam
+    from curate.stages.judging import ParaphraseConfig
+
+    stage = Decontam(benchmarks=["b.jsonl"], paraphrase={"teacher": "vllm", "model": "m", "top_k": 2})
+    assert isinstance(stage.config.paraphrase, ParaphraseConfig) and stage.config.paraphrase.top_k == 2
+    assert stage.max_parallel == 1 and stage.config_dict()["paraphrase"]["top_k"] == 2
+    text = ("name: x\nsources:\n  - path: a.jsonl\nstages:\n  - use: decontam\n    benchmarks: [b.jsonl]\n"
+            "    paraphrase:\n      teacher: openai\n      model: m\n      top_kk: 2\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(tmp_path, text))
+    assert "r.yaml:10: stages[0] (decontam).paraphrase.top_kk: unknown field" in info.value.message
+    assert info.value.hint == "did you mean 'top_k'?"

@@ -212,3 +212,26 @@ def test_scan_over_chunks_gives_the_scan_of_their_rows_in_one_array():
         raw = np.frombuffer((whole[row].as_py() or "").encode(), np.uint8)
         numbers = np.zeros(len(word_digits(raw)), np.bool_)
         assert_same(in_chunks.of(row, numbers), in_one.of(row, numbers))
+
+
+@SLOW
+@given(st.lists(TEXT, min_size=1, max_size=6), st.integers(-1, 12))
+def test_word_bounds_numpy_twin(texts, limit):
+    """Reports' word spans (`token_bounds`, over `kernels.word_bounds` or its NumPy twin)."""
+    for text in texts + ["".join(texts), " ".join(texts) + " end"]:
+        check_paths_agree(bench_index.token_bounds, text, limit=None if limit < 0 else limit)
+
+
+@SLOW
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2)), max_size=60), st.data())
+def test_anchor_facts_numpy_twin(matches, data):
+    """Per pair of a scan: exact path, direct, distinct n-gram and match positions; the NumPy
+    twin against the kernel, with positions ascending within a pair (as scans give) or not."""
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(matches) - 1)), max_size=8))) if len(matches) > 1 else []
+    starts = np.array([0, *cuts, len(matches)], np.int64)
+    ipos = np.array([m[0] for m in matches], np.int64)
+    if data.draw(st.booleans()):
+        for a, b in zip(starts[:-1], starts[1:]):
+            ipos[a:b] = np.sort(ipos[a:b])
+    kinds = np.array([m[1] for m in matches], np.int8)
+    assert_same(interpreted(verdict.anchor_facts)(ipos, kinds, starts), verdict.anchor_facts(ipos, kinds, starts))

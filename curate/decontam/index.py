@@ -39,6 +39,7 @@ from curate.decontam.evidence import digit_words
 from curate.decontam.idents import name_mask, name_words, skip_windows, vocabulary
 from curate.decontam.kernels import (
     BASE,
+    BOUNDS_TWIN_COST,
     MAX_EXACT,
     all_windows,
     build_filter,
@@ -79,7 +80,7 @@ def token_bounds(text: str, *, limit: int | None = None) -> tuple[np.ndarray, np
     """`token_spans` as two arrays (character starts, character ends): a report that needs a few
     words of a long text reads them without a tuple per word."""
     raw = np.frombuffer(text.encode("utf-8"), np.uint8)
-    starts, ends = pick(word_bounds, len(raw))(raw, -1 if limit is None else limit)
+    starts, ends = pick(word_bounds, len(raw), BOUNDS_TWIN_COST)(raw, -1 if limit is None else limit)
     if len(raw) == len(text):
         return starts, ends
     char_at = np.r_[np.cumsum((raw & 0xC0) != 0x80) - 1, len(text)]

@@ -282,6 +282,17 @@ def word_bounds(raw, limit):
     return starts[:k], ends[:k]
 
 
+BOUNDS_TWIN_COST = 2e-8  # seconds per byte of word_bounds' NumPy twin (as word_digits')
+
+
+@numpy_twin(word_bounds)
+def _word_bounds_numpy(raw, limit):
+    word = ((raw >= 48) & (raw <= 57)) | ((raw >= 65) & (raw <= 90)) | ((raw >= 97) & (raw <= 122)) | (raw >= 128)
+    edges = np.flatnonzero(np.diff(np.r_[np.int8(0), word.view(np.int8), np.int8(0)])).astype(np.int64)
+    starts, ends = edges[::2], edges[1::2]
+    return (starts, ends) if limit < 0 else (starts[:limit], ends[:limit])
+
+
 @njit(cache=True, nogil=True)
 def span_chars(raw, spans):
     """Character (start, end) of word intervals [a, b) of a text's UTF-8 bytes (`spans` = [a0, b0,

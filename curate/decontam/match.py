@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from curate.decontam.evidence import TextConstants
 from curate.decontam.index import BenchIndex, NgramIndex, token_spans
 from curate.decontam.kernels import BASE, scan_bytes, span_chars
-from curate.decontam.verdict import Hit, anchor_facts, judge
+from curate.decontam.verdict import ANCHOR_TWIN_COST, Hit, anchor_facts, judge
 from curate.decontam.weights import NUMBER, tokens
 from curate.text.arrow import arrow_buffers, text_array, valid_mask
 from curate.text.small import pick
@@ -82,7 +82,7 @@ def scan_texts(index: BenchIndex, texts: pa.Array | list[str], n: int, *, min_sc
     order = _match_order(docs, items, ipos, tpos)
     docs, items, ipos, tpos, kinds, keys = (a[order] for a in (docs, items, ipos, tpos, kinds, keys))
     starts = np.r_[0, np.flatnonzero(np.diff(docs) | np.diff(items)) + 1, len(docs)]  # each pair's matches
-    facts = pick(anchor_facts, len(docs))(ipos, kinds, starts).tolist()  # ipos ascends within a pair
+    facts = pick(anchor_facts, len(docs), ANCHOR_TWIN_COST)(ipos, kinds, starts).tolist()  # ipos ascends within a pair
     rows, pair_items, offsets = docs[starts[:-1]].tolist(), items[starts[:-1]].tolist(), doc.tolist()
     starts = starts.tolist()
     judged: list[tuple[Hit, int, int]] = []

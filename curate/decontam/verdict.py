@@ -23,7 +23,7 @@ from curate.decontam.align import align
 from curate.decontam.evidence import MAX_MISSING, MIN_RUN, missing_share, own_content, quoted
 from curate.decontam.weights import NAME_FACTOR, NUMBER, NUMBER_FACTOR, seen_score
 from curate.text.jit import njit
-from curate.text.small import pick
+from curate.text.small import numpy_twin, pick
 
 LOOK, SYNC = 4, 2  # alignment: skip up to LOOK words on either side to where SYNC words agree again
 RENAMED_SHARE = 0.5  # share of an item's numbers, and of its other words, a renamed copy repeats
@@ -203,6 +203,26 @@ def anchor_facts(ipos, kinds, starts):
                 grams += 1
                 last = ipos[k]
         out[p, 0], out[p, 1], out[p, 2], out[p, 3] = exact, direct, grams, distinct
+    return out
+
+
+ANCHOR_TWIN_COST = 1e-7  # seconds per match of anchor_facts' NumPy twin
+
+
+@numpy_twin(anchor_facts)
+def _anchor_facts_numpy(ipos, kinds, starts):
+    pairs = len(starts) - 1
+    pair = np.repeat(np.arange(pairs), np.diff(starts))  # each match's pair
+    new_pair = np.r_[True, pair[1:] != pair[:-1]] if len(pair) else np.zeros(0, np.bool_)
+    moved = new_pair | np.r_[True, ipos[1:] != ipos[:-1]][:len(pair)]
+    grams = np.flatnonzero(kinds == 0)  # an n-gram counts where its pair's previous n-gram has another position
+    first = np.r_[True, pair[grams[1:]] != pair[grams[:-1]]] if len(grams) else np.zeros(0, np.bool_)
+    counted = grams[first | np.r_[True, ipos[grams[1:]] != ipos[grams[:-1]]][:len(grams)]]
+    out = np.zeros((pairs, 4), np.int64)
+    out[:, 0] = np.bincount(pair[kinds == 1], minlength=pairs) > 0
+    out[:, 1] = np.bincount(pair[kinds != 2], minlength=pairs) > 0
+    out[:, 2] = np.bincount(pair[counted], minlength=pairs)
+    out[:, 3] = np.bincount(pair[moved], minlength=pairs)
     return out
 
 
