@@ -155,3 +155,46 @@ def _hit_html(h: dict[str, Any]) -> str:
             f"<pre class=excerpt>{_marked(h['excerpt'], h['excerpt_spans'], '<mark>', '</mark>', _e)}</pre>"
             f"<div class=meta>Benchmark item</div>"
             f"<pre class=item>{_marked(h['item_problem'], h['item_spans'], '<mark>', '</mark>', _e)}</pre></div>")
+
+
+# ---------------------------------------------------------------- the stage's stats behind the report
+
+
+def merge_hit_stats(into: dict[str, Any], batch: dict[str, Any], max_report_hits: int) -> None:
+    """Add one batch's report records to a part's, with `scan_table`'s list limits (a batch that
+    dropped a record had at least as many listed itself, so the part would have dropped it too)."""
+    records = into.setdefault("decontam_hits", [])
+    dropped = batch.get("hits_not_listed", 0)
+    for record in batch.get("decontam_hits", []):
+        if len(records) >= (max_report_hits if record["verdict"] == "leak" else max_report_hits // 2):
+            dropped += 1
+        else:
+            records.append(record)
+    if dropped:
+        into["hits_not_listed"] = into.get("hits_not_listed", 0) + dropped
+    if "items_hit" in batch or "items_hit" in into:
+        into["items_hit"] = sorted(set(into.get("items_hit", [])) | set(batch.get("items_hit", [])))
+
+
+def prepare_stats(index) -> dict[str, Any]:
+    """What the manifest shows for the stage's prepare phase."""
+    return {"pack_version": PACK_VERSION, "items": len(index.items),
+            "benchmarks": [{k: b.get(k) for k in ("name", "revision", "items", "version")} for b in index.benchmarks],
+            "allowlisted_ngrams": {str(n): ix.allowlisted for n, ix in index.by_n.items()}}
+
+
+def collect_part_stats(markers: list[Path]) -> tuple[list[dict], dict[str, int], set[str], int]:
+    """(hit records, summed counters, item keys hit, hits not listed) from the part markers."""
+    hits: list[dict] = []
+    counters: dict[str, int] = {}
+    items_hit: set[str] = set()
+    dropped = 0
+    for marker in markers:
+        data = json.loads(marker.read_text())
+        stats = data.get("stats", {})
+        hits.extend(stats.get("decontam_hits", []))
+        items_hit.update(stats.get("items_hit", []))
+        dropped += stats.get("hits_not_listed", 0)
+        for key, value in data.get("counters", {}).items():
+            counters[key] = counters.get(key, 0) + value
+    return hits, counters, items_hit, dropped

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, Literal
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from curate.decontam.report import build_report, collect_part_stats, merge_hit_stats, prepare_stats, write_reports
 from curate.errors import CurateError
 from curate.recipe import LazyModel
 from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
@@ -229,7 +230,6 @@ class Decontam(Stage):
     def finalize(self, ctx: PrepareContext) -> None:
         """Collect the parts' hits and write RUN/reports/decontam.{json,md,html}."""
         from curate.decontam.index import load_index
-        from curate.decontam.report import build_report, write_reports
 
         rd = ctx.rundir
         if rd is None:  # outside a run: no part markers to collect, nowhere to report
@@ -372,50 +372,8 @@ def scanned_groups(problems: pa.ChunkedArray | None, start: int, count: int,
     return problem_groups(pa.table({"problem": part}))
 
 
-def merge_hit_stats(into: dict[str, Any], batch: dict[str, Any], max_report_hits: int) -> None:
-    """Add one batch's report records to a part's, with `scan_table`'s list limits (a batch that
-    dropped a record had at least as many listed itself, so the part would have dropped it too)."""
-    records = into.setdefault("decontam_hits", [])
-    dropped = batch.get("hits_not_listed", 0)
-    for record in batch.get("decontam_hits", []):
-        if len(records) >= (max_report_hits if record["verdict"] == "leak" else max_report_hits // 2):
-            dropped += 1
-        else:
-            records.append(record)
-    if dropped:
-        into["hits_not_listed"] = into.get("hits_not_listed", 0) + dropped
-    if "items_hit" in batch or "items_hit" in into:
-        into["items_hit"] = sorted(set(into.get("items_hit", [])) | set(batch.get("items_hit", [])))
-
-
 def threads_per_part() -> int:
     """Batches of a part scanned at once: the machine's cores (`--workers` still counts processes)."""
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def prepare_stats(index) -> dict[str, Any]:
-    """What the manifest shows for the stage's prepare phase."""
-    from curate.decontam.pack import PACK_VERSION
-
-    return {"pack_version": PACK_VERSION, "items": len(index.items),
-            "benchmarks": [{k: b.get(k) for k in ("name", "revision", "items", "version")} for b in index.benchmarks],
-            "allowlisted_ngrams": {str(n): ix.allowlisted for n, ix in index.by_n.items()}}
-
-
-def collect_part_stats(markers: list[Path]) -> tuple[list[dict], dict[str, int], set[str], int]:
-    """(hit records, summed counters, item keys hit, hits not listed) from the part markers."""
-    hits: list[dict] = []
-    counters: dict[str, int] = {}
-    items_hit: set[str] = set()
-    dropped = 0
-    for marker in markers:
-        data = json.loads(marker.read_text())
-        stats = data.get("stats", {})
-        hits.extend(stats.get("decontam_hits", []))
-        items_hit.update(stats.get("items_hit", []))
-        dropped += stats.get("hits_not_listed", 0)
-        for key, value in data.get("counters", {}).items():
-            counters[key] = counters.get(key, 0) + value
-    return hits, counters, items_hit, dropped
