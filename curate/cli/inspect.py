@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.errors import InputError
+from curate.storage.parquet_files import read_parquet
 
 COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 
@@ -36,9 +36,9 @@ def read_any(path: str) -> pa.Table:
     fmt = io.detect_format(path)
     if fmt == "run":
         files = io.run_output_files(path)
-        return pa.concat_tables([pq.read_table(f) for f in files]) if files else pa.table({})
+        return pa.concat_tables([read_parquet(f) for f in files]) if files else pa.table({})
     if fmt == "parquet":
-        tables = [pq.read_table(f) for f in io.expand_files(path, (".parquet",))]
+        tables = [read_parquet(f) for f in io.expand_files(path, (".parquet",))]
         return pa.concat_tables(tables, promote_options="default")
     if fmt == "jsonl":
         rows = []

@@ -18,6 +18,7 @@ from typing import Any
 from curate.decontam.pack import BenchmarkSpec
 from curate.decontam.select import BenchItem, LocalSpec, Selection, parse_selections
 from curate.errors import CurateError, InputError
+from curate.storage.parquet_files import read_parquet
 
 
 def load_items(sel: Selection, *, cache_dir: str | None = None) -> list[BenchItem]:
@@ -125,10 +126,9 @@ def local_items(spec: LocalSpec) -> list[BenchItem]:
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(path).to_pylist()
+            return read_parquet(path).to_pylist()
         except Exception as exc:  # truncated or not Parquet at all
             raise InputError(f"{path}: cannot read the benchmark file ({type(exc).__name__}: {exc}).",
                              "Rewrite the file, or give a JSONL file instead.") from None

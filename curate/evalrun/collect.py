@@ -17,6 +17,7 @@ from typing import Any
 from curate.errors import CurateError
 from curate.evaluation.summary import Problem
 from curate.rundir import RunDir
+from curate.storage.parquet_files import read_parquet
 
 COLUMNS = ["id", "problem", "sample_idx", "source", "domain", "verdict", "verify_detail", "answer", "reasoning",
            "completion_tokens", "prompt_tokens", "finish_reason", "extra", "teacher"]
@@ -30,12 +31,10 @@ def _stage(rd: RunDir, name: str) -> Path:
 
 
 def read_rows(run_dir: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
     rd = RunDir(run_dir)
     rows: list[dict[str, Any]] = []
     for part in rd.parts(_stage(rd, "verify")):
-        rows += pq.read_table(part, columns=COLUMNS).to_pylist()
+        rows += read_parquet(part, columns=COLUMNS).to_pylist()
     return rows
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.errors import InputError
+from curate.storage.parquet_files import read_parquet
 
 FIELDS = ("problem", "reasoning", "answer")
 BATCH = 65_536
@@ -42,7 +43,7 @@ def read_texts(path: Path) -> pa.Table:
         import pyarrow.parquet as pq
 
         names = pq.read_schema(path).names
-        return pq.read_table(path, columns=[f for f in FIELDS if f in names])
+        return read_parquet(path, columns=[f for f in FIELDS if f in names])
     import json
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curate.publish.training_view import MESSAGES_TYPE, messages_column
+from curate.storage.parquet_files import read_parquet
 from curate.text.arrow import numpy_array
 
 SHAPES = ("messages", "prompts", "rollouts", "targets")
@@ -91,7 +91,7 @@ def onpolicy_facts(dataset_dir: Path, files: dict[str, list[str]], shapes: dict[
         if shape == "messages" or not files.get(name):
             continue
         paths = [dataset_dir / f for f in files[name]]
-        table = pa.concat_tables(pq.read_table(p) for p in paths)
+        table = pa.concat_tables(read_parquet(p) for p in paths)
         size = sum(p.stat().st_size for p in paths)
         tokens = int(pc.sum(pc.list_value_length(table["token_ids"])).as_py() or 0) \
             if "token_ids" in table.column_names else 0

@@ -25,6 +25,7 @@ from curate.publish import card_facts as cf
 from curate.publish.cost import compute_cost
 from curate.publish.plots import cluster_chart, funnel_chart
 from curate.rundir import RunDir
+from curate.storage.parquet_files import read_parquet
 from curate.text.chart_process import draw
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
@@ -189,7 +190,7 @@ def by_key(paths: list[Path], column: str, n: int, extra: list[str] = ()) -> dic
         schema = pq.read_schema(path)
         if column not in schema.names:
             continue
-        values = pq.read_table(path, columns=[column])[column].to_pylist()
+        values = read_parquet(path, columns=[column])[column].to_pylist()
         for i, value in enumerate(values):
             key = value if isinstance(value, str) else ("not verified" if value is None else json.dumps(value))
             if key and len(picks.setdefault(key, [])) < n:
@@ -201,7 +202,7 @@ def by_key(paths: list[Path], column: str, n: int, extra: list[str] = ()) -> dic
         for path, i in spots:
             if path not in cache:
                 names = pq.read_schema(path).names
-                cache[path] = pq.read_table(path, columns=[c for c in wanted + ["messages"] if c in names])
+                cache[path] = read_parquet(path, columns=[c for c in wanted + ["messages"] if c in names])
             row = _with_turns(cache[path].slice(i, 1).to_pylist()[0])
             row["origin"] = path.parent.name
             out.setdefault(key, []).append(row)
@@ -227,7 +228,7 @@ def rejected_samples(paths: list[Path], n: int) -> list[dict]:
         files = RunDir.parts(stage_dir)
         counts = Counter()
         for f in files:
-            counts.update(pq.read_table(f, columns=["reject_reason"])["reject_reason"].to_pylist())
+            counts.update(read_parquet(f, columns=["reject_reason"])["reject_reason"].to_pylist())
         examples = by_key(files, "reject_reason", n)
         for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
             out.append({"stage": stage_dir.name, "reason": reason, "count": count, "rows": examples.get(reason, [])})
@@ -240,7 +241,7 @@ def contamination_rows(run_dir: Path, stages: list[dict], limit: int = 50) -> li
         return []
     rows = []
     for path in cf.stage_parts(run_dir, stage):
-        table = pq.read_table(path, columns=["trace_id", "domain", "problem", "contaminated"])
+        table = read_parquet(path, columns=["trace_id", "domain", "problem", "contaminated"])
         hit = table.filter(pc.fill_null(pc.greater(pc.list_value_length(table["contaminated"]), 0), False))
         rows += hit.to_pylist()
         if len(rows) >= limit:

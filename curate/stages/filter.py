@@ -20,11 +20,11 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
 from curate.schema import VERDICTS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
+from curate.storage.parquet_files import read_parquet
 from curate.text.arrow import scalar, string_array
 
 SPLIT_FILE = "split_problems.json"
@@ -104,7 +104,7 @@ class Filter(Stage):
             for part, path in enumerate(ctx.inputs):
                 if not Path(path).exists():
                     continue
-                table = pq.read_table(path)
+                table = read_parquet(path)
                 rows, _ = split_by_domain(conform(table.filter(pc.is_in(table["id"], wanted))), self.config.domains)
                 for reason, keep in self.row_rules(rows):
                     rows = self._apply(rows, keep, reason, probe)

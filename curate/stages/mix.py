@@ -37,6 +37,7 @@ from pydantic import Field, model_validator
 from curate.errors import CurateError
 from curate.schema import COLUMNS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
+from curate.storage.parquet_files import read_parquet
 
 PLAN = "mix_plan.json"
 NULL_GROUP = "(null)"
@@ -195,10 +196,8 @@ def group_labels(table: pa.Table, by: str) -> np.ndarray:
 
 def scan_part(path: str, by: str, key: str, domains: list[str] | None, seed: int) -> dict[str, np.ndarray]:
     """Group -> key hashes of one input part (reads only the columns it needs)."""
-    import pyarrow.parquet as pq
-
     columns = sorted({by, key, "id", "sample_idx", "domain"})
-    table = conform(pq.read_table(path, columns=columns))
+    table = conform(read_parquet(path, columns=columns))
     table, _ = split_by_domain(table, domains)
     labels = group_labels(table, by)
     hashes = key_hashes(table, seed, key)
@@ -244,11 +243,9 @@ def threshold_for(values: np.ndarray, k: int, group: str, config: MixConfig, see
 
 
 def tie_keys(inputs, config: MixConfig, seed: int, group: str, kth) -> list[str]:
-    import pyarrow.parquet as pq
-
     out = []
     for path in inputs:
-        table = conform(pq.read_table(path, columns=sorted({config.by, config.key, "id", "sample_idx", "domain"})))
+        table = conform(read_parquet(path, columns=sorted({config.by, config.key, "id", "sample_idx", "domain"})))
         table, _ = split_by_domain(table, config.domains)
         mask = (group_labels(table, config.by) == group) & (key_hashes(table, seed, config.key) == kth)
         out += row_keys(table.filter(pa.array(mask)), config.key).to_pylist()

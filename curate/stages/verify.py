@@ -30,6 +30,7 @@ from curate.errors import CurateError, InputError, MissingExtra
 from curate.schema import conform, dumps
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig
 from curate.stages.judging import VerifyJudgeConfig, judge_max_parallel, judge_verdicts
+from curate.storage.parquet_files import read_parquet
 
 Verifier = Literal["math", "code", "none"]
 
@@ -157,11 +158,10 @@ class Verify(Stage):
             return
         from pathlib import Path
 
-        import pyarrow.parquet as pq
 
         missing = total = 0
         for path in (p for p in inputs if Path(p).exists()):
-            column = pq.read_table(path, columns=["domain"])["domain"]
+            column = read_parquet(path, columns=["domain"])["domain"]
             missing, total = missing + column.null_count, total + len(column)
         if missing:
             checked = ", ".join(f"{d} ({v})" for d, v in self.config.verifiers.items() if v != "none")

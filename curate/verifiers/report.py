@@ -12,9 +12,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from curate.rundir import RunDir
+from curate.storage.parquet_files import read_parquet
 
 COLUMNS = ["id", "sample_idx", "source", "domain", "verdict", "verify_detail", "problem_stats"]
 TOP_REASONS = 10
@@ -32,7 +31,7 @@ def build_report(parts: list[Path], *, examples: int = 3) -> dict[str, Any]:
     for path in sorted(parts):
         if not Path(path).exists():
             continue
-        for row in pq.read_table(path, columns=COLUMNS).to_pylist():
+        for row in read_parquet(path, columns=COLUMNS).to_pylist():
             verdict = row["verdict"] or "unverified"
             counts[f"{row['source']} / {row['domain']}"][verdict] += 1
             detail = json.loads(row["verify_detail"]) if row["verify_detail"] else {}

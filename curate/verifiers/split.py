@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.storage.parquet_files import read_parquet
+
 FILE = "split_problems.parquet"
 ANNOTATIONS = ("verdict", "verify_detail", "pass_rate", "problem_stats")
 
@@ -27,7 +29,7 @@ def find_split_ids(inputs: list[Path]) -> set[str]:
     for part, path in enumerate(inputs):
         if not Path(path).exists():
             continue
-        for problem_id in set(pq.read_table(path, columns=["id"]).column("id").to_pylist()):
+        for problem_id in set(read_parquet(path, columns=["id"]).column("id").to_pylist()):
             if seen.setdefault(problem_id, part) != part:
                 split.add(problem_id)
     return split
@@ -39,7 +41,7 @@ def judge_split_problems(annotate: Callable[[pa.Table], pa.Table], inputs: list[
     if not split:
         return 0
     wanted = pa.array(sorted(split), pa.string())
-    tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (pq.read_table(p) for p in inputs if Path(p).exists())]
+    tables = [t.filter(pc.is_in(t["id"], wanted)) for t in (read_parquet(p) for p in inputs if Path(p).exists())]
     annotated = annotate(pa.concat_tables(tables))
     artifacts.mkdir(parents=True, exist_ok=True)
     pq.write_table(annotated.select(["trace_id", *ANNOTATIONS]), artifacts / FILE)
@@ -48,7 +50,7 @@ def judge_split_problems(annotate: Callable[[pa.Table], pa.Table], inputs: list[
 
 def read_split(artifacts: Path | None) -> pa.Table | None:
     path = Path(artifacts) / FILE if artifacts else None
-    return pq.read_table(path) if path and path.exists() else None
+    return read_parquet(path) if path and path.exists() else None
 
 
 def merge_split(table: pa.Table, split: pa.Table | None, annotate: Callable[[pa.Table], pa.Table],
