@@ -147,7 +147,7 @@ def test_trace_ids_hashed_on_threads_equal_one_thread_and_the_digest_of_the_stri
     one = load_ids.trace_digests(table)
     monkeypatch.setattr(load_ids, "HASH_THREADS_BYTES", 0)
     monkeypatch.setattr(load_ids, "GIL_FREE_UPDATE", 0)
-    monkeypatch.setattr(load_ids, "_cores", lambda: 3)
+    monkeypatch.setattr(load_ids, "usable_cores", lambda: 3)
     threaded = load_ids.trace_digests(table)
     assert threaded.equals(one) and one.to_pylist() == want
     none_given = table.set_column(2, "trace_id", pa.nulls(table.num_rows, pa.string()))

@@ -374,6 +374,6 @@ def scanned_groups(problems: pa.ChunkedArray | None, start: int, count: int,
 
 def threads_per_part() -> int:
     """Batches of a part scanned at once: the machine's cores (`--workers` still counts processes)."""
-    import os
+    from curate.background import usable_cores
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()

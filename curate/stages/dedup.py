@@ -246,9 +246,9 @@ class Dedup(Stage):
 def threads_per_task(ctx: PrepareContext) -> int:
     """Threads for one signature task: the machine's cores shared by the executor's processes
     (`--workers` still counts processes; with one, the one process uses every core)."""
-    import os
+    from curate.background import usable_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return max(1, cores // max(1, getattr(ctx.executor, "workers", 1)))
 
 

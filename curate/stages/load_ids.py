@@ -17,13 +17,13 @@ and no `sample_idx` are samples of that problem, as a source of several traces p
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.background import usable_cores
 from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import Source
@@ -281,7 +281,7 @@ def trace_digests(table: pa.Table) -> pa.Array:
     starts, ends = offsets[todo].tolist(), offsets[todo + 1].tolist()
     size = sum(ends) - sum(starts)
     view = memoryview(data)
-    threads = _cores() if size >= HASH_THREADS_BYTES and size >= GIL_FREE_UPDATE * len(starts) else 1
+    threads = usable_cores() if size >= HASH_THREADS_BYTES and size >= GIL_FREE_UPDATE * len(starts) else 1
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -293,10 +293,6 @@ def trace_digests(table: pa.Table) -> pa.Array:
         digests = _digests(view, starts, ends)
     computed = _hex(digests)
     return computed if len(todo) == len(known) else pc.replace_with_mask(known, pc.is_null(known), computed)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _digests(view: memoryview, starts: list[int], ends: list[int]) -> bytes:

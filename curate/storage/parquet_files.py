@@ -15,6 +15,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.background import usable_cores
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage.row_groups import Splicer, encode, splice_supported
 
@@ -74,8 +75,7 @@ class AtomicParquetWriter:
 def default_encoders() -> int:
     """Row groups compressed at once by one writer: the cores this process may use, at most two
     (a part pass has a reader and a stage beside its writer)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(2, cores))
+    return max(1, min(2, usable_cores()))
 
 
 class _Sink:
