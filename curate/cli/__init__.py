@@ -22,6 +22,11 @@ os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
 # distributions), more in a large environment, for plugins curate's config models do not use.
 # PYDANTIC_DISABLE_PLUGINS="" (or a list of names) in the environment brings them back.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# numpy's OpenBLAS starts a thread per core when numpy is imported, and each spins about 0.1 CPU
+# seconds before it sleeps: on two cores, a tenth of a second of the other core in every curate
+# process and in every worker a pool spawns. curate calls no BLAS routine (torch, for generate,
+# has its own). OPENBLAS_NUM_THREADS in the environment brings the threads back.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 
