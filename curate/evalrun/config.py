@@ -23,7 +23,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from curate.errors import RecipeError
-from curate.recipe import Closed, Source, apply_override, parse_yaml, validation_error
+from curate.recipe import Closed, Source, apply_override, parse_yaml
+from curate.recipe.errors import validation_error
 from curate.teachers.config import GenerateConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from curate.decontam.report import build_report, collect_part_stats, merge_hit_stats, prepare_stats, write_reports
 from curate.errors import CurateError
-from curate.recipe import LazyModel
+from curate.recipe.lazy import LazyModel
 from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, StageConfig
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ a name that several items share is an error listing their indexes.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curate.errors import RecipeError
+from curate.recipe.errors import combined_error, pydantic_problems
 
 SourceFormat = Literal["auto", "parquet", "jsonl", "csv", "datasets", "hub", "run"]
 
@@ -37,25 +37,6 @@ class StageConfig(BaseModel):
 
 class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class LazyModel:
-    """The model of a config block whose module is imported only when a recipe gives the block:
-    `field: Annotated[Any, BLOCK] = None`, and a validator returning `BLOCK.validate(value)`.
-    For blocks whose models cost start-up time every run pays (decontam's `paraphrase`: the
-    judge's and teachers' models, 25 ms). Errors keep their place in the block, and an unknown
-    key there its hint."""
-
-    def __init__(self, module: str, name: str):
-        self.module, self.name = module, name
-
-    def model(self) -> type[BaseModel]:
-        import importlib
-
-        return getattr(importlib.import_module(self.module), self.name)
-
-    def validate(self, value: Any) -> BaseModel | None:
-        return None if value is None else self.model().model_validate(value)
 
 
 class Source(Closed):
@@ -293,10 +274,10 @@ def validate_recipe(raw: dict, lines: dict[tuple, int] | None = None, filename: 
     try:
         recipe = Recipe(**raw)
     except ValidationError as exc:
-        problems += _problems(exc, (), Recipe, lines, filename)
+        problems += pydantic_problems(exc, (), Recipe, lines, filename)
     entries = _validate_stages(stage_items, lines, filename, problems)
     if problems:
-        raise _combined_error(problems, filename)
+        raise combined_error(problems, filename)
     recipe.stages = entries
     return recipe
 
@@ -321,7 +302,7 @@ def _validate_stages(stage_items: list, lines, filename: str, problems: list) ->
         try:
             cls(config)  # validates, and checks optional dependencies
         except ValidationError as exc:
-            problems += _problems(exc, ("stages", i), cls.Config, lines, filename, cls.name)
+            problems += pydantic_problems(exc, ("stages", i), cls.Config, lines, filename, cls.name)
         if entries and stage_class(entries[-1].use).terminal:
             line = lines.get(("stages", i, "use"), "?")
             problems.append((f"{filename}:{line}: stages[{i}] ({cls.name}) comes after "
@@ -329,78 +310,3 @@ def _validate_stages(stage_items: list, lines, filename: str, problems: list) ->
                              f"Move '{entries[-1].use}' to the end of `stages:`."))
         entries.append(StageEntry(use=cls.name, config=config))
     return entries
-
-
-def validation_error(exc: ValidationError, model, lines: dict[tuple, int], filename: str) -> RecipeError:
-    """Every problem of a pydantic error on `model` (a recipe-like YAML file), with lines and hints."""
-    return _combined_error(_problems(exc, (), model, lines, filename), filename)
-
-
-def _combined_error(problems: list[tuple[str, str | None]], filename: str) -> RecipeError:
-    """One problem: its message and hint. Several: every one on its own line, hints inline."""
-    if len(problems) == 1:
-        return RecipeError(*problems[0])
-    listed = "\n".join(f"  {text}" + (f" ({hint})" if hint else "") for text, hint in problems)
-    return RecipeError(f"{len(problems)} problems in {filename}:\n{listed}",
-                       "Fix them all, then check with `curate recipe validate`.")
-
-
-def _problems(exc: ValidationError, prefix: tuple, model, lines, filename,
-              stage=None) -> list[tuple[str, str | None]]:
-    """Every error pydantic found, as (`file:line: key: message`, hint), in file order."""
-    found = []
-    for err in exc.errors():
-        loc = prefix + tuple(err["loc"])
-        line = _nearest_line(lines, loc)
-        message, hint = err["msg"], None
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-            fields = _fields_at(model, tuple(err["loc"])[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.5)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(fields)}"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        found.append((line if isinstance(line, int) else 0,
-                      f"{filename}:{line}: {_format_loc(loc, stage)}: {message}", hint))
-    return [(text, hint) for _, text, hint in sorted(found, key=lambda f: f[0])]
-
-
-def _fields_at(model, loc: tuple) -> list[str]:
-    """Field names of the (nested) model that `loc` points into."""
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        lazy = [m.model() for m in getattr(field, "metadata", ()) if isinstance(m, LazyModel)]
-        model = _model_in(annotation) or (lazy[0] if lazy else None)
-    return sorted(model.model_fields) if model else []
-
-
-def _model_in(annotation):
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
-def _nearest_line(lines: dict[tuple, int], loc: tuple):
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return "?"
-
-
-def _format_loc(loc: tuple, stage: str | None) -> str:
-    out = ""
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-            if stage and i == 1 and loc[0] == "stages":
-                out += f" ({stage})"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
