@@ -242,6 +242,21 @@ def test_report_shows_non_ascii_texts_cut_at_a_character(tmp_path):
     assert [m["text"] for m in members] == [text[:400], copy[:400]]
 
 
+def test_per_source_report_counts_marked_rows_of_units_without_a_source(tmp_path):
+    """Every marked row is counted under its source, a null source included: the per-source
+    removals add up to the stage's."""
+    corpus = planted_corpus(120, words=60, planted=0.3, low=0.9, high=1.0, seed=5)
+    rows = problem_rows(corpus.texts, samples=2)
+    for row in rows:
+        row["source"] = None if int(row["id"][1:]) % 2 else "a"
+    _, stats = run_dedup(tmp_path, rows)
+    table = json.loads((tmp_path / "artifacts" / "report" / "dedup.json").read_text())["per_source"]
+    assert [r["source"] for r in table] == ["a", None]
+    assert table[1]["removed_rows"] > 0
+    assert sum(r["removed_rows"] for r in table) == stats["removed_rows"] == 2 * len(corpus.pairs)
+    assert sum(r["removed_units"] for r in table) == stats["removed_units"]
+
+
 def test_character_shingles_find_near_duplicates(tmp_path):
     from curate.dedup.minhash import jaccard_pairs, shingle_sets
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.text.arrow import bool_array, numbers, string_array, true_mask
+from curate.text.arrow import bool_array, numbers, one_chunk, string_array, true_mask, valid_mask
 
 TEXT_CHARS = 400
 MEMBERS_SHOWN = 4
@@ -46,15 +46,14 @@ def histogram(members: pa.Table) -> dict[int, int]:
 
 def per_source(seen: pa.Table, members: pa.Table) -> list[dict[str, Any]]:
     """Units and rows seen and marked per source (`seen`: source, units, rows of the current units),
-    by source (none last). A unit without a source counts as seen, never as marked (as polars'
-    left join, which matches no null keys, had it)."""
+    by source (units without a source last, as one row whose source is null)."""
     from curate.dedup.cluster import removed_mask
 
     gone = members.filter(bool_array(removed_mask(members)))
     rows = numbers(gone["rows"]).astype(np.int64)
     table = []
     for row in seen.to_pylist():  # a row a source: a few
-        mine = np.zeros(len(rows), bool) if row["source"] is None else true_mask(
+        mine = ~valid_mask(one_chunk(gone["source"])) if row["source"] is None else true_mask(
             pc.equal(gone["source"], string_array([row["source"]])[0]))
         table.append({**row, "removed_units": int(mine.sum()), "removed_rows": int(rows[mine].sum())})
     return sorted(table, key=lambda r: (r["source"] is None, r["source"] or ""))
