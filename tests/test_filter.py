@@ -62,6 +62,32 @@ def test_every_drop_has_a_reason():
     assert all(r.startswith("more than 1 samples") for r in reasons if "verdict" not in r)
 
 
+def test_a_row_failing_several_rules_is_rejected_once_by_the_first():
+    """p2-2 and p2-3 fail the verdict rule and the token bound: each is rejected once, by the
+    verdict rule (listed first); the rejected rows come rule by rule, in row order within a rule."""
+    config = {"verdict": ["pass"], "finish_reason": ["stop"], "max_completion_tokens": 200}
+    out, ctx = run_stage_on(Filter(config), rows())
+    rejected = ctx.rejected_table()
+    reasons = dict(zip(rejected["trace_id"].to_pylist(), rejected["reject_reason"].to_pylist()))
+    verdict, finish, tokens = "verdict not in ['pass']", "finish_reason not in ['stop']", "completion_tokens above 200"
+    assert reasons == {"p1-2": verdict, "p2-0": verdict, "p2-1": verdict, "p2-2": verdict, "p2-3": verdict,
+                       "g-0": verdict, "p1-3": finish, "p3-2": tokens, "p3-3": tokens}
+    assert rejected["trace_id"].to_pylist()[:6] == ["p1-2", "p2-0", "p2-1", "p2-2", "p2-3", "g-0"]  # rule order
+    assert sorted(out["trace_id"].to_pylist()) == ["p1-0", "p1-1", "p3-0", "p3-1"]
+    assert {k: v for k, v in ctx.counters.items() if k.startswith("rejected: ")} == {
+        f"rejected: {verdict}": 6, f"rejected: {finish}": 1, f"rejected: {tokens}": 2}
+
+
+def test_rules_that_drop_nothing_return_the_batch_itself():
+    """No copy of a batch no rule drops from (the general row's null token count is not out of bounds)."""
+    from curate.stages.base import PartContext
+
+    table = rows()
+    ctx = PartContext()
+    assert Filter({"min_completion_tokens": 1, "drop_duplicates": True}).process(table, ctx) is table
+    assert ctx.counters["rejected: completion_tokens below 1"] == 0 and not ctx.rejected
+
+
 def test_random_choice_is_seeded_and_order_independent():
     config = {"verdict": ["pass"], "keep": "random", "max_per_problem": 2}
     first = run_stage_on(Filter(config), rows())[0].column("trace_id").to_pylist()
