@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from decontam_real import FIELDS, PROSE, champ_corpus, change_numbers
 
-from curate.decontam.index import build_index
+from curate.decontam.index_build import build_index
 from curate.decontam.select import BenchItem
 from curate.stages.decontam import scan_table
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from curate.decontam.idents import item_names, name_mask
-from curate.decontam.index import build_index, token_spans
+from curate.decontam.index import token_spans
+from curate.decontam.index_build import build_index
 from curate.decontam.match import scan_texts
 from curate.decontam.select import BenchItem
 

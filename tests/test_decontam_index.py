@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.decontam.evidence import digit_words
-from curate.decontam.index import BenchIndex, build_index, token_bounds
+from curate.decontam.index import BenchIndex, token_bounds
+from curate.decontam.index_build import build_index
 from curate.decontam.kernels import span_chars, word_bounds, word_digits
 from curate.decontam.loaders import resolve_selections
 from curate.decontam.match import _match_order, char_spans, hit_record, scan_texts
@@ -257,7 +258,7 @@ def test_pairs_are_judged_alike_compiled_and_as_python(n, monkeypatch):
     masked words) give the same hits compiled and as their Python twins."""
     from dataclasses import astuple
 
-    from curate.decontam import evidence, match, verdict
+    from curate.decontam import evidence, index_build, match, verdict
     from curate.decontam import index as bench_index
 
     texts = ["Here: " + GLUED[0].replace("19x", "17x").replace("3y", "5y"), "Now " + GLUED[0] + " Then stop.",
@@ -265,7 +266,7 @@ def test_pairs_are_judged_alike_compiled_and_as_python(n, monkeypatch):
     results = []
     for kind in ("python", "compiled"):
         with monkeypatch.context() as patch:
-            for module in (evidence, match, verdict, bench_index):
+            for module in (evidence, match, verdict, bench_index, index_build):
                 patch.setattr(module, "pick", lambda kernel, units, cost=0.0, kind=kind:
                               kernel if kind == "compiled" else interpreted(kernel))
             index = build_index([BenchItem("mini", str(i), t) for i, t in enumerate(GLUED)], [], [n],

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from curate.decontam import index_cache
-from curate.decontam.index import BenchIndex, build_index
+from curate.decontam.index import BenchIndex
+from curate.decontam.index_build import build_index
 from curate.decontam.select import BenchItem
 
 ITEMS = [BenchItem("b", str(i), f"Problem {i}: find every prime p below {10 * i + 7} such that p + 2 is prime too "

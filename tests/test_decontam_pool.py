@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from decontam_real import humaneval
 
-from curate.decontam.index import build_index
+from curate.decontam.index_build import build_index
 from curate.decontam.select import BenchItem
 from curate.stages.decontam import scan_table
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from decontam_real import FIELDS, KINDS, corpus
 
-from curate.decontam.index import build_index
+from curate.decontam.index_build import build_index
 from curate.stages.decontam import scan_table
 
 

@@ -272,23 +272,23 @@ def test_unisolated_runs_work_in_memory_and_leave_no_folder(monkeypatch, tmp_pat
 def test_the_harness_reads_and_writes_json_without_the_json_package():
     """Importing json (and re with it) cost 8 ms of a 13 ms run: the harness uses the C scanner
     and its own writer, which agree with json on every value it exchanges."""
-    from curate.verifiers import harness
+    from curate.verifiers import harness_wire
 
     values = [{"a": [1, 2.5, None, True, False, "x\u00e9\ud800\n\"", {"b": []}], "n": -3}, [], "s", [[(1, "t")]]]
     for value in values:
-        assert repr(json.loads(harness.dumps(value))) == repr(json.loads(json.dumps(value)))
-        assert repr(harness.loads(json.dumps(value).encode())) == repr(json.loads(json.dumps(value)))
-    assert str(harness.loads(" [NaN, -Infinity] \n")) == "[nan, -inf]"
+        assert repr(json.loads(harness_wire.dumps(value))) == repr(json.loads(json.dumps(value)))
+        assert repr(harness_wire.loads(json.dumps(value).encode())) == repr(json.loads(json.dumps(value)))
+    assert str(harness_wire.loads(" [NaN, -Infinity] \n")) == "[nan, -inf]"
     for bad in ("", "[1] x", "{"):
         with pytest.raises(ValueError):
-            harness.loads(bad)
-    saved = list(harness._JSON)
-    harness._JSON[:] = [None, json]  # a Python without _json: the json package does it all
+            harness_wire.loads(bad)
+    saved = list(harness_wire._JSON)
+    harness_wire._JSON[:] = [None, json]  # a Python without _json: the json package does it all
     try:
-        assert harness.loads(json.dumps(values[0])) == json.loads(json.dumps(values[0]))
-        assert harness.dumps(values[0]) == json.dumps(values[0])
+        assert harness_wire.loads(json.dumps(values[0])) == json.loads(json.dumps(values[0]))
+        assert harness_wire.dumps(values[0]) == json.dumps(values[0])
     finally:
-        harness._JSON[:] = saved
+        harness_wire._JSON[:] = saved
     spec = {"type": "call", "fn_name": "f", "tests": [{"args": [0], "expected": []}]}
     program = "import sys\ndef f(x):\n    return sorted(m for m in ('json', 're') if m in sys.modules)\n"
     assert judge(spec, program) == ("pass", {"verifier": "code", "test_type": "call",

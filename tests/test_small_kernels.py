@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.decontam import idents, match, verdict
+from curate.decontam import idents, index_build, match, verdict
 from curate.decontam import index as bench_index
 from curate.decontam.select import BenchItem
 from curate.dedup import cluster, minhash
@@ -19,7 +19,7 @@ from curate.stages import mix_hash
 from curate.text import small, words
 from curate.text.small import interpreted, pick
 
-MODULES = [words, mix_hash, minhash, cluster, bench_index, idents, match, verdict]
+MODULES = [words, mix_hash, minhash, cluster, bench_index, index_build, idents, match, verdict]
 CHARS = (st.sampled_from(list("abcXYZ 0123456789 .,;:-+=\\{}()[]\n\téßÄ中文😀\x00"))
          | st.characters(exclude_categories=["Cs"]))  # Arrow text is UTF-8: no lone surrogates
 TEXT = st.text(CHARS, max_size=120)
@@ -123,7 +123,7 @@ def test_decontam_index_and_scan(pool, planted, n):
     results = []
     for kind in ("python", "compiled"):
         with path(kind):
-            index = bench_index.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0)
+            index = index_build.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0)
             grams = index.by_n[n]
             arrays = [getattr(grams, name) for name in grams.ARRAYS] + list(grams.tables())
             results.append((arrays, match.scan_texts(index, pa.array(texts, pa.string()), n)))
@@ -158,7 +158,7 @@ def test_one_pass_scan_matches_tokens_then_scan(pool, planted, n, renamed):
 
     texts = pa.array(pool + [" ".join(planted), None, ""], pa.string())
     items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
-    grams = bench_index.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0).by_n[n]
+    grams = index_build.build_index(items, [{"name": "mini"}], [n], allowlist_min_items=0).by_n[n]
     doc, words_, masked = tokens(texts)
     want = grams.scan(doc, words_, masked, renamed=renamed)
     for kernel in (scan_bytes, interpreted(scan_bytes)):
@@ -180,7 +180,7 @@ def test_one_pass_scan_reruns_when_the_match_buffers_overflow():
 
     texts = pa.array([" ".join(BENCH)] * 200, pa.string())
     items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
-    grams = bench_index.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0).by_n[3]
+    grams = index_build.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0).by_n[3]
     want = grams.scan(*tokens(texts))
     (_, w, _), got = match.scan_buffers(grams, *arrow_buffers(texts), scan_bytes)
     assert len(got[0]) > 2000 and len(w) == len(tokens(texts)[1])
@@ -199,7 +199,7 @@ def test_scan_over_chunks_gives_the_scan_of_their_rows_in_one_array():
     whole = pa.array(copies + [" ".join(BENCH)] * 150 + copies, pa.string())
     chunked = pa.chunked_array([whole.slice(0, 9), whole.slice(9, 0), whole.slice(9, 100), whole.slice(109)])
     items = [BenchItem("mini", str(i), problem) for i, problem in enumerate(BENCH)]
-    index = bench_index.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0)
+    index = index_build.build_index(items, [{"name": "mini"}], [3], allowlist_min_items=0)
     one = match.scan_buffers(index.by_n[3], *arrow_buffers(whole), scan_bytes)
     parts = match.scan_chunks(index.by_n[3], [arrow_buffers(c) for c in match.text_chunks(chunked)], scan_bytes)
     assert len(one[1][0]) > 2000 and set(one[1][0].tolist()) >= {0, 5, 100, len(whole) - 1}

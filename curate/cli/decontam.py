@@ -65,7 +65,7 @@ def decontaminate(in_path, benchmarks, report_dir, fields, id_column, allowlist,
                   min_exact_words, min_score, min_words, min_grams, report_near, max_report_hits, output, cache_dir):
     """Report which rows of IN contain benchmark items, with every hit and its matched span."""
     from curate.cli.inspect import read_any
-    from curate.decontam.index import build_index
+    from curate.decontam.index_build import build_index
     from curate.decontam.loaders import resolve_selections
     from curate.decontam.report import build_report, write_reports
     from curate.stages.decontam import scan_table

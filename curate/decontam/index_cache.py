@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.cache_dir import cache_root
-from curate.decontam.index import BenchIndex, build_index, index_settings
+from curate.decontam.index import BenchIndex
+from curate.decontam.index_build import build_index, index_settings
 from curate.decontam.select import BenchItem
 from curate.text.jit import source_key
 

@@ -53,7 +53,7 @@ def read_texts(path: Path) -> pa.Table:
 
 def contaminated_items(problems: dict[str, str], train: str, *, n: int = 13) -> dict[str, list[str]]:
     """Eval item id -> the training fields that contain it (only contaminated items are listed)."""
-    from curate.decontam.index import build_index
+    from curate.decontam.index_build import build_index
     from curate.decontam.match import scan_texts
     from curate.decontam.select import BenchItem
 

@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from curate.verifiers import harness
+from curate.verifiers import harness, harness_wire
 from curate.verifiers.code_context import CONTEXTS, problem_context, with_context
 from curate.verifiers.math_rows import final_text
 from curate.verifiers.sandbox import Limits, RunResult, Sandbox
@@ -56,7 +56,9 @@ class CodeSettings:
 
 @cache
 def harness_source() -> str:
-    return Path(harness.__file__).read_text()
+    """The script the sandbox runs: the codec (`harness_wire`), then the harness, which imports
+    the codec only where curate is importable (not in the sandbox)."""
+    return Path(harness_wire.__file__).read_text() + "\n\n" + Path(harness.__file__).read_text()
 
 
 def extract_program(text: str | None) -> tuple[str | None, str]:
@@ -281,7 +283,7 @@ def judge_call(program: str, spec: dict, sandbox: Sandbox, settings: CodeSetting
     if not tests:
         return "bad_reference", {"reason": "call spec has no tests", "runs": 0}
     args_only = {"fn_name": spec["fn_name"],
-                 "tests": [{"args": json.loads(harness.enc(list(t.get("args", []))))} for t in tests]}
+                 "tests": [{"args": json.loads(harness_wire.enc(list(t.get("args", []))))} for t in tests]}
     run, nonce = _run(sandbox, "call", {"program.py": program}, settings, spec=args_only)
     failure = _run_failure(run, "calls")
     if failure:
@@ -295,7 +297,7 @@ def judge_call(program: str, spec: dict, sandbox: Sandbox, settings: CodeSetting
         if "v" not in got:
             what = f"raised {got['raised']}" if "raised" in got else f"returned a non-plain {got.get('unserialisable')}"
             return "fail", {"reason": f"test {i}: {what}", "runs": 1}
-        value = harness.dec(json.loads(got["v"]))
+        value = harness_wire.dec(json.loads(got["v"]))
         if not same_value(value, test.get("expected"), spec.get("float_tol")):
             return "fail", {"reason": f"test {i}: got {repr(value)[:80]}, expected {repr(test.get('expected'))[:80]}",
                             "runs": 1}

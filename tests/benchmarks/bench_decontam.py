@@ -50,7 +50,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--worker") + 1] if "--worker" in sys.argv
                             else Path(__file__).parents[2]).resolve()))
 
-from curate.decontam.index import build_index
+from curate.decontam.index_build import build_index
 from curate.decontam.select import BenchItem
 from curate.stages.decontam import scan_table
 from curate.text.words import word_hashes

@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this tree's curate, and the s
 
 from decontam_real import FIELDS, KINDS, champ_corpus, corpus  # noqa: E402
 
-from curate.decontam.index import build_index  # noqa: E402
+from curate.decontam.index_build import build_index  # noqa: E402
 from curate.stages.decontam import scan_table  # noqa: E402
 
 
