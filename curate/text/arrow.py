@@ -84,6 +84,16 @@ def string_array(values: list[str | None]) -> pa.StringArray:
     return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)), bitmap, nulls)
 
 
+def repeated_string(value: str, n: int) -> pa.StringArray:
+    """`pa.array([value] * n, pa.string())` (a reason or stage name for every rejected row), built
+    from two buffers: no Python list of n items, and no pandas import by `pa.array`."""
+    data = value.encode("utf-8")
+    if n * len(data) >= 2**31:  # beyond 32-bit offsets: let string_array say so
+        return string_array([value] * n)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+
+
 def text_array(texts) -> pa.Array | pa.ChunkedArray:
     """Texts as an Arrow string array: Arrow arrays as they are, a list through `string_array`."""
     return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else string_array(list(texts))
