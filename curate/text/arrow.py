@@ -113,11 +113,14 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def scalar(value: bool | int | float | str) -> pa.Scalar:
-    """An Arrow scalar of a Python bool, int, float or str, built from a buffer: passing the
-    Python value to a compute function (or `pa.scalar`) imports pandas."""
+def scalar(value: bool | int | float | str, type: pa.DataType | None = None) -> pa.Scalar:
+    """An Arrow scalar of a Python bool, int, float or str (cast to `type` if given), built from a
+    buffer: passing the Python value to a compute function (or `pa.scalar`) imports pandas. Give
+    `fill_null` a scalar of the column's own type: for any other type it calls `pa.scalar` again."""
     if isinstance(value, bool):
-        return pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
-    if isinstance(value, str):
-        return string_array([value])[0]
-    return numpy_array(np.array([value], np.int64 if isinstance(value, int) else np.float64))[0]
+        out = pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
+    elif isinstance(value, str):
+        out = string_array([value])[0]
+    else:
+        out = numpy_array(np.array([value], np.int64 if isinstance(value, int) else np.float64))[0]
+    return out if type is None or out.type == type else out.cast(type)
