@@ -94,6 +94,30 @@ def repeated_string(value: str, n: int) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
 
 
+def python_array(values: list) -> pa.Array:
+    """`pa.array(values)`, types inferred, for a column of Python str, bool, int or float (None:
+    null) such as parsed JSON lines, built from buffers: `pa.array` imports pandas (0.2 s). Other
+    values (lists, dicts, mixed kinds, ints beyond int64, texts near 2 GB) go through `pa.array`."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if not kinds:
+        return pa.nulls(len(values))
+    if kinds == {str} and sum(len(v) for v in values if v) < 2**29:  # 4 utf-8 bytes a char at most
+        return string_array(values)
+    valid = np.fromiter((v is not None for v in values), np.bool_, len(values))
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if kinds == {bool}:
+        bits = np.packbits(np.fromiter((v is True for v in values), np.bool_, len(values)), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(bits)])
+    if kinds in ({int}, {float}, {int, float}):
+        dtype = np.int64 if kinds == {int} else np.float64
+        try:
+            data = np.array([0 if v is None else v for v in values], dtype)
+        except OverflowError:  # pa.array makes such ints uint64, or says they do not fit
+            return pa.array(values)
+        return pa.Array.from_buffers(pa.from_numpy_dtype(dtype), len(values), [bitmap, pa.py_buffer(data)])
+    return pa.array(values)
+
+
 def text_array(texts) -> pa.Array | pa.ChunkedArray:
     """Texts as an Arrow string array: Arrow arrays as they are, a list through `string_array`."""
     return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else string_array(list(texts))
