@@ -3,6 +3,7 @@ masks and scalars are built from buffers, and rejected rows get their reason col
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -45,3 +46,23 @@ finally:
     plan = (tmp_path / "out" / "01-mix" / "artifacts" / "mix_plan.json").read_text()
     assert ('"ties": [' in plan) == ties
     assert (tmp_path / "out" / "01-mix" / "part-00000.parquet").exists()
+
+
+def test_mix_of_jsonl_does_not_import_pandas(tmp_path):
+    """Load turns flat JSON lines into Arrow columns from buffers (python_array), not pa.array."""
+    lines = [json.dumps({"id": f"p{i}", "source": SOURCES[i % 4], "problem": f"problem {i}", "answer": i,
+                         "score": i / 7 if i % 5 else None, "hard": i % 2 == 0}) for i in range(90)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    code = f"""
+import sys
+from curate.cli.group import cli
+try:
+    cli(["mix", {str(tmp_path / 'in.jsonl')!r}, {str(tmp_path / 'out')!r}, "--counts", "{{math: 9, code: 4}}"],
+        standalone_mode=False)
+finally:
+    print(sorted(m for m in ("polars", "pandas") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    kept = pq.read_table(tmp_path / "out" / "01-mix" / "part-00000.parquet")
+    assert kept.num_rows == 13
