@@ -10,7 +10,7 @@ import pytest
 from curate.text.arrow import python_array, repeated_string, scalar
 
 COLUMNS = [["a", None, "é"], [None, None], [], [True, None, False], [1, None, -3], [2**63 - 1, -2**63],
-           [1.5, None, 2], [1, 2.5], [math.nan, None], [[1], None], [{"a": 1}]]
+           [1.5, None, 2], [1, 2.5], [0.5, -2**53], [math.nan, None], [[1], None], [{"a": 1}]]
 
 
 @pytest.mark.parametrize("values", COLUMNS)
@@ -21,7 +21,7 @@ def test_python_array_is_pa_array(values):
     assert got.type == want.type and repr(got.to_pylist()) == repr(want.to_pylist())  # repr: nan == nan
 
 
-@pytest.mark.parametrize("values", [["x", 1], [True, 1], [2**63], [2**64]])
+@pytest.mark.parametrize("values", [["x", 1], [True, 1], [2**63], [2**64], [1.5, 2**53 + 1]])
 def test_python_array_fails_as_pa_array_does(values):
     with pytest.raises(Exception) as want:
         pa.array(values)

@@ -108,11 +108,13 @@ def python_array(values: list) -> pa.Array:
     if kinds == {bool}:
         bits = np.packbits(np.fromiter((v is True for v in values), np.bool_, len(values)), bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(bits)])
-    if kinds in ({int}, {float}, {int, float}):
+    # ints beside floats must be exact doubles (|v| <= 2**53), ints alone fit int64: else pa.array says no
+    exact = kinds != {int, float} or all(abs(v) <= 2**53 for v in values if type(v) is int)
+    if kinds in ({int}, {float}, {int, float}) and exact:
         dtype = np.int64 if kinds == {int} else np.float64
         try:
             data = np.array([0 if v is None else v for v in values], dtype)
-        except OverflowError:  # pa.array makes such ints uint64, or says they do not fit
+        except OverflowError:
             return pa.array(values)
         return pa.Array.from_buffers(pa.from_numpy_dtype(dtype), len(values), [bitmap, pa.py_buffer(data)])
     return pa.array(values)
