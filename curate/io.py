@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from curate.errors import InputError
 from curate.rundir import RunDir
 from curate.storage.parquet_files import WRITE_BATCH_ROWS
+from curate.text.arrow import python_array, string_array
 
 OnError = Literal["fail", "skip", "record"]
 JSONL_BATCH = 4096
@@ -321,12 +322,12 @@ def rows_to_table(rows: list[dict], path: Path | str) -> pa.Table:
     Every key of any row becomes a column (`Table.from_pylist` would keep only the first row's
     keys, silently dropping a column that the first line happens to lack)."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    try:
-        return pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
+    try:  # python_array, not pa.array: flat columns then skip pyarrow's pandas import
+        return pa.table({k: python_array([r.get(k) for r in rows]) for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Mixed types across rows (e.g. an int here, a string there): keep them as JSON text.
         columns = {k: [_jsonish(r.get(k)) for r in rows] for k in keys}
-        return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+        return pa.table({k: string_array(v) for k, v in columns.items()})
 
 
 def _jsonish(value):

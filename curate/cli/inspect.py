@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from curate.errors import InputError
 from curate.storage.parquet_files import read_parquet
+from curate.text.arrow import python_array
 
 COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 
@@ -50,7 +51,8 @@ def read_any(path: str) -> pa.Table:
                             rows.append(json.loads(line))
                         except ValueError as exc:
                             raise InputError(f"{f}:{number}: bad JSON line ({exc}).") from None
-        return pa.Table.from_pylist(rows)
+        names = list(rows[0]) if rows else []  # the columns of the first line, as Table.from_pylist
+        return pa.table({n: python_array([r.get(n) for r in rows]) for n in names})  # pa.array imports pandas
     raise InputError(f"{p}: cannot inspect format '{fmt}'.", "Give a Parquet or JSONL file or folder, or a run.")
 
 

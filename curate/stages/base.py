@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from curate.recipe import StageConfig
 from curate.schema import conform, empty_table
-from curate.text.arrow import scalar, string_array
+from curate.text.arrow import repeated_string, scalar, string_array
 
 if TYPE_CHECKING:
     from curate.rundir import RunDir
@@ -81,8 +81,6 @@ class PartContext:
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
         if table.num_rows == 0:
             return
-        if isinstance(reason, str):
-            reason = [reason] * table.num_rows
         self.rejected.append((table, reason))
         self.counters["rejected"] += table.num_rows
 
@@ -109,7 +107,8 @@ class PartContext:
             return None
         tables = []
         for table, reasons in self.rejected:
-            tables.append(conform(table).append_column("reject_reason", pa.array(reasons, pa.string())))
+            column = repeated_string(reasons, table.num_rows) if isinstance(reasons, str) else string_array(reasons)
+            tables.append(conform(table).append_column("reject_reason", column))
         return pa.concat_tables(tables)
 
 

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from curate.schema import VERDICTS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
 from curate.storage.parquet_files import read_parquet
-from curate.text.arrow import bool_array, scalar, string_array, true_mask
+from curate.text.arrow import bool_array, numbers, one_chunk, scalar, string_array, true_mask
 
 SPLIT_FILE = "split_problems.json"
 
@@ -99,7 +99,7 @@ class Filter(Stage):
         split = find_split_ids(ctx.inputs)
         kept: list[str] = []
         if split:
-            wanted = pa.array(sorted(split), pa.string())
+            wanted = string_array(sorted(split))
             probe = PartContext(seed=ctx.seed)
             tables, keys = [], []
             for part, path in enumerate(ctx.inputs):
@@ -174,7 +174,7 @@ class Filter(Stage):
         ids, trace_ids = table["id"].to_pylist(), table["trace_id"].to_pylist()
         split_rows = [i for i, problem in enumerate(ids) if problem in split_ids]
         keys = dict(zip(split_rows, _row_keys(ctx.part, [trace_ids[i] for i in split_rows])))
-        mask = pa.array(self._chosen(table, ctx, split, keys), pa.bool_())
+        mask = bool_array(self._chosen(table, ctx, split, keys))
         reason = f"more than {self.cap} samples of the problem (keep={self.config.keep})"
         ctx.reject(table.filter(pc.invert(mask)), reason)
         return table.filter(mask)
@@ -239,7 +239,7 @@ def _extraction_in(details, rules: list[str]):
     for detail in details.to_pylist():
         rule = json.loads(detail).get("extraction") if detail else None
         keep.append(rule is None or rule in rules)
-    return pa.array(keep, pa.bool_())
+    return bool_array(keep)
 
 
 def _chars(table: pa.Table):
@@ -262,11 +262,7 @@ def _length(row: dict) -> int:
 
 def _only_templates(column) -> pa.Array:
     """True where no `contaminated` entry is a leak (template copies end in ' (template)')."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    flat = pc.list_flatten(column)
-    leak = pc.invert(pc.ends_with(flat, " (template)"))
-    parents = pc.list_parent_indices(column)
-    counts = np.bincount(np.asarray(parents)[np.asarray(leak.to_numpy(zero_copy_only=False), bool)],
-                         minlength=len(column))
-    return pa.array(counts == 0)
+    column = one_chunk(column)
+    leak = true_mask(pc.invert(pc.ends_with(pc.list_flatten(column), " (template)")))
+    parents = numbers(pc.list_parent_indices(column))
+    return bool_array(np.bincount(parents[leak], minlength=len(column)) == 0)

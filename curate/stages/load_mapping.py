@@ -139,8 +139,8 @@ def _as_string_if_needed(name: str, column):
     if target == pa.string() and not pa.types.is_string(column.type) and not pa.types.is_null(column.type):
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
             return pc.cast(column, pa.string())
-        return pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                         for v in column.to_pylist()], pa.string())
+        return string_array([None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                             for v in column.to_pylist()])
     return column
 
 
@@ -177,4 +177,4 @@ def extra_column(table: pa.Table, used: set[str], existing, added: dict[str, lis
         merged = {**(json.loads(old[i]) if old[i] else {}), **row}
         merged.update({k: v[i] for k, v in added.items() if v[i] is not None})
         out.append(dumps(merged) if merged else None)
-    return pa.array(out, pa.string())
+    return string_array(out)  # not pa.array: it imports pandas

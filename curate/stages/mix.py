@@ -38,6 +38,7 @@ from curate.errors import CurateError
 from curate.schema import COLUMNS, conform
 from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
 from curate.storage.parquet_files import read_parquet
+from curate.text.arrow import bool_array, numbers, scalar, string_array, true_mask
 
 PLAN = "mix_plan.json"
 NULL_GROUP = "(null)"
@@ -136,11 +137,11 @@ class Mix(Stage):
                 yield from self._select(inside, plan, ctx)
 
     def _select(self, table: pa.Table, plan: dict, ctx: PartContext) -> Iterator[pa.Table]:
-        groups = group_labels(table, plan["by"])
+        labels, codes = group_codes(table, plan["by"])
         hashes = key_hashes(table, plan["seed"], plan["key"])
-        for group in sorted(set(groups.tolist())):
-            rows_mask = groups == group
-            rows = table.filter(pa.array(rows_mask))
+        for code, group in enumerate(labels):
+            rows_mask = codes == code
+            rows = table.filter(bool_array(rows_mask))
             entry = plan["groups"].get(group)
             if entry is None or entry.get("target") is None:
                 if plan["others"] == "keep":
@@ -152,9 +153,9 @@ class Mix(Stage):
                 continue
             chosen = selected(rows, hashes[rows_mask], entry, plan["key"])
             copies = entry["copies"]
-            remainder = rows.filter(pa.array(chosen))
+            remainder = rows.filter(bool_array(chosen))
             if copies == 0:
-                ctx.reject(rows.filter(pa.array(~chosen)),
+                ctx.reject(rows.filter(bool_array(~chosen)),
                            f"not selected by mix (group {group}: kept {entry['target']} of {entry['available']})")
             pieces = [with_copy(t, i, plan["key"]) for i, t in enumerate([rows] * copies + [remainder])]
             out = pa.concat_tables(pieces)
@@ -164,8 +165,8 @@ class Mix(Stage):
 
     def preview(self, table: pa.Table) -> str:
         """What the targets mean on the first rows (no thresholds: those need every part)."""
-        labels = group_labels(conform(table), self.config.by)
-        seen = {g: int((labels == g).sum()) for g in sorted(set(labels.tolist()))}
+        labels, codes = group_codes(conform(table), self.config.by)
+        seen = dict(zip(labels, np.bincount(codes, minlength=len(labels)).tolist()))
         return (f"mix by {self.config.by}: targets {self.config.targets()}\n"
                 f"groups in the first {table.num_rows} rows: {seen}")
 
@@ -175,10 +176,11 @@ class Mix(Stage):
 
 def row_keys(table: pa.Table, key: str) -> pa.Array:
     """The ranking key: the `key` column, or `id:sample_idx` where it is null."""
+    sample_idx = table["sample_idx"]
     fallback = pc.binary_join_element_wise(
-        table["id"], pc.cast(pc.fill_null(table["sample_idx"], -1), pa.string()), ":")
+        table["id"], pc.cast(pc.fill_null(sample_idx, scalar(-1, sample_idx.type)), pa.string()), scalar(":"))
     column = table[key] if pa.types.is_string(table.schema.field(key).type) else pc.cast(table[key], pa.string())
-    return pc.coalesce(column, fallback).combine_chunks() if table.num_rows else pa.array([], pa.string())
+    return pc.coalesce(column, fallback).combine_chunks() if table.num_rows else string_array([])
 
 
 def key_hashes(table: pa.Table, seed: int, key: str = "trace_id") -> np.ndarray:
@@ -187,11 +189,27 @@ def key_hashes(table: pa.Table, seed: int, key: str = "trace_id") -> np.ndarray:
     return seeded_hashes(row_keys(table, key), seed)
 
 
-def group_labels(table: pa.Table, by: str) -> np.ndarray:
+def group_codes(table: pa.Table, by: str) -> tuple[list[str], np.ndarray]:
+    """The sorted group labels of the rows (null reads "(null)") and each row's index into them.
+
+    Dictionary-encoded in Arrow (`unique` + `index_in`): no Python object per row, and no
+    `fill_null` with a Python value (pyarrow would import pandas to convert it).
+    """
     column = table[by]
     if not pa.types.is_string(column.type):
         column = pc.cast(column, pa.string())
-    return np.asarray(pc.fill_null(column, NULL_GROUP).to_pylist(), dtype=object)
+    distinct = pc.unique(column)
+    names = [NULL_GROUP if v is None else v for v in distinct.to_pylist()]
+    labels = sorted(set(names))  # a null and a literal "(null)" are one group
+    relabel = np.array([labels.index(n) for n in names], np.int32)
+    return labels, relabel[numbers(pc.index_in(column, value_set=distinct))]
+
+
+def group_hashes(labels: list[str], codes: np.ndarray, hashes: np.ndarray) -> dict[str, np.ndarray]:
+    """Group label -> the hashes of its rows, in row order (one stable sort, not a mask a group)."""
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(labels)))
+    return dict(zip(labels, np.split(hashes[order], ends[:-1])))
 
 
 def scan_part(path: str, by: str, key: str, domains: list[str] | None, seed: int) -> dict[str, np.ndarray]:
@@ -199,9 +217,8 @@ def scan_part(path: str, by: str, key: str, domains: list[str] | None, seed: int
     columns = sorted({by, key, "id", "sample_idx", "domain"})
     table = conform(read_parquet(path, columns=columns))
     table, _ = split_by_domain(table, domains)
-    labels = group_labels(table, by)
-    hashes = key_hashes(table, seed, key)
-    return {g: hashes[labels == g] for g in sorted(set(labels.tolist()))}
+    labels, codes = group_codes(table, by)
+    return group_hashes(labels, codes, key_hashes(table, seed, key))
 
 
 def build_plan(config: MixConfig, hashes: dict[str, np.ndarray], seed: int, inputs: list[Path]) -> dict:
@@ -247,8 +264,10 @@ def tie_keys(inputs, config: MixConfig, seed: int, group: str, kth) -> list[str]
     for path in inputs:
         table = conform(read_parquet(path, columns=sorted({config.by, config.key, "id", "sample_idx", "domain"})))
         table, _ = split_by_domain(table, config.domains)
-        mask = (group_labels(table, config.by) == group) & (key_hashes(table, seed, config.key) == kth)
-        out += row_keys(table.filter(pa.array(mask)), config.key).to_pylist()
+        labels, codes = group_codes(table, config.by)
+        code = labels.index(group) if group in labels else -1
+        mask = (codes == code) & (key_hashes(table, seed, config.key) == kth)
+        out += row_keys(table.filter(bool_array(mask)), config.key).to_pylist()
     return out
 
 
@@ -262,7 +281,7 @@ def selected(rows: pa.Table, hashes: np.ndarray, entry: dict, key: str) -> np.nd
     if entry["ties"] is None:
         return mask | at
     keys = row_keys(rows, key)
-    listed = np.asarray(pc.is_in(keys, pa.array(entry["ties"], pa.string())).to_numpy(zero_copy_only=False))
+    listed = true_mask(pc.is_in(keys, string_array(entry["ties"])))
     return mask | (at & listed)
 
 
@@ -270,10 +289,9 @@ def with_copy(table: pa.Table, copy: int, key: str = "trace_id") -> pa.Table:
     """Copy 0 is the row itself; copy c gets trace id `<id>#mix<c>` and `mix_copy` in extra."""
     if copy == 0 or table.num_rows == 0:
         return table
-    tid = pc.binary_join_element_wise(row_keys(table, key), f"#mix{copy}", "")
+    tid = pc.binary_join_element_wise(row_keys(table, key), scalar(f"#mix{copy}"), scalar(""))
     extras = [json.loads(e) if e else {} for e in table["extra"].to_pylist()]
-    extra = pa.array([json.dumps({**e, "mix_copy": copy}, sort_keys=True, ensure_ascii=False)
-                      for e in extras], pa.string())
+    extra = string_array([json.dumps({**e, "mix_copy": copy}, sort_keys=True, ensure_ascii=False) for e in extras])
     table = table.set_column(table.schema.get_field_index("trace_id"), "trace_id", tid)
     return table.set_column(table.schema.get_field_index("extra"), "extra", extra)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from curate.text.arrow import one_chunk, text_array
 from curate.text.jit import njit
 from curate.text.small import pick
 from curate.text.words import FNV_OFFSET as _FNV_OFFSET
@@ -40,9 +41,7 @@ def seeded_hashes(keys: pa.Array | pa.ChunkedArray | list[str], seed: int) -> np
     >>> bool(a[0] == b[1]) and bool(a[0] != seeded_hashes(["x"], 2)[0])
     True
     """
-    array = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys, pa.string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks else pa.array([], pa.string())
+    array = one_chunk(text_array(keys))  # not pa.array: it imports pandas
     if len(array) == 0:
         return np.zeros(0, dtype=np.uint64)
     data, offsets, _ = arrow_buffers(array)

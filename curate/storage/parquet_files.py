@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from curate.background import usable_cores
 from curate.schema import REJECTED_SCHEMA, TRACE_SCHEMA
 from curate.storage.row_groups import Splicer, encode, splice_supported
+from curate.text.arrow import repeated_string
 
 #: how parts are written (zstd level 1: parts are transient, speed over size)
 PART_OPTIONS = {"compression": "zstd", "compression_level": 1}
@@ -204,7 +205,7 @@ def write_rejected(path: Path, table: pa.Table | None, stage: str) -> int:
     if table is None or table.num_rows == 0:
         path.unlink(missing_ok=True)
         return 0
-    table = table.append_column("reject_stage", pa.array([stage] * table.num_rows, pa.string()))
+    table = table.append_column("reject_stage", repeated_string(stage, table.num_rows))  # pa.array imports pandas
     table = table.select(REJECTED_SCHEMA.names)
     return write_parquet_atomic(path, [table], REJECTED_SCHEMA)
 

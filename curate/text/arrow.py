@@ -84,6 +84,42 @@ def string_array(values: list[str | None]) -> pa.StringArray:
     return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)), bitmap, nulls)
 
 
+def repeated_string(value: str, n: int) -> pa.StringArray:
+    """`pa.array([value] * n, pa.string())` (a reason or stage name for every rejected row), built
+    from two buffers: no Python list of n items, and no pandas import by `pa.array`."""
+    data = value.encode("utf-8")
+    if n * len(data) >= 2**31:  # beyond 32-bit offsets: let string_array say so
+        return string_array([value] * n)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+
+
+def python_array(values: list) -> pa.Array:
+    """`pa.array(values)`, types inferred, for a column of Python str, bool, int or float (None:
+    null) such as parsed JSON lines, built from buffers: `pa.array` imports pandas (0.2 s). Other
+    values (lists, dicts, mixed kinds, ints beyond int64, texts near 2 GB) go through `pa.array`."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if not kinds:
+        return pa.nulls(len(values))
+    if kinds == {str} and sum(len(v) for v in values if v) < 2**29:  # 4 utf-8 bytes a char at most
+        return string_array(values)
+    valid = np.fromiter((v is not None for v in values), np.bool_, len(values))
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if kinds == {bool}:
+        bits = np.packbits(np.fromiter((v is True for v in values), np.bool_, len(values)), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(bits)])
+    # ints beside floats must be exact doubles (|v| <= 2**53), ints alone fit int64: else pa.array says no
+    exact = kinds != {int, float} or all(abs(v) <= 2**53 for v in values if type(v) is int)
+    if kinds in ({int}, {float}, {int, float}) and exact:
+        dtype = np.int64 if kinds == {int} else np.float64
+        try:
+            data = np.array([0 if v is None else v for v in values], dtype)
+        except OverflowError:
+            return pa.array(values)
+        return pa.Array.from_buffers(pa.from_numpy_dtype(dtype), len(values), [bitmap, pa.py_buffer(data)])
+    return pa.array(values)
+
+
 def text_array(texts) -> pa.Array | pa.ChunkedArray:
     """Texts as an Arrow string array: Arrow arrays as they are, a list through `string_array`."""
     return texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else string_array(list(texts))
@@ -103,11 +139,14 @@ def numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def scalar(value: bool | int | float | str) -> pa.Scalar:
-    """An Arrow scalar of a Python bool, int, float or str, built from a buffer: passing the
-    Python value to a compute function (or `pa.scalar`) imports pandas."""
+def scalar(value: bool | int | float | str, type: pa.DataType | None = None) -> pa.Scalar:
+    """An Arrow scalar of a Python bool, int, float or str (cast to `type` if given), built from a
+    buffer: passing the Python value to a compute function (or `pa.scalar`) imports pandas. Give
+    `fill_null` a scalar of the column's own type: for any other type it calls `pa.scalar` again."""
     if isinstance(value, bool):
-        return pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
-    if isinstance(value, str):
-        return string_array([value])[0]
-    return numpy_array(np.array([value], np.int64 if isinstance(value, int) else np.float64))[0]
+        out = pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([int(value)]))])[0]
+    elif isinstance(value, str):
+        out = string_array([value])[0]
+    else:
+        out = numpy_array(np.array([value], np.int64 if isinstance(value, int) else np.float64))[0]
+    return out if type is None or out.type == type else out.cast(type)
