@@ -216,7 +216,7 @@ def _word_runs(data, offsets, valid):
     return doc, starts, ends, lower
 
 
-def _fnv_of_runs(lower, starts, ends, seed=FNV_OFFSET) -> np.ndarray:
+def fnv_of_runs(lower, starts, ends, seed=FNV_OFFSET) -> np.ndarray:
     """FNV-1a of each run lower[start:end], one byte position at a time across all runs."""
     lengths = ends - starts
     order = np.argsort(-lengths, kind="stable")  # the runs still going at step j are a prefix
@@ -233,20 +233,20 @@ def _fnv_of_runs(lower, starts, ends, seed=FNV_OFFSET) -> np.ndarray:
 @numpy_twin(_word_hashes)
 def _word_hashes_numpy(data, offsets, valid):
     doc, starts, ends, lower = _word_runs(data, offsets, valid)
-    return doc, _fnv_of_runs(lower, starts, ends)
+    return doc, fnv_of_runs(lower, starts, ends)
 
 
 @numpy_twin(_word_hashes_masked)
 def _word_hashes_masked_numpy(data, offsets, valid, number, low, kind, states):  # noqa: ARG001 (the kernel's tables)
     doc, starts, ends, lower = _word_runs(data, offsets, valid)
-    hashes = _fnv_of_runs(lower, starts, ends)
+    hashes = fnv_of_runs(lower, starts, ends)
     is_digit = (lower >= 48) & (lower <= 57)
     digits = np.r_[0, np.cumsum(is_digit)]
     letters = np.r_[np.flatnonzero(~is_digit), len(lower)]
     first = letters[np.searchsorted(letters, starts)]  # each word's first byte that is not a digit
     glued = np.flatnonzero((first > starts) & (first < ends) & (digits[ends] == digits[first]))
     masked = np.where(digits[ends] - digits[starts] == ends - starts, np.uint64(number), hashes)
-    masked[glued] = _fnv_of_runs(lower, first[glued], ends[glued], np.uint64(number))
+    masked[glued] = fnv_of_runs(lower, first[glued], ends[glued], np.uint64(number))
     return doc, hashes, masked
 
 
