@@ -36,8 +36,7 @@ from pydantic import Field, model_validator
 
 from curate.errors import CurateError
 from curate.schema import COLUMNS, conform
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
-from curate.storage.parquet_files import read_parquet
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, read_input, split_by_domain
 from curate.text.arrow import bool_array, numbers, scalar, string_array, true_mask
 
 PLAN = "mix_plan.json"
@@ -105,6 +104,9 @@ class Mix(Stage):
     Config = MixConfig
     has_prepare = True
 
+    def prepare_reads_views(self) -> bool:
+        return True  # prepare reads its inputs through `read_input`: load needs to write no copy
+
     # ---- prepare: thresholds from all parts
     def prepare(self, ctx: PrepareContext) -> None:
         c = self.config
@@ -137,13 +139,18 @@ class Mix(Stage):
                 yield from self._select(inside, plan, ctx)
 
     def _select(self, table: pa.Table, plan: dict, ctx: PartContext) -> Iterator[pa.Table]:
+        """The batch's kept rows, group by group (in label order, each in row order).
+
+        Rows are taken from the batch once, by masks over it: no copy of a group's rows to
+        select from, and the batch itself when a mask keeps all of it.
+        """
         labels, codes = group_codes(table, plan["by"])
         hashes = key_hashes(table, plan["seed"], plan["key"])
         for code, group in enumerate(labels):
-            rows_mask = codes == code
-            rows = table.filter(bool_array(rows_mask))
+            in_group = codes == code
             entry = plan["groups"].get(group)
             if entry is None or entry.get("target") is None:
+                rows = _rows(table, in_group)
                 if plan["others"] == "keep":
                     ctx.counters[f"kept: {group}"] += rows.num_rows
                     yield rows
@@ -151,13 +158,13 @@ class Mix(Stage):
                     ctx.counters[f"dropped (no target): {group}"] += rows.num_rows
                     ctx.reject(rows, f"group {group} has no mix target (by {plan['by']})")
                 continue
-            chosen = selected(rows, hashes[rows_mask], entry, plan["key"])
+            chosen = selected(table, in_group, hashes, entry, plan["key"])
             copies = entry["copies"]
-            remainder = rows.filter(bool_array(chosen))
             if copies == 0:
-                ctx.reject(rows.filter(bool_array(~chosen)),
+                ctx.reject(_rows(table, in_group & ~chosen),
                            f"not selected by mix (group {group}: kept {entry['target']} of {entry['available']})")
-            pieces = [with_copy(t, i, plan["key"]) for i, t in enumerate([rows] * copies + [remainder])]
+            whole = [_rows(table, in_group)] * copies
+            pieces = [with_copy(t, i, plan["key"]) for i, t in enumerate(whole + [_rows(table, chosen)])]
             out = pa.concat_tables(pieces)
             ctx.counters[f"kept: {group}"] += out.num_rows
             if out.num_rows:
@@ -215,7 +222,7 @@ def group_hashes(labels: list[str], codes: np.ndarray, hashes: np.ndarray) -> di
 def scan_part(path: str, by: str, key: str, domains: list[str] | None, seed: int) -> dict[str, np.ndarray]:
     """Group -> key hashes of one input part (reads only the columns it needs)."""
     columns = sorted({by, key, "id", "sample_idx", "domain"})
-    table = conform(read_parquet(path, columns=columns))
+    table = conform(read_input(path, columns))
     table, _ = split_by_domain(table, domains)
     labels, codes = group_codes(table, by)
     return group_hashes(labels, codes, key_hashes(table, seed, key))
@@ -262,7 +269,7 @@ def threshold_for(values: np.ndarray, k: int, group: str, config: MixConfig, see
 def tie_keys(inputs, config: MixConfig, seed: int, group: str, kth) -> list[str]:
     out = []
     for path in inputs:
-        table = conform(read_parquet(path, columns=sorted({config.by, config.key, "id", "sample_idx", "domain"})))
+        table = conform(read_input(path, sorted({config.by, config.key, "id", "sample_idx", "domain"})))
         table, _ = split_by_domain(table, config.domains)
         labels, codes = group_codes(table, config.by)
         code = labels.index(group) if group in labels else -1
@@ -271,18 +278,23 @@ def tie_keys(inputs, config: MixConfig, seed: int, group: str, kth) -> list[str]
     return out
 
 
-def selected(rows: pa.Table, hashes: np.ndarray, entry: dict, key: str) -> np.ndarray:
-    """Mask of the group's rows at or below the threshold (the remainder beyond whole copies)."""
+def selected(table: pa.Table, in_group: np.ndarray, hashes: np.ndarray, entry: dict, key: str) -> np.ndarray:
+    """Mask of the group's rows (`in_group`) at or below its threshold: the remainder beyond
+    whole copies."""
     if entry["threshold"] is None:
-        return np.zeros(rows.num_rows, dtype=bool)
+        return np.zeros(table.num_rows, dtype=bool)
     threshold = np.uint64(int(entry["threshold"]))
-    mask = hashes < threshold
-    at = hashes == threshold
+    below = in_group & (hashes < threshold)
+    at = in_group & (hashes == threshold)
     if entry["ties"] is None:
-        return mask | at
-    keys = row_keys(rows, key)
-    listed = true_mask(pc.is_in(keys, string_array(entry["ties"])))
-    return mask | (at & listed)
+        return below | at
+    listed = true_mask(pc.is_in(row_keys(table, key), string_array(entry["ties"])))
+    return below | (at & listed)
+
+
+def _rows(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """The rows of `mask`; the table itself when that is all of them (no copy)."""
+    return table if mask.all() else table.filter(bool_array(mask))
 
 
 def with_copy(table: pa.Table, copy: int, key: str = "trace_id") -> pa.Table:
