@@ -166,3 +166,30 @@ def test_shortage_after_verify_names_the_verify_reasons(tmp_path, write_jsonl, w
     assert "math wants 3 but has 0" in err.message
     assert "math: 6 no_answer: no \\boxed{} answer" in err.message and "reports/verify.md" in err.message
     assert "extract: standard" in err.hint and "\\boxed{}" in err.hint
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_parquet_sources_are_mixed_from_a_view_with_the_same_result_as_from_a_copy(tmp_path, write_recipe,
+                                                                                   repeat):
+    """load writes no parts for a Parquet source when mix follows it (prepare reads views), and
+    the kept rows, their order and the rejected rows are those of a run whose load kept its copy."""
+    import pyarrow as pa
+
+    data = tmp_path / "pool.parquet"
+    pq.write_table(pa.Table.from_pylist(make_rows(order_seed=3)), data, row_group_size=10)
+    counts = {"math": 30, "code": 4} if repeat else {"math": 10, "code": 4}
+    results = []
+    for keep_parts in (False, True):
+        recipe = {"name": "mixview", "seed": 0,
+                  "sources": [{"path": str(data), "name": "pool", "columns": {"domain": "kind"}}],
+                  "stages": [{"use": "load", "rows_per_part": 17, "keep_parts": keep_parts},
+                             {"use": "mix", "by": "domain", "counts": counts, "repeat": repeat}]}
+        run = tmp_path / f"run-{keep_parts}"
+        run_recipe(load_recipe(write_recipe(recipe, f"mix-{keep_parts}.yaml")), run, progress=False)
+        assert bool(list((run / "00-load").glob("part-*.parquet"))) == keep_parts
+        parts = sorted((run / "01-mix").glob("part-*.parquet"))
+        results.append(([pq.read_table(p).to_pylist() for p in parts], rejected(run)))
+    assert results[0] == results[1]
+    kept_rows = [row for part in results[0][0] for row in part]
+    assert len(kept_rows) == sum(counts.values())
+    assert len(results[0][1]) == 9 + 7 + (0 if repeat else 13)  # general: no target; code: 7 not chosen; math
