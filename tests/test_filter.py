@@ -165,3 +165,30 @@ def test_extraction_rule_filter_keeps_boxed_only():
     out, ctx = run_stage_on(Filter({"extraction": ["boxed"]}), table)
     assert sorted(out.column("trace_id").to_pylist()) == ["t0", "t3"]  # no record (t3): kept
     assert ctx.rejected_table().column("reject_reason").to_pylist() == ["extraction not in ['boxed']"] * 2
+
+
+@pytest.mark.parametrize("keep", ["random", "first"])
+def test_capped_filter_of_a_parquet_source_reads_a_view_with_the_result_of_a_copy(tmp_path, keep):
+    """With a per-problem cap, prepare reads every part (problems straddling parts) through
+    `read_input`, so load writes no copy of a Parquet source; kept and rejected rows are those
+    of a run whose load kept its parts."""
+    rows = [{"id": f"q{i // 4}", "sample_idx": i % 4, "problem": f"problem {i // 4}", "answer": str(i),
+             "reasoning": "r" * (i % 7), "finish_reason": "length" if i % 5 == 0 else "stop"} for i in range(60)]
+    data = tmp_path / "pool.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), data, row_group_size=8)
+    results = []
+    for keep_parts in (False, True):
+        recipe = tmp_path / f"r-{keep_parts}.yaml"
+        recipe.write_text(json.dumps({
+            "name": "capview", "seed": 3, "sources": [{"path": str(data), "domain": "math"}],
+            "stages": [{"use": "load", "rows_per_part": 7, "keep_parts": keep_parts},
+                       {"use": "filter", "finish_reason": ["stop"], "max_per_problem": 2, "keep": keep}]}))
+        run = tmp_path / f"run-{keep_parts}"
+        run_recipe(load_recipe(recipe), run, progress=False)
+        assert bool(list((run / "00-load").glob("part-*.parquet"))) == keep_parts
+        kept_rows = [pq.read_table(p).to_pylist() for p in sorted((run / "01-filter").glob("part-*.parquet"))]
+        dropped = [pq.read_table(p).to_pylist() for p in sorted((run / "rejected" / "01-filter").glob("*.parquet"))]
+        results.append((kept_rows, dropped))
+    assert results[0] == results[1]
+    ids = [row["id"] for part in results[0][0] for row in part]
+    assert len(ids) == 2 * 15 and all(ids.count(i) == 2 for i in set(ids))  # two samples of each problem

@@ -24,8 +24,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from curate.schema import VERDICTS, conform
-from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, split_by_domain
-from curate.storage.parquet_files import read_parquet
+from curate.stages.base import PartContext, PrepareContext, Stage, StageConfig, read_input, split_by_domain
 from curate.text.arrow import bool_array, numbers, one_chunk, scalar, string_array, true_mask
 
 SPLIT_FILE = "split_problems.json"
@@ -86,6 +85,9 @@ class Filter(Stage):
     def prepare_reads_inputs(self) -> bool:
         return bool(self.cap)  # without a cap, filter streams and fuses with its parent
 
+    def prepare_reads_views(self) -> bool:
+        return True  # through `read_input`: load need not write a copy of Parquet sources
+
     def prepare(self, ctx: PrepareContext) -> None:
         """Choose the kept samples of problems that straddle parts, over all their rows.
 
@@ -94,18 +96,16 @@ class Filter(Stage):
         """
         if not self.cap:
             return
-        from curate.verifiers.split import find_split_ids
+        from curate.verifiers.split import split_ids
 
-        split = find_split_ids(ctx.inputs)
+        split = split_ids(read_input(path, ["id"])["id"] for path in ctx.inputs)
         kept: list[str] = []
         if split:
             wanted = string_array(sorted(split))
             probe = PartContext(seed=ctx.seed)
             tables, keys = [], []
             for part, path in enumerate(ctx.inputs):
-                if not Path(path).exists():
-                    continue
-                table = read_parquet(path)
+                table = read_input(path)
                 rows, _ = split_by_domain(conform(table.filter(pc.is_in(table["id"], wanted))), self.config.domains)
                 rows = self._apply_row_rules(rows, probe)
                 tables.append(rows)

@@ -10,7 +10,7 @@ those rows' annotations from the artifact instead of judging them alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,12 +24,16 @@ ANNOTATIONS = ("verdict", "verify_detail", "pass_rate", "problem_stats")
 
 
 def find_split_ids(inputs: list[Path]) -> set[str]:
+    """Ids present in more than one of the input part files."""
+    return split_ids(read_parquet(p, columns=["id"]).column("id") for p in inputs if Path(p).exists())
+
+
+def split_ids(ids_per_part: Iterable[pa.ChunkedArray | pa.Array]) -> set[str]:
+    """Ids present in more than one part, given each part's `id` column in part order."""
     seen: dict[str, int] = {}
     split = set()
-    for part, path in enumerate(inputs):
-        if not Path(path).exists():
-            continue
-        for problem_id in set(read_parquet(path, columns=["id"]).column("id").to_pylist()):
+    for part, ids in enumerate(ids_per_part):
+        for problem_id in set(ids.to_pylist()):
             if seen.setdefault(problem_id, part) != part:
                 split.add(problem_id)
     return split
