@@ -20,7 +20,7 @@ from curate.text.jit import njit
 from curate.text.small import numpy_twin, pick
 from curate.text.words import FNV_OFFSET as _FNV_OFFSET
 from curate.text.words import FNV_PRIME as _FNV_PRIME
-from curate.text.words import fnv_of_runs, arrow_buffers, mix64
+from curate.text.words import arrow_buffers, fnv_of_runs, mix64
 
 _MASK = (1 << 64) - 1
 #: keys up to this many bytes are hashed in NumPy (its loop runs once per byte position)
