@@ -313,12 +313,17 @@ def compare(against: Path, data: Path, path: Path, bench: Path, repeats: int, on
               f"{m['new']['cpu'] / m['old']['cpu']:>12.2f}{rate}", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input's size, the repeats and the data folder (shared with bench_filter_mix.py)."""
     parser.add_argument("--rows", type=int, default=30_000)
     parser.add_argument("--words", type=int, default=750)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), f"curate-bench-e2e-{os.getuid()}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    input_arguments(parser)
     parser.add_argument("--only", choices=["dedup", "decontam", "startup"], action="append")
     parser.add_argument("--curate-root", default=str(ROOT), help="Checkout whose curate the commands run.")
     parser.add_argument("--no-library", action="store_true", help="Skip the library route.")

@@ -24,14 +24,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 
 import bench_e2e  # noqa: E402
-from bench_e2e import line, make_input, median_of, run_timed  # noqa: E402
+from bench_e2e import input_arguments, line, make_input, median_of, run_timed  # noqa: E402
 
 SOURCES = ("a", "b", "c")
 
@@ -109,10 +108,7 @@ def compare(name: str, curate: list[str], library: list[str], data: Path, mb: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=30_000)
-    parser.add_argument("--words", type=int, default=750)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), f"curate-bench-e2e-{os.getuid()}"))
+    input_arguments(parser)
     parser.add_argument("--curate-root", default=str(ROOT), help="Checkout whose curate the commands run.")
     parser.add_argument("--library", choices=["filter", "mix"], help=argparse.SUPPRESS)
     parser.add_argument("--args", nargs="*", help=argparse.SUPPRESS)
