@@ -47,7 +47,7 @@ from curate.recipe import Recipe
 from curate.registry import stage_class
 from curate.rundir import RunDir
 from curate.stages.base import PartContext, Stage, view_tables
-from curate.storage.parquet_files import AtomicParquetWriter, write_rejected
+from curate.storage.parquet_files import AtomicParquetWriter, RejectedWriter
 
 READ_BATCH_ROWS = 8192
 
@@ -144,6 +144,8 @@ class PartStep:
         self.finishing = 0.0  # of which completing the part, when that ran on the finishing thread
         self.deferred = False
         self.stats: dict[str, Any] = {}
+        self.writer: Any = None
+        self.rejects: RejectedWriter | None = None
 
     def stream(self, batches: Iterable[Any], defer: Callable[[Callable[[], None]], None] | None = None
                ) -> Iterator[pa.Table]:
@@ -158,6 +160,8 @@ class PartStep:
             self.writer = None
         else:
             self.writer = self.columns.writer(path) if self.columns is not None else AtomicParquetWriter(path)
+        self.rejects = RejectedWriter(self.rd.rejected_path(self.sdir, self.part), self.stage.name)
+        self.ctx.reject_sink = self.rejects.add
         self.rows_out, ended = 0, False
         try:
             while True:
@@ -192,8 +196,7 @@ class PartStep:
             self.ctx.finish()
             if self.writer is not None:
                 self.writer.commit()
-            rejected = write_rejected(self.rd.rejected_path(self.sdir, self.part), self.ctx.rejected_table(),
-                                      self.stage.name)
+            rejected = self.rejects.commit()
         except Exception as error:
             self.abort()
             raise self.labelled(error)
@@ -215,9 +218,11 @@ class PartStep:
             raise self.labelled(error)
 
     def abort(self) -> None:
-        """Drop the temporary part file (no-op after commit)."""
+        """Drop the temporary part and reject files (no-op after commit)."""
         if self.writer is not None:
             self.writer.abort()
+        if self.rejects is not None:
+            self.rejects.abort()
 
     def discard(self) -> None:
         """Leave an uncompleted part behind tidily: no temporary part file, no open outputs (it is

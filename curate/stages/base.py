@@ -71,6 +71,7 @@ class PartContext:
     columns: list[str] | None = None  # a reader of a view wants just these trace columns (`read_input`)
     piece_bytes: int | None = None  # ... and its rows in tables of about this many bytes (`view_tables`)
     segments: Any = None  # on object storage: where the part saves progress while it runs (`Segments`)
+    reject_sink: Callable[[pa.Table], None] | None = None  # the part task's: rejected rows written as they come
 
     @classmethod
     def for_test(cls, tmp: Path | None = None, **kw) -> "PartContext":
@@ -81,8 +82,11 @@ class PartContext:
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
         if table.num_rows == 0:
             return
-        self.rejected.append((table, reason))
         self.counters["rejected"] += table.num_rows
+        if self.reject_sink is not None:
+            self.reject_sink(_with_reason(table, reason))
+        else:
+            self.rejected.append((table, reason))
 
     def finish_later(self, fn: Callable[[], None]) -> None:
         """Register work that completes this part's outputs (e.g. closing files a helper thread
@@ -103,13 +107,16 @@ class PartContext:
             raise failure
 
     def rejected_table(self) -> pa.Table | None:
+        """The rows rejected so far (not those handed to `reject_sink`), with their reasons."""
         if not self.rejected:
             return None
-        tables = []
-        for table, reasons in self.rejected:
-            column = repeated_string(reasons, table.num_rows) if isinstance(reasons, str) else string_array(reasons)
-            tables.append(conform(table).append_column("reject_reason", column))
-        return pa.concat_tables(tables)
+        return pa.concat_tables([_with_reason(table, reasons) for table, reasons in self.rejected])
+
+
+def _with_reason(table: pa.Table, reasons: str | list[str]) -> pa.Table:
+    """Rejected rows in the trace schema, with the `reject_reason` column."""
+    column = repeated_string(reasons, table.num_rows) if isinstance(reasons, str) else string_array(reasons)
+    return conform(table).append_column("reject_reason", column)
 
 
 @dataclass(frozen=True)

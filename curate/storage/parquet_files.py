@@ -201,13 +201,67 @@ def write_parquet_atomic(
 
 
 def write_rejected(path: Path, table: pa.Table | None, stage: str) -> int:
-    """Write a part's rejected rows (with `reject_stage`) atomically; remove stale files if none."""
-    if table is None or table.num_rows == 0:
-        path.unlink(missing_ok=True)
-        return 0
-    table = table.append_column("reject_stage", repeated_string(stage, table.num_rows))  # pa.array imports pandas
-    table = table.select(REJECTED_SCHEMA.names)
-    return write_parquet_atomic(path, [table], REJECTED_SCHEMA)
+    """Write a part's rejected rows (with `reject_reason`) atomically; remove stale files if none."""
+    writer = RejectedWriter(path, stage)
+    try:
+        if table is not None:
+            writer.add(table)
+        return writer.commit()
+    finally:
+        writer.abort()
+
+
+class RejectedWriter:
+    """A part's rejected rows (with `reject_reason`), written while the part runs.
+
+    Rows are gathered into row groups of about GROUP_ROWS rows and each is handed to an
+    `AtomicParquetWriter` (encoded off the caller's thread) as soon as it is full, so a part
+    that rejects most of its rows holds one row group of them, not all, and their encoding
+    overlaps the stage's work instead of following it. `commit` writes the rest and renames the
+    file into place, or removes a stale file when no row came.
+    """
+
+    GROUP_ROWS = 8192
+
+    def __init__(self, path: Path, stage: str):
+        self.path, self.stage = path, stage
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.writer: AtomicParquetWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.GROUP_ROWS:
+            self._write()
+
+    def commit(self) -> int:
+        self._write()
+        if self.writer is None:
+            self.path.unlink(missing_ok=True)
+            return 0
+        rows = self.writer.commit()
+        self.writer = None
+        return rows
+
+    def abort(self) -> None:
+        """Drop the temporary file (no-op after commit)."""
+        self.pending = []
+        if self.writer is not None:
+            self.writer.abort()
+
+    def _write(self) -> None:
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending)
+        self.pending, self.pending_rows = [], 0
+        stage = repeated_string(self.stage, table.num_rows)  # not pa.array: it imports pandas
+        table = table.append_column("reject_stage", stage)
+        if self.writer is None:
+            self.writer = AtomicParquetWriter(self.path, REJECTED_SCHEMA)
+        self.writer.write(table.select(REJECTED_SCHEMA.names))
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pa.Table:
