@@ -114,3 +114,34 @@ def test_a_view_read_in_pieces_gives_the_parts_of_a_kept_copy(tmp_path, write_re
     assert outputs[False] == outputs[True]
     groups = pq.ParquetFile(tmp_path / "run-False" / "01-dedup" / "part-00000.parquet").metadata
     assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [8192, 808]
+
+
+@pytest.mark.parametrize("some_missing", [False, True])
+def test_a_view_asked_for_trace_ids_reads_the_texts_only_where_some_may_be_missing(tmp_path, write_recipe,
+                                                                                   monkeypatch, some_missing):
+    """Trace ids a Parquet source gives in every row (by its row groups' statistics) need not be
+    derived: a reader of (id, trace_id) through load's view reads neither the problem nor the
+    reasoning; with a trace id missing somewhere it reads them, and derives the same ids a kept
+    copy holds."""
+    import curate.io as io
+    from curate.recipe import load_recipe
+    from curate.runner import run_recipe
+    from curate.stages.base import read_input
+
+    rows = [{"id": f"q{i}", "sample_idx": 0, "trace_id": None if some_missing and i == 5 else f"t{i}",
+             "problem": f"problem {i}", "reasoning": "why " * i, "answer": str(i)} for i in range(40)]
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), data, row_group_size=16)
+    runs = {}
+    for keep in (True, False):
+        recipe = {"name": "ids", "seed": 1, "sources": [{"path": str(data)}],
+                  "stages": [{"use": "load", "keep_parts": keep}, {"use": "mix", "counts": {"data": 10}}]}
+        runs[keep] = tmp_path / f"run-{keep}"
+        run_recipe(load_recipe(write_recipe(recipe, f"{keep}.yaml")), runs[keep], progress=False)
+    read = []
+    original = io.read_parquet_range
+    monkeypatch.setattr(io, "read_parquet_range", lambda *a, **k: read.append(k["columns"]) or original(*a, **k))
+    view = read_input(runs[False] / "00-load" / "part-00000.parquet", ["id", "trace_id"])
+    copy = read_input(runs[True] / "00-load" / "part-00000.parquet", ["id", "trace_id"])
+    assert view.to_pylist() == copy.to_pylist()
+    assert ("reasoning" in read[0]) == some_missing and "problem" not in read[0]  # every row has an id

@@ -26,7 +26,15 @@ from curate.recipe import Source
 from curate.schema import COLUMNS, dumps
 from curate.stages.base import VIEW_PIECE_BYTES, PartContext, PrepareContext, Stage, StageConfig, ViewSegment
 from curate.stages.load_ids import check_duplicate_ids, has_own_ids, id_scope, trace_digests, with_ids
-from curate.stages.load_mapping import check_columns, problem_texts, to_traces
+from curate.stages.load_mapping import (
+    check_columns,
+    given_ids,
+    problem_texts,
+    project_columns,
+    slice_given,
+    source_columns,
+    to_traces,
+)
 from curate.storage import is_url, local_source
 
 __all__ = ["Load", "check_columns", "to_traces", "trace_digests", "with_ids"]
@@ -121,23 +129,23 @@ class Load(Stage):
             n = meta.row_group(group).num_rows
             first, last = max(start, offset), min(stop, offset + n)
             if first < last:
-                given = _no_nulls(meta.row_group(group), source.columns.get("id", "id"))
+                given = given_ids(source, [meta.row_group(group)])
                 out.append(ViewSegment(file["path"], group, first - offset, last - first, last - first == n, same,
                                        self._segment_reader(source, file, first, last, scope, ctx, given, names)))
             offset += n
         return out
 
     def _segment_reader(self, source: Source, file: dict, start: int, stop: int, scope: str, ctx: PartContext,
-                        ids_given: bool = False, names: set[str] | None = None):
+                        given: tuple[bool, bool] = (False, False), names: set[str] | None = None):
         """What `ViewSegment.tables` calls: rows [start, stop) of `file` as `run` makes them
-        (`ids_given`: the row group's statistics say every row has an id)."""
+        (`given`: the row group's statistics say every row has an id, a trace id)."""
         def tables(columns: list[str] | None) -> Iterator[pa.Table]:
-            wanted = source_columns(source, columns, ids_given, names)
+            wanted = source_columns(source, columns, *given, available=names)
             for table in read_slice(source, file, start, stop, self.config, ctx, columns=wanted,
                                     piece_bytes=ctx.piece_bytes or VIEW_PIECE_BYTES):
                 traces = to_traces(table, source, where=file["path"], scope=scope,
                                    trace_ids=columns is None or "trace_id" in columns)
-                yield _project(traces, columns)
+                yield project_columns(traces, columns)
         return tables
 
     def fingerprint_extra(self) -> dict[str, Any]:
@@ -187,13 +195,15 @@ class Load(Stage):
             for file in located(entry, source):
                 start, stop = max(lo, offset), min(hi, offset + file["rows"])
                 if start < stop:  # the next slices decode on a helper thread while this one converts
+                    given = slice_given(source, file, start - offset, stop - offset) if ctx.columns else ()
+                    columns = source_columns(source, ctx.columns, *given)
                     tables = read_slice(source, file, start - offset, stop - offset, self.config, ctx,
-                                        columns=source_columns(source, ctx.columns), piece_bytes=ctx.piece_bytes)
+                                        columns=columns, piece_bytes=ctx.piece_bytes)
                     scope = entry.get("id_scope", "source")
                     for table in prefetch(tables, depth=1):  # one row group ahead: memory
                         traces = to_traces(table, source, where=file["path"], scope=scope,
                                            trace_ids=ctx.columns is None or "trace_id" in ctx.columns)
-                        yield _project(traces, ctx.columns)
+                        yield project_columns(traces, ctx.columns)
                 offset += file["rows"]
 
 
@@ -271,42 +281,6 @@ def whole_table(source: Source, fmt: str, path: str) -> pa.Table:
     if fmt == "hub":
         return io.read_hub(path, config=source.config, split=source.split, revision=source.revision)
     raise InputError(f"{path}: unsupported format '{fmt}'.")
-
-
-def _project(table: pa.Table, columns: list[str] | None) -> pa.Table:
-    if not columns:
-        return table
-    names = set(table.column_names)  # a new list on every call: 0.3 ms a piece when asked per column
-    return table.select([c for c in columns if c in names])
-
-
-def _no_nulls(group, name: str) -> bool:
-    """Whether a row group's statistics say column `name` has a value in every row."""
-    for i in range(group.num_columns):
-        column = group.column(i)
-        if column.path_in_schema == name:
-            stats = column.statistics
-            return stats is not None and stats.has_null_count and stats.null_count == 0
-    return False
-
-
-def source_columns(source: Source, wanted: list[str] | None, ids_given: bool = False,
-                   available: set[str] | None = None) -> list[str] | None:
-    """The source columns the trace columns `wanted` are made from (None: all). Ids and trace ids
-    are derived from other columns, so those come along (the problem texts only when some id
-    may be missing: not with `ids_given`); `extra` holds every unmapped column, so asking for it
-    reads those of the file's `available` columns (all of them when not given)."""
-    if wanted is None or source.messages or source.trace or source.code_tests:
-        return None
-    if "extra" in wanted and available is None:
-        return None
-    needed = set(wanted) | {"id", "source", "sample_idx", "domain", "license"} | (set() if ids_given else {"problem"})
-    if "trace_id" in needed:
-        needed |= {"trace_id", "teacher", "reasoning", "answer"}
-    columns = {source.columns.get(c, c) for c in needed}
-    if "extra" in wanted:  # what `extra_column` folds in: the columns no trace column is made from
-        columns |= {c for c in available if c not in COLUMNS and c not in source.columns.values()}
-    return sorted(columns)
 
 
 def read_slice(source: Source, file: dict, start: int, stop: int, config, ctx,

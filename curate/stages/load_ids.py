@@ -235,7 +235,8 @@ def with_ids(table: pa.Table, trace_ids: bool = True) -> pa.Table:
     """Fill `id`, `sample_idx` and `trace_id` (unless `trace_ids` is off: a reader that does not
     read them) where the source did not give them."""
     if not any(table.column(c).null_count for c in ("id", "sample_idx", "trace_id")[:3 if trace_ids else 2]):
-        return table
+        # `id` nullable as where something is filled: a view's pieces must share one schema
+        return table.set_column(0, "id", table.column("id"))
     if table.column("id").null_count:  # derived from the problem texts, read only for this
         rows = table.select(["id", "source", "problem"]).to_pydict()
         ids = [i if i is not None else digest(s or "", (p or "").strip())
