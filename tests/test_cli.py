@@ -121,3 +121,14 @@ def test_the_exit_after_a_command_skips_the_final_garbage_collection():
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "verify" in done.stdout and done.stdout.strip().splitlines()[-1] == "frozen True"
+
+
+def test_inspect_of_jsonl_reads_it_as_load_does(tmp_path):
+    """Mixed types in a column (an int here, a string there) are shown as JSON text, not a
+    pyarrow traceback, and a key the first line lacks is a column too."""
+    data = tmp_path / "mixed.jsonl"
+    data.write_text('{"a": 1, "b": "x"}\n{"a": "one", "b": null, "c": [1, 2]}\n')
+    result = invoke("inspect", data, "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["rows"] == 2 and set(info["schema"]) == {"a", "b", "c"}

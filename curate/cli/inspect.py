@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from curate.errors import InputError
 from curate.storage.parquet_files import read_parquet
-from curate.text.arrow import python_array
 
 COUNT_BY = ("domain", "source", "verdict", "finish_reason")
 
@@ -51,8 +50,7 @@ def read_any(path: str) -> pa.Table:
                             rows.append(json.loads(line))
                         except ValueError as exc:
                             raise InputError(f"{f}:{number}: bad JSON line ({exc}).") from None
-        names = list(rows[0]) if rows else []  # the columns of the first line, as Table.from_pylist
-        return pa.table({n: python_array([r.get(n) for r in rows]) for n in names})  # pa.array imports pandas
+        return io.rows_to_table(rows, path)  # as load reads it: every key a column, mixed types as JSON text
     raise InputError(f"{p}: cannot inspect format '{fmt}'.", "Give a Parquet or JSONL file or folder, or a run.")
 
 
