@@ -82,7 +82,8 @@ from curate.dedup.minhash import signatures
 sig, exact, counts = signatures(["the cat sat on the mat " * 400, "a dog ran " * 900], ngram=3)
 print(int(sig.astype(np.uint64).sum()), int(exact.sum() % 1000003), counts.tolist(), len(refreshes))
 """
-    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    # CURATE_NATIVE=0: numba's kernel, not its C build (curate.dedup.native)
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "CURATE_NATIVE": "0"}
     first, second = (subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
                      .stdout.split() for _ in range(2))
     assert int(first[-1]) > 0  # compiled: numba refreshed the target

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.dedup import native
 from curate.dedup.index import UnitIndex
 from curate.dedup.minhash import bag_jaccard
 from curate.rundir import part_file_name
@@ -312,6 +313,10 @@ def _union_find(n, left, right):
             r = parent[r]
         parent[i] = r
     return parent
+
+
+native.use_for(_bucket_edges, native.bucket_edges)
+native.use_for(_union_find, native.union_find)
 
 
 def clusters(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.dedup import native
 from curate.text.jit import njit
 from curate.text.words import FNV_OFFSET, FNV_PRIME, mix64
 
@@ -392,3 +393,7 @@ def _bag_jaccard_kernel(offs, values, left, right):
         union = distinct_left + right_only
         out[e] = common / union if union else 1.0
     return out
+
+
+native.use_for(_minhash_kernel, native.minhash_kernel)
+native.use_for(_bag_jaccard_kernel, native.bag_jaccard_kernel)

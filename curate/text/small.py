@@ -37,14 +37,19 @@ PYTHON = 3e-6  # seconds per unit (byte, word, item) of a kernel run element by 
 _twins: dict[Any, Callable] = {}
 _copies: dict[Callable, Callable] = {}  # a kernel's Python function -> its twin
 _spent: dict[Any, float] = {}  # estimated seconds each kernel has run as Python in this process
+_native: dict[Callable, Callable] = {}  # a kernel's Python function -> its C build (see register_native)
 _ready: set[Any] = set()  # kernels compiled in this process or cached on disk: asked once, since
 # a dispatcher's `signatures` costs ~20 us (it hashes every type) and decontam picks once per judged pair
 
 
 def pick(kernel: Any, units: int, cost: float = PYTHON) -> Callable:
-    """`kernel`, or its Python twin while the kernel is neither compiled in this process nor in
-    numba's cache on disk and its twin's work (`units` times `cost` seconds, summed over this
-    process's calls) stays under BUDGET."""
+    """`kernel`'s C build when one is registered (`register_native`); else `kernel`, or its
+    Python twin while the kernel is neither compiled in this process nor in numba's cache on
+    disk and its twin's work (`units` times `cost` seconds, summed over this process's calls)
+    stays under BUDGET."""
+    native = _native.get(getattr(kernel, "py_func", None))
+    if native is not None:
+        return native
     if kernel in _ready:
         return kernel
     if kernel.signatures or _cached(kernel):
@@ -80,6 +85,13 @@ def interpreted(kernel: Any) -> Callable:
 
         _twins[kernel] = twin
     return twin
+
+
+def register_native(kernel: Any, fn: Callable) -> None:
+    """Have `pick` return `fn`, a C build of `kernel` with its arguments and results (e.g.
+    `curate.dedup.native`), in place of both the kernel and its twin: it costs no compile and no
+    numba import, at any input size."""
+    _native[kernel.py_func] = fn
 
 
 def numpy_twin(kernel: Any) -> Callable:
