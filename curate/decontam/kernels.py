@@ -6,6 +6,9 @@ word hashes: a polynomial hash, so the scan rolls it in O(1) per word instead of
 words, and one formula serves both the n-gram path (L = n) and the exact path (L = an item's
 length). Tables use Fibonacci hashing (slot = high bits of key * GOLD) with linear probing, and
 a one-bit-per-key filter (bit = high bits of key * GOLD2) that answers most misses from cache.
+When the package's C build of these kernels is there (`curate.decontam.native`, registered at
+the end of this file), it runs in their place at every size; these stay the reference it is
+tested against.
 """
 
 from __future__ import annotations
