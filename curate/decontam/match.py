@@ -114,7 +114,7 @@ def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
     without words are never read by the judge."""
     chunks = [arrow_buffers(chunk) for chunk in text_chunks(array)]
     scan = pick(scan_bytes, sum(int(offsets[-1] - offsets[0]) for _, offsets, _ in chunks), FUSED_COST)
-    if not is_twin(scan_bytes, scan):  # numba's kernel or its C build
+    if not is_twin(scan):  # numba's kernel or its C build
         return scan_chunks(grams, chunks, scan, renamed=renamed)
     doc, words, masked = tokens(array)
     return (doc, words, masked), grams.scan(doc, words, masked, renamed=renamed)

@@ -89,10 +89,10 @@ def interpreted(kernel: Any) -> Callable:
     return twin
 
 
-def is_twin(kernel: Any, fn: Callable) -> bool:
-    """Whether `fn`, which `pick` handed out for `kernel`, is its Python twin (not compiled code:
+def is_twin(fn: Callable) -> bool:
+    """Whether `fn`, which `pick` handed out, is a kernel's Python twin (not compiled code:
     numba's kernel or its C build)."""
-    return fn is _twins.get(kernel)
+    return any(fn is twin for twin in _twins.values())
 
 
 def register_native(kernel: Any, fn: Callable) -> None:
