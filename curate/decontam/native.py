@@ -8,6 +8,8 @@ As for dedup (`curate.dedup.native`): importing numba and loading its cached ker
 anchors, the index build's windows, tables and filters, and the reports' word spans. Each
 wrapper takes and returns what its numba kernel does and allocates the outputs; the C functions
 fill them, with the GIL released. Results are bit-identical (tests/test_native_decontam.py).
+Measured on 30k R1-length rows (2 cores): 1.5 -> 1.15 s wall, 380 -> 280 MB peak RSS; on 1M
+rows the same wall (the scan costs what numba's does), ~115 MB less memory.
 
 CURATE_NATIVE=0 turns the C kernels off, and a C source newer than its build is not used
 (`curate.text.small.load_extension`).
