@@ -78,7 +78,8 @@ def test_numba_blas_probe_deferred_without_changing_numba():
         "print(f(np.ones(3), np.ones(3)))\n"
     )
     env = dict(os.environ, CURATE_NATIVE="0")  # numba's kernels, not their C build
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env).stdout.split()
     assert out == ["True", "False", "True", "3.0"]
 
 

@@ -6,12 +6,17 @@ word hashes: a polynomial hash, so the scan rolls it in O(1) per word instead of
 words, and one formula serves both the n-gram path (L = n) and the exact path (L = an item's
 length). Tables use Fibonacci hashing (slot = high bits of key * GOLD) with linear probing, and
 a one-bit-per-key filter (bit = high bits of key * GOLD2) that answers most misses from cache.
+When the package's C build of these kernels is there (`curate.decontam.native`, registered at
+the end of this file), it runs in their place at every size; these stay the reference it is
+tested against.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from curate.decontam import native
+from curate.text import words
 from curate.text.jit import njit
 from curate.text.small import numpy_twin
 from curate.text.words import text_words_masked
@@ -360,3 +365,13 @@ def _word_digits_numpy(raw):
     edges = np.flatnonzero(np.diff(np.r_[np.int8(0), word.view(np.int8), np.int8(0)]))
     digits = np.r_[0, np.cumsum((raw >= 48) & (raw <= 57))]
     return digits[edges[1::2]] > digits[edges[::2]]
+
+
+for _kernel, _wrapper in ((scan_bytes, native.scan_bytes), (scan_words, native.scan_words),
+                          (window_key, native.window_key), (all_windows, native.all_windows),
+                          (build_table, native.build_table), (build_filter, native.build_filter),
+                          (word_bounds, native.word_bounds), (span_chars, native.span_chars),
+                          (word_digits, native.word_digits),
+                          (words._word_hashes, native.word_hashes),  # the index build's tokenisers
+                          (words._word_hashes_masked, native.word_hashes_masked)):
+    native.use_for(_kernel, _wrapper)

@@ -53,7 +53,7 @@ from curate.decontam.kernels import BASE, scan_bytes, span_chars
 from curate.decontam.verdict import ANCHOR_TWIN_COST, Hit, anchor_facts, judge
 from curate.decontam.weights import NUMBER, tokens
 from curate.text.arrow import arrow_buffers, text_array, valid_mask
-from curate.text.small import pick
+from curate.text.small import is_twin, pick
 from curate.text.words import BYTE_TABLES
 
 EXCERPT_CONTEXT = 160  # characters kept around the matched spans in a report record
@@ -114,7 +114,7 @@ def _tokens_and_matches(grams: NgramIndex, array: pa.Array | pa.ChunkedArray,
     without words are never read by the judge."""
     chunks = [arrow_buffers(chunk) for chunk in text_chunks(array)]
     scan = pick(scan_bytes, sum(int(offsets[-1] - offsets[0]) for _, offsets, _ in chunks), FUSED_COST)
-    if hasattr(scan, "signatures"):  # the compiled kernel, not its twin
+    if not is_twin(scan):  # numba's kernel or its C build
         return scan_chunks(grams, chunks, scan, renamed=renamed)
     doc, words, masked = tokens(array)
     return (doc, words, masked), grams.scan(doc, words, masked, renamed=renamed)

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from curate.decontam import native
 from curate.decontam.align import align
 from curate.decontam.evidence import MAX_MISSING, MIN_RUN, missing_share, own_content, quoted
 from curate.decontam.weights import NAME_FACTOR, NUMBER, NUMBER_FACTOR, seen_score
@@ -325,3 +326,7 @@ def _merge(starts: np.ndarray, width: int) -> tuple[tuple[int, int], ...]:
 def _pairs(flat: list[int]) -> tuple[tuple[int, int], ...]:
     """Run edges [a0, b0, a1, b1, ...] as ((a0, b0), (a1, b1), ...)."""
     return tuple(zip(flat[::2], flat[1::2]))
+
+
+native.use_for(_pair_facts, native.pair_facts)
+native.use_for(anchor_facts, native.anchor_facts)

@@ -15,29 +15,13 @@ compare the two. In a checkout, a C source newer than its build is not used eith
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from curate.text.small import register_native
+from curate.text.small import load_extension, register_native
 
-
-def _load():
-    """The built extension module, or None (not built, switched off, or older than its source)."""
-    if os.environ.get("CURATE_NATIVE", "1") == "0":
-        return None
-    try:
-        from curate.dedup import _native
-    except ImportError:
-        return None
-    source = Path(__file__).with_name("_native.c")
-    if source.exists() and source.stat().st_mtime > Path(_native.__file__).stat().st_mtime:
-        return None  # a checkout whose C source changed since `pip install -e .` built it
-    return _native
-
-
-_native = _load()
+_native = load_extension("curate.dedup._native", Path(__file__).with_name("_native.c"))
 
 
 def available() -> bool:

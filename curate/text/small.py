@@ -20,8 +20,10 @@ that both paths give bit-identical results.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import types
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -87,11 +89,32 @@ def interpreted(kernel: Any) -> Callable:
     return twin
 
 
+def is_twin(fn: Callable) -> bool:
+    """Whether `fn`, which `pick` handed out, is a kernel's Python twin (not compiled code:
+    numba's kernel or its C build)."""
+    return any(fn is twin for twin in _twins.values())
+
+
 def register_native(kernel: Any, fn: Callable) -> None:
     """Have `pick` return `fn`, a C build of `kernel` with its arguments and results (e.g.
     `curate.dedup.native`), in place of both the kernel and its twin: it costs no compile and no
     numba import, at any input size."""
     _native[kernel.py_func] = fn
+
+
+def load_extension(name: str, source: Path) -> Any:
+    """The built C extension module `name` (built from `source`), or None: not built, switched
+    off (CURATE_NATIVE=0 in the environment), or older than its source (a checkout whose C
+    source changed since `pip install -e .` built it: numba's kernels run until it is rebuilt)."""
+    if os.environ.get("CURATE_NATIVE", "1") == "0":
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    if source.exists() and source.stat().st_mtime > Path(module.__file__).stat().st_mtime:
+        return None
+    return module
 
 
 def numpy_twin(kernel: Any) -> Callable:
