@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +12,7 @@ import pytest
 
 from curate.dedup import cluster, kernels, native
 from curate.dedup.minhash import permutations, text_buffers
-from curate.text.small import pick
+from curate.text.small import load_extension, pick
 
 
 def test_the_extension_is_built():
@@ -115,3 +116,21 @@ finally:
     assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
     stats = json.loads((tmp_path / "run" / "01-dedup" / "artifacts" / "stats.json").read_text())
     assert stats["removed_units"] == 50, stats
+
+
+def test_an_extension_older_than_its_c_sources_is_not_used(tmp_path, monkeypatch):
+    """`load_extension`'s rules, on a module that is surely importable (json): used when its C
+    sources are older than its file, not when one of them (a header too) is newer, nor with
+    CURATE_NATIVE=0."""
+
+    built = Path(json.__file__).stat().st_mtime
+    for name in ("_native.c", "_native.h"):
+        (tmp_path / name).write_text("/* */")
+        os.utime(tmp_path / name, (built - 10, built - 10))
+    monkeypatch.delenv("CURATE_NATIVE", raising=False)
+    assert load_extension("json", tmp_path) is json
+    os.utime(tmp_path / "_native.h", (built + 10, built + 10))
+    assert load_extension("json", tmp_path) is None
+    os.utime(tmp_path / "_native.h", (built - 10, built - 10))
+    monkeypatch.setenv("CURATE_NATIVE", "0")
+    assert load_extension("json", tmp_path) is None

@@ -1,4 +1,4 @@
-"""The C build of decontam's kernels (`curate/decontam/_native.c`), in place of numba's when built.
+"""The C build of decontam's kernels (`curate/decontam/_native*.c`), in place of numba's when built.
 
 As for dedup (`curate.dedup.native`): importing numba and loading its cached kernels costs a
 `curate decontam` command 0.3-0.4 CPU seconds and ~110 MB of memory, more than scanning a
@@ -24,7 +24,7 @@ import numpy as np
 from curate.decontam.weights import NUMBER
 from curate.text.small import load_extension, register_native
 
-_native = load_extension("curate.decontam._native", Path(__file__).with_name("_native.c"))
+_native = load_extension("curate.decontam._native", Path(__file__).parent)
 
 
 def available() -> bool:

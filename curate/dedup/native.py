@@ -21,7 +21,7 @@ import numpy as np
 
 from curate.text.small import load_extension, register_native
 
-_native = load_extension("curate.dedup._native", Path(__file__).with_name("_native.c"))
+_native = load_extension("curate.dedup._native", Path(__file__).parent)
 
 
 def available() -> bool:

@@ -102,17 +102,19 @@ def register_native(kernel: Any, fn: Callable) -> None:
     _native[kernel.py_func] = fn
 
 
-def load_extension(name: str, source: Path) -> Any:
-    """The built C extension module `name` (built from `source`), or None: not built, switched
-    off (CURATE_NATIVE=0 in the environment), or older than its source (a checkout whose C
-    source changed since `pip install -e .` built it: numba's kernels run until it is rebuilt)."""
+def load_extension(name: str, folder: Path) -> Any:
+    """The built C extension module `name` (built from `folder`'s `_native*` C sources and
+    headers), or None: not built, switched off (CURATE_NATIVE=0 in the environment), or older
+    than one of its sources (a checkout whose C changed since `pip install -e .` built it:
+    numba's kernels run until it is rebuilt)."""
     if os.environ.get("CURATE_NATIVE", "1") == "0":
         return None
     try:
         module = importlib.import_module(name)
     except ImportError:
         return None
-    if source.exists() and source.stat().st_mtime > Path(module.__file__).stat().st_mtime:
+    built = Path(module.__file__).stat().st_mtime
+    if any(source.stat().st_mtime > built for source in folder.glob("_native*.[ch]")):
         return None
     return module
 
