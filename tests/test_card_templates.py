@@ -70,7 +70,7 @@ def test_a_missing_template_names_where_it_looked_and_the_packaged_ones(run_dir,
 def test_a_wheel_install_renders_a_card_outside_the_repository(tmp_path):
     """Build the wheel from a clean copy of the sources (no built extension), install it (no deps,
     no editable link) in a venv that borrows this interpreter's packages, check the wheel built
-    dedup's C kernels, and run a small recipe from elsewhere."""
+    dedup's and decontam's C kernels, and run a small recipe from elsewhere."""
     source = tmp_path / "src"
     for name in ("curate", "pyproject.toml", "README.md"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
@@ -91,9 +91,10 @@ def test_a_wheel_install_renders_a_card_outside_the_repository(tmp_path):
     where = subprocess.run([python, "-c", "import curate.publish.card as c; print(c.__file__)"], env=env,
                            cwd=work, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(tmp_path / "venv")), f"the venv imported curate from {where}"
-    native = subprocess.run([python, "-c", "from curate.dedup import native; print(native.available())"], env=env,
-                            cwd=work, capture_output=True, text=True, check=True).stdout.strip()
-    assert native == "True", "the wheel carries no C build of dedup's kernels"
+    probe = ("from curate.dedup import native as a; from curate.decontam import native as b; "
+             "print(a.available(), b.available())")
+    native = subprocess.run([python, "-c", probe], env=env, cwd=work, capture_output=True, text=True, check=True)
+    assert native.stdout.split() == ["True", "True"], "the wheel carries no C build of dedup's or decontam's kernels"
     result = subprocess.run([python, "-m", "curate", "run", "recipe.yaml", "--run-dir", "run", "--quiet"],
                             env=env, cwd=work, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
