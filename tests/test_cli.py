@@ -132,3 +132,19 @@ def test_inspect_of_jsonl_reads_it_as_load_does(tmp_path):
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["rows"] == 2 and set(info["schema"]) == {"a", "b", "c"}
+
+
+def test_version_says_which_kernels_run(monkeypatch):
+    """`curate --version` names the version and, per command, the C build or numba (with where
+    to read why), so a silent fallback to numba can be seen."""
+    from curate import __version__
+    from curate.decontam import native as decontam_native
+    from curate.dedup import native as dedup_native
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.output == f"curate, version {__version__}\nkernels: dedup C, decontam C\n"
+    monkeypatch.setattr(decontam_native, "_native", None)
+    result = invoke("--version")
+    assert "kernels: dedup C, decontam numba (no C build: see docs/getting-started.md#install)" in result.output
+    assert dedup_native.available()

@@ -9,6 +9,7 @@ sympy.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -104,8 +105,25 @@ def close_progress_bars() -> None:
     sys.stderr.flush()
 
 
+def show_version(ctx: click.Context, _param, value: bool) -> None:
+    """`--version`: the version, and which kernels dedup and decontam run (their C build, or
+    numba when the install had no C compiler or a checkout's C changed since it was built)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from curate.decontam import native as decontam_native
+    from curate.dedup import native as dedup_native
+
+    built = {"dedup": dedup_native.available(), "decontam": decontam_native.available()}
+    kernels = ", ".join(f"{name} {'C' if ok else 'numba'}" for name, ok in built.items())
+    hint = ("" if all(built.values()) else " (CURATE_NATIVE=0)" if os.environ.get("CURATE_NATIVE") == "0"
+            else " (no C build: see docs/getting-started.md#install)")
+    click.echo(f"curate, version {__version__}\nkernels: {kernels}{hint}")
+    ctx.exit()
+
+
 @click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="curate")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+              help="Show the version and which kernels run, and exit.")
 def cli():
     """Build reasoning-distillation datasets: generate teacher traces, verify them, remove
     duplicates and benchmark leaks, mix by exact counts, and publish sharded Parquet to the Hub.
