@@ -4,9 +4,8 @@ See `curate.dedup.minhash` for the algorithm. These run straight over Arrow stri
 after another, with no Python object per word or shingle; every kernel is cached on disk
 (`cache=True`), so a process pays numba's one-off start-up plus a cache load per kernel. Small
 inputs run them as Python instead (`curate.text.small`; NumPy twins of the hot loops in
-`curate.dedup.twins`), so a small run neither compiles nor imports numba. When the package's C
-build of `_minhash_kernel` and `_bag_jaccard_kernel` is there (`curate.dedup.native`), it runs
-in their place at every size; these stay the reference it is tested against.
+`curate.dedup.twins`), so a small run neither compiles nor imports numba. Their C build
+(`curate.dedup.native`), when there, runs in their place at every size; these are its reference.
 """
 
 from __future__ import annotations

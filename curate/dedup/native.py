@@ -62,7 +62,7 @@ def bag_jaccard_kernel(offs, values, left, right):
 
 
 def bucket_edges(keys, ids, scratch):
-    """`cluster._bucket_edges` in C: partitioned by the keys' top bits, then one table a partition."""
+    """`graph_kernels._bucket_edges` in C: partitioned by the keys' top bits, then one table a partition."""
     n = len(keys)
     shift = 0
     while (n >> shift) > 2048:
@@ -88,7 +88,7 @@ def bucket_edges(keys, ids, scratch):
 
 
 def union_find(n, left, right):
-    """`cluster._union_find` in C: each unit's root, the smallest index in its cluster."""
+    """`graph_kernels._union_find` in C: each unit's root, the smallest index in its cluster."""
     parent = np.arange(n, dtype=np.int64)
     _native.union_find(parent, np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64))
     return parent
