@@ -152,21 +152,36 @@ class SplicedPartWriter:
         self.todo = deque((s, c, f, s.rows) for s, c, f in zip(plan.segments, plan.copies, plan.fresh))
         self.held: list[pa.Table] = []
         self.pieces = 0
-        # copying chunks and encoding fresh columns run in order on a helper thread (the copy is
-        # the kernel's, the encoding Arrow's: both release the GIL while the stage computes)
+        # copying chunks (and encoding whole row groups) run in order on a helper thread: the copy
+        # is the kernel's, the encoding Arrow's, both release the GIL while the stage computes. A
+        # row group's copied chunks go first, while the stage still works on its rows; its fresh
+        # columns (the edited ones, and the nulls of columns the input lacks) are small, and are
+        # encoded by the stage's thread, which would otherwise wait for the copy
         self.background: Background | None = Background(self._splice, depth=1)
+        if self._next_copied() is not None:
+            self.background.submit(None, None, None, None, self._next_copied())
 
     def reserve(self) -> None:
         """Nothing to wait for here: `write` blocks when the helper thread is two row groups behind."""
 
-    def _splice(self, table: pa.Table, segment: ViewSegment | None, copies: dict[str, str] | None) -> None:
-        """Add `table` to the file: the fresh columns of `segment` beside its copied chunks, or (no
-        segment) a row group of its own, every column encoded."""
-        fresh = encode_group(table, self._piece(), PART_OPTIONS)
-        if segment is None:
-            self.splicer.add_file(fresh)
-        else:
-            self.splicer.add_group(segment.path, segment.group, copies, fresh)
+    def _splice(self, table: pa.Table | None, piece: Path | None, segment: ViewSegment | None,
+                copies: dict[str, str] | None, then: tuple[ViewSegment, dict[str, str]] | None = None) -> None:
+        """Add `piece` to the file (encoding `table` into it first, when given): the fresh columns
+        of `segment` beside its copied chunks, or (no segment) a row group of its own, every column
+        encoded. Then start copying `then`'s chunks (the next row group's), if given."""
+        if table is not None:
+            encode_group(table, piece, PART_OPTIONS)
+        if piece is not None:
+            if segment is None:
+                self.splicer.add_file(piece)
+            else:
+                self.splicer.add_group(segment.path, segment.group, copies, piece)
+        if then is not None:
+            self.splicer.start_group(then[0].path, then[0].group, then[1])
+
+    def _next_copied(self) -> tuple[ViewSegment, dict[str, str]] | None:
+        """The next row group to come, with its copied columns, when it has some."""
+        return (self.todo[0][0], self.todo[0][1]) if self.todo and self.todo[0][1] is not None else None
 
     def write(self, table: pa.Table) -> None:
         table = table if table.schema == TRACE_SCHEMA else table.cast(TRACE_SCHEMA)
@@ -178,7 +193,7 @@ class SplicedPartWriter:
             take = min(left, table.num_rows)
             piece, table = table.slice(0, take), table.slice(take)
             if copies is None:
-                self.background.submit(piece, None, None)
+                self.background.submit(piece, self._piece(), None, None)
             else:
                 self.held.append(piece.select(fresh))
             if take < left:
@@ -186,9 +201,9 @@ class SplicedPartWriter:
                 continue
             self.todo.popleft()
             if copies is not None:
-                fresh_table = pa.concat_tables(self.held).combine_chunks()
+                fresh = encode_group(pa.concat_tables(self.held).combine_chunks(), self._piece(), PART_OPTIONS)
                 self.held = []
-                self.background.submit(fresh_table, segment, copies)
+                self.background.submit(None, fresh, segment, copies, self._next_copied())
 
     def _piece(self) -> Path:
         self.pieces += 1

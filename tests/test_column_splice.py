@@ -21,7 +21,7 @@ from curate.cli import cli
 from curate.part_columns import ENV
 from curate.recipe import load_recipe
 from curate.runner import run_recipe
-from curate.schema import TRACE_SCHEMA
+from curate.schema import TRACE_SCHEMA, conform
 from curate.storage.column_splice import ColumnSplicer, Template, copyable, encode_group, read_footer, top_fields
 
 WORDS = [f"w{i}" for i in range(400)]
@@ -196,6 +196,42 @@ def test_spliced_file_of_copied_and_fresh_chunks_reads_back(tmp_path):
         meta = read_footer(f)
     assert list(top_fields(meta)) == TRACE_SCHEMA.names
     assert not list(tmp_path.glob("f*.parquet")), "fresh pieces are deleted once spliced"
+
+
+def test_a_row_group_started_ahead_gives_the_same_bytes(tmp_path):
+    """`start_group` copies a row group's leading chunks before its fresh columns exist; the file
+    is byte for byte the one `add_group` alone writes, and a mismatched finish is refused."""
+    options = {"compression": "zstd", "compression_level": 1}
+    template = Template(TRACE_SCHEMA, options)
+    src = tmp_path / "s.parquet"
+    table = source_table(20)
+    uid = pa.field("uid", pa.string(), nullable=False)  # as the trace schema's `id`: copyable
+    table = table.set_column(0, uid, table["uid"].cast(pa.string()))
+    pq.write_table(table, src, row_group_size=10)
+    copies = template.copies(template.fields_of(src), {"id": "uid", "problem": "question", "contaminated": "contaminated"})
+    assert len(copies) == 3
+    fresh = [n for n in TRACE_SCHEMA.names if n not in copies]
+    rows = conform(pa.table({"dup_of": [str(i) for i in range(20)]}))
+
+    def write(out: Path, ahead: bool) -> bytes:
+        with open(out, "wb") as f:
+            splicer = ColumnSplicer(f, template)
+            for g in range(2):
+                if ahead:
+                    splicer.start_group(src, g, copies)
+                piece = encode_group(rows.slice(10 * g, 10).select(fresh), tmp_path / f"f{g}.parquet", options)
+                splicer.add_group(src, g, copies, piece)
+            splicer.finish()
+        return out.read_bytes()
+
+    assert write(tmp_path / "ahead.parquet", True) == write(tmp_path / "plain.parquet", False)
+    assert pq.read_table(tmp_path / "ahead.parquet")["problem"].to_pylist() == table["question"].to_pylist()
+    with open(tmp_path / "bad.parquet", "wb") as f:
+        splicer = ColumnSplicer(f, template)
+        splicer.start_group(src, 0, copies)
+        with pytest.raises(ValueError, match="was started"):
+            splicer.add_group(src, 1, copies, None)
+        splicer.close()
 
 
 def invoke(*args):

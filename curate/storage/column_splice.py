@@ -4,9 +4,12 @@ A stage that rewrites only some columns of its rows (`Stage.column_edit`) need n
 re-compress the others: each output row group takes its unchanged columns' chunks straight from
 the input row group they came from (bytes copied, offsets moved, the column renamed when the
 source named it differently) and the other columns from a small file encoded just for them
-(`encode_group`), under one footer. The footer's schema, Arrow schema and column orders are
+(`encode_group`), under one footer. Inside a row group the copied chunks come first and the
+fresh ones after them (the footer lists every chunk in schema order, with its offset), so a row
+group's copy can start before the stage has made its fresh columns; row groups stay contiguous
+and in order. The footer's schema, Arrow schema and column orders are
 those of an empty file pyarrow writes with the output schema (`Template`), so readers see the
-file a `ParquetWriter` would have written, but for the copied chunks' encodings.
+file a `ParquetWriter` would have written, but for the copied chunks' encodings and that order.
 
 A chunk is copied only when every schema element of its column (type, repetition, logical type,
 children) is the one the output schema makes (`copyable`): a REQUIRED column into an OPTIONAL
@@ -156,6 +159,7 @@ class ColumnSplicer:
         self.groups: list[dict] = []
         self.rows = 0
         self.opened: dict[str, _Open] = {}
+        self.started: tuple[str, int, int, list[dict]] | None = None  # a row group begun by `start_group`
 
     def source(self, path: Path | str) -> _Open:
         key = str(path)
@@ -170,28 +174,45 @@ class ColumnSplicer:
             self.opened[key] = _Open(file, meta[FM_GROUPS][1][1] if FM_GROUPS in meta else [], top_fields(meta), arrow)
         return self.opened[key]
 
+    def start_group(self, source: Path | str, group: int, copies: dict[str, str]) -> None:
+        """Copy the chunks of an output row group's fields in `copies` (output -> source name) from
+        row group `group` of `source`, before its fresh columns exist; `add_group` adds those."""
+        if self.started is not None:
+            raise ValueError("a row group was started and not finished")
+        src = self.source(source)
+        taken = {name: self._take(src, group, copies[name], name) for name in self.template.fields if name in copies}
+        self.started = (str(source), group, taken)
+
     def add_group(self, source: Path | str, group: int, copies: dict[str, str], fresh: Path | None) -> None:
         """One output row group: the fields in `copies` (output -> source name) from row group
-        `group` of `source`, every other field from the one row group of `fresh`."""
+        `group` of `source` (copied now, or by `start_group`), then every other field from the one
+        row group of `fresh`. The footer lists the chunks in schema order; in the file the copied
+        ones come first, so most of a row group's bytes can be copied before a stage is done."""
+        if self.started is None:
+            self.start_group(source, group, copies)
+        started, self.started = self.started, None
+        if started[:2] != (str(source), group):
+            raise ValueError(f"row group {started[1]} of {started[0]} was started, not {group} of {source}")
+        taken = started[2]
         src = self.source(source)
         new = self.source(fresh) if fresh is not None else None
         rows = src.groups[group][3][1]
         if new is not None and (len(new.groups) != 1 or new.groups[0][3][1] != rows):
             raise ValueError(f"{fresh}: expected one row group of {rows} rows")
-        chunks = []
         for name in self.template.fields:
-            if name in copies:
-                chunks += self._take(src, group, copies[name], name)
-            elif new is not None and name in new.fields:
-                chunks += self._take(new, 0, name, name)
-            else:
+            if name in taken:
+                continue
+            if new is None or name not in new.fields:
                 raise ValueError(f"no chunk for column {name}")
-        self._add(chunks, rows)
+            taken[name] = self._take(new, 0, name, name)
+        self._add([chunk for name in self.template.fields for chunk in taken[name]], rows)
         if new is not None:
             self._close(fresh)
 
     def add_file(self, fresh: Path) -> None:
         """Every row group of `fresh` (a file written with the output schema), all columns."""
+        if self.started is not None:
+            raise ValueError("a row group was started and not finished")
         new = self.source(fresh)
         for index, group in enumerate(new.groups):
             chunks = []
@@ -210,9 +231,7 @@ class ColumnSplicer:
             if CC_FILE_PATH in chunk or CC_META not in chunk:
                 raise SpliceRefused("a column chunk kept in another file")
             meta = dict(chunk[CC_META][1])
-            start = meta[CM_DATA][1]
-            if meta.get(CM_DICT, (0, 0))[1] > 0:
-                start = min(start, meta[CM_DICT][1])
+            start = _chunk_start(meta)
             length = meta[CM_COMPRESSED][1]
             _copy(src.file, self.out, start, length)
             shift = self.position - start
@@ -235,8 +254,7 @@ class ColumnSplicer:
 
     def _add(self, chunks: list[dict], rows: int) -> None:
         metas = [c[CC_META][1] for c in chunks]
-        first = metas[0]
-        start = min(first[CM_DATA][1], first[CM_DICT][1]) if first.get(CM_DICT, (0, 0))[1] > 0 else first[CM_DATA][1]
+        start = min(_chunk_start(m) for m in metas)  # the row group's first byte: chunks need not be in schema order
         self.groups.append({
             1: (tc.LIST, (tc.STRUCT, chunks)),
             2: (tc.I64, sum(m[CM_UNCOMPRESSED][1] for m in metas)),
@@ -255,6 +273,8 @@ class ColumnSplicer:
 
     def finish(self) -> None:
         """Write the footer: the template's, with these row groups and their row count."""
+        if self.started is not None:
+            raise ValueError("a row group was started and not finished")
         meta = dict(self.template.meta)
         meta[FM_ROWS] = (tc.I64, self.rows)
         meta[FM_GROUPS] = (tc.LIST, (tc.STRUCT, self.groups))
@@ -269,3 +289,11 @@ class ColumnSplicer:
         for held in self.opened.values():
             held.file.close()
         self.opened.clear()
+
+
+def _chunk_start(meta: dict[int, tuple[int, Any]]) -> int:
+    """Where a column chunk's first page (its dictionary's, when it has one) starts."""
+    start = meta[CM_DATA][1]
+    if meta.get(CM_DICT, (0, 0))[1] > 0:
+        start = min(start, meta[CM_DICT][1])
+    return start
