@@ -208,7 +208,8 @@ def test_a_row_group_started_ahead_gives_the_same_bytes(tmp_path):
     uid = pa.field("uid", pa.string(), nullable=False)  # as the trace schema's `id`: copyable
     table = table.set_column(0, uid, table["uid"].cast(pa.string()))
     pq.write_table(table, src, row_group_size=10)
-    copies = template.copies(template.fields_of(src), {"id": "uid", "problem": "question", "contaminated": "contaminated"})
+    names = {"id": "uid", "problem": "question", "contaminated": "contaminated"}
+    copies = template.copies(template.fields_of(src), names)
     assert len(copies) == 3
     fresh = [n for n in TRACE_SCHEMA.names if n not in copies]
     rows = conform(pa.table({"dup_of": [str(i) for i in range(20)]}))
