@@ -87,6 +87,36 @@ def test_union_find_matches_numba():
     assert (roots <= np.arange(5000)).all()
 
 
+def test_read_slices_matches_the_python_loop(tmp_path, monkeypatch):
+    """The C preads of cluster._read_slices fill the same values as its Python loop, and both
+    name the slice a truncated file ends in."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**32, 5000, dtype=np.uint32)
+    path = tmp_path / "v.npy"
+    np.save(path, values)
+    starts = np.sort(rng.choice(4900, 60, replace=False)).astype(np.int64)
+    stops = starts + rng.integers(0, 90, 60)
+    stops = np.minimum(stops, 5000)
+    order = rng.permutation(60)  # slices asked for out of file order
+    starts, stops = starts[order], stops[order]
+    targets = np.r_[0, np.cumsum(stops - starts)[:-1]].astype(np.int64)
+    expected = np.concatenate([values[a:b] for a, b in zip(starts, stops)])
+    filled = {}
+    for name, built in (("c", True), ("python", False)):
+        monkeypatch.setattr(native, "available", lambda built=built: built)
+        out = np.zeros(len(expected), np.uint32)
+        cluster._read_slices(path, starts, stops, out, targets)
+        filled[name] = out
+    assert np.array_equal(filled["c"], expected) and np.array_equal(filled["python"], expected)
+    cut = tmp_path / "cut.npy"
+    cut.write_bytes(path.read_bytes()[:128 + 4 * 2500])
+    for built in (True, False):
+        monkeypatch.setattr(native, "available", lambda built=built: built)
+        with pytest.raises(OSError, match="short read"):
+            cluster._read_slices(cut, np.array([10, 3000]), np.array([20, 3010]), np.zeros(20, np.uint32),
+                                 np.array([0, 10]))
+
+
 def test_pick_hands_out_the_c_kernels():
     for kernel, wrapper in ((kernels._minhash_kernel, native.minhash_kernel),
                             (kernels._bag_jaccard_kernel, native.bag_jaccard_kernel),

@@ -26,6 +26,7 @@ holds text:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from curate.rundir import part_file_name
 from curate.schema import empty_table
 from curate.text.arrow import bool_array, numbers, numpy_array, true_mask
 from curate.text.small import pick
+from curate.text.sorted_sets import sorted_union, sorted_unique
 
 
 def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +52,7 @@ def unique_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.nd
     if not keep.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     width = np.int64(hi[keep].max()) + 1
-    packed = np.unique(lo[keep] * width + hi[keep]) if width < 2**31 else None
+    packed = sorted_unique(lo[keep] * width + hi[keep]) if width < 2**31 else None
     if packed is None:
         pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0)
         return pairs[:, 0], pairs[:, 1]
@@ -106,7 +108,7 @@ def band_edges(index: UnitIndex, lone: np.ndarray, bands: int) -> tuple[np.ndarr
             keys[by_row[lo:hi]] = buffer[rows[lo:hi] - start]
         left, right = pick(_bucket_edges, len(keys), 2e-5)(keys, ids, scratch)
         if packable:  # deduplicated band by band: a close pair recurs in most bands (1M edges at 1M rows)
-            codes = np.union1d(codes, left * np.int64(width) + right)
+            codes = sorted_union(codes, left * np.int64(width) + right)
         else:
             lefts.append(left.copy())  # not a view: the kernel's buffers have room to spare
             rights.append(right.copy())
@@ -141,23 +143,34 @@ VERIFY_PAIRS = 4_096  # candidate pairs checked at once: at most 2x that many un
 # (about 3 KB each at R1 length: 25 MB, not the 100 MB of 16k pairs, which set the peak at 300k rows)
 
 
-def verify_edges(left: np.ndarray, right: np.ndarray, index: UnitIndex,
-                 threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def verify_edges(left: np.ndarray, right: np.ndarray, index: UnitIndex, threshold: float,
+                 threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep candidate pairs whose exact shingle-set Jaccard is >= threshold; return (l, r, J).
 
-    The shingles come from the signature pass's files (memory-mapped; only the involved
-    units' slices are read), so no text is read or tokenised again.
+    The shingles come from the signature pass's files (only the involved units' slices are
+    read), so no text is read or tokenised again. Chunks of pairs run on `threads` threads (the
+    reads and the kernel release the GIL), VERIFY_PAIRS pairs in flight in all.
     """
     if len(left) == 0:
         return left, right, np.zeros(0)
     similarity = np.empty(len(left), np.float64)
-    for lo in range(0, len(left), VERIFY_PAIRS):  # memory: the shingles of one chunk's units, not all
-        chunk_left, chunk_right = left[lo:lo + VERIFY_PAIRS], right[lo:lo + VERIFY_PAIRS]
-        involved = np.unique(np.concatenate([chunk_left, chunk_right]))
+    chunks = threads * -(-len(left) // VERIFY_PAIRS)  # rounds of `threads` equal chunks
+    step = -(-len(left) // chunks)
+
+    def check(lo: int) -> None:
+        chunk_left, chunk_right = left[lo:lo + step], right[lo:lo + step]
+        involved = sorted_unique(np.concatenate([chunk_left, chunk_right]))
         offsets, values = gather_shingles(index, involved)
         similarity[lo:lo + len(chunk_left)] = bag_jaccard(
             offsets, values, np.searchsorted(involved, chunk_left), np.searchsorted(involved, chunk_right))
-        del offsets, values
+
+    starts = range(0, len(left), step)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="curate-verify") as pool:
+            list(pool.map(check, starts))
+    else:
+        for lo in starts:
+            check(lo)
     keep = similarity >= threshold - 1e-9
     return left[keep], right[keep], similarity[keep]
 
@@ -169,7 +182,7 @@ def gather_shingles(index: UnitIndex, involved: np.ndarray) -> tuple[np.ndarray,
     files, positions = index.locate(involved)
     lengths = np.zeros(len(involved), np.int64)
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Path]] = []
-    for f in np.unique(files):
+    for f in sorted_unique(files):
         path = index.sig_files[f]
         offs = np.load(companion(path, "shingle_offsets"), mmap_mode="r")
         slots = np.flatnonzero(files == f)
@@ -189,17 +202,26 @@ def gather_shingles(index: UnitIndex, involved: np.ndarray) -> tuple[np.ndarray,
 def _read_slices(path: Path, starts: np.ndarray, stops: np.ndarray, out: np.ndarray, targets: np.ndarray) -> None:
     """out[targets[i]:...] = values[starts[i]:stops[i]] of a 1-d uint32 .npy file, read with
     pread: a memory map would count every page the kernel maps around each slice (most of a
-    part's shingles) as resident memory of the process, for a few KB of each unit."""
+    part's shingles) as resident memory of the process, for a few KB of each unit. The C build's
+    loop holds no GIL, so chunks of pairs gather on threads at once."""
     import os
 
+    from curate.dedup import native
+
+    order = np.argsort(starts, kind="stable")  # in file order
     with open(path, "rb") as f:
         if np.lib.format.read_magic(f) == (1, 0):
             np.lib.format.read_array_header_1_0(f)
         else:
             np.lib.format.read_array_header_2_0(f)
         base = f.tell()
+        if native.available():
+            short = native.read_slices(f.fileno(), base, starts[order], stops[order], targets[order], out)
+            if short >= 0:
+                raise OSError(f"{path}: short read at value {starts[order[short]]}")
+            return
         fd, view = f.fileno(), memoryview(out).cast("B")
-        for i in np.argsort(starts, kind="stable"):  # in file order
+        for i in order:
             start, size, target = int(starts[i]) * 4, int(stops[i] - starts[i]) * 4, int(targets[i]) * 4
             if size and os.preadv(fd, [view[target:target + size]], base + start) != size:
                 raise OSError(f"{path}: short read at value {starts[i]}")

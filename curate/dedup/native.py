@@ -94,6 +94,13 @@ def union_find(n, left, right):
     return parent
 
 
+def read_slices(fd: int, base: int, starts, stops, targets, out: np.ndarray) -> int:
+    """`cluster._read_slices`' preads in C (no GIL held between them): -1 when every slice was
+    read, else the index of the slice the file ended in."""
+    as_i64 = [np.ascontiguousarray(a, np.int64) for a in (starts, stops, targets)]
+    return _native.read_slices(int(fd), int(base), *as_i64, out)
+
+
 def _as_u64(values) -> np.ndarray:
     """8-byte integers as uint64, no copy when already contiguous."""
     values = np.ascontiguousarray(values)

@@ -186,7 +186,9 @@ class Dedup(Stage):
         left, right = dc.band_edges(index, lone, options["bands"])
         stats["candidate_pairs"] = len(left)
         if self.config.verify_pairs and len(left):
-            left, right, similarity = dc.verify_edges(left, right, index, self.config.threshold)
+            from curate.background import usable_cores
+
+            left, right, similarity = dc.verify_edges(left, right, index, self.config.threshold, usable_cores())
             stats["near_pair_jaccard_min"] = round(float(similarity.min()), 4) if len(similarity) else None
         stats["near_pairs"] = len(left)
         return left, right

@@ -28,6 +28,7 @@ from curate.errors import InputError
 from curate.fingerprint import digest
 from curate.recipe import Source
 from curate.text.arrow import arrow_buffers, numbers, numpy_array, string_array, true_mask
+from curate.text.sorted_sets import sorted_unique
 
 SHOWN = 3  # duplicate ids listed in the error
 
@@ -173,7 +174,7 @@ def _clashing_ids(table: pa.Table) -> list[str]:
         return []
     distinct_ids, ids = _codes(table["id"])
     problems = _codes(table["problem"])[1]  # a null problem counts as a text of its own
-    pairs = np.unique(ids * np.int64(problems.max(initial=0) + 1) + problems)
+    pairs = sorted_unique(ids * np.int64(problems.max(initial=0) + 1) + problems)
     names = np.bincount(pairs // np.int64(problems.max(initial=0) + 1), minlength=len(distinct_ids))
     bad = names > 1
     given = true_mask(pc.is_valid(table["sample"]))
