@@ -104,8 +104,9 @@ def run_part(run_dir: str, index: int, part: int, num_parts: int, through: int |
         first -= 1  # the parent kept no part file (it streamed into this stage): recompute it too
     plan = column_plan(rd, stages[first], first - 1, part) if 0 < first == last and not stages[first].terminal else None
     if plan is not None:  # the stage rewrites some columns: the others are copied, not re-encoded
-        batches: Iterator[Any] = rebatched(prefetch(plan.tables(), depth=2), READ_BATCH_ROWS,
-                                           align=plan.encodes_batches())
+        align = plan.encodes_batches()  # row groups made of batches: those keep READ_BATCH_ROWS rows
+        rows = READ_BATCH_ROWS if align else plan.edit.batch_rows or READ_BATCH_ROWS
+        batches: Iterator[Any] = rebatched(prefetch(plan.tables(), depth=2), rows, align=align)
     else:
         batches = read_part(rd, first - 1, part) if first else iter(())
     step, streams = None, []

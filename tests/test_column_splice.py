@@ -387,3 +387,33 @@ def test_batches_left_unaligned_when_every_row_group_is_copied_write_the_same_by
     parts = sorted((tmp_path / "unaligned" / name).glob("part-*.parquet"))
     assert parts and all(p.read_bytes() == (tmp_path / "aligned" / name / p.name).read_bytes() for p in parts)
     assert_same_parts(tmp_path / "unaligned", tmp_path / "aligned", name)
+
+
+def test_decontam_scans_a_column_edit_in_small_batches_with_the_same_results(tmp_path, monkeypatch):
+    """decontam's part pass under a column plan takes batches of one scan (SCAN_ROWS rows, less
+    text in flight): the part files, the hit records and the report are those of 8192-row batches."""
+    import curate.part_task as part_task
+    from curate.stages.base import ColumnEdit
+    from curate.stages.decontam import SCAN_ROWS, Decontam
+
+    sources = write_sources(tmp_path / "src", {"compression": "snappy"}, files=1, rows=5000, group=700)
+    recipe = recipe_for(tmp_path, sources, [{"use": "decontam", "max_report_hits": 100}], rows_per_part=10_000)
+    sizes = []
+    rebatched = part_task.rebatched
+    monkeypatch.setattr(part_task, "rebatched",
+                        lambda tables, rows, **kw: sizes.append(rows) or rebatched(tables, rows, **kw))
+    run_recipe(load_recipe(recipe), tmp_path / "small", progress=False)
+    edit = Decontam.column_edit
+    monkeypatch.setattr(Decontam, "column_edit", lambda self: ColumnEdit(edit(self).reads, edit(self).writes))
+    run_recipe(load_recipe(recipe), tmp_path / "large", progress=False)
+    assert sizes == [SCAN_ROWS, part_task.READ_BATCH_ROWS]
+    part = tmp_path / "small" / "01-decontam" / "part-00000.parquet"
+    assert part.read_bytes() == (tmp_path / "large" / "01-decontam" / part.name).read_bytes()
+    markers = [json.loads((tmp_path / run / "01-decontam" / "_done" / "part-00000.json").read_text())
+               for run in ("small", "large")]
+    for marker in markers:
+        marker.pop("seconds", None)
+    assert markers[0] == markers[1]
+    assert markers[0]["stats"]["hits_not_listed"] > 0  # the list limit was reached: the merge kept its order
+    reports = [json.loads((tmp_path / run / "reports" / "decontam.json").read_text()) for run in ("small", "large")]
+    assert reports[0] == reports[1]

@@ -125,10 +125,13 @@ class ColumnEdit:
     given tables holding at least the `reads` columns (the others may be nulls), it returns the
     same rows in the same order with only the `writes` columns changed, and rejects none. The
     part task may then copy the other columns' compressed bytes from the input
-    (`curate.storage.column_splice`) instead of decoding and re-encoding them."""
+    (`curate.storage.column_splice`) instead of decoding and re-encoding them. `batch_rows`:
+    rows per table it is given then (the part file's row groups follow the input's, whatever
+    the tables' size), when the stage wants fewer than a part pass's usual READ_BATCH_ROWS."""
 
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+    batch_rows: int | None = None
 
 
 @dataclass

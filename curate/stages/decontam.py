@@ -189,8 +189,13 @@ class Decontam(Stage):
         if self.config.domains or self.config.paraphrase is not None:
             return None
         scanned = tuple(self.config.fields)  # the texts, then what hit records and pool rarity read
+        # batches of one scan's rows: the same scans as in larger batches (SCAN_ROWS at a time
+        # from the part's first row), but a quarter of the texts in flight on the threads (about
+        # 50 MB less peak RSS at 5 KB rows). Not in flag mode over several fields: there a later
+        # field scans the rows left, SCAN_ROWS of them at a time within a batch
+        same_scans = self.config.mode == "report" or len(scanned) == 1
         return ColumnEdit(reads=scanned + ("id", "trace_id", "sample_idx", "source", "problem", "contaminated"),
-                          writes=("contaminated",))
+                          writes=("contaminated",), batch_rows=SCAN_ROWS if same_scans else None)
 
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table], ctx: PartContext) -> Iterator[pa.Table]:
         """`process` on up to `threads_per_part()` batches at once (the tokeniser and scan kernels
