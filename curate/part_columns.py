@@ -158,8 +158,9 @@ class SplicedPartWriter:
         # columns (the edited ones, and the nulls of columns the input lacks) are small, and are
         # encoded by the stage's thread, which would otherwise wait for the copy
         self.background: Background | None = Background(self._splice, depth=1)
-        if self._next_copied() is not None:
-            self.background.submit(None, None, None, None, self._next_copied())
+        first = self._next_copied()
+        if first is not None:
+            self.background.submit(None, None, None, None, first)
 
     def reserve(self) -> None:
         """Nothing to wait for here: `write` blocks when the helper thread is two row groups behind."""
