@@ -12,6 +12,12 @@ The stage sees the batches of the normal path (same rows, same boundaries), so i
 counters and report records are the same; the file holds the same rows and schema, but the copied
 chunks keep the input's encoding and row groups follow the input's. `CURATE_COLUMN_SPLICE=0`
 turns this off (every part decoded and re-encoded, as before).
+
+When the stage's edit says how much room its fresh columns take (`ColumnEdit.room_per_row`),
+every row group's copy starts at once, at a place fixed by the input's footer; a stage whose
+prepare ends on one core starts its first part that way before prepare ends (`start_early`,
+through `PrepareContext.start_parts`), and the part task takes the writer over. Either way the
+file's bytes are the same.
 """
 
 from __future__ import annotations
@@ -34,12 +40,17 @@ from curate.schema import TRACE_SCHEMA, conform
 from curate.stages.base import ColumnEdit, Stage, ViewSegment, view_segments
 from curate.storage.column_splice import ColumnSplicer, SpliceRefused, Template, encode_group
 from curate.storage.parquet_files import PART_OPTIONS
+from curate.storage.row_groups import MAGIC
 
 ENV = "CURATE_COLUMN_SPLICE"
 #: a row group larger than this (decoded, by its footer) is encoded the normal way, in batches:
 #: copied, it would be a row group of the part, which later readers take one at a time (a part
 #: written anew has row groups of 8192 rows), and its fresh columns are held until it ends
 MAX_GROUP_BYTES = 128 << 20
+#: a row group's fresh columns get ROOM_BASE bytes plus `ColumnEdit.room_per_row` a row after its
+#: copied chunks when that is at most 1/ROOM_SHARE of them (a few MB at most: long rows only);
+#: a row group whose fresh columns outgrow it is copied again after them, and so are those after
+ROOM_BASE, ROOM_SHARE = 64 << 10, 50
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +86,37 @@ class ColumnPlan:
         return any(c is None for c in self.copies)
 
     def writer(self, path: Path) -> SplicedPartWriter:
+        """The part's writer: the one `start_early` made for this plan, else a new one."""
+        early = _EARLY.pop(str(path), None)
+        if early is not None and early.plan.key() == self.key():
+            return early
+        if early is not None:
+            early.abort()
         return SplicedPartWriter(path, self)
+
+    def key(self) -> tuple:
+        """What makes two plans write the same file."""
+        return (self.edit, self.copies, [(s.path, s.group, s.start, s.rows, s.whole, s.columns) for s in self.segments])
+
+
+#: writers started by `start_early`, by part path, until their part task takes them
+_EARLY: dict[str, SplicedPartWriter] = {}
+
+
+def start_early(rd: RunDir, stage: Stage, index: int, part: int) -> None:
+    """Start copying the unchanged columns of `part` of stage `index` now, on a helper thread,
+    while its prepare finishes on one core (`PrepareContext.start_parts`); the part task of this
+    process takes the writer over. The file is the one a writer started then would write."""
+    plan = column_plan(rd, stage, index - 1, part)
+    path = rd.part_path(rd.stage_dir(index, stage.name), part)
+    if plan is not None and str(path) not in _EARLY:
+        _EARLY[str(path)] = plan.writer(path)
+
+
+def drop_early() -> None:
+    """Abort the writers `start_early` made that no part task took (a failed or resumed run)."""
+    while _EARLY:
+        _EARLY.popitem()[1].abort()
 
 
 def column_plan(rd: RunDir, stage: Stage, parent: int, part: int) -> ColumnPlan | None:
@@ -158,18 +199,40 @@ class SplicedPartWriter:
         # columns (the edited ones, and the nulls of columns the input lacks) are small, and are
         # encoded by the stage's thread, which would otherwise wait for the copy
         self.background: Background | None = Background(self._splice, depth=1)
-        first = self._next_copied()
-        if first is not None:
-            self.background.submit(None, None, None, None, first)
+        self.starts = self._layout()
+        if self.starts is not None:  # every row group's copy can start now, each at its place
+            ahead = [(s.path, s.group, c, at) for s, c, at in zip(plan.segments, plan.copies, self.starts)]
+            self.background.submit(None, None, None, None, ahead)
+        else:
+            self.background.submit(None, None, None, None, self._next_copied())
+
+    def _layout(self) -> list[int] | None:
+        """Where each row group starts when every one is copied and the edit gives its fresh
+        columns room (`ColumnEdit.room_per_row`): its copied bytes, then ROOM_BASE bytes plus
+        that many a row. None (each row group right after the one before) when some row group
+        is encoded whole, or its room would exceed 1/ROOM_SHARE of its copied bytes."""
+        per_row = self.plan.edit.room_per_row
+        if not per_row or any(c is None for c in self.plan.copies):
+            return None
+        starts, at = [], len(MAGIC)
+        for segment, copies in zip(self.plan.segments, self.plan.copies):
+            copied = self.splicer.copied_bytes(segment.path, segment.group, copies)
+            room = ROOM_BASE + per_row * segment.rows
+            if room * ROOM_SHARE > copied:
+                return None
+            starts.append(at)
+            at += copied + room
+        return starts
 
     def reserve(self) -> None:
         """Nothing to wait for here: `write` blocks when the helper thread is two row groups behind."""
 
     def _splice(self, table: pa.Table | None, piece: Path | None, segment: ViewSegment | None,
-                copies: dict[str, str] | None, then: tuple[ViewSegment, dict[str, str]] | None = None) -> None:
+                copies: dict[str, str] | None, then: list[tuple[str, int, dict[str, str], int | None]] = ()) -> None:
         """Add `piece` to the file (encoding `table` into it first, when given): the fresh columns
         of `segment` beside its copied chunks, or (no segment) a row group of its own, every column
-        encoded. Then start copying `then`'s chunks (the next row group's), if given."""
+        encoded. Then start copying the chunks of the row groups in `then` (source, group,
+        copies, where: None for right after the last one)."""
         if table is not None:
             encode_group(table, piece, PART_OPTIONS)
         if piece is not None:
@@ -177,12 +240,15 @@ class SplicedPartWriter:
                 self.splicer.add_file(piece)
             else:
                 self.splicer.add_group(segment.path, segment.group, copies, piece)
-        if then is not None:
-            self.splicer.start_group(then[0].path, then[0].group, then[1])
+        for source, group, copies, at in then:
+            self.splicer.start_group(source, group, copies, at)
 
-    def _next_copied(self) -> tuple[ViewSegment, dict[str, str]] | None:
+    def _next_copied(self) -> list[tuple[str, int, dict[str, str], None]]:
         """The next row group to come, with its copied columns, when it has some."""
-        return (self.todo[0][0], self.todo[0][1]) if self.todo and self.todo[0][1] is not None else None
+        if self.starts is not None or not self.todo or self.todo[0][1] is None:
+            return []
+        segment, copies = self.todo[0][0], self.todo[0][1]
+        return [(segment.path, segment.group, copies, None)]
 
     def write(self, table: pa.Table) -> None:
         table = table if table.schema == TRACE_SCHEMA else table.cast(TRACE_SCHEMA)

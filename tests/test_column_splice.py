@@ -230,8 +230,10 @@ def test_a_row_group_started_ahead_gives_the_same_bytes(tmp_path):
     with open(tmp_path / "bad.parquet", "wb") as f:
         splicer = ColumnSplicer(f, template)
         splicer.start_group(src, 0, copies)
-        with pytest.raises(ValueError, match="was started"):
-            splicer.add_group(src, 1, copies, None)
+        piece = encode_group(rows.slice(10, 10).select(fresh), tmp_path / "f.parquet", options)
+        splicer.add_group(src, 1, copies, piece)
+        with pytest.raises(ValueError, match="was started and not finished"):
+            splicer.finish()
         splicer.close()
 
 

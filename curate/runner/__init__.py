@@ -7,12 +7,14 @@ state for `curate push --follow`.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
 
 from curate.errors import disk_error
 from curate.executors import TaskSpec
+from curate.part_columns import drop_early, start_early
 from curate.part_task import overlapped_finishing, run_part
 from curate.recipe import Recipe
 from curate.registry import stage_class
@@ -171,9 +173,13 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     first, last = chain[0], chain[-1]
     walls = {index: 0.0 for index in chain}
     worked = False
+    for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
+        rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
     for index in chain:
         began = time.time()
         ctx = stage_context(rd, index, stages[index], num_parts, seed, pool, inputs=index == first)
+        if len(chain) == 1 and index and getattr(pool, "inline", False) and rd.store is None:
+            ctx.start_parts = functools.partial(start_first_part, rd, index, stages[index], num_parts)
         worked = prepare(rd, index, stages[index], ctx) or worked
         if index == 0:
             num_parts = stages[0].num_parts(ctx)
@@ -185,24 +191,33 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
     if todo and mark_views(rd, chain, stages, todo, stage_context(rd, first, stages[first], num_parts, seed, pool,
                                                                  inputs=False)):
         return num_parts, worked, walls
-    for index in chain:  # half-written files of a crashed attempt (no task of this run is running yet)
-        rd.remove_temporaries(rd.stage_dir(index, stages[index].name))
-        if todo:  # on object storage: unmarked leftovers of killed attempts
-            rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
+    for index in chain if todo else ():  # on object storage: unmarked leftovers of killed attempts
+        rd.remove_unmarked(rd.stage_dir(index, stages[index].name), num_parts)
     dirs = [rd.stage_dir(k, stages[k].name) for k in range(max(0, first - 1), last + 1)]
     tasks = [(rd.location, first, p, num_parts, last, rd.task_state(dirs, p)) for p in todo]
     label = "+".join(f"{i:02d}-{stages[i].name}" for i in chain)
     began = time.time()
     bar = _progress(len(todo), label, progress)
     spec = part_tasks(rd, tasks, label, stages[first], last_dir)
-    with overlapped_finishing():  # this process's parts: the next starts while the last is written
-        for _ in pool.run(spec):
-            bar.update(1)
+    try:
+        with overlapped_finishing():  # this process's parts: the next starts while the last is written
+            for _ in pool.run(spec):
+                bar.update(1)
+    finally:
+        drop_early()  # a part copy started during prepare that no task took
     bar.close()
     for index in chain if not getattr(pool, "same_machine", False) else ():
         rd.pull_markers(rd.stage_dir(index, stages[index].name))  # markers other machines wrote (Ray)
     share_part_wall(rd, chain, stages, time.time() - began, walls)
     return num_parts, worked, walls
+
+
+def start_first_part(rd: RunDir, index: int, stage: Stage, num_parts: int) -> None:
+    """`PrepareContext.start_parts`: the first unfinished part's column copy starts now."""
+    done = rd.done_parts(rd.stage_dir(index, stage.name), num_parts)
+    todo = [p for p in range(num_parts) if p not in done]
+    if todo and not stage.terminal:
+        start_early(rd, stage, index, todo[0])
 
 
 def mark_views(rd: RunDir, chain: list[int], stages: list[Stage], todo: list[int], ctx: PrepareContext) -> bool:
@@ -276,7 +291,11 @@ def prepare(rd: RunDir, index: int, stage: Stage, ctx: PrepareContext) -> bool:
     ctx.artifacts.mkdir(parents=True, exist_ok=True)
     if ctx.inputs and index:  # on object storage: the parent's parts it reads
         rd.fetch_stage(rd.stage_dir_at(index - 1), len(ctx.inputs))
-    stage.prepare(ctx)
+    try:
+        stage.prepare(ctx)
+    except BaseException:
+        drop_early()  # a part copy it started (`start_parts`): no part task will take it
+        raise
     stats_path = ctx.artifacts / "stats.json"
     if ctx.stats and not stats_path.exists():
         write_json_atomic(stats_path, ctx.stats)

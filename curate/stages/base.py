@@ -127,11 +127,15 @@ class ColumnEdit:
     part task may then copy the other columns' compressed bytes from the input
     (`curate.storage.column_splice`) instead of decoding and re-encoding them. `batch_rows`:
     rows per table it is given then (the part file's row groups follow the input's, whatever
-    the tables' size), when the stage wants fewer than a part pass's usual READ_BATCH_ROWS."""
+    the tables' size), when the stage wants fewer than a part pass's usual READ_BATCH_ROWS.
+    `room_per_row`: bytes a row the fresh columns (`writes`, and those the input lacks) are
+    expected to take, encoded, when that is small: every row group's copy may then start at
+    once, each leaving that room (`part_columns.ROOM_BASE`); 0 copies row groups one by one."""
 
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     batch_rows: int | None = None
+    room_per_row: int = 0
 
 
 @dataclass
@@ -164,6 +168,9 @@ class PrepareContext:
     stats: dict[str, Any] = field(default_factory=dict)
     executor: Any = None  # lets a prepare phase fan work out (local pool or Ray)
     stage_dir: Path | None = None  # the stage's folder in the run (None outside a run)
+    #: set when this process runs the stage's parts: a prepare calls it once the rest of its work
+    #: leaves a core idle, and the first part's unchanged columns start copying (`column_edit`)
+    start_parts: Callable[[], None] | None = None
 
     @property
     def rundir(self) -> RunDir | None:

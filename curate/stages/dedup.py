@@ -38,6 +38,11 @@ from curate.stages.base import ColumnEdit, PartContext, PrepareContext, Stage, S
 # (the least a piece holds) against 3072: 135k -> 81k page faults, 1.87 -> 1.59 CPU s and
 # 203 -> 166 MB at 30k rows; 3.5M -> 2.0M faults and 228 -> 199 MB at 1M rows.
 SIGNATURE_PIECE_BYTES = 4 << 20
+# What a row's fresh columns take in a part file, encoded: `dup_of` (null, or a kept row's id),
+# and the ids load derives (`<source>:p<n>`, compressed) when the input has none. With that
+# room after each row group, the part's whole copy starts while prepare's single-threaded tail
+# runs (ColumnEdit.room_per_row); a row group whose fresh columns outgrow it is copied again.
+ROOM_PER_ROW = 32
 KeepRule = Literal["verified", "shortest", "longest"]
 
 
@@ -121,6 +126,8 @@ class Dedup(Stage):
                 self.config.against, art / "against", field=self.config.field, split=self.config.against_split)]
         sig_files, part_stats = self.signature_pass(ctx, files, prior_files, options)
         signed = time.time()
+        if ctx.start_parts is not None:  # from here on one core: the first part's copy takes the other
+            ctx.start_parts()
         return_free_memory()  # the signature pass's freed buffers, before the index's arrays
         index = build_index(sig_files, [False] * len(files) + [True] * len(prior_files))
         stats: dict[str, Any] = {"candidate_pairs": 0, "near_pairs": 0}
@@ -214,7 +221,7 @@ class Dedup(Stage):
         if self.config.domains:
             return None
         keys = ("id",) if self.config.field == "problem" else ("id", "sample_idx", "trace_id")
-        return ColumnEdit(reads=keys + ("dup_of",), writes=("dup_of",))
+        return ColumnEdit(reads=keys + ("dup_of",), writes=("dup_of",), room_per_row=ROOM_PER_ROW)
 
     def process(self, table: pa.Table, ctx: PartContext) -> pa.Table:
         keys, dup_of = self._decisions(ctx)

@@ -6,8 +6,10 @@ the input row group they came from (bytes copied, offsets moved, the column rena
 source named it differently) and the other columns from a small file encoded just for them
 (`encode_group`), under one footer. Inside a row group the copied chunks come first and the
 fresh ones after them (the footer lists every chunk in schema order, with its offset), so a row
-group's copy can start before the stage has made its fresh columns; row groups stay contiguous
-and in order. The footer's schema, Arrow schema and column orders are
+group's copy can start before the stage has made its fresh columns. Row groups stay contiguous
+and in order; a writer that knows how much room the fresh columns need may copy several row
+groups ahead, each at a place that leaves that room after it (a gap readers skip, as they skip
+parquet-mr's padding between row groups). The footer's schema, Arrow schema and column orders are
 those of an empty file pyarrow writes with the output schema (`Template`), so readers see the
 file a `ParquetWriter` would have written, but for the copied chunks' encodings and that order.
 
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.storage import thrift_compact as tc
-from curate.storage.row_groups import MAGIC, _copy
+from curate.storage.row_groups import MAGIC, copy_at
 
 # FileMetaData fields
 FM_SCHEMA, FM_ROWS, FM_GROUPS, FM_ENCRYPTION = 2, 3, 4, 8
@@ -155,11 +157,13 @@ class ColumnSplicer:
     def __init__(self, out: BinaryIO, template: Template):
         self.out, self.template = out, template
         self.out.write(MAGIC)
-        self.position = len(MAGIC)
+        self.out.flush()
+        self.position = len(MAGIC)  # where the next row group's bytes may start
         self.groups: list[dict] = []
         self.rows = 0
         self.opened: dict[str, _Open] = {}
-        self.started: tuple[str, int, int, list[dict]] | None = None  # a row group begun by `start_group`
+        # row groups whose copied chunks are written (`start_group`): (source, group) -> (start, end, chunks)
+        self.started: dict[tuple[str, int], tuple[int, int, dict[str, list[dict]]]] = {}
 
     def source(self, path: Path | str) -> _Open:
         key = str(path)
@@ -174,26 +178,43 @@ class ColumnSplicer:
             self.opened[key] = _Open(file, meta[FM_GROUPS][1][1] if FM_GROUPS in meta else [], top_fields(meta), arrow)
         return self.opened[key]
 
-    def start_group(self, source: Path | str, group: int, copies: dict[str, str]) -> None:
-        """Copy the chunks of an output row group's fields in `copies` (output -> source name) from
-        row group `group` of `source`, before its fresh columns exist; `add_group` adds those."""
-        if self.started is not None:
-            raise ValueError("a row group was started and not finished")
+    def copied_bytes(self, source: Path | str, group: int, copies: dict[str, str]) -> int:
+        """The bytes `start_group` would copy for these columns of that row group."""
         src = self.source(source)
-        taken = {name: self._take(src, group, copies[name], name) for name in self.template.fields if name in copies}
-        self.started = (str(source), group, taken)
+        columns = src.groups[group][1][1][1]
+        return sum(columns[leaf][CC_META][1][CM_COMPRESSED][1] for name in copies.values()
+                   for leaf in src.fields[name][1])
+
+    def start_group(self, source: Path | str, group: int, copies: dict[str, str], at: int | None = None) -> int:
+        """Copy the chunks of an output row group's fields in `copies` (output -> source name) from
+        row group `group` of `source`, before its fresh columns exist; `add_group` adds those.
+        They go at byte `at`, by default right after what was written or started before (a
+        caller that knows the fresh columns' room can place several row groups ahead). Returns
+        where the copied bytes end."""
+        key = (str(source), group)
+        if key in self.started:
+            raise ValueError(f"row group {group} of {source} was started twice")
+        if at is None:
+            at = max([self.position] + [end for _, end, _ in self.started.values()])
+        src = self.source(source)
+        taken, end = {}, at
+        for name in self.template.fields:
+            if name in copies:
+                taken[name], end = self._take(src, group, copies[name], name, end)
+        self.started[key] = (at, end, taken)
+        return end
 
     def add_group(self, source: Path | str, group: int, copies: dict[str, str], fresh: Path | None) -> None:
         """One output row group: the fields in `copies` (output -> source name) from row group
         `group` of `source` (copied now, or by `start_group`), then every other field from the one
         row group of `fresh`. The footer lists the chunks in schema order; in the file the copied
-        ones come first, so most of a row group's bytes can be copied before a stage is done."""
-        if self.started is None:
-            self.start_group(source, group, copies)
-        started, self.started = self.started, None
-        if started[:2] != (str(source), group):
-            raise ValueError(f"row group {started[1]} of {started[0]} was started, not {group} of {source}")
-        taken = started[2]
+        ones come first, so most of a row group's bytes can be copied before a stage is done.
+        A row group started ahead where the row group before has since written its fresh
+        columns (they outgrew their room) is copied again, after them."""
+        start, end, taken = self.started.pop((str(source), group), (None, None, None))
+        if start is None or start < self.position:
+            self.start_group(source, group, copies, at=self.position)
+            start, end, taken = self.started.pop((str(source), group))
         src = self.source(source)
         new = self.source(fresh) if fresh is not None else None
         rows = src.groups[group][3][1]
@@ -204,26 +225,28 @@ class ColumnSplicer:
                 continue
             if new is None or name not in new.fields:
                 raise ValueError(f"no chunk for column {name}")
-            taken[name] = self._take(new, 0, name, name)
+            taken[name], end = self._take(new, 0, name, name, end)
+        self.position = end
         self._add([chunk for name in self.template.fields for chunk in taken[name]], rows)
         if new is not None:
             self._close(fresh)
 
     def add_file(self, fresh: Path) -> None:
         """Every row group of `fresh` (a file written with the output schema), all columns."""
-        if self.started is not None:
+        if self.started:
             raise ValueError("a row group was started and not finished")
         new = self.source(fresh)
         for index, group in enumerate(new.groups):
             chunks = []
             for name in self.template.fields:
-                chunks += self._take(new, index, name, name)
+                taken, self.position = self._take(new, index, name, name, self.position)
+                chunks += taken
             self._add(chunks, group[3][1])
         self._close(fresh)
 
-    def _take(self, src: _Open, group: int, name: str, out_name: str) -> list[dict]:
-        """Copy the chunks of field `name` in row group `group` of `src` to the output; their
-        metadata, moved and renamed to `out_name`."""
+    def _take(self, src: _Open, group: int, name: str, out_name: str, at: int) -> tuple[list[dict], int]:
+        """Copy the chunks of field `name` in row group `group` of `src` into the output at byte
+        `at`; (their metadata, moved and renamed to `out_name`; where the copied bytes end)."""
         out = []
         columns = src.groups[group][1][1][1]
         for leaf in src.fields[name][1]:
@@ -233,9 +256,9 @@ class ColumnSplicer:
             meta = dict(chunk[CC_META][1])
             start = _chunk_start(meta)
             length = meta[CM_COMPRESSED][1]
-            _copy(src.file, self.out, start, length)
-            shift = self.position - start
-            self.position += length
+            copy_at(src.file, self.out, start, length, at)
+            shift = at - start
+            at += length
             for fid in (CM_DATA, CM_DICT):
                 if fid in meta and (fid == CM_DATA or meta[fid][1] > 0):
                     meta[fid] = (meta[fid][0], meta[fid][1] + shift)
@@ -250,7 +273,7 @@ class ColumnSplicer:
             new[CC_FILE_OFFSET] = (offset[0], offset[1] + shift if offset[1] else 0)
             new[CC_META] = (tc.STRUCT, meta)
             out.append(dict(sorted(new.items())))
-        return out
+        return out, at
 
     def _add(self, chunks: list[dict], rows: int) -> None:
         metas = [c[CC_META][1] for c in chunks]
@@ -273,12 +296,14 @@ class ColumnSplicer:
 
     def finish(self) -> None:
         """Write the footer: the template's, with these row groups and their row count."""
-        if self.started is not None:
+        if self.started:
             raise ValueError("a row group was started and not finished")
         meta = dict(self.template.meta)
         meta[FM_ROWS] = (tc.I64, self.rows)
         meta[FM_GROUPS] = (tc.LIST, (tc.STRUCT, self.groups))
         footer = tc.encode_struct(dict(sorted(meta.items())))
+        self.out.seek(self.position)
+        self.out.truncate()  # row groups copied ahead that another took the place of
         self.out.write(footer)
         self.out.write(struct.pack("<I", len(footer)))
         self.out.write(MAGIC)

@@ -97,23 +97,31 @@ class Splicer:
 def _copy(source: BinaryIO, out: BinaryIO, start: int, length: int) -> None:
     """Copy `length` bytes of `source` from `start` to the end of `out` (in the kernel when it can)."""
     out.flush()
+    copy_at(source, out, start, length, out.seek(0, os.SEEK_END))
+    out.seek(0, os.SEEK_END)
+
+
+def copy_at(source: BinaryIO, out: BinaryIO, start: int, length: int, at: int) -> None:
+    """Copy `length` bytes of `source` from `start` into `out` at byte `at` (past its end: the
+    gap reads as zeros). `out` must hold nothing unflushed; its position is left anywhere."""
     done = 0
     try:
         while done < length:
-            n = os.copy_file_range(source.fileno(), out.fileno(), length - done, start + done)
+            n = os.copy_file_range(source.fileno(), out.fileno(), length - done, start + done, at + done)
             if n <= 0:
                 break
             done += n
     except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
         pass
-    out.seek(0, os.SEEK_END)
     source.seek(start + done)
+    out.seek(at + done)
     while done < length:
         chunk = source.read(min(1 << 20, length - done))
         if not chunk:
             raise ValueError("encoded row group file ended early")
         out.write(chunk)
         done += len(chunk)
+    out.flush()
 
 
 def _move(group: dict[int, tuple[int, Any]], shift: int) -> None:
