@@ -268,9 +268,12 @@ class SplicedPartWriter:
                 continue
             self.todo.popleft()
             if copies is not None:
-                fresh = encode_group(pa.concat_tables(self.held).combine_chunks(), self._piece(), PART_OPTIONS)
-                self.held = []
-                self.background.submit(None, fresh, segment, copies, self._next_copied())
+                rows, self.held = pa.concat_tables(self.held).combine_chunks(), []
+                if self.starts is not None:  # the copies started at once: the helper thread encodes too
+                    self.background.submit(rows, self._piece(), segment, copies)
+                else:  # it copies the next row group meanwhile: this thread encodes
+                    fresh = encode_group(rows, self._piece(), PART_OPTIONS)
+                    self.background.submit(None, fresh, segment, copies, self._next_copied())
 
     def _piece(self) -> Path:
         self.pieces += 1
