@@ -23,6 +23,7 @@ file's bytes are the same.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -200,6 +201,7 @@ class SplicedPartWriter:
         # encoded by the stage's thread, which would otherwise wait for the copy
         self.background: Background | None = Background(self._splice, depth=1)
         self.starts = self._layout()
+        self.copied = threading.Event()  # set once every row group's copy is done (`starts` only)
         if self.starts is not None:  # every row group's copy can start now, each at its place
             ahead = [(s.path, s.group, c, at) for s, c, at in zip(plan.segments, plan.copies, self.starts)]
             self.background.submit(None, None, None, None, ahead)
@@ -242,6 +244,8 @@ class SplicedPartWriter:
                 self.splicer.add_group(segment.path, segment.group, copies, piece)
         for source, group, copies, at in then:
             self.splicer.start_group(source, group, copies, at)
+        if self.starts is not None and then:
+            self.copied.set()
 
     def _next_copied(self) -> list[tuple[str, int, dict[str, str], None]]:
         """The next row group to come, with its copied columns, when it has some."""
@@ -269,9 +273,9 @@ class SplicedPartWriter:
             self.todo.popleft()
             if copies is not None:
                 rows, self.held = pa.concat_tables(self.held).combine_chunks(), []
-                if self.starts is not None:  # the copies started at once: the helper thread encodes too
+                if self.copied.is_set():  # the helper thread has nothing else to do: it encodes too
                     self.background.submit(rows, self._piece(), segment, copies)
-                else:  # it copies the next row group meanwhile: this thread encodes
+                else:  # it copies meanwhile: this thread encodes
                     fresh = encode_group(rows, self._piece(), PART_OPTIONS)
                     self.background.submit(None, fresh, segment, copies, self._next_copied())
 
