@@ -24,6 +24,14 @@ typedef int64_t i64;
 #define FNV_PRIME 0x100000001B3ULL
 #define EMPTY 0xFFFFFFFFU
 
+/* x86-64 builds carry AVX-512, AVX2 and baseline copies of the min-hash loop, picked at load
+ * time for the CPU that runs them (numba compiles for the host CPU too). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
 static inline u64 mix64(u64 h) {
     h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
     h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
@@ -125,50 +133,32 @@ static i64 char_shingles(const uint8_t *data, i64 lo, i64 hi, i64 n, u64 *ring, 
     return count;
 }
 
-/* The bin of a hashed value: its place among `perms` equal ranges of 32-bit values. */
-static inline i64 bin_of(u32 h, i64 perms) { return (i64)(((u64)h * (u64)perms) >> 32); }
-
-/* An empty bin's t-th probe: the same sequence for every text, so two texts that fill the bin
- * from the same non-empty bin compare that bin's values. */
-static inline i64 probe(i64 bin, u64 t, i64 perms) {
-    return bin_of((u32)(mix64(((u64)bin << 32) | t) >> 32), perms);
-}
-
-/* The non-empty bin an empty bin `p` takes its value from: the first on its probe sequence
- * (a linear scan after PROBES * perms probes, which a fair sequence never needs). */
-#define PROBES 64
-static i64 densify_source(const uint8_t *full, i64 p, i64 perms) {
-    for (u64 t = 1; t <= (u64)(PROBES * perms); t++) {
-        i64 j = probe(p, t, perms);
-        if (full[j]) return j;
-    }
-    for (i64 j = (p + 1) % perms;; j = (j + 1) % perms)
-        if (full[j]) return j;
-}
-
-/* One permutation hashing (Li, Owen & Zhang 2012): h = a[0] * x + b[0] mod 2^32 of each of the k
- * values of xs, row[bin_of(h)] = the smallest h in its bin. Each empty bin then takes the value
- * of the first non-empty bin on its probe sequence (optimal densification, Shrivastava 2017),
- * so two texts' rows agree at a position with probability about their Jaccard, as with
- * `perms` independent permutations, at one multiply per value instead of `perms`. */
-static void min_hashes(u32 *restrict row, const u32 *restrict xs, i64 k, const u32 *restrict a,
-                       const u32 *restrict b, i64 perms) {
+/* row[p] = min over the k values of xs of (a[p] * x + b[p]) mod 2^32, eight values a sweep. */
+HOT static void min_hashes(u32 *restrict row, const u32 *restrict xs, i64 k, const u32 *restrict a,
+                           const u32 *restrict b, i64 perms) {
     for (i64 p = 0; p < perms; p++) row[p] = EMPTY;
-    u32 a0 = a[0], b0 = b[0];
-    for (i64 i = 0; i < k; i++) {
-        u32 h = a0 * xs[i] + b0;
-        i64 bin = bin_of(h, perms);
-        u32 held = row[bin];
-        row[bin] = h < held ? h : held;  /* no branch: a third of the values lower their bin's minimum */
+    i64 i = 0;
+    for (; i + 8 <= k; i += 8) {
+        u32 x1 = xs[i], x2 = xs[i + 1], x3 = xs[i + 2], x4 = xs[i + 3];
+        u32 x5 = xs[i + 4], x6 = xs[i + 5], x7 = xs[i + 6], x8 = xs[i + 7];
+        for (i64 p = 0; p < perms; p++) {
+            u32 ap = a[p], bp = b[p];
+            u32 v1 = ap * x1 + bp, v2 = ap * x2 + bp, v3 = ap * x3 + bp, v4 = ap * x4 + bp;
+            u32 v5 = ap * x5 + bp, v6 = ap * x6 + bp, v7 = ap * x7 + bp, v8 = ap * x8 + bp;
+            u32 m1 = v1 < v2 ? v1 : v2, m2 = v3 < v4 ? v3 : v4, m3 = v5 < v6 ? v5 : v6, m4 = v7 < v8 ? v7 : v8;
+            m1 = m1 < m2 ? m1 : m2;
+            m3 = m3 < m4 ? m3 : m4;
+            m1 = m1 < m3 ? m1 : m3;
+            row[p] = row[p] < m1 ? row[p] : m1;
+        }
     }
-    uint8_t stack[1024], *full = perms <= 1024 ? stack : malloc((size_t)perms);
-    if (!full) return;  /* not densified: only this text's estimates are the worse for it */
-    i64 filled = 0;
-    for (i64 p = 0; p < perms; p++) filled += full[p] = row[p] != EMPTY;
-    for (i64 p = 0; filled && filled < perms && p < perms; p++) {
-        if (!full[p]) row[p] = row[densify_source(full, p, perms)];
+    for (; i < k; i++) {
+        u32 x = xs[i];
+        for (i64 p = 0; p < perms; p++) {
+            u32 v = a[p] * x + b[p];
+            row[p] = row[p] < v ? row[p] : v;
+        }
     }
-    if (full != stack) free(full);
 }
 
 static void band_row(const u32 *row, u64 *keys, i64 docs, i64 d, i64 bands, i64 rows, const u64 *mult) {

@@ -17,7 +17,6 @@ from curate.text.jit import njit
 from curate.text.words import FNV_OFFSET, FNV_PRIME, mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)
-PROBES = 64  # probes a bin's densification tries before a linear scan (see _densify_source)
 FOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -174,48 +173,34 @@ def _shingles(data, lo, hi, n, char_mode, ring, buf, words):
     return _word_shingles(data, lo, hi, n, ring, buf, words)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _bin_of(h, perms):
-    """The bin of a hashed value: its place among `perms` equal ranges of 32-bit values."""
-    return np.int64((np.uint64(h) * np.uint64(perms)) >> np.uint64(32))
-
-
-@njit(cache=True, nogil=True)
-def _densify_source(full, p, perms):
-    """The non-empty bin an empty bin `p` takes its value from: the first on its probe sequence,
-    the same for every text (a linear scan after PROBES * perms probes, never needed in practice)."""
-    for t in range(1, PROBES * perms + 1):
-        j = _bin_of(np.uint32(mix64((np.uint64(p) << np.uint64(32)) | np.uint64(t)) >> np.uint64(32)), perms)
-        if full[j]:
-            return j
-    j = (p + 1) % perms
-    while not full[j]:
-        j = (j + 1) % perms
-    return j
-
-
 @njit(cache=True, nogil=True)
 def _min_hashes(row, xs, k, a, b):
-    """One permutation hashing (Li, Owen & Zhang 2012): h = a[0] * x + b[0] mod 2^32 of each of
-    the k values of xs; row[bin] = the smallest h in its bin (`_bin_of`). Each empty bin then
-    takes the value of the first non-empty bin on its probe sequence (optimal densification,
-    Shrivastava 2017), so two texts' rows agree at a position with probability about their
-    Jaccard, as with len(a) independent permutations, at one multiply per value instead of
-    len(a) (over 30k R1-length texts: 16 ms against 157 for 128 permutations)."""
-    perms = len(row)
+    """row[p] = min over the k values x of xs of (a[p] * x + b[p]) mod 2^32.
+
+    Eight values per sweep over the permutations: the loop over p is SIMD (16 lanes with
+    AVX-512), and folding eight candidates before touching `row` cuts its load/store traffic
+    (and the store-to-load chain from one value to the next) eightfold: 4-5x faster than one
+    value per sweep.
+    """
+    perms = len(a)
     row[:] = EMPTY
-    a0, b0 = a[0], b[0]
-    for i in range(k):
-        h = np.uint32(a0 * xs[i] + b0)
-        j = _bin_of(h, perms)
-        if h < row[j]:
-            row[j] = h
-    full = row != EMPTY
-    filled = full.sum()
-    if 0 < filled < perms:
+    i = 0
+    while i + 8 <= k:
+        x1, x2, x3, x4 = xs[i], xs[i + 1], xs[i + 2], xs[i + 3]
+        x5, x6, x7, x8 = xs[i + 4], xs[i + 5], xs[i + 6], xs[i + 7]
         for p in range(perms):
-            if not full[p]:
-                row[p] = row[_densify_source(full, p, perms)]
+            ap, bp = a[p], b[p]
+            m1 = min(np.uint32(ap * x1 + bp), np.uint32(ap * x2 + bp))
+            m2 = min(np.uint32(ap * x3 + bp), np.uint32(ap * x4 + bp))
+            m3 = min(np.uint32(ap * x5 + bp), np.uint32(ap * x6 + bp))
+            m4 = min(np.uint32(ap * x7 + bp), np.uint32(ap * x8 + bp))
+            row[p] = min(row[p], min(min(m1, m2), min(m3, m4)))
+        i += 8
+    while i < k:
+        x = xs[i]
+        for p in range(perms):
+            row[p] = min(row[p], np.uint32(a[p] * x + b[p]))
+        i += 1
 
 
 @njit(cache=True, nogil=True)

@@ -115,7 +115,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         "# Dedup report", "",
         (f"Field `{s['field']}` ({s['level']} level), {s['shingle']} {s['ngram']}-gram shingles, "
-         f"Jaccard threshold {s['threshold']}, {s['num_perm']} signature values as {s['bands']} bands x "
+         f"Jaccard threshold {s['threshold']}, {s['num_perm']} permutations as {s['bands']} bands x "
          f"{s['rows']} rows."), "",
         "| | count |", "|---|---|",
         f"| units compared | {s['units']} |", f"| rows seen | {s['rows_seen']} |",

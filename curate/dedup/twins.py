@@ -10,39 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.dedup.kernels import EMPTY, PROBES, WORD_TABLE, _min_hashes, _word_hashes_of
+from curate.dedup.kernels import EMPTY, WORD_TABLE, _min_hashes, _word_hashes_of
 from curate.text.small import numpy_twin
 from curate.text.words import mix64
 
 
 @numpy_twin(_min_hashes)
 def min_hashes(row, xs, k, a, b):
-    """`_min_hashes`: every value's bin at once, then each empty bin's probes in step."""
-    perms = len(row)
+    """`_min_hashes`: every (permutation, value) at once; mod 2^32 like the kernel's casts."""
     row[:] = EMPTY
-    if not k:
-        return
-    h = (a[0].astype(np.uint32) * xs[:k].astype(np.uint32) + b[0].astype(np.uint32)).astype(np.uint32)
-    np.minimum.at(row, _bins(h, perms), h)
-    full = row != EMPTY
-    empty = np.flatnonzero(~full)
-    if not len(empty) or len(empty) == perms:
-        return
-    source = np.full(len(empty), -1, np.int64)
-    for t in range(1, PROBES * perms + 1):
-        waiting = source < 0
-        if not waiting.any():
-            break
-        keys = (empty[waiting].astype(np.uint64) << np.uint64(32)) | np.uint64(t)
-        j = _bins((mix64.py_func(keys) >> np.uint64(32)).astype(np.uint32), perms)
-        source[np.flatnonzero(waiting)[full[j]]] = j[full[j]]
-    for i in np.flatnonzero(source < 0):  # the linear scan after PROBES * perms probes
-        source[i] = next(j % perms for j in range(empty[i] + 1, empty[i] + perms + 1) if full[j % perms])
-    row[empty] = row[source]
-
-
-def _bins(h: np.ndarray, perms: int) -> np.ndarray:
-    return ((h.astype(np.uint64) * np.uint64(perms)) >> np.uint64(32)).astype(np.int64)
+    if k:
+        a32, b32, x32 = (v.astype(np.uint32, copy=False) for v in (a, b, xs[:k]))
+        np.minimum(row, (a32[:, None] * x32[None, :] + b32[:, None]).min(axis=1), out=row)
 
 
 @numpy_twin(_word_hashes_of)

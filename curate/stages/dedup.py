@@ -55,8 +55,7 @@ class DedupConfig(StageConfig):
     near: bool = Field(True, description="Mark near-duplicates with MinHash LSH.")
     threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets at "
                              "or above which two texts are near-duplicates.")
-    num_perm: int = Field(128, ge=8, le=1024,
-                          description="MinHash signature length (bins of one-permutation hashing).")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length).")
     shingle: Literal["word", "char"] = Field("word", description="Shingles: word n-grams or character n-grams.")
     ngram: int = Field(5, ge=1, le=64, description="Shingle size n (words or characters).")
     recall_weight: float = Field(
@@ -72,7 +71,7 @@ class DedupConfig(StageConfig):
     against: str | None = Field(None, description="An earlier release (path, run directory or Hub id): "
                                 "rows duplicating it are marked; it is never modified.")
     against_split: str = Field("train", description="Split of a Hub `against` dataset.")
-    seed: int = Field(1, description="Seed of the MinHash hash function.")
+    seed: int = Field(1, description="Seed of the MinHash permutations.")
     report_clusters: int = Field(10, ge=0, description="Largest clusters shown in the report.")
 
     @model_validator(mode="after")
@@ -88,7 +87,7 @@ class Dedup(Stage):
     """Mark exact and near-duplicate problems (or rows) with `dup_of`."""
 
     name = "dedup"
-    version = 2  # 2: one permutation hashing (other band keys; a resumed signature pass must not mix them)
+    version = 1
     Config = DedupConfig
     has_prepare = True
 
