@@ -111,7 +111,7 @@ def start_early(rd: RunDir, stage: Stage, index: int, part: int) -> None:
     plan = column_plan(rd, stage, index - 1, part)
     path = rd.part_path(rd.stage_dir(index, stage.name), part)
     if plan is not None and str(path) not in _EARLY:
-        _EARLY[str(path)] = plan.writer(path)
+        _EARLY[str(path)] = SplicedPartWriter(path, plan)
 
 
 def drop_early() -> None:
@@ -198,7 +198,8 @@ class SplicedPartWriter:
         # is the kernel's, the encoding Arrow's, both release the GIL while the stage computes. A
         # row group's copied chunks go first, while the stage still works on its rows; its fresh
         # columns (the edited ones, and the nulls of columns the input lacks) are small, and are
-        # encoded by the stage's thread, which would otherwise wait for the copy
+        # encoded by the stage's thread, which would otherwise wait for the copy (by the helper
+        # once every copy is done: `copied`)
         self.background: Background | None = Background(self._splice, depth=1)
         self.starts = self._layout()
         self.copied = threading.Event()  # set once every row group's copy is done (`starts` only)

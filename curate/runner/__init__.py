@@ -185,8 +185,7 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
             num_parts = stages[0].num_parts(ctx)
         walls[index] += time.time() - began
     last_dir = rd.stage_dir(last, stages[last].name)
-    done = rd.done_parts(last_dir, num_parts)
-    todo = [p for p in range(num_parts) if p not in done]
+    todo = unfinished_parts(rd, last_dir, num_parts)
     worked = worked or bool(todo)
     if todo and mark_views(rd, chain, stages, todo, stage_context(rd, first, stages[first], num_parts, seed, pool,
                                                                  inputs=False)):
@@ -214,10 +213,15 @@ def run_chain_parts(rd: RunDir, chain: list[int], stages: list[Stage], num_parts
 
 def start_first_part(rd: RunDir, index: int, stage: Stage, num_parts: int) -> None:
     """`PrepareContext.start_parts`: the first unfinished part's column copy starts now."""
-    done = rd.done_parts(rd.stage_dir(index, stage.name), num_parts)
-    todo = [p for p in range(num_parts) if p not in done]
+    todo = unfinished_parts(rd, rd.stage_dir(index, stage.name), num_parts)
     if todo and not stage.terminal:
         start_early(rd, stage, index, todo[0])
+
+
+def unfinished_parts(rd: RunDir, stage_dir: Path, num_parts: int) -> list[int]:
+    """The parts of a stage without a done marker, in order."""
+    done = rd.done_parts(stage_dir, num_parts)
+    return [p for p in range(num_parts) if p not in done]
 
 
 def mark_views(rd: RunDir, chain: list[int], stages: list[Stage], todo: list[int], ctx: PrepareContext) -> bool:
