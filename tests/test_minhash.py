@@ -64,9 +64,11 @@ def test_exact_jaccard_matches_python_sets():
     assert np.allclose(got, want)
 
 
-def test_signature_estimates_jaccard_without_bias():
-    corpus = planted_corpus(400, words=150, planted=0.5, low=0.3, high=1.0, seed=3)
-    sig, _, _ = mh.signatures(corpus.texts, num_perm=256)
+@pytest.mark.parametrize("hashing,words", [("permutations", 150), ("one-permutation", 150),
+                                           ("one-permutation", 30)])  # 30 words: most bins densified
+def test_signature_estimates_jaccard_without_bias(hashing, words):
+    corpus = planted_corpus(400, words=words, planted=0.5, low=0.3, high=1.0, seed=3)
+    sig, _, _ = mh.signatures(corpus.texts, num_perm=256, hashing=hashing)
     left, right = corpus.pairs[:, 0], corpus.pairs[:, 1]
     estimate = (sig[left] == sig[right]).mean(axis=1)
     error = estimate - corpus.similarity

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from curate.dedup import cluster, kernels, native
+from curate.dedup.hashing import order_for
 from curate.dedup.minhash import permutations, text_buffers
 from curate.text.small import load_extension, pick
 
@@ -39,13 +40,16 @@ def _texts(rng: np.random.Generator, count: int) -> list:
 
 @pytest.mark.parametrize("shingle,ngram", [("word", 5), ("word", 1), ("word", 3), ("char", 5), ("char", 2)])
 @pytest.mark.parametrize("keep,bands,rows", [(True, 16, 8), (False, 16, 8), (False, 0, 0), (True, 5, 11)])
-def test_minhash_matches_numba(shingle, ngram, keep, bands, rows):
+@pytest.mark.parametrize("hashing", ["permutations", "one-permutation"])
+def test_minhash_matches_numba(shingle, ngram, keep, bands, rows, hashing):
     rng = np.random.default_rng(hash((shingle, ngram, keep, bands)) % 2**32)
     data, offsets, valid = text_buffers(pa.array(_texts(rng, 300)))
     offsets, valid = offsets[7:], valid[7:]  # a run of rows that does not start at byte 0
     a, b = permutations(128, 3)
+    order = order_for(hashing, 128, 3)
     for kept in (np.empty(0, np.uint32), np.empty(40, np.uint32)):  # allocated, then grown from too small
-        args = (data, offsets, valid, ngram, shingle == "char", a, b, keep, bands, rows, kernels.BAND_MULTIPLIERS)
+        args = (data, offsets, valid, ngram, shingle == "char", a, b, order, keep, bands, rows,
+                kernels.BAND_MULTIPLIERS)
         ours = native.minhash_kernel(*args, kept.copy())
         theirs = kernels._minhash_kernel(*args, kept.copy())
         sig, keys, exact, counts, kept_offsets, values, used = ours

@@ -89,13 +89,14 @@ def test_seeded_hashes(texts, seed):
 
 @SLOW
 @given(TEXTS, st.integers(1, 6), st.sampled_from(["word", "char"]), st.sampled_from([(4, 4), (16, 8)]),
-       st.booleans())
-def test_minhash_band_keys_and_shingles(texts, ngram, shingle, shape, keep):
+       st.booleans(), st.sampled_from(["permutations", "one-permutation"]))
+def test_minhash_band_keys_and_shingles(texts, ngram, shingle, shape, keep, hashing):
     bands, rows = shape
-    sig, _, _ = check_paths_agree(minhash.signatures, texts, num_perm=128, ngram=ngram, shingle=shingle)
+    sig, _, _ = check_paths_agree(minhash.signatures, texts, num_perm=128, ngram=ngram, shingle=shingle,
+                                  hashing=hashing)
     check_paths_agree(minhash.band_keys, sig, bands, rows)
     out = check_paths_agree(minhash.band_keys_and_shingles, texts, bands=bands, rows=rows, ngram=ngram, shingle=shingle,
-               keep=keep)
+                            keep=keep, hashing=hashing)
     offsets, values = check_paths_agree(minhash.shingle_sets, texts, ngram=ngram, shingle=shingle)
     pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i, len(texts))], np.int64).reshape(-1, 2)
     check_paths_agree(minhash.jaccard_pairs, offsets, values, pairs[:, 0], pairs[:, 1])

@@ -161,6 +161,52 @@ HOT static void min_hashes(u32 *restrict row, const u32 *restrict xs, i64 k, con
     }
 }
 
+/* least[p] = min(least[p], values[p]): SIMD (a loop of its own, so the compiler sees it whole) */
+HOT static void lower_to(u32 *restrict least, const u32 *restrict values, i64 n) {
+    for (i64 p = 0; p < n; p++) least[p] = least[p] < values[p] ? least[p] : values[p];
+}
+
+/* One permutation hashing (Li, Owen & Zhang 2012), kernels._one_permutation: h = a0 * x + b0
+ * mod 2^32 of each of the k values of xs; row[bin] = the smallest h in its bin, the bin being h's
+ * place among `perms` equal ranges. An empty bin p then takes the value of the first originally
+ * filled bin in order[p] (a fixed permutation of the bins: optimal densification, Shrivastava 2017).
+ * With many filled bins, each empty bin scans its order; with fewer (short texts), every bin at
+ * once takes the least of keyed[j][p] = (j's place in order[p]) << 16 | j over the filled bins j,
+ * a SIMD min per filled bin, where the scans would mispredict once a bin. */
+HOT static void one_permutation(u32 *restrict row, const u32 *restrict xs, i64 k, u32 a0, u32 b0,
+                                const uint16_t *restrict order, const u32 *restrict keyed, i64 perms) {
+    for (i64 p = 0; p < perms; p++) row[p] = EMPTY;
+    for (i64 i = 0; i < k; i++) {
+        u32 h = a0 * xs[i] + b0;
+        i64 bin = (i64)(((u64)h * (u64)perms) >> 32);
+        u32 held = row[bin];
+        row[bin] = h < held ? h : held;  /* no branch: whether h lowers its bin is unpredictable */
+    }
+    uint8_t full[1024];  /* perms <= 1024 (DedupConfig.num_perm) */
+    i64 filled = 0;
+    for (i64 p = 0; p < perms; p++) filled += full[p] = row[p] != EMPTY;
+    if (filled == 0 || filled == perms) return;
+    if (4 * filled < 3 * perms) {
+        u32 least[1024];
+        uint16_t bins[1024];
+        for (i64 p = 0, f = 0; p < perms; p++) {
+            least[p] = EMPTY;
+            bins[f] = (uint16_t)p;  /* no branch: the filled bins, in order */
+            f += full[p];
+        }
+        for (i64 f = 0; f < filled; f++) lower_to(least, keyed + (i64)bins[f] * perms, perms);
+        for (i64 p = 0; p < perms; p++)
+            if (!full[p]) row[p] = row[least[p] & 0xFFFF];
+        return;
+    }
+    for (i64 p = 0; p < perms; p++) {
+        if (full[p]) continue;
+        const uint16_t *probe = order + p * perms;
+        while (!full[*probe]) probe++;  /* ends: a filled bin is somewhere in the permutation */
+        row[p] = row[*probe];
+    }
+}
+
 static void band_row(const u32 *row, u64 *keys, i64 docs, i64 d, i64 bands, i64 rows, const u64 *mult) {
     for (i64 band = 0; band < bands; band++) {
         u64 h = (u64)(band + 1);
@@ -170,10 +216,10 @@ static void band_row(const u32 *row, u64 *keys, i64 docs, i64 d, i64 bands, i64 
 }
 
 typedef struct {
-    Py_buffer data, offsets, valid, a, b, mult, sig, keys, exact, counts, kept, kept_offsets;
+    Py_buffer data, offsets, valid, a, b, order, mult, sig, keys, exact, counts, kept, kept_offsets;
 } MinhashArgs;
 
-/* minhash(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult, sig, keys, exact,
+/* minhash(data, offsets, valid, n, char_mode, a, b, order, keep, bands, rows, mult, sig, keys, exact,
  * counts, kept, kept_offsets, first_doc, pos) -> (doc, pos): runs kernels._minhash_kernel's loop
  * from `first_doc` with `pos` kept values so far; stops early at the first doc whose shingles
  * may not fit in `kept` (the caller grows it and calls again from there). */
@@ -182,8 +228,8 @@ static PyObject *minhash(PyObject *self, PyObject *args) {
     Py_ssize_t n, bands, rows, first, pos;
     int char_mode, keep;
     memset(&x, 0, sizeof x);
-    if (!PyArg_ParseTuple(args, "y*y*y*npy*y*pnny*w*w*w*w*w*w*nn", &x.data, &x.offsets, &x.valid, &n, &char_mode,
-                          &x.a, &x.b, &keep, &bands, &rows, &x.mult, &x.sig, &x.keys, &x.exact, &x.counts,
+    if (!PyArg_ParseTuple(args, "y*y*y*npy*y*y*pnny*w*w*w*w*w*w*nn", &x.data, &x.offsets, &x.valid, &n,
+                          &char_mode, &x.a, &x.b, &x.order, &keep, &bands, &rows, &x.mult, &x.sig, &x.keys, &x.exact, &x.counts,
                           &x.kept, &x.kept_offsets, &first, &pos))
         return NULL;
     const uint8_t *data = x.data.buf, *valid = x.valid.buf;
@@ -200,7 +246,19 @@ static PyObject *minhash(PyObject *self, PyObject *args) {
     u32 *buf = malloc(sizeof(u32) * longest * 2);
     u64 *words = malloc(sizeof(u64) * longest), *ring = calloc(n > 1 ? n : 1, sizeof(u64));
     int failed = !buf || !words || !ring;
-    if (!failed) {
+    /* the order table: perms x perms bin numbers (uint16), or none for `perms` permutations */
+    int bad_order = x.order.len && (perms > 1024 || x.order.len != (Py_ssize_t)(perms * perms * 2));
+    u32 *keyed = x.order.len && !bad_order ? malloc(sizeof(u32) * perms * perms) : NULL;
+    failed |= x.order.len && !bad_order && !keyed;
+    if (keyed) {  /* keyed[j][p]: bin j's place in order[p], then j */
+        const uint16_t *order = x.order.buf;
+        for (i64 p = 0; p < perms; p++)
+            for (i64 t = 0; t < perms; t++) {
+                u32 j = order[p * perms + t];
+                keyed[j * perms + p] = ((u32)t << 16) | j;
+            }
+    }
+    if (!failed && !bad_order) {
         Py_BEGIN_ALLOW_THREADS
         for (; d < docs; d++) {
             u32 *target = buf;
@@ -216,7 +274,10 @@ static PyObject *minhash(PyObject *self, PyObject *args) {
             }
             counts[d] = k;
             u32 *row = bands ? sig : sig + d * perms;
-            min_hashes(row, target, k, x.a.buf, x.b.buf, perms);
+            if (keyed)
+                one_permutation(row, target, k, ((u32 *)x.a.buf)[0], ((u32 *)x.b.buf)[0], x.order.buf, keyed, perms);
+            else
+                min_hashes(row, target, k, x.a.buf, x.b.buf, perms);
             if (bands) band_row(row, keys, docs, d, bands, rows, x.mult.buf);
             if (keep) {
                 pos += k;
@@ -228,10 +289,15 @@ static PyObject *minhash(PyObject *self, PyObject *args) {
     free(buf);
     free(words);
     free(ring);
-    Py_buffer *all[] = {&x.data, &x.offsets, &x.valid, &x.a, &x.b, &x.mult, &x.sig, &x.keys, &x.exact,
+    free(keyed);
+    Py_buffer *all[] = {&x.data, &x.offsets, &x.valid, &x.a, &x.b, &x.order, &x.mult, &x.sig, &x.keys, &x.exact,
                         &x.counts, &x.kept, &x.kept_offsets};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) PyBuffer_Release(all[i]);
     if (failed) return PyErr_NoMemory();
+    if (bad_order) {
+        PyErr_SetString(PyExc_ValueError, "order must hold perms x perms bins (perms <= 1024)");
+        return NULL;
+    }
     return Py_BuildValue("nn", (Py_ssize_t)d, pos);
 }
 

@@ -204,14 +204,38 @@ def _min_hashes(row, xs, k, a, b):
 
 
 @njit(cache=True, nogil=True)
-def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult, kept):
+def _one_permutation(row, xs, k, a, b, order):
+    """One permutation hashing (`curate.dedup.hashing`): each value's a[0] * x + b[0] mod 2^32
+    lowers the minimum of its bin (its place among len(row) equal ranges); an empty bin p then
+    takes the value of the first bin of order[p] that a value fell in."""
+    perms = len(row)
+    row[:] = EMPTY
+    a0, b0 = a[0], b[0]
+    for i in range(k):
+        h = np.uint32(a0 * xs[i] + b0)
+        j = (np.uint64(h) * np.uint64(perms)) >> np.uint64(32)
+        row[j] = min(row[j], h)
+    full = row != EMPTY
+    filled = full.sum()
+    if 0 < filled < perms:
+        for p in range(perms):
+            if not full[p]:
+                t = 0
+                while not full[order[p, t]]:
+                    t += 1
+                row[p] = row[order[p, t]]
+
+
+@njit(cache=True, nogil=True)
+def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, order, keep, bands, rows, mult, kept):
     """Signatures (docs x perms, uint32), exact hashes and shingle counts of every text.
 
     With `bands` > 0, band keys (bands x docs, see `_band_kernel`) instead of signatures: each
     signature lives only in one scratch row (no docs x perms array to allocate and fill).
     With `keep`, also every text's shingle values as (offsets, values), unsorted and with
     repeats, so the exact Jaccard check later needs no second tokenising pass; they are
-    written into `kept` (grown if too small; the values returned are a view of it).
+    written into `kept` (grown if too small; the values returned are a view of it). A non-empty
+    `order` (perms x perms) hashes by one permutation (`_one_permutation`), else by len(a).
     """
     docs = len(offsets) - 1
     sig = np.empty((1 if bands else docs, len(a)), dtype=np.uint32)
@@ -242,7 +266,10 @@ def _minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows,
             k, exact[d] = _shingles(data, offsets[d], offsets[d + 1], n, char_mode, ring, target, words)
         counts[d] = k
         row = sig[0] if bands else sig[d]
-        _min_hashes(row, target, k, a, b)
+        if len(order):
+            _one_permutation(row, target, k, a, b, order)
+        else:
+            _min_hashes(row, target, k, a, b)
         if bands:
             _band_row(row, keys, d, bands, rows, mult)
         if keep:

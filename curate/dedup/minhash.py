@@ -16,6 +16,8 @@ a permutation of 32-bit values) over well-mixed shingle values. Per text, a loop
 permutations (innermost: contiguous, SIMD) updates the running minima with eight shingles per
 sweep, which cuts the load/store traffic on the minima eightfold. Shingling, not this
 arithmetic, sets the speed (about 540 MB/s per core for both together, 200-word texts).
+With `hashing="one-permutation"` one hash per shingle fills `num_perm` bins instead
+(`curate.dedup.hashing`, which also says when dedup picks it).
 
 LSH. The signature is cut into `bands` bands of `rows` values; a band's key is a multilinear
 hash of its values plus one finaliser. `band_keys_and_shingles` computes the keys in the same
@@ -36,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.dedup import twins  # noqa: F401 (registers the NumPy twins of the hot inner kernels)
+from curate.dedup.hashing import order_for
 from curate.dedup.kernels import (
     BAND_MULTIPLIERS,
     _bag_jaccard_kernel,
@@ -145,6 +148,7 @@ def text_buffers(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def signatures(
     texts, *, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
+    hashing: str = "permutations",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signatures uint32[docs, num_perm], exact uint64[docs], shingle counts int64[docs]).
 
@@ -156,9 +160,10 @@ def signatures(
     (True, True, [2, 2, 0])
     """
     a, b = permutations(num_perm, seed)
+    order = order_for(hashing, num_perm, seed)
     data, offsets, valid = text_buffers(texts)
     kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
-    sig, _, exact, counts, _, _, _ = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, False,
+    sig, _, exact, counts, _, _, _ = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, order, False,
                                             0, 0, BAND_MULTIPLIERS, np.empty(0, np.uint32))
     return sig, exact, counts
 
@@ -166,6 +171,7 @@ def signatures(
 def band_keys_and_shingles(
     texts, *, bands: int, rows: int, num_perm: int = 128, ngram: int = 5, shingle: str = "word", seed: int = 1,
     keep: bool = True, scratch: list[np.ndarray] | None = None, threads: int = 1, join: bool = True,
+    hashing: str = "permutations",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | list[np.ndarray]]:
     """(band keys uint64[docs, bands], exact, counts, shingle offsets, shingle values).
 
@@ -186,6 +192,7 @@ def band_keys_and_shingles(
     if bands < 1 or rows < 1 or bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations, have {num_perm}")
     a, b = permutations(num_perm, seed)
+    order = order_for(hashing, num_perm, seed)
     pieces = _pieces(_as_array(texts), threads)
     threads = max(1, min(int(threads), len(pieces)))
     scratch = scratch if scratch is not None else []
@@ -196,7 +203,7 @@ def band_keys_and_shingles(
         data, offsets, valid = pieces[i]
         slot = i + (len(pieces) > 1)
         kernel = pick(_minhash_kernel, 1, _twin_seconds(offsets, data, shingle))
-        out = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, bool(keep), int(bands),
+        out = kernel(data, offsets, valid, int(ngram), shingle == "char", a, b, order, bool(keep), int(bands),
                      int(rows), BAND_MULTIPLIERS, scratch[slot])
         if keep:
             scratch[slot] = out[5]

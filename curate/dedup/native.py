@@ -29,7 +29,7 @@ def available() -> bool:
     return _native is not None
 
 
-def minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, mult, kept):
+def minhash_kernel(data, offsets, valid, n, char_mode, a, b, order, keep, bands, rows, mult, kept):
     """`kernels._minhash_kernel` in C: the same arguments and the same 7-tuple back."""
     offsets = np.ascontiguousarray(offsets, np.int64)
     docs = len(offsets) - 1
@@ -41,10 +41,12 @@ def minhash_kernel(data, offsets, valid, n, char_mode, a, b, keep, bands, rows, 
         kept = np.empty((offsets[docs] - offsets[0]) // 4 + 16, dtype=np.uint32)
     kept_offsets = np.zeros(docs + 1 if keep else 1, dtype=np.int64)
     valid = np.ascontiguousarray(valid, np.bool_)
+    order = np.ascontiguousarray(order, np.uint16)
     done, pos = 0, 0
     while True:
-        done, pos = _native.minhash(data, offsets, valid, int(n), bool(char_mode), a, b, bool(keep), int(bands),
-                                    int(rows), mult, sig, keys, exact, counts, kept, kept_offsets, done, pos)
+        done, pos = _native.minhash(data, offsets, valid, int(n), bool(char_mode), a, b, order, bool(keep),
+                                    int(bands), int(rows), mult, sig, keys, exact, counts, kept, kept_offsets,
+                                    done, pos)
         if done == docs:
             return sig, keys, exact, counts, kept_offsets, kept, pos
         need = 2 * (int(offsets[done + 1] - offsets[done]) + 2)  # the kernel's own growth rule

@@ -115,7 +115,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         "# Dedup report", "",
         (f"Field `{s['field']}` ({s['level']} level), {s['shingle']} {s['ngram']}-gram shingles, "
-         f"Jaccard threshold {s['threshold']}, {s['num_perm']} permutations as {s['bands']} bands x "
+         f"Jaccard threshold {s['threshold']}, {_signature(s)} as {s['bands']} bands x "
          f"{s['rows']} rows."), "",
         "| | count |", "|---|---|",
         f"| units compared | {s['units']} |", f"| rows seen | {s['rows_seen']} |",
@@ -146,3 +146,10 @@ def markdown(data: dict[str, Any]) -> str:
 def _label(member: dict[str, Any]) -> str:
     role = "kept" if member["keeper"] else ("earlier release" if member["prior"] else "marked")
     return f"`{_cell(member['key'])}` ({role}, {_cell(member['source'])}, {member['passes']} pass)"
+
+
+def _signature(settings: dict[str, Any]) -> str:
+    """How the signatures were made, for the report's first line."""
+    if settings.get("hashing") == "one-permutation":
+        return f"{settings['num_perm']} bins of one permutation"
+    return f"{settings['num_perm']} permutations"

@@ -106,7 +106,8 @@ class SignatureSink:
         o = self.options
         keys, exact, counts, offsets, values = band_keys_and_shingles(
             texts, bands=o["bands"], rows=o["rows"], num_perm=o["num_perm"], ngram=o["ngram"], shingle=o["shingle"],
-            seed=o["seed"], keep=self.keep, scratch=scratch, threads=1, join=False)
+            seed=o["seed"], keep=self.keep, scratch=scratch, threads=1, join=False,
+            hashing=o.get("hashing", "permutations"))
         heads = pc.binary_slice(texts.cast(pa.large_binary()), 0, HEAD_BYTES)
         return keys.T, exact, counts, text_lengths(texts), offsets, values, heads
 

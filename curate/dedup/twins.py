@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.dedup.kernels import EMPTY, WORD_TABLE, _min_hashes, _word_hashes_of
+from curate.dedup.kernels import EMPTY, WORD_TABLE, _min_hashes, _one_permutation, _word_hashes_of
 from curate.text.small import numpy_twin
 from curate.text.words import mix64
 
@@ -22,6 +22,22 @@ def min_hashes(row, xs, k, a, b):
     if k:
         a32, b32, x32 = (v.astype(np.uint32, copy=False) for v in (a, b, xs[:k]))
         np.minimum(row, (a32[:, None] * x32[None, :] + b32[:, None]).min(axis=1), out=row)
+
+
+@numpy_twin(_one_permutation)
+def one_permutation(row, xs, k, a, b, order):
+    """`_one_permutation`: every value's bin at once, then every empty bin's first filled one."""
+    perms = len(row)
+    row[:] = EMPTY
+    if not k:
+        return
+    h = a[:1].astype(np.uint32) * xs[:k].astype(np.uint32) + b[:1].astype(np.uint32)
+    np.minimum.at(row, ((h.astype(np.uint64) * np.uint64(perms)) >> np.uint64(32)).astype(np.int64), h)
+    empty = np.flatnonzero(row == EMPTY)
+    if 0 < len(empty) < perms:
+        probes = order[empty]
+        first = (row[probes] != EMPTY).argmax(axis=1)
+        row[empty] = row[probes[np.arange(len(empty)), first]]
 
 
 @numpy_twin(_word_hashes_of)

@@ -56,6 +56,10 @@ class DedupConfig(StageConfig):
     threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets at "
                              "or above which two texts are near-duplicates.")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length).")
+    hashing: Literal["auto", "permutations", "one-permutation"] = Field(
+        "auto", description="MinHash scheme: num_perm permutations, or one permutation hashing (one hash a "
+        "shingle into num_perm bins: faster on long texts, slower on short ones); auto: one permutation "
+        "when the texts average 256 shingles or more.")
     shingle: Literal["word", "char"] = Field("word", description="Shingles: word n-grams or character n-grams.")
     ngram: int = Field(5, ge=1, le=64, description="Shingle size n (words or characters).")
     recall_weight: float = Field(
@@ -102,11 +106,16 @@ class Dedup(Stage):
             return c.bands, c.rows
         return lsh_params(c.threshold, c.num_perm, fp_weight=1 - c.recall_weight, fn_weight=c.recall_weight)
 
-    def options(self) -> dict[str, Any]:
+    def options(self, files: list[str] | None = None) -> dict[str, Any]:
+        """The signature pass's settings; `auto` hashing resolved by the texts of `files` (none:
+        permutations)."""
+        from curate.dedup import hashing
+
         c = self.config
         bands, rows = self.lsh_shape()
+        scheme = hashing.choose(c.hashing, files or [], c.field, c.shingle)
         return {"field": c.field, "level": "problem" if c.field == "problem" else "row",
-                "ngram": c.ngram, "shingle": c.shingle, "num_perm": c.num_perm, "seed": c.seed,
+                "ngram": c.ngram, "shingle": c.shingle, "num_perm": c.num_perm, "seed": c.seed, "hashing": scheme,
                 "bands": bands, "rows": rows, "domains": c.domains, "verify": c.near and c.verify_pairs}
 
     # ---------------------------------------------------------------- prepare
@@ -118,8 +127,8 @@ class Dedup(Stage):
         from curate.dedup.units import materialise_against, remove_companions
 
         return_free_memory()  # what earlier stages' prepares freed (load's id check: 100 MB at 1M rows)
-        started, options, art = time.time(), self.options(), ctx.artifacts
         files = [str(p) for p in ctx.inputs]
+        started, options, art = time.time(), self.options(files), ctx.artifacts
         prior_files = []
         if self.config.against:
             prior_files = [str(p) for p in materialise_against(
@@ -205,7 +214,8 @@ class Dedup(Stage):
 
         return {
             "field": options["field"], "level": options["level"], "threshold": self.config.threshold,
-            "num_perm": options["num_perm"], "bands": options["bands"], "rows": options["rows"],
+            "num_perm": options["num_perm"], "hashing": options["hashing"], "bands": options["bands"],
+            "rows": options["rows"],
             "shingle": options["shingle"], "ngram": options["ngram"],
             "units": index.units - index.prior_units, "rows_seen": index.rows_seen,
             "empty_units": int((~index.usable).sum()), "exact_duplicate_units": len(ex_left),
