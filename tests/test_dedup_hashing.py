@@ -16,6 +16,7 @@ from curate.cli import cli
 from curate.dedup import hashing, native
 from curate.dedup.minhash import permutations, text_buffers
 from curate.dedup.synth import planted_corpus, score
+from curate.stages.dedup import mean_text_bytes
 
 
 def _write(path: Path, texts: list[str]) -> Path:
@@ -50,11 +51,12 @@ def test_mean_text_bytes_reads_the_footers_of_written_parts(tmp_path):
     path = tmp_path / "part-00000.parquet"
     pq.write_table(pa.table({"problem": texts}), path, row_group_size=300)
     mean = np.mean([len(t) for t in texts])
-    assert hashing.mean_text_bytes([str(path)], "problem") == pytest.approx(mean, rel=0.05)
-    assert hashing.mean_text_bytes([str(path)], "answer") is None  # a column the part lacks: no guess
-    assert hashing.choose("auto", [str(path)], "answer", "word") == "permutations"
-    assert hashing.choose("auto", [str(path)], "problem", "char") == "one-permutation"  # 600 shingles
-    assert hashing.choose("permutations", [str(path)], "problem", "char") == "permutations"
+    assert mean_text_bytes([str(path)], "problem") == pytest.approx(mean, rel=0.05)
+    assert mean_text_bytes([str(path)], "answer") is None  # a column the part lacks: no guess
+    assert hashing.choose("auto", None, "word") == "permutations"
+    assert hashing.choose("auto", mean, "char") == "one-permutation"  # 600 shingles
+    assert hashing.choose("auto", mean, "word") == "permutations"  # 100 shingles
+    assert hashing.choose("permutations", mean, "char") == "permutations"
 
 
 def test_one_permutation_finds_planted_duplicates_across_parts(tmp_path):

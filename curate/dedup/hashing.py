@@ -20,14 +20,12 @@ the run. The choice changes which candidate pairs LSH finds, not how a pair is j
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 
 SCHEMES = ("auto", "permutations", "one-permutation")
 LONG_TEXT_SHINGLES = 256  # mean shingles a text from which `auto` hashes by one permutation
 WORD_BYTES = 6  # bytes of a word and its separator, on average, in English prose and reasoning
-SAMPLED_PARTS = 4  # parts whose footers `auto` reads
 NO_ORDER = np.zeros((0, 0), np.uint16)  # the kernels' `order` for `permutations`
 
 
@@ -50,49 +48,12 @@ def densify_order(num_perm: int, seed: int) -> np.ndarray:
     return order
 
 
-def choose(requested: str, paths: list[str], field: str, shingle: str) -> str:
-    """`requested`, or for `auto` the scheme the run's text lengths call for."""
+def choose(requested: str, mean_bytes: float | None, shingle: str) -> str:
+    """`requested`, or for `auto` the scheme texts of `mean_bytes` bytes on average call for (not
+    known: permutations)."""
     if requested != "auto":
         return requested
-    mean = mean_text_bytes(paths[:SAMPLED_PARTS], field)
-    if mean is None:
+    if mean_bytes is None:
         return "permutations"
-    shingles = mean / WORD_BYTES if shingle == "word" else mean
+    shingles = mean_bytes / WORD_BYTES if shingle == "word" else mean_bytes
     return "one-permutation" if shingles >= LONG_TEXT_SHINGLES else "permutations"
-
-
-def mean_text_bytes(paths: list[str], field: str) -> float | None:
-    """Mean bytes of `field` a row in these parts (files or views), by their Parquet footers;
-    None when a footer cannot tell (a computed column, a source that is not Parquet)."""
-    from curate.part_columns import file_segments
-    from curate.stages.base import view_segments
-
-    size = rows = 0.0
-    footers: dict[str, object] = {}
-    for path in paths:
-        try:
-            segments = file_segments(Path(path)) if Path(path).exists() else view_segments(path)
-        except (OSError, ValueError):
-            return None
-        for segment in segments or []:
-            column = segment.columns.get(field)
-            if column is None:
-                return None
-            group = _footer(footers, segment.path).row_group(segment.group)
-            chunk = next((group.column(i) for i in range(group.num_columns)
-                          if group.column(i).path_in_schema == column), None)
-            if chunk is None:
-                return None
-            size += chunk.total_uncompressed_size * segment.rows / max(1, group.num_rows)
-            rows += segment.rows
-        if segments is None:
-            return None
-    return max(0.0, size / rows - 4) if rows else None  # 4: the length before each value
-
-
-def _footer(cache: dict, path: str):
-    if path not in cache:
-        import pyarrow.parquet as pq
-
-        cache[path] = pq.ParquetFile(path).metadata
-    return cache[path]

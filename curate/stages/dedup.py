@@ -43,6 +43,7 @@ SIGNATURE_PIECE_BYTES = 4 << 20
 # room after each row group, the part's whole copy starts while prepare's single-threaded tail
 # runs (ColumnEdit.room_per_row); a row group whose fresh columns outgrow it is copied again.
 ROOM_PER_ROW = 32
+SAMPLED_PARTS = 4  # parts whose footers `hashing: auto` reads
 KeepRule = Literal["verified", "shortest", "longest"]
 
 
@@ -113,7 +114,8 @@ class Dedup(Stage):
 
         c = self.config
         bands, rows = self.lsh_shape()
-        scheme = hashing.choose(c.hashing, files or [], c.field, c.shingle)
+        mean = mean_text_bytes(files[:SAMPLED_PARTS], c.field) if files and c.hashing == "auto" else None
+        scheme = hashing.choose(c.hashing, mean, c.shingle)
         return {"field": c.field, "level": "problem" if c.field == "problem" else "row",
                 "ngram": c.ngram, "shingle": c.shingle, "num_perm": c.num_perm, "seed": c.seed, "hashing": scheme,
                 "bands": bands, "rows": rows, "domains": c.domains, "verify": c.near and c.verify_pairs}
@@ -265,6 +267,39 @@ class Dedup(Stage):
         self._cache = (ctx.part, (table["key"].combine_chunks().cast(pa.string()),
                                   table["dup_of"].combine_chunks().cast(pa.string())))
         return self._cache[1]
+
+
+def mean_text_bytes(paths: list[str], field: str) -> float | None:
+    """Mean bytes of `field` a row in these parts (files or views), by their Parquet footers;
+    None when a footer cannot tell (a computed column, a source that is not Parquet)."""
+    import pyarrow.parquet as pq
+
+    from curate.stages.base import view_segments
+
+    size = rows = 0.0
+    for path in paths:
+        if Path(path).exists():  # a written part: all its row groups, every column its own
+            segments = [(path, None, {field: field})]
+        else:
+            views = view_segments(path)
+            if views is None:
+                return None
+            segments = [(s.path, (s.group, s.rows), s.columns) for s in views]
+        for file, where, columns in segments:
+            meta = pq.ParquetFile(file).metadata
+            groups = [where] if where else [(g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
+            for group, count in groups:
+                chunk = _chunk(meta.row_group(group), columns.get(field))
+                if chunk is None:
+                    return None
+                size += chunk.total_uncompressed_size * count / max(1, meta.row_group(group).num_rows)
+                rows += count
+    return max(0.0, size / rows - 4) if rows else None  # 4: the length before each value
+
+
+def _chunk(group, column: str | None):
+    """The column chunk of `column` in a row group's footer, or None."""
+    return next((group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema == column), None)
 
 
 def threads_per_task(ctx: PrepareContext) -> int:
