@@ -1,4 +1,5 @@
-"""The command line limits glibc's malloc arenas to one per core (`curate.cli._limit_malloc_arenas`)."""
+"""The command line tunes the allocators: one glibc malloc arena per core
+(`curate.cli._limit_malloc_arenas`), Arrow's jemalloc pool."""
 
 from __future__ import annotations
 
@@ -43,3 +44,23 @@ def test_threads_share_one_arena_per_core():
     cores = max(2, len(os.sched_getaffinity(0)))
     assert arenas("cli") <= cores
     assert arenas("plain") > cores  # without the limit, the 8 threads spread over more arenas
+
+
+POOL = """
+import curate.cli  # noqa: F401
+import pyarrow as pa
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Arrow's Linux builds carry jemalloc")
+def test_commands_allocate_arrow_memory_from_jemalloc_unless_told_otherwise():
+    """jemalloc with a 10 ms decay faults fewer pages back in than mimalloc (docs/performance.md)."""
+    def pool(**env: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")}
+        out = subprocess.run([sys.executable, "-c", POOL], env={**clean, **env}, capture_output=True, text=True,
+                             check=True)
+        return out.stdout.split()[-1]
+
+    assert pool() == "jemalloc"
+    assert pool(ARROW_DEFAULT_MEMORY_POOL="mimalloc") == "mimalloc"

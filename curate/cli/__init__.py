@@ -2,6 +2,7 @@
 generated stage commands in `stages`, hand-written commands beside them)."""
 
 import os
+import sys
 
 # Arrow's allocator (mimalloc) keeps freed pages for reuse for a while by default: a command
 # streaming wide rows frees tens of MB per batch, and the pages kept counted 120-150 MB of
@@ -12,6 +13,16 @@ import os
 # for 4-12 MB less peak RSS (30k rows; 1M rows: 451 vs 456 MB). Read when Arrow loads, so set
 # before anything imports pyarrow.
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "10")
+# On Linux, Arrow's jemalloc pool (in the PyPI and conda-forge builds there) instead, its freed
+# pages returned after 10 ms as well: it faults far fewer pages back in than mimalloc with the
+# same delay. `curate dedup` over 1M R1-length rows: 1.76M -> 0.79M page faults, 21.2 -> 17.8 s,
+# 187 -> 197 MB peak RSS; at 30k rows 0.93x the wall; `curate decontam` 0.97x at 30k, the same at
+# 1M, +7-11 MB (docs/performance.md, thirteenth round). ARROW_DEFAULT_MEMORY_POOL=mimalloc (or
+# JE_ARROW_MALLOC_CONF) in the environment wins; an Arrow built without jemalloc warns once and
+# keeps its default pool, tuned below.
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:10,muzzy_decay_ms:0")
 # mimalloc 3 asks for transparent huge pages on its arena: with pages returned soon (above),
 # a freed 2 MB page is faulted in and zeroed whole again for the next few KB. Without them,
 # peak RSS at 30k R1-length rows was 38 MB lower for both `curate dedup` and `curate decontam`
@@ -38,8 +49,6 @@ def _limit_malloc_arenas() -> None:
     anonymous memory over its signature pass in arenas left behind, which malloc_trim does not
     give back, and peaked at 439 MB against 408 MB with one arena per core; 30k rows and CPU
     time unchanged. MALLOC_ARENA_MAX in the environment (read by glibc at start) wins."""
-    import sys
-
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
         return
     try:
