@@ -53,6 +53,7 @@ def test_mean_text_bytes_reads_the_footers_of_written_parts(tmp_path):
     mean = np.mean([len(t) for t in texts])
     assert mean_text_bytes([str(path)], "problem") == pytest.approx(mean, rel=0.05)
     assert mean_text_bytes([str(path)], "answer") is None  # a column the part lacks: no guess
+    assert mean_text_bytes([str(tmp_path / "nowhere" / "part-00000.parquet")], "problem") is None
     assert hashing.choose("auto", None, "word") == "permutations"
     assert hashing.choose("auto", mean, "char") == "one-permutation"  # 600 shingles
     assert hashing.choose("auto", mean, "word") == "permutations"  # 100 shingles

@@ -271,7 +271,15 @@ class Dedup(Stage):
 
 def mean_text_bytes(paths: list[str], field: str) -> float | None:
     """Mean bytes of `field` a row in these parts (files or views), by their Parquet footers;
-    None when a footer cannot tell (a computed column, a source that is not Parquet)."""
+    None when a footer cannot tell (a computed column, a source that is not Parquet or cannot be
+    opened here): the choice it informs is about speed, so it never fails a run."""
+    try:
+        return _mean_text_bytes(paths, field)
+    except Exception:  # noqa: BLE001 - any reader's error: no guess (the signature pass reports real ones)
+        return None
+
+
+def _mean_text_bytes(paths: list[str], field: str) -> float | None:
     import pyarrow.parquet as pq
 
     from curate.stages.base import view_segments
