@@ -84,3 +84,20 @@ def test_the_c_kernel_refuses_an_order_of_the_wrong_shape():
     with pytest.raises(ValueError, match="perms x perms"):
         native.minhash_kernel(data, offsets, valid, 2, False, a, b, np.zeros((8, 8), np.uint16), False, 2, 8,
                               np.ones(1024, np.uint64), np.empty(0, np.uint32))
+
+
+def test_an_earlier_release_is_hashed_by_the_runs_scheme(tmp_path):
+    """Long texts: `auto` picks one permutation, and the release's texts get the same bins, so
+    near-copies of its rows (J 0.85-0.95, not exact) are found across the two."""
+    corpus = planted_corpus(40, words=400, planted=0.5, low=0.85, high=0.95, seed=5)
+    one_copy = dict(zip(corpus.pairs[:, 0].tolist(), corpus.pairs[:, 1].tolist()))  # an original, its last copy
+    originals, copies = list(one_copy), list(one_copy.values())
+    release = tmp_path / "release" / "train-00000-of-00001.parquet"
+    release.parent.mkdir()
+    pq.write_table(pa.table({"id": [f"p{i:04d}" for i in originals],
+                             "problem": [corpus.texts[i] for i in originals]}), release)
+    rows = [{**row, "id": f"n{i:04d}"} for i, row in zip(copies, problem_rows([corpus.texts[i] for i in copies]))]
+    out, stats = run_dedup(tmp_path / "run", rows, against=str(release.parent))
+    assert stats["hashing"] == "one-permutation" and stats["against_units"] == len(originals)
+    got = dict(zip(out["id"].to_pylist(), out["dup_of"].to_pylist()))
+    assert got == {f"n{copy:04d}": f"p{original:04d}" for original, copy in zip(originals, copies)}
