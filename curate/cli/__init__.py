@@ -15,14 +15,17 @@ import sys
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "10")
 # On Linux, Arrow's jemalloc pool (in the PyPI and conda-forge builds there) instead, its freed
 # pages returned after 10 ms as well: it faults far fewer pages back in than mimalloc with the
-# same delay. `curate dedup` over 1M R1-length rows: 1.76M -> 0.79M page faults, 21.2 -> 17.8 s,
-# 187 -> 197 MB peak RSS; at 30k rows 0.93x the wall; `curate decontam` 0.97x at 30k, the same at
-# 1M, +7-11 MB (docs/performance.md, thirteenth round). ARROW_DEFAULT_MEMORY_POOL=mimalloc (or
-# JE_ARROW_MALLOC_CONF) in the environment wins; an Arrow built without jemalloc warns once and
-# keeps its default pool, tuned below.
+# same delay. `curate dedup` over 1M R1-length rows: 1.76M -> 0.79M page faults, 21.2 -> 17.8 s;
+# at 30k rows 0.93x the wall; `curate decontam` 0.97x at 30k, the same at 1M. One arena for all
+# threads (jemalloc's default: four per core, so a page one thread freed waits for that thread's
+# next allocation): decontam's scan threads, reader and writer then reuse each other's pages,
+# 261 -> 230 MB peak at 1M rows and 214 -> 199 at 30k, dedup 195 -> 185 at 1M, the wall the
+# same within 1-4% (docs/performance.md, thirteenth round). ARROW_DEFAULT_MEMORY_POOL=mimalloc
+# (or JE_ARROW_MALLOC_CONF) in the environment wins; an Arrow built without jemalloc warns once
+# and keeps its default pool, tuned below.
 if sys.platform.startswith("linux"):
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:10,muzzy_decay_ms:0")
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:10,muzzy_decay_ms:0,narenas:1")
 # mimalloc 3 asks for transparent huge pages on its arena: with pages returned soon (above),
 # a freed 2 MB page is faulted in and zeroed whole again for the next few KB. Without them,
 # peak RSS at 30k R1-length rows was 38 MB lower for both `curate dedup` and `curate decontam`
