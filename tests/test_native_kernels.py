@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.dedup import cluster, kernels, native
+from curate.dedup import cluster, jaccard_kernels, kernels, native
 from curate.dedup.hashing import order_for
 from curate.dedup.minhash import permutations, text_buffers
 from curate.text.small import load_extension, pick
@@ -68,7 +68,7 @@ def test_bag_jaccard_matches_numba():
     values = rng.integers(0, 40, offsets[-1]).astype(np.uint32)  # small range: repeats and overlaps
     left, right = rng.integers(0, 200, 500), rng.integers(0, 200, 500)
     np.testing.assert_array_equal(native.bag_jaccard_kernel(offsets, values, left, right),
-                                  kernels._bag_jaccard_kernel(offsets, values, left, right))
+                                  jaccard_kernels._bag_jaccard_kernel(offsets, values, left, right))
 
 
 @pytest.mark.parametrize("units", [5, 3000, 40000])
@@ -123,7 +123,7 @@ def test_read_slices_matches_the_python_loop(tmp_path, monkeypatch):
 
 def test_pick_hands_out_the_c_kernels():
     for kernel, wrapper in ((kernels._minhash_kernel, native.minhash_kernel),
-                            (kernels._bag_jaccard_kernel, native.bag_jaccard_kernel),
+                            (jaccard_kernels._bag_jaccard_kernel, native.bag_jaccard_kernel),
                             (cluster._bucket_edges, native.bucket_edges), (cluster._union_find, native.union_find)):
         assert pick(kernel, 10**9) is wrapper
 

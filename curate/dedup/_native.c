@@ -301,7 +301,7 @@ static PyObject *minhash(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", (Py_ssize_t)d, pos);
 }
 
-/* bag_jaccard(offs, values, left, right, out): kernels._bag_jaccard_kernel (exact Jaccard of
+/* bag_jaccard(offs, values, left, right, out): jaccard_kernels._bag_jaccard_kernel (exact Jaccard of
  * the distinct values of two unsorted slices, per pair, through one stamped hash table). */
 static PyObject *bag_jaccard(PyObject *self, PyObject *args) {
     Py_buffer bo, bv, bl, br, bout;
@@ -523,7 +523,7 @@ static PyObject *read_slices(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"minhash", minhash, METH_VARARGS, "kernels._minhash_kernel's loop (see curate/dedup/native.py)."},
-    {"bag_jaccard", bag_jaccard, METH_VARARGS, "kernels._bag_jaccard_kernel into a float64 buffer."},
+    {"bag_jaccard", bag_jaccard, METH_VARARGS, "jaccard_kernels._bag_jaccard_kernel into a float64 buffer."},
     {"bucket_partition", bucket_partition, METH_VARARGS, "cluster._bucket_edges' partitioning."},
     {"bucket_runs", bucket_runs, METH_VARARGS, "cluster._bucket_run over partitions."},
     {"union_find", union_find, METH_VARARGS, "cluster._union_find in place."},

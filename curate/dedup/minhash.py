@@ -39,14 +39,8 @@ import pyarrow as pa
 
 from curate.dedup import twins  # noqa: F401 (registers the NumPy twins of the hot inner kernels)
 from curate.dedup.hashing import order_for
-from curate.dedup.kernels import (
-    BAND_MULTIPLIERS,
-    _bag_jaccard_kernel,
-    _band_kernel,
-    _jaccard_kernel,
-    _minhash_kernel,
-    _set_kernel,
-)
+from curate.dedup.jaccard_kernels import _bag_jaccard_kernel, _jaccard_kernel
+from curate.dedup.kernels import BAND_MULTIPLIERS, _band_kernel, _minhash_kernel, _set_kernel
 from curate.text.small import pick
 from curate.text.words import arrow_buffers, text_array
 

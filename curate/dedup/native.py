@@ -56,7 +56,7 @@ def minhash_kernel(data, offsets, valid, n, char_mode, a, b, order, keep, bands,
 
 
 def bag_jaccard_kernel(offs, values, left, right):
-    """`kernels._bag_jaccard_kernel` in C."""
+    """`jaccard_kernels._bag_jaccard_kernel` in C."""
     out = np.empty(len(left), dtype=np.float64)
     _native.bag_jaccard(np.ascontiguousarray(offs, np.int64), np.ascontiguousarray(values, np.uint32),
                         np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64), out)
